@@ -1,0 +1,53 @@
+"""The reference interpreter: evaluates each node with its op's eager implementation, in order.
+
+It is deliberately simple: every compiled backend is tested against it.
+"""
+import numpy as np
+
+from graphjit.tracer.errors import GraphjitError, InternalError, InvalidArgumentError
+from graphjit.tracer.registry import OPS
+from graphjit.tracer.source import with_location
+
+from .backend import Backend, Executable, register_backend
+
+
+class InterpretedGraph(Executable):
+    def __init__(self, graph):
+        self.graph = graph
+        self.steps = [(OPS.get(n.op), n.attr_dict, n) for n in graph.nodes]  # 'input' has no Op
+
+    def run(self, state, arrays):
+        values = [None] * len(self.steps)
+        inputs = iter(arrays)
+        for i, (op, attrs, node) in enumerate(self.steps):
+            if node.op == "input":
+                values[i] = next(inputs)
+                continue
+            args = [values[j] for j in node.inputs]
+            try:
+                out = op.eager(state, *args, **attrs) if op.stateful else op.eager(*args, **attrs)
+            except GraphjitError as err:
+                raise type(err)(with_location(f"{node.op}: {err}", node.loc)) from None
+            except (ValueError, IndexError, TypeError, ZeroDivisionError) as err:
+                raise InvalidArgumentError(with_location(f"{node.op}: {err}", node.loc)) from None
+            values[i] = check_result(node, out)
+        return [values[i] for i in self.graph.outputs]
+
+
+def check_result(node, out):
+    """Eager implementations must produce exactly the inferred type; anything else is a graphjit bug."""
+    if type(out) is not np.ndarray:
+        out = np.asarray(out)
+    if out.shape != node.type.shape or out.dtype != node.type.dtype.np:
+        raise InternalError(f"op {node.op} produced {out.dtype}{list(out.shape)} but its rule says {node.type}")
+    return out
+
+
+class InterpreterBackend(Backend):
+    name = "interpreter"
+
+    def compile(self, graph):
+        return InterpretedGraph(graph)
+
+
+register_backend(InterpreterBackend())

@@ -1,0 +1,46 @@
+"""graphjit: a JIT-compiling graph tracer for Python in the style of TensorFlow 2's ``tf.function``.
+
+This package is only the public face; the work happens in ``graphjit.tracer`` (tensors, ops, IR,
+tracing), ``graphjit.compiler`` (passes, backends) and ``graphjit.runtime`` (variables, execution).
+"""
+import sys as _sys
+import types as _types
+
+from graphjit import errors  # noqa: F401
+from graphjit.tracer import ops as _ops  # noqa: F401  (registers every op)
+from graphjit.tracer.dtypes import DType, as_dtype, bool_ as bool, float32, float64, int32, int64  # noqa: A001
+from graphjit.tracer.function import ConcreteFunction, Function, function  # noqa: F401
+from graphjit.tracer.registry import API as _API
+from graphjit.tracer.shapes import TensorShape  # noqa: F401
+from graphjit.tracer.specs import TensorSpec  # noqa: F401
+from graphjit.tracer.tensor import Tensor, convert_to_tensor  # noqa: F401
+from graphjit.tracer.variables import Variable  # noqa: F401
+from graphjit import runtime as _runtime  # noqa: F401  (installs the eager context)
+from graphjit.compiler import interpreter as _interpreter  # noqa: F401  (registers the reference backend)
+
+__version__ = "0.1.0"
+
+_NAMESPACES = ("math", "nn", "random", "linalg", "bitwise", "dtypes")
+
+
+def _build_namespaces():
+    spaces = {}
+    for prefix in _NAMESPACES:
+        module = _types.ModuleType(f"{__name__}.{prefix}", f"graphjit.{prefix}: ops in TensorFlow's tf.{prefix}")
+        spaces[prefix] = module
+        _sys.modules[module.__name__] = module
+    for dotted, fn in _API.items():
+        prefix, _, short = dotted.rpartition(".")
+        target = spaces[prefix] if prefix else None
+        if target is None:
+            globals()[short] = fn
+        else:
+            setattr(target, short, fn)
+    return spaces
+
+
+globals().update(_build_namespaces())
+dtypes.DType = DType  # noqa: F821  (gj.dtypes mirrors tf.dtypes)
+for _d in (bool, float32, float64, int32, int64):
+    setattr(dtypes, _d.name, _d)  # noqa: F821
+dtypes.as_dtype = as_dtype  # noqa: F821

@@ -1,0 +1,57 @@
+"""The eager context: ops run immediately with their NumPy implementation; graphs run via a backend."""
+import numpy as np
+
+from graphjit.tracer.errors import GraphjitError, InternalError, InvalidArgumentError, TracingError
+from graphjit.tracer.source import with_location
+from graphjit.tracer.tensor import EagerTensor, SymbolicTensor
+
+
+class EagerContext:
+    def __init__(self, runtime):
+        self.runtime = runtime
+
+    def execute(self, op, inputs, attrs):
+        arrays = []
+        for t in inputs:
+            if type(t) is EagerTensor:
+                arrays.append(t._value)
+            else:
+                arrays.append(_escaped(t, op))
+        if op.check_eager:
+            op.infer_checked([_type(a) for a in arrays], attrs)
+        try:
+            if op.stateful:
+                out = op.eager(self.runtime.state, *arrays, **attrs)
+            else:
+                out = op.eager(*arrays, **attrs)
+        except GraphjitError as err:
+            raise type(err)(with_location(f"{op.name}: {err}")) from None
+        except (ValueError, TypeError, IndexError, ZeroDivisionError, OverflowError) as err:
+            op.infer_checked([_type(a) for a in arrays], attrs)  # raises the rule's clear message, if any
+            raise InvalidArgumentError(with_location(f"{op.name}: {err}")) from None
+        if type(out) is not np.ndarray:
+            out = np.asarray(out)
+        return EagerTensor(out)
+
+    def call_function(self, concrete, tensors):
+        return self.runtime.run(concrete, tensors)
+
+    def create_variable(self, variable, name, initial_value):
+        return self.runtime.create_variable(variable, name, initial_value)
+
+
+def _type(array):
+    from graphjit.tracer.dtypes import from_numpy
+    from graphjit.tracer.ir import TensorType
+    dtype = from_numpy(array.dtype)
+    if dtype is None:
+        raise InvalidArgumentError(f"unsupported dtype {array.dtype}")
+    return TensorType(array.shape, dtype)
+
+
+def _escaped(tensor, op):
+    if isinstance(tensor, SymbolicTensor):
+        raise TracingError(with_location(
+            f"{op.name}: a symbolic tensor from a finished trace ({tensor._describe()}) was used outside its "
+            f"gj.function; return it from the function to get its value"))
+    raise InternalError(f"{op.name}: expected tensors, got {type(tensor).__name__}")

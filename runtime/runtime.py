@@ -1,0 +1,80 @@
+"""The implicit global runtime: owns variables and the random generator; runs traced graphs."""
+import threading
+import weakref
+
+import numpy as np
+
+from graphjit.compiler.backend import get_backend
+from graphjit.tracer.errors import InvalidArgumentError
+from graphjit.tracer.ir import TensorType, VarRef
+from graphjit.tracer.tensor import EagerTensor
+
+from .eager import EagerContext
+from .state import State, new_variable_id
+
+
+class Runtime:
+    def __init__(self, seed=None):
+        self.state = State(seed)
+        self.device = "cpu"
+        self.backend_for_device = {"cpu": "interpreter"}
+        self.eager = EagerContext(self)
+        self._names = {}
+        self._lock = threading.Lock()
+
+    # -- variables --
+
+    def unique_name(self, base):
+        with self._lock:
+            count = self._names.get(base, 0)
+            self._names[base] = count + 1
+        return base if count == 0 else f"{base}_{count}"
+
+    def create_variable(self, variable, name, initial_value):
+        if type(initial_value) is not EagerTensor:
+            raise InvalidArgumentError(f"variable {name}: the initial value must be a concrete tensor")
+        value = initial_value._value
+        ref = VarRef(new_variable_id(), self.unique_name(name or "Variable"),
+                     TensorType(value.shape, initial_value.dtype))
+        self.state.values[ref.id] = np.array(value, copy=True)
+        self.state.names[ref.id] = ref.name
+        weakref.finalize(variable, self.state.forget, ref.id)
+        return ref
+
+    # -- running graphs --
+
+    def backend(self):
+        return get_backend(self.backend_for_device[self.device])
+
+    def run(self, concrete, tensors):
+        backend = self.backend()
+        executable = concrete.executables.get(backend.name)
+        if executable is None:
+            executable = concrete.executables[backend.name] = backend.compile(concrete.graph)
+        arrays = [t._value if type(t) is EagerTensor else np.asarray(t) for t in tensors]
+        return [EagerTensor(a) for a in executable.run(self.state, arrays)]
+
+    def set_seed(self, seed):
+        self.state.seed(seed)
+
+
+_runtime = None
+_runtime_lock = threading.Lock()
+
+
+def get_runtime():
+    """The global runtime, created on first use."""
+    global _runtime
+    if _runtime is None:
+        with _runtime_lock:
+            if _runtime is None:
+                _runtime = Runtime()
+    return _runtime
+
+
+def reset_runtime(seed=None):
+    """Replaces the global runtime (existing variables keep their handles but lose their values)."""
+    global _runtime
+    with _runtime_lock:
+        _runtime = Runtime(seed)
+    return _runtime

@@ -1,0 +1,75 @@
+"""Shared test machinery: op cases checked eagerly against NumPy and traced against eager.
+
+A ``Case`` names the registry ops it exercises, a graphjit function, its arguments (NumPy arrays become
+tensors; other values are passed as they are) and an independent NumPy reference. ``tests/test_ops.py``
+runs every case (from the ``cases_*.py`` files) three ways: eager vs reference (value and dtype), traced
+with the reference interpreter vs eager (bit for bit, NaN included), and checks that every registered op
+has at least one case.
+"""
+from dataclasses import dataclass, field
+
+import numpy as np
+
+import graphjit as gj
+
+
+@dataclass
+class Case:
+    ops: tuple               # registry op names this case exercises
+    fn: object               # the graphjit computation: fn(*args) -> tensor(s)
+    args: tuple              # ndarrays become tensors; Python values pass through
+    reference: object        # independent NumPy computation on the same args
+    rtol: float = 1e-6
+    atol: float = 0.0
+    name: str = ""
+    check_dtype: bool = True
+    kwargs: dict = field(default_factory=dict)
+
+    @property
+    def id(self):
+        return self.name or f"{'+'.join(self.ops)}"
+
+
+def as_tensors(args):
+    return tuple(gj.constant(a) if isinstance(a, np.ndarray) else a for a in args)
+
+
+def assert_same(actual, expected, rtol=0.0, atol=0.0, check_dtype=True, what="result"):
+    """Values (NaN in the same places, infinities with the same sign) and, optionally, dtype."""
+    actual = np.asarray(actual)
+    expected = np.asarray(expected)
+    assert actual.shape == expected.shape, f"{what}: shape {actual.shape} != expected {expected.shape}"
+    if check_dtype:
+        assert actual.dtype == expected.dtype, f"{what}: dtype {actual.dtype} != expected {expected.dtype}"
+    if actual.dtype.kind in "biu" and expected.dtype.kind in "biu":
+        np.testing.assert_array_equal(actual, expected, err_msg=what)
+    else:
+        np.testing.assert_allclose(actual.astype(np.float64), expected.astype(np.float64), rtol=rtol, atol=atol,
+                                   equal_nan=True, err_msg=what)
+
+
+def flatten_results(value):
+    if isinstance(value, (tuple, list)):
+        return [r for v in value for r in flatten_results(v)]
+    return [value]
+
+
+def run_eager(case):
+    return flatten_results(case.fn(*as_tensors(case.args), **case.kwargs))
+
+
+def run_traced(case):
+    traced = gj.function(case.fn)
+    return flatten_results(traced(*case.args, **case.kwargs))
+
+
+def float_edge_values(dtype):
+    """NaN, infinities, signed zeros, tiny, huge and ordinary values of ``dtype``."""
+    info = np.finfo(dtype)
+    return np.array([np.nan, np.inf, -np.inf, 0.0, -0.0, info.tiny, -info.tiny, info.max, -info.max,
+                     1.0, -1.0, 0.5, -2.5, 3.0, 1e-3, 100.0], dtype=dtype)
+
+
+def int_edge_values(dtype):
+    info = np.iinfo(dtype)
+    return np.array([0, 1, -1, 2, -7, 13, info.max, info.min], dtype=dtype)

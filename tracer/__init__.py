@@ -1,0 +1,1 @@
+"""graphjit.tracer: tensors, the op registry, the graph IR, tracing, ``@function`` and its signature cache."""

@@ -1,0 +1,45 @@
+"""Every error graphjit raises on purpose. Re-exported as ``graphjit.errors``.
+
+Messages name the op or argument, the shapes and dtypes involved and, for anything found while
+tracing, the user's file and line (see ``graphjit.tracer.source``).
+"""
+
+
+class GraphjitError(Exception):
+    """Base class of every graphjit error."""
+
+
+class InvalidArgumentError(GraphjitError, ValueError):
+    """An op or API was given arguments it cannot accept (shapes, dtypes, values)."""
+
+
+class TracingError(GraphjitError, TypeError):
+    """Something a traced function did cannot be represented in a graph."""
+
+
+class OperatorNotAllowedInGraphError(TracingError):
+    """A symbolic tensor was used where a concrete Python value is needed (``if t:``, ``float(t)``)."""
+
+
+class FailedPreconditionError(GraphjitError, RuntimeError):
+    """The runtime is not in a state that allows the operation (e.g. an uninitialized variable)."""
+
+
+class NotFoundError(GraphjitError, LookupError):
+    """A named thing (op, variable, tensor, checkpoint) does not exist."""
+
+
+class OutOfRangeError(GraphjitError, IndexError):
+    """An index or value is outside the valid range."""
+
+
+class UnimplementedError(GraphjitError, NotImplementedError):
+    """The operation is valid but graphjit does not implement it."""
+
+
+class InternalError(GraphjitError, RuntimeError):
+    """A bug in graphjit: please report it with the message."""
+
+
+__all__ = [name for name, value in dict(globals()).items()
+           if isinstance(value, type) and issubclass(value, GraphjitError)]

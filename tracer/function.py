@@ -1,0 +1,275 @@
+"""``@gj.function``: trace a Python function once per input signature and run the graph on later calls.
+
+Path of a call: arguments -> signature key (tensors by shape/dtype, Python values by value) ->
+cached ``ConcreteFunction`` (or a new trace) -> ``context.current().call_function`` (the runtime runs
+the graph eagerly; an enclosing trace inlines it).
+"""
+import functools
+import inspect
+import weakref
+
+import numpy as np
+
+from . import context, dtypes, nest
+from .errors import InvalidArgumentError
+from .ir import TensorType
+from .specs import TensorSpec
+from .tensor import EagerTensor, SymbolicTensor, Tensor, convert_to_tensor
+from .tracing import TraceContext
+
+_TENSOR_LEAVES = (EagerTensor, SymbolicTensor, np.ndarray, np.generic)
+
+
+class _TensorSlot:
+    """Marks where a tensor sat in a structure (inputs to trace, outputs to fill)."""
+    __slots__ = ("index",)
+
+    def __init__(self, index):
+        self.index = index
+
+
+def _leaf_key(value, tensors, path):
+    """The part of the signature key for one argument; appends tensor leaves to ``tensors``."""
+    kind = type(value)
+    if kind is EagerTensor:
+        tensors.append(value)
+        v = value._value
+        return (v.shape, v.dtype)
+    if kind in (tuple, list) or isinstance(value, (tuple, list)):
+        return (kind, tuple(_leaf_key(v, tensors, f"{path}[{i}]") for i, v in enumerate(value)))
+    if isinstance(value, dict):
+        return (kind, tuple((k, _leaf_key(value[k], tensors, f"{path}[{k!r}]")) for k in nest._sorted_keys(value)))
+    if kind is float:
+        return (float, value.hex())
+    if kind in (int, bool, str) or value is None:
+        return (kind, value)
+    if isinstance(value, _TENSOR_LEAVES):
+        tensors.append(value)
+        if isinstance(value, SymbolicTensor):
+            return (tuple(value.shape), value.dtype.np)
+        if dtypes.from_numpy(value.dtype) is None:
+            raise InvalidArgumentError(f"argument {path} has dtype {value.dtype}, which graphjit does not support")
+        return (value.shape, value.dtype)
+    if getattr(value, "_is_variable", False):
+        return ("variable", value._ref.id)
+    try:
+        hash(value)
+    except TypeError:
+        raise InvalidArgumentError(
+            f"argument {path} is a {kind.__name__}, which is unhashable: gj.function keys its traces by the "
+            f"values of non-tensor arguments. Pass a tuple, a tensor or a hashable object instead.") from None
+    return (kind, value)
+
+
+class ConcreteFunction:
+    """One trace of a function: its graph, and how to map arguments and results to and from it."""
+
+    def __init__(self, graph, input_types, output_template, function_name):
+        self.graph = graph
+        self.input_types = input_types
+        self.output_template = output_template
+        self.name = function_name
+        self.executables = {}  # backend name -> compiled executable (filled by the runtime)
+
+    @property
+    def structured_outputs(self):
+        return self.output_template
+
+    def __str__(self):
+        return str(self.graph)
+
+    def __repr__(self):
+        return f"<ConcreteFunction {self.name}({', '.join(map(str, self.input_types))})>"
+
+    def pretty_printed_graph(self):
+        return str(self.graph)
+
+    def call_flat(self, tensors):
+        """Runs the graph on a flat list of tensors (or arrays) and returns the structured result."""
+        if len(tensors) != len(self.input_types):
+            raise InvalidArgumentError(f"{self.name}: expected {len(self.input_types)} tensor inputs, "
+                                       f"got {len(tensors)}")
+        outputs = context.current().call_function(self, tensors)
+        return nest.map_structure(
+            lambda leaf: outputs[leaf.index] if type(leaf) is _TensorSlot else leaf, self.output_template)
+
+    def __call__(self, *args):
+        tensors = []
+        for i, arg in enumerate(nest.flatten(args)):
+            t = convert_to_tensor(arg, what=f"argument {i}")
+            expected = self.input_types[i] if i < len(self.input_types) else None
+            if expected is not None and (tuple(t.shape) != tuple(expected.shape) or t.dtype is not expected.dtype):
+                raise InvalidArgumentError(f"{self.name}: argument {i} has type {t.type}, but this concrete "
+                                           f"function was traced for {expected}")
+            tensors.append(t)
+        return self.call_flat(tensors)
+
+
+class Function:
+    """A Python function that is traced into graphs, one per input signature (``gj.function``)."""
+
+    def __init__(self, python_function, *, input_signature=None, jit_compile=None, name=None):
+        functools.update_wrapper(self, python_function)
+        self.python_function = python_function
+        self.name = name or getattr(python_function, "__name__", "function")
+        self.jit_compile = jit_compile
+        self.input_signature = None if input_signature is None else tuple(input_signature)
+        self._signature = inspect.signature(python_function)
+        self._param_names = list(self._signature.parameters)
+        params = list(self._signature.parameters.values())
+        self._simple_arity = (len(params) if all(p.kind is p.POSITIONAL_OR_KEYWORD for p in params) else -1)
+        self._cache = {}
+        self._tracing_count = 0
+        self._bound = weakref.WeakKeyDictionary()  # instance -> Function bound to it (methods)
+        if self.input_signature is not None:
+            for spec in nest.flatten(self.input_signature):
+                if not isinstance(spec, TensorSpec):
+                    raise InvalidArgumentError(f"{self.name}: input_signature must hold gj.TensorSpec objects, "
+                                               f"got {spec!r}")
+
+    # -- methods: one Function (and cache) per instance --
+
+    def __get__(self, instance, owner):
+        if instance is None:
+            return self
+        try:
+            bound = self._bound.get(instance)
+        except TypeError:
+            bound = None
+        if bound is None:
+            ref = weakref.ref(instance)
+            method = self.python_function
+
+            @functools.wraps(method)
+            def bound_method(*args, **kwargs):
+                return method(ref(), *args, **kwargs)
+            bound_method.__signature__ = _drop_first_parameter(self._signature)
+            bound = Function(bound_method, input_signature=self.input_signature, jit_compile=self.jit_compile,
+                             name=self.name)
+            try:
+                self._bound[instance] = bound
+            except TypeError:
+                raise InvalidArgumentError(f"{self.name}: gj.function methods need instances that can be weakly "
+                                           f"referenced and hashed; {type(instance).__name__} cannot") from None
+        return bound
+
+    # -- calling --
+
+    def _bind(self, args, kwargs):
+        """Canonical positional arguments (defaults applied) and their names."""
+        if not kwargs and len(args) == self._simple_arity:
+            return args
+        try:
+            bound = self._signature.bind(*args, **kwargs)
+        except TypeError as err:
+            raise InvalidArgumentError(f"{self.name}(): {err}") from None
+        bound.apply_defaults()
+        return tuple(bound.arguments.values())
+
+    def _call_python(self, values):
+        """Calls the Python function with canonical values, positionally where the signature allows."""
+        args, kwargs = [], {}
+        for param, value in zip(self._signature.parameters.values(), values):
+            if param.kind is param.VAR_POSITIONAL:
+                args.extend(value)
+            elif param.kind is param.VAR_KEYWORD:
+                kwargs.update(value)
+            elif param.kind is param.KEYWORD_ONLY:
+                kwargs[param.name] = value
+            else:
+                args.append(value)
+        return self.python_function(*args, **kwargs)
+
+    def __call__(self, *args, **kwargs):
+        values = self._bind(args, kwargs)
+        if self.input_signature is not None:
+            values = self._apply_signature(values)
+        tensors = []
+        key = tuple(_leaf_key(v, tensors, name) for v, name in zip(values, self._param_names))
+        concrete = self._cache.get(key)
+        if concrete is None:
+            concrete = self._trace(values, tensors, key)
+        return concrete.call_flat(tensors)
+
+    def _apply_signature(self, values):
+        flat_values = nest.flatten(values)
+        specs = nest.flatten(self.input_signature)
+        if len(flat_values) != len(specs):
+            raise InvalidArgumentError(f"{self.name}: input_signature has {len(specs)} tensor(s) but the call passed "
+                                       f"{len(flat_values)} value(s)")
+        converted = []
+        for i, (value, spec) in enumerate(zip(flat_values, specs)):
+            t = value if isinstance(value, (EagerTensor, SymbolicTensor)) else convert_to_tensor(
+                value, spec.dtype if dtypes.is_python_scalar(value) else None, what=f"argument {i}")
+            if not spec.is_compatible_with(t):
+                raise InvalidArgumentError(
+                    f"{self.name}: argument {i} ({spec.name or self._param_names[min(i, len(self._param_names) - 1)]})"
+                    f" has shape {tuple(t.shape)} and dtype {t.dtype.name}, which does not match the "
+                    f"input_signature {spec}")
+            converted.append(t)
+        return nest.pack_sequence_as(tuple(values), converted)
+
+    def _trace(self, values, tensors, key):
+        ctx = TraceContext(self.name, allow_variable_creation=self._tracing_count == 0, function_name=self.name)
+        input_types = []
+
+        def to_symbolic(leaf):
+            if type(leaf) in (EagerTensor, SymbolicTensor) or isinstance(leaf, (np.ndarray, np.generic)):
+                t = leaf if isinstance(leaf, Tensor) else convert_to_tensor(leaf)
+                input_types.append(TensorType(tuple(t.shape), t.dtype))
+                return ctx.add_input(input_types[-1])
+            return leaf
+
+        symbolic = [nest.map_structure(to_symbolic, v) for v in values]
+        with context.pushed(ctx):
+            result = self._call_python(symbolic)
+            flat_outputs = []
+
+            def to_slot(leaf):
+                if isinstance(leaf, Tensor) or getattr(leaf, "_is_variable", False):
+                    flat_outputs.append(ctx.node_id(leaf, "a returned value"))
+                    return _TensorSlot(len(flat_outputs) - 1)
+                if isinstance(leaf, (np.ndarray, np.generic)):
+                    flat_outputs.append(ctx.node_id(convert_to_tensor(leaf), "a returned value"))
+                    return _TensorSlot(len(flat_outputs) - 1)
+                return leaf
+            template = nest.map_structure(to_slot, result)
+        graph = ctx.builder.finish(flat_outputs)
+        concrete = ConcreteFunction(graph, input_types, template, self.name)
+        self._tracing_count += 1
+        self._cache[key] = concrete
+        return concrete
+
+    def get_concrete_function(self, *args, **kwargs):
+        """The ConcreteFunction for these arguments (tensors or TensorSpecs), tracing if needed."""
+        if not args and not kwargs and self.input_signature is not None:
+            args = self.input_signature
+        values = self._bind(args, kwargs)
+        values = nest.map_structure(
+            lambda v: EagerTensor(np.zeros(v.shape, v.dtype.np)) if isinstance(v, TensorSpec) else v, values)
+        if self.input_signature is not None:
+            values = self._apply_signature(values)
+        tensors = []
+        key = tuple(_leaf_key(v, tensors, name) for v, name in zip(values, self._param_names))
+        return self._cache.get(key) or self._trace(values, tensors, key)
+
+    def experimental_get_tracing_count(self):
+        return self._tracing_count
+
+    def __repr__(self):
+        return f"<gj.function {self.name} ({self._tracing_count} trace(s))>"
+
+
+def _drop_first_parameter(signature):
+    params = list(signature.parameters.values())[1:]
+    return signature.replace(parameters=params)
+
+
+def function(func=None, *, input_signature=None, jit_compile=None, name=None):
+    """Decorator: trace ``func`` into a graph per input signature (works with or without parentheses)."""
+    if func is None:
+        return lambda f: Function(f, input_signature=input_signature, jit_compile=jit_compile, name=name)
+    if not callable(func):
+        raise InvalidArgumentError(f"gj.function expects a callable, got {type(func).__name__}")
+    return Function(func, input_signature=input_signature, jit_compile=jit_compile, name=name)
+

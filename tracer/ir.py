@@ -1,0 +1,227 @@
+"""The graph IR: a flat SSA list of immutable nodes, printable one line per node (like a jaxpr).
+
+A node's id is its index in ``Graph.nodes``; inputs refer to earlier ids, so list order is a valid
+execution order. Side effects (variable reads and writes, prints, random draws) are nodes whose
+``deps`` chain them in program order: passes may drop or move pure nodes, never effectful ones.
+Attributes are hashable values (ints, tuples, DTypes, ``Const``, ``VarRef``, nested ``Graph``s), so
+equal graphs compare and hash equal and ``Graph.fingerprint()`` is a stable content hash.
+"""
+import hashlib
+from dataclasses import dataclass, field
+from typing import NamedTuple
+
+import numpy as np
+
+from .dtypes import DType
+from .shapes import format_shape
+
+
+class TensorType(NamedTuple):
+    shape: tuple
+    dtype: DType
+
+    def __str__(self):
+        return f"{self.dtype.short}{format_shape(self.shape)}"
+
+
+class Const:
+    """An immutable array used as an attribute (constants); equality and hash by content."""
+    __slots__ = ("value", "_digest")
+
+    def __init__(self, value):
+        value = np.array(value, copy=True)
+        value.flags.writeable = False
+        self.value = value
+        raw = np.ascontiguousarray(value).tobytes()
+        self._digest = hashlib.sha256(f"{value.dtype}{value.shape}".encode() + raw).hexdigest()[:24]
+
+    def __eq__(self, other):
+        return isinstance(other, Const) and other._digest == self._digest
+
+    def __hash__(self):
+        return hash(self._digest)
+
+    def __repr__(self):
+        v = self.value
+        if v.size <= 8:
+            return np.array2string(v, separator=",").replace("\n", "")
+        return f"<{v.dtype}{list(v.shape)} #{self._digest[:8]}>"
+
+    def canonical(self):
+        return f"const#{self._digest}"
+
+
+@dataclass(frozen=True)
+class VarRef:
+    """A graph's reference to a variable, by its runtime id; the value lives in the runtime."""
+    id: int
+    name: str = field(compare=False)
+    type: TensorType = field(compare=False)
+
+    def __repr__(self):
+        return self.name
+
+
+@dataclass(frozen=True, slots=True)
+class Node:
+    op: str
+    inputs: tuple
+    attrs: tuple  # ((name, value), ...) sorted by name
+    type: TensorType
+    deps: tuple = ()  # ids of earlier effectful nodes this one must follow
+    loc: object = field(default=None, compare=False, hash=False)  # user's source Location
+
+    def attr(self, name, default=None):
+        for key, value in self.attrs:
+            if key == name:
+                return value
+        return default
+
+    @property
+    def attr_dict(self):
+        return dict(self.attrs)
+
+
+def make_attrs(attrs):
+    return tuple(sorted(attrs.items()))
+
+
+@dataclass(frozen=True)
+class Graph:
+    """``nodes`` in execution order; ``inputs``/``outputs`` are node ids. The name is not structure."""
+    nodes: tuple
+    inputs: tuple
+    outputs: tuple
+    name: str = field(default="graph", compare=False)
+
+    def __str__(self):
+        return "\n".join(self._lines(""))
+
+    def _lines(self, indent):
+        params = ", ".join(f"%{i}: {self.nodes[i].type}" for i in self.inputs)
+        yield f"{indent}graph {self.name}({params}) {{"
+        for i, node in enumerate(self.nodes):
+            if node.op == "input":
+                continue
+            yield from _node_lines(i, node, indent + "  ")
+        yield f"{indent}  return " + ", ".join(f"%{i}" for i in self.outputs)
+        yield f"{indent}}}"
+
+    def canonical_text(self):
+        """Text that determines the graph's meaning: no names, no source locations, const digests."""
+        parts = [f"in {','.join(map(str, self.inputs))}", f"out {','.join(map(str, self.outputs))}"]
+        for n in self.nodes:
+            attrs = ",".join(f"{k}={_canonical(v)}" for k, v in n.attrs)
+            parts.append(f"{n.op}({','.join(map(str, n.inputs))})[{attrs}]:{n.type}~{n.deps}")
+        return "\n".join(parts)
+
+    def fingerprint(self):
+        """A content hash stable across processes (unlike ``hash``)."""
+        return hashlib.sha256(self.canonical_text().encode()).hexdigest()
+
+    def to_dot(self):
+        """Graphviz DOT text: one box per node, solid data edges, dashed effect-order edges."""
+        lines = [f'digraph "{self.name}" {{', "  rankdir=TB;", '  node [shape=box, fontname="monospace"];']
+        for i, node in enumerate(self.nodes):
+            label = f"%{i} {node.op}\\n{node.type}"
+            style = ', style="rounded,filled", fillcolor="#e8f0ff"' if node.op == "input" else ""
+            if node.deps or node.op in ("read_variable", "assign_variable", "print"):
+                style = ', style=filled, fillcolor="#fff0e0"'
+            lines.append(f'  n{i} [label="{label}"{style}];')
+            for j in node.inputs:
+                lines.append(f"  n{j} -> n{i};")
+            for j in node.deps:
+                lines.append(f"  n{j} -> n{i} [style=dashed];")
+        for k, i in enumerate(self.outputs):
+            lines.append(f'  out{k} [label="output {k}", shape=ellipse];')
+            lines.append(f"  n{i} -> out{k};")
+        lines.append("}")
+        return "\n".join(lines)
+
+    def users(self):
+        """For each node id, the ids of nodes that take it as an input."""
+        result = [[] for _ in self.nodes]
+        for i, node in enumerate(self.nodes):
+            for j in node.inputs:
+                result[j].append(i)
+        return result
+
+
+def _canonical(value):
+    if isinstance(value, Const):
+        return value.canonical()
+    if isinstance(value, Graph):
+        return "{" + value.canonical_text() + "}"
+    if isinstance(value, VarRef):
+        return f"var#{value.id}"
+    return repr(value)
+
+
+def _format_attr(value):
+    if isinstance(value, DType):
+        return value.name
+    return repr(value)
+
+
+def _node_lines(i, node, indent):
+    args = " ".join(f"%{j}" for j in node.inputs)
+    subgraphs = [(k, v) for k, v in node.attrs if isinstance(v, Graph)]
+    attrs = ", ".join(f"{k}={_format_attr(v)}" for k, v in node.attrs if not isinstance(v, Graph))
+    text = f"{indent}%{i}: {node.type} = {node.op}"
+    if args:
+        text += f" {args}"
+    if attrs:
+        text += f" {{{attrs}}}"
+    if node.deps:
+        text += " after " + ", ".join(f"%{j}" for j in node.deps)
+    yield text
+    for key, sub in subgraphs:
+        yield f"{indent}  {key}:"
+        yield from sub._lines(indent + "    ")
+
+
+class GraphBuilder:
+    """Appends nodes while tracing; ``finish`` freezes them into a Graph."""
+
+    def __init__(self, name="graph"):
+        self.name = name
+        self.nodes = []
+        self.inputs = []
+        self.last_effect = None
+
+    def add(self, op, inputs, attrs, type_, *, effectful=False, loc=None):
+        deps = ()
+        if effectful and self.last_effect is not None:
+            deps = (self.last_effect,)
+        self.nodes.append(Node(op, tuple(inputs), make_attrs(attrs), type_, deps, loc))
+        node_id = len(self.nodes) - 1
+        if effectful:
+            self.last_effect = node_id
+        return node_id
+
+    def add_input(self, type_, index, loc=None):
+        node_id = self.add("input", (), {"index": index}, type_, loc=loc)
+        self.inputs.append(node_id)
+        return node_id
+
+    def finish(self, outputs):
+        return Graph(tuple(self.nodes), tuple(self.inputs), tuple(outputs), self.name)
+
+
+def extract_subgraph(nodes, output_id, name="lifted"):
+    """The nodes ``output_id`` depends on (data and effect order), renumbered into a Graph."""
+    needed, stack = set(), [output_id]
+    while stack:
+        i = stack.pop()
+        if i not in needed:
+            needed.add(i)
+            stack.extend(nodes[i].inputs)
+            stack.extend(nodes[i].deps)
+    order = sorted(needed)
+    new_id = {old: new for new, old in enumerate(order)}
+    new_nodes = tuple(
+        Node(nodes[i].op, tuple(new_id[j] for j in nodes[i].inputs), nodes[i].attrs, nodes[i].type,
+             tuple(new_id[j] for j in nodes[i].deps), nodes[i].loc)
+        for i in order)
+    inputs = tuple(new_id[i] for i in order if nodes[i].op == "input")
+    return Graph(new_nodes, inputs, (new_id[output_id],), name)

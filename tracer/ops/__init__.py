@@ -1,0 +1,6 @@
+"""Op definitions, one family per file. Importing this package registers every op and public name."""
+from . import (creation, elementwise, indexing, linalg, nn, random, reductions,  # noqa: F401
+               shape_ops, state)
+from ..tensor import install_operators
+
+install_operators()

@@ -1,0 +1,209 @@
+"""Elementwise ops: unary math, binary arithmetic and comparisons, logical and bitwise ops, where, clip.
+
+Shapes broadcast as in NumPy; dtypes follow the NumPy ufunc each op is defined by (``ufunc.resolve_dtypes``),
+with results outside graphjit's five dtypes (float16 from ``exp(bool)``, int8 from ``bool // bool``)
+rejected with a clear error. Python scalar operands are weak (see ``tensor.promote_operands``).
+"""
+import numpy as np
+
+from ..dtypes import from_numpy
+from ..errors import InvalidArgumentError
+from ..ir import TensorType
+from ..registry import Op, export, register
+from ..shapes import broadcast_shapes
+from ..tensor import convert_to_tensor, promote_operands
+
+_resolved = {}
+
+
+def ufunc_dtype(ufunc, dtypes, op_name):
+    """The result dtype NumPy's ``ufunc`` gives for these input dtypes, if graphjit supports it."""
+    key = (ufunc, *dtypes)
+    found = _resolved.get(key)
+    if found is None:
+        names = ", ".join(d.name for d in dtypes)
+        try:
+            np_out = ufunc.resolve_dtypes(tuple(d.np for d in dtypes) + (None,))[-1]
+        except TypeError:
+            raise InvalidArgumentError(f"{op_name} does not accept dtype(s) {names}") from None
+        found = from_numpy(np_out)
+        if found is None:
+            raise InvalidArgumentError(f"{op_name} does not accept dtype(s) {names} (NumPy would return "
+                                       f"{np_out}, which graphjit does not support; cast first)")
+        _resolved[key] = found
+    return found
+
+
+def elementwise_rule(ufunc, name, reject_bool=False):
+    def infer(*types):
+        if reject_bool and any(t.dtype.is_bool for t in types):
+            raise InvalidArgumentError(f"{name} does not accept bool tensors; cast to a number first")
+        shape = types[0].shape if len(types) == 1 else broadcast_shapes(*(t.shape for t in types))
+        return TensorType(shape, ufunc_dtype(ufunc, [t.dtype for t in types], name))
+    return infer
+
+
+def _quiet(fn):
+    """NumPy's IEEE results (inf, NaN, 0 for integer x // 0) without its RuntimeWarnings."""
+    def run(*args):
+        with np.errstate(all="ignore"):
+            return fn(*args)
+    run.__name__ = fn.__name__
+    return run
+
+
+def _elementwise(name, eager, rule_ufunc=None, *, quiet=False, reject_bool=False, doc=""):
+    return register(Op(name, infer=elementwise_rule(rule_ufunc or eager, name, reject_bool),
+                       eager=_quiet(eager) if quiet else eager, check_eager=False, doc=doc))
+
+
+# ---- unary ---------------------------------------------------------------------------------------
+
+def _sigmoid(x):
+    x = x if x.dtype.kind == "f" else x.astype(np.float64)
+    e = np.exp(-np.abs(x))
+    return np.where(x >= 0, 1 / (1 + e), e / (1 + e)).astype(x.dtype, copy=False)
+
+
+def _relu(x):
+    return np.maximum(x, x.dtype.type(0))
+
+
+def _rsqrt(x):
+    return np.reciprocal(np.sqrt(x))
+
+
+def _softplus(x):
+    return np.logaddexp(x.dtype.type(0) if x.dtype.kind == "f" else 0.0, x)
+
+
+def _unary(name, eager, api, numpy=(), rule=None, quiet=False, reject_bool=False, operators=()):
+    """Registers a unary op and its public function; ``operators`` are Tensor dunders like ``__neg__``."""
+    op = _elementwise(name, eager, rule, quiet=quiet, reject_bool=reject_bool)
+
+    def public(x, name=None):
+        return op.bind(convert_to_tensor(x, what=f"{op.name}(x)"))
+    public.__name__ = api[0].rsplit(".", 1)[-1]
+    public.__doc__ = f"Elementwise {op.name}(x), as NumPy computes it."
+    export(*api, numpy=numpy, unary_operators=operators)(public)
+    return public
+
+
+negative = _unary("negative", np.negative, ("negative", "math.negative"), np.negative, operators=("__neg__",))
+abs = _unary("abs", np.abs, ("abs", "math.abs"), np.abs, operators=("__abs__",))  # noqa: A001
+sign = _unary("sign", np.sign, ("sign", "math.sign"), np.sign)
+exp = _unary("exp", np.exp, ("exp", "math.exp"), np.exp, quiet=True, reject_bool=True)
+expm1 = _unary("expm1", np.expm1, ("math.expm1", "expm1"), np.expm1, quiet=True, reject_bool=True)
+log = _unary("log", np.log, ("math.log", "log"), np.log, quiet=True, reject_bool=True)
+log1p = _unary("log1p", np.log1p, ("math.log1p", "log1p"), np.log1p, quiet=True, reject_bool=True)
+sqrt = _unary("sqrt", np.sqrt, ("sqrt", "math.sqrt"), np.sqrt, quiet=True, reject_bool=True)
+rsqrt = _unary("rsqrt", _rsqrt, ("math.rsqrt", "rsqrt"), (), rule=np.sqrt, quiet=True, reject_bool=True)
+square = _unary("square", np.square, ("square", "math.square"), np.square, reject_bool=True)
+reciprocal = _unary("reciprocal", np.reciprocal, ("math.reciprocal", "reciprocal"), np.reciprocal, quiet=True,
+                    reject_bool=True)
+sin = _unary("sin", np.sin, ("sin", "math.sin"), np.sin, quiet=True, reject_bool=True)
+cos = _unary("cos", np.cos, ("cos", "math.cos"), np.cos, quiet=True, reject_bool=True)
+tan = _unary("tan", np.tan, ("tan", "math.tan"), np.tan, quiet=True, reject_bool=True)
+tanh = _unary("tanh", np.tanh, ("tanh", "math.tanh"), np.tanh, reject_bool=True)
+sigmoid = _unary("sigmoid", _sigmoid, ("sigmoid", "math.sigmoid", "nn.sigmoid"), (), rule=np.exp, quiet=True,
+                 reject_bool=True)
+relu = _unary("relu", _relu, ("nn.relu",), (), rule=np.negative)
+softplus = _unary("softplus", _softplus, ("math.softplus", "nn.softplus"), (), rule=np.exp, quiet=True,
+                  reject_bool=True)
+floor = _unary("floor", np.floor, ("floor", "math.floor"), np.floor, reject_bool=True)
+ceil = _unary("ceil", np.ceil, ("math.ceil", "ceil"), np.ceil, reject_bool=True)
+round = _unary("round", np.round, ("round", "math.round"), np.rint, rule=np.negative)  # noqa: A001
+logical_not = _unary("logical_not", np.logical_not, ("logical_not", "math.logical_not"), np.logical_not)
+isnan = _unary("isnan", np.isnan, ("math.is_nan", "math.isnan"), np.isnan)
+isinf = _unary("isinf", np.isinf, ("math.is_inf", "math.isinf"), np.isinf)
+isfinite = _unary("isfinite", np.isfinite, ("math.is_finite", "math.isfinite"), np.isfinite)
+invert = _unary("invert", np.invert, ("bitwise.invert",), np.invert, operators=("__invert__",))
+
+
+# ---- binary --------------------------------------------------------------------------------------
+
+def _binary(name, ufunc, api, *, numpy=True, quiet=False, operator=None, reflected=None, reject_bool=False):
+    op = _elementwise(name, ufunc, quiet=quiet, reject_bool=reject_bool)
+
+    def public(x, y, name=None):
+        a, b = promote_operands(x, y)
+        return op.bind(a, b)
+    public.__name__ = api[0].rsplit(".", 1)[-1]
+    public.__doc__ = f"Elementwise {op.name}(x, y) with NumPy broadcasting and promotion."
+    export(*api, numpy=ufunc if numpy else (), operators=(operator,) if operator else (),
+           reflected=(reflected,) if reflected else ())(public)
+    return public
+
+
+add = _binary("add", np.add, ("add", "math.add"), operator="__add__", reflected="__radd__")
+subtract = _binary("subtract", np.subtract, ("subtract", "math.subtract"), operator="__sub__", reflected="__rsub__")
+multiply = _binary("multiply", np.multiply, ("multiply", "math.multiply"), operator="__mul__",
+                   reflected="__rmul__")
+divide = _binary("divide", np.true_divide, ("divide", "math.divide", "math.truediv", "truediv"), quiet=True,
+                 operator="__truediv__", reflected="__rtruediv__")
+floordiv = _binary("floordiv", np.floor_divide, ("math.floordiv", "floordiv"), quiet=True,
+                   operator="__floordiv__", reflected="__rfloordiv__")
+mod = _binary("mod", np.mod, ("math.mod", "math.floormod", "mod"), quiet=True, operator="__mod__",
+              reflected="__rmod__")
+pow = _binary("pow", np.power, ("pow", "math.pow"), quiet=True, operator="__pow__", reflected="__rpow__")  # noqa: A001
+maximum = _binary("maximum", np.maximum, ("maximum", "math.maximum"))
+minimum = _binary("minimum", np.minimum, ("minimum", "math.minimum"))
+equal = _binary("equal", np.equal, ("equal", "math.equal"), operator="__eq__", reflected=None)
+not_equal = _binary("not_equal", np.not_equal, ("not_equal", "math.not_equal"), operator="__ne__")
+less = _binary("less", np.less, ("less", "math.less"), operator="__lt__")
+less_equal = _binary("less_equal", np.less_equal, ("less_equal", "math.less_equal"), operator="__le__")
+greater = _binary("greater", np.greater, ("greater", "math.greater"), operator="__gt__")
+greater_equal = _binary("greater_equal", np.greater_equal, ("greater_equal", "math.greater_equal"),
+                        operator="__ge__")
+logical_and = _binary("logical_and", np.logical_and, ("logical_and", "math.logical_and"))
+logical_or = _binary("logical_or", np.logical_or, ("logical_or", "math.logical_or"))
+logical_xor = _binary("logical_xor", np.logical_xor, ("logical_xor", "math.logical_xor"))
+bitwise_and = _binary("bitwise_and", np.bitwise_and, ("bitwise.bitwise_and",), operator="__and__",
+                      reflected="__rand__")
+bitwise_or = _binary("bitwise_or", np.bitwise_or, ("bitwise.bitwise_or",), operator="__or__", reflected="__ror__")
+bitwise_xor = _binary("bitwise_xor", np.bitwise_xor, ("bitwise.bitwise_xor",), operator="__xor__",
+                      reflected="__rxor__")
+
+
+# ---- ternary -------------------------------------------------------------------------------------
+
+def _where_infer(cond, x, y):
+    shape = broadcast_shapes(cond.shape, x.shape, y.shape, what="where(condition, x, y)")
+    return TensorType(shape, ufunc_dtype(np.add, [x.dtype, y.dtype], "where") if x.dtype is not y.dtype
+                      else x.dtype)
+
+
+WHERE = register(Op("where", infer=_where_infer, eager=lambda c, x, y: np.where(c, x, y)))
+
+
+@export("where", "math.where", numpy=np.where)
+def where(condition, x=None, y=None, name=None):
+    """Elementwise ``x`` where ``condition`` is true, else ``y`` (the three broadcast together)."""
+    if x is None or y is None:
+        raise InvalidArgumentError("gj.where(condition) without x and y (the indices of true elements) has a "
+                                   "data-dependent shape and is not supported; pass both x and y")
+    cond = convert_to_tensor(condition, what="where(condition)")
+    if not cond.dtype.is_bool:
+        cond = not_equal(cond, 0)
+    a, b = promote_operands(x, y)
+    return WHERE.bind(cond, a, b)
+
+
+def _clip_infer(x, lo, hi):
+    shape = broadcast_shapes(x.shape, lo.shape, hi.shape, what="clip(x, min, max)")
+    return TensorType(shape, ufunc_dtype(np.maximum, [ufunc_dtype(np.maximum, [x.dtype, lo.dtype], "clip"),
+                                                      hi.dtype], "clip"))
+
+
+def _clip(x, lo, hi):
+    return np.minimum(np.maximum(x, lo), hi)
+
+
+CLIP = register(Op("clip", infer=_clip_infer, eager=_clip))
+
+
+@export("clip_by_value", "clip", "math.clip_by_value", numpy=np.clip)
+def clip_by_value(t, clip_value_min, clip_value_max, name=None):
+    """``minimum(maximum(t, min), max)`` elementwise; NaN in ``t`` stays NaN (NumPy's ``clip``)."""
+    x, lo, hi = promote_operands(t, clip_value_min, clip_value_max)
+    return CLIP.bind(x, lo, hi)

@@ -1,0 +1,126 @@
+"""The op registry: each op's facts live in one ``Op`` record, defined in one file under ``ops/``.
+
+An op holds its shape/dtype rule (``infer``), its eager NumPy implementation (``eager``), and slots
+for the compiler's lowering and the gradient, filled by later layers in the same file. Public
+functions (``gj.add``, ``gj.math.exp``) are plain Python functions registered with ``export``, which
+also declares the Tensor operators and NumPy functions they implement, so adding an op touches one
+file.
+
+Rules: ``infer(*input_types, **attrs) -> TensorType`` raises InvalidArgumentError with a message
+naming shapes/dtypes (the dispatcher adds the op name and the user's line). ``eager(*arrays,
+**attrs) -> ndarray`` returns exactly the inferred dtype and shape; a ``stateful`` op's eager
+function receives the runtime state first (variables, random generator) and its nodes are ordered.
+"""
+from . import context
+from .errors import GraphjitError, InternalError, InvalidArgumentError
+from .source import with_location
+
+OPS = {}          # op name -> Op
+API = {}          # public dotted name ("add", "math.exp", "nn.relu") -> function
+NUMPY = {}        # NumPy function or ufunc -> graphjit function taking NumPy's arguments
+OPERATORS = {}    # Tensor dunder name -> function(self, *args)
+
+
+class Op:
+    __slots__ = ("name", "infer", "eager", "stateful", "check_eager", "lower", "grad", "doc")
+
+    def __init__(self, name, *, infer, eager, stateful=False, check_eager=True, lower=None, grad=None,
+                 doc=""):
+        self.name = name
+        self.infer = infer
+        self.eager = eager
+        self.stateful = stateful
+        # When False, eager execution skips ``infer`` on the hot path: the op's eager implementation
+        # raises for every input its rule rejects, and its results always match the rule.
+        self.check_eager = check_eager
+        self.lower = lower
+        self.grad = grad
+        self.doc = doc
+
+    def __repr__(self):
+        return f"Op({self.name})"
+
+    def bind(self, *inputs, **attrs):
+        """Applies the op to tensors in the current context (eager or tracing)."""
+        return context.current().execute(self, inputs, attrs)
+
+    def infer_checked(self, types, attrs, location=None):
+        """``infer`` with errors rewritten to name the op, its inputs and the user's line."""
+        try:
+            return self.infer(*types, **attrs)
+        except GraphjitError as err:
+            described = ", ".join(str(t) for t in types)
+            message = f"{self.name}({described}): {err}"
+            raise type(err)(with_location(message, location)) from None
+        except (TypeError, ValueError, IndexError) as err:
+            described = ", ".join(str(t) for t in types)
+            raise InvalidArgumentError(with_location(f"{self.name}({described}): {err}", location)) from None
+
+
+def register(op):
+    if op.name in OPS:
+        raise InternalError(f"op {op.name!r} is registered twice")
+    OPS[op.name] = op
+    return op
+
+
+def export(*names, numpy=(), unary_operators=(), operators=(), reflected=()):
+    """Registers a public function under dotted ``names``.
+
+    ``numpy``: NumPy functions/ufuncs whose call ``np.f(*args, **kwargs)`` this function accepts as is.
+    ``unary_operators``: Tensor dunders implemented as ``fn(self)``.
+    ``operators``: Tensor dunders implemented as ``fn(self, other)``; ``reflected`` as ``fn(other, self)``.
+    Binary operators return NotImplemented for None and strings, so ``t == None`` is False, as in Python.
+    """
+    def decorate(fn):
+        for name in names:
+            if name in API:
+                raise InternalError(f"public name {name!r} is exported twice")
+            API[name] = fn
+        for np_fn in _as_tuple(numpy):
+            NUMPY[np_fn] = fn
+        for dunder in unary_operators:
+            OPERATORS[dunder] = fn
+        for dunder in operators:
+            OPERATORS[dunder] = _binary_operator(fn)
+        for dunder in reflected:
+            OPERATORS[dunder] = _binary_operator(fn, reflected=True)
+        return fn
+    return decorate
+
+
+def numpy_adapter(*np_functions):
+    """Registers a function with NumPy's signature that implements ``np_functions`` on tensors."""
+    def decorate(fn):
+        for np_fn in np_functions:
+            NUMPY[np_fn] = fn
+        return fn
+    return decorate
+
+
+def _binary_operator(fn, reflected=False):
+    if reflected:
+        def method(self, other):
+            if other is None or type(other) is str:
+                return NotImplemented
+            return fn(other, self)
+    else:
+        def method(self, other):
+            if other is None or type(other) is str:
+                return NotImplemented
+            return fn(self, other)
+    method.__name__ = fn.__name__
+    method.__doc__ = fn.__doc__
+    return method
+
+
+def _as_tuple(value):
+    return value if isinstance(value, tuple) else (value,)
+
+
+def get_op(name):
+    try:
+        return OPS[name]
+    except KeyError:
+        from .errors import NotFoundError
+        raise NotFoundError(f"no op named {name!r} is registered") from None

@@ -1,0 +1,312 @@
+"""Tensors: ``EagerTensor`` holds a NumPy value; ``SymbolicTensor`` names a node of a graph being traced.
+
+Arithmetic operators, indexing and NumPy functions are not defined here: each op's file declares the
+operators it implements (``registry.export``) and ``install_operators`` attaches them to ``Tensor``.
+"""
+import numpy as np
+
+from . import context, dtypes, registry
+from .dtypes import DType
+from .errors import InvalidArgumentError, OperatorNotAllowedInGraphError, TracingError, UnimplementedError
+from .ir import TensorType
+from .shapes import TensorShape
+from .source import with_location
+
+
+class Tensor:
+    """Base of every tensor-like value (eager, symbolic, variables)."""
+    __slots__ = ()
+    __array_priority__ = 100
+    __hash__ = None  # == is elementwise, so tensors are unhashable (as in TF2); use ``ref()``
+
+    @property
+    def ndim(self):
+        return len(self.shape)
+
+    @property
+    def rank(self):
+        return len(self.shape)
+
+    def get_shape(self):
+        return self.shape
+
+    def ref(self):
+        """A hashable reference to this tensor object (TF2's ``Tensor.ref()``)."""
+        return _Ref(self)
+
+    def __len__(self):
+        shape = self.shape
+        if not shape:
+            raise TypeError(f"len() of a 0-d tensor is undefined ({self._describe()})")
+        return shape[0]
+
+    def __iter__(self):
+        shape = self.shape
+        if not shape:
+            raise TypeError(f"iteration over a 0-d tensor ({self._describe()})")
+        for i in range(shape[0]):
+            yield self[i]
+
+    def _describe(self):
+        return f"shape={tuple(self.shape)}, dtype={self.dtype.name}"
+
+    def __array_ufunc__(self, ufunc, method, *inputs, **kwargs):
+        fn = registry.NUMPY.get(ufunc)
+        if method != "__call__" or fn is None:
+            name = f"numpy.{ufunc.__name__}" + ("" if method == "__call__" else f".{method}")
+            raise UnimplementedError(f"{name} is not supported on graphjit tensors")
+        if kwargs.get("out") is not None or kwargs.get("where", True) is not True:
+            raise UnimplementedError(f"numpy.{ufunc.__name__} on graphjit tensors does not support out= or where=")
+        kwargs.pop("out", None)
+        kwargs.pop("where", None)
+        dtype = kwargs.pop("dtype", None)
+        if kwargs:
+            raise UnimplementedError(f"numpy.{ufunc.__name__} on graphjit tensors does not support {sorted(kwargs)}")
+        result = fn(*inputs)
+        return result if dtype is None else registry.API["cast"](result, dtype)
+
+    def __array_function__(self, func, types, args, kwargs):
+        fn = registry.NUMPY.get(func)
+        if fn is None:
+            raise UnimplementedError(
+                f"numpy.{func.__name__} is not supported on graphjit tensors; convert with .numpy() "
+                f"first or use a graphjit op")
+        return fn(*args, **kwargs)
+
+
+class _Ref:
+    __slots__ = ("tensor",)
+
+    def __init__(self, tensor):
+        self.tensor = tensor
+
+    def deref(self):
+        return self.tensor
+
+    def __eq__(self, other):
+        return isinstance(other, _Ref) and other.tensor is self.tensor
+
+    def __hash__(self):
+        return id(self.tensor)
+
+
+class EagerTensor(Tensor):
+    """A tensor with a value, produced by eager ops. The value is never mutated."""
+    __slots__ = ("_value",)
+
+    def __init__(self, value):
+        self._value = value
+
+    @property
+    def shape(self):
+        return TensorShape(self._value.shape)
+
+    @property
+    def dtype(self):
+        return dtypes.from_numpy(self._value.dtype)
+
+    @property
+    def type(self):
+        return TensorType(self._value.shape, dtypes.from_numpy(self._value.dtype))
+
+    def numpy(self):
+        """The value as a NumPy array (a copy: tensors are immutable); a NumPy scalar for 0-d tensors."""
+        value = self._value
+        return value[()] if value.ndim == 0 else value.copy()
+
+    def __array__(self, dtype=None, copy=None):
+        value = self._value
+        if dtype is not None and value.dtype != dtype:
+            return value.astype(dtype)
+        return value.copy() if copy else value
+
+    def __repr__(self):
+        return f"<gj.Tensor: shape={tuple(self.shape)}, dtype={self.dtype.name}, numpy={self._value!r}>"
+
+    def __str__(self):
+        return str(self._value)
+
+    def _scalar(self, kind):
+        if self._value.size != 1:
+            raise TypeError(f"only tensors with one element can be converted to {kind.__name__}, "
+                            f"got {self._describe()}")
+        return kind(self._value.reshape(()))
+
+    def __bool__(self):
+        return self._scalar(bool)
+
+    def __float__(self):
+        return self._scalar(float)
+
+    def __int__(self):
+        return self._scalar(int)
+
+    def __index__(self):
+        if self.dtype.kind not in "ib" or self._value.ndim:
+            raise TypeError(f"only 0-d integer tensors can be used as an index, got {self._describe()}")
+        return int(self._value)
+
+
+class SymbolicTensor(Tensor):
+    """A value inside a graph being traced: it has a shape and dtype but no value."""
+    __slots__ = ("_trace", "_id", "_type")
+
+    def __init__(self, trace, node_id, type_):
+        self._trace = trace
+        self._id = node_id
+        self._type = type_
+
+    shape = property(lambda self: TensorShape(self._type.shape))
+    dtype = property(lambda self: self._type.dtype)
+    type = property(lambda self: self._type)
+
+    def __repr__(self):
+        return (f"<gj.Tensor %{self._id} ({self._trace.builder.nodes[self._id].op}) "
+                f"shape={tuple(self.shape)}, dtype={self.dtype.name}> (symbolic, traced)")
+
+    def _no_value(self, what, instead):
+        raise OperatorNotAllowedInGraphError(with_location(
+            f"{what} a symbolic tensor ({self._describe()}) is not allowed while tracing: its value is "
+            f"not known until the graph runs. {instead}"))
+
+    def __bool__(self):
+        self._no_value("using as a Python bool", "Use gj.where / gj.cond-style ops for data-dependent "
+                       "choices, or pass the value as a Python scalar so each value gets its own trace.")
+
+    def __float__(self):
+        self._no_value("converting to float", "Keep it a tensor, or compute it outside the function.")
+
+    def __int__(self):
+        self._no_value("converting to int", "Keep it a tensor, or use its static shape (t.shape).")
+
+    def __index__(self):
+        self._no_value("using as a Python index", "Use gj.gather for tensor indices.")
+
+    def numpy(self):
+        self._no_value("calling .numpy() on", "Return the tensor from the function to get its value.")
+
+    def __array__(self, dtype=None, copy=None):
+        self._no_value("converting to a NumPy array", "Use graphjit ops (NumPy functions that graphjit "
+                       "implements are traced automatically).")
+
+
+def install_operators():
+    """Attaches the operators declared by op definitions to ``Tensor`` (called once ops are loaded)."""
+    for dunder, fn in registry.OPERATORS.items():
+        setattr(Tensor, dunder, fn)
+
+
+# ---- conversion ----------------------------------------------------------------------------------
+
+def _array_dtype(array, what):
+    found = dtypes.from_numpy(array.dtype)
+    if found is None:
+        supported = ", ".join(d.name for d in dtypes.ALL)
+        raise InvalidArgumentError(f"{what} has dtype {array.dtype}, which graphjit does not support "
+                                   f"(supported: {supported})")
+    return found
+
+
+def _python_array(value):
+    """A nested list of Python scalars -> ndarray with graphjit's defaults (float32, int32)."""
+    array = np.array(value)
+    if array.dtype == np.float64:
+        return array.astype(np.float32)
+    if array.dtype == np.int64:
+        if array.size and (array.min() < -2 ** 31 or array.max() >= 2 ** 31):
+            return array
+        return array.astype(np.int32)
+    return array
+
+
+def _contains_tensor(value):
+    if isinstance(value, Tensor):
+        return True
+    return isinstance(value, (list, tuple)) and any(_contains_tensor(v) for v in value)
+
+
+def _scalar_array(value, dtype):
+    array = np.asarray(value)
+    if dtype is not None:
+        try:
+            converted = np.asarray(value, dtype=dtype.np)
+        except OverflowError:
+            raise InvalidArgumentError(f"Python value {value!r} is out of range for {dtype.name}") from None
+        if converted.dtype.kind != "f" and array.dtype.kind == "f" and not np.array_equal(converted, array):
+            raise InvalidArgumentError(f"Python value {value!r} cannot be represented as {dtype.name}")
+        if converted.dtype.kind == "i" and int(converted) != value:
+            raise InvalidArgumentError(f"Python value {value!r} is out of range for {dtype.name}")
+        return converted
+    return np.asarray(value, dtype=dtypes.python_scalar_dtype(value).np)
+
+
+def convert_to_tensor(value, dtype=None, name=None, *, what="value"):
+    """Converts Python scalars, nested lists, NumPy arrays, tensors and variables to a Tensor."""
+    if isinstance(value, (EagerTensor, SymbolicTensor)):
+        if dtype is not None and dtypes.as_dtype(dtype) is not value.dtype:
+            raise InvalidArgumentError(f"{what}: expected a tensor of dtype {dtypes.as_dtype(dtype).name}, "
+                                       f"got {value.dtype.name} (use gj.cast to convert)")
+        return value
+    as_tensor = getattr(value, "_as_tensor", None)
+    if as_tensor is not None:
+        return convert_to_tensor(as_tensor(), dtype, what=what)
+    dtype = None if dtype is None else dtypes.as_dtype(dtype)
+    if dtypes.is_python_scalar(value):
+        return EagerTensor(_scalar_array(value, dtype))
+    if isinstance(value, (np.ndarray, np.generic)):
+        array = np.array(value, copy=True)
+        _array_dtype(array, what)
+        if dtype is not None and array.dtype != dtype.np:
+            array = array.astype(dtype.np)
+        return EagerTensor(array)
+    if isinstance(value, (list, tuple)):
+        if _contains_tensor(value):
+            stacked = registry.API["stack"]([convert_to_tensor(v, dtype, what=what) for v in value])
+            return stacked
+        try:
+            array = _python_array(value)
+        except (ValueError, TypeError) as err:
+            raise InvalidArgumentError(f"{what}: cannot convert {type(value).__name__} to a tensor: {err}") from None
+        if array.dtype == object or array.dtype.kind not in "bif":
+            raise InvalidArgumentError(f"{what}: cannot convert {value!r} to a tensor")
+        _array_dtype(array, what)
+        return EagerTensor(array if dtype is None else array.astype(dtype.np))
+    if value is None:
+        raise InvalidArgumentError(f"{what}: None cannot be converted to a tensor")
+    raise InvalidArgumentError(f"{what}: cannot convert an object of type {type(value).__name__} to a tensor")
+
+
+def promote_operands(*values):
+    """Converts operands of an elementwise op, resolving weak Python scalars against the tensors (NEP 50)."""
+    if len(values) == 2 and type(values[0]) is EagerTensor and type(values[1]) is EagerTensor:
+        return values
+    strong = [convert_to_tensor(v, what=f"operand {i}") for i, v in enumerate(values)
+              if not dtypes.is_python_scalar(v)]
+    if strong:
+        target = dtypes.result_type(*(t.dtype for t in strong))
+    else:
+        # Python scalars only: the widest Python kind wins (bool < int < float).
+        target = dtypes.python_scalar_dtype(max(values, key=lambda v: (type(v) is int) + 2 * (type(v) is float)))
+        if target is dtypes.int32 and any(type(v) is int and dtypes.python_scalar_dtype(v) is dtypes.int64
+                                          for v in values):
+            target = dtypes.int64
+    result, it = [], iter(strong)
+    for v in values:
+        if dtypes.is_python_scalar(v):
+            result.append(EagerTensor(_scalar_array(v, dtypes.weak_result(target, v))))
+        else:
+            result.append(next(it))
+    return result
+
+
+def as_dtype_arg(dtype, what="dtype"):
+    if dtype is None:
+        return None
+    try:
+        return dtypes.as_dtype(dtype)
+    except InvalidArgumentError as err:
+        raise InvalidArgumentError(f"{what}: {err}") from None
+
+
+__all__ = ["Tensor", "EagerTensor", "SymbolicTensor", "DType", "TensorType", "convert_to_tensor",
+           "promote_operands", "install_operators", "TracingError"]

@@ -1,0 +1,83 @@
+"""``gj.Variable``: a named, mutable tensor whose value is owned by the runtime (or a session).
+
+The Python object is a handle: reads and writes are ops (``read_variable``, ``assign_variable``) so a
+traced function records them as ordered graph nodes and the runtime applies them when it runs.
+"""
+import numpy as np
+
+from . import context
+from .errors import InvalidArgumentError
+from .registry import OPS
+from .shapes import TensorShape
+from .tensor import EagerTensor, Tensor, as_dtype_arg, convert_to_tensor
+
+
+class Variable(Tensor):
+    _is_variable = True
+    __slots__ = ("_ref", "trainable", "__weakref__")
+
+    def __init__(self, initial_value=None, trainable=True, name=None, dtype=None):
+        if initial_value is None:
+            raise InvalidArgumentError("gj.Variable needs an initial_value")
+        dtype = as_dtype_arg(dtype)
+        if callable(initial_value):
+            with context.pushed(context.eager_context()):
+                initial_value = initial_value()
+        value = convert_to_tensor(initial_value, what="initial_value")
+        if dtype is not None and value.dtype is not dtype:
+            value = (EagerTensor(value._value.astype(dtype.np)) if type(value) is EagerTensor
+                     else OPS["cast"].bind(value, dtype=dtype))
+        self.trainable = bool(trainable)
+        self._ref = context.current().create_variable(self, name, value)
+
+    # -- facts --
+    name = property(lambda self: self._ref.name)
+    shape = property(lambda self: TensorShape(self._ref.type.shape))
+    dtype = property(lambda self: self._ref.type.dtype)
+    type = property(lambda self: self._ref.type)
+
+    # -- reading --
+    def read_value(self):
+        return OPS["read_variable"].bind(var=self._ref)
+
+    value = read_value
+    _as_tensor = read_value
+
+    def numpy(self):
+        return self.read_value().numpy()
+
+    def __array__(self, dtype=None, copy=None):
+        return np.asarray(self.read_value().__array__(dtype))
+
+    def __bool__(self):
+        return bool(self.read_value())
+
+    def __float__(self):
+        return float(self.read_value())
+
+    def __int__(self):
+        return int(self.read_value())
+
+    def __index__(self):
+        return self.read_value().__index__()
+
+    # -- writing --
+    def _update(self, value, mode):
+        value = convert_to_tensor(value, what=f"the value assigned to {self.name}")
+        OPS["assign_variable"].bind(value, var=self._ref, mode=mode)
+        return self
+
+    def assign(self, value, read_value=True):
+        """Sets the value; shape and dtype must match the variable's."""
+        return self._update(value, "assign")
+
+    def assign_add(self, delta, read_value=True):
+        return self._update(delta, "add")
+
+    def assign_sub(self, delta, read_value=True):
+        return self._update(delta, "sub")
+
+    def __repr__(self):
+        if context.is_tracing():
+            return f"<gj.Variable '{self.name}' shape={tuple(self.shape)} dtype={self.dtype.name}>"
+        return f"<gj.Variable '{self.name}' shape={tuple(self.shape)} dtype={self.dtype.name}, numpy={self.numpy()!r}>"
