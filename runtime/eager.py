@@ -39,6 +39,9 @@ class EagerContext:
     def create_variable(self, variable, name, initial_value):
         return self.runtime.create_variable(variable, name, initial_value)
 
+    def set_seed(self, seed):
+        self.runtime.set_seed(seed)
+
 
 def _type(array):
     from graphjit.tracer.dtypes import from_numpy
