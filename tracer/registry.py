@@ -64,13 +64,14 @@ def register(op):
     return op
 
 
-def export(*names, numpy=(), unary_operators=(), operators=(), reflected=()):
+def export(*names, numpy=(), unary_operators=(), operators=(), reflected=(), methods=None):
     """Registers a public function under dotted ``names``.
 
     ``numpy``: NumPy functions/ufuncs whose call ``np.f(*args, **kwargs)`` this function accepts as is.
     ``unary_operators``: Tensor dunders implemented as ``fn(self)``.
     ``operators``: Tensor dunders implemented as ``fn(self, other)``; ``reflected`` as ``fn(other, self)``.
     Binary operators return NotImplemented for None and strings, so ``t == None`` is False, as in Python.
+    ``methods``: {dunder: method} installed on Tensor as they are (e.g. operators with an eager fast path).
     """
     def decorate(fn):
         for name in names:
@@ -81,10 +82,11 @@ def export(*names, numpy=(), unary_operators=(), operators=(), reflected=()):
             NUMPY[np_fn] = fn
         for dunder in unary_operators:
             OPERATORS[dunder] = fn
+        OPERATORS.update(methods or {})
         for dunder in operators:
-            OPERATORS[dunder] = _binary_operator(fn)
+            OPERATORS[dunder] = binary_operator(fn)
         for dunder in reflected:
-            OPERATORS[dunder] = _binary_operator(fn, reflected=True)
+            OPERATORS[dunder] = binary_operator(fn, reflected=True)
         return fn
     return decorate
 
@@ -98,7 +100,7 @@ def numpy_adapter(*np_functions):
     return decorate
 
 
-def _binary_operator(fn, reflected=False):
+def binary_operator(fn, reflected=False):
     if reflected:
         def method(self, other):
             if other is None or type(other) is str:

@@ -6,12 +6,13 @@ rejected with a clear error. Python scalar operands are weak (see ``tensor.promo
 """
 import numpy as np
 
-from ..dtypes import from_numpy
+from .. import context
+from ..dtypes import ALL as ALL_DTYPES, from_numpy
 from ..errors import InvalidArgumentError
 from ..ir import TensorType
-from ..registry import Op, export, register
+from ..registry import Op, binary_operator, export, register
 from ..shapes import broadcast_shapes
-from ..tensor import convert_to_tensor, promote_operands
+from ..tensor import EagerTensor, convert_to_tensor, promote_operands
 
 _resolved = {}
 
@@ -130,9 +131,55 @@ def _binary(name, ufunc, api, *, numpy=True, quiet=False, operator=None, reflect
         return op.bind(a, b)
     public.__name__ = api[0].rsplit(".", 1)[-1]
     public.__doc__ = f"Elementwise {op.name}(x, y) with NumPy broadcasting and promotion."
-    export(*api, numpy=ufunc if numpy else (), operators=(operator,) if operator else (),
-           reflected=(reflected,) if reflected else ())(public)
+    methods = {}
+    if operator:
+        methods[operator] = binary_operator(public) if quiet else _eager_fast_operator(ufunc, public, reject_bool)
+    if reflected:
+        methods[reflected] = (binary_operator(public, reflected=True) if quiet
+                              else _eager_fast_operator(ufunc, public, reject_bool, reflected=True))
+    export(*api, numpy=ufunc if numpy else (), methods=methods)(public)
     return public
+
+
+_SUPPORTED_NP = frozenset(d.np for d in ALL_DTYPES)
+
+
+def _eager_fast_operator(ufunc, public, reject_bool, reflected=False):
+    """``tensor OP tensor`` (or a Python scalar) in eager mode straight to the NumPy ufunc: small eager
+    ops are dominated by Python overhead, so this path skips conversion and dispatch. NumPy 2 treats
+    Python scalars as weak exactly as graphjit does. Anything unusual (tracing, other operand types, a
+    failing or out-of-set NumPy result, 0-d results) takes the general path, which gives the op's rules
+    and error messages; the paths agree because the op's rule *is* the ufunc's (``ufunc_dtype``)."""
+    results_always_supported = not reject_bool and all(
+        _np_result(ufunc, a, b) in _SUPPORTED_NP | {None} for a in _SUPPORTED_NP for b in _SUPPORTED_NP)
+    thread = context._state
+    ndarray = np.ndarray
+    scalars = (int, float, bool)
+
+    def method(self, other):
+        kind = type(other)
+        if thread.top is None and type(self) is EagerTensor and (kind is EagerTensor or kind in scalars):
+            try:
+                b = other._value if kind is EagerTensor else other
+                out = ufunc(b, self._value) if reflected else ufunc(self._value, b)
+            except Exception:  # noqa: BLE001 - the general path reports it properly
+                pass
+            else:
+                if type(out) is ndarray and (results_always_supported or out.dtype in _SUPPORTED_NP):
+                    return EagerTensor(out)
+        if other is None or kind is str:
+            return NotImplemented
+        return public(other, self) if reflected else public(self, other)
+    method.__name__ = public.__name__
+    method.__doc__ = public.__doc__
+    return method
+
+
+def _np_result(ufunc, a, b):
+    try:
+        return ufunc.resolve_dtypes((a, b, None))[-1]
+    except TypeError:
+        return None
 
 
 add = _binary("add", np.add, ("add", "math.add"), operator="__add__", reflected="__radd__")

@@ -1,0 +1,91 @@
+"""Package hygiene: imports form a DAG, no generic top-level names, layers depend downwards only."""
+import ast
+import pathlib
+import sys
+
+import graphjit
+
+ROOT = pathlib.Path(__file__).resolve().parent.parent
+PACKAGES = {"graphjit": "graphjit", "graphjit.tracer": "tracer", "graphjit.compiler": "compiler",
+            "graphjit.runtime": "runtime"}
+LAYER = {"graphjit.tracer": 0, "graphjit.compiler": 1, "graphjit.runtime": 2, "graphjit": 3}
+
+
+def _modules():
+    for package, folder in PACKAGES.items():
+        for path in sorted((ROOT / folder).rglob("*.py")):
+            rel = path.relative_to(ROOT / folder).with_suffix("")
+            parts = [p for p in rel.parts if p != "__init__"]
+            name = ".".join([package, *parts])
+            yield name, path, path.name == "__init__.py"
+
+
+def _imports(name, path, is_package):
+    base = name.split(".") if is_package else name.split(".")[:-1]
+    found = set()
+    for node in ast.walk(ast.parse(path.read_text())):
+        if isinstance(node, ast.Import):
+            found.update(a.name for a in node.names if a.name.startswith("graphjit"))
+        elif isinstance(node, ast.ImportFrom):
+            if node.level:
+                prefix = ".".join(base[: len(base) - node.level + 1])
+                module = f"{prefix}.{node.module}" if node.module else prefix
+            else:
+                module = node.module or ""
+            if module.startswith("graphjit"):
+                found.add(module)
+                for alias in node.names:
+                    found.add(f"{module}.{alias.name}")
+    return found
+
+
+def _graph():
+    modules = {name: (path, is_pkg) for name, path, is_pkg in _modules()}
+    edges = {}
+    for name, (path, is_pkg) in modules.items():
+        edges[name] = {m for m in _imports(name, path, is_pkg) if m in modules and m != name}
+    return edges
+
+
+def test_module_imports_form_a_dag():
+    edges = _graph()
+    assert "graphjit.compiler.backend" in edges["graphjit.runtime.runtime"]  # the scan sees real edges
+    assert "graphjit.tracer.registry" in edges["graphjit.tracer.ops.elementwise"]
+    state = {}
+
+    def visit(node, trail):
+        if state.get(node) == "done":
+            return
+        assert state.get(node) != "active", "import cycle: " + " -> ".join(trail + [node])
+        state[node] = "active"
+        for nxt in sorted(edges[node]):
+            visit(nxt, trail + [node])
+        state[node] = "done"
+
+    for module in sorted(edges):
+        visit(module, [])
+
+
+def _layer(module):
+    best = None
+    for package, layer in LAYER.items():
+        if module == package or module.startswith(package + "."):
+            if best is None or len(package) > len(best[0]):
+                best = (package, layer)
+    return best[1]
+
+
+def test_layers_only_import_downwards():
+    """tracer <- compiler <- runtime <- graphjit (the public face); graphjit.errors is a re-export."""
+    bad = []
+    for module, targets in _graph().items():
+        for target in targets:
+            if _layer(target) > _layer(module):
+                bad.append(f"{module} imports {target}")
+    assert not bad, "\n".join(bad)
+
+
+def test_no_generic_top_level_modules_are_installed():
+    for name in ("tracer", "compiler", "runtime"):
+        assert name not in sys.modules or not getattr(sys.modules[name], "__file__", "").startswith(str(ROOT))
+    assert graphjit.tracer.__name__ == "graphjit.tracer"
