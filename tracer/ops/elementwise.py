@@ -155,6 +155,7 @@ def _eager_fast_operator(ufunc, public, reject_bool, reflected=False):
     thread = context._state
     ndarray = np.ndarray
     scalars = (int, float, bool)
+    new = object.__new__
 
     def method(self, other):
         kind = type(other)
@@ -166,7 +167,9 @@ def _eager_fast_operator(ufunc, public, reject_bool, reflected=False):
                 pass
             else:
                 if type(out) is ndarray and (results_always_supported or out.dtype in _SUPPORTED_NP):
-                    return EagerTensor(out)
+                    result = new(EagerTensor)  # skips __init__: this path is all overhead
+                    result._value = out
+                    return result
         if other is None or kind is str:
             return NotImplemented
         return public(other, self) if reflected else public(self, other)
