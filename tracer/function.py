@@ -70,6 +70,7 @@ class ConcreteFunction:
         self.output_template = output_template
         self.name = function_name
         self.executables = {}  # backend name -> compiled executable (filled by the runtime)
+        self.variables = ()  # variables created by this trace, kept alive with it
 
     @property
     def structured_outputs(self):
@@ -236,6 +237,8 @@ class Function:
             template = nest.map_structure(to_slot, result)
         graph = ctx.builder.finish(flat_outputs)
         concrete = ConcreteFunction(graph, input_types, template, self.name)
+        # Variables created while tracing belong to the function (their values live as long as it does).
+        concrete.variables = tuple(ctx.created_variables)
         self._tracing_count += 1
         self._cache[key] = concrete
         return concrete

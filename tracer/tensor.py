@@ -62,8 +62,9 @@ class Tensor:
         dtype = kwargs.pop("dtype", None)
         if kwargs:
             raise UnimplementedError(f"numpy.{ufunc.__name__} on graphjit tensors does not support {sorted(kwargs)}")
-        result = fn(*inputs)
-        return result if dtype is None else registry.API["cast"](result, dtype)
+        if dtype is not None:  # NumPy's dtype= sets the type the computation runs in
+            inputs = [registry.API["cast"](i, dtype) for i in inputs]
+        return fn(*inputs)
 
     def __array_function__(self, func, types, args, kwargs):
         fn = registry.NUMPY.get(func)
@@ -118,7 +119,11 @@ class EagerTensor(Tensor):
         value = self._value
         if dtype is not None and value.dtype != dtype:
             return value.astype(dtype)
-        return value.copy() if copy else value
+        if copy:
+            return value.copy()
+        view = value.view()  # the tensor is immutable: NumPy gets a read-only view, not the buffer itself
+        view.flags.writeable = False
+        return view
 
     def __repr__(self):
         return f"<gj.Tensor: shape={tuple(self.shape)}, dtype={self.dtype.name}, numpy={self._value!r}>"
@@ -232,12 +237,25 @@ def _scalar_array(value, dtype):
             converted = np.asarray(value, dtype=dtype.np)
         except OverflowError:
             raise InvalidArgumentError(f"Python value {value!r} is out of range for {dtype.name}") from None
+        except ValueError:  # NaN to an integer
+            raise InvalidArgumentError(f"Python value {value!r} cannot be represented as {dtype.name}") from None
         if converted.dtype.kind != "f" and array.dtype.kind == "f" and not np.array_equal(converted, array):
             raise InvalidArgumentError(f"Python value {value!r} cannot be represented as {dtype.name}")
         if converted.dtype.kind == "i" and int(converted) != value:
             raise InvalidArgumentError(f"Python value {value!r} is out of range for {dtype.name}")
         return converted
     return np.asarray(value, dtype=dtypes.python_scalar_dtype(value).np)
+
+
+def _cast_python_values(array, dtype, what):
+    """Python numbers (as an array) -> ``dtype``, refusing lossy conversions as ``_scalar_array`` does."""
+    with np.errstate(all="ignore"):
+        converted = array.astype(dtype.np)
+    lossy_kinds = "bi" if array.dtype.kind == "f" else "i"  # float -> int/bool, or an int out of range
+    if dtype.kind in lossy_kinds and not np.array_equal(converted, array):
+        raise InvalidArgumentError(f"{what}: the values cannot be represented as {dtype.name} without changing "
+                                   f"them (out of range or not whole numbers); use gj.cast to convert")
+    return converted
 
 
 def convert_to_tensor(value, dtype=None, name=None, *, what="value"):
@@ -264,13 +282,15 @@ def convert_to_tensor(value, dtype=None, name=None, *, what="value"):
             stacked = registry.API["stack"]([convert_to_tensor(v, dtype, what=what) for v in value])
             return stacked
         try:
-            array = _python_array(value)
+            array = _python_array(value) if dtype is None else np.array(value)
         except (ValueError, TypeError) as err:
             raise InvalidArgumentError(f"{what}: cannot convert {type(value).__name__} to a tensor: {err}") from None
-        if array.dtype == object or array.dtype.kind not in "bif":
-            raise InvalidArgumentError(f"{what}: cannot convert {value!r} to a tensor")
-        _array_dtype(array, what)
-        return EagerTensor(array if dtype is None else array.astype(dtype.np))
+        if dtypes.from_numpy(array.dtype) is None:
+            raise InvalidArgumentError(f"{what}: cannot convert {value!r} to a tensor: NumPy gives it dtype "
+                                       f"{array.dtype}, which graphjit does not support")
+        if dtype is not None and array.dtype != dtype.np:
+            array = _cast_python_values(array, dtype, what)
+        return EagerTensor(array)
     if value is None:
         raise InvalidArgumentError(f"{what}: None cannot be converted to a tensor")
     raise InvalidArgumentError(f"{what}: cannot convert an object of type {type(value).__name__} to a tensor")

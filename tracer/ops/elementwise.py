@@ -8,9 +8,9 @@ import numpy as np
 
 from .. import context
 from ..dtypes import ALL as ALL_DTYPES, from_numpy
-from ..errors import InvalidArgumentError
+from ..errors import InvalidArgumentError, UnimplementedError
 from ..ir import TensorType
-from ..registry import Op, binary_operator, export, register
+from ..registry import Op, binary_operator, export, numpy_adapter, register
 from ..shapes import broadcast_shapes
 from ..tensor import EagerTensor, convert_to_tensor, promote_operands
 
@@ -54,8 +54,11 @@ def _quiet(fn):
 
 
 def _elementwise(name, eager, rule_ufunc=None, *, quiet=False, reject_bool=False, doc=""):
+    # Eager execution may skip the rule only when the rule is the eager ufunc's own type resolution;
+    # bool rejection or a rule borrowed from another ufunc must be checked.
+    trusted = rule_ufunc is None and not reject_bool
     return register(Op(name, infer=elementwise_rule(rule_ufunc or eager, name, reject_bool),
-                       eager=_quiet(eager) if quiet else eager, check_eager=False, doc=doc))
+                       eager=_quiet(eager) if quiet else eager, check_eager=not trusted, doc=doc))
 
 
 # ---- unary ---------------------------------------------------------------------------------------
@@ -113,7 +116,14 @@ softplus = _unary("softplus", _softplus, ("math.softplus", "nn.softplus"), (), r
                   reject_bool=True)
 floor = _unary("floor", np.floor, ("floor", "math.floor"), np.floor, reject_bool=True)
 ceil = _unary("ceil", np.ceil, ("math.ceil", "ceil"), np.ceil, reject_bool=True)
-round = _unary("round", np.round, ("round", "math.round"), np.rint, rule=np.negative)  # noqa: A001
+round = _unary("round", np.round, ("round", "math.round"), (), rule=np.negative)  # noqa: A001
+
+
+@numpy_adapter(np.round, np.around)
+def _np_round(a, decimals=0, out=None):
+    if decimals != 0 or out is not None:
+        raise UnimplementedError("numpy.round on graphjit tensors supports only decimals=0 and no out=")
+    return round(a)
 logical_not = _unary("logical_not", np.logical_not, ("logical_not", "math.logical_not"), np.logical_not)
 isnan = _unary("isnan", np.isnan, ("math.is_nan", "math.isnan"), np.isnan)
 isinf = _unary("isinf", np.isinf, ("math.is_inf", "math.isinf"), np.isinf)
@@ -142,6 +152,8 @@ def _binary(name, ufunc, api, *, numpy=True, quiet=False, operator=None, reflect
 
 
 _SUPPORTED_NP = frozenset(d.np for d in ALL_DTYPES)
+# Larger Python ints take the general path: NumPy accepts some (comparisons) where graphjit's rule refuses.
+_INT32_MIN, _INT32_MAX = -(2 ** 31), 2 ** 31 - 1
 
 
 def _eager_fast_operator(ufunc, public, reject_bool, reflected=False):
@@ -154,12 +166,12 @@ def _eager_fast_operator(ufunc, public, reject_bool, reflected=False):
         _np_result(ufunc, a, b) in _SUPPORTED_NP | {None} for a in _SUPPORTED_NP for b in _SUPPORTED_NP)
     thread = context._state
     ndarray = np.ndarray
-    scalars = (int, float, bool)
     new = object.__new__
 
     def method(self, other):
         kind = type(other)
-        if thread.top is None and type(self) is EagerTensor and (kind is EagerTensor or kind in scalars):
+        if (thread.top is None and type(self) is EagerTensor
+                and (kind is EagerTensor or kind is float or kind is bool or (kind is int and _INT32_MIN <= other <= _INT32_MAX))):
             try:
                 b = other._value if kind is EagerTensor else other
                 out = ufunc(b, self._value) if reflected else ufunc(self._value, b)

@@ -1,1 +1,110 @@
-"""(being written)"""
+"""Random ops: ``random.uniform``, ``random.normal`` and ``random.set_seed``.
+
+The ops are stateful: they draw from the runtime's generator (``state.rng``) each time they run, so a
+traced function gives new numbers on every call instead of a constant frozen at trace time, and their
+nodes keep program order, so after ``set_seed`` an eager call and the same call traced give the same
+numbers. Bounds, mean and stddev are scalar inputs (they may be computed tensors); shape and dtype are
+attributes.
+"""
+import numpy as np
+
+from .. import context, dtypes
+from ..errors import InvalidArgumentError, UnimplementedError
+from ..ir import TensorType
+from ..registry import Op, export, register
+from ..tensor import as_dtype_arg, convert_to_tensor
+from .indexing import located
+from .shape_ops import static_shape
+
+
+def _scalar_params_rule(kinds, names):
+    def infer(a, b, *, shape, dtype):
+        if dtype.kind not in kinds:
+            raise InvalidArgumentError(f"dtype {dtype.name} is not supported")
+        for t, name in zip((a, b), names):
+            if len(t.shape) or t.dtype is not dtype:
+                raise InvalidArgumentError(f"{name} must be a scalar of dtype {dtype.name}, got {t}")
+        return TensorType(tuple(shape), dtype)
+    return infer
+
+
+def _uniform(state, lo, hi, *, shape, dtype):
+    if dtype.is_integer:
+        if not lo < hi:
+            raise InvalidArgumentError(f"integer random.uniform needs minval < maxval, got minval={lo}, maxval={hi}")
+        return state.rng.integers(lo, hi, size=shape, dtype=dtype.np)  # [lo, hi)
+    # Generator.random draws float32 directly when asked: fast, and exact in the dtype.
+    u = np.asarray(state.rng.random(shape, dtype=dtype.np), dtype=dtype.np)
+    if lo == 0 and hi == 1:
+        return u
+    out = u * (hi - lo) + lo
+    if lo < hi:
+        out = np.minimum(out, np.nextafter(hi, lo))  # rounding could reach maxval: keep [minval, maxval)
+    return out.astype(dtype.np, copy=False)
+
+
+RANDOM_UNIFORM = register(Op("random_uniform", infer=_scalar_params_rule("fi", ("minval", "maxval")),
+                             eager=_uniform, stateful=True,
+                             doc="Uniform numbers in [minval, maxval) of the given shape and dtype."))
+
+
+def _normal(state, mean, stddev, *, shape, dtype):
+    z = np.asarray(state.rng.standard_normal(shape, dtype=dtype.np), dtype=dtype.np)
+    if mean == 0 and stddev == 1:
+        return z
+    return (z * stddev + mean).astype(dtype.np, copy=False)
+
+
+RANDOM_NORMAL = register(Op("random_normal", infer=_scalar_params_rule("f", ("mean", "stddev")), eager=_normal,
+                            stateful=True, doc="Normal numbers with the given mean and stddev."))
+
+
+def _no_op_seed(seed, where):
+    if seed is not None:
+        raise UnimplementedError(f"{where}: per-op seed= is not supported; use gj.random.set_seed(seed) to make "
+                                 f"the global sequence reproducible")
+
+
+def _param(value, dtype, what):
+    return convert_to_tensor(value, dtype, what=what)
+
+
+@export("random.uniform")
+@located
+def uniform(shape, minval=0, maxval=None, dtype=dtypes.float32, seed=None, name=None):
+    """Uniform random numbers in [minval, maxval): floats (maxval defaults to 1) or ints (maxval required).
+
+    Every op draws from the runtime's one generator, whose sequence ``gj.random.set_seed`` makes
+    reproducible; TF's per-op ``seed=`` is not implemented and raises rather than being ignored.
+    """
+    _no_op_seed(seed, "random.uniform")
+    dtype = as_dtype_arg(dtype, "random.uniform(dtype)")
+    if dtype.is_integer and maxval is None:
+        raise InvalidArgumentError(f"random.uniform: maxval must be given for integer dtype {dtype.name}")
+    if dtype.is_bool:
+        raise InvalidArgumentError("random.uniform: dtype bool is not supported (use float or int dtypes)")
+    lo = _param(minval, dtype, "random.uniform(minval)")
+    hi = _param(1 if maxval is None else maxval, dtype, "random.uniform(maxval)")
+    return RANDOM_UNIFORM.bind(lo, hi, shape=static_shape(shape, "random.uniform(shape)"), dtype=dtype)
+
+
+@export("random.normal")
+@located
+def normal(shape, mean=0.0, stddev=1.0, dtype=dtypes.float32, seed=None, name=None):
+    """Normally distributed random numbers (float dtypes); per-op ``seed=`` raises, as for ``uniform``."""
+    _no_op_seed(seed, "random.normal")
+    dtype = as_dtype_arg(dtype, "random.normal(dtype)")
+    if not dtype.is_floating:
+        raise InvalidArgumentError(f"random.normal: dtype must be float32 or float64, got {dtype.name}")
+    m = _param(mean, dtype, "random.normal(mean)")
+    s = _param(stddev, dtype, "random.normal(stddev)")
+    return RANDOM_NORMAL.bind(m, s, shape=static_shape(shape, "random.normal(shape)"), dtype=dtype)
+
+
+@export("random.set_seed")
+@located
+def set_seed(seed):
+    """Reseeds the global generator: the random numbers that follow (eager or traced) are reproducible."""
+    if seed is not None and (isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or seed < 0):
+        raise InvalidArgumentError(f"random.set_seed: seed must be a non-negative int or None, got {seed!r}")
+    context.eager_context().set_seed(None if seed is None else int(seed))

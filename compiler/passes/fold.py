@@ -1,0 +1,48 @@
+"""Constant folding: a pure node whose inputs are all constants becomes a constant, when its result is
+small (``max_elements``); large results (``zeros([4096, 4096])``) stay ops, so no huge constant is
+materialised. Evaluation uses the op's own eager implementation, so folding cannot change a result."""
+import numpy as np
+
+from graphjit.tracer.errors import GraphjitError
+from graphjit.tracer.ir import Const, Node, make_attrs
+from graphjit.tracer.registry import OPS
+from graphjit.tracer.shapes import num_elements
+
+from .rebuild import Rebuilder, is_effectful
+
+MAX_FOLDED_ELEMENTS = 4096
+
+
+def fold_constants(graph, max_elements=MAX_FOLDED_ELEMENTS):
+    rebuilt = Rebuilder(graph)
+    values = {}  # new id -> ndarray, for constant nodes of the new graph
+    changed = False
+    for i, node in enumerate(graph.nodes):
+        new_id = rebuilt.copy(i)
+        if node.op == "constant":
+            values[new_id] = node.attr("value").value
+            continue
+        if node.op == "input" or is_effectful(node, OPS) or num_elements(node.type.shape) > max_elements:
+            continue
+        args = [values.get(j) for j in rebuilt.nodes[new_id].inputs]
+        if any(a is None for a in args):
+            continue
+        result = _evaluate(node, args)
+        if result is None:
+            continue
+        rebuilt.nodes[new_id] = Node("constant", (), make_attrs({"value": Const(result)}), node.type, (), node.loc)
+        values[new_id] = result
+        changed = True
+    return rebuilt.finish() if changed else graph
+
+
+def _evaluate(node, args):
+    """The node's value, or None when evaluating fails (the error then surfaces when the graph runs)."""
+    try:
+        with np.errstate(all="ignore"):
+            out = np.asarray(OPS[node.op].eager(*args, **node.attr_dict))
+    except (GraphjitError, ValueError, TypeError, IndexError, ZeroDivisionError, OverflowError):
+        return None
+    if out.shape != tuple(node.type.shape) or out.dtype != node.type.dtype.np:
+        return None
+    return out

@@ -1,0 +1,36 @@
+"""Building a new graph from an old one: passes emit nodes in order and map old ids to new ones."""
+from graphjit.tracer.ir import Graph, Node
+
+
+class Rebuilder:
+    """Emits nodes into a fresh list; ``mapping[old_id]`` is the new id that replaces an old node."""
+
+    def __init__(self, graph):
+        self.graph = graph
+        self.nodes = []
+        self.mapping = {}
+
+    def emit(self, node, inputs=None, deps=None):
+        """Appends ``node`` with (already new) ``inputs`` and ``deps``; returns its new id."""
+        inputs = tuple(self.mapping[i] for i in node.inputs) if inputs is None else tuple(inputs)
+        deps = tuple(self.mapping[i] for i in node.deps if i in self.mapping) if deps is None else tuple(deps)
+        self.nodes.append(Node(node.op, inputs, node.attrs, node.type, deps, node.loc))
+        return len(self.nodes) - 1
+
+    def copy(self, old_id):
+        self.mapping[old_id] = self.emit(self.graph.nodes[old_id])
+        return self.mapping[old_id]
+
+    def alias(self, old_id, new_id):
+        """The old node is replaced by an existing new node."""
+        self.mapping[old_id] = new_id
+
+    def finish(self):
+        g = self.graph
+        inputs = tuple(self.mapping[i] for i in g.inputs)
+        return Graph(tuple(self.nodes), inputs, tuple(self.mapping[i] for i in g.outputs), g.name)
+
+
+def is_effectful(node, ops):
+    op = ops.get(node.op)
+    return bool(node.deps) or (op is not None and op.stateful)

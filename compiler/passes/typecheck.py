@@ -1,0 +1,30 @@
+"""The check after the pipeline: every node's type is what its op's rule gives for its inputs, inputs
+and effect dependencies refer to earlier nodes, and effectful nodes keep one chain."""
+from graphjit.tracer.errors import InternalError
+from graphjit.tracer.registry import OPS
+
+from .rebuild import is_effectful
+
+
+def check_graph(graph):
+    """Returns ``graph`` unchanged, or raises InternalError describing the first inconsistency."""
+    for i, node in enumerate(graph.nodes):
+        for j in node.inputs + node.deps:
+            if not 0 <= j < i:
+                raise InternalError(f"%{i} ({node.op}) refers to %{j}, which does not come before it")
+        if node.op == "input":
+            continue
+        op = OPS.get(node.op)
+        if op is None:
+            raise InternalError(f"%{i} uses unknown op {node.op!r}")
+        inferred = op.infer(*(graph.nodes[j].type for j in node.inputs), **node.attr_dict)
+        if tuple(inferred.shape) != tuple(node.type.shape) or inferred.dtype is not node.type.dtype:
+            raise InternalError(f"%{i} ({node.op}) is typed {node.type} but its rule gives {inferred}")
+    effects = [i for i, n in enumerate(graph.nodes) if is_effectful(n, OPS)]
+    for earlier, later in zip(effects, effects[1:]):
+        if earlier not in graph.nodes[later].deps:
+            raise InternalError(f"effect order broken: %{later} ({graph.nodes[later].op}) does not follow %{earlier}")
+    for i in graph.outputs:
+        if not 0 <= i < len(graph.nodes):
+            raise InternalError(f"output %{i} does not exist")
+    return graph
