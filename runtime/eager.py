@@ -1,9 +1,13 @@
 """The eager context: ops run immediately with their NumPy implementation; graphs run via a backend."""
 import numpy as np
 
+from graphjit.tracer.dtypes import ALL as ALL_DTYPES
 from graphjit.tracer.errors import GraphjitError, InternalError, InvalidArgumentError, TracingError
 from graphjit.tracer.source import with_location
 from graphjit.tracer.tensor import EagerTensor, SymbolicTensor
+
+
+_SUPPORTED = frozenset(d.np for d in ALL_DTYPES)
 
 
 class EagerContext:
@@ -31,6 +35,9 @@ class EagerContext:
             raise InvalidArgumentError(with_location(f"{op.name}: {err}")) from None
         if type(out) is not np.ndarray:
             out = np.asarray(out)
+        if out.dtype not in _SUPPORTED:  # e.g. float16 from NumPy: the rule rejects it with a clear message
+            op.infer_checked([_type(a) for a in arrays], attrs)
+            raise InternalError(f"{op.name} produced unsupported dtype {out.dtype}")
         return EagerTensor(out)
 
     def call_function(self, concrete, tensors):

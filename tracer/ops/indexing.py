@@ -1,1 +1,347 @@
-"""(being written)"""
+"""Indexing: ``tensor[key]`` (NumPy basic and integer-array indexing), ``slice``, ``strided_slice``, ``split``,
+``unstack``, ``gather``.
+
+One op, ``getitem``, implements every ``tensor[key]``: the static part of the key (ints, slices, None,
+Ellipsis) is a hashable attribute, and integer tensors/arrays in the key are op inputs (``In(k)``
+marks where input k goes). The result shape comes from NumPy itself, indexing a zero-byte dummy of
+the same shape, so the semantics (including mixed basic/advanced indexing) are exactly NumPy's.
+``split`` and ``unstack`` emit one ``getitem`` node per piece, so every op keeps a single output.
+Boolean masks are rejected: their result shape depends on the data.
+"""
+import functools
+import operator
+from dataclasses import dataclass
+
+import numpy as np
+
+from ..errors import GraphjitError, InvalidArgumentError, UnimplementedError
+from ..ir import TensorType
+from ..registry import API, Op, export, numpy_adapter, register
+from ..shapes import normalize_axis
+from ..source import with_location
+from ..tensor import EagerTensor, SymbolicTensor, _contains_tensor, convert_to_tensor
+
+
+@dataclass(frozen=True)
+class Slice:
+    """A hashable ``slice`` (Python's is unhashable before 3.12); printed as ``start:stop:step``."""
+    start: object
+    stop: object
+    step: object
+
+    def __repr__(self):
+        text = f"{'' if self.start is None else self.start}:{'' if self.stop is None else self.stop}"
+        return text + ("" if self.step is None else f":{self.step}")
+
+    def to_slice(self):
+        return slice(self.start, self.stop, self.step)
+
+
+@dataclass(frozen=True)
+class In:
+    """Marks the position of the op's k-th index input (input 0 is the indexed tensor)."""
+    k: int
+
+    def __repr__(self):
+        return f"in{self.k}"
+
+
+def located(fn):
+    """Adds the user's source line to errors a public function raises itself (argument checks); errors from
+    op rules already carry it."""
+    @functools.wraps(fn)
+    def public(*args, **kwargs):
+        try:
+            return fn(*args, **kwargs)
+        except GraphjitError as err:
+            message = str(err)
+            if "\n  at " in message:
+                raise
+            raise type(err)(with_location(message)) from None
+    return public
+
+
+FULL = Slice(None, None, None)
+_ZERO_BYTES = np.dtype([])  # indexing a dummy of this dtype allocates nothing, whatever the result shape
+
+
+def _numpy_key(key, indices):
+    return tuple(indices[item.k - 1] if type(item) is In else item.to_slice() if type(item) is Slice else item
+                 for item in key)
+
+
+def _getitem_infer(x, *index_types, key):
+    for t in index_types:
+        if not t.dtype.is_integer:
+            raise InvalidArgumentError(f"tensor indices must be int32 or int64, got {t.dtype.name}")
+    dummy = np.broadcast_to(np.empty((), _ZERO_BYTES), x.shape)
+    placeholders = [np.broadcast_to(np.intp(0), t.shape) for t in index_types]
+    try:
+        shape = np.shape(dummy[_numpy_key(key, placeholders)])
+    except IndexError as err:
+        raise InvalidArgumentError(f"{err} (indexing a tensor of shape {tuple(x.shape)} with {_describe(key)})") \
+            from None
+    return TensorType(shape, x.dtype)
+
+
+def _getitem(x, *indices, key):
+    try:
+        out = x[_numpy_key(key, indices)]
+    except IndexError as err:  # also tensor indices out of range, known only now
+        raise InvalidArgumentError(f"{err} (indexing a tensor of shape {x.shape} with {_describe(key)})") from None
+    return out if type(out) is np.ndarray else np.asarray(out, dtype=x.dtype)
+
+
+def _describe(key):
+    return "[" + ", ".join("..." if k is Ellipsis else repr(k) for k in key) + "]"
+
+
+# The eager implementation raises (InvalidArgumentError) for every key the rule rejects.
+GETITEM = register(Op("getitem", infer=_getitem_infer, eager=_getitem, check_eager=False,
+                      doc="tensor[key] with NumPy semantics; integer tensors in the key are inputs."))
+
+
+def _static_index(value, what):
+    """A slice bound or int index -> Python int (None passes through); symbolic values are not supported."""
+    if value is None:
+        return None
+    if isinstance(value, SymbolicTensor):
+        raise UnimplementedError(f"{what} is a symbolic tensor; slice bounds must be known while tracing "
+                                 f"(use gj.gather for data-dependent positions)")
+    if isinstance(value, (bool, np.bool_)):
+        raise UnimplementedError(f"{what}: boolean indices are not supported")
+    try:
+        return operator.index(value)
+    except TypeError:
+        raise InvalidArgumentError(f"{what} must be an int, got {value!r}") from None
+
+
+def _index_tensor(value, what):
+    """An integer-array index as a tensor; boolean masks are rejected (data-dependent shape)."""
+    if isinstance(value, np.ndarray) or (isinstance(value, (list, tuple)) and not _contains_tensor(value)):
+        array = np.asarray(value)
+        if array.size == 0 and array.dtype.kind == "f":
+            array = array.astype(np.int32)  # NumPy also treats an empty list as an integer index
+        if array.dtype.kind == "u":
+            array = array.astype(np.int64)
+        value = array
+    tensor = convert_to_tensor(value, what=what)
+    if tensor.dtype.is_bool:
+        raise UnimplementedError(f"{what}: boolean mask indexing is not supported, because the result's shape "
+                                 f"depends on the data; use gj.where(mask, x, 0) or index with integer positions")
+    if not tensor.dtype.is_integer:
+        raise InvalidArgumentError(f"{what}: indices must be integers (int32 or int64), got {tensor.dtype.name}")
+    return tensor
+
+
+def _normalize_item(item, inputs, what):
+    if item is None or item is Ellipsis:
+        return item
+    if isinstance(item, slice):
+        return Slice(_static_index(item.start, f"{what}.start"), _static_index(item.stop, f"{what}.stop"),
+                     _static_index(item.step, f"{what}.step"))
+    if getattr(item, "_as_tensor", None) is not None:
+        item = item._as_tensor()
+    if isinstance(item, (bool, np.bool_)):
+        raise UnimplementedError(f"{what}: boolean indices are not supported")
+    if isinstance(item, (int, np.integer)):
+        return int(item)
+    if isinstance(item, (EagerTensor, np.ndarray)) and len(item.shape) == 0 and np.asarray(item).dtype.kind in "iu":
+        return int(np.asarray(item))  # a concrete scalar is a static index (NumPy treats both alike)
+    if isinstance(item, (EagerTensor, SymbolicTensor, np.ndarray, list, tuple)):
+        inputs.append(_index_tensor(item, what))
+        return In(len(inputs))
+    raise InvalidArgumentError(f"{what}: only integers, slices, None, Ellipsis and integer tensors or arrays are "
+                               f"valid indices, got {type(item).__name__} {item!r}")
+
+
+@export(unary_operators=("__getitem__",))
+@located
+def getitem(tensor, key):
+    """``tensor[key]`` with NumPy semantics (ints, slices, None, ..., integer arrays and tensors)."""
+    x = convert_to_tensor(tensor, what="the indexed tensor")
+    items = key if isinstance(key, tuple) else (key,)
+    inputs = []
+    static = tuple(_normalize_item(item, inputs, f"getitem: index {i}") for i, item in enumerate(items))
+    return GETITEM.bind(x, *inputs, key=static)
+
+
+@export("slice")
+@located
+def slice_(input_, begin, size, name=None):
+    """The block starting at ``begin`` with ``size`` elements per axis (-1: to the end), as TF's ``slice``."""
+    x = convert_to_tensor(input_, what="slice(input_)")
+    begin, size = list(_static_list(begin, "begin")), list(_static_list(size, "size"))
+    if len(begin) != len(x.shape) or len(size) != len(x.shape):
+        raise InvalidArgumentError(f"slice: begin={begin} and size={size} need one entry per dimension of shape "
+                                   f"{tuple(x.shape)}")
+    key = []
+    for axis, (b, s, d) in enumerate(zip(begin, size, x.shape)):
+        end = d if s == -1 else b + s
+        if not 0 <= b <= end <= d or s < -1:
+            raise InvalidArgumentError(f"slice: begin={begin}, size={size} is out of bounds for shape "
+                                       f"{tuple(x.shape)} (axis {axis})")
+        key.append(Slice(b, end, None))
+    return GETITEM.bind(x, key=tuple(key))
+
+
+@export("strided_slice")
+@located
+def strided_slice(input_, begin, end, strides=None, begin_mask=0, end_mask=0, ellipsis_mask=0, new_axis_mask=0,
+                  shrink_axis_mask=0, name=None):
+    """TF's ``strided_slice``: each position i is ``begin[i]:end[i]:strides[i]``, altered by the bit masks."""
+    begin, end = _static_list(begin, "begin"), _static_list(end, "end")
+    strides = (1,) * len(begin) if strides is None else _static_list(strides, "strides")
+    if not len(begin) == len(end) == len(strides):
+        raise InvalidArgumentError(f"strided_slice: begin, end and strides must have the same length, got "
+                                   f"{begin}, {end}, {strides}")
+    key = []
+    for i, (b, e, s) in enumerate(zip(begin, end, strides)):
+        bit = 1 << i
+        if ellipsis_mask & bit:
+            key.append(Ellipsis)
+        elif new_axis_mask & bit:
+            key.append(None)
+        elif shrink_axis_mask & bit:
+            key.append(b)
+        else:
+            key.append(slice(None if begin_mask & bit else b, None if end_mask & bit else e, s))
+    return getitem(input_, tuple(key))
+
+
+def _static_list(values, what):
+    if isinstance(values, SymbolicTensor):
+        raise UnimplementedError(f"{what} is a symbolic tensor; it must be known while tracing")
+    if isinstance(values, EagerTensor):
+        values = values._value.tolist()
+    if not isinstance(values, (list, tuple, np.ndarray)):
+        raise InvalidArgumentError(f"{what} must be a list of ints, got {values!r}")
+    return tuple(_static_index(v, what) for v in values)
+
+
+# ---- split, unstack -----------------------------------------------------------------------------
+
+def static_axis(axis, what="axis"):
+    """An axis argument as a Python int (concrete scalar tensors allowed)."""
+    if isinstance(axis, SymbolicTensor):
+        raise UnimplementedError(f"{what} must be known while tracing, got a symbolic tensor")
+    return axis.__index__() if isinstance(axis, EagerTensor) else axis
+
+
+def _pieces(x, axis, bounds):
+    """One ``getitem`` node per [start, stop) along ``axis``: split stays made of single-output ops."""
+    lead = (FULL,) * axis
+    return [GETITEM.bind(x, key=lead + (Slice(start, stop, None),)) for start, stop in bounds]
+
+
+@export("split")
+@located
+def split(value, num_or_size_splits, axis=0, num=None, name=None):
+    """A list of pieces along ``axis``: ``n`` equal pieces (n an int), or pieces of the listed sizes
+    (one size may be -1: the rest)."""
+    x = convert_to_tensor(value, what="split(value)")
+    axis = normalize_axis(static_axis(axis), len(x.shape), "split(axis)")
+    dim = x.shape[axis]
+    if isinstance(num_or_size_splits, (int, np.integer)) and not isinstance(num_or_size_splits, bool):
+        n = int(num_or_size_splits)
+        if n <= 0 or dim % n:
+            raise InvalidArgumentError(f"split: num_or_size_splits={n} does not evenly divide dimension {axis} "
+                                       f"(size {dim}) of shape {tuple(x.shape)}")
+        sizes = (dim // n,) * n
+    else:
+        sizes = _static_list(num_or_size_splits, "split(num_or_size_splits)")
+        rest = dim - sum(s for s in sizes if s != -1)
+        if sizes.count(-1) > 1 or (-1 in sizes and rest < 0) or any(n < -1 for n in sizes):
+            raise InvalidArgumentError(f"split: sizes {sizes} cannot split dimension {axis} (size {dim})")
+        sizes = tuple(rest if s == -1 else s for s in sizes)
+        if sum(sizes) != dim:
+            raise InvalidArgumentError(f"split: sizes {sizes} sum to {sum(sizes)}, but dimension {axis} of shape "
+                                       f"{tuple(x.shape)} has size {dim}")
+    starts = np.cumsum((0,) + sizes[:-1]).tolist()
+    return _pieces(x, axis, [(s, s + n) for s, n in zip(starts, sizes)])
+
+
+@numpy_adapter(np.split)
+@located
+def _np_split(ary, indices_or_sections, axis=0):
+    x = convert_to_tensor(ary, what="numpy.split(ary)")
+    if isinstance(indices_or_sections, (int, np.integer)):
+        return split(x, int(indices_or_sections), axis)
+    axis = normalize_axis(axis, len(x.shape), "numpy.split(axis)")
+    dim = x.shape[axis]
+    if isinstance(indices_or_sections, (EagerTensor, SymbolicTensor, np.ndarray)):
+        indices_or_sections = np.asarray(indices_or_sections).tolist()  # a symbolic tensor raises clearly here
+    points = [operator.index(p) for p in indices_or_sections]
+    points = [min(max(p + dim if p < 0 else p, 0), dim) for p in points]  # NumPy wraps, then clips
+    bounds = list(zip([0] + points, points + [dim]))
+    return _pieces(x, axis, [(a, max(a, b)) for a, b in bounds])
+
+
+@export("unstack")
+@located
+def unstack(value, num=None, axis=0, name=None):
+    """The slices of ``value`` along ``axis``, as a list (one ``getitem`` node each)."""
+    x = convert_to_tensor(value, what="unstack(value)")
+    axis = normalize_axis(static_axis(axis), len(x.shape), "unstack(axis)")
+    if num is not None and num != x.shape[axis]:
+        raise InvalidArgumentError(f"unstack: num={num} but dimension {axis} of shape {tuple(x.shape)} has size "
+                                   f"{x.shape[axis]}")
+    return [GETITEM.bind(x, key=(FULL,) * axis + (i,)) for i in range(x.shape[axis])]
+
+
+
+# ---- gather ---------------------------------------------------------------------------------------
+
+def _gather_infer(params, indices, *, axis):
+    if not indices.dtype.is_integer:
+        raise InvalidArgumentError(f"indices must be int32 or int64, got {indices.dtype.name}")
+    if not 0 <= axis < len(params.shape):
+        raise InvalidArgumentError(f"axis={axis} is out of range for params of shape {tuple(params.shape)}")
+    shape = tuple(params.shape[:axis]) + tuple(indices.shape) + tuple(params.shape[axis + 1:])
+    return TensorType(shape, params.dtype)
+
+
+def _gather(params, indices, *, axis):
+    dim = params.shape[axis]
+    bad = (indices < 0) | (indices >= dim)
+    if bad.any():  # TF on CPU rejects negative indices too; NumPy would wrap them
+        where = tuple(np.argwhere(bad)[0]) if indices.ndim else ()
+        position = "".join(f"[{i}]" for i in where)
+        raise InvalidArgumentError(f"indices{position} = {indices[where]} is not in [0, {dim}) (axis {axis} of "
+                                   f"params shape {params.shape})")
+    return np.take(params, indices, axis=axis)
+
+
+GATHER = register(Op("gather", infer=_gather_infer, eager=_gather,
+                     doc="np.take(params, indices, axis); indices outside [0, dim) raise when it runs."))
+
+
+@export("gather")
+@located
+def gather(params, indices, validate_indices=None, axis=None, batch_dims=0, name=None):
+    """Slices of ``params`` along ``axis`` (default 0) at ``indices``, which must lie in [0, dim) (negative
+    indices are rejected, as by TF on CPU); NumPy's ``take`` otherwise."""
+    if batch_dims != 0:
+        raise UnimplementedError(f"gather: batch_dims={batch_dims} is not supported (only 0)")
+    p = convert_to_tensor(params, what="gather(params)")
+    i = convert_to_tensor(indices, what="gather(indices)")
+    if len(p.shape) == 0:
+        raise InvalidArgumentError("gather: params must have rank >= 1, got a scalar")
+    axis = normalize_axis(static_axis(0 if axis is None else axis), len(p.shape), "gather(axis)")
+    return GATHER.bind(p, i, axis=axis)
+
+
+@numpy_adapter(np.take)
+@located
+def _np_take(a, indices, axis=None, out=None, mode="raise"):
+    if out is not None or mode != "raise":
+        raise UnimplementedError("numpy.take on graphjit tensors supports only out=None and mode='raise'")
+    x = convert_to_tensor(a, what="numpy.take(a)")
+    if axis is None:  # NumPy: take from the flattened array
+        x, axis = API["reshape"](x, (-1,)), 0
+    axis = normalize_axis(axis, len(x.shape), "numpy.take(axis)")
+    if not isinstance(indices, (EagerTensor, SymbolicTensor)):  # static indices: wrap negatives as NumPy does
+        indices = np.asarray(indices)
+        if indices.dtype.kind in "iu":
+            indices = np.where(indices < 0, indices + x.shape[axis], indices).astype(np.int64)
+    return gather(x, indices, axis=axis)
