@@ -37,6 +37,14 @@ class UnimplementedError(GraphjitError, NotImplementedError):
     """The operation is valid but graphjit does not implement it."""
 
 
+class CompilationError(GraphjitError, RuntimeError):
+    """A backend (Numba) could not compile a graph; the message names the op and the user's line."""
+
+
+class CacheError(GraphjitError, OSError):
+    """The persistent compile cache cannot be used safely (e.g. an unsafe cache directory)."""
+
+
 class InternalError(GraphjitError, RuntimeError):
     """A bug in graphjit: please report it with the message."""
 
