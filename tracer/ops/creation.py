@@ -7,7 +7,8 @@ from .. import dtypes
 from ..dtypes import from_numpy
 from ..errors import InvalidArgumentError, UnimplementedError
 from ..ir import Const, TensorType
-from ..registry import Op, export, numpy_adapter, register
+from ..lowering import Scalar, cast, np_type
+from ..registry import OPS, Op, export, numpy_adapter, register
 from ..shapes import broadcast_shapes, normalize_axis
 from ..tensor import EagerTensor, SymbolicTensor, as_dtype_arg, convert_to_tensor
 from .indexing import located
@@ -274,3 +275,10 @@ def _float_tensor(value, what):
         raise InvalidArgumentError(f"{what} must be a number, got a bool tensor")
     return cast(t, dtypes.float64) if t.dtype.is_integer else t
 
+
+
+# ---- lowering: fills are scalar expressions broadcast over the output (range/eye/linspace run eagerly,
+# and are usually constant-folded) ----
+OPS["zeros"].lower = Scalar(lambda args, ins, out: f"{np_type(out)}(0)")
+OPS["ones"].lower = Scalar(lambda args, ins, out: f"{np_type(out)}(1)")
+OPS["fill"].lower = Scalar(lambda args, ins, out: cast(args[-1], ins[-1], out))

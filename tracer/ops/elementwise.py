@@ -10,7 +10,8 @@ from .. import context
 from ..dtypes import ALL as ALL_DTYPES, from_numpy
 from ..errors import InvalidArgumentError, UnimplementedError
 from ..ir import TensorType
-from ..registry import Op, binary_operator, export, numpy_adapter, register
+from ..lowering import Scalar, cast, np_type
+from ..registry import OPS, Op, binary_operator, export, numpy_adapter, register
 from ..shapes import broadcast_shapes
 from ..tensor import EagerTensor, convert_to_tensor, promote_operands
 
@@ -269,3 +270,117 @@ def clip_by_value(t, clip_value_min, clip_value_max, name=None):
     """``minimum(maximum(t, min), max)`` elementwise; NaN in ``t`` stays NaN (NumPy's ``clip``)."""
     x, lo, hi = promote_operands(t, clip_value_min, clip_value_max)
     return CLIP.bind(x, lo, hi)
+
+
+# ---- lowering: each op's scalar expression for compiled loops ------------------------------------
+# Operands arrive as expressions of their own dtypes and are converted to the dtype NumPy computes in
+# (the result dtype for arithmetic, the promoted input dtype for comparisons). ``None`` means "no
+# compiled form for these dtypes": the op then runs through its eager implementation.
+
+def _arith(template, *, ints=True, floats=True):
+    def emit(args, ins, out):
+        if (out.is_floating and not floats) or (not out.is_floating and not ints):
+            return None
+        return f"{np_type(out)}({template.format(*(cast(a, d, out) for a, d in zip(args, ins)))})"
+    return Scalar(emit)
+
+
+def _float_fn(family):
+    """A transcendental from graphjit.compiler.mathlib (vectorisable polynomials for float32)."""
+    def emit(args, ins, out):
+        return f"{family}_{out.short}({cast(args[0], ins[0], out)})"
+    return Scalar(emit)
+
+
+def _compare(symbol):
+    def emit(args, ins, out):
+        common = ufunc_dtype(np.add, ins, "compare") if ins[0] is not ins[1] else ins[0]
+        a, b = (cast(x, d, common) for x, d in zip(args, ins))
+        return f"({a} {symbol} {b})"
+    return Scalar(emit)
+
+
+def _logical(template):
+    return Scalar(lambda args, ins, out: template.format(*(f"({a} != 0)" for a in args)))
+
+
+def _zero(dtype):
+    return f"{np_type(dtype)}(0)"
+
+
+def _max_emit(args, ins, out, pick=">="):
+    a, b = (cast(x, d, out) for x, d in zip(args, ins))
+    nan = f" or {a} != {a}" if out.is_floating else ""  # NumPy's maximum/minimum propagate NaN
+    return f"({a} if ({a} {pick} {b}{nan}) else {b})"
+
+
+def _sign_emit(args, ins, out):
+    a = args[0]
+    one = f"{np_type(out)}(1)"
+    return f"({one} if {a} > 0 else (-{one} if {a} < 0 else {np_type(out)}({a} * 0)))"
+
+
+def _unary_float_or_int(float_template, int_template="{0}"):
+    def emit(args, ins, out):
+        template = float_template if out.is_floating else int_template
+        return f"{np_type(out)}({template.format(args[0])})" if template else None
+    return Scalar(emit)
+
+
+def _isinf_emit(args, ins, out):
+    return f"(abs({args[0]}) == np.inf)" if ins[0].is_floating else "False"
+
+
+def _isfinite_emit(args, ins, out):
+    return f"({args[0]} - {args[0]} == 0)" if ins[0].is_floating else "True"
+
+
+def _where_emit(args, ins, out):
+    c, x, y = args
+    return f"({cast(x, ins[1], out)} if {c} else {cast(y, ins[2], out)})"
+
+
+def _clip_emit(args, ins, out):
+    x, lo, hi = (cast(a, d, out) for a, d in zip(args, ins))
+    inner = _max_emit([x, lo], [out, out], out)
+    return _max_emit([inner, hi], [out, out], out, pick="<=")
+
+
+def _relu_emit(args, ins, out):
+    return _max_emit([args[0], _zero(out)], [out, out], out)
+
+
+def _invert_emit(args, ins, out):
+    return f"({args[0]} == 0)" if out.is_bool else f"{np_type(out)}(~{args[0]})"
+
+
+def _one_over(expr):
+    return Scalar(lambda args, ins, out: (f"{np_type(out)}({np_type(out)}(1) / {expr.format(cast(args[0], ins[0], out))})"
+                                          if out.is_floating else None))
+
+
+_LOWERINGS = {
+    "negative": _arith("-{0}"), "abs": _arith("abs({0})"), "sign": Scalar(_sign_emit),
+    "exp": _float_fn("exp"), "expm1": _float_fn("expm1"), "log": _float_fn("log"), "log1p": _float_fn("log1p"),
+    "sin": _float_fn("sin"), "cos": _float_fn("cos"), "tan": _float_fn("tan"), "tanh": _float_fn("tanh"),
+    "sigmoid": _float_fn("sigmoid"), "softplus": _float_fn("softplus"),
+    "sqrt": _arith("np.sqrt({0})", ints=False), "rsqrt": _one_over("np.sqrt({0})"),
+    "square": _arith("{0} * {0}"), "reciprocal": _one_over("{0}"), "relu": Scalar(_relu_emit),
+    "floor": _unary_float_or_int("np.floor({0})"), "ceil": _unary_float_or_int("np.ceil({0})"),
+    "round": _unary_float_or_int("np.rint({0})"),
+    "logical_not": Scalar(lambda args, ins, out: f"({args[0]} == 0)"),
+    "isnan": Scalar(lambda args, ins, out: f"({args[0]} != {args[0]})" if ins[0].is_floating else "False"),
+    "isinf": Scalar(_isinf_emit), "isfinite": Scalar(_isfinite_emit), "invert": Scalar(_invert_emit),
+    "add": _arith("{0} + {1}"), "subtract": _arith("{0} - {1}"), "multiply": _arith("{0} * {1}"),
+    "divide": _arith("{0} / {1}", ints=False), "floordiv": _arith("{0} // {1}"), "mod": _arith("{0} % {1}"),
+    "pow": _arith("{0} ** {1}", ints=False),
+    "maximum": Scalar(_max_emit), "minimum": Scalar(lambda a, i, o: _max_emit(a, i, o, pick="<=")),
+    "equal": _compare("=="), "not_equal": _compare("!="), "less": _compare("<"), "less_equal": _compare("<="),
+    "greater": _compare(">"), "greater_equal": _compare(">="),
+    "logical_and": _logical("({0} & {1})"), "logical_or": _logical("({0} | {1})"),
+    "logical_xor": _logical("({0} != {1})"),
+    "bitwise_and": _arith("{0} & {1}"), "bitwise_or": _arith("{0} | {1}"), "bitwise_xor": _arith("{0} ^ {1}"),
+    "where": Scalar(_where_emit), "clip": Scalar(_clip_emit),
+}
+for _name, _lowering in _LOWERINGS.items():
+    OPS[_name].lower = _lowering

@@ -16,6 +16,7 @@ import numpy as np
 
 from ..errors import GraphjitError, InvalidArgumentError, UnimplementedError
 from ..ir import TensorType
+from ..lowering import View
 from ..registry import API, Op, export, numpy_adapter, register
 from ..shapes import normalize_axis
 from ..source import with_location
@@ -345,3 +346,7 @@ def _np_take(a, indices, axis=None, out=None, mode="raise"):
         if indices.dtype.kind in "iu":
             indices = np.where(indices < 0, indices + x.shape[axis], indices).astype(np.int64)
     return gather(x, indices, axis=axis)
+
+
+# Basic indexing (no tensor indices) compiles to an index map over its input; see compiler.affine.
+GETITEM.lower = View("getitem")

@@ -1,0 +1,78 @@
+"""Turns a graph's side effects into dataflow, so the rest of the compiler sees a pure graph.
+
+Variable reads become extra graph inputs (fed from the runtime state), writes become values
+(``assign_add`` is ``add(old, delta)``) whose final versions are written back after the run, and
+``print`` nodes become extra outputs printed, in order, after the run. Random draws stay as nodes:
+they run in Python against the runtime's generator (see ``schedule``).
+"""
+from dataclasses import dataclass
+
+from graphjit.tracer.ir import Graph, Node
+from graphjit.tracer.registry import OPS
+
+_COMBINE = {"add": "add", "sub": "subtract"}
+
+
+@dataclass(frozen=True)
+class Effects:
+    variable_inputs: tuple   # (VarRef, graph input position)
+    variable_outputs: tuple  # (VarRef, graph output position): final values to write back
+    prints: tuple            # (print attrs dict, graph output positions of its tensors)
+    result_count: int        # the first outputs are the function's results
+
+
+def functionalize(graph):
+    nodes, mapping = [], {}
+    inputs = []
+    current = {}       # var id -> new node id holding its current value
+    refs = {}          # var id -> VarRef
+    var_inputs = []
+    prints = []
+    last_draw = None
+
+    def add(node):
+        nodes.append(node)
+        return len(nodes) - 1
+
+    def value_of(ref):
+        if ref.id not in current:
+            node_id = add(Node("input", (), (("index", len(graph.inputs) + len(var_inputs)),), ref.type))
+            var_inputs.append((ref, node_id))
+            current[ref.id] = node_id
+            refs[ref.id] = ref
+        return current[ref.id]
+
+    for i, node in enumerate(graph.nodes):
+        if node.op == "read_variable":
+            mapping[i] = value_of(node.attr("var"))
+        elif node.op == "assign_variable":
+            ref, mode = node.attr("var"), node.attr("mode")
+            value = mapping[node.inputs[0]]
+            if mode != "assign":
+                value = add(Node(_COMBINE[mode], (value_of(ref), value), (), ref.type, (), node.loc))
+            current[ref.id] = mapping[i] = value
+            refs[ref.id] = ref
+        elif node.op == "print":
+            prints.append((node.attr_dict, [mapping[j] for j in node.inputs]))
+            mapping[i] = None
+        else:  # pure ops, inputs, and random draws (which stay chained to each other, in order)
+            deps = (last_draw,) if node.deps and last_draw is not None else ()
+            mapping[i] = add(Node(node.op, tuple(mapping[j] for j in node.inputs), node.attrs, node.type, deps,
+                                  node.loc))
+            if node.op == "input":
+                inputs.append(mapping[i])
+            elif OPS[node.op].stateful:
+                last_draw = mapping[i]
+    results = [mapping[i] for i in graph.outputs]
+    written = [(refs[v], node_id) for v, node_id in current.items()
+               if not any(ref.id == v and node_id == n for ref, n in var_inputs)]
+    outputs = list(results) + [n for _, n in written]
+    print_positions = []
+    for attrs, ids in prints:
+        print_positions.append((attrs, tuple(range(len(outputs), len(outputs) + len(ids)))))
+        outputs.extend(ids)
+    pure = Graph(tuple(nodes), tuple(inputs) + tuple(n for _, n in var_inputs), tuple(outputs), graph.name)
+    effects = Effects(tuple((ref, len(graph.inputs) + k) for k, (ref, _) in enumerate(var_inputs)),
+                      tuple((ref, len(results) + k) for k, (ref, _) in enumerate(written)),
+                      tuple(print_positions), len(results))
+    return pure, effects

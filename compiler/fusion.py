@@ -1,0 +1,270 @@
+"""Fusion: partitions a pure graph into stages and, inside compiled stages, into loop groups.
+
+Stages alternate between Python (ops with no compiled form, e.g. random draws, which use the
+runtime's generator) and compiled code; a graph without such ops is one compiled stage, i.e. one
+Numba entry. Inside a compiled stage:
+
+- elementwise ops of one shape fuse into one loop (a *group*) with no intermediate arrays; a value
+  is written to memory only when something outside its group needs it;
+- a reduction absorbs the elementwise group that feeds it (``sum((x-y)**2)`` reads x and y once);
+- view ops (transpose, broadcast, basic indexing, reshape of contiguous values) become index maps;
+- matmul and row softmax are kernels of their own; elementwise consumers of a matmul form the next
+  group, which writes back into the matmul's buffer (one pass over the output).
+"""
+from dataclasses import dataclass, field
+
+from graphjit.tracer.lowering import Kernel, Reduce, Scalar, View
+from graphjit.tracer.registry import OPS
+
+from .affine import AffineMap
+
+SCALAR, VIEW, REDUCE, KERNEL, PYTHON, INPUT, CONSTANT = "scalar", "view", "reduce", "kernel", "python", "input", "constant"
+
+
+def classify(node, nodes):
+    """What kind of code a node becomes."""
+    if node.op in (INPUT, CONSTANT):
+        return node.op
+    op = OPS[node.op]
+    lower = op.lower
+    if op.stateful or lower is None:
+        return PYTHON
+    in_types = [nodes[j].type for j in node.inputs]
+    if isinstance(lower, Scalar):
+        names = [f"a{k}" for k in range(len(node.inputs))]
+        return SCALAR if lower.emit(names, [t.dtype for t in in_types], node.type.dtype) is not None else PYTHON
+    if isinstance(lower, View):
+        return VIEW if len(node.inputs) == 1 else PYTHON  # getitem with tensor indices runs eagerly
+    if isinstance(lower, Reduce):
+        return REDUCE
+    if isinstance(lower, Kernel):
+        return KERNEL if kernel_supported(lower.name, node, in_types) else PYTHON
+    return PYTHON
+
+
+def kernel_supported(name, node, in_types):
+    if name == "matmul":
+        a, b = in_types
+        return (len(a.shape) == 2 and len(b.shape) == 2 and a.dtype is b.dtype is node.type.dtype
+                and a.dtype.is_floating)
+    if name in ("softmax", "log_softmax"):
+        axis = node.attr("axis")
+        return node.type.dtype.is_floating and len(node.type.shape) >= 1 and axis in (-1, len(node.type.shape) - 1)
+    return False
+
+
+def view_map(node, source_map):
+    """The index map of a view node's result, or None when it needs its input materialised first."""
+    kind = OPS[node.op].lower.name
+    if kind in ("identity", "stop_gradient"):
+        return source_map
+    if kind in ("reshape", "expand_dims", "squeeze"):
+        return AffineMap.contiguous(node.type.shape, source_map.offset) if source_map.is_contiguous() else None
+    if kind == "transpose":
+        return source_map.transpose(node.attr("perm"))
+    if kind == "broadcast_to":
+        return source_map.broadcast_to(tuple(node.type.shape))
+    if kind == "getitem":
+        key = tuple(slice(k.start, k.stop, k.step) if type(k).__name__ == "Slice" else k for k in node.attr("key"))
+        result = source_map.index(key)
+        return result if result is not None and result.shape == tuple(node.type.shape) else None
+    return None
+
+
+@dataclass
+class Group:
+    kind: str                    # "elementwise", "reduce", "matmul", "softmax", "log_softmax"
+    shape: tuple                 # loop shape (the reduction's input shape for reductions)
+    members: list = field(default_factory=list)  # node ids computed by this group, in order
+    sealed: bool = False         # a node outside consumed a member: no more members may join
+    inplace_of: dict = field(default_factory=dict)  # member id -> input buffer id it may overwrite
+
+
+@dataclass
+class Stage:
+    python: bool
+    nodes: list
+
+
+def stages(graph, kinds):
+    """Orders nodes into alternating Python and compiled stages, each node as early as possible."""
+    level = {}
+    last_python = -1
+    for i, node in enumerate(graph.nodes):
+        kind = kinds[i]
+        if kind in (INPUT, CONSTANT):
+            level[i] = 0
+            continue
+        deepest = max((level[j] for j in node.inputs), default=0)
+        if kind == PYTHON:
+            lv = deepest if deepest % 2 == 0 else deepest + 1  # even levels run in Python
+            if node.deps or OPS[node.op].stateful:
+                lv = max(lv, last_python)  # random draws keep their order
+                last_python = lv
+        else:
+            lv = deepest if deepest % 2 == 1 else deepest + 1  # odd levels are compiled
+        level[i] = lv
+    result = []
+    for lv in range(max(level.values(), default=0) + 1):
+        members = [i for i in range(len(graph.nodes)) if level.get(i) == lv and kinds[i] not in (INPUT, CONSTANT)]
+        if members:
+            result.append(Stage(python=lv % 2 == 0, nodes=members))
+    return result
+
+
+class StagePlan:
+    """The groups of one compiled stage and which values they materialise."""
+
+    def __init__(self, graph, kinds, node_ids, needed_outside):
+        self.graph = graph
+        self.kinds = kinds
+        self.in_stage = set(node_ids)
+        self.users = graph.users()
+        self.groups = []
+        self.group_of = {}
+        self.maps = {}                # view node id -> (buffer node id, AffineMap)
+        self.materialized = set(needed_outside) & self.in_stage
+        for i in node_ids:
+            self._place(i)
+        self._finish()
+
+    # -- helpers --
+    def source(self, j):
+        """(buffer node id, map) through which node j's value is read."""
+        if j in self.maps:
+            return self.maps[j]
+        return j, AffineMap.contiguous(self.graph.nodes[j].type.shape)
+
+    def _materialize(self, j):
+        if j in self.group_of:
+            self.materialized.add(j)
+            self.group_of[j].sealed = True
+
+    def _new_group(self, kind, shape, members):
+        group = Group(kind, tuple(shape), list(members))
+        self.groups.append(group)
+        for m in members:
+            self.group_of[m] = group
+        return group
+
+    def _copy_of(self, j):
+        """Materialise view j into a contiguous buffer with a copy loop; returns the copy's id (j itself)."""
+        del self.maps[j]
+        self._new_group("elementwise", self.graph.nodes[j].type.shape, [j]).sealed = True
+        self.materialized.add(j)
+        self.kinds[j] = "copy"
+        return j
+
+    def _contiguous_input(self, j):
+        if j in self.maps and not self.maps[j][1].is_contiguous():
+            self._copy_of(j)
+        else:
+            self._materialize(j)
+
+    # -- placing nodes --
+    def _place(self, i):
+        node = self.graph.nodes[i]
+        kind = self.kinds[i]
+        if kind == VIEW:
+            j = node.inputs[0]
+            self._materialize(j)
+            buffer, src_map = self.source(j)
+            mapped = view_map(node, src_map)
+            if mapped is None and j in self.maps:
+                self._copy_of(j)
+                buffer, src_map = j, AffineMap.contiguous(self.graph.nodes[j].type.shape)
+                mapped = view_map(node, src_map)
+            self.maps[i] = (buffer, mapped)
+        elif kind == SCALAR:
+            self._place_scalar(i, node)
+        elif kind == REDUCE:
+            self._place_reduce(i, node)
+        elif kind == KERNEL:
+            for j in node.inputs:
+                self._contiguous_input(j)
+            group = self._new_group(OPS[node.op].lower.name, node.type.shape, [i])
+            group.sealed = True
+            self.materialized.add(i)
+
+    def _place_scalar(self, i, node):
+        shape = tuple(node.type.shape)
+        target = None
+        for j in node.inputs:
+            group = self.group_of.get(j)
+            if (group is not None and group.kind == "elementwise" and not group.sealed and group.shape == shape
+                    and self.kinds[j] == SCALAR):
+                target = group
+                break
+        for j in node.inputs:
+            if self.group_of.get(j) is not target or self.kinds.get(j) == "copy":
+                self._materialize(j)
+        if target is None:
+            self._new_group("elementwise", shape, [i])
+        else:
+            target.members.append(i)
+            self.group_of[i] = target
+
+    def _place_reduce(self, i, node):
+        j = node.inputs[0]
+        group = self.group_of.get(j)
+        absorbable = (group is not None and group.kind == "elementwise" and not group.sealed
+                      and self.kinds[j] == SCALAR and j not in self.materialized
+                      and all(u in group.members or u == i for m in group.members for u in self.users[m])
+                      and not any(m in self.materialized for m in group.members))
+        if absorbable:
+            self.groups.remove(group)
+            reduce_group = self._new_group("reduce", group.shape, group.members + [i])
+        else:
+            self._materialize(j)
+            reduce_group = self._new_group("reduce", self.graph.nodes[j].type.shape, [i])
+        reduce_group.sealed = True
+        self.materialized.add(i)
+
+    def _finish(self):
+        for group in self.groups:
+            for m in group.members:
+                if any(u not in group.members for u in self.users[m]):
+                    self.materialized.add(m)
+        self._plan_inplace()
+        self.groups = _topological(self.groups, self.graph, self.group_of)
+
+    def _plan_inplace(self):
+        """An elementwise group may write its output into a scratch input it alone reads (e.g. the
+        matmul result under a bias-add + relu epilogue): one pass over the output, no new buffer."""
+        for group in self.groups:
+            if group.kind != "elementwise":
+                continue
+            outputs = [m for m in group.members if m in self.materialized]
+            if len(outputs) != 1:
+                continue
+            out_type = self.graph.nodes[outputs[0]].type
+            for m in group.members:
+                for j in self.graph.nodes[m].inputs:
+                    src = self.group_of.get(j)
+                    if (src is not None and src is not group and j in self.materialized and j not in self.maps
+                            and self.graph.nodes[j].type == out_type and set(self.users[j]) <= set(group.members)
+                            and j not in group.inplace_of.values()):
+                        group.inplace_of[outputs[0]] = j
+                        break
+                if group.inplace_of:
+                    break
+
+
+def _topological(groups, graph, group_of):
+    order, done = [], set()
+    position = {id(g): k for k, g in enumerate(groups)}
+
+    def visit(group):
+        if id(group) in done:
+            return
+        done.add(id(group))
+        for m in group.members:
+            for j in graph.nodes[m].inputs:
+                src = group_of.get(j)
+                if src is not None and src is not group and id(src) in position:
+                    visit(src)
+        order.append(group)
+
+    for group in groups:
+        visit(group)
+    return order
