@@ -123,6 +123,9 @@ class StagePlan:
         self.groups = []
         self.group_of = {}
         self.maps = {}                # view node id -> (buffer node id, AffineMap)
+        self.copy_source = {}         # view materialised by a copy loop -> (buffer node id, AffineMap)
+        self.needed_outside = set(needed_outside)
+        self.alias = {}               # in-place output id -> the input buffer id it overwrites
         self.materialized = set(needed_outside) & self.in_stage
         for i in node_ids:
             self._place(i)
@@ -149,7 +152,7 @@ class StagePlan:
 
     def _copy_of(self, j):
         """Materialise view j into a contiguous buffer with a copy loop; returns the copy's id (j itself)."""
-        del self.maps[j]
+        self.copy_source[j] = self.maps.pop(j)
         self._new_group("elementwise", self.graph.nodes[j].type.shape, [j]).sealed = True
         self.materialized.add(j)
         self.kinds[j] = "copy"
@@ -187,14 +190,21 @@ class StagePlan:
             self.materialized.add(i)
 
     def _place_scalar(self, i, node):
+        """Joins the open same-shape groups of its inputs (merging them: open groups never depend on
+        each other, since any outside consumer seals a group), or starts a new group."""
         shape = tuple(node.type.shape)
-        target = None
+        joinable = []
         for j in node.inputs:
             group = self.group_of.get(j)
             if (group is not None and group.kind == "elementwise" and not group.sealed and group.shape == shape
-                    and self.kinds[j] == SCALAR):
-                target = group
-                break
+                    and self.kinds[j] == SCALAR and group not in joinable):
+                joinable.append(group)
+        target = joinable[0] if joinable else None
+        for other in joinable[1:]:
+            target.members = sorted(target.members + other.members)
+            for m in other.members:
+                self.group_of[m] = target
+            self.groups.remove(other)
         for j in node.inputs:
             if self.group_of.get(j) is not target or self.kinds.get(j) == "copy":
                 self._materialize(j)
@@ -220,7 +230,13 @@ class StagePlan:
         reduce_group.sealed = True
         self.materialized.add(i)
 
+    def resolve(self, j):
+        """The buffer that holds node j's value (an in-place group output shares its input's buffer)."""
+        return self.alias.get(j, j)
+
     def _finish(self):
+        for j in sorted(self.needed_outside & set(self.maps)):  # views leaving the stage get a real buffer
+            self._copy_of(j)
         for group in self.groups:
             for m in group.members:
                 if any(u not in group.members for u in self.users[m]):
@@ -242,9 +258,11 @@ class StagePlan:
                 for j in self.graph.nodes[m].inputs:
                     src = self.group_of.get(j)
                     if (src is not None and src is not group and j in self.materialized and j not in self.maps
+                            and j not in self.needed_outside and src.kind not in ("reduce",)
                             and self.graph.nodes[j].type == out_type and set(self.users[j]) <= set(group.members)
                             and j not in group.inplace_of.values()):
                         group.inplace_of[outputs[0]] = j
+                        self.alias[outputs[0]] = j
                         break
                 if group.inplace_of:
                     break

@@ -16,7 +16,7 @@ from graphjit.tracer.specs import TensorSpec  # noqa: F401
 from graphjit.tracer.tensor import Tensor, convert_to_tensor  # noqa: F401
 from graphjit.tracer.variables import Variable  # noqa: F401
 from graphjit import runtime as _runtime  # noqa: F401  (installs the eager context)
-from graphjit.compiler import interpreter as _interpreter  # noqa: F401  (registers the reference backend)
+from graphjit.runtime.config import config  # noqa: F401
 
 __version__ = "0.1.0"
 

@@ -1,14 +1,18 @@
 """The implicit global runtime: owns variables and the random generator; runs traced graphs."""
 import threading
+import warnings
 import weakref
 
 import numpy as np
 
+from graphjit.compiler import cpu as _cpu  # noqa: F401  (registers the Numba CPU backend)
+from graphjit.compiler import interpreter as _interpreter  # noqa: F401  (registers the reference interpreter)
 from graphjit.compiler.backend import get_backend
-from graphjit.tracer.errors import InvalidArgumentError
+from graphjit.tracer.errors import CompilationError, InvalidArgumentError
 from graphjit.tracer.ir import TensorType, VarRef
 from graphjit.tracer.tensor import EagerTensor
 
+from .config import config
 from .eager import EagerContext
 from .state import State, new_variable_id
 
@@ -17,7 +21,6 @@ class Runtime:
     def __init__(self, seed=None):
         self.state = State(seed)
         self.device = "cpu"
-        self.backend_for_device = {"cpu": "interpreter"}
         self.eager = EagerContext(self)
         self._names = {}
         self._lock = threading.Lock()
@@ -43,14 +46,29 @@ class Runtime:
 
     # -- running graphs --
 
-    def backend(self):
-        return get_backend(self.backend_for_device[self.device])
+    def backend(self, jit_compile=None):
+        if jit_compile is False:
+            return get_backend("interpreter")
+        return get_backend(config.backend if self.device == "cpu" else self.device)
 
-    def run(self, concrete, tensors):
-        backend = self.backend()
+    def executable(self, concrete):
+        """The compiled form of a traced graph for the current backend (compiled once, then reused)."""
+        backend = self.backend(getattr(concrete, "jit_compile", None))
         executable = concrete.executables.get(backend.name)
         if executable is None:
-            executable = concrete.executables[backend.name] = backend.compile(concrete.graph)
+            try:
+                executable = backend.compile(concrete.graph)
+            except CompilationError as err:
+                if config.on_compile_error != "interpret":
+                    raise
+                warnings.warn(f"{err}; running {concrete.graph.name} with the reference interpreter instead",
+                              RuntimeWarning, stacklevel=4)
+                executable = get_backend("interpreter").compile(concrete.graph)
+            concrete.executables[backend.name] = executable
+        return executable
+
+    def run(self, concrete, tensors):
+        executable = self.executable(concrete)
         arrays = [t._value if type(t) is EagerTensor else np.asarray(t) for t in tensors]
         return [EagerTensor(a) for a in executable.run(self.state, arrays)]
 

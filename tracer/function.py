@@ -237,6 +237,7 @@ class Function:
             template = nest.map_structure(to_slot, result)
         graph = ctx.builder.finish(flat_outputs)
         concrete = ConcreteFunction(graph, input_types, template, self.name)
+        concrete.jit_compile = self.jit_compile
         # Variables created while tracing belong to the function (their values live as long as it does).
         concrete.variables = tuple(ctx.created_variables)
         self._tracing_count += 1

@@ -101,6 +101,7 @@ class _Lifted:
         self.graph = graph
         self.name = graph.name
         self.executables = {}
+        self.jit_compile = False  # runs once: the interpreter is faster than compiling
 
 
 def _is_stateful(op_name):

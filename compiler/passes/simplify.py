@@ -107,7 +107,17 @@ def drop_noop_shape_and_cast(nodes, node):
     return None
 
 
-RULES = [drop_identity, drop_neutral_arithmetic, drop_double_negation, merge_transposes, merge_reshapes,
+def square_for_pow_two(nodes, node):
+    """``x ** 2`` is ``x * x`` exactly (pow is correctly rounded for exponent 2), and far cheaper."""
+    if node.op == "pow":
+        x, e = node.inputs
+        value = _const_value(nodes, e)
+        if value is not None and value.size == 1 and value.reshape(-1)[0] == 2 and _same_type(nodes, x, node):
+            return Node("square", (x,), (), node.type, (), node.loc)
+    return None
+
+
+RULES = [drop_identity, square_for_pow_two, drop_neutral_arithmetic, drop_double_negation, merge_transposes, merge_reshapes,
          drop_noop_shape_and_cast]
 
 

@@ -9,6 +9,7 @@ import numpy as np
 from ..dtypes import result_type
 from ..errors import InvalidArgumentError, UnimplementedError
 from ..ir import TensorType
+from ..lowering import Kernel
 from ..registry import Op, export, numpy_adapter, register
 from ..shapes import broadcast_shapes, format_shape, normalize_axis
 from ..source import with_location
@@ -164,3 +165,6 @@ def numpy_dot(a, b, out=None):
     if x.ndim <= 2 and y.ndim <= 2:
         return matmul(x, y)
     return tensordot(x, y, ((x.ndim - 1,), (max(y.ndim - 2, 0),)))
+
+
+MATMUL.lower = Kernel("matmul")  # 2-D float operands: BLAS gemm from the compiled entry

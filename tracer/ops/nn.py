@@ -10,6 +10,7 @@ import numpy as np
 from ..dtypes import int32, int64
 from ..errors import InvalidArgumentError
 from ..ir import TensorType
+from ..lowering import Kernel
 from ..registry import Op, export, register
 from ..shapes import format_shape
 from ..source import with_location
@@ -130,3 +131,8 @@ def l2_loss(t, name=None):
         raise InvalidArgumentError(with_location(f"l2_loss: takes float32 or float64 tensors (as TF does), got "
                                                  f"{x.dtype.name}; cast first"))
     return multiply(reduce_sum(square(x)), 0.5)  # the weak 0.5 keeps the dtype
+
+
+# Softmax along the last axis compiles to a row kernel (max, exp-sum, scale), two passes over memory.
+SOFTMAX.lower = Kernel("softmax")
+LOG_SOFTMAX.lower = Kernel("log_softmax")

@@ -1,0 +1,335 @@
+"""Source generation: one compiled stage -> Python source of Numba functions (one per loop group)
+and one entry function that calls them in order.
+
+Every buffer is passed flat and C-contiguous (``float32[::1]``); shapes are static for a trace, so loop
+bounds and strides are literal constants. Loops use ``prange`` only above a size threshold (a parallel
+region costs microseconds). Constants are typed literals (``np.float32(0.5)``), never bare floats.
+"""
+import numpy as np
+
+from graphjit.tracer.dtypes import float64, int64
+from graphjit.tracer.lowering import cast
+from graphjit.tracer.registry import OPS
+from graphjit.tracer.shapes import num_elements
+
+from .affine import AffineMap
+from .fusion import SCALAR
+
+PARALLEL_MIN_ELEMENTS = 1 << 16        # cheap arithmetic: below this one thread is faster
+PARALLEL_MIN_TRANSCENDENTAL = 1 << 13  # exp/sin/... loops pay off sooner
+REDUCTION_CHUNKS = 64
+_TRANSCENDENTAL = {"exp", "expm1", "log", "log1p", "sin", "cos", "tan", "tanh", "sigmoid", "softplus", "pow"}
+
+
+def numba_type(dtype):
+    return "boolean" if dtype.is_bool else dtype.name
+
+
+def literal(value, dtype):
+    v = np.asarray(value).reshape(-1)[0].item()
+    if dtype.is_bool:
+        return "True" if v else "False"
+    if dtype.is_floating:
+        text = "np.nan" if v != v else ("np.inf" if v == float("inf") else "-np.inf" if v == float("-inf") else repr(v))
+        return f"np.{dtype.name}({text})"
+    return f"np.{dtype.name}({int(v)})"
+
+
+def _collapse(sizes, stride_sets, blocks):
+    """Merges adjacent loop dims (within one block) wherever every access walks them contiguously."""
+    sizes, stride_sets, blocks = list(sizes), [list(s) for s in stride_sets], list(blocks)
+    d = len(sizes) - 2
+    while d >= 0:
+        if blocks[d] == blocks[d + 1] and all(s[d] == s[d + 1] * sizes[d + 1] for s in stride_sets):
+            sizes[d] *= sizes[d + 1]
+            for s in stride_sets:
+                s[d] = s[d + 1]
+                del s[d + 1]
+            del sizes[d + 1], blocks[d + 1]
+        d -= 1
+    return sizes, stride_sets, blocks
+
+
+def _index(offset, strides, names):
+    terms = [str(offset)] if offset else []
+    for stride, name in zip(strides, names):
+        if stride == 1:
+            terms.append(name)
+        elif stride:
+            terms.append(f"{name} * {stride}")
+    return " + ".join(terms) or "0"
+
+
+class StageWriter:
+    """Emits the functions of one compiled stage."""
+
+    def __init__(self, name, plan, graph):
+        self.name = name
+        self.plan = plan
+        self.graph = graph
+        self.functions = []   # (function name, [buffer ids])
+        self.lines = []
+        self.mathlib = set()
+
+    # -- values --
+    def _node(self, j):
+        return self.graph.nodes[j]
+
+    def _literal_of(self, j):
+        """A size-1 constant is inlined as a typed literal."""
+        node = self._node(j)
+        if node.op == "constant" and num_elements(node.type.shape) == 1:
+            return literal(node.attr("value").value, node.type.dtype)
+        return None
+
+    def _access(self, j, shape):
+        """(buffer id, map over ``shape``) for reading node j broadcast to ``shape``, or (literal, None)."""
+        buffer, amap = self.plan.source(j)
+        lit = self._literal_of(buffer)
+        if lit is not None:
+            return lit, None
+        return self.plan.resolve(buffer), amap.broadcast_to(tuple(shape))
+
+    # -- functions --
+    def _function(self, kind, buffers, body, parallel, reassoc=False):
+        buffers = sorted(set(buffers))
+        fname = f"{self.name}_{kind}{len(self.functions)}"
+        sig = ", ".join(f"{numba_type(self._node(b).type.dtype)}[::1]" for b in buffers)
+        flags = "'contract', 'reassoc'" if reassoc else "'contract'"
+        self.lines.append(f"@numba.njit('void({sig})', parallel={parallel}, cache=GJ_CACHE, error_model='numpy', "
+                          f"boundscheck=False, fastmath={{{flags}}}, nogil=True)")
+        self.lines.append(f"def {fname}({', '.join(f'b{b}' for b in buffers)}):")
+        self.lines.extend("    " + line for line in body)
+        self.lines.append("")
+        self.functions.append((fname, buffers))
+
+    def _scalar_expr(self, m, names):
+        node = self._node(m)
+        lowering = OPS[node.op].lower
+        expr = lowering.emit(names, [self._node(j).type.dtype for j in node.inputs], node.type.dtype)
+        for family in ("exp", "expm1", "log", "log1p", "sin", "cos", "tan", "tanh", "sigmoid", "softplus"):
+            for suffix in ("f32", "f64"):
+                if f"{family}_{suffix}(" in expr:
+                    self.mathlib.add(f"{family}_{suffix}")
+        return expr
+
+    def _loads(self, group, shape):
+        """What one element of ``group`` over ``shape`` reads: node id -> (buffer, map) or (literal, None)."""
+        members = set(group.members)
+        loads = {}
+        for m in group.members:
+            if self.plan.kinds[m] == "copy":
+                buffer, amap = self.plan.copy_source[m]
+                loads[m] = (self.plan.resolve(buffer), amap.broadcast_to(tuple(shape)))
+                continue
+            if self.plan.kinds[m] != SCALAR:
+                continue
+            for j in self._node(m).inputs:
+                if j not in members and j not in loads:
+                    loads[j] = self._access(j, shape)
+        return loads
+
+    def elementwise(self, group):
+        shape = group.shape
+        loads = self._loads(group, shape)
+        outputs = [m for m in group.members if m in self.plan.materialized]
+        store_buffer = {m: self.plan.resolve(m) for m in outputs}
+        accesses = [(j, b, a) for j, (b, a) in loads.items() if a is not None]
+        out_map = AffineMap.contiguous(shape)
+        sizes, strides, _ = _collapse(shape, [a.strides for _, _, a in accesses] + [out_map.strides],
+                                      [0] * len(shape))
+        loop_vars = [f"i{d}" for d in range(len(sizes))]
+        total = num_elements(shape)
+        heavy = any(self._node(m).op in _TRANSCENDENTAL for m in group.members)
+        parallel = bool(sizes) and total >= (PARALLEL_MIN_TRANSCENDENTAL if heavy else PARALLEL_MIN_ELEMENTS)
+        body, indent = [], ""
+        for d, (size, var) in enumerate(zip(sizes, loop_vars)):
+            loop = "numba.prange" if parallel and d == 0 else "range"
+            body.append(f"{indent}for {var} in {loop}({size}):")
+            indent += "    "
+        value = {}
+        for k, (j, buffer, amap) in enumerate(accesses):
+            body.append(f"{indent}l{j} = b{buffer}[{_index(amap.offset, strides[k], loop_vars)}]")
+            value[j] = f"l{j}"
+        for j, (lit, amap) in loads.items():
+            if amap is None:
+                value[j] = lit
+        for m in group.members:
+            if self.plan.kinds[m] == "copy":
+                body.append(f"{indent}v{m} = {value[m]}")
+            else:
+                args = [value[j] if j in value else f"v{j}" for j in self._node(m).inputs]
+                body.append(f"{indent}v{m} = {self._scalar_expr(m, args)}")
+            value[m] = f"v{m}"
+        out_index = _index(0, strides[-1], loop_vars)
+        for m in outputs:
+            body.append(f"{indent}b{store_buffer[m]}[{out_index}] = v{m}")
+        buffers = [b for _, b, _ in accesses] + list(store_buffer.values())
+        self._function("loop", buffers, body, parallel)
+
+    def reduce(self, group):
+        r = group.members[-1]
+        node = self._node(r)
+        lowering = OPS[node.op].lower
+        in_shape = group.shape
+        axes = set(node.attr("axis"))
+        kept = [d for d in range(len(in_shape)) if d not in axes]
+        reduced = [d for d in range(len(in_shape)) if d in axes]
+        perm = kept + reduced
+        loads = self._loads(group, in_shape)
+        accesses = [(j, b, a.transpose(perm)) for j, (b, a) in loads.items() if a is not None]
+        out_strides = list(AffineMap.contiguous([in_shape[d] for d in kept]).strides) + [0] * len(reduced)
+        sizes, strides, blocks = _collapse([in_shape[d] for d in perm],
+                                           [a.strides for _, _, a in accesses] + [out_strides],
+                                           [0] * len(kept) + [1] * len(reduced))
+        n_kept = blocks.count(0)
+        source = node.inputs[0]
+        in_dtype = self._node(source).type.dtype
+        out_dtype = node.type.dtype
+        acc_dtype = out_dtype if lowering.acc_dtype == "out" or out_dtype.is_bool else _wide(out_dtype)
+        acc_t = f"np.{acc_dtype.name}" if not acc_dtype.is_bool else "np.bool_"
+        total = num_elements(in_shape)
+        n_red = num_elements([in_shape[d] for d in reduced])
+        heavy = any(self._node(m).op in _TRANSCENDENTAL for m in group.members)
+        parallel = total >= (PARALLEL_MIN_TRANSCENDENTAL if heavy else PARALLEL_MIN_ELEMENTS)
+        init = _init(lowering.init, in_dtype if lowering.acc_dtype == "out" else acc_dtype, acc_t)
+        loop_vars = [f"i{d}" for d in range(len(sizes))]
+        value = {j: lit for j, (lit, amap) in loads.items() if amap is None}
+        inner = []
+        for k, (j, buffer, amap) in enumerate(accesses):
+            inner.append(f"l{j} = b{buffer}[{_index(amap.offset, strides[k], loop_vars)}]")
+            value[j] = f"l{j}"
+        for m in group.members[:-1]:
+            args = [value[j] if j in value else f"v{j}" for j in self._node(m).inputs]
+            inner.append(f"v{m} = {self._scalar_expr(m, args)}")
+            value[m] = f"v{m}"
+        v = cast(value.get(source, f"v{source}"), in_dtype, acc_dtype)
+        inner.append(f"acc = {lowering.combine.format(acc='acc', v=v)}")
+        finalize = lowering.finalize.format(acc="acc", n=n_red)
+        store = f"b{r}[{_index(0, strides[-1], loop_vars)}] = {cast(finalize, acc_dtype, out_dtype)}"
+        body = []
+        if n_kept == 0 and parallel and sizes:
+            chunks = min(REDUCTION_CHUNKS, sizes[0])
+            step = -(-sizes[0] // chunks)
+            body.append(f"parts = np.empty({chunks}, {acc_t})")
+            body.append(f"for c in numba.prange({chunks}):")
+            body.append(f"    acc = {init}")
+            body.append(f"    for i0 in range(c * {step}, min((c + 1) * {step}, {sizes[0]})):")
+            indent = "        "
+            for d in range(1, len(sizes)):
+                body.append(f"{indent}for i{d} in range({sizes[d]}):")
+                indent += "    "
+            body.extend(indent + line for line in inner)
+            body.append("    parts[c] = acc")
+            body.append(f"acc = {init}")
+            body.append(f"for c in range({chunks}):")
+            body.append(f"    acc = {lowering.combine.format(acc='acc', v='parts[c]')}")
+            body.append(f"b{r}[0] = {cast(finalize, acc_dtype, out_dtype)}")
+        else:
+            indent = ""
+            for d in range(len(sizes)):
+                if d == n_kept:
+                    body.append(f"{indent}acc = {init}")
+                loop = "numba.prange" if parallel and d == 0 and n_kept > 0 else "range"
+                body.append(f"{indent}for {loop_vars[d]} in {loop}({sizes[d]}):")
+                indent += "    "
+            if n_kept == len(sizes):
+                body.append(f"{indent}acc = {init}")
+            body.extend(indent + line for line in inner)
+            body.append("    " * n_kept + store)
+        buffers = [b for _, b, _ in accesses] + [r]
+        self._function("reduce", buffers, body, parallel, reassoc=True)
+
+    def matmul(self, group):
+        r = group.members[0]
+        node = self._node(r)
+        a, b = node.inputs
+        (m, k), (k2, n) = self._node(a).type.shape, self._node(b).type.shape
+        ta, tb = node.attr("transpose_a"), node.attr("transpose_b")
+        rows, inner = (k, m) if ta else (m, k)
+        cols = k2 if tb else n
+        fn = "gj_sgemm" if node.type.dtype.name == "float32" else "gj_dgemm"
+        self.mathlib.add(fn)
+        t = f"np.{node.type.dtype.name}"
+        body = [f"{fn}(101, {112 if ta else 111}, {112 if tb else 111}, {rows}, {cols}, {inner}, {t}(1), "
+                f"b{a}.ctypes.data, {k}, b{b}.ctypes.data, {n}, {t}(0), b{r}.ctypes.data, {cols})"]
+        if num_elements(node.type.shape) == 0:
+            body = ["pass"]
+        elif inner == 0:
+            body = [f"b{r}[:] = 0"]
+        self._function("gemm", [a, b, r], body, False)
+
+    def softmax(self, group, log=False):
+        r = group.members[0]
+        node = self._node(r)
+        x = node.inputs[0]
+        shape = node.type.shape
+        n = shape[-1]
+        rows = num_elements(shape[:-1])
+        dt = node.type.dtype
+        t = f"np.{dt.name}"
+        exp = f"exp_{dt.short}"
+        self.mathlib.add(exp)
+        if log:
+            self.mathlib.add("log_f64")
+        parallel = rows > 1 and num_elements(shape) >= PARALLEL_MIN_TRANSCENDENTAL
+        body = [f"for row in {'numba.prange' if parallel else 'range'}({rows}):",
+                f"    base = row * {n}",
+                "    m = -np.inf",
+                f"    for j in range({n}):",
+                f"        v = b{x}[base + j]",
+                "        if v > m or v != v:",
+                "            m = v",
+                f"    m = {t}(m)",
+                "    s = 0.0"]
+        if log:
+            body += [f"    for j in range({n}):",
+                     f"        s += {exp}(b{x}[base + j] - m)",
+                     f"    lse = {t}(log_f64(s))",
+                     f"    for j in range({n}):",
+                     f"        b{r}[base + j] = (b{x}[base + j] - m) - lse"]
+        else:
+            body += [f"    for j in range({n}):",
+                     f"        e = {exp}(b{x}[base + j] - m)",
+                     f"        b{r}[base + j] = e",
+                     "        s += e",
+                     f"    inv = {t}(1.0 / s)",
+                     f"    for j in range({n}):",
+                     f"        b{r}[base + j] = b{r}[base + j] * inv"]
+        self._function("softmax", [x, r], body, parallel)
+
+    def write(self):
+        for group in self.plan.groups:
+            if group.kind == "elementwise":
+                self.elementwise(group)
+            elif group.kind == "reduce":
+                self.reduce(group)
+            elif group.kind == "matmul":
+                self.matmul(group)
+            elif group.kind in ("softmax", "log_softmax"):
+                self.softmax(group, log=group.kind == "log_softmax")
+        args = sorted({b for _, buffers in self.functions for b in buffers})
+        sig = ", ".join(f"{numba_type(self._node(b).type.dtype)}[::1]" for b in args)
+        self.lines.append(f"@numba.njit('void({sig})', cache=GJ_CACHE, nogil=True)")
+        self.lines.append(f"def {self.name}({', '.join(f'b{b}' for b in args)}):")
+        for fname, buffers in self.functions:
+            self.lines.append(f"    {fname}({', '.join(f'b{b}' for b in buffers)})")
+        if not self.functions:
+            self.lines.append("    pass")
+        self.lines.append("")
+        return args
+
+
+def _wide(out_dtype):
+    """Sums and products accumulate in float64 (floats) or int64 (ints): accurate and vectorisable."""
+    return float64 if out_dtype.is_floating else int64
+
+
+def _init(template, dtype, acc_t):
+    if dtype.is_bool and template in ("{lowest}", "{highest}"):
+        return "False" if template == "{lowest}" else "True"
+    if template == "{lowest}":
+        return f"{acc_t}(-np.inf)" if dtype.is_floating else f"{acc_t}({np.iinfo(dtype.np).min})"
+    if template == "{highest}":
+        return f"{acc_t}(np.inf)" if dtype.is_floating else f"{acc_t}({np.iinfo(dtype.np).max})"
+    return f"{acc_t}({template})"

@@ -1,0 +1,234 @@
+"""The persistent compile cache (graphjit.compiler.cache): hits, misses, corruption, races, safety, LRU, CLI.
+
+Every test gets its own GRAPHJIT_CACHE_DIR. Sources are tiny one-function modules whose constant differs
+per test (the in-process memory of loaded modules outlives a test, so keys must not repeat).
+"""
+import itertools
+import json
+import os
+import random
+import subprocess
+import sys
+import textwrap
+
+import pytest
+
+from graphjit.compiler import cache
+from graphjit.errors import CacheError
+
+_constants = itertools.count(random.randrange(10**6) * 1000)
+
+
+def make_source():
+    """A new kernel source and the value its entry returns for 3.0."""
+    const = float(next(_constants))
+    source = textwrap.dedent(f"""\
+        import numba
+
+
+        @numba.njit("float64(float64)", cache=GJ_CACHE, error_model="numpy")
+        def entry(x):
+            return x * 2.0 + {const!r}
+        """)
+    return source, 3.0 * 2.0 + const
+
+
+@pytest.fixture
+def cache_dir(tmp_path, monkeypatch):
+    directory = tmp_path / "gjcache"
+    monkeypatch.setenv("GRAPHJIT_CACHE_DIR", str(directory))
+    monkeypatch.delenv("GRAPHJIT_CACHE", raising=False)
+    monkeypatch.delenv("GRAPHJIT_CACHE_MAX_BYTES", raising=False)
+    return directory
+
+
+# Loads one source in a fresh process; prints the result and the cache counters as JSON on stdout and
+# logs warnings on stderr.
+_CHILD = """
+import json, logging, sys
+logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s %(message)s")
+from graphjit.compiler import cache
+module = cache.load_module(sys.argv[1])
+info = cache.cache_info()
+print(json.dumps({"result": module.entry(3.0), "hits": info.hits, "misses": info.misses}))
+"""
+
+
+def _start_child(source):
+    return subprocess.Popen([sys.executable, "-c", _CHILD, source], stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True)
+
+
+def _finish_child(proc):
+    out, err = proc.communicate(timeout=120)
+    assert proc.returncode == 0, err
+    return json.loads(out.strip().splitlines()[-1]), err
+
+
+def run_child(source):
+    return _finish_child(_start_child(source))
+
+
+def module_files(directory):
+    return sorted(p.name for p in directory.glob("gj_*.py"))
+
+
+def numba_files(directory, suffix):
+    return sorted((directory / "__pycache__").glob(f"gj_*{suffix}"))
+
+
+def test_same_source_twice_is_one_miss_then_a_memory_hit(cache_dir):
+    source, expected = make_source()
+    before = cache.cache_info()
+    first = cache.load_module(source)
+    second = cache.load_module(source)
+    after = cache.cache_info()
+    assert second is first
+    assert first.entry(3.0) == expected
+    assert (after.misses - before.misses, after.hits - before.hits) == (1, 0)
+    assert after.memory_hits - before.memory_hits == 1
+    assert after.entries == 1 and after.bytes > 0 and after.enabled
+    assert after.directory == str(cache_dir)
+    assert cache_dir.stat().st_mode & 0o777 == 0o700       # created private
+    assert module_files(cache_dir) == [f"gj_{cache.cache_key(source)}.py"]
+    assert numba_files(cache_dir, ".nbi") and numba_files(cache_dir, ".nbc")
+
+
+def test_threads_loading_the_same_new_source_share_one_module(cache_dir):
+    import threading
+    source, expected = make_source()
+    before = cache.cache_info()
+    modules = []
+    threads = [threading.Thread(target=lambda: modules.append(cache.load_module(source))) for _ in range(3)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    after = cache.cache_info()
+    assert len(modules) == 3 and all(m is modules[0] for m in modules)
+    assert modules[0].entry(3.0) == expected
+    assert (after.misses - before.misses, after.memory_hits - before.memory_hits) == (1, 2)
+
+
+def test_source_that_does_not_compile_raises_and_leaves_no_entry(cache_dir):
+    import numba
+    source = make_source()[0].replace("x * 2.0", "x.no_such_attribute * 2.0")
+    with pytest.raises(numba.core.errors.TypingError):
+        cache.load_module(source)
+    assert module_files(cache_dir) == [] and not numba_files(cache_dir, "")
+    assert f"gj_{cache.cache_key(source)}" not in sys.modules
+
+
+def test_new_process_with_warm_cache_hits_without_compiling(cache_dir):
+    source, expected = make_source()
+    cold, _ = run_child(source)
+    warm, _ = run_child(source)
+    assert cold == {"result": expected, "hits": 0, "misses": 1}
+    assert warm == {"result": expected, "hits": 1, "misses": 0}
+
+
+def _garble_module(directory):
+    (path,) = directory.glob("gj_*.py")
+    path.write_text(path.read_text()[:-20])          # truncated mid-function
+
+
+def _garble_index(directory):
+    (path,) = numba_files(directory, ".nbi")
+    path.write_bytes(b"\x80\x04garbage" + os.urandom(64))
+
+
+def _truncate_data(directory):
+    (path,) = numba_files(directory, ".nbc")
+    path.write_bytes(path.read_bytes()[:100])
+
+
+@pytest.mark.parametrize("damage", [_garble_module, _garble_index, _truncate_data],
+                         ids=["module", "nbi", "nbc"])
+def test_corrupt_entry_is_rebuilt_with_a_warning(cache_dir, damage):
+    source, expected = make_source()
+    cache.load_module(source)                          # builds the entry in this process
+    damage(cache_dir)
+    report, stderr = run_child(source)
+    assert report["result"] == expected
+    assert report["misses"] == 1                       # rebuilt, not trusted
+    assert "WARNING graphjit.cache" in stderr and "corrupt" in stderr, stderr
+    (path,) = cache_dir.glob("gj_*.py")
+    assert path.read_text() == source                  # the entry is whole again ...
+    assert len(numba_files(cache_dir, ".nbi")) == 1
+    warm, _ = run_child(source)                        # ... and serves hits
+    assert warm == {"result": expected, "hits": 1, "misses": 0}
+
+
+def test_concurrent_processes_compiling_the_same_source(cache_dir):
+    source, expected = make_source()
+    procs = [_start_child(source) for _ in range(4)]
+    reports = [_finish_child(proc)[0] for proc in procs]
+    assert [r["result"] for r in reports] == [expected] * 4
+    # The first to take the lock compiles; the others wait for it and load its machine code.
+    assert sorted((r["misses"], r["hits"]) for r in reports) == [(0, 1)] * 3 + [(1, 0)]
+    assert module_files(cache_dir) == [f"gj_{cache.cache_key(source)}.py"]
+    assert len(numba_files(cache_dir, ".nbi")) == 1
+    assert not [p for p in cache_dir.iterdir() if p.name.startswith(".tmp")]
+
+
+def test_disabled_cache_works_and_writes_nothing(cache_dir, monkeypatch):
+    monkeypatch.setenv("GRAPHJIT_CACHE", "0")
+    source, expected = make_source()
+    module = cache.load_module(source)
+    assert module.entry(3.0) == expected
+    assert module.GJ_CACHE is False
+    assert not cache_dir.exists()
+    assert cache.cache_info().enabled is False
+
+
+def test_world_writable_directory_of_another_user_is_refused(tmp_path, monkeypatch):
+    if os.getuid() != 0:
+        pytest.skip("needs root to chown a directory to another user (uid 65534)")
+    directory = tmp_path / "shared"
+    directory.mkdir()
+    os.chown(directory, 65534, 65534)
+    os.chmod(directory, 0o1777)                        # the sticky bit does not make it safe
+    monkeypatch.setenv("GRAPHJIT_CACHE_DIR", str(directory))
+    monkeypatch.delenv("GRAPHJIT_CACHE", raising=False)
+    source, _ = make_source()
+    with pytest.raises(CacheError) as info:
+        cache.load_module(source)
+    message = str(info.value)
+    assert str(directory) in message and "world-writable" in message
+    assert "GRAPHJIT_CACHE_DIR" in message and "GRAPHJIT_CACHE=0" in message
+    assert list(directory.iterdir()) == []
+
+
+def test_lru_eviction_keeps_the_recently_used_entry(cache_dir, monkeypatch):
+    (a, a_expected), (b, _), (c, c_expected) = make_source(), make_source(), make_source()
+    module_a = cache.load_module(a)
+    cache.load_module(b)
+    one_entry = cache.cache_info().bytes / 2
+    assert cache.load_module(a) is module_a            # a use of a: b is now the least recently used
+    monkeypatch.setenv("GRAPHJIT_CACHE_MAX_BYTES", str(int(2.5 * one_entry)))
+    assert cache.load_module(c).entry(3.0) == c_expected
+    key = cache.cache_key
+    assert module_files(cache_dir) == sorted(f"gj_{key(s)}.py" for s in (a, c))
+    assert not list((cache_dir / "__pycache__").glob(f"gj_{key(b)}.*"))
+    assert cache.cache_info().entries == 2
+    assert module_a.entry(3.0) == a_expected
+
+
+def test_command_line_info_and_clear(cache_dir):
+    source, _ = make_source()
+    cache.load_module(source)
+
+    def cli(command):
+        done = subprocess.run([sys.executable, "-m", "graphjit.cache", command], capture_output=True,
+                              text=True, timeout=60)
+        assert done.returncode == 0, done.stderr
+        return done.stdout
+
+    info = cli("info")
+    assert f"directory: {cache_dir}" in info and "entries: 1" in info and "enabled: True" in info
+    assert "bytes: 0" not in info
+    cleared = cli("clear")
+    assert "entries: 0" in cleared and "bytes: 0" in cleared
+    assert module_files(cache_dir) == []
+    assert not list((cache_dir / "__pycache__").glob("gj_*"))
+    assert cache.cache_info().entries == 0
