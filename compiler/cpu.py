@@ -6,13 +6,11 @@ Inputs are passed as flat C-contiguous buffers; outputs and intermediates are al
 Python (allocating large arrays inside jitted code faults pages in a single thread).
 """
 import logging
-import sys
 
 import numpy as np
 
-from graphjit.tracer.errors import CompilationError, GraphjitError, InvalidArgumentError
+from graphjit.tracer.errors import CompilationError, GraphjitError
 from graphjit.tracer.registry import OPS
-from graphjit.tracer.source import with_location
 
 from . import blas
 from .backend import Backend, Executable, register_backend
@@ -20,51 +18,30 @@ from .cache import load_module
 from .codegen import StageWriter
 from .functionalize import functionalize
 from .fusion import CONSTANT, INPUT, StagePlan, classify, stages
-from .interpreter import check_result
 from .passes.pipeline import optimize
+from .runner import build_runner
 
 log = logging.getLogger("graphjit.compiler")
 
 
 class PythonStep:
+    """Ops with no compiled form, run eagerly (in the generated runner) between compiled stages."""
+    kind = "python"
+
     def __init__(self, nodes, graph):
         self.nodes = [(i, graph.nodes[i], OPS[graph.nodes[i].op]) for i in nodes]
 
-    def run(self, values, state):
-        for i, node, op in self.nodes:
-            args = [values[j] for j in node.inputs]
-            try:
-                with np.errstate(all="ignore"):
-                    out = op.eager(state, *args, **node.attr_dict) if op.stateful else op.eager(*args, **node.attr_dict)
-            except GraphjitError as err:
-                raise type(err)(with_location(f"{node.op}: {err}", node.loc)) from None
-            except (ValueError, IndexError, TypeError, ZeroDivisionError) as err:
-                raise InvalidArgumentError(with_location(f"{node.op}: {err}", node.loc)) from None
-            values[i] = check_result(node, out)
-
 
 class CompiledStep:
+    """One compiled stage: its Numba entry and its buffers, (node id, owner id, shape, dtype) each; an
+    in-place output's owner is the input buffer it overwrites."""
+    kind = "compiled"
+
     def __init__(self, name, args, plan, graph):
         self.name = name
         self.entry = None
-        # (node id, buffer owner id, shape, dtype) for each argument; owner differs for in-place outputs
         self.args = [(b, plan.resolve(b), graph.nodes[b].type.shape, graph.nodes[b].type.dtype.np) for b in args]
-        self.aliases = [(m, j) for m, j in plan.alias.items()]
-        self.produced = sorted(plan.materialized)
-        self.graph = graph
-
-    def run(self, values, state):
-        flat = []
-        for node_id, owner, shape, dtype in self.args:
-            value = values[owner]
-            if value is None:
-                value = values[owner] = np.empty(shape, dtype)
-            elif not value.flags.c_contiguous:
-                value = np.ascontiguousarray(value)
-            flat.append(value.reshape(-1))
-        self.entry(*flat)
-        for m, j in self.aliases:
-            values[m] = values[j]
+        self.aliases = sorted(plan.alias.items())
 
 
 class CompiledGraph(Executable):
@@ -89,7 +66,7 @@ class CompiledGraph(Executable):
             args = writer.write()
             writers.append(writer)
             self.steps.append(CompiledStep(writer.name, args, plan, self.pure))
-        self.constants = {i: np.ascontiguousarray(n.attr("value").value) for i, n in enumerate(nodes)
+        self.constants = {i: _contiguous(n.attr("value").value) for i, n in enumerate(nodes)
                           if kinds[i] == CONSTANT}
         self.input_ids = [i for i in self.pure.inputs]
         self.kernels = {w.name: "\n".join(w.lines) for w in writers}
@@ -102,23 +79,12 @@ class CompiledGraph(Executable):
                     step.entry = getattr(self.module, step.name)
         self.entry_count = len(writers)
 
-    def run(self, state, arrays):
-        values = [None] * len(self.pure.nodes)
-        for i, value in self.constants.items():
-            values[i] = value
-        user_count = len(arrays)
-        for position, i in enumerate(self.input_ids[:user_count]):
-            values[i] = arrays[position]
-        for ref, position in self.effects.variable_inputs:
-            values[self.input_ids[position]] = state.read(ref)
-        for step in self.steps:
-            step.run(values, state)
-        outputs = [values[i] for i in self.pure.outputs]
-        for ref, position in self.effects.variable_outputs:
-            state.write(ref, outputs[position])
-        for attrs, positions in self.effects.prints:
-            OPS["print"].eager(state, *(outputs[p] for p in positions), **attrs)
-        return outputs[:self.effects.result_count]
+        self.run = build_runner(self.pure, self.effects, self.steps, self.constants)
+        self.run_tensors = build_runner(self.pure, self.effects, self.steps, self.constants, tensors=True)
+
+    @property
+    def runner_source(self):
+        return self.run.source
 
 
 def _module_source(writers):
@@ -154,4 +120,8 @@ class CPUBackend(Backend):
 
 
 register_backend(CPUBackend())
-del sys, blas
+del blas
+
+
+def _contiguous(array):
+    return array if array.flags.c_contiguous else array.copy()  # (np.ascontiguousarray makes 0-d arrays 1-d)

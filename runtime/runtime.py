@@ -69,8 +69,28 @@ class Runtime:
 
     def run(self, concrete, tensors):
         executable = self.executable(concrete)
+        if hasattr(concrete, "fast_call"):
+            concrete.fast_call = self._fast_call(concrete, executable)
         arrays = [t._value if type(t) is EagerTensor else np.asarray(t) for t in tensors]
         return [EagerTensor(a) for a in executable.run(self.state, arrays)]
+
+    def _fast_call(self, concrete, executable):
+        """The per-call shortcut a ConcreteFunction uses while this runtime and backend stay current."""
+        state, setting = self.state, config.backend
+        run_tensors = getattr(executable, "run_tensors", None)
+        if run_tensors is None:
+            run = executable.run
+
+            def run_tensors(state, tensors):
+                arrays = [t._value if type(t) is EagerTensor else np.asarray(t) for t in tensors]
+                return [EagerTensor(np.asarray(a)) for a in run(state, arrays)]
+
+        def fast_call(tensors):
+            if config.backend != setting or _runtime is not self:
+                concrete.fast_call = None
+                return self.eager.call_function(concrete, tensors)
+            return run_tensors(state, tensors)
+        return fast_call
 
     def set_seed(self, seed):
         self.state.seed(seed)

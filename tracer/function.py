@@ -18,6 +18,7 @@ from .tensor import EagerTensor, SymbolicTensor, Tensor, convert_to_tensor
 from .tracing import TraceContext
 
 _TENSOR_LEAVES = (EagerTensor, SymbolicTensor, np.ndarray, np.generic)
+_thread = context._state
 
 
 class _TensorSlot:
@@ -71,6 +72,9 @@ class ConcreteFunction:
         self.name = function_name
         self.executables = {}  # backend name -> compiled executable (filled by the runtime)
         self.variables = ()  # variables created by this trace, kept alive with it
+        # The runtime may install ``fast_call(tensors) -> outputs``: its own shortcut for eager calls,
+        # which skips context dispatch and backend lookup (it checks its own validity).
+        self.fast_call = None
 
     @property
     def structured_outputs(self):
@@ -90,9 +94,16 @@ class ConcreteFunction:
         if len(tensors) != len(self.input_types):
             raise InvalidArgumentError(f"{self.name}: expected {len(self.input_types)} tensor inputs, "
                                        f"got {len(tensors)}")
-        outputs = context.current().call_function(self, tensors)
+        fast = self.fast_call
+        if fast is not None and _thread.top is None:
+            outputs = fast(tensors)
+        else:
+            outputs = context.current().call_function(self, tensors)
+        template = self.output_template
+        if type(template) is _TensorSlot:
+            return outputs[template.index]
         return nest.map_structure(
-            lambda leaf: outputs[leaf.index] if type(leaf) is _TensorSlot else leaf, self.output_template)
+            lambda leaf: outputs[leaf.index] if type(leaf) is _TensorSlot else leaf, template)
 
     def __call__(self, *args):
         tensors = []
@@ -182,11 +193,19 @@ class Function:
         return self.python_function(*args, **kwargs)
 
     def __call__(self, *args, **kwargs):
-        values = self._bind(args, kwargs)
+        values = args if not kwargs and len(args) == self._simple_arity else self._bind(args, kwargs)
         if self.input_signature is not None:
             values = self._apply_signature(values)
         tensors = []
-        key = tuple(_leaf_key(v, tensors, name) for v, name in zip(values, self._param_names))
+        key = []
+        for value, name in zip(values, self._param_names):
+            if type(value) is EagerTensor:  # the common case, inlined: this is the per-call hot path
+                array = value._value
+                key.append((array.shape, array.dtype))
+                tensors.append(value)
+            else:
+                key.append(_leaf_key(value, tensors, name))
+        key = tuple(key)
         concrete = self._cache.get(key)
         if concrete is None:
             concrete = self._trace(values, tensors, key)

@@ -107,17 +107,24 @@ def drop_noop_shape_and_cast(nodes, node):
     return None
 
 
-def square_for_pow_two(nodes, node):
-    """``x ** 2`` is ``x * x`` exactly (pow is correctly rounded for exponent 2), and far cheaper."""
+def specialize_scalar_pow(nodes, node):
+    """``x ** 2`` is ``x * x`` exactly (pow is correctly rounded for exponent 2), and far cheaper;
+    ``x ** 0.5`` is ``sqrt(x)`` because NumPy itself computes it so for a scalar exponent (which is
+    what the interpreter runs), differing from C's pow at -0.0 and -inf."""
     if node.op == "pow":
         x, e = node.inputs
         value = _const_value(nodes, e)
-        if value is not None and value.size == 1 and value.reshape(-1)[0] == 2 and _same_type(nodes, x, node):
+        if value is None or value.size != 1 or not _same_type(nodes, x, node):
+            return None
+        exponent = value.reshape(-1)[0]
+        if exponent == 2:
             return Node("square", (x,), (), node.type, (), node.loc)
+        if exponent == 0.5 and node.type.dtype.is_floating:
+            return Node("sqrt", (x,), (), node.type, (), node.loc)
     return None
 
 
-RULES = [drop_identity, square_for_pow_two, drop_neutral_arithmetic, drop_double_negation, merge_transposes, merge_reshapes,
+RULES = [drop_identity, specialize_scalar_pow, drop_neutral_arithmetic, drop_double_negation, merge_transposes, merge_reshapes,
          drop_noop_shape_and_cast]
 
 

@@ -7,7 +7,8 @@ from .. import dtypes
 from ..dtypes import from_numpy
 from ..errors import InvalidArgumentError, UnimplementedError
 from ..ir import Const, TensorType
-from ..lowering import Scalar, cast, np_type
+from ..lowering import Scalar, np_type
+from ..lowering import cast as cast_expr
 from ..registry import OPS, Op, export, numpy_adapter, register
 from ..shapes import broadcast_shapes, normalize_axis
 from ..tensor import EagerTensor, SymbolicTensor, as_dtype_arg, convert_to_tensor
@@ -281,4 +282,4 @@ def _float_tensor(value, what):
 # and are usually constant-folded) ----
 OPS["zeros"].lower = Scalar(lambda args, ins, out: f"{np_type(out)}(0)")
 OPS["ones"].lower = Scalar(lambda args, ins, out: f"{np_type(out)}(1)")
-OPS["fill"].lower = Scalar(lambda args, ins, out: cast(args[-1], ins[-1], out))
+OPS["fill"].lower = Scalar(lambda args, ins, out: cast_expr(args[-1], ins[-1], out))

@@ -304,6 +304,14 @@ def _logical(template):
     return Scalar(lambda args, ins, out: template.format(*(f"({a} != 0)" for a in args)))
 
 
+def _floordiv_emit(args, ins, out):
+    a, b = (cast(x, d, out) for x, d in zip(args, ins))
+    if out.is_floating:
+        return f"{np_type(out)}({a} // {b})"
+    # x // -1 is -x with wraparound in NumPy (INT_MIN // -1 == INT_MIN); native division would trap
+    return f"{np_type(out)}(-{a} if {b} == -1 else {a} // {b})"
+
+
 def _zero(dtype):
     return f"{np_type(dtype)}(0)"
 
@@ -372,7 +380,7 @@ _LOWERINGS = {
     "isnan": Scalar(lambda args, ins, out: f"({args[0]} != {args[0]})" if ins[0].is_floating else "False"),
     "isinf": Scalar(_isinf_emit), "isfinite": Scalar(_isfinite_emit), "invert": Scalar(_invert_emit),
     "add": _arith("{0} + {1}"), "subtract": _arith("{0} - {1}"), "multiply": _arith("{0} * {1}"),
-    "divide": _arith("{0} / {1}", ints=False), "floordiv": _arith("{0} // {1}"), "mod": _arith("{0} % {1}"),
+    "divide": _arith("{0} / {1}", ints=False), "floordiv": Scalar(_floordiv_emit), "mod": _arith("{0} % {1}"),
     "pow": _arith("{0} ** {1}", ints=False),
     "maximum": Scalar(_max_emit), "minimum": Scalar(lambda a, i, o: _max_emit(a, i, o, pick="<=")),
     "equal": _compare("=="), "not_equal": _compare("!="), "less": _compare("<"), "less_equal": _compare("<="),

@@ -1,0 +1,95 @@
+"""The Python side of a compiled graph, generated as straight-line code: read variables, take buffers
+from a pool, call each compiled entry (or eager op), write variables back, print, return results.
+
+Per-call overhead matters (a 16-element call should cost about a microsecond more than its kernel),
+so nothing is looked up or decided at run time that can be decided here. Buffers are reused from the
+previous call when nobody else holds them any more (``sys.getrefcount``): large outputs then skip
+the page faults of fresh memory. A pool slot is emptied while its buffer is in use, so concurrent
+calls from several threads never share a buffer.
+"""
+import sys
+
+import numpy as np
+
+from graphjit.tracer.registry import OPS
+from graphjit.tracer.tensor import EagerTensor
+
+from .interpreter import check_result
+
+
+def build_runner(graph, effects, steps, constants, tensors=False):
+    """Returns ``run(state, arrays) -> list of result arrays`` for a functionalized graph; with
+    ``tensors=True``, ``run(state, tensors) -> list of EagerTensors`` (the runtime's per-call path)."""
+    env = {"np": np, "getrefcount": sys.getrefcount, "OPS": OPS, "EagerTensor": EagerTensor, "new": object.__new__}
+    lines = ["def run(state, arrays):"]
+    emit = lines.append
+    user_inputs = len(graph.inputs) - len(effects.variable_inputs)
+    names = {}
+    for position, i in enumerate(graph.inputs[:user_inputs]):
+        names[i] = f"v{i}"
+    if user_inputs:
+        emit(f"    {', '.join(names[i] for i in graph.inputs[:user_inputs])}{',' if user_inputs == 1 else ''} = arrays")
+    if tensors:
+        for i in graph.inputs[:user_inputs]:
+            emit(f"    v{i} = v{i}._value if type(v{i}) is EagerTensor else np.asarray(v{i})")
+    for k, (ref, position) in enumerate(effects.variable_inputs):
+        i = graph.inputs[position]
+        env[f"ref{k}"] = ref
+        names[i] = f"v{i}"
+        emit(f"    v{i} = state.read(ref{k})")
+    for i, value in constants.items():
+        env[f"c{i}"] = value
+        names[i] = f"c{i}"
+    allocated = []  # buffer owner ids, in pool-slot order
+    for s, step in enumerate(steps):
+        if step.kind == "python":
+            for i, node, op in step.nodes:
+                env[f"op{i}"], env[f"node{i}"], env[f"attrs{i}"] = op, node, node.attr_dict
+                args = ", ".join(["state"] * op.stateful + [names[j] for j in node.inputs])
+                emit(f"    v{i} = check(node{i}, op{i}.eager({args}, **attrs{i}))")
+                names[i] = f"v{i}"
+            continue
+        flat = []
+        for node_id, owner, shape, dtype in step.args:
+            if owner not in names:  # allocated here: from the pool when free
+                slot = len(allocated)
+                allocated.append(owner)
+                env[f"shape{owner}"], env[f"dtype{owner}"] = shape, dtype
+                emit(f"    v{owner} = pool[{slot}]")
+                emit(f"    pool[{slot}] = None")
+                emit(f"    if v{owner} is None or getrefcount(v{owner}) > 2:")
+                emit(f"        v{owner} = np.empty(shape{owner}, dtype{owner})")
+                names[owner] = f"v{owner}"
+            flat.append(names[owner] if len(shape) == 1 else f"{names[owner]}.reshape(-1)")
+        for m, j in step.aliases:
+            names[m] = names[j]
+        env[f"entry{s}"] = step.entry
+        args = ", ".join(flat)
+        emit("    try:")
+        emit(f"        entry{s}({args})")
+        emit("    except TypeError:  # a non-contiguous input (a view from eager indexing): copy it once")
+        emit(f"        entry{s}(*[np.ascontiguousarray(a) for a in ({args},)])")
+    # Give buffers back to the pool before returning (the caller's references make them busy).
+    for slot, owner in enumerate(allocated):
+        emit(f"    pool[{slot}] = v{owner}")
+    outputs = [names[i] for i in graph.outputs]
+    for ref_pos, (ref, position) in enumerate(effects.variable_outputs):
+        env[f"wref{ref_pos}"] = ref
+        emit(f"    state.write(wref{ref_pos}, {outputs[position]})")
+    for k, (attrs, positions) in enumerate(effects.prints):
+        env[f"pattrs{k}"] = attrs
+        emit(f"    OPS['print'].eager(state, {', '.join(outputs[p] for p in positions)}{',' if positions else ''} **pattrs{k})")
+    results = outputs[:effects.result_count]
+    if tensors:
+        for k, name in enumerate(results):
+            emit(f"    r{k} = new(EagerTensor)")
+            emit(f"    r{k}._value = {name}")
+        results = [f"r{k}" for k in range(len(results))]
+    emit(f"    return [{', '.join(results)}]")
+    env["pool"] = [None] * len(allocated)
+    env["check"] = check_result
+    source = "\n".join(lines) + "\n"
+    exec(compile(source, "<graphjit runner>", "exec"), env)  # noqa: S102 - our own generated code
+    run = env["run"]
+    run.source = source
+    return run

@@ -1,0 +1,343 @@
+"""The workloads of ``python -m graphjit.bench``, written once, and the contenders that run them.
+
+Each workload is one Python function ``w(m, *tensors)`` where ``m`` is a namespace with TensorFlow-style
+names (``exp``, ``sin``, ``reduce_sum``, ``softmax``, ``relu``, ``matmul``). The same function runs
+
+- on NumPy arrays with ``m = NUMPY`` (the baseline, and the reference),
+- on eager graphjit tensors with ``m = GRAPHJIT`` ("gj eager": graphjit ops without ``@gj.function``),
+- under ``@gj.function`` with ``m = GRAPHJIT`` ("gj traced"),
+- and, when installed, under ``jax.jit``, ``tf.function`` and eager PyTorch with their own namespaces;
+  numexpr gets the same expression as a string.
+
+What is timed is one call of ``Contender.make()``'s result: nothing else (inputs are converted once, before).
+Also here, as helpers of ``graphjit.bench``: the machine and version facts it reports, and W1 run in a new
+Python process (first result with a cold, then a warm disk cache).
+"""
+import functools
+import importlib.metadata
+import importlib.util
+import inspect
+import json
+import operator
+import os
+import platform
+import subprocess
+import sys
+import tempfile
+from dataclasses import dataclass
+from types import SimpleNamespace
+
+import numpy as np
+
+import graphjit as gj
+
+# -- the workloads, written once ---------------------------------------------------------------------------
+
+
+def w1(m, x, y):
+    return m.exp(-x * x) * y + m.sin(x) * 0.5
+
+
+def w2(m, x, y):
+    return m.reduce_sum((x - y) ** 2)
+
+
+def w3(m, x, y):
+    return x * 2 + y * 3 - 1
+
+
+def w4(m, x):
+    return m.softmax(x)  # over the last axis: each row of x
+
+
+def w5(m, x, w1, b, w2):
+    return m.matmul(m.relu(m.matmul(x, w1) + b), w2)
+
+
+def w6(m, a, b):
+    return a + b
+
+
+# -- the namespaces --------------------------------------------------------------------------------------
+
+
+def _numpy_softmax(x):
+    e = np.exp(x - x.max(axis=-1, keepdims=True))
+    return e / e.sum(axis=-1, keepdims=True)
+
+
+NUMPY = SimpleNamespace(exp=np.exp, sin=np.sin, reduce_sum=np.sum, softmax=_numpy_softmax,
+                        relu=lambda v: np.maximum(v, 0), matmul=np.matmul)
+GRAPHJIT = SimpleNamespace(exp=gj.exp, sin=gj.sin, reduce_sum=gj.reduce_sum,
+                           softmax=lambda v: gj.nn.softmax(v, axis=-1), relu=gj.nn.relu, matmul=gj.matmul)
+
+
+def bind(fn, m):
+    """``fn(m, *tensors)`` as a function of exactly its tensor parameters, named like ``fn``.
+
+    A fixed arity keeps ``gj.function``'s (and ``tf.function``'s) argument binding on its fast path, so the
+    per-call numbers measure the call, not ``inspect.Signature.bind``.
+    """
+    arity = len(input_names(fn))
+    if arity == 1:
+        def bound(a):
+            return fn(m, a)
+    elif arity == 2:
+        def bound(a, b):
+            return fn(m, a, b)
+    elif arity == 4:
+        def bound(a, b, c, d):
+            return fn(m, a, b, c, d)
+    else:
+        raise ValueError(f"bind: no fixed-arity wrapper for {arity} inputs")
+    bound.__name__ = bound.__qualname__ = fn.__name__
+    return bound
+
+
+def input_names(fn):
+    return list(inspect.signature(fn).parameters)[1:]
+
+
+# -- inputs (float32, seeded; made once per workload, outside every timing) -------------------------------
+
+SEED = 0
+
+N16M = 1 << 24
+
+
+def _count(scale, n):
+    return max(1, round(n * scale))
+
+
+def _side(scale, n):
+    return max(1, round(n * scale ** 0.5))
+
+
+def _two_vectors(rng, scale):
+    n = _count(scale, N16M)
+    return rng.standard_normal(n, dtype=np.float32), rng.standard_normal(n, dtype=np.float32)
+
+
+def _square(rng, scale):
+    side = _side(scale, 4096)
+    return (rng.standard_normal((side, side), dtype=np.float32),)
+
+
+def _mlp(rng, scale):
+    batch, width = _side(scale, 512), _side(scale, 1024)
+    init = np.float32(1 / np.sqrt(width))
+    x = rng.standard_normal((batch, width), dtype=np.float32)
+    w_1 = rng.standard_normal((width, width), dtype=np.float32) * init
+    b = rng.standard_normal(width, dtype=np.float32) * np.float32(0.1)
+    w_2 = rng.standard_normal((width, width), dtype=np.float32) * init
+    return x, w_1, b, w_2
+
+
+def _sixteen(rng, scale):  # W6 measures dispatch: its size never scales
+    return rng.standard_normal(16, dtype=np.float32), rng.standard_normal(16, dtype=np.float32)
+
+
+@dataclass
+class Workload:
+    key: str
+    title: str
+    fn: object
+    make_inputs: object  # (rng, size_scale) -> tuple of float32 arrays
+    rtol: float  # float32: 1e-4 where transcendentals are involved, 1e-5 otherwise
+    reference: str  # "numpy": NumPy's float32 result; "float64": NumPy on float64 copies (reductions)
+    target_speedup: float  # graphjit traced vs NumPy (W6 has its own per-call target, see bench.py)
+    target_text: str
+    numexpr: str = None  # the same expression for numexpr.evaluate, where numexpr can express it
+    per_call: bool = False  # tiny inputs: report per-call time (many calls per timing sample)
+    numpy_call: object = None  # what NumPy runs instead of fn(NUMPY, ...), where that is the fairer baseline
+    eager_call: object = None  # likewise for gj eager
+
+
+WORKLOADS = [
+    Workload("W1", "exp(-x*x)*y + sin(x)*0.5", w1, _two_vectors, 1e-4, "numpy", 6.0, ">= 6x faster than NumPy",
+             numexpr="exp(-x*x)*y + sin(x)*half"),
+    Workload("W2", "sum((x-y)**2)", w2, _two_vectors, 1e-5, "float64", 4.0, ">= 4x faster than NumPy",
+             numexpr="sum((x-y)**2)"),
+    Workload("W3", "x*2 + y*3 - 1", w3, _two_vectors, 1e-5, "numpy", 3.0, ">= 3x faster than NumPy",
+             numexpr="x*2 + y*3 - 1"),
+    Workload("W4", "softmax over rows (gj.nn.softmax(x, axis=-1))", w4, _square, 1e-4, "float64", 3.0,
+             ">= 3x faster than NumPy"),
+    Workload("W5", "relu(x@W1 + b)@W2", w5, _mlp, 1e-5, "float64", 1 / 1.05, "within 1.05x of NumPy"),
+    Workload("W6", "dispatch: f(a, b) = a + b, 16 elements", w6, _sixteen, 1e-5, "numpy", 0.0,
+             "<= 2 us per call over np.add", numexpr="a + b", per_call=True,
+             numpy_call=np.add, eager_call=operator.add),
+]
+BY_KEY = {w.key: w for w in WORKLOADS}
+
+
+def describe_inputs(workload, arrays):
+    """'x, y: float32[16M]' style text (names from the workload's signature, equal shapes grouped)."""
+    groups = {}
+    for name, a in zip(input_names(workload.fn), arrays):
+        groups.setdefault(a.shape, []).append(name)
+    return "; ".join(f"{', '.join(names)}: f32[{_dims(shape)}]" for shape, names in groups.items())
+
+
+def _dims(shape):
+    return ", ".join(f"{d >> 20}M" if d >= 1 << 20 and d % (1 << 20) == 0 else str(d) for d in shape)
+
+
+# -- contenders --------------------------------------------------------------------------------------------
+
+
+@dataclass
+class Contender:
+    name: str
+    make: object  # () -> a zero-argument callable: one timed call. Compiled contenders jit afresh per make().
+    sync: object = None  # applied to the result inside the timed region (JAX: block until it is computed)
+    kind: str = "peer"  # "numpy", "graphjit" or "peer"
+
+
+PEERS = {  # name -> (module to look for, distributions whose version to report, how it runs)
+    "numexpr": ("numexpr", ("numexpr",), "numexpr.evaluate (expression string)"),
+    "jax": ("jax", ("jax", "jaxlib"), "jax.jit, results block_until_ready()"),
+    "tensorflow": ("tensorflow", ("tensorflow", "tensorflow-cpu"), "tf.function, results kept as tf.Tensor"),
+    "torch": ("torch", ("torch",), "eager PyTorch (torch.compile is too slow to compile for a default run)"),
+}
+
+
+def _version(dist):
+    try:
+        return importlib.metadata.version(dist)
+    except importlib.metadata.PackageNotFoundError:
+        return None
+
+
+def installed_peers():
+    """{peer: version or None}, found with importlib.util.find_spec (nothing is imported here)."""
+    found = {}
+    for peer, (module, dists, _) in PEERS.items():
+        if importlib.util.find_spec(module) is None:
+            found[peer] = None
+        else:
+            found[peer] = next((v for v in map(_version, dists) if v), "unknown version")
+    return found
+
+
+# numexpr reads a literal 0.5 as float64 and would compute W1 in float64: give it a float32 constant instead.
+NUMEXPR_CONSTANTS = {"half": np.float32(0.5)}
+
+
+def _partial_maker(fn, args):
+    return lambda: functools.partial(fn, *args)
+
+
+def graphjit_contenders(workload, arrays):
+    tensors = [gj.constant(a) for a in arrays]  # once, outside the loop; eager and traced share them
+    eager = workload.eager_call or bind(workload.fn, GRAPHJIT)
+    traced = lambda: functools.partial(gj.function(bind(workload.fn, GRAPHJIT)), *tensors)  # a fresh gj.function
+    return [Contender("gj eager", _partial_maker(eager, tensors), kind="graphjit"),
+            Contender("gj traced", traced, kind="graphjit")]
+
+
+def numpy_contender(workload, arrays):
+    return Contender("numpy", _partial_maker(workload.numpy_call or bind(workload.fn, NUMPY), arrays), kind="numpy")
+
+
+def peer_contenders(workload, arrays, peers):
+    """Contenders for the peers named in ``peers`` (all installed; imported here, on first use)."""
+    out = []
+    if "numexpr" in peers and workload.numexpr:
+        import numexpr
+        local = {**NUMEXPR_CONSTANTS, **dict(zip(input_names(workload.fn), arrays))}
+        out.append(Contender("numexpr", lambda: functools.partial(numexpr.evaluate, workload.numexpr, local)))
+    if "jax" in peers:
+        import jax
+        import jax.numpy as jnp
+        m = SimpleNamespace(exp=jnp.exp, sin=jnp.sin, reduce_sum=jnp.sum, relu=jax.nn.relu, matmul=jnp.matmul,
+                            softmax=lambda v: jax.nn.softmax(v, axis=-1))
+        inputs = jax.block_until_ready([jax.device_put(a) for a in arrays])
+        out.append(Contender("jax.jit", lambda: functools.partial(jax.jit(bind(workload.fn, m)), *inputs),
+                             sync=jax.block_until_ready))
+    if "tensorflow" in peers:
+        os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+        import tensorflow as tf
+        m = SimpleNamespace(exp=tf.exp, sin=tf.sin, reduce_sum=tf.reduce_sum, relu=tf.nn.relu, matmul=tf.matmul,
+                            softmax=lambda v: tf.nn.softmax(v, axis=-1))
+        inputs = [tf.constant(a) for a in arrays]
+        out.append(Contender("tf.function", lambda: functools.partial(tf.function(bind(workload.fn, m)), *inputs)))
+    if "torch" in peers:
+        import torch
+        m = SimpleNamespace(exp=torch.exp, sin=torch.sin, reduce_sum=torch.sum, relu=torch.relu,
+                            matmul=torch.matmul, softmax=lambda v: torch.softmax(v, dim=-1))
+        inputs = [torch.from_numpy(a) for a in arrays]
+        eager = torch.add if workload.per_call else bind(workload.fn, m)
+        out.append(Contender("torch eager", _partial_maker(eager, inputs)))
+    return out
+
+
+# -- the machine ---------------------------------------------------------------------------------------------------
+
+
+def machine_info():
+    cpu = None
+    try:
+        with open("/proc/cpuinfo") as f:
+            cpu = next((line.split(":", 1)[1].strip() for line in f if line.startswith("model name")), None)
+    except OSError:
+        pass
+    usable = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
+    env = {k: os.environ[k] for k in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS",
+                                      "OPENBLAS_CORETYPE", "NUMBA_NUM_THREADS", "GRAPHJIT_BACKEND") if k in os.environ}
+    return {"cpu_model": cpu or platform.processor() or platform.machine(), "cores": os.cpu_count(),
+            "usable_cores": usable, "platform": platform.platform(), "env": env}
+
+
+def versions():
+    try:
+        backend = gj.runtime.get_runtime().backend().name
+    except Exception:  # the runtime's API may move; the benchmark should still run
+        backend = "unknown"
+    return {"python": platform.python_version(), "numpy": np.__version__, "numba": _version("numba"),
+            "llvmlite": _version("llvmlite"), "graphjit": gj.__version__, "graphjit_backend": backend}
+
+
+# -- W1 in a new process: its first result with a cold, then a warm disk cache ----------------------------
+
+CACHE_ENV_VARS = ("GRAPHJIT_CACHE_DIR", "NUMBA_CACHE_DIR")  # the new processes get a fresh directory in both
+
+# Run by a new Python process (twice, sharing a fresh cache directory): W1's first result after `import numba`.
+WARM_CACHE_CHILD = """\
+import json, sys, time
+import numpy as np
+rng = np.random.default_rng(int(sys.argv[2]))
+x = rng.standard_normal(int(sys.argv[1]), dtype=np.float32)
+y = rng.standard_normal(int(sys.argv[1]), dtype=np.float32)
+import numba  # the clock starts once Numba is imported
+start = time.perf_counter()
+import graphjit as gj
+
+@gj.function
+def w1(x, y):
+    return gj.exp(-x * x) * y + gj.sin(x) * 0.5
+
+result = np.asarray(w1(x, y))
+seconds = time.perf_counter() - start
+expected = np.exp(-x * x) * y + np.sin(x) * 0.5
+ok = bool(np.all(np.abs(result - expected) <= 1e-4 * (np.abs(expected) + np.mean(np.abs(expected)))))
+print(json.dumps({"seconds": seconds, "agrees": ok}))
+"""
+
+
+def new_process_first_calls(elements):
+    """W1's first result in a new process, twice with one fresh cache directory: cold, then warm."""
+    runs = []
+    with tempfile.TemporaryDirectory(prefix="graphjit-bench-cache-") as cache:
+        env = {**os.environ, **{var: cache for var in CACHE_ENV_VARS}}
+        for _ in range(2):
+            try:
+                proc = subprocess.run([sys.executable, "-c", WARM_CACHE_CHILD, str(elements), str(SEED)],
+                                      capture_output=True, text=True, env=env, timeout=300)
+            except subprocess.TimeoutExpired:
+                return {"agrees": False, "error": "the new process took over 300 s"}
+            if proc.returncode != 0:
+                last = (proc.stderr.strip().splitlines() or ["no output"])[-1]
+                return {"agrees": False, "error": f"the new process failed: {last}"}
+            runs.append(json.loads(proc.stdout.strip().splitlines()[-1]))
+    return {"elements": elements, "cold_s": runs[0]["seconds"], "warm_s": runs[1]["seconds"],
+            "agrees": runs[0]["agrees"] and runs[1]["agrees"], "cache_env_vars": list(CACHE_ENV_VARS)}

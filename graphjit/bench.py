@@ -1,0 +1,372 @@
+"""graphjit's benchmark: each workload eager, traced (@gj.function) and on every installed peer, in one process.
+
+    python -m graphjit.bench                     # all workloads, full repeat counts
+    python -m graphjit.bench --quick             # fewer repeats, same sizes: well under a minute on 2 cores
+    python -m graphjit.bench --json results.json --plot results.png --only W1,W3
+
+Workloads (float32; see graphjit/_bench_workloads.py, where each is written once):
+  W1 exp(-x*x)*y + sin(x)*0.5, 16M    W2 sum((x-y)**2), 16M    W3 x*2 + y*3 - 1, 16M
+  W4 softmax over rows, 4096x4096     W5 relu(x@W1 + b)@W2, x 512x1024, W1/W2 1024x1024
+  W6 dispatch overhead: f(a, b) = a + b on 16 elements, per call
+Peers, each used only when installed: NumPy (always), numexpr, JAX (jax.jit), TensorFlow (tf.function),
+PyTorch (eager). Every result is checked against NumPy before anything is timed; targets are reported as
+met / not met and never fail the run. The exit status is 1 only when a graphjit result disagrees (or fails).
+"""
+import argparse
+import atexit
+import gc
+import json
+import os
+import shutil
+import sys
+import tempfile
+import time
+from statistics import median
+
+import numpy as np
+
+from graphjit import _bench_workloads as wl
+from graphjit._bench_workloads import machine_info, new_process_first_calls, versions
+
+CONVENTIONS = """\
+conventions: inputs are float32, made once with a seeded NumPy Generator, in memory, never timed; graphjit
+  gets gj tensors converted once outside the loop (gj eager and gj traced get the same tensors). A timed call
+  ends when its result exists: JAX results are block_until_ready()'d, TF and torch results stay tensors
+  (.numpy() is used only for the check). median: of N calls after warm-up, contenders interleaved (per call
+  for W6). first call: the very first call of a fresh gj.function / jax.jit / tf.function (trace + optimize
+  + compile or cache load + run; graphjit's disk cache starts empty unless --keep-cache). vs NumPy: NumPy's
+  median / this median (> 1 is faster). agrees: float32 result with |r - ref| <= rtol*(|ref| + mean|ref|)
+  elementwise; err/tol is the largest share of that tolerance used; ref is NumPy's float32 result, or NumPy
+  in float64 for reductions (W2, W4, W5)."""
+
+
+def parse_args(argv):
+    parser = argparse.ArgumentParser(prog="python -m graphjit.bench", description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--quick", action="store_true", help="fewer repeats (7 instead of 15) and one warm-up call; "
+                        "sizes stay as specified")
+    parser.add_argument("--only", metavar="W1,W3", help="comma-separated workloads to run (default: all)")
+    parser.add_argument("--json", metavar="FILE", help="write every measurement and the machine info to FILE")
+    parser.add_argument("--plot", metavar="FILE.png", help="draw speed-ups vs NumPy (needs matplotlib)")
+    parser.add_argument("--peers", metavar="LIST", help="comma-separated peers to run besides NumPy, from "
+                        f"{','.join(wl.PEERS)}, or 'none' (default: every installed one)")
+    parser.add_argument("--repeats", type=int, metavar="N", help="timed calls per contender (overrides the mode)")
+    parser.add_argument("--keep-cache", action="store_true", help="use graphjit's usual disk cache (first calls "
+                        "may then be cache loads); by default the run compiles into a fresh temporary directory")
+    parser.add_argument("--size-scale", type=float, default=1.0, metavar="S",
+                        help="multiply each workload's element count by S (matrix sides by sqrt(S); W6 keeps its "
+                             "16 elements). For tests: targets then do not apply. Default 1")
+    args = parser.parse_args(argv)
+    args.only = _split(args.only) or [w.key for w in wl.WORKLOADS]
+    unknown = [k for k in args.only if k not in wl.BY_KEY]
+    if unknown:
+        parser.error(f"--only: unknown workload(s) {', '.join(unknown)}; choose from {', '.join(wl.BY_KEY)}")
+    if args.size_scale <= 0:
+        parser.error("--size-scale must be positive")
+    if args.plot and _load_pyplot() is None:
+        parser.error("--plot needs matplotlib, which is not installed; install it with "
+                     "`pip install matplotlib` (or `pip install -e '.[bench]'`), or leave out --plot")
+    installed = wl.installed_peers()
+    wanted = list(wl.PEERS) if args.peers is None else [p for p in _split(args.peers, upper=False) if p != "none"]
+    bad = [p for p in wanted if p not in wl.PEERS]
+    if bad:
+        parser.error(f"--peers: unknown peer(s) {', '.join(bad)}; choose from {', '.join(wl.PEERS)} or none")
+    args.installed_peers, args.peers = installed, [p for p in wanted if installed[p]]
+    quick = args.quick
+    args.repeats_big = args.repeats or (7 if quick else 15)
+    args.repeats_per_call = args.repeats or (7 if quick else 15)
+    args.warmup = 1 if quick else 2
+    args.sample_s = 0.005 if quick else 0.02  # per_call workloads: calls per sample fill about this long
+    return args
+
+
+def _split(text, upper=True):
+    return [p.strip().upper() if upper else p.strip().lower() for p in (text or "").split(",") if p.strip()]
+
+
+def _load_pyplot():
+    try:
+        import matplotlib
+    except ImportError:
+        return None
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    return plt
+
+
+# -- measuring ---------------------------------------------------------------------------------------------------
+
+
+def _timed(call, sync):
+    start = time.perf_counter()
+    result = call()
+    if sync is not None:
+        result = sync(result)
+    return time.perf_counter() - start, result
+
+
+def reference(workload, arrays):
+    if workload.reference == "float64":
+        return np.asarray(workload.fn(wl.NUMPY, *[a.astype(np.float64) for a in arrays]), dtype=np.float64)
+    numpy_fn = workload.numpy_call or wl.bind(workload.fn, wl.NUMPY)
+    return np.asarray(numpy_fn(*arrays), dtype=np.float64)
+
+
+def check(result, ref, rtol):
+    """Does ``result`` match ``ref`` (float32, same shape, within rtol*(|ref| + mean|ref|) everywhere)?"""
+    got = np.asarray(result)
+    out = {"dtype": str(got.dtype)}
+    if got.shape != ref.shape:
+        return {**out, "agrees": False, "error": f"shape {got.shape}, expected {ref.shape}"}
+    scale = float(np.mean(np.abs(ref))) or 1.0
+    err = float(np.max(np.abs(got.astype(np.float64) - ref) / (np.abs(ref) + scale))) / rtol
+    out.update(err_over_tol=err, agrees=bool(err <= 1.0 and got.dtype == np.float32))
+    if got.dtype != np.float32:
+        out["error"] = f"dtype {got.dtype}, expected float32"
+    return out
+
+
+def measure_workload(workload, args):
+    arrays = workload.make_inputs(np.random.default_rng(wl.SEED), args.size_scale)
+    ref = reference(workload, arrays)
+    contenders = [wl.numpy_contender(workload, arrays), *wl.graphjit_contenders(workload, arrays)]
+    rows, live = {}, []
+    for peer in args.peers:
+        try:
+            contenders += wl.peer_contenders(workload, arrays, [peer])
+        except Exception as err:  # a broken peer install is reported, not fatal
+            rows[peer] = {"kind": "peer", "agrees": False, "error": f"{type(err).__name__}: {err}"}
+    for c in contenders:
+        row = rows[c.name] = {"kind": c.kind}
+        try:
+            call = c.make()
+            row["first_call_s"], result = _timed(call, c.sync)
+            row.update(check(result, ref, workload.rtol))
+            for _ in range(max(1, args.warmup)):
+                last, result = _timed(call, c.sync)
+            result = None
+        except Exception as err:
+            row.update(agrees=False, error=f"{type(err).__name__}: {err}")
+            continue
+        row["number"] = max(1, round(args.sample_s / last)) if workload.per_call else 1
+        live.append((c, call, row["number"]))
+    repeats = args.repeats_per_call if workload.per_call else args.repeats_big
+    for name, samples in interleaved(live, repeats).items():
+        rows[name].update(median_s=median(samples), samples_s=samples)
+    base = rows["numpy"].get("median_s")
+    for row in rows.values():
+        row["speedup_vs_numpy"] = base / row["median_s"] if base and row.get("median_s") else None
+    return {"title": workload.title, "inputs": wl.describe_inputs(workload, arrays),
+            "input_shapes": {n: list(a.shape) for n, a in zip(wl.input_names(workload.fn), arrays)},
+            "reference": workload.reference, "rtol": workload.rtol, "repeats": repeats,
+            "per_call": workload.per_call, "contenders": rows}
+
+
+def interleaved(live, repeats):
+    """Median-ready samples: each round times every contender once, starting one further along each round."""
+    samples = {c.name: [] for c, _, _ in live}
+    gc_was_enabled = gc.isenabled()
+    gc.disable()
+    try:
+        for r in range(repeats):
+            k = r % max(1, len(live))
+            for c, call, number in live[k:] + live[:k]:
+                sync = c.sync
+                start = time.perf_counter()
+                for _ in range(number):
+                    result = call() if sync is None else sync(call())
+                elapsed = time.perf_counter() - start
+                result = None  # freed outside the timed region  # noqa: F841
+                samples[c.name].append(elapsed / number)
+    finally:
+        if gc_was_enabled:
+            gc.enable()
+    return samples
+
+
+# -- targets and report ------------------------------------------------------------------------------------------
+
+
+def evaluate_targets(workloads, new_process, keep_cache):
+    out = []
+    for key, rec in workloads.items():
+        traced, numpy_row = rec["contenders"].get("gj traced", {}), rec["contenders"]["numpy"]
+        if rec["per_call"]:
+            t, base = traced.get("median_s"), numpy_row.get("median_s")
+            over = t - base if t is not None and base is not None else None
+            out.append({"name": f"{key} traced per-call overhead over np.add", "target": "<= 2 µs", "value": over,
+                        "shown": f"traced {fmt(t)}/call, np.add {fmt(base)}: +{fmt(over)}",
+                        "met": over is not None and over <= 2e-6})
+        else:
+            s = traced.get("speedup_vs_numpy")
+            out.append({"name": f"{key} traced speed-up vs NumPy", "target": wl.BY_KEY[key].target_text,
+                        "value": s, "shown": "failed" if s is None else f"{s:.2f}x",
+                        "met": s is not None and s >= wl.BY_KEY[key].target_speedup})
+    if "W1" in workloads:
+        first = workloads["W1"]["contenders"]["gj traced"].get("first_call_s")
+        out.append({"name": "W1 first call (trace + compile, " + ("cache kept)" if keep_cache else "cold cache)"),
+                    "target": "<= 1.0 s", "value": first, "shown": fmt(first) if first else "failed",
+                    "met": first is not None and first <= 1.0})
+        warm = (new_process or {}).get("warm_s")
+        out.append({"name": "W1 warm-cache first result, beyond import numba", "target": "<= 0.1 s", "value": warm,
+                    "shown": fmt(warm) if warm else "failed", "met": warm is not None and warm <= 0.1})
+    return out
+
+
+def fmt(seconds):
+    if seconds is None:
+        return "—"
+    a = abs(seconds)
+    return f"{seconds * 1e6:.2f} µs" if a < 1e-3 else f"{seconds * 1e3:.1f} ms" if a < 1 else f"{seconds:.2f} s"
+
+
+ROW = "  {:<36} {:>11} {:>11} {:>9}  {}"
+
+
+def print_header(results):
+    m, v, s = results["machine"], results["versions"], results["settings"]
+    installed = results["installed_peers"]
+    peers = ", ".join(f"{p} {ver}" if ver else f"{p} ({'skipped' if installed[p] else 'not installed'})"
+                      for p, ver in results["peers"].items())
+    sizes = "as specified (16M elements etc.)" if s["size_scale"] == 1 else f"scaled by {s['size_scale']:g}"
+    print(f"graphjit {v['graphjit']} benchmark ({'quick' if s['quick'] else 'full'} mode; sizes {sizes})")
+    print(f"machine: {m['cpu_model']}, {m['cores']} cores ({m['usable_cores']} usable); {m['platform']}")
+    print(f"versions: Python {v['python']}, NumPy {v['numpy']}, Numba {v['numba']}, "
+          f"graphjit backend: {v['graphjit_backend']}")
+    print(f"peers: numpy {v['numpy']}, {peers}")
+    print(CONVENTIONS)
+    print()
+    print(ROW.format("contender", "first call", "median", "vs NumPy", "agrees (err/tol)"))
+
+
+def print_workload(key, rec):
+    per = " per call" if rec["per_call"] else ""
+    print(f"{key} {rec['title']}   [{rec['inputs']}; rtol {_rtol(rec['rtol'])} vs "
+          f"{'NumPy float64' if rec['reference'] == 'float64' else 'NumPy'}; median of {rec['repeats']}{per}]")
+    for name, row in rec["contenders"].items():
+        speed = f"{row['speedup_vs_numpy']:.2f}x" if row.get("speedup_vs_numpy") else "—"
+        agree = ("yes" if row["agrees"] else "NO") + (f" {row['err_over_tol']:.3f}" if "err_over_tol" in row else "")
+        agree += f"  ({_shorten(row['error'])})" if row.get("error") else ""
+        print(ROW.format(name, fmt(row.get("first_call_s")), fmt(row.get("median_s")), speed, agree))
+    sys.stdout.flush()
+
+
+def print_new_process(np_rec):
+    if "error" in np_rec:
+        print(ROW.format("gj traced, new process", "failed", "", "NO", _shorten(np_rec["error"])))
+        return
+    agree = "yes" if np_rec["agrees"] else "NO"
+    print(ROW.format("gj traced, new process, cold cache", fmt(np_rec["cold_s"]), "", "", agree +
+                     "  (first result after import numba; fresh cache dir)"))
+    print(ROW.format("gj traced, new process, warm cache", fmt(np_rec["warm_s"]), "", "", agree +
+                     "  (warm-cache first call: 2nd run, same cache dir)"))
+
+
+def _shorten(text, limit=110):
+    return text if len(text) <= limit else text[:limit - 3] + "..."
+
+
+def _rtol(rtol):
+    mantissa, exponent = f"{rtol:.0e}".split("e")
+    return f"{mantissa}e{int(exponent)}"
+
+
+def print_footer(results):
+    scaled = results["settings"]["size_scale"] != 1
+    print(f"\ntargets (graphjit traced, ratios from this run{'; sizes scaled, so not comparable' if scaled else ''}):")
+    for t in results["targets"]:
+        print(f"  {t['name']:<50} {t['target']:<24} {t['shown']:<38} {'met' if t['met'] else 'not met'}")
+    disagree = results["disagreeing"]
+    print(f"\nall results agree with NumPy: {'yes' if not disagree else 'NO: ' + ', '.join(disagree)}")
+    print(f"total run time: {results['total_time_s']:.1f} s")
+
+
+def plot(results, path, plt):
+    keys = list(results["workloads"])
+    names = list(dict.fromkeys(n for k in keys for n in results["workloads"][k]["contenders"]))
+    fig, ax = plt.subplots(figsize=(max(6, 1.6 * len(keys)), 4.5))
+    width = 0.8 / max(1, len(names))
+    for i, name in enumerate(names):
+        rows = [results["workloads"][k]["contenders"].get(name) for k in keys]
+        xs = [j + (i - (len(names) - 1) / 2) * width for j in range(len(keys))]
+        ys = [(row or {}).get("speedup_vs_numpy") or float("nan") for row in rows]
+        ax.bar(xs, ys, width, label=name)
+        for x, row in zip(xs, rows):
+            if row and not row["agrees"]:
+                label = "disagrees" if row.get("median_s") else "failed"
+                ax.annotate(label, (x, 1.0), rotation=90, ha="center", va="bottom", fontsize="x-small")
+    for j, k in enumerate(keys):
+        target = wl.BY_KEY[k].target_speedup
+        if target:
+            ax.plot([j - 0.4, j + 0.4], [target, target], "k--", lw=1)
+    ax.axhline(1.0, color="grey", lw=0.8)
+    ax.set_yscale("log")
+    ax.set_xticks(range(len(keys)), keys)
+    ax.set_ylabel("speed-up vs NumPy (higher is faster; dashed: target)")
+    m = results["machine"]
+    scale = results["settings"]["size_scale"]
+    ax.set_title(f"graphjit {results['versions']['graphjit']} on {m['cpu_model']} ({m['cores']} cores)"
+                 + ("" if scale == 1 else f", sizes scaled by {scale:g}"))
+    ax.legend(fontsize="small")
+    fig.tight_layout()
+    fig.savefig(path, dpi=120)
+    plt.close(fig)
+
+
+def main(argv=None):
+    started = time.perf_counter()
+    args = parse_args(argv)
+    if args.keep_cache:
+        return run(args, argv, started)
+    saved = os.environ.get("GRAPHJIT_CACHE_DIR")
+    # A fresh disk cache for this run (graphjit reads the variable on every compile). It is removed when the
+    # process exits, not before: kernels loaded from it stay in graphjit's in-memory cache until then.
+    fresh = tempfile.mkdtemp(prefix="graphjit-bench-cache-")
+    atexit.register(shutil.rmtree, fresh, ignore_errors=True)
+    os.environ["GRAPHJIT_CACHE_DIR"] = fresh
+    try:
+        return run(args, argv, started)
+    finally:
+        if saved is None:
+            os.environ.pop("GRAPHJIT_CACHE_DIR", None)
+        else:
+            os.environ["GRAPHJIT_CACHE_DIR"] = saved
+
+
+def run(args, argv, started):
+    peers = {p: (args.installed_peers[p] if p in args.peers else None) for p in wl.PEERS}
+    results = {"schema": 1, "command": ["python", "-m", "graphjit.bench", *(sys.argv[1:] if argv is None else argv)],
+               "settings": {"quick": args.quick, "only": args.only, "size_scale": args.size_scale,
+                            "repeats": args.repeats_big, "repeats_per_call": args.repeats_per_call,
+                            "warmup": args.warmup, "peers": args.peers, "keep_cache": args.keep_cache},
+               "machine": machine_info(), "versions": versions(), "peers": peers,
+               "installed_peers": args.installed_peers, "conventions": CONVENTIONS, "workloads": {}}
+    print_header(results)
+    new_process = None
+    for key in args.only:
+        rec = results["workloads"][key] = measure_workload(wl.BY_KEY[key], args)
+        print_workload(key, rec)
+        if key == "W1":
+            elements = rec["input_shapes"]["x"][0]
+            new_process = results["new_process_w1"] = new_process_first_calls(elements)
+            print_new_process(new_process)
+    results["targets"] = evaluate_targets(results["workloads"], new_process, args.keep_cache)
+    disagree = [f"{name} on {key}" for key, rec in results["workloads"].items()
+                for name, row in rec["contenders"].items() if not row["agrees"]]
+    if new_process and not new_process["agrees"]:
+        disagree.append("gj traced on W1 in a new process")
+    results["disagreeing"] = disagree
+    results["all_agree"] = not disagree
+    results["graphjit_agrees"] = not [d for d in disagree if d.startswith("gj ")]
+    results["total_time_s"] = time.perf_counter() - started
+    print_footer(results)
+    if args.json:
+        with open(args.json, "w") as f:
+            json.dump(results, f, indent=1)
+    if args.plot:
+        plot(results, args.plot, _load_pyplot())
+    return 0 if results["graphjit_agrees"] else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
