@@ -76,6 +76,7 @@ class StageWriter:
         # two-fold (measured), so stages that call gemm keep their loops serial.
         self.allow_parallel = not any(g.kind == "matmul" for g in plan.groups)
         self.functions = []   # (function name, [buffer ids])
+        self.scratch = {}     # negative buffer id -> (shape, NumPy dtype)
         self.lines = []
         self.mathlib = set()
 
@@ -99,14 +100,28 @@ class StageWriter:
         return self.plan.resolve(buffer), amap.broadcast_to(tuple(shape))
 
     # -- functions --
+    def _arg(self, b):
+        """Argument name of a buffer: ``b<node id>``, or ``s<k>`` for scratch buffer -k-1."""
+        return f"b{b}" if b >= 0 else f"s{-b - 1}"
+
+    def _arg_type(self, b):
+        dtype = self._node(b).type.dtype.np if b >= 0 else self.scratch[b][1]
+        return "boolean" if dtype == np.bool_ else dtype.name
+
+    def _scratch(self, size, dtype):
+        """A kernel-private buffer, allocated (and reused) by the runner: kernels allocate nothing."""
+        b = -len(self.scratch) - 1
+        self.scratch[b] = ((size,), np.dtype(dtype))
+        return b
+
     def _function(self, kind, buffers, body, parallel, reassoc=False):
         buffers = sorted(set(buffers))
         fname = f"{self.name}_{kind}{len(self.functions)}"
-        sig = ", ".join(f"{numba_type(self._node(b).type.dtype)}[::1]" for b in buffers)
+        sig = ", ".join(f"{self._arg_type(b)}[::1]" for b in buffers)
         flags = "'contract', 'reassoc'" if reassoc else "'contract'"
         self.lines.append(f"@numba.njit('void({sig})', parallel={parallel}, cache=GJ_CACHE, error_model='numpy', "
                           f"boundscheck=False, fastmath={{{flags}}}, nogil=True)")
-        self.lines.append(f"def {fname}({', '.join(f'b{b}' for b in buffers)}):")
+        self.lines.append(f"def {fname}({', '.join(self._arg(b) for b in buffers)}):")
         self.lines.extend("    " + line for line in body)
         self.lines.append("")
         self.functions.append((fname, buffers))
@@ -222,7 +237,8 @@ class StageWriter:
         if chunked:
             chunks = min(REDUCTION_CHUNKS, sizes[0])
             step = -(-sizes[0] // chunks)
-            body.append(f"parts = np.empty({chunks}, {acc_t})")
+            parts = self._scratch(chunks, acc_dtype.np)
+            body.append(f"parts = {self._arg(parts)}")
             body.append(f"for c in numba.prange({chunks}):")
             body.append(f"    acc = {init}")
             body.append(f"    for i0 in range(c * {step}, min((c + 1) * {step}, {sizes[0]})):")
@@ -248,7 +264,7 @@ class StageWriter:
                 body.append(f"{indent}acc = {init}")
             body.extend(indent + line for line in inner)
             body.append("    " * n_kept + store)
-        buffers = [b for _, b, _ in accesses] + [r]
+        buffers = [b for _, b, _ in accesses] + [r] + ([parts] if chunked else [])
         self._function("reduce", buffers, body, parallel, reassoc=True)
 
     def matmul(self, group):
@@ -320,11 +336,11 @@ class StageWriter:
             elif group.kind in ("softmax", "log_softmax"):
                 self.softmax(group, log=group.kind == "log_softmax")
         args = sorted({b for _, buffers in self.functions for b in buffers})
-        sig = ", ".join(f"{numba_type(self._node(b).type.dtype)}[::1]" for b in args)
+        sig = ", ".join(f"{self._arg_type(b)}[::1]" for b in args)
         self.lines.append(f"@numba.njit('void({sig})', cache=GJ_CACHE, nogil=True)")
-        self.lines.append(f"def {self.name}({', '.join(f'b{b}' for b in args)}):")
+        self.lines.append(f"def {self.name}({', '.join(self._arg(b) for b in args)}):")
         for fname, buffers in self.functions:
-            self.lines.append(f"    {fname}({', '.join(f'b{b}' for b in buffers)})")
+            self.lines.append(f"    {fname}({', '.join(self._arg(b) for b in buffers)})")
         if not self.functions:
             self.lines.append("    pass")
         self.lines.append("")

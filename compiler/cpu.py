@@ -37,10 +37,11 @@ class CompiledStep:
     in-place output's owner is the input buffer it overwrites."""
     kind = "compiled"
 
-    def __init__(self, name, args, plan, graph):
+    def __init__(self, name, args, plan, graph, scratch):
         self.name = name
         self.entry = None
-        self.args = [(b, plan.resolve(b), graph.nodes[b].type.shape, graph.nodes[b].type.dtype.np) for b in args]
+        self.args = [(b, plan.resolve(b), graph.nodes[b].type.shape, graph.nodes[b].type.dtype.np) if b >= 0
+                     else (b, f"s{name}_{-b}", *scratch[b]) for b in args]
         self.aliases = sorted(plan.alias.items())
 
 
@@ -65,7 +66,7 @@ class CompiledGraph(Executable):
             writer = StageWriter(f"stage{k}", plan, self.pure)
             args = writer.write()
             writers.append(writer)
-            self.steps.append(CompiledStep(writer.name, args, plan, self.pure))
+            self.steps.append(CompiledStep(writer.name, args, plan, self.pure, writer.scratch))
         self.constants = {i: _contiguous(n.attr("value").value) for i, n in enumerate(nodes)
                           if kinds[i] == CONSTANT}
         self.input_ids = [i for i in self.pure.inputs]
