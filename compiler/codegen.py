@@ -77,6 +77,7 @@ class StageWriter:
         self.allow_parallel = not any(g.kind == "matmul" for g in plan.groups)
         self.functions = []   # (function name, [buffer ids])
         self.scratch = {}     # negative buffer id -> (shape, NumPy dtype)
+        self.kernels = {}     # function name -> {source, buffers, kind, ops, parallel, flops} (for inspection)
         self.lines = []
         self.mathlib = set()
 
@@ -114,17 +115,29 @@ class StageWriter:
         self.scratch[b] = ((size,), np.dtype(dtype))
         return b
 
-    def _function(self, kind, buffers, body, parallel, reassoc=False):
+    def _function(self, kind, buffers, body, parallel, reassoc=False, group=None, flops=0):
+        """A kernel: its own Numba function when it needs other flags (parallel, reassociation), else
+        inlined into the stage entry. Each Numba function costs ~0.1 s to compile, and test graphs hold
+        hundreds of small loops."""
         buffers = sorted(set(buffers))
         fname = f"{self.name}_{kind}{len(self.functions)}"
-        sig = ", ".join(f"{self._arg_type(b)}[::1]" for b in buffers)
-        flags = "'contract', 'reassoc'" if reassoc else "'contract'"
-        self.lines.append(f"@numba.njit('void({sig})', parallel={parallel}, cache=GJ_CACHE, error_model='numpy', "
-                          f"boundscheck=False, fastmath={{{flags}}}, nogil=True)")
-        self.lines.append(f"def {fname}({', '.join(self._arg(b) for b in buffers)}):")
-        self.lines.extend("    " + line for line in body)
-        self.lines.append("")
-        self.functions.append((fname, buffers))
+        inline = not parallel and not reassoc
+        start = len(self.lines)
+        if not inline:
+            sig = ", ".join(f"{self._arg_type(b)}[::1]" for b in buffers)
+            flags = "'contract', 'reassoc'" if reassoc else "'contract'"
+            self.lines.append(f"@numba.njit('void({sig})', parallel={parallel}, cache=GJ_CACHE, error_model='numpy', "
+                              f"boundscheck=False, fastmath={{{flags}}}, nogil=True)")
+            self.lines.append(f"def {fname}({', '.join(self._arg(b) for b in buffers)}):")
+            self.lines.extend("    " + line for line in body)
+            self.lines.append("")
+            source = "\n".join(self.lines[start:])
+        else:
+            source = "\n".join(body)
+        self.functions.append((fname, buffers, body if inline else None))
+        ops = [self._node(m).op for m in group.members] if group is not None else []
+        self.kernels[fname] = {"source": source, "buffers": buffers, "kind": kind, "ops": ops, "parallel": parallel,
+                               "flops": flops, "inline": inline}
 
     def _scalar_expr(self, m, names):
         node = self._node(m)
@@ -189,7 +202,8 @@ class StageWriter:
         for m in outputs:
             body.append(f"{indent}b{store_buffer[m]}[{out_index}] = v{m}")
         buffers = [b for _, b, _ in accesses] + list(store_buffer.values())
-        self._function("loop", buffers, body, parallel)
+        self._function("loop", buffers, body, parallel, group=group,
+                       flops=num_elements(shape) * sum(self.plan.kinds[m] == SCALAR for m in group.members))
 
     def reduce(self, group):
         r = group.members[-1]
@@ -265,7 +279,7 @@ class StageWriter:
             body.extend(indent + line for line in inner)
             body.append("    " * n_kept + store)
         buffers = [b for _, b, _ in accesses] + [r] + ([parts] if chunked else [])
-        self._function("reduce", buffers, body, parallel, reassoc=True)
+        self._function("reduce", buffers, body, parallel, reassoc=True, group=group, flops=total * len(group.members))
 
     def matmul(self, group):
         r = group.members[0]
@@ -284,7 +298,7 @@ class StageWriter:
             body = ["pass"]
         elif inner == 0:
             body = [f"b{r}[:] = 0"]
-        self._function("gemm", [a, b, r], body, False)
+        self._function("gemm", [a, b, r], body, False, group=group, flops=2 * rows * cols * inner)
 
     def softmax(self, group, log=False):
         r = group.members[0]
@@ -323,7 +337,7 @@ class StageWriter:
                      f"    inv = {t}(1.0 / s)",
                      f"    for j in range({n}):",
                      f"        b{r}[base + j] = b{r}[base + j] * inv"]
-        self._function("softmax", [x, r], body, parallel)
+        self._function("softmax", [x, r], body, parallel, group=group, flops=5 * num_elements(shape))
 
     def write(self):
         for group in self.plan.groups:
@@ -335,12 +349,17 @@ class StageWriter:
                 self.matmul(group)
             elif group.kind in ("softmax", "log_softmax"):
                 self.softmax(group, log=group.kind == "log_softmax")
-        args = sorted({b for _, buffers in self.functions for b in buffers})
+        args = sorted({b for _, buffers, _ in self.functions for b in buffers})
         sig = ", ".join(f"{self._arg_type(b)}[::1]" for b in args)
-        self.lines.append(f"@numba.njit('void({sig})', cache=GJ_CACHE, nogil=True)")
+        self.lines.append(f"@numba.njit('void({sig})', cache=GJ_CACHE, error_model='numpy', boundscheck=False, "
+                          f"fastmath={{'contract'}}, nogil=True)")
         self.lines.append(f"def {self.name}({', '.join(self._arg(b) for b in args)}):")
-        for fname, buffers in self.functions:
-            self.lines.append(f"    {fname}({', '.join(self._arg(b) for b in buffers)})")
+        for fname, buffers, inline_body in self.functions:
+            if inline_body is None:
+                self.lines.append(f"    {fname}({', '.join(self._arg(b) for b in buffers)})")
+            else:
+                self.lines.append(f"    # {fname}")
+                self.lines.extend("    " + line for line in inline_body)
         if not self.functions:
             self.lines.append("    pass")
         self.lines.append("")

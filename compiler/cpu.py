@@ -66,11 +66,13 @@ class CompiledGraph(Executable):
             writer = StageWriter(f"stage{k}", plan, self.pure)
             args = writer.write()
             writers.append(writer)
-            self.steps.append(CompiledStep(writer.name, args, plan, self.pure, writer.scratch))
+            step = CompiledStep(writer.name, args, plan, self.pure, writer.scratch)
+            step.kernels = list(writer.kernels)
+            self.steps.append(step)
         self.constants = {i: _contiguous(n.attr("value").value) for i, n in enumerate(nodes)
                           if kinds[i] == CONSTANT}
         self.input_ids = [i for i in self.pure.inputs]
-        self.kernels = {w.name: "\n".join(w.lines) for w in writers}
+        self.kernels = {name: info for w in writers for name, info in w.kernels.items()}
         self.source = _module_source(writers)
         self.module = None
         if writers:
@@ -125,4 +127,6 @@ del blas
 
 
 def _contiguous(array):
-    return array if array.flags.c_contiguous else array.copy()  # (np.ascontiguousarray makes 0-d arrays 1-d)
+    """A writable C-contiguous copy: compiled signatures take writable arrays (constants are read-only),
+    and np.ascontiguousarray would turn 0-d arrays into 1-d ones."""
+    return np.array(array, copy=True, order="C")

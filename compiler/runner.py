@@ -67,8 +67,8 @@ def build_runner(graph, effects, steps, constants, tensors=False):
         args = ", ".join(flat)
         emit("    try:")
         emit(f"        entry{s}({args})")
-        emit("    except TypeError:  # a non-contiguous input (a view from eager indexing): copy it once")
-        emit(f"        entry{s}(*[np.ascontiguousarray(a) for a in ({args},)])")
+        emit("    except TypeError:  # a non-contiguous or read-only input (a view, a constant): copy it")
+        emit(f"        entry{s}(*[a if a.flags.c_contiguous and a.flags.writeable else np.array(a) for a in ({args},)])")
     # Give buffers back to the pool before returning (the caller's references make them busy).
     for slot, owner in enumerate(allocated):
         emit(f"    pool[{slot}] = v{owner}")

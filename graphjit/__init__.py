@@ -17,6 +17,8 @@ from graphjit.tracer.tensor import Tensor, convert_to_tensor  # noqa: F401
 from graphjit.tracer.variables import Variable  # noqa: F401
 from graphjit import runtime as _runtime  # noqa: F401  (installs the eager context)
 from graphjit.runtime.config import config  # noqa: F401
+from graphjit.runtime.explain import explain  # noqa: F401
+from graphjit.compiler.cache import cache_info  # noqa: F401
 
 __version__ = "0.1.0"
 

@@ -46,6 +46,10 @@ class EagerContext:
     def create_variable(self, variable, name, initial_value):
         return self.runtime.create_variable(variable, name, initial_value)
 
+    def compiled(self, concrete, backend_name):
+        """The executable of ``concrete`` for a named backend (for inspection: kernels, optimized graph)."""
+        return self.runtime.compiled(concrete, backend_name)
+
     def set_seed(self, seed):
         self.runtime.set_seed(seed)
 

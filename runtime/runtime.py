@@ -67,6 +67,12 @@ class Runtime:
             concrete.executables[backend.name] = executable
         return executable
 
+    def compiled(self, concrete, backend_name):
+        executable = concrete.executables.get(backend_name)
+        if executable is None:
+            executable = concrete.executables[backend_name] = get_backend(backend_name).compile(concrete.graph)
+        return executable
+
     def run(self, concrete, tensors):
         executable = self.executable(concrete)
         if hasattr(concrete, "fast_call"):

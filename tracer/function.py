@@ -89,6 +89,25 @@ class ConcreteFunction:
     def pretty_printed_graph(self):
         return str(self.graph)
 
+    # -- inspection of the compiled form (the Numba CPU backend; compiles on first use) --
+
+    def _compiled(self):
+        return context.eager_context().compiled(self, "cpu")
+
+    @property
+    def optimized_graph(self):
+        """The graph after the optimization passes (constant folding, CSE, DCE, simplification)."""
+        return self._compiled().optimized
+
+    @property
+    def kernels(self):
+        """Generated Numba source of each compiled kernel, by function name."""
+        return {name: info["source"] for name, info in self._compiled().kernels.items()}
+
+    def to_dot(self, optimized=False):
+        """Graphviz DOT text of the traced (or optimized) graph."""
+        return (self.optimized_graph if optimized else self.graph).to_dot()
+
     def call_flat(self, tensors):
         """Runs the graph on a flat list of tensors (or arrays) and returns the structured result."""
         if len(tensors) != len(self.input_types):

@@ -1,0 +1,111 @@
+"""``gj.explain(f, *args)``: what a traced function compiles to, group by group, with measured times.
+
+Each row is one compiled kernel (a fused loop, a reduction, a gemm, a softmax) or one op run eagerly
+between compiled stages: the ops it covers, bytes it moves (buffers read and written), an estimate of
+its arithmetic operations, and its median time over a few runs on the given arguments.
+"""
+import statistics
+import time
+
+import numpy as np
+
+from graphjit.tracer import nest
+from graphjit.tracer.tensor import EagerTensor, Tensor, convert_to_tensor
+
+from .runtime import get_runtime
+
+
+class Explanation:
+    def __init__(self, name, rows, entries):
+        self.name = name
+        self.rows = rows          # dicts: kernel, kind, ops, bytes, flops, time_s, parallel
+        self.entries = entries    # compiled entry functions called per run
+
+    def __str__(self):
+        lines = [f"gj.explain({self.name}): {len(self.rows)} group(s), {self.entries} compiled entr"
+                 f"{'y' if self.entries == 1 else 'ies'} per call",
+                 f"{'kernel':24s} {'kind':8s} {'par':3s} {'bytes':>10s} {'flops':>10s} {'time':>10s}  ops"]
+        for r in self.rows:
+            lines.append(f"{r['kernel']:24s} {r['kind']:8s} {'yes' if r['parallel'] else 'no':3s} "
+                         f"{_si(r['bytes'], 'B'):>10s} {_si(r['flops'], ''):>10s} {r['time_s'] * 1e3:8.3f}ms  "
+                         f"{' '.join(r['ops'])}")
+        total = sum(r["time_s"] for r in self.rows)
+        lines.append(f"{'total':24s} {'':8s} {'':3s} {_si(sum(r['bytes'] for r in self.rows), 'B'):>10s} "
+                     f"{_si(sum(r['flops'] for r in self.rows), ''):>10s} {total * 1e3:8.3f}ms")
+        return "\n".join(lines)
+
+    __repr__ = __str__
+
+
+def _si(value, unit):
+    for scale, prefix in ((1e9, "G"), (1e6, "M"), (1e3, "k")):
+        if value >= scale:
+            return f"{value / scale:.1f}{prefix}{unit}"
+    return f"{value:.0f}{unit}"
+
+
+def _median_time(call, repeats):
+    times = []
+    for _ in range(repeats):
+        start = time.perf_counter()
+        call()
+        times.append(time.perf_counter() - start)
+    return statistics.median(times)
+
+
+def explain(function, *args, repeats=5, **kwargs):
+    """Compiles ``function`` for these arguments and times each of its fused groups."""
+    concrete = function.get_concrete_function(*args, **kwargs)
+    runtime = get_runtime()
+    exe = runtime.compiled(concrete, "cpu")
+    tensors = [convert_to_tensor(a) for a in nest.flatten((args, kwargs))
+               if isinstance(a, (Tensor, np.ndarray, np.generic))]
+    values = [None] * len(exe.pure.nodes)
+    for i, value in exe.constants.items():
+        values[i] = value
+    for position, t in enumerate(tensors):
+        values[exe.pure.inputs[position]] = np.ascontiguousarray(t._value if type(t) is EagerTensor else t)
+    for ref, position in exe.effects.variable_inputs:
+        values[exe.pure.inputs[position]] = np.array(runtime.state.read(ref))  # a copy: explain writes nothing back
+    rows = []
+    for step in exe.steps:
+        if step.kind == "python":
+            for i, node, op in step.nodes:
+                args_ = [values[j] for j in node.inputs]
+                call = (lambda op=op, node=node, a=args_: op.eager(runtime.state, *a, **node.attr_dict) if op.stateful
+                        else op.eager(*a, **node.attr_dict))
+                values[i] = np.asarray(call())
+                rows.append({"kernel": f"eager {node.op}", "kind": "eager", "ops": [node.op], "parallel": False,
+                             "bytes": sum(a.nbytes for a in args_) + values[i].nbytes, "flops": values[i].size,
+                             "time_s": _median_time(call, repeats)})
+            continue
+        buffers = {}
+        for node_id, owner, shape, dtype in step.args:
+            if owner not in buffers:
+                existing = values[owner] if isinstance(owner, int) and values[owner] is not None else None
+                buffers[owner] = np.ascontiguousarray(existing) if existing is not None else np.empty(shape, dtype)
+            if isinstance(node_id, int) and node_id >= 0:
+                values[node_id] = buffers[owner]
+        owner_of = {node_id: owner for node_id, owner, _, _ in step.args}
+        entry_args = [buffers[owner].reshape(-1) for _, owner, _, _ in step.args]
+        entry_time = _median_time(lambda: step.entry(*entry_args), repeats)
+        inline = {"kernel": f"{step.name} (inlined loops)", "kind": "loops", "ops": [], "parallel": False,
+                  "bytes": 0, "flops": 0, "time_s": entry_time}
+        for fname in step.kernels:
+            info = exe.kernels[fname]
+            flat = [buffers[owner_of[b]].reshape(-1) for b in info["buffers"]]
+            if info["inline"]:  # serial loops are compiled into the entry itself: timed together, below
+                inline["ops"] += info["ops"]
+                inline["bytes"] += sum(a.nbytes for a in flat)
+                inline["flops"] += info["flops"]
+                continue
+            fn = getattr(exe.module, fname)
+            row = {"kernel": fname, "kind": info["kind"], "ops": info["ops"], "parallel": info["parallel"],
+                   "bytes": sum(a.nbytes for a in flat), "flops": info["flops"],
+                   "time_s": _median_time(lambda: fn(*flat), repeats)}
+            inline["time_s"] -= row["time_s"]
+            rows.append(row)
+        if inline["ops"]:
+            inline["time_s"] = max(inline["time_s"], 0.0)
+            rows.append(inline)
+    return Explanation(concrete.name, rows, sum(1 for s in exe.steps if s.kind == "compiled"))
