@@ -1,0 +1,194 @@
+"""The Numba CPU backend end to end: fusion structure, in-place epilogues, effects, buffers, errors,
+inspection and the persistent cache across processes. Compiles a few graphs only (each costs ~0.5 s)."""
+import os
+import subprocess
+import sys
+import textwrap
+
+import numpy as np
+import pytest
+
+import graphjit as gj
+from graphjit.compiler import cpu
+from graphjit.errors import CompilationError
+
+RNG = np.random.default_rng(7)
+BIG = 1 << 16  # large enough for parallel loops
+
+
+@pytest.fixture
+def compiled(monkeypatch):
+    monkeypatch.setattr(gj.config, "backend", "cpu")
+
+
+def executable(fn, *args):
+    concrete = fn.get_concrete_function(*args)
+    return concrete, concrete._compiled()
+
+
+def test_elementwise_chain_is_one_kernel(compiled):
+    x, y = RNG.standard_normal(BIG, dtype=np.float32), RNG.standard_normal(BIG, dtype=np.float32)
+    f = gj.function(lambda x, y: gj.exp(-x * x) * y + gj.sin(x) * 0.5)
+    concrete, exe = executable(f, x, y)
+    assert len(exe.kernels) == 1 and exe.entry_count == 1
+    (info,) = exe.kernels.values()
+    assert info["parallel"] and info["ops"] == ["negative", "multiply", "exp", "multiply", "sin", "multiply", "add"]
+    expected = np.exp(-x.astype(np.float64) ** 2) * y + np.sin(x.astype(np.float64)) * 0.5
+    np.testing.assert_allclose(f(x, y).numpy(), expected, rtol=2e-6, atol=1e-6)
+
+
+def test_reduction_absorbs_its_elementwise_producers(compiled):
+    x, y = RNG.random(BIG, dtype=np.float32), RNG.random(BIG, dtype=np.float32)
+    f = gj.function(lambda x, y: gj.reduce_sum((x - y) ** 2))
+    _, exe = executable(f, x, y)
+    (info,) = exe.kernels.values()
+    assert info["kind"] == "reduce" and info["ops"] == ["subtract", "square", "reduce_sum"]
+    expected = np.sum((x.astype(np.float64) - y) ** 2)
+    np.testing.assert_allclose(float(f(x, y)), expected, rtol=1e-6)
+
+
+def test_matmul_epilogue_runs_in_place_over_the_output(compiled):
+    x, w, b = (RNG.standard_normal(s, dtype=np.float32) for s in ((32, 64), (64, 48), (48,)))
+    f = gj.function(lambda x, w, b: gj.nn.relu(x @ w + b))
+    _, exe = executable(f, x, w, b)
+    kinds = [info["kind"] for info in exe.kernels.values()]
+    assert kinds == ["gemm", "loop"]
+    (step,) = [s for s in exe.steps if s.kind == "compiled"]
+    assert step.aliases  # the bias-add + relu loop writes into the gemm's buffer
+    np.testing.assert_allclose(f(x, w, b).numpy(), np.maximum(x.astype(np.float64) @ w + b, 0), rtol=1e-5, atol=1e-5)
+
+
+def test_row_softmax_kernel(compiled):
+    x = RNG.standard_normal((64, 100), dtype=np.float32) * 10
+    x[3] = -np.inf
+    f = gj.function(lambda x: (gj.nn.softmax(x), gj.nn.log_softmax(x)))
+    _, exe = executable(f, x)
+    assert sorted(info["kind"] for info in exe.kernels.values()) == ["softmax", "softmax"]
+    s, ls = f(x)
+    x64 = x.astype(np.float64)
+    e = np.exp(x64 - x64.max(axis=1, keepdims=True))
+    with np.errstate(invalid="ignore"):
+        ref = e / e.sum(axis=1, keepdims=True)
+    np.testing.assert_allclose(s.numpy(), ref, rtol=1e-5, atol=1e-7)
+    assert np.all(np.isnan(s.numpy()[3])) and np.all(np.isnan(ls.numpy()[3]))
+    np.testing.assert_allclose(np.delete(ls.numpy(), 3, 0), np.delete(np.log(ref), 3, 0), rtol=1e-5, atol=1e-5)
+
+
+def test_variables_prints_and_random_draws_compile(compiled, capsys):
+    v = gj.Variable(np.zeros(4, np.float32), name="compiled_v")
+
+    @gj.function
+    def step(lr, g):
+        v.assign_sub(lr * g)
+        gj.print("v =", v)
+        return v.read_value() + gj.random.uniform([4])
+
+    g = np.ones(4, np.float32)
+    gj.random.set_seed(3)
+    first = step(np.float32(0.5), g).numpy()
+    second = step(np.float32(0.5), g).numpy()
+    np.testing.assert_array_equal(v.numpy(), [-1, -1, -1, -1])
+    assert capsys.readouterr().out.splitlines() == ["v = [-0.5 -0.5 -0.5 -0.5]", "v = [-1. -1. -1. -1.]"]
+    assert not np.array_equal(first + 0.5, second + 1.0)  # new random numbers on each call
+    gj.random.set_seed(3)
+    expected = np.random.Generator(np.random.PCG64(3)).random(4, dtype=np.float32) - 1.5
+    np.testing.assert_array_equal(step(np.float32(0.5), g).numpy(), expected)
+
+
+def test_results_are_not_overwritten_by_the_next_call(compiled):
+    f = gj.function(lambda x: x * 2.0)
+    a = f(np.ones(8, np.float32))
+    b = f(np.full(8, 3.0, np.float32))
+    np.testing.assert_array_equal(a.numpy(), np.full(8, 2.0))
+    np.testing.assert_array_equal(b.numpy(), np.full(8, 6.0))
+
+
+def test_non_contiguous_and_read_only_inputs(compiled):
+    f = gj.function(lambda x: x + 1.0)
+    base = np.arange(16, dtype=np.float32)
+    view = base[::2]
+    np.testing.assert_array_equal(f(view).numpy(), view + 1)
+    ro = np.arange(8, dtype=np.float32)
+    ro.flags.writeable = False
+    np.testing.assert_array_equal(f(ro).numpy(), ro + 1)
+
+
+def test_compile_error_is_clear_and_can_fall_back_to_the_interpreter(compiled, monkeypatch):
+    def broken(source, name_hint="kernel"):
+        raise RuntimeError("simulated Numba failure")
+    monkeypatch.setattr(cpu, "load_module", broken)
+
+    @gj.function
+    def f(x):
+        return gj.exp(x) + 1.0  # the user's line
+
+    with pytest.raises(CompilationError, match=r"exp at test_compiler.py:\d+.*simulated Numba failure"):
+        f(np.ones(3, np.float32))
+    monkeypatch.setattr(gj.config, "on_compile_error", "interpret")
+    with pytest.warns(RuntimeWarning, match="reference interpreter"):
+        out = f(np.ones(3, np.float32))
+    np.testing.assert_allclose(out.numpy(), np.exp(1.0) + 1, rtol=1e-6)
+
+
+def test_jit_compile_false_uses_the_interpreter(compiled):
+    f = gj.function(lambda x: x * 3.0, jit_compile=False)
+    np.testing.assert_array_equal(f(np.ones(2, np.float32)).numpy(), [3, 3])
+    assert list(f.get_concrete_function(np.ones(2, np.float32)).executables) == ["interpreter"]
+
+
+def test_inspection_and_explain(compiled):
+    f = gj.function(lambda x: gj.reduce_sum(gj.exp(x) * 1.0 + gj.exp(x)))
+    x = np.ones(64, np.float32)
+    concrete = f.get_concrete_function(x)
+    assert str(concrete.optimized_graph).count("exp") == 1  # CSE merged the two exps, x*1.0 is gone
+    assert "multiply" not in str(concrete.optimized_graph)
+    assert all("def " in src or "for " in src for src in concrete.kernels.values())
+    assert concrete.to_dot(optimized=True).startswith("digraph")
+    report = gj.explain(f, x)
+    assert report.rows and "reduce_sum" in str(report) and "total" in str(report)
+
+
+SCRIPT = textwrap.dedent("""
+    import numpy as np, graphjit as gj
+    gj.config.backend = "cpu"
+    f = gj.function(lambda x, y: gj.exp(-x * x) * y + gj.sin(x) * 0.5)
+    out = f(np.ones(1000, np.float32), np.ones(1000, np.float32))
+    info = gj.cache_info()
+    print(info.hits, info.misses, float(out.numpy()[0]))
+""")
+
+
+def test_new_process_with_warm_cache_does_not_recompile(tmp_path):
+    env = dict(os.environ, GRAPHJIT_CACHE_DIR=str(tmp_path), GRAPHJIT_CACHE="1")
+    runs = [subprocess.run([sys.executable, "-c", SCRIPT], env=env, capture_output=True, text=True, timeout=120)
+            for _ in range(2)]
+    for r in runs:
+        assert r.returncode == 0, r.stderr
+    cold, warm = (r.stdout.split() for r in runs)
+    assert cold[:2] == ["0", "1"] and warm[:2] == ["1", "0"]
+    assert float(warm[2]) == pytest.approx(np.exp(-1) + np.sin(1) * 0.5, rel=1e-6)
+
+
+NRT_SCRIPT = textwrap.dedent("""
+    import numpy as np, graphjit as gj
+    from numba.core.runtime import rtsys
+    gj.config.backend = "cpu"
+    f = gj.function(lambda x, y: (gj.exp(-x * x) * y + gj.sin(x) * 0.5, gj.reduce_sum((x - y) ** 2)))
+    x = np.ones(1 << 16, np.float32)
+    f(x, x)
+    before = rtsys.get_allocation_stats().alloc
+    f(x, x)
+    after = rtsys.get_allocation_stats().alloc
+    exe = f.get_concrete_function(x, x)._compiled()
+    boxed = sum(len(step.args) for step in exe.steps if step.kind == "compiled")
+    print(after - before - boxed)
+""")
+
+
+def test_fused_kernels_allocate_nothing(tmp_path):
+    env = dict(os.environ, NUMBA_NRT_STATS="1", GRAPHJIT_CACHE_DIR=str(tmp_path))
+    r = subprocess.run([sys.executable, "-c", NRT_SCRIPT], env=env, capture_output=True, text=True, timeout=120)
+    assert r.returncode == 0, r.stderr
+    # NRT counts one allocation per array argument (the wrapper made when an array enters compiled
+    # code); anything beyond that would be an array allocated inside the kernels.
+    assert r.stdout.split()[-1] == "0"
