@@ -40,6 +40,7 @@ import numba
 import numpy as np
 from llvmlite import ir
 from numba import types
+from numba.core import cgutils
 from numba.extending import intrinsic
 
 __all__ = [f"{name}_{suffix}" for name in ("exp", "expm1", "log", "log1p", "sin", "cos", "tan", "tanh",
@@ -48,37 +49,54 @@ __all__ = [f"{name}_{suffix}" for name in ("exp", "expm1", "log", "log1p", "sin"
 _inline = numba.njit(inline="always", error_model="numpy")
 
 
-# ---- bit casts (no copy; LLVM `bitcast`, free in vector code) -------------------------------------
+# ---- bit casts and bit operations ------------------------------------------------------------------
+# Bit manipulation is done in uint64: Numba marks signed integer + - * as `nsw` (overflow is undefined
+# behaviour), so wrapping arithmetic is only defined on unsigned types. Every integer constant used with
+# them is a uint64 too (a plain int would promote the expression to int64).
 
 @intrinsic
 def _f64_bits(typingctx, x):
-    """The IEEE bits of a float64 as int64."""
+    """The IEEE bits of a float64 as uint64 (an LLVM bitcast: free, and vectorises)."""
     if x == types.float64:
-        return types.int64(types.float64), lambda ctx, builder, sig, args: builder.bitcast(args[0], ir.IntType(64))
+        return types.uint64(types.float64), lambda ctx, builder, sig, args: builder.bitcast(args[0], ir.IntType(64))
     return None
 
 
 @intrinsic
 def _bits_f64(typingctx, i):
-    """The float64 whose IEEE bits are the int64 ``i``."""
-    if isinstance(i, types.Integer) and i.bitwidth == 64:
+    """The float64 whose IEEE bits are the uint64 ``i``."""
+    if i == types.uint64:
         return types.float64(i), lambda ctx, builder, sig, args: builder.bitcast(args[0], ir.DoubleType())
     return None
 
 
 @intrinsic
 def _f32_bits(typingctx, x):
-    """The IEEE bits of a float32 as int32."""
+    """The IEEE bits of a float32 as uint32."""
     if x == types.float32:
-        return types.int32(types.float32), lambda ctx, builder, sig, args: builder.bitcast(args[0], ir.IntType(32))
+        return types.uint32(types.float32), lambda ctx, builder, sig, args: builder.bitcast(args[0], ir.IntType(32))
     return None
 
 
-# ---- constants: float64 unless named otherwise; a bare Python float would be fine here (float64) but
-# typed scalars keep the intent explicit, and ints are int64 ----------------------------------------
+@intrinsic
+def _fshl(typingctx, a, b, t):
+    """The high word of the 128-bit (a:b) << (t mod 64): LLVM's llvm.fshl (one AVX-512 instruction, and no
+    undefined shift by 64 when t is 0)."""
+    if not (a == b == t == types.uint64):
+        return None
+
+    def codegen(context, builder, sig, args):
+        i64 = ir.IntType(64)
+        fn = cgutils.get_or_insert_function(builder.module, ir.FunctionType(i64, [i64] * 3), "llvm.fshl.i64")
+        return builder.call(fn, args)
+    return types.uint64(types.uint64, types.uint64, types.uint64), codegen
+
+
+# ---- constants (typed: float64 _F, uint64 _U) -------------------------------------------------------
 _F = np.float64
+_U = np.uint64
 _SHIFT = _F(6755399441055744.0)            # 1.5 * 2^52: t + _SHIFT rounds t to an integer kept in the low bits
-_SHIFT_BITS = 0x4338000000000000           # bits of _SHIFT; bits(t + _SHIFT) - _SHIFT_BITS == round(t)
+_EXP_BIAS = _U(0x4338000000000000 - 1023)  # bits(t + _SHIFT) - _EXP_BIAS = round(t) + 1023
 _LOG2E = _F(1.4426950408889634)
 _LN2 = _F(0.6931471805599453)
 _LN2_HI = _F(0.6931471803691238)           # ln2 with 32 significant bits: k * _LN2_HI is exact for |k| < 2^21
@@ -88,24 +106,27 @@ _E2, _E3, _E4 = _F(0.5000000044140088), _F(0.16666666370615701), _F(0.0416663610
 _E5, _E6, _E7 = _F(0.008333389349449473), _F(0.0013940617645229099), _F(0.00019845876623499835)
 # log(m) = 2s + s^3 * Q(s^2), |s| <= (sqrt2-1)/(sqrt2+1), minimax in relative error (2^-30)
 _L1, _L2, _L3 = _F(0.6666677608893586), _F(0.3997757361298863), _F(0.2987094791510922)
-_SQRT_HALF_BITS = 0x3FE6A09E667F3BCD       # bits of sqrt(1/2)
-_ONE_BITS = 0x3FF0000000000000
-_MANT_MASK = 0x000FFFFFFFFFFFFF
-# sin(r) = r + r^3 S(r^2), cos(r) = 1 + r^2 C(r^2) on |r| <= pi/4 (errors 2^-28, 2^-34)
-_S1, _S2, _S3 = _F(-0.16666654601875314), _F(0.008332160269845658), _F(-0.00019515215366644234)
+_SQRT_HALF_BITS = _U(0x3FE6A09E667F3BCD)   # bits of sqrt(1/2)
+_LOG_OFFSET = _U(0x3FF0000000000000 - 0x3FE6A09E667F3BCD)
+_MANT_MASK = _U(0x000FFFFFFFFFFFFF)
+# sin(r) = r + r^3 S(r^2) on |r| <= pi/2 (error 2^-27); cos(r) = 1 + r^2 C(r^2) on |r| <= pi/4 (2^-34)
+_S1, _S2 = _F(-0.16666659538469863), _F(0.00833306591350351)
+_S3, _S4 = _F(-0.00019809576893038857), _F(2.605719874902865e-06)
 _C1, _C2 = _F(-0.4999999972487861), _F(0.041666623297409465)
 _C3, _C4 = _F(-0.0013886762918703531), _F(2.439036643802275e-05)
 _2_OVER_PI = _F(0.6366197723675814)
-_PIO2_1 = _F(1.5707963267341256)           # pi/2 in three parts of 33 bits: k * part is exact for k < 2^20
+_PIO2_1 = _F(1.5707963267341256)           # pi/2 in three parts; k * part is exact for |k| < 2^21
 _PIO2_2 = _F(6.077100506303966e-11)
 _PIO2_3 = _F(2.0222662487959506e-21)
-_MEDIUM = _F(1048576.0)                    # 2^20: below, the three-part reduction is exact enough
-_PI_2_63 = _F(3.4061215800865545e-19)      # pi/2 * 2^-62: converts the 2.62 fixed-point remainder
+_MEDIUM = _F(1048576.0)                    # 2^20: below it the three-part reduction is used
+_PI_2_63 = _F(3.4061215800865545e-19)      # pi/2 * 2^-62: the 2.62 fixed-point remainder to radians
+_LOW32 = _U(0xFFFFFFFF)
 
 
-def _four_over_pi_table():
-    """Entry i = floor(4/pi * 2^(8i + 7)) mod 2^32: 4/pi to 192 bits, 8 new bits per entry (glibc's table)."""
-    bits = 320
+def _four_over_pi_words():
+    """4/pi's fraction bits as four uint64 words, most significant first, laid out so that the top 96 bits
+    of (words << s) are floor(4/pi * 2^(71 + s)) mod 2^96 for 0 <= s < 128 (the window _reduce needs)."""
+    bits = 400
     one = 1 << bits
 
     def atan_inv(x):                       # atan(1/x) * 2^bits by its Taylor series (Machin's formula)
@@ -114,11 +135,13 @@ def _four_over_pi_table():
             total, term, n, sign = total + sign * (term // n), term // (x * x), n + 2, -sign
         return total
     pi = 16 * atan_inv(5) - 4 * atan_inv(239)
-    inv = (4 << (2 * bits)) // pi          # 4/pi * 2^bits
-    return np.array([(inv >> (bits - 7 - 8 * i)) & 0xFFFFFFFF for i in range(24)], dtype=np.int64)
+    g = ((4 << (2 * bits)) // pi >> (bits - 198)) % (1 << 223)   # floor(4/pi * 2^198) mod 2^223
+    g <<= 33                                                     # 256 bits
+    words = [(g >> (192 - 64 * j)) & (2**64 - 1) for j in range(4)]
+    return tuple(_U(w) for w in words)
 
 
-_INV_PIO4 = _four_over_pi_table()          # a global array: Numba freezes it into the code as a constant
+_W0, _W1, _W2, _W3 = _four_over_pi_words()
 
 
 # ---- float64 cores shared by the float32 functions ------------------------------------------------
@@ -130,7 +153,7 @@ def _exp_split(t):
     k = z - _SHIFT
     r = (t - k * _LN2_HI) - k * _LN2_LO
     q = r + r * r * (_E2 + r * (_E3 + r * (_E4 + r * (_E5 + r * (_E6 + r * _E7)))))
-    scale = _bits_f64((_f64_bits(z) - _SHIFT_BITS + 1023) << 52)
+    scale = _bits_f64((_f64_bits(z) - _EXP_BIAS) << 52)
     return scale, q
 
 
@@ -149,8 +172,8 @@ def _expm1_d(t):
 @_inline
 def _log_d(u):
     """log(u) for a positive normal float64 u (anything else gives garbage: callers select around it)."""
-    ix = _f64_bits(u) + (_ONE_BITS - _SQRT_HALF_BITS)   # non-negative, so >> below acts as a logical shift
-    k = np.float64(np.int32((ix >> 52) & 0x7FF) - 1023)  # via int32: AVX2 has no int64 -> float64 convert
+    ix = _f64_bits(u) + _LOG_OFFSET
+    k = np.float64(np.int32(ix >> 52)) - _F(1023.0)      # via int32: AVX2 has no int64 -> float64 convert
     m = _bits_f64((ix & _MANT_MASK) + _SQRT_HALF_BITS)   # u / 2^k, in [sqrt(1/2), sqrt(2))
     f = m - _F(1.0)
     s = f / (_F(2.0) + f)
@@ -167,39 +190,48 @@ def _log1p_d(v):
 
 
 @_inline
-def _reduce(x):
-    """(r, n) with x = n * pi/2 + r, |r| <~ pi/4, for finite float32 x; r in float64."""
+def _reduce(x, unit, offset):
+    """Reduce float32 x for a function of period 2*pi (unit 2) or pi (unit 1): returns (r, k) with
+    x + offset * pi/2 = k * unit * pi/2 + r, k the nearest integer, |r| <= unit * pi/4, r in float64."""
     xd = np.float64(x)
-    z = xd * _2_OVER_PI + _SHIFT
-    k = z - _SHIFT
-    r = ((xd - k * _PIO2_1) - k * _PIO2_2) - k * _PIO2_3
-    n = _f64_bits(z)                       # the low bits of z's bits are k (two's complement)
-    # Payne-Hanek for |x| >= 2^20 (valid for |x| >= 2): a 32 x 96 bit product of the mantissa with the
-    # bits of 4/pi at the exponent's position gives the fraction exactly as a 2.62 fixed-point number.
-    xi = np.int64(_f32_bits(x)) & 0x7FFFFFFF
-    idx = (xi >> 26) & 15
-    m = ((xi & 0x7FFFFF) | 0x800000) << ((xi >> 23) & 7)
-    res0 = ((m * _INV_PIO4[idx]) & 0xFFFFFFFF) << 32
-    res1 = m * _INV_PIO4[idx + 4]          # < 2^63: no overflow
-    res2 = m * _INV_PIO4[idx + 8]
-    res = (res0 | (res2 >> 32)) + res1     # wraps modulo 2^64 = modulo 4 quadrants, as intended
-    nl = ((res + (1 << 61)) >> 62) & 3     # nearest quadrant
-    u = res + (1 << 61) - (nl << 62)       # remainder + 2^61, in [0, 2^62)
-    hi = np.int32((u >> 31) - (1 << 30))   # split for two int32 -> float64 converts (AVX2 friendly)
-    lo = np.int32(u & 0x7FFFFFFF)
-    rl = (np.float64(hi) * _F(2147483648.0) + np.float64(lo)) * _PI_2_63
-    rl = -rl if xd < 0 else rl             # the integer path reduced |x|
-    nl = -nl if xd < 0 else nl
+    # |x| < 2^20: Cody-Waite with pi/2 in three parts; n = k * unit - offset < 2^21 keeps n * part exact
+    kf = (xd * (_2_OVER_PI / unit) + _F(offset / unit)) + _SHIFT
+    k = _f64_bits(kf)                      # the low bits of the shifted sum's bits are the integer k
+    n = (kf - _SHIFT) * unit - offset
+    r = ((xd - n * _PIO2_1) - n * _PIO2_2) - n * _PIO2_3
+    # |x| >= 2^20 (valid for |x| >= 2): Payne-Hanek as in glibc's sinf, but with no table lookups (gathers
+    # are slow, and this runs for every lane): |x| = m * 2^(s + 105), and the 96 bits of 4/pi that matter,
+    # w = floor(4/pi * 2^(71 + s)) mod 2^96, come from funnel-shifting four constant words.
+    # floor(m * w / 2^32) mod 2^64 is then |x| * 2/pi modulo 4 (one full turn) as a 2.62 fixed-point
+    # number: two bits of quadrant and the remainder, exact to 2^-62.
+    xi = _U(_f32_bits(x))
+    s = (xi >> 23) & _U(127)               # the biased exponent less 128
+    m = (xi & _U(0x7FFFFF)) | _U(0x800000)
+    up = s >= _U(64)
+    hi = _fshl(_W1 if up else _W0, _W2 if up else _W1, s)
+    lo = _fshl(_W2 if up else _W1, _W3 if up else _W2, s)
+    turn = m * hi + ((m * (lo >> 32)) >> 32) + (_U(offset) << 62)   # wraps modulo 2^64 = 4 quadrants
+    half = _U(unit) << 61
+    kl = ((turn + half) >> (61 + unit)) & _U(3 >> (unit - 1))       # nearest multiple of unit quadrants
+    u = turn + half - (kl << (61 + unit))  # remainder + half, in [0, 2 * half)
+    rl = np.float64(np.int64(u - half)) * _PI_2_63   # |u - half| < 2^62: one rounding to float64
+    rl = -rl if xd < 0 and offset == 0 else rl   # odd functions (sin, tan): f(-|x|) = -f(|x|)
     big = abs(xd) >= _MEDIUM
-    return (rl if big else r), (nl if big else n)
+    return (rl if big else r), (kl if big else k)
 
 
 @_inline
-def _sin_cos_poly(r):
+def _sin_poly(r):
     z = r * r
-    s = r + r * z * (_S1 + z * (_S2 + z * _S3))
-    c = _F(1.0) + z * (_C1 + z * (_C2 + z * (_C3 + z * _C4)))
-    return s, c
+    return r + r * z * (_S1 + z * (_S2 + z * (_S3 + z * _S4)))
+
+
+@_inline
+def _sin_cos(x, offset):
+    """sin(x + offset * pi/2) for float32 x, as float32: one odd polynomial after reduction modulo pi."""
+    r, k = _reduce(x, 2, offset)
+    s = _sin_poly(r)
+    return np.float32(-s if k & 1 else s)
 
 
 # ---- float32 -------------------------------------------------------------------------------------
@@ -244,30 +276,26 @@ def log1p_f32(x):
 @_inline
 def sin_f32(x):
     x = np.float32(x)
-    r, n = _reduce(x)
-    s, c = _sin_cos_poly(r)
-    v = c if n & 1 else s
-    y = np.float32(-v if n & 2 else v)
-    y = x if x == 0 else y
+    y = _sin_cos(x, 0)
+    y = x if x == 0 else y                 # keeps -0.0
     return y if abs(x) < np.float32(np.inf) else x - x   # inf -> NaN, NaN -> NaN
 
 
 @_inline
 def cos_f32(x):
     x = np.float32(x)
-    r, n = _reduce(x)
-    s, c = _sin_cos_poly(r)
-    v = s if n & 1 else c
-    y = np.float32(-v if (n + 1) & 2 else v)
+    y = _sin_cos(x, 1)
     return y if abs(x) < np.float32(np.inf) else x - x
 
 
 @_inline
 def tan_f32(x):
     x = np.float32(x)
-    r, n = _reduce(x)
-    s, c = _sin_cos_poly(r)
-    y = np.float32(-c / s if n & 1 else s / c)
+    r, k = _reduce(x, 1, 0)                # |r| <= pi/4, tan(x) = tan(r) or -1/tan(r) by the quadrant
+    s = _sin_poly(r)
+    z = r * r
+    c = _F(1.0) + z * (_C1 + z * (_C2 + z * (_C3 + z * _C4)))
+    y = np.float32(-c / s if k & 1 else s / c)
     y = x if x == 0 else y
     return y if abs(x) < np.float32(np.inf) else x - x
 

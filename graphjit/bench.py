@@ -25,6 +25,8 @@ from statistics import median
 
 import numpy as np
 
+import graphjit as gj
+
 from graphjit import _bench_workloads as wl
 from graphjit._bench_workloads import machine_info, new_process_first_calls, versions
 
@@ -141,9 +143,17 @@ def measure_workload(workload, args):
         try:
             call = c.make()
             row["first_call_s"], result = _timed(call, c.sync)
+            if c.name == "gj traced":  # the first result came from the interpreter while Numba compiled
+                start = time.perf_counter()
+                gj.wait_for_compilation()
+                row["compiled_ready_s"] = row["first_call_s"] + time.perf_counter() - start
             row.update(check(result, ref, workload.rtol))
             for _ in range(max(1, args.warmup)):
                 last, result = _timed(call, c.sync)
+            if c.name == "gj traced":  # check the compiled result too, not only the interpreter's first one
+                compiled_check = check(result, ref, workload.rtol)
+                if not compiled_check["agrees"]:
+                    row.update(compiled_check)
             result = None
         except Exception as err:
             row.update(agrees=False, error=f"{type(err).__name__}: {err}")
@@ -203,10 +213,14 @@ def evaluate_targets(workloads, new_process, keep_cache):
                         "value": s, "shown": "failed" if s is None else f"{s:.2f}x",
                         "met": s is not None and s >= wl.BY_KEY[key].target_speedup})
     if "W1" in workloads:
-        first = workloads["W1"]["contenders"]["gj traced"].get("first_call_s")
-        out.append({"name": "W1 first call (trace + compile, " + ("cache kept)" if keep_cache else "cold cache)"),
-                    "target": "<= 1.0 s", "value": first, "shown": fmt(first) if first else "failed",
-                    "met": first is not None and first <= 1.0})
+        traced = workloads["W1"]["contenders"]["gj traced"]
+        first, ready = traced.get("first_call_s"), traced.get("compiled_ready_s")
+        out.append({"name": "W1 trace + compile until compiled code runs, " + ("cache kept" if keep_cache else
+                                                                               "cold cache"),
+                    "target": "<= 1.0 s", "value": ready, "shown": fmt(ready) if ready else "failed",
+                    "met": ready is not None and ready <= 1.0})
+        out.append({"name": "W1 first result (interpreter while compiling)", "target": "<= 1.0 s", "value": first,
+                    "shown": fmt(first) if first else "failed", "met": first is not None and first <= 1.0})
         warm = (new_process or {}).get("warm_s")
         out.append({"name": "W1 warm-cache first result, beyond import numba", "target": "<= 0.1 s", "value": warm,
                     "shown": fmt(warm) if warm else "failed", "met": warm is not None and warm <= 0.1})

@@ -1,4 +1,5 @@
 """The implicit global runtime: owns variables and the random generator; runs traced graphs."""
+import concurrent.futures
 import threading
 import warnings
 import weakref
@@ -24,6 +25,7 @@ class Runtime:
         self.eager = EagerContext(self)
         self._names = {}
         self._lock = threading.Lock()
+        self._compiling = {}  # id(concrete) -> Future of its background compile
 
     # -- variables --
 
@@ -52,30 +54,64 @@ class Runtime:
         return get_backend(config.backend if self.device == "cpu" else self.device)
 
     def executable(self, concrete):
-        """The compiled form of a traced graph for the current backend (compiled once, then reused)."""
+        """The compiled form of a traced graph for the current backend (compiled once, then reused).
+
+        With ``config.compile_in_background`` a graph's first calls run on the reference interpreter
+        while Numba compiles in a thread (LLVM releases the GIL); the compiled code takes over on the
+        first call after it is ready. A compile failure surfaces on that call.
+        """
         backend = self.backend(getattr(concrete, "jit_compile", None))
         executable = concrete.executables.get(backend.name)
+        if executable is not None:
+            return executable
+        if backend.name == "interpreter" or not config.compile_in_background:
+            return self._finish_compile(concrete, backend, lambda: backend.compile(concrete.graph))
+        future = self._compiling.get(id(concrete))
+        if future is None:
+            with self._lock:
+                future = self._compiling.get(id(concrete))
+                if future is None:
+                    future = self._compiling[id(concrete)] = _compile_pool().submit(backend.compile, concrete.graph)
+        if not future.done():
+            return self._stand_in(concrete)
+        self._compiling.pop(id(concrete), None)
+        return self._finish_compile(concrete, backend, future.result)
+
+    def _stand_in(self, concrete):
+        executable = concrete.executables.get("interpreter")
         if executable is None:
-            try:
-                executable = backend.compile(concrete.graph)
-            except CompilationError as err:
-                if config.on_compile_error != "interpret":
-                    raise
-                warnings.warn(f"{err}; running {concrete.graph.name} with the reference interpreter instead",
-                              RuntimeWarning, stacklevel=4)
-                executable = get_backend("interpreter").compile(concrete.graph)
-            concrete.executables[backend.name] = executable
+            executable = concrete.executables["interpreter"] = get_backend("interpreter").compile(concrete.graph)
         return executable
+
+    def _finish_compile(self, concrete, backend, compile_now):
+        try:
+            executable = compile_now()
+        except CompilationError as err:
+            if config.on_compile_error != "interpret":
+                raise
+            warnings.warn(f"{err}; running {concrete.graph.name} with the reference interpreter instead",
+                          RuntimeWarning, stacklevel=5)
+            executable = self._stand_in(concrete)
+        concrete.executables[backend.name] = executable
+        return executable
+
+    def wait_for_compilation(self):
+        """Blocks until every background compile has finished (their errors surface on the next call)."""
+        for future in list(self._compiling.values()):
+            future.exception()
 
     def compiled(self, concrete, backend_name):
         executable = concrete.executables.get(backend_name)
         if executable is None:
-            executable = concrete.executables[backend_name] = get_backend(backend_name).compile(concrete.graph)
+            future = self._compiling.pop(id(concrete), None)
+            compile_now = future.result if future is not None else (
+                lambda: get_backend(backend_name).compile(concrete.graph))
+            executable = concrete.executables[backend_name] = compile_now()
         return executable
 
     def run(self, concrete, tensors):
         executable = self.executable(concrete)
-        if hasattr(concrete, "fast_call"):
+        if hasattr(concrete, "fast_call") and id(concrete) not in self._compiling:
             concrete.fast_call = self._fast_call(concrete, executable)
         arrays = [t._value if type(t) is EagerTensor else np.asarray(t) for t in tensors]
         return [EagerTensor(a) for a in executable.run(self.state, arrays)]
@@ -104,6 +140,15 @@ class Runtime:
 
 _runtime = None
 _runtime_lock = threading.Lock()
+_pool = None
+
+
+def _compile_pool():
+    """One compile thread: Numba holds a global compiler lock anyway."""
+    global _pool
+    if _pool is None:
+        _pool = concurrent.futures.ThreadPoolExecutor(max_workers=1, thread_name_prefix="graphjit-compile")
+    return _pool
 
 
 def get_runtime():

@@ -19,6 +19,7 @@ BIG = 1 << 16  # large enough for parallel loops
 @pytest.fixture
 def compiled(monkeypatch):
     monkeypatch.setattr(gj.config, "backend", "cpu")
+    monkeypatch.setattr(gj.config, "compile_in_background", False)
 
 
 def executable(fn, *args):
@@ -151,6 +152,7 @@ def test_inspection_and_explain(compiled):
 SCRIPT = textwrap.dedent("""
     import numpy as np, graphjit as gj
     gj.config.backend = "cpu"
+    gj.config.compile_in_background = False
     f = gj.function(lambda x, y: gj.exp(-x * x) * y + gj.sin(x) * 0.5)
     out = f(np.ones(1000, np.float32), np.ones(1000, np.float32))
     info = gj.cache_info()
@@ -173,6 +175,7 @@ NRT_SCRIPT = textwrap.dedent("""
     import numpy as np, graphjit as gj
     from numba.core.runtime import rtsys
     gj.config.backend = "cpu"
+    gj.config.compile_in_background = False
     f = gj.function(lambda x, y: (gj.exp(-x * x) * y + gj.sin(x) * 0.5, gj.reduce_sum((x - y) ** 2)))
     x = np.ones(1 << 16, np.float32)
     f(x, x)
@@ -192,3 +195,17 @@ def test_fused_kernels_allocate_nothing(tmp_path):
     # NRT counts one allocation per array argument (the wrapper made when an array enters compiled
     # code); anything beyond that would be an array allocated inside the kernels.
     assert r.stdout.split()[-1] == "0"
+
+
+def test_background_compile_answers_first_then_switches_to_compiled_code(monkeypatch):
+    monkeypatch.setattr(gj.config, "backend", "cpu")
+    monkeypatch.setattr(gj.config, "compile_in_background", True)
+    f = gj.function(lambda x: gj.sqrt(x) + 2.0)
+    x = np.arange(32, dtype=np.float32)
+    first = f(x)  # answered by the interpreter while Numba compiles
+    gj.wait_for_compilation()
+    second = f(x)
+    concrete = f.get_concrete_function(x)
+    assert "cpu" in concrete.executables and "interpreter" in concrete.executables
+    np.testing.assert_allclose(first.numpy(), np.sqrt(x) + 2, rtol=1e-6)
+    np.testing.assert_allclose(second.numpy(), np.sqrt(x) + 2, rtol=1e-6)
