@@ -2,12 +2,14 @@
 from a pool, call each compiled entry (or eager op), write variables back, print, return results.
 
 Per-call overhead matters (a 16-element call should cost about a microsecond more than its kernel),
-so nothing is looked up or decided at run time that can be decided here. Buffers are reused from the
-previous call when nobody else holds them any more (``sys.getrefcount``): large outputs then skip
-the page faults of fresh memory. A pool slot is emptied while its buffer is in use, so concurrent
-calls from several threads never share a buffer.
+so nothing is looked up or decided at run time that can be decided here. Buffers are reused from
+earlier calls when nobody else holds them any more (``sys.getrefcount``): large outputs then skip the
+page faults of fresh memory. Each buffer has two pool entries (double buffering), so a caller that
+keeps the previous result while making the next call still gets a recycled buffer. Pools are
+per thread, so concurrent calls never share a buffer.
 """
 import sys
+import threading
 
 import numpy as np
 
@@ -21,7 +23,7 @@ def build_runner(graph, effects, steps, constants, tensors=False):
     """Returns ``run(state, arrays) -> list of result arrays`` for a functionalized graph; with
     ``tensors=True``, ``run(state, tensors) -> list of EagerTensors`` (the runtime's per-call path)."""
     env = {"np": np, "getrefcount": sys.getrefcount, "OPS": OPS, "EagerTensor": EagerTensor, "new": object.__new__}
-    lines = ["def run(state, arrays):"]
+    lines = ["def run(state, arrays):", "    pool = pools.slots"]
     emit = lines.append
     user_inputs = len(graph.inputs) - len(effects.variable_inputs)
     names = {}
@@ -55,10 +57,11 @@ def build_runner(graph, effects, steps, constants, tensors=False):
                 slot = len(allocated)
                 allocated.append(owner)
                 env[f"shape{owner}"], env[f"dtype{owner}"] = shape, dtype
-                emit(f"    v{owner} = pool[{slot}]")
-                emit(f"    pool[{slot}] = None")
-                emit(f"    if v{owner} is None or getrefcount(v{owner}) > 2:")
-                emit(f"        v{owner} = np.empty(shape{owner}, dtype{owner})")
+                emit(f"    v{owner} = pool[{2 * slot}]")
+                emit(f"    if v{owner} is None or getrefcount(v{owner}) > 3:  # busy: try the spare")
+                emit(f"        v{owner}, pool[{2 * slot + 1}] = pool[{2 * slot + 1}], v{owner}")
+                emit(f"        if v{owner} is None or getrefcount(v{owner}) > 2:")
+                emit(f"            v{owner} = np.empty(shape{owner}, dtype{owner})")
                 names[owner] = f"v{owner}"
             flat.append(names[owner] if len(shape) == 1 else f"{names[owner]}.reshape(-1)")
         for m, j in step.aliases:
@@ -71,7 +74,7 @@ def build_runner(graph, effects, steps, constants, tensors=False):
         emit(f"        entry{s}(*[a if a.flags.c_contiguous and a.flags.writeable else np.array(a) for a in ({args},)])")
     # Give buffers back to the pool before returning (the caller's references make them busy).
     for slot, owner in enumerate(allocated):
-        emit(f"    pool[{slot}] = v{owner}")
+        emit(f"    pool[{2 * slot}] = v{owner}")
     outputs = [names[i] for i in graph.outputs]
     for ref_pos, (ref, position) in enumerate(effects.variable_outputs):
         env[f"wref{ref_pos}"] = ref
@@ -86,10 +89,16 @@ def build_runner(graph, effects, steps, constants, tensors=False):
             emit(f"    r{k}._value = {name}")
         results = [f"r{k}" for k in range(len(results))]
     emit(f"    return [{', '.join(results)}]")
-    env["pool"] = [None] * len(allocated)
+    pools = _ThreadPools(2 * len(allocated))
+    env["pools"] = pools
     env["check"] = check_result
     source = "\n".join(lines) + "\n"
     exec(compile(source, "<graphjit runner>", "exec"), env)  # noqa: S102 - our own generated code
     run = env["run"]
     run.source = source
     return run
+
+
+class _ThreadPools(threading.local):
+    def __init__(self, size):
+        self.slots = [None] * size
