@@ -68,6 +68,7 @@ class CompiledGraph(Executable):
             writers.append(writer)
             step = CompiledStep(writer.name, args, plan, self.pure, writer.scratch)
             step.kernels = list(writer.kernels)
+            step.variable_in_place = _variable_updates_in_place(plan, self.pure, self.effects)
             self.steps.append(step)
         self.constants = {i: _contiguous(n.attr("value").value) for i, n in enumerate(nodes)
                           if kinds[i] == CONSTANT}
@@ -88,6 +89,24 @@ class CompiledGraph(Executable):
     @property
     def runner_source(self):
         return self.run.source
+
+
+def _variable_updates_in_place(plan, graph, effects):
+    """{new value node: old value node} for variable updates an elementwise group can write into the
+    variable's own buffer: the old value is read only by that group, at the same index it writes. The
+    runner still checks at each call that nobody else holds the buffer (``sys.getrefcount``)."""
+    result = {}
+    users = graph.users()
+    old_by_ref = {ref.id: graph.inputs[position] for ref, position in effects.variable_inputs}
+    for ref, position in effects.variable_outputs:
+        new, old = graph.outputs[position], old_by_ref.get(ref.id)
+        group = plan.group_of.get(new)
+        if (old is None or group is None or group.kind != "elementwise" or plan.resolve(new) != new
+                or graph.nodes[old].type != graph.nodes[new].type or old in plan.maps):
+            continue
+        if set(users[old]) <= set(group.members) and graph.outputs.count(new) == 1:
+            result[new] = old
+    return result
 
 
 def _module_source(writers):

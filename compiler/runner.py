@@ -52,16 +52,20 @@ def build_runner(graph, effects, steps, constants, tensors=False):
                 names[i] = f"v{i}"
             continue
         flat = []
+        in_place = getattr(step, "variable_in_place", {})
         for node_id, owner, shape, dtype in step.args:
             if owner not in names:  # allocated here: from the pool when free
                 slot = len(allocated)
                 allocated.append(owner)
                 env[f"shape{owner}"], env[f"dtype{owner}"] = shape, dtype
-                emit(f"    v{owner} = pool[{2 * slot}]")
-                emit(f"    if v{owner} is None or getrefcount(v{owner}) > 3:  # busy: try the spare")
-                emit(f"        v{owner}, pool[{2 * slot + 1}] = pool[{2 * slot + 1}], v{owner}")
-                emit(f"        if v{owner} is None or getrefcount(v{owner}) > 2:")
-                emit(f"            v{owner} = np.empty(shape{owner}, dtype{owner})")
+                if owner in in_place:  # the variable's own buffer, when only the state holds it
+                    old = names[in_place[owner]]
+                    emit(f"    if getrefcount({old}) <= 3 + (pool[{2 * slot}] is {old}) + (pool[{2 * slot + 1}] is {old}):")
+                    emit(f"        v{owner} = {old}")
+                    emit("    else:")
+                    _emit_from_pool(emit, owner, slot, "        ")
+                else:
+                    _emit_from_pool(emit, owner, slot, "    ")
                 names[owner] = f"v{owner}"
             flat.append(names[owner] if len(shape) == 1 else f"{names[owner]}.reshape(-1)")
         for m, j in step.aliases:
@@ -97,6 +101,14 @@ def build_runner(graph, effects, steps, constants, tensors=False):
     run = env["run"]
     run.source = source
     return run
+
+
+def _emit_from_pool(emit, owner, slot, indent):
+    emit(f"{indent}v{owner} = pool[{2 * slot}]")
+    emit(f"{indent}if v{owner} is None or getrefcount(v{owner}) > 3:  # busy: try the spare")
+    emit(f"{indent}    v{owner}, pool[{2 * slot + 1}] = pool[{2 * slot + 1}], v{owner}")
+    emit(f"{indent}    if v{owner} is None or getrefcount(v{owner}) > 2:")
+    emit(f"{indent}        v{owner} = np.empty(shape{owner}, dtype{owner})")
 
 
 class _ThreadPools(threading.local):

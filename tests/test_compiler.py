@@ -209,3 +209,25 @@ def test_background_compile_answers_first_then_switches_to_compiled_code(monkeyp
     assert "cpu" in concrete.executables and "interpreter" in concrete.executables
     np.testing.assert_allclose(first.numpy(), np.sqrt(x) + 2, rtol=1e-6)
     np.testing.assert_allclose(second.numpy(), np.sqrt(x) + 2, rtol=1e-6)
+
+
+def test_variable_update_runs_in_place_unless_someone_holds_the_value(compiled):
+    from graphjit.runtime import get_runtime
+    w = gj.Variable(np.ones(1000, np.float32))
+
+    @gj.function
+    def sgd(g, lr):
+        w.assign_sub(lr * g)
+
+    g = np.ones(1000, np.float32)
+    sgd(g, np.float32(0.5))
+    values = get_runtime().state.values
+    buffers = set()
+    for _ in range(3):
+        sgd(g, np.float32(0.5))
+        buffers.add(id(values[w._ref.id]))
+    assert len(buffers) == 1  # one buffer, updated in place by the fused kernel
+    held = w.read_value()
+    sgd(g, np.float32(0.5))
+    np.testing.assert_array_equal(held.numpy(), np.full(1000, -1.0))  # the value read before is intact
+    np.testing.assert_array_equal(w.numpy(), np.full(1000, -1.5))
