@@ -12,7 +12,7 @@ import numpy as np
 from graphjit.tracer.errors import CompilationError, GraphjitError
 from graphjit.tracer.registry import OPS
 
-from . import blas
+from . import blas, mathlib
 from .backend import Backend, Executable, register_backend
 from .cache import load_module
 from .codegen import StageWriter
@@ -115,7 +115,8 @@ def _module_source(writers):
     blas_names = [n for n in names if n.startswith("gj_")]
     header = ["import math", "import numba", "import numpy as np"]
     if math_names:
-        header.append(f"from graphjit.compiler.mathlib import {', '.join(math_names)}")
+        # Kernels inline mathlib's code, so its content is part of this module's cache key.
+        header.append(f"from graphjit.compiler.mathlib import {', '.join(math_names)}  # mathlib {mathlib.SOURCE_SHA256[:16]}")
     if blas_names:
         header.append(f"from graphjit.compiler.blas import {', '.join(blas_names)}")
     body = [line for w in writers for line in w.lines]
