@@ -12,7 +12,7 @@ import numpy as np
 from graphjit.tracer.errors import CompilationError, GraphjitError
 from graphjit.tracer.registry import OPS
 
-from . import blas, mathlib
+from . import mathlib
 from .backend import Backend, Executable, register_backend
 from .cache import load_module
 from .codegen import StageWriter
@@ -143,7 +143,6 @@ class CPUBackend(Backend):
 
 
 register_backend(CPUBackend())
-del blas
 
 
 def _contiguous(array):

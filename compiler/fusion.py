@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 from graphjit.tracer.lowering import Kernel, Reduce, Scalar, View
 from graphjit.tracer.registry import OPS
 
+from . import blas
 from .affine import AffineMap
 
 SCALAR, VIEW, REDUCE, KERNEL, PYTHON, INPUT, CONSTANT = "scalar", "view", "reduce", "kernel", "python", "input", "constant"
@@ -43,9 +44,9 @@ def classify(node, nodes):
 
 
 def kernel_supported(name, node, in_types):
-    if name == "matmul":
+    if name == "matmul":  # 2-D float gemm through NumPy's OpenBLAS, when NumPy ships one (compiler.blas)
         a, b = in_types
-        return (len(a.shape) == 2 and len(b.shape) == 2 and a.dtype is b.dtype is node.type.dtype
+        return (blas.AVAILABLE and len(a.shape) == 2 and len(b.shape) == 2 and a.dtype is b.dtype is node.type.dtype
                 and a.dtype.is_floating)
     if name in ("softmax", "log_softmax"):
         axis = node.attr("axis")
