@@ -18,12 +18,7 @@ from graphjit.tracer.variables import Variable  # noqa: F401
 from graphjit import runtime as _runtime  # noqa: F401  (installs the eager context)
 from graphjit.runtime.config import config  # noqa: F401
 from graphjit.runtime.explain import explain  # noqa: F401
-from graphjit.runtime.runtime import get_runtime as _get_runtime
-
-
-def wait_for_compilation():
-    """Blocks until background compiles finish, so that the next calls run compiled code."""
-    _get_runtime().wait_for_compilation()
+from graphjit.runtime.runtime import wait_for_compilation  # noqa: F401
 from graphjit.compiler.cache import cache_info  # noqa: F401
 
 __version__ = "0.1.0"

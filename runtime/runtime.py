@@ -161,6 +161,11 @@ def get_runtime():
     return _runtime
 
 
+def wait_for_compilation():
+    """Blocks until background compiles finish, so that the next calls run compiled code."""
+    get_runtime().wait_for_compilation()
+
+
 def reset_runtime(seed=None):
     """Replaces the global runtime (existing variables keep their handles but lose their values)."""
     global _runtime
