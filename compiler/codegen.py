@@ -282,18 +282,22 @@ class StageWriter:
         self._function("reduce", buffers, body, parallel, reassoc=True, group=group, flops=total * len(group.members))
 
     def matmul(self, group):
+        """C = op(A) @ op(B) by BLAS gemm; an operand may arrive as its untransposed base buffer, in which
+        case gemm's transpose flag does the transposing."""
         r = group.members[0]
         node = self._node(r)
-        a, b = (self.plan.resolve(j) for j in node.inputs)
-        (m, k), (k2, n) = self._node(a).type.shape, self._node(b).type.shape
+        (a, a_base_t), (b, b_base_t) = ((self.plan.resolve(buf), t) for buf, t in group.operands)
+        (p, q), (rr, s) = (self._node(j).type.shape for j in node.inputs)
         ta, tb = node.attr("transpose_a"), node.attr("transpose_b")
-        rows, inner = (k, m) if ta else (m, k)
-        cols = k2 if tb else n
+        rows, inner = (q, p) if ta else (p, q)
+        cols = rr if tb else s
+        lda, ldb = (p if a_base_t else q), (rr if b_base_t else s)
+        flag_a, flag_b = (112 if ta != a_base_t else 111), (112 if tb != b_base_t else 111)
         fn = "gj_sgemm" if node.type.dtype.name == "float32" else "gj_dgemm"
         self.mathlib.add(fn)
         t = f"np.{node.type.dtype.name}"
-        body = [f"{fn}(101, {112 if ta else 111}, {112 if tb else 111}, {rows}, {cols}, {inner}, {t}(1), "
-                f"b{a}.ctypes.data, {k}, b{b}.ctypes.data, {n}, {t}(0), b{r}.ctypes.data, {cols})"]
+        body = [f"{fn}(101, {flag_a}, {flag_b}, {rows}, {cols}, {inner}, {t}(1), b{a}.ctypes.data, {lda}, "
+                f"b{b}.ctypes.data, {ldb}, {t}(0), b{r}.ctypes.data, {cols})"]
         if num_elements(node.type.shape) == 0:
             body = ["pass"]
         elif inner == 0:
@@ -303,7 +307,7 @@ class StageWriter:
     def softmax(self, group, log=False):
         r = group.members[0]
         node = self._node(r)
-        x = self.plan.resolve(node.inputs[0])
+        x = self.plan.resolve(group.operands[0][0])
         shape = node.type.shape
         n = shape[-1]
         rows = num_elements(shape[:-1])

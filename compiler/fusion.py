@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 
 from graphjit.tracer.lowering import Kernel, Reduce, Scalar, View
 from graphjit.tracer.registry import OPS
+from graphjit.tracer.shapes import num_elements
 
 from . import blas
 from .affine import AffineMap
@@ -79,6 +80,7 @@ class Group:
     members: list = field(default_factory=list)  # node ids computed by this group, in order
     sealed: bool = False         # a node outside consumed a member: no more members may join
     inplace_of: dict = field(default_factory=dict)  # member id -> input buffer id it may overwrite
+    operands: list = field(default_factory=list)    # kernels: (buffer id, transposed) per input
 
 
 @dataclass
@@ -159,11 +161,22 @@ class StagePlan:
         self.kinds[j] = "copy"
         return j
 
-    def _contiguous_input(self, j):
-        if j in self.maps and not self.maps[j][1].is_contiguous():
-            self._copy_of(j)
-        else:
+    def _kernel_operand(self, j, allow_transpose):
+        """(buffer id, transposed) that a kernel (gemm, softmax) reads for input j: the buffer itself, the
+        base of a contiguous view, the base of a 2-D transpose (gemm takes a transpose flag), or else a
+        contiguous copy of the view."""
+        if j not in self.maps:
             self._materialize(j)
+            return j, False
+        buffer, amap = self.maps[j]
+        self._materialize(buffer)
+        if amap.offset == 0 and amap.is_contiguous():
+            return buffer, False
+        if (allow_transpose and len(amap.shape) == 2 and amap.offset == 0 and amap.strides == (1, amap.shape[0])
+                and num_elements(self.graph.nodes[buffer].type.shape) == amap.size):
+            return buffer, True
+        self._copy_of(j)
+        return j, False
 
     # -- placing nodes --
     def _place(self, i):
@@ -184,9 +197,10 @@ class StagePlan:
         elif kind == REDUCE:
             self._place_reduce(i, node)
         elif kind == KERNEL:
-            for j in node.inputs:
-                self._contiguous_input(j)
-            group = self._new_group(OPS[node.op].lower.name, node.type.shape, [i])
+            name = OPS[node.op].lower.name
+            operands = [self._kernel_operand(j, allow_transpose=name == "matmul") for j in node.inputs]
+            group = self._new_group(name, node.type.shape, [i])
+            group.operands = operands
             group.sealed = True
             self.materialized.add(i)
 

@@ -231,3 +231,26 @@ def test_variable_update_runs_in_place_unless_someone_holds_the_value(compiled):
     sgd(g, np.float32(0.5))
     np.testing.assert_array_equal(held.numpy(), np.full(1000, -1.0))  # the value read before is intact
     np.testing.assert_array_equal(w.numpy(), np.full(1000, -1.5))
+
+
+def test_kernel_operands_that_are_views(compiled):
+    """gemm and softmax read reshaped inputs in place, take transposes through BLAS's flag, and copy
+    other views (slices) first; results equal NumPy's."""
+    x = RNG.random((2, 3, 4), dtype=np.float32)
+    w = RNG.random((12, 5), dtype=np.float32)
+    flat = x.reshape(2, 12)
+    cases = [
+        (lambda x, w: gj.matmul(gj.reshape(x, [2, 12]), w), (x, w), flat @ w, ["gemm"]),
+        (lambda x, w: gj.matmul(x, gj.transpose(w)), (flat, w.T.copy()), flat @ w, ["gemm"]),
+        (lambda x, w: gj.matmul(gj.transpose(x), gj.transpose(w), transpose_a=True, transpose_b=True), (flat, w),
+         flat @ w, ["gemm"]),
+        (lambda x, w: gj.matmul(x[:, 1:], w[1:]), (flat, w), flat[:, 1:] @ w[1:], ["loop", "loop", "gemm"]),
+    ]
+    for fn, args, expected, kinds in cases:
+        f = gj.function(fn)
+        np.testing.assert_allclose(f(*args).numpy(), expected, rtol=1e-5)
+        assert [k["kind"] for k in f.get_concrete_function(*args)._compiled().kernels.values()] == kinds
+    f = gj.function(lambda x: gj.nn.softmax(gj.reshape(x, [6, 4])))
+    y = x.reshape(6, 4).astype(np.float64)
+    e = np.exp(y - y.max(axis=1, keepdims=True))
+    np.testing.assert_allclose(f(x).numpy(), e / e.sum(axis=1, keepdims=True), rtol=1e-5)
