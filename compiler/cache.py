@@ -29,7 +29,7 @@ from graphjit.tracer.errors import CacheError
 
 # Bumped by the code generator whenever the same source could mean different code (e.g. a changed helper
 # it injects), so entries from older generators are never reused.
-GENERATOR_VERSION = 1
+GENERATOR_VERSION = 2
 DEFAULT_MAX_BYTES = 512 * 1024 * 1024
 
 log = logging.getLogger("graphjit.cache")

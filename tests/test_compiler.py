@@ -254,3 +254,12 @@ def test_kernel_operands_that_are_views(compiled):
     y = x.reshape(6, 4).astype(np.float64)
     e = np.exp(y - y.max(axis=1, keepdims=True))
     np.testing.assert_allclose(f(x).numpy(), e / e.sum(axis=1, keepdims=True), rtol=1e-5)
+
+
+def test_no_fma_contraction_changes_inf_into_nan_semantics(compiled):
+    """-exp(x) + x at x = inf is NaN in NumPy (-inf + inf); an FMA would skip the product's overflow."""
+    x = np.array([np.inf, -np.inf, 80.0, np.nan, 0.0], np.float32)
+    f = gj.function(lambda x: -gj.exp(x) + x)
+    with np.errstate(all="ignore"):
+        expected = -np.exp(x) + x
+    np.testing.assert_array_equal(f(x).numpy(), expected)
