@@ -37,9 +37,11 @@ class CompiledStep:
     in-place output's owner is the input buffer it overwrites."""
     kind = "compiled"
 
-    def __init__(self, name, args, plan, graph, scratch):
+    def __init__(self, name, args, plan, graph, scratch, kernels, variable_in_place):
         self.name = name
         self.entry = None
+        self.kernels = kernels                      # names of the kernels it runs, in order
+        self.variable_in_place = variable_in_place  # {new value id: old value id} (see the runner)
         self.args = [(b, plan.resolve(b), graph.nodes[b].type.shape, graph.nodes[b].type.dtype.np) if b >= 0
                      else (b, f"s{name}_{-b}", *scratch[b]) for b in args]
         self.aliases = sorted(plan.alias.items())
@@ -66,13 +68,10 @@ class CompiledGraph(Executable):
             writer = StageWriter(f"stage{k}", plan, self.pure)
             args = writer.write()
             writers.append(writer)
-            step = CompiledStep(writer.name, args, plan, self.pure, writer.scratch)
-            step.kernels = list(writer.kernels)
-            step.variable_in_place = _variable_updates_in_place(plan, self.pure, self.effects)
-            self.steps.append(step)
+            self.steps.append(CompiledStep(writer.name, args, plan, self.pure, writer.scratch, list(writer.kernels),
+                                           _variable_updates_in_place(plan, self.pure, self.effects)))
         self.constants = {i: _contiguous(n.attr("value").value) for i, n in enumerate(nodes)
                           if kinds[i] == CONSTANT}
-        self.input_ids = [i for i in self.pure.inputs]
         self.kernels = {name: info for w in writers for name, info in w.kernels.items()}
         self.source = _module_source(writers)
         self.module = None

@@ -52,7 +52,7 @@ def build_runner(graph, effects, steps, constants, tensors=False):
                 names[i] = f"v{i}"
             continue
         flat = []
-        in_place = getattr(step, "variable_in_place", {})
+        in_place = step.variable_in_place
         for node_id, owner, shape, dtype in step.args:
             if owner not in names:  # allocated here: from the pool when free
                 slot = len(allocated)
