@@ -23,15 +23,20 @@ class InterpretedGraph(Executable):
             if node.op == "input":
                 values[i] = next(inputs)
                 continue
-            args = [values[j] for j in node.inputs]
-            try:
-                out = op.eager(state, *args, **attrs) if op.stateful else op.eager(*args, **attrs)
-            except GraphjitError as err:
-                raise type(err)(with_location(f"{node.op}: {err}", node.loc)) from None
-            except (ValueError, IndexError, TypeError, ZeroDivisionError) as err:
-                raise InvalidArgumentError(with_location(f"{node.op}: {err}", node.loc)) from None
-            values[i] = check_result(node, out)
+            values[i] = run_node(op, node, attrs, state, [values[j] for j in node.inputs])
         return [values[i] for i in self.graph.outputs]
+
+
+def run_node(op, node, attrs, state, args):
+    """One node through its op's eager implementation, with errors naming the op and the user's line.
+    Shared by this interpreter and the compiled backend's eager steps between compiled stages."""
+    try:
+        out = op.eager(state, *args, **attrs) if op.stateful else op.eager(*args, **attrs)
+    except GraphjitError as err:
+        raise type(err)(with_location(f"{node.op}: {err}", node.loc)) from None
+    except (ValueError, IndexError, TypeError, ZeroDivisionError) as err:
+        raise InvalidArgumentError(with_location(f"{node.op}: {err}", node.loc)) from None
+    return check_result(node, out)
 
 
 def check_result(node, out):

@@ -16,7 +16,7 @@ import numpy as np
 from graphjit.tracer.registry import OPS
 from graphjit.tracer.tensor import EagerTensor
 
-from .interpreter import check_result
+from .interpreter import run_node
 
 
 def build_runner(graph, effects, steps, constants, tensors=False):
@@ -47,8 +47,8 @@ def build_runner(graph, effects, steps, constants, tensors=False):
         if step.kind == "python":
             for i, node, op in step.nodes:
                 env[f"op{i}"], env[f"node{i}"], env[f"attrs{i}"] = op, node, node.attr_dict
-                args = ", ".join(["state"] * op.stateful + [names[j] for j in node.inputs])
-                emit(f"    v{i} = check(node{i}, op{i}.eager({args}, **attrs{i}))")
+                args = ", ".join(names[j] for j in node.inputs)
+                emit(f"    v{i} = run_node(op{i}, node{i}, attrs{i}, state, [{args}])")
                 names[i] = f"v{i}"
             continue
         flat = []
@@ -95,7 +95,7 @@ def build_runner(graph, effects, steps, constants, tensors=False):
     emit(f"    return [{', '.join(results)}]")
     pools = _ThreadPools(2 * len(allocated))
     env["pools"] = pools
-    env["check"] = check_result
+    env["run_node"] = run_node
     source = "\n".join(lines) + "\n"
     exec(compile(source, "<graphjit runner>", "exec"), env)  # noqa: S102 - our own generated code
     run = env["run"]

@@ -263,3 +263,13 @@ def test_no_fma_contraction_changes_inf_into_nan_semantics(compiled):
     with np.errstate(all="ignore"):
         expected = -np.exp(x) + x
     np.testing.assert_array_equal(f(x).numpy(), expected)
+
+
+def test_errors_from_eager_steps_between_compiled_stages_name_the_user_line(compiled):
+    @gj.function
+    def f(x, i):
+        return gj.exp(x)[i] * 2.0  # a tensor index: runs eagerly between compiled stages
+
+    with pytest.raises(gj.errors.InvalidArgumentError) as info:
+        f(np.ones(3, np.float32), np.int32(7))
+    assert "getitem" in str(info.value) and "test_compiler.py" in str(info.value)
