@@ -21,10 +21,6 @@ REDUCTION_CHUNKS = 64
 _TRANSCENDENTAL = {"exp", "expm1", "log", "log1p", "sin", "cos", "tan", "tanh", "sigmoid", "softplus", "pow"}
 
 
-def numba_type(dtype):
-    return "boolean" if dtype.is_bool else dtype.name
-
-
 def literal(value, dtype):
     v = np.asarray(value).reshape(-1)[0].item()
     if dtype.is_bool:
