@@ -21,6 +21,10 @@ class OperatorNotAllowedInGraphError(TracingError):
     """A symbolic tensor was used where a concrete Python value is needed (``if t:``, ``float(t)``)."""
 
 
+class InvalidTypeError(GraphjitError, TypeError):
+    """A value of the wrong kind was given (e.g. a graph tensor where a concrete value is needed)."""
+
+
 class FailedPreconditionError(GraphjitError, RuntimeError):
     """The runtime is not in a state that allows the operation (e.g. an uninitialized variable)."""
 
@@ -31,6 +35,10 @@ class NotFoundError(GraphjitError, LookupError):
 
 class OutOfRangeError(GraphjitError, IndexError):
     """An index or value is outside the valid range."""
+
+
+class DataLossError(GraphjitError, ValueError):
+    """Stored data is corrupt or unreadable (e.g. a checkpoint whose checksum does not match its index)."""
 
 
 class UnimplementedError(GraphjitError, NotImplementedError):

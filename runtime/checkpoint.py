@@ -1,0 +1,597 @@
+"""Checkpoints: variable values on disk, in the style of ``tf.train``.
+
+Two levels live here.
+
+The low-level format (``save_arrays``, ``load_arrays``, ``list_entries``, the checkpoint-state file)
+stores named NumPy arrays under a path prefix such as ``dir/ckpt-3``:
+
+- ``<prefix>.data-<16 hex>.npz``: an uncompressed ``np.savez`` archive whose members have positional
+  names (``a0``, ``a1``, ...); the hex is the start of the file's content SHA-256, so a re-save never
+  overwrites the data file the current index names.
+- ``<prefix>.index.json``: ``{"format": "graphjit-checkpoint", "version": 1, "data": <data basename>,
+  "entries": {name: {"key", "shape", "dtype", "sha256"}}}``.
+
+Renaming the index into place is the commit point: the data file is written first, so a crash at any
+moment leaves the previous checkpoint at that prefix whole. Loading never unpickles anything and
+verifies every array's shape, dtype and checksum against the index.
+
+The TF2-style API (``Checkpoint``, ``CheckpointManager``, ``latest_checkpoint``, re-exported by
+``graphjit.train``) collects the variables reachable from Python objects under slash paths
+(``model/layers/0/kernel``) and saves or restores them through that format.
+"""
+import hashlib
+import json
+import os
+import re
+import tempfile
+import types
+import zipfile
+
+import numpy as np
+
+from graphjit.tracer.dtypes import as_dtype
+from graphjit.tracer.errors import DataLossError, InvalidArgumentError, NotFoundError
+from graphjit.tracer.function import ConcreteFunction, Function
+from graphjit.tracer.variables import Variable
+
+__all__ = ["save_arrays", "load_arrays", "list_entries", "remove_checkpoint", "update_checkpoint_state",
+           "latest_checkpoint", "checkpoint_state", "Checkpoint", "CheckpointLoadStatus",
+           "CheckpointManager"]
+
+FORMAT = "graphjit-checkpoint"
+VERSION = 1
+STATE_FILE = "checkpoint"
+SAVE_COUNTER = "save_counter"
+_DTYPES = ("bool", "int32", "int64", "float32", "float64")
+_HEX16 = re.compile(r"[0-9a-f]{16}")
+_HEX64 = re.compile(r"[0-9a-f]{64}")
+
+
+# ---------------------------------------------------------------------------------------------------
+# Files: atomic writes and the names that belong to a prefix
+# ---------------------------------------------------------------------------------------------------
+
+def _index_path(prefix):
+    return prefix + ".index.json"
+
+
+def _data_files(prefix):
+    """Basenames of the data files in ``prefix``'s directory that belong to exactly this prefix."""
+    directory, base = os.path.split(prefix)
+    pattern = re.compile(re.escape(base) + r"\.data-[0-9a-f]{16}\.npz")
+    try:
+        names = os.listdir(directory or ".")
+    except FileNotFoundError:
+        return []
+    return sorted(name for name in names if pattern.fullmatch(name))
+
+
+def _fsync_directory(directory):
+    # Makes a rename durable; some platforms cannot open a directory, and then there is nothing to do.
+    try:
+        fd = os.open(directory or ".", os.O_RDONLY)
+    except OSError:
+        return
+    try:
+        os.fsync(fd)
+    except OSError:
+        pass
+    finally:
+        os.close(fd)
+
+
+def _write_atomically(path, write):
+    """Calls ``write(file)`` on a temporary file next to ``path``, then renames it to ``path``.
+
+    Readers see either the old file or the complete new one, never a partial write."""
+    directory, base = os.path.split(path)
+    fd, tmp = tempfile.mkstemp(dir=directory or ".", prefix=f".{base}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "wb") as file:
+            write(file)
+            file.flush()
+            os.fsync(file.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        _remove_quietly(tmp)
+        raise
+    _fsync_directory(directory)
+
+
+def _write_json_atomically(path, obj):
+    text = json.dumps(obj, indent=1, sort_keys=True) + "\n"
+    _write_atomically(path, lambda file: file.write(text.encode("utf-8")))
+
+
+def _remove_quietly(path):
+    try:
+        os.remove(path)
+    except FileNotFoundError:
+        pass
+
+
+def _file_sha256(path):
+    digest = hashlib.sha256()
+    with open(path, "rb") as file:
+        for chunk in iter(lambda: file.read(1 << 20), b""):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+# ---------------------------------------------------------------------------------------------------
+# Low-level format
+# ---------------------------------------------------------------------------------------------------
+
+def _canonical_array(name, value):
+    """``value`` as a little-endian array of a supported dtype (so checksums do not depend on the host)."""
+    array = np.asarray(value)
+    if array.dtype.name not in _DTYPES:
+        raise InvalidArgumentError(
+            f"save_arrays: entry {name!r} has dtype {array.dtype}; checkpoints hold only "
+            f"{', '.join(_DTYPES)}")
+    return array.astype(array.dtype.newbyteorder("<"), copy=False)
+
+
+def _array_sha256(array):
+    """SHA-256 of the array's little-endian C-order bytes."""
+    little = array.astype(array.dtype.newbyteorder("<"), copy=False)
+    flat = np.ascontiguousarray(little).reshape(-1).view(np.uint8)
+    return hashlib.sha256(flat).hexdigest()
+
+
+def save_arrays(prefix: str, arrays: dict) -> str:
+    """Writes ``arrays`` (name -> array) as a checkpoint at path prefix ``prefix``; returns ``prefix``.
+
+    Names are any non-empty strings; dtypes must be bool, int32, int64, float32 or float64
+    (``InvalidArgumentError`` otherwise). The directory is created if missing. The data file
+    ``<prefix>.data-<hash>.npz`` is renamed into place before the index ``<prefix>.index.json``,
+    and older data files of the prefix are removed only after that, so a crash at any point leaves
+    the previous checkpoint at ``prefix`` readable.
+    """
+    prefix = os.fspath(prefix)
+    if not os.path.basename(prefix):
+        raise InvalidArgumentError(f"save_arrays: the prefix {prefix!r} names a directory, not a checkpoint")
+    members, entries = {}, {}
+    for position, (name, value) in enumerate(arrays.items()):
+        if not isinstance(name, str) or not name:
+            raise InvalidArgumentError(f"save_arrays: entry names must be non-empty strings, got {name!r}")
+        array = _canonical_array(name, value)
+        key = f"a{position}"  # user names never become archive member names
+        members[key] = array
+        entries[name] = {"key": key, "shape": list(array.shape), "dtype": array.dtype.name,
+                         "sha256": _array_sha256(array)}
+
+    directory = os.path.dirname(prefix)
+    if directory:
+        os.makedirs(directory, exist_ok=True)
+
+    # The data file's final name depends on its content, so it is hashed after writing, then renamed.
+    fd, tmp = tempfile.mkstemp(dir=directory or ".", prefix=f".{os.path.basename(prefix)}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "wb") as file:
+            np.savez(file, **members)
+            file.flush()
+            os.fsync(file.fileno())
+        data_name = f"{os.path.basename(prefix)}.data-{_file_sha256(tmp)[:16]}.npz"
+        os.replace(tmp, os.path.join(directory, data_name))
+    except BaseException:
+        _remove_quietly(tmp)
+        raise
+    _fsync_directory(directory)
+
+    index = {"format": FORMAT, "version": VERSION, "data": data_name, "entries": entries}
+    _write_json_atomically(_index_path(prefix), index)  # the commit point
+
+    for stale in _data_files(prefix):
+        if stale != data_name:
+            _remove_quietly(os.path.join(directory, stale))
+    return prefix
+
+
+def _malformed(path, why):
+    return InvalidArgumentError(f"checkpoint index {path} is malformed: {why}")
+
+
+def _read_index(prefix):
+    """The parsed, structurally checked index of ``prefix``."""
+    path = _index_path(os.fspath(prefix))
+    try:
+        with open(path, "rb") as file:
+            raw = file.read()
+    except FileNotFoundError:
+        raise NotFoundError(f"no checkpoint at {prefix!r}: the index file {path} does not exist") from None
+    try:
+        index = json.loads(raw.decode("utf-8"))
+    except (UnicodeDecodeError, json.JSONDecodeError) as err:
+        raise _malformed(path, f"not valid JSON ({err})") from None
+    if not isinstance(index, dict) or index.get("format") != FORMAT:
+        raise _malformed(path, f"expected \"format\": \"{FORMAT}\"")
+    if index.get("version") != VERSION:
+        raise _malformed(path, f"unsupported version {index.get('version')!r} (this graphjit reads {VERSION})")
+    data = index.get("data")
+    base = os.path.basename(os.fspath(prefix))
+    # The data file must sit next to the index: an index must not be able to point elsewhere.
+    if (not isinstance(data, str) or not data.startswith(base + ".data-") or not data.endswith(".npz")
+            or not _HEX16.fullmatch(data[len(base) + 6:-4])):
+        raise _malformed(path, f"\"data\" must name a file {base}.data-<16 hex>.npz, got {data!r}")
+    entries = index.get("entries")
+    if not isinstance(entries, dict):
+        raise _malformed(path, "\"entries\" must be an object")
+    for name, entry in entries.items():
+        _check_entry(path, name, entry)
+    return index
+
+
+def _check_entry(path, name, entry):
+    if not isinstance(entry, dict):
+        raise _malformed(path, f"entry {name!r} must be an object")
+    if not isinstance(entry.get("key"), str):
+        raise _malformed(path, f"entry {name!r} has no archive key")
+    shape = entry.get("shape")
+    if (not isinstance(shape, list)
+            or not all(isinstance(d, int) and not isinstance(d, bool) and d >= 0 for d in shape)):
+        raise _malformed(path, f"entry {name!r} has an invalid shape {shape!r}")
+    if entry.get("dtype") not in _DTYPES:
+        raise _malformed(path, f"entry {name!r} has unsupported dtype {entry.get('dtype')!r}")
+    if not isinstance(entry.get("sha256"), str) or not _HEX64.fullmatch(entry["sha256"]):
+        raise _malformed(path, f"entry {name!r} has an invalid sha256")
+
+
+def _describe(shape, dtype):
+    return f"shape {tuple(shape)} dtype {dtype}"
+
+
+def _normalize_expected(expected):
+    normal = {}
+    for name, (shape, dtype) in expected.items():
+        normal[name] = (tuple(int(d) for d in shape), as_dtype(dtype).name)
+    return normal
+
+
+def _check_expected(prefix, entries, expected):
+    """Raises if an expected name is missing or differs in shape or dtype; lists every problem."""
+    missing, mismatched = [], []
+    for name, (shape, dtype) in _normalize_expected(expected).items():
+        entry = entries.get(name)
+        if entry is None:
+            missing.append(name)
+        elif tuple(entry["shape"]) != shape or entry["dtype"] != dtype:
+            mismatched.append(f"{name!r}: expected {_describe(shape, dtype)}, found "
+                              f"{_describe(entry['shape'], entry['dtype'])}")
+    if mismatched:
+        problems = mismatched + [f"{name!r}: missing from the checkpoint" for name in missing]
+        raise InvalidArgumentError(f"checkpoint {prefix!r} does not match: " + "; ".join(problems))
+    if missing:
+        raise NotFoundError(f"checkpoint {prefix!r} has no entry for "
+                            + ", ".join(repr(name) for name in missing))
+
+
+def _read_member(npz, data_path, name, entry):
+    """One entry's array from the open archive, checked against its index entry."""
+    member = entry["key"]
+    if member not in npz.files:
+        raise DataLossError(f"data file {data_path} has no array {member!r} for entry {name!r}")
+    try:
+        array = npz[member]
+    except zipfile.BadZipFile as err:  # the archive's own CRC caught the damage before our SHA-256 could
+        raise DataLossError(f"checksum mismatch for {name!r} in {data_path}: {err}") from None
+    except Exception as err:  # truncation, a bad header, an object array (refused: never unpickled)
+        raise DataLossError(f"cannot read {name!r} from {data_path}: {err}") from None
+    if array.dtype.name != entry["dtype"] or array.dtype.hasobject:
+        raise DataLossError(f"data file {data_path} holds {name!r} with dtype {array.dtype}, "
+                                   f"the index says {entry['dtype']}")
+    if list(array.shape) != entry["shape"]:
+        raise DataLossError(f"data file {data_path} holds {name!r} with shape {array.shape}, "
+                                   f"the index says {tuple(entry['shape'])}")
+    if _array_sha256(array) != entry["sha256"]:
+        raise DataLossError(f"checksum mismatch for {name!r} in {data_path}: the data file is corrupt")
+    return array.astype(np.dtype(entry["dtype"]), copy=False)  # native byte order for the caller
+
+
+def load_arrays(prefix: str, expected: dict | None = None) -> dict:
+    """Reads the checkpoint at ``prefix``; returns name -> array for every entry.
+
+    Raises ``NotFoundError`` when the index or data file is missing, ``InvalidArgumentError`` when
+    the index is malformed, and ``DataLossError`` when the data file is unreadable or an array's
+    shape, dtype or SHA-256 does not match the index.
+    ``expected`` (name -> (shape, dtype)) additionally requires each name to be present with
+    exactly that shape and dtype (checked from the index before any data is read; a missing name
+    alone raises ``NotFoundError``). Nothing is unpickled: object arrays are refused.
+    """
+    prefix = os.fspath(prefix)
+    index = _read_index(prefix)
+    entries = index["entries"]
+    if expected is not None:
+        _check_expected(prefix, entries, expected)
+    data_path = os.path.join(os.path.dirname(prefix), index["data"])
+    if not os.path.exists(data_path):
+        raise NotFoundError(f"checkpoint {prefix!r}: its data file {data_path} does not exist")
+    try:
+        npz = np.load(data_path, allow_pickle=False)
+    except Exception as err:  # not a zip, truncated, a pickle (refused): all mean a damaged file
+        raise DataLossError(f"checkpoint {prefix!r}: cannot read data file {data_path}: {err}") from None
+    if not isinstance(npz, np.lib.npyio.NpzFile):
+        raise DataLossError(f"checkpoint {prefix!r}: data file {data_path} is not an .npz archive")
+    with npz:
+        return {name: _read_member(npz, data_path, name, entry) for name, entry in entries.items()}
+
+
+def list_entries(prefix: str) -> dict:
+    """Name -> (shape tuple, dtype name) of every entry of the checkpoint at ``prefix`` (reads only
+    the index), like ``tf.train.list_variables``."""
+    entries = _read_index(prefix)["entries"]
+    return {name: (tuple(entry["shape"]), entry["dtype"]) for name, entry in sorted(entries.items())}
+
+
+def remove_checkpoint(prefix: str) -> None:
+    """Deletes the files of the checkpoint at ``prefix`` (index first, so it is never half-present)."""
+    prefix = os.fspath(prefix)
+    _remove_quietly(_index_path(prefix))
+    for name in _data_files(prefix):
+        _remove_quietly(os.path.join(os.path.dirname(prefix), name))
+
+
+# ---------------------------------------------------------------------------------------------------
+# Checkpoint-state file: which prefixes of a directory are kept, and the latest
+# ---------------------------------------------------------------------------------------------------
+
+def _read_state(directory):
+    """(latest, all) as stored (paths relative to ``directory``), or (None, []) without a state file."""
+    path = os.path.join(directory, STATE_FILE)
+    try:
+        with open(path, "rb") as file:
+            state = json.loads(file.read().decode("utf-8"))
+    except FileNotFoundError:
+        return None, []
+    except (UnicodeDecodeError, json.JSONDecodeError) as err:
+        raise InvalidArgumentError(f"checkpoint state file {path} is malformed: {err}") from None
+    latest, kept = (state.get("latest"), state.get("all")) if isinstance(state, dict) else (None, None)
+    if (not isinstance(latest, (str, type(None))) or not isinstance(kept, list)
+            or not all(isinstance(p, str) for p in kept)):
+        raise InvalidArgumentError(f"checkpoint state file {path} is malformed: expected "
+                                   "{\"latest\": <prefix>, \"all\": [<prefix>, ...]}")
+    return latest, kept
+
+
+def _exists(directory, relative):
+    return os.path.exists(_index_path(os.path.join(directory, relative)))
+
+
+def checkpoint_state(directory: str) -> list:
+    """Full prefixes of the checkpoints recorded in ``directory``'s state file that still exist,
+    oldest first (empty without a state file)."""
+    directory = os.fspath(directory)
+    _, kept = _read_state(directory)
+    return [os.path.join(directory, p) for p in kept if _exists(directory, p)]
+
+
+def latest_checkpoint(directory: str) -> str | None:
+    """The full prefix of the latest checkpoint recorded in ``directory``, or None when there is no
+    state file or the checkpoint it names no longer exists (like ``tf.train.latest_checkpoint``)."""
+    directory = os.fspath(directory)
+    latest, _ = _read_state(directory)
+    if latest is None or not _exists(directory, latest):
+        return None
+    return os.path.join(directory, latest)
+
+
+def update_checkpoint_state(directory: str, latest_prefix: str, max_to_keep: int | None = None) -> list:
+    """Records ``latest_prefix`` as the latest checkpoint of ``directory`` (atomically).
+
+    With ``max_to_keep`` set, the files of the oldest checkpoints beyond that many are deleted
+    (after the new state is written, so the state never names a deleted checkpoint). Returns the
+    full prefixes kept, oldest first. Paths are stored relative to ``directory``.
+    """
+    directory = os.fspath(directory)
+    if max_to_keep is not None and (not isinstance(max_to_keep, int) or max_to_keep < 1):
+        raise InvalidArgumentError(f"max_to_keep must be a positive integer or None, got {max_to_keep!r}")
+    latest = os.path.relpath(os.fspath(latest_prefix), directory or ".")
+    _, kept = _read_state(directory)
+    kept = [p for p in kept if p != latest and _exists(directory, p)] + [latest]
+    dropped = []
+    if max_to_keep is not None and len(kept) > max_to_keep:
+        dropped, kept = kept[:-max_to_keep], kept[-max_to_keep:]
+    if directory:
+        os.makedirs(directory, exist_ok=True)
+    _write_json_atomically(os.path.join(directory, STATE_FILE), {"latest": latest, "all": kept})
+    for relative in dropped:
+        remove_checkpoint(os.path.join(directory, relative))
+    return [os.path.join(directory, p) for p in kept]
+
+
+# ---------------------------------------------------------------------------------------------------
+# Object graphs: the variables reachable from Python objects, under slash paths
+# ---------------------------------------------------------------------------------------------------
+
+# Things that may have a __dict__ but never hold a model's state.
+_OPAQUE = (type, types.ModuleType, types.FunctionType, types.BuiltinFunctionType, types.MethodType,
+           Function, ConcreteFunction, np.ndarray, np.generic, str, bytes, int, float, complex, set,
+           frozenset)
+
+
+def _escape(component):
+    # TF's escaping: keeps paths unambiguous when a dict key contains '/' (or '.').
+    return str(component).replace(".", "..").replace("/", ".S")
+
+
+def _children(obj):
+    """(name, child) pairs of a container or trackable object, in a deterministic order."""
+    if isinstance(obj, (list, tuple)):
+        return list(enumerate(obj))
+    if isinstance(obj, dict):
+        return sorted(obj.items(), key=lambda item: str(item[0]))
+    if isinstance(obj, _OPAQUE) or isinstance(obj, Variable):
+        return []
+    try:
+        attributes = vars(obj)
+    except TypeError:  # no __dict__ (slots, builtins): nothing trackable
+        return []
+    return sorted((name, value) for name, value in attributes.items() if not name.startswith("_"))
+
+
+def _collect_variables(roots):
+    """Path -> Variable for every variable reachable from ``roots`` (name -> object).
+
+    Breadth-first in sorted order, so a variable reachable by several paths is saved once under
+    the shortest (then alphabetically first) one; objects already visited are skipped, which also
+    stops cycles."""
+    found, seen = {}, set()
+    frontier = [((_escape(name),), obj) for name, obj in sorted(roots.items())]
+    while frontier:
+        next_frontier = []
+        for path, obj in frontier:
+            if id(obj) in seen:
+                continue
+            seen.add(id(obj))
+            if isinstance(obj, Variable):
+                key = "/".join(path)
+                if key in found:
+                    raise InvalidArgumentError(f"two different variables would both be saved as {key!r}")
+                found[key] = obj
+                continue
+            next_frontier.extend((path + (_escape(name),), child) for name, child in _children(obj))
+        frontier = next_frontier
+    return found
+
+
+# ---------------------------------------------------------------------------------------------------
+# TF2-style API
+# ---------------------------------------------------------------------------------------------------
+
+class CheckpointLoadStatus:
+    """What ``Checkpoint.restore`` did; ``assert_consumed`` checks that every saved value was used."""
+
+    def __init__(self, save_path, unused=()):
+        self.save_path = save_path
+        self.unused = tuple(unused)
+
+    def assert_consumed(self):
+        """Raises ``AssertionError`` unless every entry of the checkpoint matched a tracked variable."""
+        if self.save_path is None:
+            raise AssertionError("no checkpoint was restored (save_path=None): nothing was consumed")
+        if self.unused:
+            raise AssertionError(f"checkpoint {self.save_path!r} has values no tracked object matched: "
+                                 + ", ".join(repr(name) for name in self.unused))
+        return self
+
+    def assert_existing_objects_matched(self):
+        """Returns self: restore already requires every tracked variable to be in the checkpoint."""
+        return self
+
+    def expect_partial(self):
+        """Marks unused checkpoint values as expected; returns self."""
+        return self
+
+
+class Checkpoint:
+    """Saves and restores the variables reachable from the objects given as keyword arguments.
+
+    ``Checkpoint(model=model, opt=opt)`` tracks every ``gj.Variable`` reachable through public
+    attributes, lists, tuples and dicts of those objects; a variable's checkpoint key is its path
+    (``model/layers/0/kernel``). The objects are also attributes of the checkpoint
+    (``ckpt.model``), and attributes assigned later are tracked too. ``save_counter`` counts saves.
+    """
+
+    def __init__(self, **objects):
+        self.save_counter = 0
+        for name, obj in objects.items():
+            if name.startswith("_") or hasattr(self, name):
+                raise InvalidArgumentError(
+                    f"Checkpoint: {name!r} is reserved (or private) and cannot name a tracked object")
+            setattr(self, name, obj)
+
+    def _variables(self):
+        roots = {name: obj for name, obj in vars(self).items()
+                 if name != SAVE_COUNTER and not name.startswith("_")}
+        return _collect_variables(roots)
+
+    def _write(self, path, counter):
+        arrays = {key: np.asarray(var.numpy()) for key, var in self._variables().items()}
+        arrays[SAVE_COUNTER] = np.asarray(counter, np.int64)
+        return save_arrays(path, arrays)
+
+    def write(self, file_prefix: str) -> str:
+        """Writes a checkpoint exactly at ``file_prefix`` (no counter, no state file); returns it."""
+        return self._write(os.fspath(file_prefix), self.save_counter)
+
+    def save(self, file_prefix: str) -> str:
+        """Increments ``save_counter``, writes ``f"{file_prefix}-{save_counter}"``, records it as the
+        latest checkpoint of its directory and returns that path."""
+        counter = self.save_counter + 1
+        path = self._write(f"{os.fspath(file_prefix)}-{counter}", counter)
+        self.save_counter = counter  # only once the checkpoint exists
+        update_checkpoint_state(os.path.dirname(path), path)
+        return path
+
+    def restore(self, save_path: str | None) -> CheckpointLoadStatus:
+        """Loads the checkpoint at ``save_path`` into the tracked variables.
+
+        Every tracked variable must be in the checkpoint with its exact shape and dtype, and every
+        value must pass its checksum; all of that is checked before any variable changes, so on an
+        error nothing is modified. ``save_path=None`` does nothing (for
+        ``restore(manager.latest_checkpoint)`` on a first run).
+        """
+        if save_path is None:
+            return CheckpointLoadStatus(None)
+        save_path = os.fspath(save_path)
+        tracked = self._variables()
+        expected = {key: (tuple(var.shape), var.dtype) for key, var in tracked.items()}
+        arrays = load_arrays(save_path, expected)
+        counter = arrays.get(SAVE_COUNTER)
+        if counter is not None and (counter.shape != () or counter.dtype.kind != "i"):
+            raise InvalidArgumentError(f"checkpoint {save_path!r}: {SAVE_COUNTER!r} must be an integer scalar, "
+                                       f"found {_describe(counter.shape, counter.dtype)}")
+        for key, var in tracked.items():
+            var.assign(arrays[key])
+        if counter is not None:
+            self.save_counter = int(counter)
+        unused = sorted(set(arrays) - set(tracked) - {SAVE_COUNTER})
+        return CheckpointLoadStatus(save_path, unused)
+
+    def read(self, save_path: str) -> CheckpointLoadStatus:
+        """Same as ``restore`` (the counterpart of ``write``)."""
+        return self.restore(save_path)
+
+
+class CheckpointManager:
+    """Numbered checkpoints ``<directory>/<checkpoint_name>-N``, keeping the newest ``max_to_keep``.
+
+    A manager opened on a directory that already holds checkpoints continues its list (from the
+    directory's ``checkpoint`` state file). ``max_to_keep=None`` keeps every checkpoint.
+    """
+
+    def __init__(self, checkpoint, directory, max_to_keep=5, checkpoint_name="ckpt"):
+        if max_to_keep is not None and (not isinstance(max_to_keep, int) or max_to_keep < 1):
+            raise InvalidArgumentError(f"max_to_keep must be a positive integer or None, got {max_to_keep!r}")
+        self._checkpoint = checkpoint
+        self._directory = os.fspath(directory)
+        self._max_to_keep = max_to_keep
+        self._prefix = os.path.join(self._directory, checkpoint_name)
+        self._checkpoints = checkpoint_state(self._directory)
+
+    directory = property(lambda self: self._directory)
+    checkpoint = property(lambda self: self._checkpoint)
+    max_to_keep = property(lambda self: self._max_to_keep)
+
+    @property
+    def checkpoints(self) -> list:
+        """Full prefixes of the kept checkpoints, oldest first."""
+        return list(self._checkpoints)
+
+    @property
+    def latest_checkpoint(self) -> str | None:
+        """The newest kept checkpoint's prefix, or None before the first save."""
+        return self._checkpoints[-1] if self._checkpoints else None
+
+    def save(self, checkpoint_number: int | None = None) -> str:
+        """Writes ``<directory>/<name>-N`` (N = ``checkpoint_number``, or the incremented
+        ``save_counter``), records it and deletes checkpoints beyond ``max_to_keep``; returns the path."""
+        if checkpoint_number is not None and (not isinstance(checkpoint_number, (int, np.integer))
+                                              or isinstance(checkpoint_number, bool) or checkpoint_number < 0):
+            raise InvalidArgumentError(f"checkpoint_number must be a non-negative integer, got {checkpoint_number!r}")
+        counter = self._checkpoint.save_counter + 1
+        number = counter if checkpoint_number is None else int(checkpoint_number)
+        path = self._checkpoint._write(f"{self._prefix}-{number}", counter)
+        self._checkpoint.save_counter = counter
+        self._checkpoints = update_checkpoint_state(self._directory, path, self._max_to_keep)
+        return path
