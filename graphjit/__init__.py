@@ -20,6 +20,7 @@ from graphjit.runtime.config import config  # noqa: F401
 from graphjit.runtime.explain import explain  # noqa: F401
 from graphjit.runtime.runtime import wait_for_compilation  # noqa: F401
 from graphjit.compiler.cache import cache_info  # noqa: F401
+from graphjit import compat, train  # noqa: F401,E402  (gj.compat.v1 and gj.train)
 
 __version__ = "0.1.0"
 

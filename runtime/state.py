@@ -1,18 +1,11 @@
 """What a running graph may touch besides its inputs: variable values and the random generator.
 
-The global runtime has one ``State``; each compat.v1 Session will have its own.
+The global runtime has one ``State``; each compat.v1 Session has its own.
 """
-import itertools
-
 import numpy as np
 
 from graphjit.tracer.errors import FailedPreconditionError, InvalidArgumentError
-
-_variable_ids = itertools.count(1)
-
-
-def new_variable_id():
-    return next(_variable_ids)
+from graphjit.tracer.ir import new_variable_id  # noqa: F401  (re-exported for the runtime)
 
 
 class State:

@@ -37,7 +37,21 @@ def eager_context():
 
 def current():
     top = _state.top
-    return top if top is not None else eager_context()
+    return top if top is not None else _fallback()
+
+
+_fallback = eager_context  # the context when nothing is pushed (compat.v1's graph mode changes it)
+
+
+def set_fallback(factory):
+    """``factory()`` becomes the context when nothing is pushed; None restores the eager context.
+    (``compat.v1.disable_eager_execution`` makes it the default graph, as TF1 does.)"""
+    global _fallback
+    _fallback = factory or eager_context
+
+
+def executing_eagerly():
+    return _state.top is None and _fallback is eager_context
 
 
 def is_tracing():

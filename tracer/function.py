@@ -11,7 +11,7 @@ import weakref
 import numpy as np
 
 from . import context, dtypes, nest
-from .errors import InvalidArgumentError
+from .errors import InvalidArgumentError, UnimplementedError
 from .ir import TensorType
 from .specs import TensorSpec
 from .tensor import EagerTensor, SymbolicTensor, Tensor, convert_to_tensor
@@ -46,8 +46,8 @@ def _leaf_key(value, tensors, path):
         return (kind, value)
     if isinstance(value, _TENSOR_LEAVES):
         tensors.append(value)
-        if isinstance(value, SymbolicTensor):
-            return (tuple(value.shape), value.dtype.np)
+        if isinstance(value, SymbolicTensor):  # the trace inlines into value's graph: keyed apart from eager
+            return (type(value), tuple(value.shape), value.shape.rank, value.dtype.np)
         if dtypes.from_numpy(value.dtype) is None:
             raise InvalidArgumentError(f"argument {path} has dtype {value.dtype}, which graphjit does not support")
         return (value.shape, value.dtype)
@@ -253,8 +253,12 @@ class Function:
         input_types = []
 
         def to_symbolic(leaf):
-            if type(leaf) in (EagerTensor, SymbolicTensor) or isinstance(leaf, (np.ndarray, np.generic)):
+            if isinstance(leaf, (EagerTensor, SymbolicTensor, np.ndarray, np.generic)):
                 t = leaf if isinstance(leaf, Tensor) else convert_to_tensor(leaf)
+                if not t.shape.is_fully_defined():
+                    raise UnimplementedError(f"{self.name}: argument {t!r} has a partly unknown shape; a "
+                                             f"gj.function traces for full shapes (feed or give the placeholder "
+                                             f"a full shape)")
                 input_types.append(TensorType(tuple(t.shape), t.dtype))
                 return ctx.add_input(input_types[-1])
             return leaf

@@ -7,6 +7,7 @@ Attributes are hashable values (ints, tuples, DTypes, ``Const``, ``VarRef``, nes
 equal graphs compare and hash equal and ``Graph.fingerprint()`` is a stable content hash.
 """
 import hashlib
+import itertools
 from dataclasses import dataclass, field
 from typing import NamedTuple
 
@@ -49,6 +50,14 @@ class Const:
 
     def canonical(self):
         return f"const#{self._digest}"
+
+
+_variable_ids = itertools.count(1)
+
+
+def new_variable_id():
+    """A process-wide unique variable id (the global runtime's and every compat.v1 graph's variables)."""
+    return next(_variable_ids)
 
 
 @dataclass(frozen=True)

@@ -9,6 +9,8 @@ class TensorShape(tuple):
     __slots__ = ()
 
     def __new__(cls, dims=()):
+        if dims is None:
+            return tuple.__new__(UnknownRankShape, ())
         return tuple.__new__(cls, (None if d is None else int(d) for d in dims))
 
     rank = property(lambda self: len(self))
@@ -34,7 +36,34 @@ class TensorShape(tuple):
         return "(" + ", ".join("None" if d is None else str(d) for d in self) + ("," if len(self) == 1 else "") + ")"
 
 
+class UnknownRankShape(TensorShape):
+    """``TensorShape(None)``: not even the rank is known (a compat.v1 placeholder with ``shape=None``)."""
+    __slots__ = ()
+
+    rank = property(lambda self: None)
+
+    def as_list(self):
+        raise ValueError("as_list() is not defined on a TensorShape of unknown rank")
+
+    def is_fully_defined(self):
+        return False
+
+    def num_elements(self):
+        return None
+
+    def is_compatible_with(self, other):
+        return True
+
+    def __repr__(self):
+        return "TensorShape(None)"
+
+    def __str__(self):
+        return "<unknown>"
+
+
 def format_shape(shape):
+    if shape is None or type(shape) is UnknownRankShape:
+        return "<unknown>"
     return "[" + ",".join("?" if d is None else str(d) for d in shape) + "]"
 
 

@@ -16,6 +16,11 @@ class Variable(Tensor):
     _is_variable = True
     __slots__ = ("_ref", "trainable", "__weakref__")
 
+    def __new__(cls, *args, **kwargs):
+        # While a compat.v1 graph is the default, gj.Variable makes one of its variables (as in TF1).
+        routed = getattr(context.current(), "variable_class", None) if cls is Variable else None
+        return object.__new__(routed or cls)
+
     def __init__(self, initial_value=None, trainable=True, name=None, dtype=None):
         if initial_value is None:
             raise InvalidArgumentError("gj.Variable needs an initial_value")

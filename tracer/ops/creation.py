@@ -3,7 +3,7 @@ import math
 
 import numpy as np
 
-from .. import dtypes
+from .. import context, dtypes
 from ..dtypes import from_numpy
 from ..errors import InvalidArgumentError, UnimplementedError
 from ..ir import Const, TensorType
@@ -41,7 +41,8 @@ def constant(value, dtype=None, shape=None, name=None):
         else:
             raise InvalidArgumentError(f"constant: a value of shape {array.shape} cannot be given shape {shape}")
         tensor = EagerTensor(array)
-    return tensor
+    record = getattr(context.current(), "record_constant", None)  # a compat.v1 graph names its constants
+    return tensor if record is None else record(tensor, name)
 
 
 CONSTANT = Const  # re-exported for op files that build constant nodes

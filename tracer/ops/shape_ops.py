@@ -86,6 +86,8 @@ def reshape(tensor, shape, name=None):
     x = convert_to_tensor(tensor, what="reshape(tensor)")
     requested = static_shape(shape, "reshape(shape)", allow_minus_one=True)
     new_shape = RESHAPE.infer_checked([x.type], {"shape": requested}).shape  # the -1 resolved, or a clear error
+    if new_shape is None or None in new_shape:  # a compat.v1 tensor of partly unknown shape: resolve -1 per run
+        return RESHAPE.bind(x, shape=requested)
     return x if new_shape == tuple(x.shape) else RESHAPE.bind(x, shape=new_shape)
 
 

@@ -1,0 +1,470 @@
+"""TF1-style graphs (``gj.compat.v1.Graph``): ops recorded by name, run later by a Session.
+
+A ``Graph`` is a context (like a trace): while it is the default (``graph.as_default()``), or when an
+op's input is one of its tensors, ops become its ``Operation``s instead of running. Unlike a trace,
+its shapes may have unknown (``None``) dimensions and it outlives any one run: a Session picks the
+part a run needs (``plan_graph``) and replays it with the fed shapes into an ordinary IR graph, which
+goes through the same passes and backends as a ``gj.function``.
+
+Differences from a trace: every op has a unique, scoped name (``add``, ``add_1``, ``layer/add``); side
+effects are not chained while building (fetching a read must not run every earlier assignment), so a
+run orders the effects it needs by creation order.
+"""
+import itertools
+import sys
+import threading
+
+import numpy as np
+
+from . import context, source
+from .errors import (FailedPreconditionError, InvalidArgumentError, InvalidTypeError, NotFoundError,
+                     OperatorNotAllowedInGraphError, TracingError, UnimplementedError)
+from .ir import Const, GraphBuilder, TensorType
+from .registry import API, OPS
+from .shapes import TensorShape, format_shape
+from .source import user_location, with_location
+from .tensor import EagerTensor, SymbolicTensor
+
+_graph_numbers = itertools.count(1)
+
+
+class Operation:
+    """A node of a compat.v1 graph: an op applied to tensors, with a unique name and 0 or 1 outputs."""
+    __slots__ = ("graph", "name", "type", "op_def", "_input_ids", "attrs", "_control_ids", "loc", "outputs",
+                 "_id", "__weakref__")
+
+    def __init__(self, graph, node_id, name, type_name, op, input_ids, attrs, out_type, control_ids, loc):
+        self.graph, self._id, self.name, self.type, self.op_def = graph, node_id, name, type_name, op
+        self._input_ids, self.attrs, self._control_ids, self.loc = tuple(input_ids), attrs, tuple(control_ids), loc
+        self.outputs = [] if out_type is None else [GraphTensor(graph, node_id, out_type, self)]
+
+    @property
+    def inputs(self):
+        return [self.graph._ops[i].outputs[0] for i in self._input_ids]
+
+    @property
+    def control_inputs(self):
+        return [self.graph._ops[i] for i in self._control_ids]
+
+    def run(self, feed_dict=None, session=None):
+        """Runs this op in ``session`` (default: the default session)."""
+        _session_for(self, session).run(self, feed_dict)
+
+    def __repr__(self):
+        return f"<gj.Operation '{self.name}' type={self.type}>"
+
+
+class GraphTensor(SymbolicTensor):
+    """The output of an ``Operation``: a shape (maybe partly unknown) and dtype, a value only in a run."""
+    __slots__ = ("op",)
+    __hash__ = object.__hash__  # usable as a feed_dict key (== stays elementwise, as an op)
+
+    def __init__(self, graph, node_id, type_, op):
+        super().__init__(graph, node_id, type_)
+        self.op = op
+
+    graph = property(lambda self: self._trace)
+    name = property(lambda self: f"{self.op.name}:0")
+    shape = property(lambda self: TensorShape(self._type.shape))
+    value_index = 0
+
+    @property
+    def ndim(self):
+        return self.shape.rank
+
+    rank = ndim
+
+    def eval(self, feed_dict=None, session=None):
+        """This tensor's value, computed by ``session`` (default: the default session)."""
+        return _session_for(self, session).run(self, feed_dict)
+
+    def _describe(self):
+        return f"'{self.name}' shape={self.shape}, dtype={self.dtype.name}"
+
+    def __repr__(self):
+        return f"<gj.Tensor '{self.name}' shape={self.shape} dtype={self.dtype.name}>"
+
+    def _no_value(self, what, instead):
+        raise OperatorNotAllowedInGraphError(with_location(
+            f"{what} a graph tensor ({self._describe()}) is not allowed: a compat.v1 graph tensor has a "
+            f"value only inside a Session run. Use sess.run(t) or t.eval() to get it."))
+
+
+class Graph:
+    """A TF1-style graph. Make it the default with ``with graph.as_default():`` to build ops into it."""
+
+    def __init__(self, name=None):
+        self.name = name or f"graph_{next(_graph_numbers)}"
+        self._ops = []
+        self._by_name = {}
+        self._name_counts = {}
+        self._local = threading.local()  # this thread's name scope
+        self._captured = {}               # id(eager tensor) -> (tensor, node id)
+        self._last_read = {}              # variable id -> node id of its latest read (reused until written)
+        self._lock = threading.RLock()
+        self.variables = []               # compat.v1 Variables, in creation order
+        self._variable_ids = set()
+        self.seed = None
+        # Compiled run plans belong to the graph, so a new session on it reuses them (the runtime fills them).
+        self.plans = {}
+        self.compile_count = 0
+
+    def __repr__(self):
+        return f"<gj.compat.v1.Graph {self.name} ({len(self._ops)} ops)>"
+
+    # -- default graph and name scopes --
+
+    def as_default(self):
+        """A context manager making this the default graph (ops built inside become its nodes)."""
+        return _GraphDefault(self)
+
+    def name_scope(self, name):
+        return _NameScope(self, name)
+
+    @property
+    def _scope(self):
+        return getattr(self._local, "scope", "")
+
+    def unique_name(self, base, mark_used=True):
+        """``base`` under the current scope, suffixed ``_1``, ``_2``... when taken (as TF names ops)."""
+        with self._lock:
+            name = self._scope + base
+            count = self._name_counts.get(name, 0)
+            if mark_used:
+                self._name_counts[name] = count + 1
+            if count:
+                stem = name
+                while name in self._name_counts:
+                    name = f"{stem}_{count}"
+                    count += 1
+                if mark_used:
+                    self._name_counts[name] = 1
+            return name
+
+    # -- lookup --
+
+    def get_operations(self):
+        return list(self._ops)
+
+    def get_operation_by_name(self, name):
+        op = self._by_name.get(name)
+        if op is None:
+            raise NotFoundError(f"The name '{name}' refers to an Operation not in graph {self.name}")
+        return op
+
+    def get_tensor_by_name(self, name):
+        op_name, colon, index = name.rpartition(":")
+        if not colon or not index.isdigit():
+            raise InvalidArgumentError(f"'{name}' is not a tensor name: tensor names look like 'op_name:0'")
+        op = self._by_name.get(op_name)
+        if op is None or int(index) >= len(op.outputs):
+            raise NotFoundError(f"The name '{name}' refers to a Tensor which does not exist in graph {self.name}")
+        return op.outputs[int(index)]
+
+    def as_graph_element(self, obj, what="fetch"):
+        """A tensor, operation or name of this graph -> its Operation (and whether a value is wanted)."""
+        if isinstance(obj, str):
+            obj = self.get_tensor_by_name(obj) if ":" in obj else self.get_operation_by_name(obj)
+        if getattr(obj, "_is_variable", False):
+            if getattr(obj, "_graph", None) is not self:
+                _foreign_variable(obj, self)
+            obj = obj._graph_value
+        if isinstance(obj, GraphTensor):
+            self._check_own(obj, what)
+            return obj.op, True
+        if isinstance(obj, Operation):
+            if obj.graph is not self:
+                raise InvalidArgumentError(f"{what} {obj!r} belongs to graph {obj.graph.name}, not to this "
+                                           f"session's graph {self.name}")
+            return obj, False
+        raise InvalidTypeError(f"{what} {obj!r} has type {type(obj).__name__}: it must be a tensor, an operation, "
+                               f"a variable or a name of graph {self.name}")
+
+    def _check_own(self, tensor, what):
+        if tensor._trace is not self:
+            other = getattr(tensor._trace, "name", "a gj.function trace")
+            raise InvalidArgumentError(f"{what} {tensor!r} belongs to graph {other}, not to graph {self.name}: "
+                                       f"tensors of one graph cannot be used with another graph or its sessions")
+
+    # -- building: the context protocol --
+
+    variable_class = None  # what gj.Variable(...) makes while this graph is the default (set by v1_variables)
+
+    def add_op(self, type_name, op, inputs, attrs, out_type, *, name=None, control_inputs=(), loc=None,
+               exact_name=False):
+        with self._lock:
+            node_id = len(self._ops)
+            name = name if exact_name else self.unique_name(name or type_name)
+            operation = Operation(self, node_id, name, type_name, op, inputs, attrs, out_type,
+                                  [c._id for c in control_inputs], loc)
+            self._ops.append(operation)
+            self._by_name[name] = operation
+            return operation
+
+    def execute(self, op, inputs, attrs):
+        return self.apply(op, inputs, attrs, requested_name())
+
+    def apply(self, op, inputs, attrs, name=None):
+        """Adds ``op`` applied to ``inputs`` (tensors of this graph, eager tensors, variables)."""
+        location = user_location()
+        ids = [self.node_id(t, f"{op.name} input {i}") for i, t in enumerate(inputs)]
+        out_type = op.infer_checked([self._ops[i].outputs[0].type for i in ids], attrs, location)
+        var = attrs.get("var")
+        if var is not None and var.id not in self._variable_ids:
+            raise InvalidArgumentError(with_location(
+                f"variable '{var.name}' belongs to the global runtime (TF2 style) or another graph, so graph "
+                f"{self.name} cannot use it: create compat.v1 variables with gj.compat.v1.Variable while this "
+                f"graph is the default"))
+        if op.name == "assign_variable":  # later uses must read the new value
+            self._last_read.pop(attrs["var"].id, None)
+        return self.add_op(op.name, op, ids, attrs, out_type, name=name, loc=location).outputs[0]
+
+    def node_id(self, tensor, what="input"):
+        if isinstance(tensor, GraphTensor):
+            self._check_own(tensor, what)
+            return tensor._id
+        if type(tensor) is EagerTensor:
+            found = self._captured.get(id(tensor))
+            if found is None:
+                node = self.constant(tensor._value)
+                found = self._captured[id(tensor)] = (tensor, node._id)
+            return found[1]
+        if getattr(tensor, "_is_variable", False):
+            if getattr(tensor, "_graph", None) is not self:
+                _foreign_variable(tensor, self)
+            return self.node_id(tensor.read_value(), what)
+        if isinstance(tensor, SymbolicTensor):
+            raise TracingError(with_location(f"{what} is a symbolic tensor of a gj.function trace "
+                                             f"({tensor._describe()}); it cannot be used in graph {self.name}"))
+        raise InvalidTypeError(with_location(f"{what}: expected a tensor, got {type(tensor).__name__}"))
+
+    def record_constant(self, tensor, name=None):
+        """``gj.constant`` while this graph is the default: a named graph constant, as in TF1."""
+        return self.constant(tensor._value, name).outputs[0]
+
+    def constant(self, value, name=None):
+        value = np.asarray(value)
+        return self.add_op("constant", OPS["constant"], (), {"value": Const(value)},
+                           OPS["constant"].infer(value=Const(value)), name=name or "Const", loc=user_location())
+
+    def read_variable(self, variable):
+        """A tensor reading ``variable``: the latest read node, unless an assignment was built since."""
+        ref = variable._ref
+        node_id = self._last_read.get(ref.id)
+        if node_id is None:
+            with _ScopeOf(self, ref.name + "/"):
+                tensor = self.add_op("read_variable", OPS["read_variable"], (), {"var": ref}, ref.type,
+                                     name="read", loc=user_location()).outputs[0]
+            node_id = self._last_read[ref.id] = tensor._id
+        return self._ops[node_id].outputs[0]
+
+    def call_function(self, concrete, inputs):
+        """A gj.function called on this graph's tensors: its traced graph's nodes become ops here."""
+        mapping, args = {}, iter(inputs)
+        for i, node in enumerate(concrete.graph.nodes):
+            if node.op == "input":
+                mapping[i] = self.node_id(next(args), f"argument of {concrete.graph.name}")
+                continue
+            attrs = dict(node.attrs)
+            op = self.add_op(node.op, OPS[node.op], [mapping[j] for j in node.inputs], attrs, node.type,
+                             name=f"{concrete.name}/{node.op}", loc=node.loc)
+            mapping[i] = op._id
+        return [self._ops[mapping[i]].outputs[0] for i in concrete.graph.outputs]
+
+    def create_variable(self, variable, name, initial_value):
+        raise UnimplementedError("compat.v1 graphs create their variables with gj.compat.v1.Variable")
+
+    # -- what a run executes --
+
+    def plan_graph(self, fetch_ops, target_ops, fed_types):
+        """The IR graph computing ``fetch_ops``' outputs and running ``target_ops``, with the fed tensors
+        (``{node id: concrete TensorType}``) as its inputs, in increasing node-id order. Shapes are
+        re-inferred from the fed ones, so a shape error here names the user's line that built the op."""
+        needed, stack = set(), [op._id for op in fetch_ops] + [op._id for op in target_ops]
+        while stack:
+            i = stack.pop()
+            if i in needed:
+                continue
+            needed.add(i)
+            if i not in fed_types:
+                stack.extend(self._ops[i]._input_ids)
+                stack.extend(self._ops[i]._control_ids)
+        builder = GraphBuilder(f"{self.name}_run")
+        mapping = {}
+        inputs = sorted(i for i in needed if i in fed_types)
+        for position, i in enumerate(inputs):
+            mapping[i] = builder.add_input(fed_types[i], position)
+        for i in sorted(needed):
+            operation = self._ops[i]
+            if i in mapping or not operation.outputs:
+                continue
+            if operation.op_def is None:  # a placeholder nobody fed
+                t = operation.outputs[0]
+                raise InvalidArgumentError(
+                    f"You must feed a value for placeholder tensor '{t.name}' with dtype {t.dtype.name} and "
+                    f"shape {format_shape(t.type.shape)}" + (f"\n  (created at {operation.loc})" if operation.loc else ""))
+            args = [mapping[j] for j in operation._input_ids]
+            out_type = operation.op_def.infer_checked([builder.nodes[j].type for j in args], operation.attrs, operation.loc)
+            if out_type.shape is None or None in out_type.shape:  # e.g. zeros_like of a partly known shape
+                raise UnimplementedError(with_location(
+                    f"{operation.name}: its result shape {format_shape(out_type.shape)} depends on the unknown "
+                    f"dims of a placeholder's static shape, which graphjit cannot resolve at run time yet; give "
+                    f"the placeholder a full shape", operation.loc))
+            mapping[i] = builder.add(operation.op_def.name, args, operation.attrs, out_type,
+                                     effectful=operation.op_def.stateful, loc=operation.loc)
+        graph = builder.finish([mapping[op._id] for op in fetch_ops])
+        return graph, tuple(inputs)
+
+
+def _foreign_variable(variable, graph):
+    owner = getattr(getattr(variable, "_graph", None), "name", None)
+    where = f"graph {owner}" if owner else "the global runtime (TF2 style)"
+    raise InvalidArgumentError(with_location(
+        f"variable '{variable.name}' belongs to {where}, so graph {graph.name} cannot use it: create "
+        f"compat.v1 variables with gj.compat.v1.Variable while this graph is the default"))
+
+
+# ---- op names: the ``name=`` argument of the public function the user called ----------------------
+
+_api_codes = None
+
+
+def requested_name():
+    """The ``name=`` given to the outermost graphjit API function on the stack, if any (so ``gj.add(a, b,
+    name="total")`` names its op ``total``, without every op function having to pass names along)."""
+    global _api_codes
+    if _api_codes is None:
+        codes = set()
+        for fn in API.values():
+            while fn is not None:
+                codes.add(getattr(fn, "__code__", None))
+                fn = getattr(fn, "__wrapped__", None)
+        _api_codes = codes
+    found, frame = None, sys._getframe(1)
+    own = source._OWN_DIRS
+    while frame is not None and frame.f_code.co_filename.startswith(own):
+        if frame.f_code in _api_codes:
+            local = frame.f_locals
+            name = local.get("name", (local.get("kwargs") or {}).get("name"))
+            if isinstance(name, str) and name:
+                found = name
+        frame = frame.f_back
+    return found
+
+
+# ---- default graphs and name scopes -----------------------------------------------------------------
+
+class _Stacks(threading.local):
+    def __init__(self):
+        self.graphs = []
+
+
+_stacks = _Stacks()
+_global_default = None
+_global_lock = threading.Lock()
+
+
+def get_default_graph():
+    """The innermost ``as_default()`` graph of this thread, else the global default graph."""
+    if _stacks.graphs:
+        return _stacks.graphs[-1]
+    global _global_default
+    if _global_default is None:
+        with _global_lock:
+            if _global_default is None:
+                _global_default = Graph("default")
+    return _global_default
+
+
+def reset_default_graph():
+    """Replaces the global default graph with a new, empty one (not allowed inside ``as_default``)."""
+    global _global_default
+    if _stacks.graphs:
+        raise FailedPreconditionError("reset_default_graph() was called inside a graph's as_default() block: "
+                                      "leave every `with graph.as_default():` first")
+    with _global_lock:
+        _global_default = Graph("default")
+
+
+class _GraphDefault:
+    def __init__(self, graph):
+        self.graph = graph
+        self._pushed = []
+
+    def __enter__(self):
+        pushed = context.pushed(self.graph)
+        pushed.__enter__()
+        self._pushed.append(pushed)
+        _stacks.graphs.append(self.graph)
+        return self.graph
+
+    def __exit__(self, *exc):
+        _stacks.graphs.pop()
+        self._pushed.pop().__exit__(*exc)
+
+
+class _ScopeOf:
+    """Sets a graph's name scope (on this thread) to an absolute value for a block."""
+
+    def __init__(self, graph, scope):
+        self.graph, self.scope = graph, scope
+
+    def __enter__(self):
+        self.previous = self.graph._scope
+        self.graph._local.scope = self.scope
+        return self.scope
+
+    def __exit__(self, *exc):
+        self.graph._local.scope = self.previous
+
+
+class _NameScope:
+    def __init__(self, graph, name):
+        self.graph, self.name = graph, name
+
+    def __enter__(self):
+        graph = self.graph
+        if self.name is None or self.name == "":
+            self._inner = _ScopeOf(graph, "")
+        elif self.name.endswith("/"):  # an absolute scope, reused as is (TF's convention)
+            self._inner = _ScopeOf(graph, self.name)
+        else:
+            self._inner = _ScopeOf(graph, graph.unique_name(self.name) + "/")
+        return self._inner.__enter__()
+
+    def __exit__(self, *exc):
+        self._inner.__exit__(*exc)
+
+
+def name_scope(name, default_name=None, values=None):
+    """``with name_scope("layer1") as scope:`` prefixes the names of ops built inside with ``layer1/``."""
+    graph = get_default_graph()
+    for value in values or ():
+        if isinstance(value, GraphTensor):
+            graph = value.graph
+            break
+    return graph.name_scope(name if name is not None else default_name)
+
+
+# ---- sessions (installed by graphjit.runtime.session: tracer does not import the runtime) ------------
+
+_default_session = None  # () -> the thread's default Session, or None
+
+
+def install_default_session_getter(getter):
+    global _default_session
+    _default_session = getter
+
+
+def _session_for(item, session):
+    if session is None:
+        session = _default_session() if _default_session is not None else None
+        if session is None:
+            raise FailedPreconditionError(
+                f"Cannot evaluate {item!r}: no default session is registered. Use `with sess.as_default():` "
+                f"or pass session=sess")
+    if session.graph is not item.graph:
+        raise InvalidArgumentError(f"Cannot use {item!r} of graph {item.graph.name} with a session on graph "
+                                   f"{session.graph.name}: the session's graph must be the item's graph")
+    return session
+
