@@ -244,3 +244,46 @@ def test_disable_eager_execution_builds_into_the_default_graph():
         tf1.enable_eager_execution()
     assert tf1.executing_eagerly()
     assert float(gj.constant(2.0) * 3.0) == 6.0
+
+
+def test_placeholder_with_default_uses_its_input_unless_fed():
+    g = tf1.Graph()
+    with g.as_default():
+        rate = tf1.placeholder_with_default(gj.constant(0.5), [], name="rate")
+        y = rate * 4.0
+    assert rate.name == "rate:0" and rate.dtype is gj.float32
+    with tf1.Session(graph=g) as sess:
+        assert sess.run(y) == 2.0
+        assert sess.run(y, {rate: 0.25}) == 1.0
+        with pytest.raises(errors.InvalidArgumentError, match="shape"):
+            sess.run(y, {rate: [1.0, 2.0]})
+
+
+def test_control_dependencies_order_ops_after_their_dependencies():
+    g = tf1.Graph()
+    with g.as_default():
+        v = tf1.Variable(0.0, name="v")
+        update = v.assign_add(1.0)
+        with tf1.control_dependencies([update]):
+            after = gj.identity(v * 10.0, name="after")
+            with g.control_dependencies(None):
+                plain = gj.identity(v * 10.0, name="plain")
+    assert update.op in after.op.control_inputs and plain.op.control_inputs == []
+    with tf1.Session(graph=g) as sess:
+        sess.run(v.initializer)
+        assert sess.run(after) == 10.0  # the update ran first
+        assert sess.run(after) == 20.0
+        assert sess.run(plain) == 20.0 and sess.run(v) == 2.0  # no update
+
+
+def test_a_finalized_graph_refuses_new_ops():
+    g = tf1.Graph()
+    with g.as_default():
+        x = tf1.placeholder(gj.float32, [2])
+        y = x + 1.0
+    g.finalize()
+    assert g.finalized
+    with pytest.raises(errors.FailedPreconditionError, match="finalized"):
+        _ = x * 2.0
+    with tf1.Session(graph=g) as sess:  # running is still fine
+        assert sess.run(y, {x: [1.0, 2.0]}).tolist() == [2.0, 3.0]

@@ -105,6 +105,7 @@ class Graph:
         self.variables = []               # compat.v1 Variables, in creation order
         self._variable_ids = set()
         self.seed = None
+        self._finalized = False
         # Compiled run plans belong to the graph, so a new session on it reuses them (the runtime fills them).
         self.plans = {}
         self.compile_count = 0
@@ -120,6 +121,17 @@ class Graph:
 
     def name_scope(self, name):
         return _NameScope(self, name)
+
+    def control_dependencies(self, control_inputs):
+        """Ops built inside ``with graph.control_dependencies([a, b]):`` run after ``a`` and ``b``
+        (``None`` clears the outer blocks' dependencies, as in TF)."""
+        return _ControlDependencies(self, control_inputs)
+
+    def finalize(self):
+        """Makes the graph read-only: adding an op raises (catches graphs that grow in a training loop)."""
+        self._finalized = True
+
+    finalized = property(lambda self: self._finalized)
 
     @property
     def _scope(self):
@@ -193,10 +205,15 @@ class Graph:
     def add_op(self, type_name, op, inputs, attrs, out_type, *, name=None, control_inputs=(), loc=None,
                exact_name=False):
         with self._lock:
+            if self._finalized:
+                raise FailedPreconditionError(with_location(
+                    f"graph {self.name} is finalized and cannot be modified (adding {name or type_name})", loc))
             node_id = len(self._ops)
             name = name if exact_name else self.unique_name(name or type_name)
-            operation = Operation(self, node_id, name, type_name, op, inputs, attrs, out_type,
-                                  [c._id for c in control_inputs], loc)
+            controls = [c._id for c in control_inputs]
+            for block in getattr(self._local, "controls", ()):
+                controls.extend(i for i in block if i not in controls)
+            operation = Operation(self, node_id, name, type_name, op, inputs, attrs, out_type, controls, loc)
             self._ops.append(operation)
             self._by_name[name] = operation
             return operation
@@ -248,14 +265,17 @@ class Graph:
                            OPS["constant"].infer(value=Const(value)), name=name or "Const", loc=user_location())
 
     def read_variable(self, variable):
-        """A tensor reading ``variable``: the latest read node, unless an assignment was built since."""
+        """A tensor reading ``variable``: the latest read node, unless an assignment was built since (or
+        control dependencies apply)."""
         ref = variable._ref
-        node_id = self._last_read.get(ref.id)
+        under_controls = bool(getattr(self._local, "controls", None))  # such a read must not be shared
+        node_id = None if under_controls else self._last_read.get(ref.id)
         if node_id is None:
             with _ScopeOf(self, ref.name + "/"):
-                tensor = self.add_op("read_variable", OPS["read_variable"], (), {"var": ref}, ref.type,
-                                     name="read", loc=user_location()).outputs[0]
-            node_id = self._last_read[ref.id] = tensor._id
+                node_id = self.add_op("read_variable", OPS["read_variable"], (), {"var": ref}, ref.type,
+                                      name="read", loc=user_location())._id
+            if not under_controls:
+                self._last_read[ref.id] = node_id
         return self._ops[node_id].outputs[0]
 
     def call_function(self, concrete, inputs):
@@ -401,6 +421,23 @@ class _GraphDefault:
     def __exit__(self, *exc):
         _stacks.graphs.pop()
         self._pushed.pop().__exit__(*exc)
+
+
+class _ControlDependencies:
+    def __init__(self, graph, control_inputs):
+        self.graph = graph
+        if control_inputs is None:
+            self.ids = None
+        else:
+            self.ids = [graph.as_graph_element(c, "control input")[0]._id for c in control_inputs]
+
+    def __enter__(self):
+        local = self.graph._local
+        self.previous = getattr(local, "controls", [])
+        local.controls = [] if self.ids is None else self.previous + [self.ids]
+
+    def __exit__(self, *exc):
+        self.graph._local.controls = self.previous
 
 
 class _ScopeOf:

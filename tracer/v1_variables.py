@@ -28,6 +28,21 @@ def placeholder(dtype, shape=None, name=None):
                                  loc=user_location()).outputs[0]
 
 
+def placeholder_with_default(input, shape, name=None):  # noqa: A002
+    """A placeholder that takes the value of ``input`` in runs that do not feed it."""
+    graph = target_graph()
+    default = graph.node_id(convert_to_tensor(input, what="placeholder_with_default(input)"), "input")
+    dtype = graph._ops[default].outputs[0].dtype
+    dims = None if shape is None else tuple(TensorShape(shape))
+    return graph.add_op("placeholder_with_default", OPS["identity"], (default,), {}, TensorType(dims, dtype),
+                        name=name or "PlaceholderWithDefault", loc=user_location()).outputs[0]
+
+
+def control_dependencies(control_inputs):
+    """``with control_dependencies([update]):`` ops built inside run after ``update`` (default graph)."""
+    return target_graph().control_dependencies(control_inputs)
+
+
 class Variable(_Variable):
     """A variable of a compat.v1 graph: the graph holds its ops, each Session holds its own value.
 

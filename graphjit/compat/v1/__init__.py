@@ -11,11 +11,10 @@ from graphjit.runtime.saver import Saver as _Saver
 from graphjit.runtime.session import InteractiveSession, Session, get_default_session  # noqa: F401
 from graphjit.tracer.v1_graph import (Graph, GraphTensor as Tensor, Operation, get_default_graph,  # noqa: F401
                                       name_scope, reset_default_graph)
-from graphjit.tracer.v1_variables import (Variable, assign, assign_add, assign_sub,  # noqa: F401
-                                          disable_eager_execution, enable_eager_execution, executing_eagerly,
-                                          global_variables, global_variables_initializer, group, no_op,
-                                          placeholder, set_random_seed, trainable_variables,
-                                          variables_initializer)
+from graphjit.tracer.v1_variables import (  # noqa: F401
+    Variable, assign, assign_add, assign_sub, control_dependencies, disable_eager_execution,
+    enable_eager_execution, executing_eagerly, global_variables, global_variables_initializer, group, no_op,
+    placeholder, placeholder_with_default, set_random_seed, trainable_variables, variables_initializer)
 
 train = _types.ModuleType(f"{__name__}.train", "graphjit.compat.v1.train: Saver and latest_checkpoint (TF1's tf.train)")
 train.Saver = _Saver
