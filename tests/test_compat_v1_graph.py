@@ -287,3 +287,17 @@ def test_a_finalized_graph_refuses_new_ops():
         _ = x * 2.0
     with tf1.Session(graph=g) as sess:  # running is still fine
         assert sess.run(y, {x: [1.0, 2.0]}).tolist() == [2.0, 3.0]
+
+
+def test_gj_function_using_global_variables_cannot_be_inlined_into_a_graph():
+    w = gj.Variable(2.0, name="global_w")
+
+    @gj.function
+    def scale(x):
+        return x * w
+
+    g = tf1.Graph()
+    with g.as_default():
+        x = tf1.placeholder(gj.float32, [2])
+        with pytest.raises(errors.InvalidArgumentError, match="'global_w' belongs to the global runtime"):
+            scale(x)

@@ -226,15 +226,17 @@ class Graph:
         location = user_location()
         ids = [self.node_id(t, f"{op.name} input {i}") for i, t in enumerate(inputs)]
         out_type = op.infer_checked([self._ops[i].outputs[0].type for i in ids], attrs, location)
-        var = attrs.get("var")
+        self._check_variable(attrs.get("var"))
+        if op.name == "assign_variable":  # later uses must read the new value
+            self._last_read.pop(attrs["var"].id, None)
+        return self.add_op(op.name, op, ids, attrs, out_type, name=name, loc=location).outputs[0]
+
+    def _check_variable(self, var):
         if var is not None and var.id not in self._variable_ids:
             raise InvalidArgumentError(with_location(
                 f"variable '{var.name}' belongs to the global runtime (TF2 style) or another graph, so graph "
                 f"{self.name} cannot use it: create compat.v1 variables with gj.compat.v1.Variable while this "
                 f"graph is the default"))
-        if op.name == "assign_variable":  # later uses must read the new value
-            self._last_read.pop(attrs["var"].id, None)
-        return self.add_op(op.name, op, ids, attrs, out_type, name=name, loc=location).outputs[0]
 
     def node_id(self, tensor, what="input"):
         if isinstance(tensor, GraphTensor):
@@ -286,6 +288,7 @@ class Graph:
                 mapping[i] = self.node_id(next(args), f"argument of {concrete.graph.name}")
                 continue
             attrs = dict(node.attrs)
+            self._check_variable(attrs.get("var"))
             op = self.add_op(node.op, OPS[node.op], [mapping[j] for j in node.inputs], attrs, node.type,
                              name=f"{concrete.name}/{node.op}", loc=node.loc)
             mapping[i] = op._id
