@@ -4,10 +4,12 @@
 
 Each row times one elementwise float32 loop over n elements (medians of --repeat runs, after a warm-up
 run; outputs preallocated outside the timed region): the mathlib polynomial version, the same prange loop
-calling libm through ``math`` (not vectorisable), and NumPy. A triad (read 2 arrays, write 1) gives the
-memory floor of the same run. The script also reads each polynomial kernel's assembly and reports the
-widest vector registers its packed arithmetic uses (ymm = AVX2, zmm = AVX-512), and the compile time of
-each mathlib kernel. The machine's load average is printed first: other processes skew parallel timings.
+calling libm through ``math`` (not vectorisable), and NumPy. Arguments are 3 * standard normal, except in
+the "huge" rows: |x| log-uniform in [2^20, 3e22), which sin and cos reduce by their slower exact path. A
+triad (read 2 arrays, write 1) gives the memory floor of the same run. The script also reads each
+polynomial kernel's assembly and reports the widest vector registers its packed arithmetic uses (ymm =
+AVX2, zmm = AVX-512), and the compile time of each mathlib kernel. The machine's load average is printed
+first: other processes skew parallel timings.
 """
 import argparse
 import math
@@ -18,7 +20,7 @@ import time
 import numba
 import numpy as np
 
-from graphjit.compiler.mathlib import exp_f32, log_f32, sin_f32, tanh_f32
+from graphjit.compiler.mathlib import cos_f32, exp_f32, log_f32, sin_f32, tan_f32, tanh_f32
 
 _HALF = np.float32(0.5)
 _SIG = "void(float32[::1], float32[::1], float32[::1])"
@@ -47,6 +49,16 @@ def libm_exp(v):
 @numba.njit(inline="always")
 def libm_sin(v):
     return np.float32(math.sin(v))
+
+
+@numba.njit(inline="always")
+def libm_cos(v):
+    return np.float32(math.cos(v))
+
+
+@numba.njit(inline="always")
+def libm_tan(v):
+    return np.float32(math.tan(v))
 
 
 @numba.njit(inline="always")
@@ -119,6 +131,7 @@ def main():
     x = (rng.standard_normal(args.n) * 3).astype(np.float32)
     y = rng.standard_normal(args.n).astype(np.float32)
     xpos = np.abs(x) + np.float32(1e-3)
+    huge = (2.0 ** 20 * np.exp(rng.uniform(0, 38, args.n)) * rng.choice([-1, 1], args.n)).astype(np.float32)
     out = np.empty_like(x)
     floor = median_ms(triad, x, y, out, repeat=args.repeat)
     print(f"n = {args.n:,} float32, {numba.get_num_threads()} threads ({numba.threading_layer()}), "
@@ -127,6 +140,10 @@ def main():
 
     rows = [("exp", exp_f32, libm_exp, np.exp, x),
             ("sin", sin_f32, libm_sin, np.sin, x),
+            ("cos", cos_f32, libm_cos, np.cos, x),
+            ("tan", tan_f32, libm_tan, np.tan, x),
+            ("sin, huge", sin_f32, libm_sin, np.sin, huge),
+            ("cos, huge", cos_f32, libm_cos, np.cos, huge),
             ("log", log_f32, libm_log, np.log, xpos),
             ("tanh", tanh_f32, libm_tanh, np.tanh, x)]
     print(f"{'loop':32s} {'mathlib':>9s} {'libm':>9s} {'numpy':>9s}  {'vs libm':>7s} {'vs numpy':>8s}  "

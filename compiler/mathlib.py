@@ -7,7 +7,9 @@ Each is ``numba.njit(inline='always')``: Numba inlines it into the caller's IR (
 up on a second call site of a big function, and the loop then stays scalar), where it takes the caller's
 flags. Callers must use ``error_model='numpy'`` (the 'python' model adds a division-by-zero branch) and at
 most ``fastmath={'contract'}`` (``nnan``/``ninf``/``nsz`` break the special-value selects, ``reassoc``
-the range reductions).
+the range reductions). The one exception to "straight-line": sin, cos and tan send arguments of 2^20 and
+more through a call that the vectoriser widens and that tests a whole vector at once (see _define_big),
+so that their costly exact reduction runs only for the vectors that hold such an argument.
 
 float32 (np.float32 in and out), valid for every float32 input, denormals included:
 
@@ -17,10 +19,11 @@ float32 (np.float32 in and out), valid for every float32 input, denormals includ
   log_f32,      float64: u = 2^k * m, m in [sqrt(1/2), sqrt(2)) split from the bits, log(m) = 2s + s^3 Q(s^2)
   log1p_f32     with s = (m-1)/(m+1), degree-7 minimax (2^-30); log1p adds back the rounding error of 1+x.
   sin_f32,      reduced modulo pi to |r| <= pi/2 (cos(x) = sin(x + pi/2)), then one degree-9 odd minimax
-  cos_f32       (2^-27) evaluated in float32. |x| < 1 needs no reduction; otherwise an exact integer
-                Payne-Hanek reduction against 4/pi (glibc's sinf method, without its table), computed
-                for every lane and selected, so huge arguments cost no branch.
-  tan_f32       the same reduction; sin(r) / sin(pi/2 - |r|) in float64.
+  cos_f32       (2^-27) evaluated in float32. |x| < 2^20: Cody-Waite in float64 with a two-part pi/2
+                (error under 2^-38 |r|), inline. |x| >= 2^20 and infinities: an exact integer Payne-Hanek
+                reduction against 4/pi (glibc's sinf method, without its table), computed out of line and
+                only for the loop's vectors that contain such an argument (all of that vector's lanes).
+  tan_f32       the same reductions; sin(r) / sin(pi/2 - |r|) in float64.
   tanh_f32      expm1(2x) / (expm1(2x) + 2) in float64, saturating to +-1.
   sigmoid_f32   1 / (1 + exp(-x)) in float64 with a clamped argument (no overflow; exact 0 and 1 limits).
   softplus_f32  max(x, 0) + log1p(exp(-|x|)) in float64.
@@ -54,7 +57,7 @@ SOURCE_SHA256 = hashlib.sha256(pathlib.Path(__file__).read_bytes()).hexdigest()
 _inline = numba.njit(inline="always", error_model="numpy")
 
 
-# ---- bit casts, selects, funnel shifts -------------------------------------------------------------
+# ---- bit casts and selects -----------------------------------------------------------------------
 # Bit manipulation is unsigned: Numba marks signed integer + - * as `nsw` (overflow is undefined
 # behaviour), so wrapping arithmetic is only defined on unsigned types. Integer constants used with them
 # are unsigned too (a plain int would turn the expression into int64). Numba widens uint32 arithmetic to
@@ -83,20 +86,6 @@ def _sel(typingctx, cond, a, b):
     if isinstance(cond, types.Boolean) and a == b:
         return a(cond, a, b), lambda ctx, builder, sig, args: builder.select(*args)
     return None
-
-
-@intrinsic
-def _fshl(typingctx, a, b, t):
-    """The high word of the 128-bit (a:b) << (t mod 64): LLVM's llvm.fshl (one AVX-512 instruction, and no
-    undefined shift by 64 when t is 0)."""
-    if not (a == b == t == types.uint64):
-        return None
-
-    def codegen(context, builder, sig, args):
-        i64 = ir.IntType(64)
-        fn = cgutils.get_or_insert_function(builder.module, ir.FunctionType(i64, [i64] * 3), "llvm.fshl.i64")
-        return builder.call(fn, args)
-    return types.uint64(types.uint64, types.uint64, types.uint64), codegen
 
 
 # ---- constants (typed scalars: float64 _F, float32 _G, uint64 _U, uint32 _U32) ------------------------
@@ -130,17 +119,15 @@ _P5, _P6 = _G(0.008368780843549112), _G(0.0013814464955304267)
 _S1, _S2 = _F(-0.16666659538469863), _F(0.00833306591350351)
 _S3, _S4 = _F(-0.00019809576893038857), _F(2.605719874902865e-06)
 _S1_G, _S2_G, _S3_G, _S4_G = _G(_S1), _G(_S2), _G(_S3), _G(_S4)
-_PIO2_1 = _F(1.5707963267341256)           # pi/2 = _PIO2_1 + _PIO2_2 to 2^-85
-_PIO2_2 = _F(6.077100506303966e-11)
+_PIO2_1 = _F(1.5707963267341256)           # pi/2 to 33 significant bits
+_PIO2_1T = _F(6.077100506506192e-11)       # pi/2 - _PIO2_1, to 2^-88
 _PI_2_63 = _F(3.4061215800865545e-19)      # pi/2 * 2^-62: the 2.62 fixed-point remainder to radians
-_TWO52 = _F(4503599627370496.0)
-_TWO52_BITS = _U(0x4330000000000000)       # bits(2^52) | i is 2^52 + i, for 0 <= i < 2^52
-_LOW32 = _U(0xFFFFFFFF)
 
 
 def _four_over_pi_words():
-    """4/pi's fraction bits as four uint64 words, most significant first, laid out so that the top 96 bits
-    of (words << s) are floor(4/pi * 2^(70 + s)) mod 2^96 for 0 <= s < 128 (the window _reduce needs)."""
+    """4/pi's fraction bits as four 64-bit words (Python ints), most significant first, laid out so that the
+    top 96 bits of (words << s) are floor(4/pi * 2^(70 + s)) mod 2^96 for 0 <= s < 128 (the window
+    _emit_payne_hanek needs)."""
     bits = 400
     one = 1 << bits
 
@@ -153,10 +140,10 @@ def _four_over_pi_words():
     g = ((4 << (2 * bits)) // pi >> (bits - 197)) % (1 << 223)   # floor(4/pi * 2^197) mod 2^223
     g <<= 33                                                     # 256 bits
     words = [(g >> (192 - 64 * j)) & (2**64 - 1) for j in range(4)]
-    return tuple(_U(w) for w in words)
+    return tuple(words)
 
 
-_W0, _W1, _W2, _W3 = _four_over_pi_words()
+_FOUR_OVER_PI = _four_over_pi_words()
 
 
 # ---- float64 cores shared by the float32 functions ------------------------------------------------
@@ -205,62 +192,14 @@ def _log1p_d(v):
     return _log_d(u) + _sel(u >= _F(2.0), _F(0.0), v - (u - _F(1.0)))   # NaN v: the NaN of c
 
 
-@_inline
-def _u63_to_f64_split(u, bias):
-    """float64(u - bias), rounded once, for 0 <= u < 2^63 and a constant bias that is a multiple of 2^32:
-    two 32-bit halves through the 2^52 bit trick (AVX2 has no int64 -> float64 conversion)."""
-    hi = _bitcast((u >> 32) | _TWO52_BITS, _F) - (_TWO52 + _F(bias >> 32))
-    lo = _bitcast((u & _LOW32) | _TWO52_BITS, _F) - _TWO52
-    return hi * _F(4294967296.0) + lo
-
-
-@_inline
-def _u63_to_f64_native(u, bias):
-    return np.float64(np.int64(u) - bias)  # one AVX-512DQ instruction (vcvtqq2pd); the same result
-
-
-def _target_has(feature):
-    """Whether Numba compiles for a CPU with ``feature`` (its NUMBA_CPU_FEATURES, else the host's)."""
-    from llvmlite import binding
-    features = numba.core.config.CPU_FEATURES or binding.get_host_cpu_features().flatten()
-    return f"+{feature}" in features.split(",")
-
-
-_u63_to_f64 = _u63_to_f64_native if _target_has("avx512dq") else _u63_to_f64_split
-
-
-@_inline
-def _reduce(x, offset):
-    """For float32 x, (r, k, c) with x + offset * pi/2 = k * pi + r, k the nearest integer (0 or 1: only
-    its parity matters), |r| <= pi/2, and c = pi/2 - |r| (for tan: exact even where c is tiny), as float64.
-    offset is 0 for the odd functions (sin, tan), 1 for cos."""
-    xd = np.float64(x)
-    ax = abs(xd)
-    # |x| < 1 needs no reduction: r = x for sin, and cos(x) = sin(pi/2 - |x|)
-    c0 = (_PIO2_1 - ax) + _PIO2_2
-    r0 = _sel(offset != 0, c0, xd)
-    # |x| >= 1: Payne-Hanek as in glibc's sinf, but with no table lookups (gathers are slow, and this runs
-    # for every lane, being selected after): |x| = m * 2^(s - 23) with m the 24-bit mantissa, and the 96
-    # bits of 4/pi that matter, w = floor(4/pi * 2^(70 + s)) mod 2^96, come from funnel-shifting four
-    # constant words. floor(m * w / 2^32) mod 2^64 is then |x| * 2/pi modulo 4 (a full turn) as a 2.62
-    # fixed-point number: the quadrant and the remainder, exact to 2^-62.
-    xi = _U(_bitcast(x, _U32))
-    s = ((xi >> 23) & _U(255)) - _U(127)   # the unbiased exponent (wraps around for |x| < 1: unused then)
-    m = (xi & _U(0x7FFFFF)) | _U(0x800000)
-    up = s >= _U(64)
-    hi = _fshl(_sel(up, _W1, _W0), _sel(up, _W2, _W1), s)
-    lo = _fshl(_sel(up, _W2, _W1), _sel(up, _W3, _W2), s)
-    # m * hi in two 32-bit products (AVX2 has no 64-bit multiply); the sum wraps modulo 2^64 = 4 quadrants
-    turn = ((m * (hi >> 32)) << 32) + m * (hi & _LOW32) + ((m * (lo >> 32)) >> 32) + (_U(offset) << 62)
-    v = turn + _U(1 << 62)                 # + half a turn of pi: the top bit is then the parity of k
-    kl = v >> 63
-    u = v & _U((1 << 63) - 1)              # the remainder + 2^62, in [0, 2^63)
-    rl = _u63_to_f64(u, 1 << 62) * _PI_2_63
-    rl = _sel((xd < _F(0.0)) & (offset == 0), -rl, rl)   # odd functions: f(-|x|) = -f(|x|); cos is even
-    cl = _u63_to_f64(_sel(u >= _U(1 << 62), _U(1 << 63) - u, u), 0) * _PI_2_63
-    small = ax < _F(1.0)
-    return _sel(small, r0, rl), _sel(small, _U(0), kl), _sel(small, c0, cl)
-
+# ---- sin, cos, tan ----------------------------------------------------------------------------------
+# All three reduce modulo pi: x + offset * pi/2 = k * pi + r with k an integer, |r| <= pi/2 (offset 0 for
+# sin and tan, 1 for cos: cos(x) = sin(x + pi/2)), then sin = (-1)^k * S(r) with one odd polynomial S, and
+# tan = S(r) / S(pi/2 - |r|). How r is found depends on |x|:
+#   |x| < 2^20   Cody-Waite in float64 (below): a few vector instructions, inline in the caller's loop
+#                (NaN goes through it too).
+#   |x| >= 2^20  and +-inf: Payne-Hanek against 4/pi in 64-bit integers, costly, so not computed for every
+#                lane and selected but only for the vectors of the loop that hold such an x (_define_big).
 
 @_inline
 def _sin_poly(r):
@@ -269,14 +208,259 @@ def _sin_poly(r):
 
 
 @_inline
-def _sin_cos(x, offset):
-    """sin(x + offset * pi/2) for float32 x: one odd polynomial after reduction modulo pi, evaluated in
-    float32 (16 lanes, not 8: sin is 20% faster and the error grows from 1 to 2 ULP)."""
-    rd, k, _ = _reduce(x, offset)
-    r = np.float32(rd)
+def _sin_poly_g(r):
+    """_sin_poly in float32 (16 lanes, not 8: 20% faster, and the error grows from 1 to 2 ULP)."""
     z = r * r
-    s = r + r * z * (_S1_G + z * (_S2_G + z * (_S3_G + z * _S4_G)))
-    return _sel(k != _U(0), -s, s)
+    return r + r * z * (_S1_G + z * (_S2_G + z * (_S3_G + z * _S4_G)))
+
+
+# |x| < 2^20: r = x - n * pi/2 with n = 2k - offset, k = round(x/pi + offset/2), |n| < 2^20. _PIO2_1 has
+# 33 significant bits, so n * _PIO2_1 is exact, and so is r1 = x - n * _PIO2_1 (x is a float32 and
+# |r1| < 2: at most 53 bits). What is left: the tail of pi/2 beyond _PIO2_1 + _PIO2_1T (2^-88 * 2^20) and
+# the roundings of n * _PIO2_1T and of the last subtraction, together under 2^-66 + 2^-53 |r|: 2^-38 |r|
+# at worst, as no float32 below 2^20 is within 4.1e-9 (2^-27.8) of a nonzero multiple of pi/2 (the closest
+# is 252.89821; found by a search over all of them, and for n = 0, r = x exactly). tests/test_mathlib.py
+# checks the closest ones; all 2^32 inputs were checked once against NumPy (module docstring).
+_FAST_MAX = 1048576.0                      # 2^20
+_INV_PI = _F(0.3183098861837907)
+_PI_1, _PI_1T = _F(2.0) * _PIO2_1, _F(2.0) * _PIO2_1T   # pi in the same two parts, exactly twice
+
+
+@_inline
+def _reduce_fast(x, offset):
+    """(r1, r, t) for float32 |x| < 2^20: r1 = x - n * _PIO2_1 exactly, r = r1 - n * _PIO2_1T (|r| <= pi/2
+    + 2^-30), and k's parity as the low bit of bits(t). Garbage (never a trap) for larger |x|."""
+    xd = np.float64(x)
+    q = xd * _INV_PI
+    t = _sel(offset != 0, q + _F(0.5), q) + _SHIFT    # a rounding error in q moves |r| past pi/2 by at
+    k = t - _SHIFT                                     # most 2^-30, where x/pi is half an odd integer
+    # sin and tan: n * _PIO2_1 = k * _PI_1, one addition fewer; cos: n = 2k - 1
+    n = _sel(offset != 0, (k + k) - _F(1.0), k)
+    r1 = xd - n * _sel(offset != 0, _PIO2_1, _PI_1)
+    return r1, r1 - n * _sel(offset != 0, _PIO2_1T, _PI_1T), t
+
+
+@_inline
+def _sin_cos_fast(x, offset):
+    _, r, t = _reduce_fast(x, offset)
+    r = _bitcast(_bitcast(r, _U) ^ (_bitcast(t, _U) << _U(63)), _F)   # (-1)^k r: S is odd
+    return _sin_poly_g(np.float32(r))
+
+
+@_inline
+def _tan_fast(x):
+    r1, r, t = _reduce_fast(x, 0)
+    k = t - _SHIFT
+    # c = pi/2 - |r| from the exact r1, not from r (whose rounding, 2^-53 * pi/2, would swamp a tiny c near
+    # a pole): pi/2 - r = (_PIO2_1 - r1) + (_PIO2_1T + k * _PI_1T) for r1 >= 0, the first difference exact
+    # wherever c is small (Sterbenz); pi/2 + r likewise for r1 < 0
+    c = (_PIO2_1 - abs(r1)) + (_PIO2_1T + _sel(r1 < _F(0.0), -k, k) * _PI_1T)
+    return np.float32(_sin_poly(r) / _sin_poly(c))
+
+
+def _emit_payne_hanek(b, x, name):
+    """IR for ``name`` (sin, cos or tan) of the float32 (or vector of float32) value x, |x| >= 2^20 (other
+    lanes give garbage, never a trap), through an exact reduction.
+
+    x + offset * pi/2 = k * pi + r as in glibc's sinf, but with no table lookups: |x| = m * 2^(s - 23) with
+    m the 24-bit mantissa, and the 96 bits of 4/pi that matter, w = floor(4/pi * 2^(70 + s)) mod 2^96,
+    come from funnel-shifting four constant words. floor(m * w / 2^32) mod 2^64 is then |x| * 2/pi modulo 4
+    (a full turn) as a 2.62 fixed-point number: the quadrant and the remainder, exact to 2^-62. Then r and
+    c = pi/2 - |r| (exact even where c is tiny, for tan) in float64, and the polynomials as in the fast path.
+    """
+    xt = x.type
+    width = xt.count if isinstance(xt, ir.VectorType) else 0
+
+    def vec(t):
+        return ir.VectorType(t, width) if width else t
+
+    def const(t, v):
+        return ir.Constant(vec(t), [v] * width if width else v)
+
+    i64, f64, f32 = ir.IntType(64), ir.DoubleType(), ir.FloatType()
+
+    def u(v):                              # a uint64 constant (IR integers are two's complement)
+        v = int(v) % (1 << 64)
+        return const(i64, v - (1 << 64) if v >= 1 << 63 else v)
+
+    offset = 1 if name == "cos" else 0
+    fshl = cgutils.get_or_insert_function(b.module, ir.FunctionType(vec(i64), [vec(i64)] * 3),
+                                          f"llvm.fshl.v{width}i64" if width else "llvm.fshl.i64")
+    xi = b.zext(b.bitcast(x, vec(ir.IntType(32))), vec(i64))
+    s = b.sub(b.and_(b.lshr(xi, u(23)), u(255)), u(127))           # the unbiased exponent, 20..127
+    m = b.or_(b.and_(xi, u(0x7FFFFF)), u(0x800000))
+    up = b.icmp_unsigned(">=", s, u(64))
+    w0, w1, w2, w3 = (u(w) for w in _FOUR_OVER_PI)
+    hi = b.call(fshl, [b.select(up, w1, w0), b.select(up, w2, w1), s])
+    lo = b.call(fshl, [b.select(up, w2, w1), b.select(up, w3, w2), s])
+    # m * hi in two 32-bit products (AVX2 has no 64-bit multiply); the sum wraps modulo 2^64 = 4 quadrants
+    turn = b.add(b.add(b.shl(b.mul(m, b.lshr(hi, u(32))), u(32)), b.mul(m, b.and_(hi, u(0xFFFFFFFF)))),
+                 b.lshr(b.mul(m, b.lshr(lo, u(32))), u(32)))
+    v = b.add(turn, u((offset << 62) + (1 << 62)))   # + half a turn of pi: the top bit is then k's parity
+    k_odd = b.icmp_signed("<", v, u(0))
+    rem = b.and_(v, u((1 << 63) - 1))                # the remainder + 2^62, in [0, 2^63)
+    pi_2_63 = const(f64, _PI_2_63)                   # pi/2 * 2^-62: the fixed-point remainder to radians
+    r = b.fmul(b.sitofp(b.sub(rem, u(1 << 62)), vec(f64)), pi_2_63)
+    if offset == 0:                                  # odd functions: f(-|x|) = -f(|x|); cos is even
+        r = b.select(b.fcmp_ordered("<", x, const(f32, 0.0)), b.fneg(r), r)
+
+    def poly(r, t, coefs):                           # r + r * z * (c1 + z * (c2 + z * (c3 + z * c4)))
+        z = b.fmul(r, r)
+        p = const(t, coefs[3])
+        for c in coefs[2::-1]:
+            p = b.fadd(const(t, c), b.fmul(z, p))
+        return b.fadd(r, b.fmul(b.fmul(r, z), p))
+
+    if name == "tan":
+        cr = b.select(b.icmp_unsigned(">=", rem, u(1 << 62)), b.sub(u(1 << 63), rem), rem)
+        c = b.fmul(b.sitofp(cr, vec(f64)), pi_2_63)
+        coefs = [float(c) for c in (_S1, _S2, _S3, _S4)]
+        y = b.fptrunc(b.fdiv(poly(r, f64, coefs), poly(c, f64, coefs)), vec(f32))
+    else:
+        y = poly(b.fptrunc(r, vec(f32)), f32, [float(c) for c in (_S1_G, _S2_G, _S3_G, _S4_G)])
+        y = b.select(k_odd, b.fneg(y), y)
+    return b.select(b.icmp_unsigned("==", s, u(128)), b.fsub(x, x), y)   # inf -> NaN
+
+
+# ---- |x| >= 2^20 only where a vector of the caller's loop holds one ------------------------------------
+# A select computes both of its sides in every lane, and a branch in the loop body is either flattened into
+# selects by LLVM's loop vectoriser or keeps the loop scalar. So the large-argument path sits behind a call
+# that the vectoriser widens: big(x, y) = (|x| >= 2^20 ? f(x) : y), a scalar function whose
+# "vector-function-abi-variant" attribute names vector versions big_vN(<N x float> x, <N x float> y). Those
+# test all N lanes at once and only if one is large run the Payne-Hanek code on the whole vector (slowN,
+# out of line) and select. In a loop over small arguments that costs two compares, a mask test and a call
+# per vector (or no call: LLVM may inline big_vN once it exists, as it does in parallel kernels). On x86
+# every function here but the scalar one is "no_caller_saved_registers", so the caller keeps its constants
+# in registers across the call; big_vN keeps its bounds in memory and compares x with them directly, so it
+# needs no vector register beyond its arguments (and saves none). slowN, which does save the ones it uses,
+# is reached through alignN, which realigns the stack to 64 bytes: that puts those saves on whole cache
+# lines (a 64-byte store split across two lines and loaded back soon after stalls, and where it splits
+# would depend on the caller's frame, so it would differ from run to run). The IR is emitted into each
+# kernel's module, once per module: big_vN and the bounds as weak_odr (discardable linkonce_odr would be
+# deleted as unused before the vectoriser creates the calls), all named by this file's hash so that code
+# from different versions never mixes.
+
+_BIG_WIDTHS = (2, 4, 8, 16)
+
+
+def _define_big(context, module, name):
+    """big(x, y) for ``name`` in ``module``, with its vector versions: defined on first use."""
+    scalar_name = f"graphjit_mathlib_{name}_big_{SOURCE_SHA256[:16]}"
+    fn = module.globals.get(scalar_name)
+    if fn is not None:
+        return fn
+    f32 = ir.FloatType()
+    # set.add: llvmlite's attribute sets refuse names they don't know. LLVM would end a function that used
+    # 256/512-bit registers with vzeroupper, which clears the upper halves of every vector register, the
+    # caller's included: that breaks no_caller_saved_registers, so it is switched off for these functions
+    # (a function's "target-features" replace the target machine's, hence the copy of those; without them,
+    # or off x86, plain functions: the caller then saves its registers around the call).
+    features = getattr(context.codegen(), "_tm_features", None)
+    ncsr = ()
+    if module.triple.startswith(("x86_64", "i386", "i686")) and isinstance(features, str):
+        features = ",".join([f for f in features.split(",") if f and f.lstrip("+-") != "vzeroupper"]
+                            + ["-vzeroupper"])
+        ncsr = ('"no_caller_saved_registers"', f'"target-features"="{features}"')
+
+    def vector(width):
+        return ir.VectorType(f32, width) if width > 1 else f32
+
+    def splat(b, v, width):
+        if width == 1:
+            return v
+        ty = vector(width)
+        v = b.insert_element(ir.Constant(ty, ir.Undefined), v, ir.Constant(ir.IntType(32), 0))
+        return b.shuffle_vector(v, ir.Constant(ty, ir.Undefined),
+                                ir.Constant(ir.VectorType(ir.IntType(32), width), [0] * width))
+
+    bounds = []
+    for tag, v in (("lo", -_FAST_MAX), ("hi", _FAST_MAX)):
+        g = ir.GlobalVariable(module, f32, f"{scalar_name}_{tag}")
+        g.linkage = "weak_odr"             # not constant, so not folded: see above
+        g.initializer = ir.Constant(f32, v)
+        bounds.append(g)
+
+    def slow(width):
+        """The Payne-Hanek code on x, out of line; for vectors behind a stack-realigning trampoline."""
+        ty = vector(width)
+        fn = ir.Function(module, ir.FunctionType(ty, [ty]), f"{scalar_name}_slow{width}")
+        fn.linkage = "linkonce_odr"
+        for attr in ("noinline", "nounwind") + (ncsr if width > 1 else ()):
+            set.add(fn.attributes, attr)
+        b = ir.IRBuilder(fn.append_basic_block("entry"))
+        b.ret(_emit_payne_hanek(b, fn.args[0], name))
+        if width == 1:
+            return fn
+        tramp = ir.Function(module, ir.FunctionType(ty, [ty]), f"{scalar_name}_align{width}")
+        tramp.linkage = "linkonce_odr"
+        for attr in ("noinline", "nounwind") + ncsr:
+            set.add(tramp.attributes, attr)
+        tramp.attributes.alignstack = 64
+        b = ir.IRBuilder(tramp.append_basic_block("entry"))
+        b.ret(b.call(fn, tramp.args, tail="notail"))   # a tail call would skip the realignment
+        return tramp
+
+    def body(fn, width):
+        x, y = fn.args
+        entry, slow_path, fast_path = (fn.append_basic_block(n) for n in ("entry", "slow", "fast"))
+        b = ir.IRBuilder(entry)
+        if width == 1:                     # (the scalar function must not read memory: see below)
+            lo, hi = (ir.Constant(f32, v) for v in (-_FAST_MAX, _FAST_MAX))
+        else:
+            lo, hi = (splat(b, b.load(g), width) for g in bounds)
+        big = b.or_(b.fcmp_ordered("<=", x, lo), b.fcmp_ordered(">=", x, hi))   # NaN: not big
+        any_big = big if width == 1 else \
+            b.icmp_unsigned("!=", b.bitcast(big, ir.IntType(width)), ir.Constant(ir.IntType(width), 0))
+        b.cbranch(any_big, slow_path, fast_path).set_weights([1, 1000])
+        b.position_at_end(fast_path)
+        b.ret(y)
+        b.position_at_end(slow_path)
+        fx = b.call(slow(width), [x])
+        b.ret(fx if width == 1 else b.select(big, fx, y))
+
+    variants = []
+    for width in _BIG_WIDTHS:
+        ty = vector(width)
+        vfn = ir.Function(module, ir.FunctionType(ty, [ty, ty]), f"{scalar_name}_v{width}")
+        vfn.linkage = "weak_odr"
+        for attr in ("nounwind",) + ncsr:
+            set.add(vfn.attributes, attr)
+        body(vfn, width)
+        variants.append(f"_ZGV_LLVM_N{width}vv_{scalar_name}({vfn.name})")
+    fn = ir.Function(module, ir.FunctionType(f32, [f32, f32]), scalar_name)
+    fn.linkage = "linkonce_odr"
+    # noinline: the vectoriser must see the call; memory(none): and know that it touches no memory
+    for attr in ("noinline", "nounwind", "willreturn", "memory(none)",
+                 f'"vector-function-abi-variant"="{",".join(variants)}"'):
+        set.add(fn.attributes, attr)
+    body(fn, 1)
+    # Numba gives every flagless floating-point instruction of the module the kernel's fastmath flags. These
+    # functions must be the same in every module (one definition is kept for all), so they get their own.
+    for f in module.functions:
+        if f.name.startswith(scalar_name):
+            for block in f.blocks:
+                for instr in block.instructions:
+                    if instr.opname in ("fadd", "fsub", "fmul", "fdiv", "fneg", "fcmp") and not instr.flags:
+                        instr.flags.append("contract")
+    return fn
+
+
+def _big_intrinsic(name):
+    @intrinsic
+    def big(typingctx, x, y):
+        """``y`` where |x| < 2^20, else ``name``(x) by the Payne-Hanek reduction."""
+        if x != types.float32 or y != types.float32:
+            return None
+
+        def codegen(context, builder, sig, args):
+            return builder.call(_define_big(context, builder.module, name), args)
+        return types.float32(types.float32, types.float32), codegen
+    return big
+
+
+_sin_big = _big_intrinsic("sin")
+_cos_big = _big_intrinsic("cos")
+_tan_big = _big_intrinsic("tan")
 
 
 # ---- float32 -------------------------------------------------------------------------------------
@@ -331,25 +515,21 @@ def log1p_f32(x):
 @_inline
 def sin_f32(x):
     x = np.float32(x)
-    y = _sin_cos(x, 0)
-    y = _sel(x == 0, x, y)                 # keeps -0.0
-    return _sel(abs(x) < np.float32(np.inf), y, x - x)   # inf -> NaN, NaN -> NaN
+    y = _sin_big(x, _sin_cos_fast(x, 0))   # NaN -> NaN through the fast path, inf -> NaN in the big one
+    return _sel(x == 0, x, y)              # keeps -0.0
 
 
 @_inline
 def cos_f32(x):
     x = np.float32(x)
-    y = _sin_cos(x, 1)
-    return _sel(abs(x) < np.float32(np.inf), y, x - x)
+    return _cos_big(x, _sin_cos_fast(x, 1))
 
 
 @_inline
 def tan_f32(x):
     x = np.float32(x)
-    r, _, c = _reduce(x, 0)                # tan has period pi: tan(x) = sin(r) / cos(r), cos(r) = sin(c)
-    y = np.float32(_sin_poly(r) / _sin_poly(c))
-    y = _sel(x == 0, x, y)
-    return _sel(abs(x) < np.float32(np.inf), y, x - x)
+    y = _tan_big(x, _tan_fast(x))
+    return _sel(x == 0, x, y)
 
 
 @_inline

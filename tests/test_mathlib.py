@@ -1,5 +1,6 @@
-"""graphjit.compiler.mathlib against NumPy: ULP error over the whole domain, exact special values, and a
-check that the float32 functions vectorise inside a loop.
+"""graphjit.compiler.mathlib against NumPy: ULP error over the whole domain, exact special values, a
+check that the float32 functions vectorise inside a loop, and for sin/cos/tan the hardest arguments of
+their fast reduction and the per-vector switch to their exact one (also when compiled for AVX2 only).
 
 Each function runs in one compiled loop (compiled once per session, like the code generator's kernels:
 error_model='numpy', fastmath={'contract'}). float32 results are compared with NumPy's float64 result
@@ -216,6 +217,10 @@ def test_float32_loop_vectorises():
     calls = set(re.findall(r"call [^@]*@([\w.]+)\(", llvm))
     libm = {c for c in calls if re.fullmatch(r"(llvm\.)?(exp|expf|sin|sinf|cos|log|logf|tanh|tanhf)(\.\w+)?", c)}
     assert not libm, f"libm calls in the kernel: {libm}"
+    # sin's large-argument path: a call per vector (of a vector variant, or from its inlined copy of the
+    # stack-realigning trampoline), not arithmetic computed in every lane
+    assert any(re.fullmatch(r"graphjit_mathlib_sin_big_\w+_(v|align)\d+", c) for c in calls), \
+        f"no vector call of sin_f32's large-argument path: {sorted(calls)}"
     x = np.linspace(-5, 5, 1000, dtype=np.float32)
     y = np.linspace(0.1, 3, 1000, dtype=np.float32)
     out = np.empty_like(x)
@@ -237,23 +242,89 @@ def test_float64_libm_matches_math_module():
         assert run(f"{name}_f64", x).tolist() == [getattr(math, name)(v) for v in x]
 
 
-def test_int_to_float_conversions_agree():
-    """_reduce converts its fixed-point remainder with vcvtqq2pd where the CPU has AVX-512DQ and with a
-    two-halves bit trick elsewhere; both must round identically."""
-    split, native = mathlib._u63_to_f64_split, mathlib._u63_to_f64_native
+# ---- sin, cos, tan: the two reductions ------------------------------------------------------------
+# Below 2^20 (in magnitude) a float64 Cody-Waite reduction inline in the loop; from 2^20 on an exact
+# Payne-Hanek reduction, run only for the vectors of the loop that hold such an argument.
 
-    @numba.njit("void(uint64[::1], float64[:, ::1])", error_model="numpy")
-    def both(u, out):
-        for i in range(u.size):
-            out[0, i] = split(u[i], 1 << 62)
-            out[1, i] = native(u[i], 1 << 62)
-            out[2, i] = split(u[i], 0)
-            out[3, i] = native(u[i], 0)
+MEASURED_ULP_F32 = {"sin": 2, "cos": 2, "tan": 1}   # on all 2^32 float32 inputs (mathlib's docstring)
 
-    rng = np.random.default_rng(7)
-    u = rng.integers(0, 2 ** 63, 200_000, dtype=np.uint64) >> rng.integers(0, 63, 200_000, dtype=np.uint64)
-    u = np.concatenate([u, np.uint64([0, 1, 2 ** 62 - 1, 2 ** 62, 2 ** 62 + 1, 2 ** 63 - 1])])
-    out = np.empty((4, u.size))
-    both(u, out)
-    assert np.array_equal(out[0], out[1]) and np.array_equal(out[2], out[3])
-    assert np.array_equal(out[3], u.astype(np.float64))
+# The float32 values below 2^20 closest to a nonzero multiple of pi/2 (a search over all of them; the
+# closest, 252.89821, is 4.2e-9 away): the hardest cases for the Cody-Waite reduction.
+HARD_TRIG_F32 = np.array([252.89821, 505.79642, 4.712389, 52516.434, 1011.59283, 9.424778], np.float32)
+TWO20 = np.float32(2 ** 20)
+BOUNDARY_F32 = np.array([np.nextafter(TWO20, np.float32(0)), TWO20, np.nextafter(TWO20, np.float32(np.inf))],
+                        np.float32)
+
+
+def _neighbours(x, k=2):
+    """x and the k float32 values on each side of it, for both signs."""
+    bits = x.view(np.uint32).astype(np.int64)[:, None] + np.arange(-k, k + 1)
+    near = bits.astype(np.uint32).view(np.float32).ravel()
+    return np.concatenate([near, -near])
+
+
+@pytest.mark.parametrize("name", ["sin", "cos", "tan"])
+def test_trig_hard_arguments(name):
+    """Arguments next to multiples of pi/2 (where the reduction loses the most relative accuracy), on both
+    sides of the 2^20 switch between the reductions, and float32(n * pi/2) for n up to 2^21."""
+    n = np.unique(np.geomspace(1, 2 ** 21, 20_000).astype(np.int64))
+    multiples = (n * (np.pi / 2)).astype(np.float32)
+    x = np.concatenate([_neighbours(HARD_TRIG_F32), _neighbours(BOUNDARY_F32, 4), _neighbours(multiples, 1)])
+    want = reference(name, x.astype(np.float64)).astype(np.float32)
+    assert_close(f"{name}_f32", x, run(f"{name}_f32", x), want, MEASURED_ULP_F32[name])
+
+
+@pytest.mark.parametrize("name", ["sin", "cos", "tan"])
+def test_trig_mixed_vectors(name):
+    """One large, infinite or NaN argument among small ones, at the start, middle or end of arrays of every
+    length from 1 to 69: the loop's vector body, its shorter epilogue vectors and its scalar remainder each
+    get a lane that takes the Payne-Hanek path. That lane is right, and the other lanes are bit for bit
+    what they are without it."""
+    rng = np.random.default_rng(5)
+    base = rng.uniform(-12, 12, 69).astype(np.float32)
+    odd = np.array([1e30, -3.5e7, 2 ** 20, -(2 ** 20), 1048575.9, np.inf, -np.inf, np.nan], np.float32)
+    fn = compiled(f"{name}_f32")
+    for size in range(1, 70):
+        alone = np.empty(size, np.float32)
+        fn(base[:size], alone)
+        for pos in sorted({0, size // 2, size - 1}):
+            x = base[:size].copy()
+            got = np.empty_like(x)
+            for value in odd:
+                x[pos] = value
+                fn(x, got)
+                others = np.arange(size) != pos
+                assert np.array_equal(got[others], alone[others]), (name, size, pos, value)
+                want = reference(name, x[pos:pos + 1].astype(np.float64)).astype(np.float32)
+                assert_close(f"{name}_f32", x[pos:pos + 1], got[pos:pos + 1], want, MEASURED_ULP_F32[name])
+
+
+_AVX2_CHILD = """
+import sys
+import numpy as np
+from tests.test_mathlib import domain_f32, run
+for name in ("sin", "cos", "tan"):
+    np.save(f"{sys.argv[1]}/{name}.npy", run(f"{name}_f32", domain_f32(name)))
+"""
+
+
+@pytest.mark.skipif(platform.machine().lower() not in ("x86_64", "amd64") or not _has_avx2(),
+                    reason="compiles for an AVX2 CPU and runs the result on this one")
+def test_trig_avx2_build_agrees(tmp_path):
+    """sin, cos and tan compiled for an AVX2-only CPU (in a new process: Numba's target is fixed at
+    start-up) give the same bits as here: 256-bit vectors and other vector variants of the large-argument
+    path, no AVX-512 64-bit multiply or int64 -> float64 conversion in the Payne-Hanek code."""
+    import os
+    import pathlib
+    import subprocess
+    import sys
+    env = dict(os.environ, NUMBA_CPU_NAME="haswell", NUMBA_CPU_FEATURES="+avx2,+fma")
+    root = pathlib.Path(__file__).resolve().parents[1]
+    subprocess.run([sys.executable, "-c", _AVX2_CHILD, str(tmp_path)], env=env, cwd=root, check=True,
+                   timeout=300)
+    for name in ("sin", "cos", "tan"):
+        here = run(f"{name}_f32", domain_f32(name))
+        there = np.load(tmp_path / f"{name}.npy")
+        same = (here.view(np.uint32) == there.view(np.uint32)) | (np.isnan(here) & np.isnan(there))
+        x = domain_f32(name)[~same][:3]
+        assert same.all(), f"{name}: {np.count_nonzero(~same)} results differ, e.g. at x={x}"
