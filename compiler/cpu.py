@@ -12,9 +12,8 @@ import numpy as np
 from graphjit.tracer.errors import CompilationError, GraphjitError
 from graphjit.tracer.registry import OPS
 
-from . import mathlib
 from .backend import Backend, Executable, register_backend
-from .cache import load_module
+from .cache import has_entry, load_module
 from .codegen import StageWriter
 from .functionalize import functionalize
 from .fusion import CONSTANT, INPUT, StagePlan, classify, stages
@@ -48,7 +47,11 @@ class CompiledStep:
 
 
 class CompiledGraph(Executable):
-    def __init__(self, graph):
+    """``on_planned(cached)``, when given, is called once the generated module is known and before it is loaded
+    or compiled: ``cached`` says whether it is expected to come from the kernel cache (a load of milliseconds to
+    tens of milliseconds) rather than from Numba's compiler (tenths of seconds to seconds)."""
+
+    def __init__(self, graph, on_planned=None):
         self.source_graph = graph
         self.optimized = optimize(graph)
         self.pure, self.effects = functionalize(self.optimized)
@@ -75,8 +78,11 @@ class CompiledGraph(Executable):
         self.kernels = {name: info for w in writers for name, info in w.kernels.items()}
         self.source = _module_source(writers)
         self.module = None
+        if on_planned is not None:
+            on_planned(not writers or has_entry(self.source))
         if writers:
             self.module = _load(self.source, graph)
+            _prime_argument_typing()
             for step in self.steps:
                 if isinstance(step, CompiledStep):
                     step.entry = getattr(self.module, step.name)
@@ -114,7 +120,9 @@ def _module_source(writers):
     blas_names = [n for n in names if n.startswith("gj_")]
     header = ["import math", "import numba", "import numpy as np"]
     if math_names:
-        # Kernels inline mathlib's code, so its content is part of this module's cache key.
+        # Kernels inline mathlib's code, so its content is part of this module's cache key. (Imported here, in
+        # the compile thread, rather than with graphjit: creating its Numba functions is start-up time.)
+        from . import mathlib
         header.append(f"from graphjit.compiler.mathlib import {', '.join(math_names)}  # mathlib {mathlib.SOURCE_SHA256[:16]}")
     if blas_names:
         header.append(f"from graphjit.compiler.blas import {', '.join(blas_names)}")
@@ -134,11 +142,25 @@ def _load(source, graph):
                                f"{str(err).splitlines()[0] if str(err) else ''}") from err
 
 
+def _prime_argument_typing():
+    """Numba types the first array argument of a process in Python (``typeof`` imports ``numpy.ma`` for that:
+    ~10-25 ms). Done here, in the compile thread, rather than in the first call of a compiled graph."""
+    global _primed
+    if not _primed:
+        _primed = True
+        import numba
+        numba.typeof(np.empty(0, np.float32))
+
+
+_primed = False
+
+
 class CPUBackend(Backend):
     name = "cpu"
+    reports_plan = True     # compile() takes on_planned (see CompiledGraph); the runtime uses it
 
-    def compile(self, graph):
-        return CompiledGraph(graph)
+    def compile(self, graph, on_planned=None):
+        return CompiledGraph(graph, on_planned)
 
 
 register_backend(CPUBackend())

@@ -1,6 +1,7 @@
 """The implicit global runtime: owns variables and the random generator; runs traced graphs."""
-import concurrent.futures
+import functools
 import threading
+import time
 import warnings
 import weakref
 
@@ -11,6 +12,7 @@ from graphjit.compiler import interpreter as _interpreter  # noqa: F401  (regist
 from graphjit.compiler.backend import get_backend
 from graphjit.tracer.errors import CompilationError, InvalidArgumentError
 from graphjit.tracer.ir import TensorType, VarRef
+from graphjit.tracer.shapes import num_elements
 from graphjit.tracer.tensor import EagerTensor
 
 from .config import config
@@ -26,6 +28,8 @@ class Runtime:
         self._names = {}
         self._lock = threading.Lock()
         self._compiling = {}  # id(concrete) -> Future of its background compile
+        self._plans = {}      # id(concrete) -> _Plan of that compile, until its first call has used it
+        self._loaded_once = False  # has a compiled graph been made ready in this runtime (Numba initialised)?
 
     # -- variables --
 
@@ -58,7 +62,9 @@ class Runtime:
 
         With ``config.compile_in_background`` a graph's first calls run on the reference interpreter
         while Numba compiles in a thread (LLVM releases the GIL); the compiled code takes over on the
-        first call after it is ready. A compile failure surfaces on that call.
+        first call after it is ready. A compile failure surfaces on that call. One exception: when the
+        kernel is already in the disk cache (a load of milliseconds, not a compile of seconds) and the
+        interpreter would take longer than the load, the first call waits for the load (see ``_wait_for_load``).
         """
         backend = self.backend(getattr(concrete, "jit_compile", None))
         executable = concrete.executables.get(backend.name)
@@ -71,11 +77,48 @@ class Runtime:
             with self._lock:
                 future = self._compiling.get(id(concrete))
                 if future is None:
-                    future = self._compiling[id(concrete)] = _compile_pool().submit(backend.compile, concrete.graph)
+                    future = self._submit(concrete, backend)
         if not future.done():
-            return self._stand_in(concrete)
+            plan = self._plans.pop(id(concrete), None)
+            if plan is None or not self._wait_for_load(concrete, future, plan):
+                return self._stand_in(concrete)
         self._compiling.pop(id(concrete), None)
+        self._plans.pop(id(concrete), None)
+        self._loaded_once = True
         return self._finish_compile(concrete, backend, future.result)
+
+    def _load_estimate(self):
+        return _LATER_LOAD_S if self._loaded_once else _FIRST_LOAD_S
+
+    def _submit(self, concrete, backend):
+        """Starts the background compile (caller holds ``self._lock``)."""
+        if getattr(backend, "reports_plan", False):
+            plan = self._plans[id(concrete)] = _Plan()
+            future = _compile_pool().submit(functools.partial(backend.compile, concrete.graph, on_planned=plan.report))
+            future.add_done_callback(plan.finished)
+        else:
+            self._plans.pop(id(concrete), None)
+            future = _compile_pool().submit(backend.compile, concrete.graph)
+        self._compiling[id(concrete)] = future
+        return future
+
+    def _wait_for_load(self, concrete, future, plan):
+        """On a graph's first call: should it wait for its background compile instead of interpreting?
+
+        Yes when the compile thread reports a cache hit and the interpreter's estimated time is above the
+        expected load time; then it waits at most about as long as the interpreter would have taken (the
+        worst case, an entry that turns out stale or broken and compiles, costs that much once). A real
+        compile is never waited for. True when the compile has finished (successfully or not)."""
+        interpret_s = _interpreter_seconds(concrete.graph)
+        if interpret_s <= self._load_estimate():
+            return False
+        deadline = time.monotonic() + interpret_s
+        # Planning (passes + code generation) takes milliseconds: wait for its verdict.
+        if not plan.reported.wait(interpret_s) or not plan.cached:
+            return future.done()
+        import concurrent.futures  # already imported by the compile pool
+        concurrent.futures.wait([future], timeout=max(0.0, deadline - time.monotonic()))
+        return future.done()
 
     def _stand_in(self, concrete):
         executable = concrete.executables.get("interpreter")
@@ -104,6 +147,7 @@ class Runtime:
         executable = concrete.executables.get(backend_name)
         if executable is None:
             future = self._compiling.pop(id(concrete), None)
+            self._plans.pop(id(concrete), None)
             compile_now = future.result if future is not None else (
                 lambda: get_backend(backend_name).compile(concrete.graph))
             executable = concrete.executables[backend_name] = compile_now()
@@ -138,6 +182,49 @@ class Runtime:
         self.state.seed(seed)
 
 
+class _Plan:
+    """What a background compile reported before loading: ``cached`` (see CompiledGraph's ``on_planned``)."""
+
+    def __init__(self):
+        self.reported = threading.Event()
+        self.cached = False
+
+    def report(self, cached):
+        self.cached = bool(cached)
+        self.reported.set()
+
+    def finished(self, future):  # a compile that failed before reporting must not keep a waiter waiting
+        self.reported.set()
+
+
+# Expected time to load a graph's kernels from the disk cache: the first load in a process also initialises
+# Numba's runtime (NRT) and JIT (measured 40-60 ms on a 2-core machine), later ones relink object code only.
+_FIRST_LOAD_S = 0.06
+_LATER_LOAD_S = 0.01
+# The reference interpreter runs one NumPy call per node; roughly 2 ns per element and node (fresh output
+# pages, float32 transcendentals) was measured for W1, and matrix products at ~50 GFLOP/s.
+_INTERPRET_S_PER_ELEMENT = 2e-9
+_INTERPRET_S_PER_FLOP = 2e-11
+
+
+def _interpreter_seconds(graph):
+    """A rough estimate of one interpreter run of ``graph`` (only compared with load times above)."""
+    elements = flops = 0
+    nodes = graph.nodes
+    for node in nodes:
+        if node.op in ("input", "constant"):
+            continue
+        shapes = [_shape(node)] + [_shape(nodes[j]) for j in node.inputs]
+        elements += max(num_elements(shape) for shape in shapes)
+        if node.op == "matmul" and len(shapes[1]) >= 2:
+            flops += 2 * num_elements(shapes[0]) * max(shapes[1][-2:])
+    return elements * _INTERPRET_S_PER_ELEMENT + flops * _INTERPRET_S_PER_FLOP
+
+
+def _shape(node):
+    return tuple(getattr(node.type, "shape", None) or ())
+
+
 _runtime = None
 _runtime_lock = threading.Lock()
 _pool = None
@@ -147,6 +234,7 @@ def _compile_pool():
     """One compile thread: Numba holds a global compiler lock anyway."""
     global _pool
     if _pool is None:
+        import concurrent.futures  # here: not every process that imports graphjit compiles
         _pool = concurrent.futures.ThreadPoolExecutor(max_workers=1, thread_name_prefix="graphjit-compile")
     return _pool
 

@@ -11,6 +11,7 @@ import subprocess
 import sys
 import textwrap
 
+import numpy as np
 import pytest
 
 from graphjit.compiler import cache
@@ -232,3 +233,106 @@ def test_command_line_info_and_clear(cache_dir):
     assert module_files(cache_dir) == []
     assert not list((cache_dir / "__pycache__").glob("gj_*"))
     assert cache.cache_info().entries == 0
+
+
+# A warm load in a new process: the stored kernels load without Numba's full target refresh (which imports
+# every lowering registry, e.g. numba.np.linalg), give the right results (parallel loops, reductions), and a
+# kernel compiled afterwards in the same process still gets the complete context.
+_WARM_CHILD = """
+import json, sys
+import numpy as np
+from graphjit.compiler import cache
+sources = json.loads(sys.argv[1])
+results = [cache.load_module(source).entry(np.arange(1 << 14, dtype=np.float32)) for source in sources[:-1]]
+refreshed = "numba.np.linalg" in sys.modules
+info = cache.cache_info()
+new = cache.load_module(sources[-1]).entry(np.arange(1 << 14, dtype=np.float32))
+print(json.dumps({"results": [float(r) for r in results], "refreshed": refreshed, "hits": info.hits,
+                  "new": float(new), "misses": cache.cache_info().misses}))
+"""
+
+
+def make_array_sources(count):
+    """Sources whose entry sums f(x) over a float32 array in a parallel loop, and the expected sums."""
+    out = []
+    for _ in range(count):
+        const = float(next(_constants) % 997)
+        source = textwrap.dedent(f"""\
+            import numba
+            import numpy as np
+
+
+            @numba.njit("float64(float32[::1])", parallel=True, cache=GJ_CACHE, error_model="numpy")
+            def entry(x):
+                acc = 0.0
+                for i in numba.prange(x.shape[0]):
+                    acc += np.exp(np.float32(-1e-4) * x[i]) + np.float32({const!r})
+                return acc
+            """)
+        x = np.arange(1 << 14, dtype=np.float32)
+        out.append((source, float(np.sum(np.exp(np.float32(-1e-4) * x).astype(np.float64) + const))))
+    return out
+
+
+def test_warm_process_loads_without_numba_full_refresh_and_still_compiles_new_kernels(cache_dir):
+    (a, a_sum), (b, b_sum), (c, c_sum) = make_array_sources(3)
+    proc = subprocess.run([sys.executable, "-c", _WARM_CHILD, json.dumps([a, b, c])], capture_output=True,
+                          text=True, timeout=300)         # cold: builds a, b and c
+    assert proc.returncode == 0, proc.stderr
+    (cache_dir / f"gj_{cache.cache_key(c)}.py").unlink()  # c is compiled again in the warm process
+    proc = subprocess.run([sys.executable, "-c", _WARM_CHILD, json.dumps([a, b, c])], capture_output=True,
+                          text=True, timeout=300)
+    assert proc.returncode == 0, proc.stderr
+    report = json.loads(proc.stdout.strip().splitlines()[-1])
+    assert report["results"] == pytest.approx([a_sum, b_sum], rel=1e-5)
+    assert report["hits"] == 2 and not report["refreshed"]
+    assert report["new"] == pytest.approx(c_sum, rel=1e-5) and report["misses"] == 1
+
+
+# The runtime's first call: interpret while a compile runs, but wait for a load from the cache when the
+# interpreter would take longer (a fake backend stands in for Numba: it reports the plan, then takes 50 ms).
+class _FakeExecutable:
+    def run(self, state, arrays):
+        return [np.zeros(1, np.float32)]
+
+
+class _FakeBackend:
+    name = "fake-cached"
+    reports_plan = True
+    cached = True
+
+    def compile(self, graph, on_planned=None):
+        on_planned(self.cached)
+        import time
+        time.sleep(0.05)
+        return _FakeExecutable()
+
+
+@pytest.fixture
+def fake_backend(monkeypatch):
+    import graphjit as gj
+    from graphjit.compiler import backend as backends
+    from graphjit.runtime.runtime import Runtime
+    backend = _FakeBackend()
+    monkeypatch.setitem(backends._BACKENDS, backend.name, backend)    # unregistered again after the test
+    monkeypatch.setattr(gj.config, "backend", backend.name)
+    monkeypatch.setattr(gj.config, "compile_in_background", True)
+    runtime = Runtime()                                                # a private one: the global stays as is
+    yield backend, runtime
+    runtime.wait_for_compilation()
+
+
+@pytest.mark.parametrize("elements, cached, waits", [(1 << 23, True, True), (1 << 23, False, False),
+                                                     (64, True, False)],
+                         ids=["big-cached", "big-compiling", "small-cached"])
+def test_first_call_waits_for_a_cache_load_only_when_the_interpreter_would_be_slower(fake_backend, elements,
+                                                                                      cached, waits):
+    import graphjit as gj
+    backend, runtime = fake_backend
+    backend.cached = cached
+    f = gj.function(lambda x, y: gj.exp(-x * x) * y + gj.sin(x) * 0.5)
+    concrete = f.get_concrete_function(gj.TensorSpec([elements], gj.float32), gj.TensorSpec([elements], gj.float32))
+    first = runtime.executable(concrete)
+    assert isinstance(first, _FakeExecutable) is waits
+    runtime.wait_for_compilation()
+    assert isinstance(runtime.executable(concrete), _FakeExecutable)
