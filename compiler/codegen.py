@@ -317,17 +317,11 @@ class StageWriter:
         if log:
             self.mathlib.add("log_f64")
         parallel = self.allow_parallel and rows > 1 and num_elements(shape) >= PARALLEL_MIN_TRANSCENDENTAL
-        # Row slices index from 0 (provably non-negative: vectorisable); NaN is tracked apart from the
-        # max so that the max loop is a plain vectorisable reduction.
+        # Row slices index from 0 (provably non-negative: vectorisable).
         body = [f"for row in {'numba.prange' if parallel else 'range'}({rows}):",
                 f"    xs = b{x}[row * {n}:(row + 1) * {n}]",
                 f"    os = b{r}[row * {n}:(row + 1) * {n}]",
-                f"    m = {t}(-np.inf)",
-                "    nan = False",
-                f"    for j in range({n}):",
-                "        v = xs[j]",
-                "        m = v if v > m else m",
-                "        nan |= v != v",
+                *_row_max(t, n),
                 "    if nan:",
                 f"        m = {t}(np.nan)",
                 "    s = 0.0"]
@@ -347,6 +341,51 @@ class StageWriter:
                      "        os[j] = os[j] * inv"]
         self._function("softmax", [x, r], body, parallel, reassoc=True, group=group, flops=5 * num_elements(shape))
 
+    def _row_layout(self, group):
+        """(output id, input buffer, rows, row length) of a row kernel over its input's trailing axes."""
+        r = group.members[0]
+        x = self.plan.resolve(group.operands[0][0])
+        rows = num_elements(self._node(r).type.shape)
+        total = num_elements(self._node(self._node(r).inputs[0]).type.shape)
+        return r, x, rows, (total // rows if rows else 0)
+
+    def logsumexp(self, group):
+        """log(sum(exp(x))) per row as m + log(sum(exp(x - m))), m the row max (0 when not finite, as the
+        eager op does: all -inf gives -inf, +inf gives +inf, NaN stays NaN)."""
+        r, x, rows, n = self._row_layout(group)
+        dt = self._node(r).type.dtype
+        t, exp = f"np.{dt.name}", f"exp_{dt.short}"
+        self.mathlib.update((exp, "log_f64"))
+        parallel = self.allow_parallel and rows > 1 and rows * n >= PARALLEL_MIN_TRANSCENDENTAL
+        body = [f"for row in {'numba.prange' if parallel else 'range'}({rows}):",
+                f"    xs = b{x}[row * {n}:(row + 1) * {n}]",
+                *_row_max(t, n),
+                f"    if nan or m == {t}(np.inf) or m == {t}(-np.inf):",
+                f"        m = {t}(0.0)",
+                "    s = 0.0",
+                f"    for j in range({n}):",
+                f"        s += {exp}(xs[j] - m)",
+                f"    b{r}[row] = {t}(log_f64(s)) + m"]
+        self._function("logsumexp", [x, r], body, parallel, reassoc=True, group=group, flops=4 * rows * n)
+
+    def arg_reduce(self, group, largest):
+        """argmax/argmin per row: the first extreme index, and the first NaN once one is seen (NumPy)."""
+        r, x, rows, n = self._row_layout(group)
+        better = ">" if largest else "<"
+        out_t = f"np.{self._node(r).type.dtype.name}"
+        parallel = self.allow_parallel and rows > 1 and rows * n >= PARALLEL_MIN_ELEMENTS
+        body = [f"for row in {'numba.prange' if parallel else 'range'}({rows}):",
+                f"    xs = b{x}[row * {n}:(row + 1) * {n}]",
+                "    best = xs[0]",
+                "    index = 0",
+                f"    for j in range(1, {n}):",
+                "        v = xs[j]",
+                f"        if (v {better} best or v != v) and best == best:",
+                "            best = v",
+                "            index = j",
+                f"    b{r}[row] = {out_t}(index)"]
+        self._function("argmax" if largest else "argmin", [x, r], body, parallel, group=group, flops=rows * n)
+
     def write(self):
         for group in self.plan.groups:
             if group.kind == "elementwise":
@@ -357,6 +396,10 @@ class StageWriter:
                 self.matmul(group)
             elif group.kind in ("softmax", "log_softmax"):
                 self.softmax(group, log=group.kind == "log_softmax")
+            elif group.kind == "logsumexp":
+                self.logsumexp(group)
+            elif group.kind in ("argmax", "argmin"):
+                self.arg_reduce(group, largest=group.kind == "argmax")
         args = sorted({b for _, buffers, _ in self.functions for b in buffers})
         if len(self.functions) == 1 and self.functions[0][2] is None:
             self.lines.append(f"{self.name} = {self.functions[0][0]}  # one kernel: it is the entry")
@@ -376,6 +419,17 @@ class StageWriter:
             self.lines.append("    pass")
         self.lines.append("")
         return args
+
+
+def _row_max(t, n):
+    """Lines computing row ``xs``'s max ``m`` and whether it holds a NaN (tracked apart from the max, so
+    that the max loop is a plain vectorisable reduction)."""
+    return [f"    m = {t}(-np.inf)",
+            "    nan = False",
+            f"    for j in range({n}):",
+            "        v = xs[j]",
+            "        m = v if v > m else m",
+            "        nan |= v != v"]
 
 
 def _wide(out_dtype):

@@ -8,7 +8,7 @@ Numba entry. Inside a compiled stage:
   is written to memory only when something outside its group needs it;
 - a reduction absorbs the elementwise group that feeds it (``sum((x-y)**2)`` reads x and y once);
 - view ops (transpose, broadcast, basic indexing, reshape of contiguous values) become index maps;
-- matmul and row softmax are kernels of their own; elementwise consumers of a matmul form the next
+- matmul, row softmax/log_softmax, logsumexp and argmax/argmin over trailing axes are kernels of their own; elementwise consumers of a matmul form the next
   group, which writes back into the matmul's buffer (one pass over the output).
 """
 from dataclasses import dataclass, field
@@ -52,6 +52,13 @@ def kernel_supported(name, node, in_types):
     if name in ("softmax", "log_softmax"):
         axis = node.attr("axis")
         return node.type.dtype.is_floating and len(node.type.shape) >= 1 and axis in (-1, len(node.type.shape) - 1)
+    rank = len(in_types[0].shape)
+    if name == "logsumexp":  # a row kernel when the reduced axes are the trailing ones (axis=-1, axis=None)
+        axes = node.attr("axis")
+        return (in_types[0].dtype is node.type.dtype and bool(axes)
+                and tuple(axes) == tuple(range(rank - len(axes), rank)))
+    if name in ("argmax", "argmin"):  # over the flattened tensor, or the last axis
+        return node.attr("axis") in (None, rank - 1) and in_types[0].dtype.kind in "fi"
     return False
 
 
@@ -75,7 +82,7 @@ def view_map(node, source_map):
 
 @dataclass
 class Group:
-    kind: str                    # "elementwise", "reduce", "matmul", "softmax", "log_softmax"
+    kind: str                    # "elementwise", "reduce", or a kernel: "matmul", "softmax", "logsumexp", ...
     shape: tuple                 # loop shape (the reduction's input shape for reductions)
     members: list = field(default_factory=list)  # node ids computed by this group, in order
     sealed: bool = False         # a node outside consumed a member: no more members may join

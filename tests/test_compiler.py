@@ -59,6 +59,32 @@ def test_matmul_epilogue_runs_in_place_over_the_output(compiled):
     np.testing.assert_allclose(f(x, w, b).numpy(), np.maximum(x.astype(np.float64) @ w + b, 0), rtol=1e-5, atol=1e-5)
 
 
+def test_logsumexp_and_argmax_row_kernels_match_float64_references(compiled):
+    x = RNG.standard_normal((64, 50), dtype=np.float32) * 10
+    x[3, 7] = np.nan           # NaN wins: logsumexp NaN, argmax/argmin the first NaN
+    x[3, 9] = np.nan
+    x[5] = -np.inf             # all -inf: logsumexp -inf, argmax 0
+    x[6, 2] = np.inf           # +inf: logsumexp +inf
+    f = gj.function(lambda x: (gj.reduce_logsumexp(x, axis=-1), gj.reduce_logsumexp(x[:3]), gj.argmax(x, axis=1),
+                               gj.argmin(x, axis=-1, output_type=gj.int32), np.argmax(x[:3]),
+                               gj.reduce_logsumexp(x, axis=0)))
+    _, exe = executable(f, x)
+    kinds = sorted(info["kind"] for info in exe.kernels.values())
+    assert kinds == ["argmax", "argmax", "argmin", "logsumexp", "logsumexp"]  # axis=0 runs eagerly
+    rows, whole, amax, amin, flat_max, columns = (t.numpy() for t in f(x))
+    x64 = x.astype(np.float64)
+    with np.errstate(all="ignore"):
+        m = np.nan_to_num(x64.max(axis=1, keepdims=True), nan=0.0, posinf=0.0, neginf=0.0)
+        ref = (np.log(np.exp(x64 - m).sum(axis=1, keepdims=True)) + m)[:, 0]
+    np.testing.assert_allclose(rows, ref, rtol=1e-6)
+    assert np.isnan(rows[3]) and rows[5] == -np.inf and rows[6] == np.inf
+    np.testing.assert_allclose(whole, np.log(np.exp(x64[:3] - x64[:3].max()).sum()) + x64[:3].max(), rtol=1e-6)
+    np.testing.assert_array_equal(amax, np.argmax(x, axis=1))
+    np.testing.assert_array_equal(amin, np.argmin(x, axis=1).astype(np.int32))
+    assert amax.dtype == np.int64 and amin.dtype == np.int32 and amax[3] == 7 and amin[3] == 7
+    assert flat_max == np.argmax(x[:3]) and columns.shape == (50,)
+
+
 def test_row_softmax_kernel(compiled):
     x = RNG.standard_normal((64, 100), dtype=np.float32) * 10
     x[3] = -np.inf
@@ -273,3 +299,24 @@ def test_errors_from_eager_steps_between_compiled_stages_name_the_user_line(comp
     with pytest.raises(gj.errors.InvalidArgumentError) as info:
         f(np.ones(3, np.float32), np.int32(7))
     assert "getitem" in str(info.value) and "test_compiler.py" in str(info.value)
+
+
+def test_transcendentals_inside_reassociating_reductions_keep_their_accuracy(compiled):
+    """Reduction kernels compile with fastmath 'reassoc' (so sums vectorise) and inline mathlib's range
+    reductions, which reassociation could in principle fold away: reducing an axis of length 1 exposes each
+    element, so their errors must stay within mathlib's bounds (<= 2 ULP of the float64 value, +0.5 for
+    rounding that reference to float32)."""
+    n = 1 << 18
+    rng = np.random.default_rng(3)
+    a = np.concatenate([np.linspace(-103, 88.7, n, dtype=np.float32), rng.uniform(-88, 88, n).astype(np.float32)])
+    b = np.concatenate([np.linspace(-3e5, 3e5, n, dtype=np.float32), rng.uniform(-1e5, 1e5, n).astype(np.float32)])
+    f = gj.function(lambda a, b: (gj.reduce_sum(gj.exp(a), axis=1), gj.reduce_sum(gj.sin(b), axis=1),
+                                  gj.reduce_sum(gj.cos(b), axis=1), gj.reduce_sum(gj.math.log1p(gj.abs(b)), axis=1)))
+    _, exe = executable(f, a[:, None], b[:, None])
+    assert all(info["kind"] == "reduce" for info in exe.kernels.values())
+    a64, b64 = a.astype(np.float64), b.astype(np.float64)
+    for out, ref in zip(f(a[:, None], b[:, None]), (np.exp(a64), np.sin(b64), np.cos(b64), np.log1p(np.abs(b64)))):
+        ref32 = ref.astype(np.float32)
+        ok = np.isfinite(ref32) & (ref32 != 0)
+        ulps = np.abs(out.numpy()[ok] - ref[ok]) / np.spacing(np.abs(ref32[ok]))
+        assert ulps.max() <= 2.5

@@ -15,7 +15,7 @@ import numpy as np
 from ..dtypes import from_numpy, int32, int64
 from ..errors import InvalidArgumentError, UnimplementedError
 from ..ir import TensorType
-from ..lowering import Reduce
+from ..lowering import Kernel, Reduce
 from ..registry import API, Op, export, numpy_adapter, register
 from ..shapes import format_shape, normalize_axes, normalize_axis
 from ..source import with_location
@@ -280,7 +280,8 @@ numpy_adapter(np.argmin)(_numpy_arg(ARGMIN, "argmin"))
 
 
 # ---- lowering: accumulator templates (see tracer.lowering.Reduce); float sums accumulate in float64.
-# max/min keep NaN once seen, as NumPy does. argmax/argmin and logsumexp run eagerly for now.
+# max/min keep NaN once seen, as NumPy does. logsumexp and argmax/argmin are row kernels in the compiler
+# (over trailing axes; other axes run eagerly).
 REDUCE_SUM.lower = Reduce("0", "{acc} + {v}")
 REDUCE_MEAN.lower = Reduce("0", "{acc} + {v}", finalize="{acc} / {n}")
 REDUCE_PROD.lower = Reduce("1", "{acc} * {v}")
@@ -288,3 +289,6 @@ REDUCE_MAX.lower = Reduce("{lowest}", "({v} if ({v} > {acc} or {v} != {v}) else 
 REDUCE_MIN.lower = Reduce("{highest}", "({v} if ({v} < {acc} or {v} != {v}) else {acc})", acc_dtype="out")
 REDUCE_ANY.lower = Reduce("False", "({acc} | ({v} != 0))", acc_dtype="out")
 REDUCE_ALL.lower = Reduce("True", "({acc} & ({v} != 0))", acc_dtype="out")
+REDUCE_LOGSUMEXP.lower = Kernel("logsumexp")
+ARGMAX.lower = Kernel("argmax")
+ARGMIN.lower = Kernel("argmin")
