@@ -3,24 +3,33 @@
 This package is only the public face; the work happens in ``graphjit.tracer`` (tensors, ops, IR,
 tracing), ``graphjit.compiler`` (passes, backends) and ``graphjit.runtime`` (variables, execution).
 """
+import gc as _gc
 import sys as _sys
 import types as _types
 
-from graphjit import errors  # noqa: F401
-from graphjit.tracer import ops as _ops  # noqa: F401  (registers every op)
-from graphjit.tracer.dtypes import DType, as_dtype, bool_ as bool, float32, float64, int32, int64  # noqa: A001
-from graphjit.tracer.function import ConcreteFunction, Function, function  # noqa: F401
-from graphjit.tracer.registry import API as _API
-from graphjit.tracer.shapes import TensorShape  # noqa: F401
-from graphjit.tracer.specs import TensorSpec  # noqa: F401
-from graphjit.tracer.tensor import Tensor, convert_to_tensor  # noqa: F401
-from graphjit.tracer.variables import Variable  # noqa: F401
-from graphjit import runtime as _runtime  # noqa: F401  (installs the eager context)
-from graphjit.runtime.config import config  # noqa: F401
-from graphjit.runtime.explain import explain  # noqa: F401
-from graphjit.runtime.runtime import wait_for_compilation  # noqa: F401
-from graphjit.compiler.cache import cache_info  # noqa: F401
-from graphjit import compat, train  # noqa: F401,E402  (gj.compat.v1 and gj.train)
+# Importing creates many long-lived objects (ops, their Numba-facing tables): a cyclic-GC pass triggered
+# half-way costs ~20 ms of start-up and frees nothing, so collection waits until the imports are done.
+_gc_was_enabled = _gc.isenabled()
+_gc.disable()
+try:
+    from graphjit import errors  # noqa: F401
+    from graphjit.tracer import ops as _ops  # noqa: F401  (registers every op)
+    from graphjit.tracer.dtypes import DType, as_dtype, bool_ as bool, float32, float64, int32, int64  # noqa: A001
+    from graphjit.tracer.function import ConcreteFunction, Function, function  # noqa: F401
+    from graphjit.tracer.registry import API as _API
+    from graphjit.tracer.shapes import TensorShape  # noqa: F401
+    from graphjit.tracer.specs import TensorSpec  # noqa: F401
+    from graphjit.tracer.tensor import Tensor, convert_to_tensor  # noqa: F401
+    from graphjit.tracer.variables import Variable  # noqa: F401
+    from graphjit import runtime as _runtime  # noqa: F401  (installs the eager context)
+    from graphjit.runtime.config import config  # noqa: F401
+    from graphjit.runtime.explain import explain  # noqa: F401
+    from graphjit.runtime.runtime import wait_for_compilation  # noqa: F401
+    from graphjit.compiler.cache import cache_info  # noqa: F401
+    from graphjit import compat, train  # noqa: F401  (gj.compat.v1 and gj.train)
+finally:
+    if _gc_was_enabled:
+        _gc.enable()
 
 __version__ = "0.1.0"
 

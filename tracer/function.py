@@ -253,13 +253,15 @@ class Function:
         input_types = []
 
         def to_symbolic(leaf):
-            if isinstance(leaf, (EagerTensor, SymbolicTensor, np.ndarray, np.generic)):
-                t = leaf if isinstance(leaf, Tensor) else convert_to_tensor(leaf)
-                if not t.shape.is_fully_defined():
-                    raise UnimplementedError(f"{self.name}: argument {t!r} has a partly unknown shape; a "
+            if isinstance(leaf, (np.ndarray, np.generic)):  # only its type matters here: no copy of the data
+                input_types.append(TensorType(leaf.shape, dtypes.from_numpy(leaf.dtype)))
+                return ctx.add_input(input_types[-1])
+            if isinstance(leaf, (EagerTensor, SymbolicTensor)):
+                if not leaf.shape.is_fully_defined():
+                    raise UnimplementedError(f"{self.name}: argument {leaf!r} has a partly unknown shape; a "
                                              f"gj.function traces for full shapes (feed or give the placeholder "
                                              f"a full shape)")
-                input_types.append(TensorType(tuple(t.shape), t.dtype))
+                input_types.append(TensorType(tuple(leaf.shape), leaf.dtype))
                 return ctx.add_input(input_types[-1])
             return leaf
 
