@@ -26,12 +26,26 @@ try:
     from graphjit.runtime.explain import explain  # noqa: F401
     from graphjit.runtime.runtime import wait_for_compilation  # noqa: F401
     from graphjit.compiler.cache import cache_info  # noqa: F401
-    from graphjit import compat, train  # noqa: F401  (gj.compat.v1 and gj.train)
 finally:
     if _gc_was_enabled:
         _gc.enable()
 
 __version__ = "0.1.0"
+
+_LAZY = ("compat", "train")  # imported on first use (TF1 graphs, checkpoints): most programs need neither
+
+
+def __getattr__(name):
+    if name in _LAZY:
+        import importlib
+        module = importlib.import_module(f"{__name__}.{name}")
+        globals()[name] = module
+        return module
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+
+def __dir__():
+    return sorted(set(globals()) | set(_LAZY))
 
 _NAMESPACES = ("math", "nn", "random", "linalg", "bitwise", "dtypes")
 
