@@ -16,7 +16,7 @@ import threading
 
 import numpy as np
 
-from . import context, source
+from . import source
 from .errors import (FailedPreconditionError, InvalidArgumentError, InvalidTypeError, NotFoundError,
                      OperatorNotAllowedInGraphError, TracingError, UnimplementedError)
 from .ir import Const, GraphBuilder, TensorType
@@ -24,6 +24,7 @@ from .registry import API, OPS
 from .shapes import TensorShape, format_shape
 from .source import user_location, with_location
 from .tensor import EagerTensor, SymbolicTensor
+from .v1_scopes import ControlDependencies, GraphDefault, NameScope, ScopeOf, stacks
 
 _graph_numbers = itertools.count(1)
 
@@ -117,15 +118,15 @@ class Graph:
 
     def as_default(self):
         """A context manager making this the default graph (ops built inside become its nodes)."""
-        return _GraphDefault(self)
+        return GraphDefault(self)
 
     def name_scope(self, name):
-        return _NameScope(self, name)
+        return NameScope(self, name)
 
     def control_dependencies(self, control_inputs):
         """Ops built inside ``with graph.control_dependencies([a, b]):`` run after ``a`` and ``b``
         (``None`` clears the outer blocks' dependencies, as in TF)."""
-        return _ControlDependencies(self, control_inputs)
+        return ControlDependencies(self, control_inputs)
 
     def finalize(self):
         """Makes the graph read-only: adding an op raises (catches graphs that grow in a training loop)."""
@@ -273,7 +274,7 @@ class Graph:
         under_controls = bool(getattr(self._local, "controls", None))  # such a read must not be shared
         node_id = None if under_controls else self._last_read.get(ref.id)
         if node_id is None:
-            with _ScopeOf(self, ref.name + "/"):
+            with ScopeOf(self, ref.name + "/"):
                 node_id = self.add_op("read_variable", OPS["read_variable"], (), {"var": ref}, ref.type,
                                       name="read", loc=user_location())._id
             if not under_controls:
@@ -375,22 +376,16 @@ def requested_name():
     return found
 
 
-# ---- default graphs and name scopes -----------------------------------------------------------------
+# ---- the default graph -----------------------------------------------------------------------------
 
-class _Stacks(threading.local):
-    def __init__(self):
-        self.graphs = []
-
-
-_stacks = _Stacks()
 _global_default = None
 _global_lock = threading.Lock()
 
 
 def get_default_graph():
     """The innermost ``as_default()`` graph of this thread, else the global default graph."""
-    if _stacks.graphs:
-        return _stacks.graphs[-1]
+    if stacks.graphs:
+        return stacks.graphs[-1]
     global _global_default
     if _global_default is None:
         with _global_lock:
@@ -402,78 +397,11 @@ def get_default_graph():
 def reset_default_graph():
     """Replaces the global default graph with a new, empty one (not allowed inside ``as_default``)."""
     global _global_default
-    if _stacks.graphs:
+    if stacks.graphs:
         raise FailedPreconditionError("reset_default_graph() was called inside a graph's as_default() block: "
                                       "leave every `with graph.as_default():` first")
     with _global_lock:
         _global_default = Graph("default")
-
-
-class _GraphDefault:
-    def __init__(self, graph):
-        self.graph = graph
-        self._pushed = []
-
-    def __enter__(self):
-        pushed = context.pushed(self.graph)
-        pushed.__enter__()
-        self._pushed.append(pushed)
-        _stacks.graphs.append(self.graph)
-        return self.graph
-
-    def __exit__(self, *exc):
-        _stacks.graphs.pop()
-        self._pushed.pop().__exit__(*exc)
-
-
-class _ControlDependencies:
-    def __init__(self, graph, control_inputs):
-        self.graph = graph
-        if control_inputs is None:
-            self.ids = None
-        else:
-            self.ids = [graph.as_graph_element(c, "control input")[0]._id for c in control_inputs]
-
-    def __enter__(self):
-        local = self.graph._local
-        self.previous = getattr(local, "controls", [])
-        local.controls = [] if self.ids is None else self.previous + [self.ids]
-
-    def __exit__(self, *exc):
-        self.graph._local.controls = self.previous
-
-
-class _ScopeOf:
-    """Sets a graph's name scope (on this thread) to an absolute value for a block."""
-
-    def __init__(self, graph, scope):
-        self.graph, self.scope = graph, scope
-
-    def __enter__(self):
-        self.previous = self.graph._scope
-        self.graph._local.scope = self.scope
-        return self.scope
-
-    def __exit__(self, *exc):
-        self.graph._local.scope = self.previous
-
-
-class _NameScope:
-    def __init__(self, graph, name):
-        self.graph, self.name = graph, name
-
-    def __enter__(self):
-        graph = self.graph
-        if self.name is None or self.name == "":
-            self._inner = _ScopeOf(graph, "")
-        elif self.name.endswith("/"):  # an absolute scope, reused as is (TF's convention)
-            self._inner = _ScopeOf(graph, self.name)
-        else:
-            self._inner = _ScopeOf(graph, graph.unique_name(self.name) + "/")
-        return self._inner.__enter__()
-
-    def __exit__(self, *exc):
-        self._inner.__exit__(*exc)
 
 
 def name_scope(name, default_name=None, values=None):

@@ -7,7 +7,8 @@ from .registry import OPS
 from .shapes import TensorShape
 from .source import user_location
 from .tensor import EagerTensor, as_dtype_arg, convert_to_tensor
-from .v1_graph import Graph, GraphTensor, _ScopeOf, _session_for, get_default_graph
+from .v1_graph import Graph, GraphTensor, _session_for, get_default_graph
+from .v1_scopes import ScopeOf
 from .variables import Variable as _Variable
 
 
@@ -75,7 +76,7 @@ class Variable(_Variable):
             graph._variable_ids.add(self._ref.id)
             self.trainable = bool(trainable)
             self.initial_value = init_tensor
-            with _ScopeOf(graph, ""):
+            with ScopeOf(graph, ""):
                 self._value_op = graph.add_op("read_variable", OPS["read_variable"], (), {"var": self._ref},
                                               self._ref.type, name=self._ref.name, exact_name=True,
                                               loc=user_location())
