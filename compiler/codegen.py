@@ -386,6 +386,27 @@ class StageWriter:
                 f"    b{r}[row] = {out_t}(index)"]
         self._function("argmax" if largest else "argmin", [x, r], body, parallel, group=group, flops=rows * n)
 
+    def concatenate(self, group):
+        """concat/stack: each input's blocks copied (and promoted) into place, one pass over the output.
+        Serial and inlined into the entry: a copy is memory-bound, and costs no extra compile."""
+        r = group.members[0]
+        node = self._node(r)
+        shape, axis, dtype = node.type.shape, node.attr("axis"), node.type.dtype
+        outer, inner = num_elements(shape[:axis]), num_elements(shape[axis + 1:])
+        row = shape[axis] * inner  # output elements per outer index
+        body, buffers, offset = [], [r], 0
+        for j, (operand, _) in zip(node.inputs, group.operands):
+            source = self._node(j).type
+            block = (1 if node.op == "stack" else source.shape[axis]) * inner
+            b = self.plan.resolve(operand)
+            buffers.append(b)
+            if outer and block:
+                body += [f"for o in range({outer}):",
+                         f"    for m in range({block}):",
+                         f"        b{r}[o * {row} + {offset} + m] = {cast(f'b{b}[o * {block} + m]', source.dtype, dtype)}"]
+            offset += block
+        self._function("concat", buffers, body or ["pass"], False, group=group)
+
     def write(self):
         for group in self.plan.groups:
             if group.kind == "elementwise":
@@ -396,6 +417,8 @@ class StageWriter:
                 self.matmul(group)
             elif group.kind in ("softmax", "log_softmax"):
                 self.softmax(group, log=group.kind == "log_softmax")
+            elif group.kind in ("concat", "stack"):
+                self.concatenate(group)
             elif group.kind == "logsumexp":
                 self.logsumexp(group)
             elif group.kind in ("argmax", "argmin"):

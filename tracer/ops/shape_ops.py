@@ -10,7 +10,7 @@ import numpy as np
 from ..dtypes import result_type
 from ..errors import InvalidArgumentError, UnimplementedError
 from ..ir import TensorType
-from ..lowering import Scalar, View, np_type
+from ..lowering import Kernel, Scalar, View, np_type
 from ..registry import OPS, Op, export, numpy_adapter, register
 from ..shapes import broadcast_shapes, normalize_axes, normalize_axis, num_elements
 from ..tensor import EagerTensor, SymbolicTensor, as_dtype_arg, convert_to_tensor
@@ -413,3 +413,5 @@ def _cast_emit(args, ins, out):
 for _name in ("reshape", "transpose", "expand_dims", "squeeze", "broadcast_to", "identity", "stop_gradient"):
     OPS[_name].lower = View(_name)
 OPS["cast"].lower = Scalar(_cast_emit)
+CONCAT.lower = Kernel("concat")
+STACK.lower = Kernel("stack")
