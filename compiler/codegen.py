@@ -282,11 +282,13 @@ class StageWriter:
 
     def matmul(self, group):
         """C = op(A) @ op(B) by BLAS gemm; an operand may arrive as its untransposed base buffer, in which
-        case gemm's transpose flag does the transposing."""
+        case gemm's transpose flag does the transposing. Batched operands (the same batch shape, or one
+        side unbatched) run one gemm per batch matrix, at offsets into the buffers."""
         r = group.members[0]
         node = self._node(r)
         (a, a_base_t), (b, b_base_t) = ((self.plan.resolve(buf), t) for buf, t in group.operands)
-        (p, q), (rr, s) = (self._node(j).type.shape for j in node.inputs)
+        a_shape, b_shape = (self._node(j).type.shape for j in node.inputs)
+        (p, q), (rr, s) = a_shape[-2:], b_shape[-2:]
         ta, tb = node.attr("transpose_a"), node.attr("transpose_b")
         rows, inner = (q, p) if ta else (p, q)
         cols = rr if tb else s
@@ -294,14 +296,21 @@ class StageWriter:
         flag_a, flag_b = (112 if ta != a_base_t else 111), (112 if tb != b_base_t else 111)
         fn = "gj_sgemm" if node.type.dtype.name == "float32" else "gj_dgemm"
         self.mathlib.add(fn)
-        t = f"np.{node.type.dtype.name}"
-        body = [f"{fn}(101, {flag_a}, {flag_b}, {rows}, {cols}, {inner}, {t}(1), b{a}.ctypes.data, {lda}, "
-                f"b{b}.ctypes.data, {ldb}, {t}(0), b{r}.ctypes.data, {cols})"]
+        dtype = node.type.dtype
+        t, size = f"np.{dtype.name}", dtype.np.itemsize
+        batch = num_elements(node.type.shape[:-2])
+        steps = [(p * q * size if len(a_shape) > 2 else 0), (rr * s * size if len(b_shape) > 2 else 0),
+                 rows * cols * size]
+        at = [f"b{x}.ctypes.data" + (f" + k * {step}" if batch > 1 and step else "")
+              for x, step in zip((a, b, r), steps)]
+        call = (f"{fn}(101, {flag_a}, {flag_b}, {rows}, {cols}, {inner}, {t}(1), {at[0]}, {lda}, {at[1]}, {ldb}, "
+                f"{t}(0), {at[2]}, {cols})")
+        body = [call] if batch == 1 else [f"for k in range({batch}):", f"    {call}"]
         if num_elements(node.type.shape) == 0:
             body = ["pass"]
         elif inner == 0:
             body = [f"b{r}[:] = 0"]
-        self._function("gemm", [a, b, r], body, False, group=group, flops=2 * rows * cols * inner)
+        self._function("gemm", [a, b, r], body, False, group=group, flops=2 * batch * rows * cols * inner)
 
     def softmax(self, group, log=False):
         r = group.members[0]

@@ -46,10 +46,11 @@ def classify(node, nodes):
 
 
 def kernel_supported(name, node, in_types):
-    if name == "matmul":  # 2-D float gemm through NumPy's OpenBLAS, when NumPy ships one (compiler.blas)
+    if name == "matmul":  # float gemm through NumPy's OpenBLAS, when NumPy ships one (compiler.blas)
         a, b = in_types
-        return (blas.AVAILABLE and len(a.shape) == 2 and len(b.shape) == 2 and a.dtype is b.dtype is node.type.dtype
-                and a.dtype.is_floating)
+        batches = {tuple(a.shape[:-2]), tuple(b.shape[:-2])} - {()}  # one batch shape, or one side unbatched
+        return (blas.AVAILABLE and len(a.shape) >= 2 and len(b.shape) >= 2 and len(batches) <= 1
+                and a.dtype is b.dtype is node.type.dtype and a.dtype.is_floating)
     if name in ("softmax", "log_softmax"):
         axis = node.attr("axis")
         return node.type.dtype.is_floating and len(node.type.shape) >= 1 and axis in (-1, len(node.type.shape) - 1)

@@ -103,6 +103,22 @@ def test_concat_and_stack_compile_into_the_entry_with_numpy_promotion(compiled):
         np.testing.assert_array_equal(got.numpy(), want)
 
 
+def test_batched_matmul_runs_one_gemm_per_batch_matrix(compiled):
+    a, b = RNG.standard_normal((5, 3, 4), dtype=np.float32), RNG.standard_normal((5, 4, 2), dtype=np.float32)
+    w, m = RNG.standard_normal((4, 6), dtype=np.float32), RNG.standard_normal((3, 4), dtype=np.float32)
+    d, e = RNG.standard_normal((2, 5, 3, 4)), RNG.standard_normal((2, 5, 3, 4))
+    f = gj.function(lambda a, b, w, m, d, e: (a @ b, gj.nn.relu(a @ w + 1.0), m @ b, gj.matmul(a, a, transpose_b=True),
+                                              gj.matmul(d, e, transpose_a=True)))
+    _, exe = executable(f, a, b, w, m, d, e)
+    assert [s.kind for s in exe.steps] == ["compiled"]
+    assert sorted(info["kind"] for info in exe.kernels.values()) == ["gemm"] * 5 + ["loop"]
+    a64, b64, d64 = a.astype(np.float64), b.astype(np.float64), d
+    expected = (a64 @ b64, np.maximum(a64 @ w + 1, 0), m.astype(np.float64) @ b64, a64 @ np.swapaxes(a64, -1, -2),
+                np.swapaxes(d64, -1, -2) @ e)
+    for got, want in zip(f(a, b, w, m, d, e), expected):
+        np.testing.assert_allclose(got.numpy(), want, rtol=1e-5, atol=1e-5)
+
+
 def test_row_softmax_kernel(compiled):
     x = RNG.standard_normal((64, 100), dtype=np.float32) * 10
     x[3] = -np.inf
