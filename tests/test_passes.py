@@ -163,3 +163,22 @@ def test_typecheck_catches_a_broken_effect_chain():
     nodes[-1] = Node(last.op, last.inputs, last.attrs, last.type, ())
     with pytest.raises(InternalError, match="effect order broken"):
         check_graph(Graph(tuple(nodes), graph.inputs, graph.outputs))
+
+
+def test_decompose_turns_tensordot_into_transpose_reshape_and_matmul():
+    from graphjit.compiler.passes.decompose import decompose
+    a, b = np.ones((2, 3, 4), np.float32), np.arange(60, dtype=np.float64).reshape(4, 3, 5)
+    graph = traced(lambda a, b: gj.tensordot(a, b, [[1, 2], [1, 0]]), a, b)
+    expect(graph, """
+        %2: f64[2,5] = tensordot %0 %1 {axes=((1, 2), (1, 0))}
+        return %2""")
+    rewritten = decompose(graph)
+    expect(rewritten, """
+        %2: f64[2,3,4] = cast %0 {dtype=float64}
+        %3: f64[2,12] = reshape %2 {shape=(2, 12)}
+        %4: f64[3,4,5] = transpose %1 {perm=(1, 0, 2)}
+        %5: f64[12,5] = reshape %4 {shape=(12, 5)}
+        %6: f64[2,5] = matmul %3 %5 {transpose_a=False, transpose_b=False}
+        return %6""")
+    check_graph(rewritten)
+    np.testing.assert_array_equal(run(rewritten, a, b)[0], np.tensordot(a, b, [[1, 2], [1, 0]]))

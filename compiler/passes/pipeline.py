@@ -1,11 +1,13 @@
 """The optimization pipeline, in the order it runs. Each pass is a pure function Graph -> Graph."""
 from .cse import eliminate_common_subexpressions
 from .dce import eliminate_dead_code
+from .decompose import decompose
 from .fold import fold_constants
 from .simplify import simplify
 from .typecheck import check_graph
 
 PIPELINE = [
+    decompose,
     fold_constants,
     simplify,
     eliminate_common_subexpressions,
