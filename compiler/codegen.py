@@ -416,6 +416,22 @@ class StageWriter:
             offset += block
         self._function("concat", buffers, body or ["pass"], False, group=group)
 
+    def tile(self, group):
+        """np.tile: each output element reads input element (i % size) along every axis. Serial, inlined."""
+        r = group.members[0]
+        out_shape = self._node(r).type.shape
+        x = self.plan.resolve(group.operands[0][0])
+        in_shape = self._node(self._node(r).inputs[0]).type.shape
+        out_strides, in_strides = AffineMap.contiguous(out_shape).strides, AffineMap.contiguous(in_shape).strides
+        body, indent = [], ""
+        for d, size in enumerate(out_shape):
+            body.append(f"{indent}for i{d} in range({size}):")
+            indent += "    "
+        out_index = " + ".join(f"i{d} * {out_strides[d]}" for d in range(len(out_shape))) or "0"
+        in_index = " + ".join(f"(i{d} % {in_shape[d]}) * {in_strides[d]}" for d in range(len(in_shape))) or "0"
+        body.append(f"{indent}b{r}[{out_index}] = b{x}[{in_index}]")
+        self._function("tile", [x, r], body if num_elements(out_shape) else ["pass"], False, group=group)
+
     def write(self):
         for group in self.plan.groups:
             if group.kind == "elementwise":
@@ -426,6 +442,8 @@ class StageWriter:
                 self.matmul(group)
             elif group.kind in ("softmax", "log_softmax"):
                 self.softmax(group, log=group.kind == "log_softmax")
+            elif group.kind == "tile":
+                self.tile(group)
             elif group.kind in ("concat", "stack"):
                 self.concatenate(group)
             elif group.kind == "logsumexp":

@@ -85,19 +85,21 @@ def test_logsumexp_and_argmax_row_kernels_match_float64_references(compiled):
     assert flat_max == np.argmax(x[:3]) and columns.shape == (50,)
 
 
-def test_concat_and_stack_compile_into_the_entry_with_numpy_promotion(compiled):
+def test_concat_stack_and_tile_compile_into_the_entry_with_numpy_promotion(compiled):
     a = RNG.standard_normal((3, 4), dtype=np.float32)
     b = RNG.standard_normal((3, 2))                      # float64: the result promotes
     c = RNG.integers(0, 5, (3, 4), dtype=np.int32)
     d = RNG.random((3, 4)) > 0.5
     f = gj.function(lambda a, b, c, d: (gj.concat([a, b], axis=1), gj.concat([a, c, a], 0) * 2.0,
                                         gj.stack([a, c, d], axis=1), gj.stack([c, d], -1),
-                                        gj.concat([gj.transpose(a), gj.transpose(a)], 1)))
+                                        gj.concat([gj.transpose(a), gj.transpose(a)], 1), gj.tile(a, [2, 1, 3][:2]),
+                                        np.tile(c, (2, 1, 2))))
     _, exe = executable(f, a, b, c, d)
     assert exe.entry_count == 1 and [s.kind for s in exe.steps] == ["compiled"]
-    assert sum(info["kind"] == "concat" for info in exe.kernels.values()) == 5
+    kinds = [info["kind"] for info in exe.kernels.values()]
+    assert kinds.count("concat") == 5 and kinds.count("tile") == 2
     expected = (np.concatenate([a, b], 1), np.concatenate([a, c, a], 0) * np.float32(2), np.stack([a, c, d], 1),
-                np.stack([c, d], -1), np.concatenate([a.T, a.T], 1))
+                np.stack([c, d], -1), np.concatenate([a.T, a.T], 1), np.tile(a, [2, 1]), np.tile(c, (2, 1, 2)))
     for got, want in zip(f(a, b, c, d), expected):
         assert got.dtype.np == want.dtype
         np.testing.assert_array_equal(got.numpy(), want)

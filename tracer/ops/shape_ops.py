@@ -415,3 +415,4 @@ for _name in ("reshape", "transpose", "expand_dims", "squeeze", "broadcast_to", 
 OPS["cast"].lower = Scalar(_cast_emit)
 CONCAT.lower = Kernel("concat")
 STACK.lower = Kernel("stack")
+TILE.lower = Kernel("tile")
