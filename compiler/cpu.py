@@ -88,8 +88,13 @@ class CompiledGraph(Executable):
                     step.entry = getattr(self.module, step.name)
         self.entry_count = len(writers)
 
-        self.run = build_runner(self.pure, self.effects, self.steps, self.constants)
-        self.run_tensors = build_runner(self.pure, self.effects, self.steps, self.constants, tensors=True)
+        reads = {}
+        for node in self.optimized.nodes:
+            if node.op == "read_variable":
+                reads.setdefault(node.attr("var").id, node.loc)
+        self.run = build_runner(self.pure, self.effects, self.steps, self.constants, read_locations=reads)
+        self.run_tensors = build_runner(self.pure, self.effects, self.steps, self.constants, tensors=True,
+                                        read_locations=reads)
 
     @property
     def runner_source(self):

@@ -13,16 +13,20 @@ import threading
 
 import numpy as np
 
+from graphjit.tracer.errors import FailedPreconditionError
 from graphjit.tracer.registry import OPS
+from graphjit.tracer.source import with_location
 from graphjit.tracer.tensor import EagerTensor
 
 from .interpreter import run_node
 
 
-def build_runner(graph, effects, steps, constants, tensors=False):
+def build_runner(graph, effects, steps, constants, tensors=False, read_locations=None):
     """Returns ``run(state, arrays) -> list of result arrays`` for a functionalized graph; with
-    ``tensors=True``, ``run(state, tensors) -> list of EagerTensors`` (the runtime's per-call path)."""
-    env = {"np": np, "getrefcount": sys.getrefcount, "OPS": OPS, "EagerTensor": EagerTensor, "new": object.__new__}
+    ``tensors=True``, ``run(state, tensors) -> list of EagerTensors`` (the runtime's per-call path).
+    ``read_locations``: variable id -> the user's source line that reads it (for error messages)."""
+    env = {"np": np, "getrefcount": sys.getrefcount, "OPS": OPS, "EagerTensor": EagerTensor, "new": object.__new__,
+           "FailedPreconditionError": FailedPreconditionError}
     lines = ["def run(state, arrays):", "    pool = pools.slots"]
     emit = lines.append
     user_inputs = len(graph.inputs) - len(effects.variable_inputs)
@@ -34,11 +38,18 @@ def build_runner(graph, effects, steps, constants, tensors=False):
     if tensors:
         for i in graph.inputs[:user_inputs]:
             emit(f"    v{i} = v{i}._value if type(v{i}) is EagerTensor else np.asarray(v{i})")
+    if effects.variable_inputs:
+        emit("    try:")
     for k, (ref, position) in enumerate(effects.variable_inputs):
         i = graph.inputs[position]
         env[f"ref{k}"] = ref
         names[i] = f"v{i}"
-        emit(f"    v{i} = state.read(ref{k})")
+        emit(f"        v{i} = state.read(ref{k})")
+    if effects.variable_inputs:  # an uninitialized variable: name the user's line that reads it
+        env["reads"] = [(ref, (read_locations or {}).get(ref.id)) for ref, _ in effects.variable_inputs]
+        env["located"] = _located_read_error
+        emit("    except FailedPreconditionError as err:")
+        emit("        raise located(err, state, reads) from None")
     for i, value in constants.items():
         env[f"c{i}"] = value
         names[i] = f"c{i}"
@@ -101,6 +112,15 @@ def build_runner(graph, effects, steps, constants, tensors=False):
     run = env["run"]
     run.source = source
     return run
+
+
+def _located_read_error(err, state, reads):
+    """The error of the first variable read that fails, with the line that reads it (as the interpreter
+    reports it)."""
+    for ref, location in reads:
+        if ref.id not in state.values:
+            return FailedPreconditionError(with_location(str(err), location))
+    return err
 
 
 def _emit_from_pool(emit, owner, slot, indent):

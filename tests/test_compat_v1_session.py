@@ -527,3 +527,19 @@ def test_session_and_function_paths_give_equal_results(steps, rows, seed):
     from_function = [t.numpy() for t in gj.function(program)(a, b)]
     for s, f in zip(from_session, from_function):
         np.testing.assert_array_equal(s, f)  # the same ops through the same backend: bit-identical
+
+
+@pytest.mark.parametrize("backend", ["interpreter", "cpu"])
+def test_uninitialized_errors_read_the_same_on_every_backend(monkeypatch, backend):
+    monkeypatch.setattr(gj.config, "backend", backend)
+    monkeypatch.setattr(gj.config, "compile_in_background", False)
+    g = tf1.Graph()
+    with g.as_default():
+        v = tf1.Variable(np.ones(3, np.float32), name="v")
+        w = tf1.Variable(np.ones(3, np.float32), name="w")
+        y = v * 2.0 + w
+    with tf1.Session(graph=g) as sess:
+        sess.run(v.initializer)
+        with pytest.raises(errors.FailedPreconditionError,
+                           match=r"^Attempting to use uninitialized value w: .*\n  at test_compat_v1_session.py:\d+ .*name=\"w\""):
+            sess.run(y)

@@ -4,6 +4,7 @@ import os
 import subprocess
 import sys
 import textwrap
+import threading
 
 import numpy as np
 import pytest
@@ -262,9 +263,18 @@ def test_fused_kernels_allocate_nothing(tmp_path):
 def test_background_compile_answers_first_then_switches_to_compiled_code(monkeypatch):
     monkeypatch.setattr(gj.config, "backend", "cpu")
     monkeypatch.setattr(gj.config, "compile_in_background", True)
+    release = threading.Event()  # holds the compile until the first call has returned (a cached kernel
+    original = cpu.CPUBackend.compile  # may otherwise load before the first call looks)
+
+    def held_compile(self, graph, *args, **kwargs):
+        release.wait(60)
+        return original(self, graph, *args, **kwargs)
+
+    monkeypatch.setattr(cpu.CPUBackend, "compile", held_compile)
     f = gj.function(lambda x: gj.sqrt(x) + 2.0)
     x = np.arange(32, dtype=np.float32)
     first = f(x)  # answered by the interpreter while Numba compiles
+    release.set()
     gj.wait_for_compilation()
     second = f(x)
     concrete = f.get_concrete_function(x)
