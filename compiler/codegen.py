@@ -73,6 +73,7 @@ class StageWriter:
         self.allow_parallel = not any(g.kind == "matmul" for g in plan.groups)
         self.functions = []   # (function name, [buffer ids])
         self.scratch = {}     # negative buffer id -> (shape, NumPy dtype)
+        self.checks = []      # (flag scratch id, node id, operand buffer ids): the runner raises when a flag is set
         self.kernels = {}     # function name -> {source, buffers, kind, ops, parallel, flops} (for inspection)
         self.lines = []
         self.mathlib = set()
@@ -432,6 +433,31 @@ class StageWriter:
         body.append(f"{indent}b{r}[{out_index}] = b{x}[{in_index}]")
         self._function("tile", [x, r], body if num_elements(out_shape) else ["pass"], False, group=group)
 
+    def gather(self, group):
+        """np.take along ``axis``, checking every index first: an index outside [0, dim) sets a flag and
+        copies nothing, and the runner then raises the op's own error (kernels cannot raise)."""
+        r = group.members[0]
+        node = self._node(r)
+        params, indices = (self.plan.resolve(b) for b, _ in group.operands)
+        shape, axis = self._node(node.inputs[0]).type.shape, node.attr("axis")
+        outer, dim, inner = num_elements(shape[:axis]), shape[axis], num_elements(shape[axis + 1:])
+        n = num_elements(self._node(node.inputs[1]).type.shape)
+        flag_buffer = self._scratch(1, np.int64)
+        flag = self._arg(flag_buffer)
+        body = [f"{flag}[0] = 0",
+                f"for k in range({n}):",
+                f"    if b{indices}[k] < 0 or b{indices}[k] >= {dim}:",
+                f"        {flag}[0] = 1",
+                f"if {flag}[0] == 0:",
+                f"    for o in range({outer}):",
+                f"        for k in range({n}):",
+                f"            source = (o * {dim} + np.int64(b{indices}[k])) * {inner}",
+                f"            target = (o * {n} + k) * {inner}",
+                f"            for m in range({inner}):",
+                f"                b{r}[target + m] = b{params}[source + m]"]
+        self._function("gather", [params, indices, r, flag_buffer], body, False, group=group)
+        self.checks.append((flag_buffer, r, (params, indices)))
+
     def write(self):
         for group in self.plan.groups:
             if group.kind == "elementwise":
@@ -442,6 +468,8 @@ class StageWriter:
                 self.matmul(group)
             elif group.kind in ("softmax", "log_softmax"):
                 self.softmax(group, log=group.kind == "log_softmax")
+            elif group.kind == "gather":
+                self.gather(group)
             elif group.kind == "tile":
                 self.tile(group)
             elif group.kind in ("concat", "stack"):

@@ -36,8 +36,10 @@ class CompiledStep:
     in-place output's owner is the input buffer it overwrites."""
     kind = "compiled"
 
-    def __init__(self, name, args, plan, graph, scratch, kernels, variable_in_place):
+    def __init__(self, name, args, plan, graph, scratch, kernels, variable_in_place, checks=()):
         self.name = name
+        # (flag owner, node id, operand owners): after the entry, a set flag re-runs the node eagerly to raise
+        self.checks = [(f"s{name}_{-flag}", node_id, operands) for flag, node_id, operands in checks]
         self.entry = None
         self.kernels = kernels                      # names of the kernels it runs, in order
         self.variable_in_place = variable_in_place  # {new value id: old value id} (see the runner)
@@ -72,7 +74,7 @@ class CompiledGraph(Executable):
             args = writer.write()
             writers.append(writer)
             self.steps.append(CompiledStep(writer.name, args, plan, self.pure, writer.scratch, list(writer.kernels),
-                                           _variable_updates_in_place(plan, self.pure, self.effects)))
+                                           _variable_updates_in_place(plan, self.pure, self.effects), writer.checks))
         self.constants = {i: _contiguous(n.attr("value").value) for i, n in enumerate(nodes)
                           if kinds[i] == CONSTANT}
         self.kernels = {name: info for w in writers for name, info in w.kernels.items()}

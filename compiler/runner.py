@@ -87,6 +87,12 @@ def build_runner(graph, effects, steps, constants, tensors=False, read_locations
         emit(f"        entry{s}({args})")
         emit("    except TypeError:  # a non-contiguous or read-only input (a view, a constant): copy it")
         emit(f"        entry{s}(*[a if a.flags.c_contiguous and a.flags.writeable else np.array(a) for a in ({args},)])")
+        for flag, i, operands in step.checks:  # e.g. a gather index out of range: the op's own error
+            node = graph.nodes[i]
+            env[f"op{i}"], env[f"node{i}"], env[f"attrs{i}"] = OPS[node.op], node, node.attr_dict
+            values = ", ".join(f"{names[b]}.reshape({graph.nodes[j].type.shape!r})" for b, j in zip(operands, node.inputs))
+            emit(f"    if {names[flag]}[0]:")
+            emit(f"        run_node(op{i}, node{i}, attrs{i}, state, [{values}])")
     # Give buffers back to the pool before returning (the caller's references make them busy).
     for slot, owner in enumerate(allocated):
         emit(f"    pool[{2 * slot}] = v{owner}")

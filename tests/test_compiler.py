@@ -122,6 +122,24 @@ def test_batched_matmul_runs_one_gemm_per_batch_matrix(compiled):
         np.testing.assert_allclose(got.numpy(), want, rtol=1e-5, atol=1e-5)
 
 
+def test_gather_compiles_and_an_index_out_of_range_raises_the_ops_own_error(compiled):
+    p = RNG.standard_normal((4, 5, 3), dtype=np.float32)
+    idx, i64 = np.array([[0, 4], [2, 2]], np.int32), np.array([3, 0, 1], np.int64)
+    f = gj.function(lambda p, idx, i64: (gj.gather(p, idx, axis=1), gj.gather(p, i64) * 2.0,
+                                         gj.gather(p[:, 0], i64, axis=0)))
+    _, exe = executable(f, p, idx, i64)
+    assert [s.kind for s in exe.steps] == ["compiled"]
+    assert sorted(info["kind"] for info in exe.kernels.values()).count("gather") == 3
+    for got, want in zip(f(p, idx, i64), (np.take(p, idx, 1), np.take(p, i64, 0) * 2, np.take(p[:, 0], i64, 0))):
+        np.testing.assert_array_equal(got.numpy(), want)
+    bad = np.array([[0, 4], [2, 5]], np.int32)
+    with pytest.raises(gj.errors.InvalidArgumentError, match=r"gather: indices\[1\]\[1\] = 5 is not in \[0, 5\)"):
+        f(p, bad, i64)
+    with pytest.raises(gj.errors.InvalidArgumentError, match=r"indices\[0\] = -1"):
+        f(p, idx, np.array([-1, 0, 0], np.int64))
+    np.testing.assert_array_equal(f(p, idx, i64)[0].numpy(), np.take(p, idx, 1))  # still fine after an error
+
+
 def test_row_softmax_kernel(compiled):
     x = RNG.standard_normal((64, 100), dtype=np.float32) * 10
     x[3] = -np.inf

@@ -16,7 +16,7 @@ import numpy as np
 
 from ..errors import GraphjitError, InvalidArgumentError, UnimplementedError
 from ..ir import TensorType
-from ..lowering import View
+from ..lowering import Kernel, View
 from ..registry import API, Op, export, numpy_adapter, register
 from ..shapes import normalize_axis
 from ..source import with_location
@@ -350,3 +350,4 @@ def _np_take(a, indices, axis=None, out=None, mode="raise"):
 
 # Basic indexing (no tensor indices) compiles to an index map over its input; see compiler.affine.
 GETITEM.lower = View("getitem")
+GATHER.lower = Kernel("gather")  # indices are checked in the kernel; a bad one makes the runner raise
