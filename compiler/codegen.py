@@ -448,15 +448,43 @@ class StageWriter:
                 f"for k in range({n}):",
                 f"    if b{indices}[k] < 0 or b{indices}[k] >= {dim}:",
                 f"        {flag}[0] = 1",
-                f"if {flag}[0] == 0:",
-                f"    for o in range({outer}):",
-                f"        for k in range({n}):",
-                f"            source = (o * {dim} + np.int64(b{indices}[k])) * {inner}",
-                f"            target = (o * {n} + k) * {inner}",
-                f"            for m in range({inner}):",
-                f"                b{r}[target + m] = b{params}[source + m]"]
+                f"for o in range({outer} if {flag}[0] == 0 else 0):",
+                f"    for k in range({n}):",
+                f"        source = (o * {dim} + np.int64(b{indices}[k])) * {inner}",
+                f"        target = (o * {n} + k) * {inner}",
+                f"        for m in range({inner}):",
+                f"            b{r}[target + m] = b{params}[source + m]"]
         self._function("gather", [params, indices, r, flag_buffer], body, False, group=group)
         self.checks.append((flag_buffer, r, (params, indices)))
+
+    def sparse_xent(self, group):
+        """-log_softmax(logits)[label] per row, as the log_softmax kernel computes it; labels outside
+        [0, classes) set a flag (nothing is computed) and the runner raises the op's own error."""
+        r = group.members[0]
+        node = self._node(r)
+        labels, x = (self.plan.resolve(b) for b, _ in group.operands)
+        rows, n = num_elements(node.type.shape), self._node(node.inputs[1]).type.shape[-1]
+        dt = node.type.dtype
+        t, exp = f"np.{dt.name}", f"exp_{dt.short}"
+        self.mathlib.update((exp, "log_f64"))
+        flag_buffer = self._scratch(1, np.int64)
+        flag = self._arg(flag_buffer)
+        body = [f"{flag}[0] = 0",
+                f"for row in range({rows}):",
+                f"    if b{labels}[row] < 0 or b{labels}[row] >= {n}:",
+                f"        {flag}[0] = 1",
+                f"for row in range({rows} if {flag}[0] == 0 else 0):",
+                f"    xs = b{x}[row * {n}:(row + 1) * {n}]",
+                *_row_max(t, n),
+                "    if nan:",
+                f"        m = {t}(np.nan)",
+                "    s = 0.0",
+                f"    for j in range({n}):",
+                f"        s += {exp}(xs[j] - m)",
+                f"    b{r}[row] = -((xs[np.int64(b{labels}[row])] - m) - {t}(log_f64(s)))"]
+        self._function("xent", [labels, x, r, flag_buffer], body, False, reassoc=True, group=group,
+                       flops=4 * rows * n)
+        self.checks.append((flag_buffer, r, (labels, x)))
 
     def write(self):
         for group in self.plan.groups:
@@ -468,6 +496,8 @@ class StageWriter:
                 self.matmul(group)
             elif group.kind in ("softmax", "log_softmax"):
                 self.softmax(group, log=group.kind == "log_softmax")
+            elif group.kind == "sparse_xent":
+                self.sparse_xent(group)
             elif group.kind == "gather":
                 self.gather(group)
             elif group.kind == "tile":

@@ -8,8 +8,8 @@ Numba entry. Inside a compiled stage:
   is written to memory only when something outside its group needs it;
 - a reduction absorbs the elementwise group that feeds it (``sum((x-y)**2)`` reads x and y once);
 - view ops (transpose, broadcast, basic indexing, reshape of contiguous values) become index maps;
-- matmul, row softmax/log_softmax, logsumexp and argmax/argmin over trailing axes, concat, stack, tile
-  and gather are kernels of their own; elementwise consumers of a matmul form the next group, which writes back into
+- matmul, row softmax/log_softmax, sparse softmax cross-entropy, logsumexp and argmax/argmin over
+  trailing axes, concat, stack, tile and gather are kernels of their own; elementwise consumers of a matmul form the next group, which writes back into
   the matmul's buffer (one pass over the output).
 """
 from dataclasses import dataclass, field
@@ -54,7 +54,7 @@ def kernel_supported(name, node, in_types):
     if name in ("softmax", "log_softmax"):
         axis = node.attr("axis")
         return node.type.dtype.is_floating and len(node.type.shape) >= 1 and axis in (-1, len(node.type.shape) - 1)
-    if name in ("concat", "stack", "tile", "gather"):
+    if name in ("concat", "stack", "tile", "gather", "sparse_xent"):
         return True
     rank = len(in_types[0].shape)
     if name == "logsumexp":  # a row kernel when the reduced axes are the trailing ones (axis=-1, axis=None)

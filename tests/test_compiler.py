@@ -140,6 +140,24 @@ def test_gather_compiles_and_an_index_out_of_range_raises_the_ops_own_error(comp
     np.testing.assert_array_equal(f(p, idx, i64)[0].numpy(), np.take(p, idx, 1))  # still fine after an error
 
 
+def test_sparse_cross_entropy_row_kernel_matches_and_checks_its_labels(compiled):
+    x = RNG.standard_normal((6, 10), dtype=np.float32) * 5
+    x[2], x[3, 4], x[4, 1] = -np.inf, np.nan, np.inf   # all -inf, NaN, +inf rows give NaN (as TF)
+    labels = np.array([1, 9, 0, 2, 3, 5], np.int64)
+    f = gj.function(lambda l, x: gj.nn.sparse_softmax_cross_entropy_with_logits(labels=l, logits=x))
+    _, exe = executable(f, labels, x)
+    assert [info["kind"] for info in exe.kernels.values()] == ["xent"]
+    got = f(labels, x).numpy()
+    x64 = x.astype(np.float64)
+    with np.errstate(all="ignore"):
+        shifted = x64 - x64.max(axis=1, keepdims=True)
+        ref = -(shifted - np.log(np.exp(shifted).sum(axis=1, keepdims=True)))[np.arange(6), labels]
+    np.testing.assert_allclose(got, ref, rtol=1e-5)
+    assert np.isnan(got[2:5]).all()
+    with pytest.raises(gj.errors.InvalidArgumentError, match=r"label 10 at index \[4\] is outside the valid range"):
+        f(np.array([1, 9, 0, 2, 10, 5], np.int64), x)
+
+
 def test_row_softmax_kernel(compiled):
     x = RNG.standard_normal((64, 100), dtype=np.float32) * 10
     x[3] = -np.inf

@@ -136,3 +136,4 @@ def l2_loss(t, name=None):
 # Softmax along the last axis compiles to a row kernel (max, exp-sum, scale), two passes over memory.
 SOFTMAX.lower = Kernel("softmax")
 LOG_SOFTMAX.lower = Kernel("log_softmax")
+SPARSE_XENT.lower = Kernel("sparse_xent")  # a row kernel; labels are checked in it (the runner raises)
