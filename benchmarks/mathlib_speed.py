@@ -41,34 +41,17 @@ def unary(fn):
     return kernel
 
 
-@numba.njit(inline="always")
-def libm_exp(v):
-    return np.float32(math.exp(v))
+def _libm(fn):
+    """``fn`` (a math function) as a float32-returning Numba function, inlined into the loops: libm's
+    scalar call, which LLVM cannot vectorise."""
+    @numba.njit(inline="always")
+    def call(v):
+        return np.float32(fn(v))
+    return call
 
 
-@numba.njit(inline="always")
-def libm_sin(v):
-    return np.float32(math.sin(v))
-
-
-@numba.njit(inline="always")
-def libm_cos(v):
-    return np.float32(math.cos(v))
-
-
-@numba.njit(inline="always")
-def libm_tan(v):
-    return np.float32(math.tan(v))
-
-
-@numba.njit(inline="always")
-def libm_log(v):
-    return np.float32(math.log(v))
-
-
-@numba.njit(inline="always")
-def libm_tanh(v):
-    return np.float32(math.tanh(v))
+libm_exp, libm_sin, libm_cos, libm_tan, libm_log, libm_tanh = (
+    _libm(f) for f in (math.exp, math.sin, math.cos, math.tan, math.log, math.tanh))
 
 
 def w1_poly_kernel():

@@ -51,17 +51,24 @@ def numpy_softmax(x, W, b):
 
 # ---- contenders: each returns (call, check) where call() runs one step and check() its result ----------
 
-def graphjit_session(name, data):
-    g = tf1.Graph()
+def build_graph(lib, name, data):
+    """The workload as TF1 code; ``lib`` is ``gj`` or ``tf``: porting is replacing one with the other."""
+    v1 = lib.compat.v1
+    g = v1.Graph()
     with g.as_default():
-        x = tf1.placeholder(gj.float32, data["x"].shape, name="x")
+        x = v1.placeholder(lib.float32, data["x"].shape, name="x")
         if name == "affine":
             y = x * 2.0 + 1.0
         else:
-            W = tf1.Variable(data["W"], name="W")
-            b = tf1.Variable(data["b"], name="b")
-            y = gj.nn.softmax(gj.matmul(x, W) + b)
-        init = tf1.global_variables_initializer()
+            W = v1.Variable(data["W"], name="W")
+            b = v1.Variable(data["b"], name="b")
+            y = lib.nn.softmax(lib.matmul(x, W) + b)
+        init = v1.global_variables_initializer()
+    return g, x, y, init
+
+
+def graphjit_session(name, data):
+    g, x, y, init = build_graph(gj, name, data)
     sess = tf1.Session(graph=g)
     sess.run(init)
     value = data["x"]
@@ -95,16 +102,7 @@ def plain_numpy(name, data):
 
 def tensorflow_session(tf, name, data):
     v1 = tf.compat.v1
-    g = tf.Graph()
-    with g.as_default():
-        x = v1.placeholder(tf.float32, data["x"].shape, name="x")
-        if name == "affine":
-            y = x * 2.0 + 1.0
-        else:
-            W = v1.Variable(data["W"], name="W")
-            b = v1.Variable(data["b"], name="b")
-            y = tf.nn.softmax(tf.matmul(x, W) + b)
-        init = v1.global_variables_initializer()
+    g, x, y, init = build_graph(tf, name, data)
     # One thread each: a graph this small has no parallelism to gain, and idle pool threads spinning
     # after each run would take CPU from the other contenders on a small machine.
     config = v1.ConfigProto(intra_op_parallelism_threads=1, inter_op_parallelism_threads=1)

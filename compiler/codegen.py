@@ -411,9 +411,10 @@ class StageWriter:
             b = self.plan.resolve(operand)
             buffers.append(b)
             if outer and block:
+                value = cast(f"b{b}[o * {block} + m]", source.dtype, dtype)
                 body += [f"for o in range({outer}):",
                          f"    for m in range({block}):",
-                         f"        b{r}[o * {row} + {offset} + m] = {cast(f'b{b}[o * {block} + m]', source.dtype, dtype)}"]
+                         f"        b{r}[o * {row} + {offset} + m] = {value}"]
             offset += block
         self._function("concat", buffers, body or ["pass"], False, group=group)
 
@@ -433,6 +434,19 @@ class StageWriter:
         body.append(f"{indent}b{r}[{out_index}] = b{x}[{in_index}]")
         self._function("tile", [x, r], body if num_elements(out_shape) else ["pass"], False, group=group)
 
+    def _index_check(self, r, operands, indices, count, bound):
+        """(flag scratch buffer, lines, validity expression) checking that the ``count`` values of buffer
+        ``indices`` lie in [0, bound): kernels cannot raise, so a bad one sets the flag, the kernel skips
+        its work, and the runner re-runs node ``r`` eagerly on ``operands`` to raise the op's own error."""
+        flag_buffer = self._scratch(1, np.int64)
+        self.checks.append((flag_buffer, r, operands))
+        flag = self._arg(flag_buffer)
+        lines = [f"{flag}[0] = 0",
+                 f"for k in range({count}):",
+                 f"    if b{indices}[k] < 0 or b{indices}[k] >= {bound}:",
+                 f"        {flag}[0] = 1"]
+        return flag_buffer, lines, f"{flag}[0] == 0"
+
     def gather(self, group):
         """np.take along ``axis``, checking every index first: an index outside [0, dim) sets a flag and
         copies nothing, and the runner then raises the op's own error (kernels cannot raise)."""
@@ -442,20 +456,15 @@ class StageWriter:
         shape, axis = self._node(node.inputs[0]).type.shape, node.attr("axis")
         outer, dim, inner = num_elements(shape[:axis]), shape[axis], num_elements(shape[axis + 1:])
         n = num_elements(self._node(node.inputs[1]).type.shape)
-        flag_buffer = self._scratch(1, np.int64)
-        flag = self._arg(flag_buffer)
-        body = [f"{flag}[0] = 0",
-                f"for k in range({n}):",
-                f"    if b{indices}[k] < 0 or b{indices}[k] >= {dim}:",
-                f"        {flag}[0] = 1",
-                f"for o in range({outer} if {flag}[0] == 0 else 0):",
+        flag_buffer, check, valid = self._index_check(r, (params, indices), indices, n, dim)
+        body = [*check,
+                f"for o in range({outer} if {valid} else 0):",
                 f"    for k in range({n}):",
                 f"        source = (o * {dim} + np.int64(b{indices}[k])) * {inner}",
                 f"        target = (o * {n} + k) * {inner}",
                 f"        for m in range({inner}):",
                 f"            b{r}[target + m] = b{params}[source + m]"]
         self._function("gather", [params, indices, r, flag_buffer], body, False, group=group)
-        self.checks.append((flag_buffer, r, (params, indices)))
 
     def sparse_xent(self, group):
         """-log_softmax(logits)[label] per row, as the log_softmax kernel computes it; labels outside
@@ -467,13 +476,9 @@ class StageWriter:
         dt = node.type.dtype
         t, exp = f"np.{dt.name}", f"exp_{dt.short}"
         self.mathlib.update((exp, "log_f64"))
-        flag_buffer = self._scratch(1, np.int64)
-        flag = self._arg(flag_buffer)
-        body = [f"{flag}[0] = 0",
-                f"for row in range({rows}):",
-                f"    if b{labels}[row] < 0 or b{labels}[row] >= {n}:",
-                f"        {flag}[0] = 1",
-                f"for row in range({rows} if {flag}[0] == 0 else 0):",
+        flag_buffer, check, valid = self._index_check(r, (labels, x), labels, rows, n)
+        body = [*check,
+                f"for row in range({rows} if {valid} else 0):",
                 f"    xs = b{x}[row * {n}:(row + 1) * {n}]",
                 *_row_max(t, n),
                 "    if nan:",
@@ -484,7 +489,6 @@ class StageWriter:
                 f"    b{r}[row] = -((xs[np.int64(b{labels}[row])] - m) - {t}(log_f64(s)))"]
         self._function("xent", [labels, x, r, flag_buffer], body, False, reassoc=True, group=group,
                        flops=4 * rows * n)
-        self.checks.append((flag_buffer, r, (labels, x)))
 
     def write(self):
         for group in self.plan.groups:

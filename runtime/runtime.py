@@ -28,7 +28,7 @@ class Runtime:
         self._names = {}
         self._lock = threading.Lock()
         self._compiling = {}  # id(concrete) -> Future of its background compile
-        self._plans = {}      # id(concrete) -> _Plan of that compile, until its first call has used it
+        self._reports = {}    # id(concrete) -> _CompileReport of that compile, until its first call has used it
         self._loaded_once = False  # has a compiled graph been made ready in this runtime (Numba initialised)?
 
     # -- variables --
@@ -79,11 +79,11 @@ class Runtime:
                 if future is None:
                     future = self._submit(concrete, backend)
         if not future.done():
-            plan = self._plans.pop(id(concrete), None)
-            if plan is None or not self._wait_for_load(concrete, future, plan):
+            report = self._reports.pop(id(concrete), None)
+            if report is None or not self._wait_for_load(concrete, future, report):
                 return self._stand_in(concrete)
         self._compiling.pop(id(concrete), None)
-        self._plans.pop(id(concrete), None)
+        self._reports.pop(id(concrete), None)
         self._loaded_once = True
         return self._finish_compile(concrete, backend, future.result)
 
@@ -93,16 +93,17 @@ class Runtime:
     def _submit(self, concrete, backend):
         """Starts the background compile (caller holds ``self._lock``)."""
         if getattr(backend, "reports_plan", False):
-            plan = self._plans[id(concrete)] = _Plan()
-            future = _compile_pool().submit(functools.partial(backend.compile, concrete.graph, on_planned=plan.report))
-            future.add_done_callback(plan.finished)
+            report = self._reports[id(concrete)] = _CompileReport()
+            compile_reporting = functools.partial(backend.compile, concrete.graph, on_planned=report.planned)
+            future = _compile_pool().submit(compile_reporting)
+            future.add_done_callback(report.finished)
         else:
-            self._plans.pop(id(concrete), None)
+            self._reports.pop(id(concrete), None)
             future = _compile_pool().submit(backend.compile, concrete.graph)
         self._compiling[id(concrete)] = future
         return future
 
-    def _wait_for_load(self, concrete, future, plan):
+    def _wait_for_load(self, concrete, future, report):
         """On a graph's first call: should it wait for its background compile instead of interpreting?
 
         Yes when the compile thread reports a cache hit and the interpreter's estimated time is above the
@@ -114,7 +115,7 @@ class Runtime:
             return False
         deadline = time.monotonic() + interpret_s
         # Planning (passes + code generation) takes milliseconds: wait for its verdict.
-        if not plan.reported.wait(interpret_s) or not plan.cached:
+        if not report.reported.wait(interpret_s) or not report.cached:
             return future.done()
         import concurrent.futures  # already imported by the compile pool
         concurrent.futures.wait([future], timeout=max(0.0, deadline - time.monotonic()))
@@ -147,7 +148,7 @@ class Runtime:
         executable = concrete.executables.get(backend_name)
         if executable is None:
             future = self._compiling.pop(id(concrete), None)
-            self._plans.pop(id(concrete), None)
+            self._reports.pop(id(concrete), None)
             compile_now = future.result if future is not None else (
                 lambda: get_backend(backend_name).compile(concrete.graph))
             executable = concrete.executables[backend_name] = compile_now()
@@ -182,14 +183,14 @@ class Runtime:
         self.state.seed(seed)
 
 
-class _Plan:
+class _CompileReport:
     """What a background compile reported before loading: ``cached`` (see CompiledGraph's ``on_planned``)."""
 
     def __init__(self):
         self.reported = threading.Event()
         self.cached = False
 
-    def report(self, cached):
+    def planned(self, cached):
         self.cached = bool(cached)
         self.reported.set()
 

@@ -39,7 +39,7 @@ class Saver:
         given); returns the path. Every variable must be initialized in ``sess``."""
         _check_session(sess, self._variables)
         if global_step is not None:
-            save_path = f"{os.fspath(save_path)}-{int(_scalar(sess, global_step))}"
+            save_path = f"{os.fspath(save_path)}-{_scalar(sess, global_step)}"
         values = sess.variable_values(self._variables.values())
         by_checkpoint_name = {name: values[v._ref.name] for name, v in self._variables.items()}
         path = save_arrays(os.fspath(save_path), by_checkpoint_name)
@@ -68,7 +68,5 @@ def _check_session(sess, variables):
 
 
 def _scalar(sess, step):
-    if isinstance(step, (int,)):
-        return step
-    value = sess.run(step) if hasattr(step, "graph") else step
-    return int(value)
+    """A global step given as a number, or as a tensor/variable of the session's graph."""
+    return int(sess.run(step) if hasattr(step, "graph") else step)

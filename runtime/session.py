@@ -27,10 +27,10 @@ from .state import State
 
 class Plan:
     """One pruned, compiled run of a graph. Quacks like a ConcreteFunction for ``Runtime.executable``."""
-    __slots__ = ("graph", "name", "executables", "jit_compile", "inputs", "outputs", "writes")
+    __slots__ = ("graph", "name", "executables", "jit_compile", "inputs", "writes")
 
-    def __init__(self, graph, inputs, outputs):
-        self.graph, self.name, self.inputs, self.outputs = graph, graph.name, inputs, outputs
+    def __init__(self, graph, inputs):
+        self.graph, self.name, self.inputs = graph, graph.name, inputs
         self.executables = {}
         self.jit_compile = None
         self.writes = any(node.op == "assign_variable" for node in graph.nodes)
@@ -153,7 +153,7 @@ class Session:
                 fed_types = {i: TensorType(a.shape, graph._ops[i].outputs[0].dtype) for i, a in feeds.items()}
                 ops = graph._ops
                 ir, inputs = graph.plan_graph([ops[i] for i in key[0]], [ops[i] for i in key[1]], fed_types)
-                plan = graph.plans[key] = Plan(ir, inputs, key[0])
+                plan = graph.plans[key] = Plan(ir, inputs)
                 graph.compile_count += 1
                 self.compile_count += 1
         return plan

@@ -138,20 +138,18 @@ class Graph:
     def _scope(self):
         return getattr(self._local, "scope", "")
 
-    def unique_name(self, base, mark_used=True):
+    def unique_name(self, base):
         """``base`` under the current scope, suffixed ``_1``, ``_2``... when taken (as TF names ops)."""
         with self._lock:
             name = self._scope + base
             count = self._name_counts.get(name, 0)
-            if mark_used:
-                self._name_counts[name] = count + 1
+            self._name_counts[name] = count + 1
             if count:
                 stem = name
                 while name in self._name_counts:
                     name = f"{stem}_{count}"
                     count += 1
-                if mark_used:
-                    self._name_counts[name] = 1
+                self._name_counts[name] = 1
             return name
 
     # -- lookup --
@@ -180,7 +178,7 @@ class Graph:
             obj = self.get_tensor_by_name(obj) if ":" in obj else self.get_operation_by_name(obj)
         if getattr(obj, "_is_variable", False):
             if getattr(obj, "_graph", None) is not self:
-                _foreign_variable(obj, self)
+                _not_ours(obj, self)
             obj = obj._graph_value
         if isinstance(obj, GraphTensor):
             self._check_own(obj, what)
@@ -234,10 +232,7 @@ class Graph:
 
     def _check_variable(self, var):
         if var is not None and var.id not in self._variable_ids:
-            raise InvalidArgumentError(with_location(
-                f"variable '{var.name}' belongs to the global runtime (TF2 style) or another graph, so graph "
-                f"{self.name} cannot use it: create compat.v1 variables with gj.compat.v1.Variable while this "
-                f"graph is the default"))
+            _foreign_variable(var.name, "the global runtime (TF2 style) or another graph", self)
 
     def node_id(self, tensor, what="input"):
         if isinstance(tensor, GraphTensor):
@@ -251,7 +246,7 @@ class Graph:
             return found[1]
         if getattr(tensor, "_is_variable", False):
             if getattr(tensor, "_graph", None) is not self:
-                _foreign_variable(tensor, self)
+                _not_ours(tensor, self)
             return self.node_id(tensor.read_value(), what)
         if isinstance(tensor, SymbolicTensor):
             raise TracingError(with_location(f"{what} is a symbolic tensor of a gj.function trace "
@@ -324,11 +319,13 @@ class Graph:
                 continue
             if operation.op_def is None:  # a placeholder nobody fed
                 t = operation.outputs[0]
+                created = f"\n  (created at {operation.loc})" if operation.loc else ""
                 raise InvalidArgumentError(
                     f"You must feed a value for placeholder tensor '{t.name}' with dtype {t.dtype.name} and "
-                    f"shape {format_shape(t.type.shape)}" + (f"\n  (created at {operation.loc})" if operation.loc else ""))
+                    f"shape {format_shape(t.type.shape)}{created}")
             args = [mapping[j] for j in operation._input_ids]
-            out_type = operation.op_def.infer_checked([builder.nodes[j].type for j in args], operation.attrs, operation.loc)
+            in_types = [builder.nodes[j].type for j in args]
+            out_type = operation.op_def.infer_checked(in_types, operation.attrs, operation.loc)
             if out_type.shape is None or None in out_type.shape:  # e.g. zeros_like of a partly known shape
                 raise UnimplementedError(with_location(
                     f"{operation.name}: its result shape {format_shape(out_type.shape)} depends on the unknown "
@@ -340,12 +337,16 @@ class Graph:
         return graph, tuple(inputs)
 
 
-def _foreign_variable(variable, graph):
+def _not_ours(variable, graph):
+    """Raises for a variable object of another graph or of the global runtime."""
     owner = getattr(getattr(variable, "_graph", None), "name", None)
-    where = f"graph {owner}" if owner else "the global runtime (TF2 style)"
+    _foreign_variable(variable.name, f"graph {owner}" if owner else "the global runtime (TF2 style)", graph)
+
+
+def _foreign_variable(name, where, graph):
     raise InvalidArgumentError(with_location(
-        f"variable '{variable.name}' belongs to {where}, so graph {graph.name} cannot use it: create "
-        f"compat.v1 variables with gj.compat.v1.Variable while this graph is the default"))
+        f"variable '{name}' belongs to {where}, so graph {graph.name} cannot use it: create compat.v1 "
+        f"variables with gj.compat.v1.Variable while this graph is the default"))
 
 
 # ---- op names: the ``name=`` argument of the public function the user called ----------------------
