@@ -3,13 +3,15 @@
 The code generator calls these inside fused loops (``out[i] = exp_f32(-x[i] * x[i]) * y[i]``). libm calls
 do not vectorise (no SVML here), so the float32 versions are straight-line arithmetic, bit manipulation
 and selects (no branches, no table lookups), which LLVM's loop vectoriser turns into AVX2/AVX-512 code.
-Each is ``numba.njit(inline='always')``: Numba inlines it into the caller's IR (LLVM's own inliner gives
-up on a second call site of a big function, and the loop then stays scalar), where it takes the caller's
-flags. Callers must use ``error_model='numpy'`` (the 'python' model adds a division-by-zero branch) and at
-most ``fastmath={'contract'}`` (``nnan``/``ninf``/``nsz`` break the special-value selects, ``reassoc``
-the range reductions). The one exception to "straight-line": sin, cos and tan send arguments of 2^20 and
-more through a call that the vectoriser widens and that tests a whole vector at once (see _define_big),
-so that their costly exact reduction runs only for the vectors that hold such an argument.
+Each float32 function is a Numba intrinsic: one call in Numba's IR, lowered to a call of an
+``alwaysinline`` LLVM function, written here in LLVM IR (with Python operators: see _V), that LLVM inlines
+into the caller's loop before vectorising it. As Numba Python inlined into Numba's IR, the same code made
+Numba's type inference and parfor passes, which take time per statement, twice as slow: W1's parallel
+kernel compiled in ~0.95 s instead of ~0.5 s. The instructions carry their own flags, so a kernel's
+fastmath flags (``reassoc`` in reduction kernels) never reach the range reductions. The one exception to
+"straight-line": sin, cos and tan send arguments of 2^20 and more through a call that the vectoriser
+widens and that tests a whole vector at once (see _define_big), so that their costly exact reduction runs
+only for the vectors that hold such an argument.
 
 float32 (np.float32 in and out), valid for every float32 input, denormals included:
 
@@ -35,7 +37,7 @@ against the 4 ULP contract). NaN -> NaN; infinities, overflow, underflow and sig
 float64 (``*_f64``): libm through ``math`` (<= 2 ULP; not vectorised, float64 is not the target),
 except sigmoid_f64 and softplus_f64, which use overflow-free formulas (<= 2 ULP).
 
-Generated kernels inline this code, so Numba's on-disk cache of a kernel does not notice when this file
+Generated kernels contain this code, so Numba's on-disk cache of a kernel does not notice when this file
 changes: include ``SOURCE_SHA256`` in the cache key.
 """
 import hashlib
@@ -54,38 +56,135 @@ __all__ = [f"{name}_{suffix}" for name in ("exp", "expm1", "log", "log1p", "sin"
 
 SOURCE_SHA256 = hashlib.sha256(pathlib.Path(__file__).read_bytes()).hexdigest()
 
-_inline = numba.njit(inline="always", error_model="numpy")
+
+# ---- LLVM IR with Python operators ---------------------------------------------------------------------
+# Every floating-point instruction is marked 'contract': a multiply and an add may become one FMA, which
+# rounds once (the error bounds below were measured so). Numba gives a kernel's fastmath flags only to
+# flagless instructions, so the flag also keeps 'reassoc' (reduction kernels) from undoing the range
+# reductions. Integers are unsigned words: + - * wrap, >> is a logical shift.
+
+_FLAGS = ("contract",)
 
 
-# ---- bit casts and selects -----------------------------------------------------------------------
-# Bit manipulation is unsigned: Numba marks signed integer + - * as `nsw` (overflow is undefined
-# behaviour), so wrapping arithmetic is only defined on unsigned types. Integer constants used with them
-# are unsigned too (a plain int would turn the expression into int64). Numba widens uint32 arithmetic to
-# uint64; LLVM narrows it back where only the low bits are used.
-
-@intrinsic
-def _bitcast(typingctx, x, to):
-    """The bits of ``x`` as type ``to`` (np.float32, np.float64, np.uint32 or np.uint64), a wider unsigned
-    integer being truncated first: an LLVM bitcast, free, and it vectorises."""
-    t = getattr(to, "instance_type", None)
-    if not isinstance(t, (types.Float, types.Integer)) or x.bitwidth < t.bitwidth:
-        return None
-    if x.bitwidth > t.bitwidth and not (isinstance(x, types.Integer) and not x.signed):
-        return None
-
-    def codegen(context, builder, sig, args):
-        v = args[0] if x.bitwidth == t.bitwidth else builder.trunc(args[0], ir.IntType(t.bitwidth))
-        return builder.bitcast(v, context.get_value_type(t))
-    return t(x, to), codegen
+def _const(ty, value):
+    if isinstance(ty, ir.IntType):
+        v = int(value) % (1 << ty.width)   # IR integers are two's complement
+        return ir.Constant(ty, v - (1 << ty.width) if v >= 1 << (ty.width - 1) else v)
+    return ir.Constant(ty, float(value))
 
 
-@intrinsic
-def _sel(typingctx, cond, a, b):
-    """``a if cond else b`` as one LLVM select, with both sides computed. A Python conditional expression
-    becomes branches in Numba's IR, which Numba's parfor passes handle slowly once inlined many times."""
-    if isinstance(cond, types.Boolean) and a == b:
-        return a(cond, a, b), lambda ctx, builder, sig, args: builder.select(*args)
-    return None
+class _V:
+    """An IR value under construction. Arithmetic and comparisons between two _V of one type, or with a
+    plain number on either side (a constant of the _V's type), emit instructions; comparisons of floats
+    are ordered (false for NaN), of integers unsigned."""
+    __slots__ = ("b", "v")
+    __array_ufunc__ = None                 # np.float64(2.0) * v: NumPy defers to v.__rmul__
+    __hash__ = None
+
+    def __init__(self, builder, value):
+        self.b, self.v = builder, value
+
+    @property
+    def is_float(self):
+        return isinstance(self.v.type, (ir.FloatType, ir.DoubleType))
+
+    def _operand(self, other):
+        return other.v if isinstance(other, _V) else _const(self.v.type, other)
+
+    def _op(self, other, fop, iop, swap=False):
+        a, c = self.v, self._operand(other)
+        a, c = (c, a) if swap else (a, c)
+        if self.is_float:
+            return _V(self.b, getattr(self.b, fop)(a, c, flags=_FLAGS))
+        return _V(self.b, getattr(self.b, iop)(a, c))
+
+    def _cmp(self, other, op):
+        if self.is_float:
+            return _V(self.b, self.b.fcmp_ordered(op, self.v, self._operand(other), flags=_FLAGS))
+        return _V(self.b, self.b.icmp_unsigned(op, self.v, self._operand(other)))
+
+    __add__ = lambda s, o: s._op(o, "fadd", "add")                      # noqa: E731
+    __radd__ = lambda s, o: s._op(o, "fadd", "add", swap=True)          # noqa: E731
+    __sub__ = lambda s, o: s._op(o, "fsub", "sub")                      # noqa: E731
+    __rsub__ = lambda s, o: s._op(o, "fsub", "sub", swap=True)          # noqa: E731
+    __mul__ = lambda s, o: s._op(o, "fmul", "mul")                      # noqa: E731
+    __rmul__ = lambda s, o: s._op(o, "fmul", "mul", swap=True)          # noqa: E731
+    __truediv__ = lambda s, o: s._op(o, "fdiv", None)                   # noqa: E731
+    __rtruediv__ = lambda s, o: s._op(o, "fdiv", None, swap=True)       # noqa: E731
+    __and__ = lambda s, o: s._op(o, None, "and_")                       # noqa: E731
+    __xor__ = lambda s, o: s._op(o, None, "xor")                        # noqa: E731
+    __lshift__ = lambda s, o: s._op(o, None, "shl")                     # noqa: E731
+    __rshift__ = lambda s, o: s._op(o, None, "lshr")                    # noqa: E731
+    __lt__ = lambda s, o: s._cmp(o, "<")                                # noqa: E731
+    __gt__ = lambda s, o: s._cmp(o, ">")                                # noqa: E731
+    __ge__ = lambda s, o: s._cmp(o, ">=")                               # noqa: E731
+    __eq__ = lambda s, o: s._cmp(o, "==")                               # noqa: E731
+
+    def __neg__(self):
+        return _V(self.b, self.b.fneg(self.v))
+
+    def abs(self):
+        fabs = self.b.module.declare_intrinsic("llvm.fabs", [self.v.type])
+        return _V(self.b, self.b.call(fabs, [self.v]))
+
+    def f32(self):
+        """float64 rounded to float32 (a float32 as it is)."""
+        t = ir.FloatType()
+        return self if self.v.type == t else _V(self.b, self.b.fptrunc(self.v, t))
+
+    def f64(self):
+        """float32 widened, or a signed integer converted, to float64."""
+        t = ir.DoubleType()
+        if isinstance(self.v.type, ir.IntType):
+            return _V(self.b, self.b.sitofp(self.v, t))
+        return _V(self.b, self.b.fpext(self.v, t))
+
+    def bits(self):
+        """A float's bits as an integer of its width."""
+        return _V(self.b, self.b.bitcast(self.v, ir.IntType(32 if self.v.type == ir.FloatType() else 64)))
+
+    def as_float(self):
+        """An integer's bits as a float of its width."""
+        return _V(self.b, self.b.bitcast(self.v, ir.FloatType() if self.v.type.width == 32 else ir.DoubleType()))
+
+    def low32(self):
+        return _V(self.b, self.b.trunc(self.v, ir.IntType(32)))
+
+
+def where(cond, a, b):
+    """``a if cond else b`` as one select, both sides computed (no branch for the vectoriser to undo)."""
+    ref = a if isinstance(a, _V) else b
+    return _V(ref.b, ref.b.select(cond.v, ref._operand(a), ref._operand(b)))
+
+
+def _float32_function(body):
+    """``body`` (float32 _V, context -> float32 _V) as a function for generated code: a Numba intrinsic of
+    one number (converted to float32) that calls an alwaysinline IR function, defined once per module."""
+    symbol = f"graphjit_mathlib_{body.__name__}_{SOURCE_SHA256[:16]}"
+
+    def define(context, module):
+        fn = module.globals.get(symbol)
+        if fn is None:
+            f32 = ir.FloatType()
+            fn = ir.Function(module, ir.FunctionType(f32, [f32]), symbol)
+            fn.linkage = "internal"
+            fn.attributes.add("alwaysinline")
+            fn.attributes.add("nounwind")
+            b = ir.IRBuilder(fn.append_basic_block("entry"))
+            b.ret(body(_V(b, fn.args[0]), context).v)
+        return fn
+
+    def typer(typingctx, x):
+        if not isinstance(x, (types.Float, types.Integer, types.Boolean)):
+            return None
+
+        def codegen(context, builder, sig, args):
+            v = context.cast(builder, args[0], sig.args[0], types.float32)
+            return builder.call(define(context, builder.module), [v])
+        return types.float32(x), codegen
+    typer.__name__ = typer.__qualname__ = body.__name__
+    typer.__doc__ = body.__doc__
+    return intrinsic(typer)
 
 
 # ---- constants (typed scalars: float64 _F, float32 _G, uint64 _U, uint32 _U32) ------------------------
@@ -148,48 +247,43 @@ _FOUR_OVER_PI = _four_over_pi_words()
 
 # ---- float64 cores shared by the float32 functions ------------------------------------------------
 
-@_inline
 def _exp_split(t):
     """(scale, q) with exp(t) = scale * (1 + q), scale = 2^k; needs |t| < 700. NaN gives q = NaN."""
     z = t * _LOG2E + _SHIFT
     k = z - _SHIFT
     r = (t - k * _LN2_HI) - k * _LN2_LO
     q = r + r * r * (_E2 + r * (_E3 + r * (_E4 + r * (_E5 + r * (_E6 + r * _E7)))))
-    scale = _bitcast((_bitcast(z, _U) - _EXP_BIAS) << 52, _F)
+    scale = ((z.bits() - _EXP_BIAS) << 52).as_float()
     return scale, q
 
 
-@_inline
 def _exp_d(t):
     scale, q = _exp_split(t)
     return scale + scale * q
 
 
-@_inline
 def _expm1_d(t):
     scale, q = _exp_split(t)
-    return scale * q + (scale - _F(1.0))   # exact q when k == 0, so tiny t keep full relative accuracy
+    return scale * q + (scale - 1.0)       # exact q when k == 0, so tiny t keep full relative accuracy
 
 
-@_inline
 def _log_d(u):
     """log(u) for a positive normal float64 u (anything else gives garbage: callers select around it)."""
-    ix = _bitcast(u, _U) + _LOG_OFFSET
-    k = np.float64(np.int32(ix >> 52)) - _F(1023.0)      # via int32: AVX2 has no int64 -> float64 convert
-    m = _bitcast((ix & _MANT_MASK) + _SQRT_HALF_BITS, _F)   # u / 2^k, in [sqrt(1/2), sqrt(2))
-    f = m - _F(1.0)
-    s = f / (_F(2.0) + f)
+    ix = u.bits() + _LOG_OFFSET
+    k = (ix >> 52).low32().f64() - 1023.0                 # via int32: AVX2 has no int64 -> float64 convert
+    m = ((ix & _MANT_MASK) + _SQRT_HALF_BITS).as_float()  # u / 2^k, in [sqrt(1/2), sqrt(2))
+    f = m - 1.0
+    s = f / (2.0 + f)
     z = s * s
     return k * _LN2 + (s + s + s * z * (_L1 + z * (_L2 + z * _L3)))
 
 
-@_inline
 def _log1p_d(v):
     """log(1 + v) for float64 v > -1: log(u) of u = 1 + v rounded, plus the rounding error c = v - (u - 1)
     as the first-order correction c/u. It matters only for u < 2, where c/u ~ c; for u >= 2 it is below
     2^-53 relative, but c itself can be large (c = 1 for v = 2^53), so it is dropped there."""
-    u = _F(1.0) + v
-    return _log_d(u) + _sel(u >= _F(2.0), _F(0.0), v - (u - _F(1.0)))   # NaN v: the NaN of c
+    u = 1.0 + v
+    return _log_d(u) + where(u >= 2.0, 0.0, v - (u - 1.0))   # NaN v: the NaN of c
 
 
 # ---- sin, cos, tan ----------------------------------------------------------------------------------
@@ -201,13 +295,11 @@ def _log1p_d(v):
 #   |x| >= 2^20  and +-inf: Payne-Hanek against 4/pi in 64-bit integers, costly, so not computed for every
 #                lane and selected but only for the vectors of the loop that hold such an x (_define_big).
 
-@_inline
 def _sin_poly(r):
     z = r * r
     return r + r * z * (_S1 + z * (_S2 + z * (_S3 + z * _S4)))
 
 
-@_inline
 def _sin_poly_g(r):
     """_sin_poly in float32 (16 lanes, not 8: 20% faster, and the error grows from 1 to 2 ULP)."""
     z = r * r
@@ -226,36 +318,33 @@ _INV_PI = _F(0.3183098861837907)
 _PI_1, _PI_1T = _F(2.0) * _PIO2_1, _F(2.0) * _PIO2_1T   # pi in the same two parts, exactly twice
 
 
-@_inline
 def _reduce_fast(x, offset):
     """(r1, r, t) for float32 |x| < 2^20: r1 = x - n * _PIO2_1 exactly, r = r1 - n * _PIO2_1T (|r| <= pi/2
     + 2^-30), and k's parity as the low bit of bits(t). Garbage (never a trap) for larger |x|."""
-    xd = np.float64(x)
+    xd = x.f64()
     q = xd * _INV_PI
-    t = _sel(offset != 0, q + _F(0.5), q) + _SHIFT    # a rounding error in q moves |r| past pi/2 by at
-    k = t - _SHIFT                                     # most 2^-30, where x/pi is half an odd integer
+    t = (q + 0.5 if offset else q) + _SHIFT   # a rounding error in q moves |r| past pi/2 by at most
+    k = t - _SHIFT                             # 2^-30, where x/pi is half an odd integer
     # sin and tan: n * _PIO2_1 = k * _PI_1, one addition fewer; cos: n = 2k - 1
-    n = _sel(offset != 0, (k + k) - _F(1.0), k)
-    r1 = xd - n * _sel(offset != 0, _PIO2_1, _PI_1)
-    return r1, r1 - n * _sel(offset != 0, _PIO2_1T, _PI_1T), t
+    n = (k + k) - 1.0 if offset else k
+    r1 = xd - n * (_PIO2_1 if offset else _PI_1)
+    return r1, r1 - n * (_PIO2_1T if offset else _PI_1T), t
 
 
-@_inline
 def _sin_cos_fast(x, offset):
     _, r, t = _reduce_fast(x, offset)
-    r = _bitcast(_bitcast(r, _U) ^ (_bitcast(t, _U) << _U(63)), _F)   # (-1)^k r: S is odd
-    return _sin_poly_g(np.float32(r))
+    r = (r.bits() ^ (t.bits() << 63)).as_float()    # (-1)^k r: S is odd
+    return _sin_poly_g(r.f32())
 
 
-@_inline
 def _tan_fast(x):
     r1, r, t = _reduce_fast(x, 0)
     k = t - _SHIFT
     # c = pi/2 - |r| from the exact r1, not from r (whose rounding, 2^-53 * pi/2, would swamp a tiny c near
     # a pole): pi/2 - r = (_PIO2_1 - r1) + (_PIO2_1T + k * _PI_1T) for r1 >= 0, the first difference exact
     # wherever c is small (Sterbenz); pi/2 + r likewise for r1 < 0
-    c = (_PIO2_1 - abs(r1)) + (_PIO2_1T + _sel(r1 < _F(0.0), -k, k) * _PI_1T)
-    return np.float32(_sin_poly(r) / _sin_poly(c))
+    c = (_PIO2_1 - r1.abs()) + (_PIO2_1T + where(r1 < 0.0, -k, k) * _PI_1T)
+    return (_sin_poly(r) / _sin_poly(c)).f32()
 
 
 def _emit_payne_hanek(b, x, name):
@@ -380,17 +469,28 @@ def _define_big(context, module, name):
         g.initializer = ir.Constant(f32, v)
         bounds.append(g)
 
+    made = {}
+
     def slow(width):
-        """The Payne-Hanek code on x, out of line; for vectors behind a stack-realigning trampoline."""
+        """The Payne-Hanek code on x, out of line; for vectors lane by lane (vector copies of it, one per
+        width, took LLVM ~0.25 s to compile per kernel), behind a stack-realigning trampoline."""
+        if width in made:
+            return made[width]
         ty = vector(width)
         fn = ir.Function(module, ir.FunctionType(ty, [ty]), f"{scalar_name}_slow{width}")
         fn.linkage = "linkonce_odr"
         for attr in ("noinline", "nounwind") + (ncsr if width > 1 else ()):
             set.add(fn.attributes, attr)
         b = ir.IRBuilder(fn.append_basic_block("entry"))
-        b.ret(_emit_payne_hanek(b, fn.args[0], name))
         if width == 1:
+            b.ret(_emit_payne_hanek(b, fn.args[0], name))
+            made[1] = fn
             return fn
+        scalar, out = slow(1), ir.Constant(ty, ir.Undefined)
+        for lane in range(width):
+            i = ir.Constant(ir.IntType(32), lane)
+            out = b.insert_element(out, b.call(scalar, [b.extract_element(fn.args[0], i)]), i)
+        b.ret(out)
         tramp = ir.Function(module, ir.FunctionType(ty, [ty]), f"{scalar_name}_align{width}")
         tramp.linkage = "linkonce_odr"
         for attr in ("noinline", "nounwind") + ncsr:
@@ -398,6 +498,7 @@ def _define_big(context, module, name):
         tramp.attributes.alignstack = 64
         b = ir.IRBuilder(tramp.append_basic_block("entry"))
         b.ret(b.call(fn, tramp.args, tail="notail"))   # a tail call would skip the realignment
+        made[width] = tramp
         return tramp
 
     def body(fn, width):
@@ -445,124 +546,116 @@ def _define_big(context, module, name):
     return fn
 
 
-def _big_intrinsic(name):
-    @intrinsic
-    def big(typingctx, x, y):
-        """``y`` where |x| < 2^20, else ``name``(x) by the Payne-Hanek reduction."""
-        if x != types.float32 or y != types.float32:
-            return None
-
-        def codegen(context, builder, sig, args):
-            return builder.call(_define_big(context, builder.module, name), args)
-        return types.float32(types.float32, types.float32), codegen
-    return big
-
-
-_sin_big = _big_intrinsic("sin")
-_cos_big = _big_intrinsic("cos")
-_tan_big = _big_intrinsic("tan")
+def _big(context, x, name, y):
+    """``y`` where |x| < 2^20, else ``name``(x) by the Payne-Hanek reduction."""
+    return _V(x.b, x.b.call(_define_big(context, x.b.module, name), [x.v, y.v]))
 
 
 # ---- float32 -------------------------------------------------------------------------------------
+# (x is the float32 argument; context, Numba's target context, is for _define_big)
 
-@_inline
-def exp_f32(x):
+@_float32_function
+def exp_f32(x, context):
     # All in float32 (16 lanes per AVX-512 vector, not 8): exp is the hottest of these functions.
-    x = np.float32(x)
-    t = _sel(x > _G(100.0), _G(100.0), x)  # beyond these float32 exp is inf / 0 anyway; NaN passes
-    t = _sel(t < _G(-110.0), _G(-110.0), t)
+    t = where(x > 100.0, 100.0, x)         # beyond these float32 exp is inf / 0 anyway; NaN passes
+    t = where(t < -110.0, -110.0, t)
     z = t * _LOG2E_G + _SHIFT_G
     k = z - _SHIFT_G                       # round(t / ln2), |k| <= 159
     r = (t - k * _LN2_HI_G) - k * _LN2_LO_G
     p = r + r * r * (_P2 + r * (_P3 + r * (_P4 + r * (_P5 + r * _P6))))
     # 2^k = 2^k1 * 2^(k - k1) with k1 = round(k/2): both factors are normal floats, so the last multiply
     # rounds a subnormal result once, correctly, and overflows to inf where exp does
-    z1 = k * _G(0.5) + _SHIFT_G
-    s1 = _bitcast((_bitcast(z1, _U32) - _SHIFT_G_BITS + _U(127)) << 23, _G)
-    s2 = _bitcast((_bitcast(z, _U32) - _bitcast(z1, _U32) + _U(127)) << 23, _G)
-    return ((_G(1.0) + p) * s1) * s2
+    z1 = k * 0.5 + _SHIFT_G
+    s1 = ((z1.bits() - _SHIFT_G_BITS + 127) << 23).as_float()
+    s2 = ((z.bits() - z1.bits() + 127) << 23).as_float()
+    return ((1.0 + p) * s1) * s2
 
 
-@_inline
-def expm1_f32(x):
-    x = np.float32(x)
-    t = np.float64(x)
-    t = _sel(t > _F(100.0), _F(100.0), t)
-    t = _sel(t < _F(-40.0), _F(-40.0), t)
-    y = np.float32(_expm1_d(t))
-    return _sel(x == 0, x, y)              # keeps -0.0
+@_float32_function
+def expm1_f32(x, context):
+    t = x.f64()
+    t = where(t > 100.0, 100.0, t)
+    t = where(t < -40.0, -40.0, t)
+    y = _expm1_d(t).f32()
+    return where(x == 0.0, x, y)           # keeps -0.0
 
 
-@_inline
-def log_f32(x):
-    x = np.float32(x)
-    y = np.float32(_log_d(np.float64(x)))  # float32 denormals are normal float64 numbers
-    y = _sel(x == 0, np.float32(-np.inf), y)
-    y = _sel(x < 0, np.float32(np.nan), y)
-    return _sel(x < np.float32(np.inf), y, x)   # +inf -> +inf, NaN -> NaN
+@_float32_function
+def log_f32(x, context):
+    y = _log_d(x.f64()).f32()              # float32 denormals are normal float64 numbers
+    y = where(x == 0.0, -math.inf, y)
+    y = where(x < 0.0, math.nan, y)
+    return where(x < math.inf, y, x)       # +inf -> +inf, NaN -> NaN
 
 
-@_inline
-def log1p_f32(x):
-    x = np.float32(x)
-    y = np.float32(_log1p_d(np.float64(x)))
-    y = _sel(x == -1, np.float32(-np.inf), y)
-    y = _sel(x < -1, np.float32(np.nan), y)
-    y = _sel(x == 0, x, y)                 # keeps -0.0
-    return _sel(x < np.float32(np.inf), y, x)
+@_float32_function
+def log1p_f32(x, context):
+    y = _log1p_d(x.f64()).f32()
+    y = where(x == -1.0, -math.inf, y)
+    y = where(x < -1.0, math.nan, y)
+    y = where(x == 0.0, x, y)              # keeps -0.0
+    return where(x < math.inf, y, x)
 
 
-@_inline
-def sin_f32(x):
-    x = np.float32(x)
-    y = _sin_big(x, _sin_cos_fast(x, 0))   # NaN -> NaN through the fast path, inf -> NaN in the big one
-    return _sel(x == 0, x, y)              # keeps -0.0
+@_float32_function
+def sin_f32(x, context):
+    y = _big(context, x, "sin", _sin_cos_fast(x, 0))   # NaN -> NaN by the fast path, inf -> NaN by the big
+    return where(x == 0.0, x, y)           # keeps -0.0
 
 
-@_inline
-def cos_f32(x):
-    x = np.float32(x)
-    return _cos_big(x, _sin_cos_fast(x, 1))
+@_float32_function
+def cos_f32(x, context):
+    return _big(context, x, "cos", _sin_cos_fast(x, 1))
 
 
-@_inline
-def tan_f32(x):
-    x = np.float32(x)
-    y = _tan_big(x, _tan_fast(x))
-    return _sel(x == 0, x, y)
+@_float32_function
+def tan_f32(x, context):
+    y = _big(context, x, "tan", _tan_fast(x))
+    return where(x == 0.0, x, y)
 
 
-@_inline
-def tanh_f32(x):
-    x = np.float32(x)
-    t = np.float64(x) * _F(2.0)
-    t = _sel(t > _F(40.0), _F(40.0), t)    # tanh(20) rounds to 1 in float32
-    t = _sel(t < _F(-40.0), _F(-40.0), t)
+@_float32_function
+def tanh_f32(x, context):
+    t = x.f64() * 2.0
+    t = where(t > 40.0, 40.0, t)           # tanh(20) rounds to 1 in float32
+    t = where(t < -40.0, -40.0, t)
     e = _expm1_d(t)
-    y = np.float32(e / (e + _F(2.0)))
-    return _sel(x == 0, x, y)
+    y = (e / (e + 2.0)).f32()
+    return where(x == 0.0, x, y)
 
 
-@_inline
-def sigmoid_f32(x):
-    t = -np.float64(np.float32(x))
-    t = _sel(t > _F(200.0), _F(200.0), t)  # exp(200) is finite in float64: no overflow, 1/(1+e) -> 0
-    t = _sel(t < _F(-200.0), _F(-200.0), t)
-    return np.float32(_F(1.0) / (_F(1.0) + _exp_d(t)))
+@_float32_function
+def sigmoid_f32(x, context):
+    t = -x.f64()
+    t = where(t > 200.0, 200.0, t)         # exp(200) is finite in float64: no overflow, 1/(1+e) -> 0
+    t = where(t < -200.0, -200.0, t)
+    return (1.0 / (1.0 + _exp_d(t))).f32()
 
 
-@_inline
-def softplus_f32(x):
-    xd = np.float64(np.float32(x))
-    a = abs(xd)
-    a = _sel(a > _F(200.0), _F(200.0), a)  # exp(-200) still positive in float64; NaN passes through
-    pos = _sel(xd > _F(0.0), xd, _F(0.0))
-    y = np.float32(pos + _log1p_d(_exp_d(-a)))
-    return _sel(x == x, y, np.float32(x))  # NaN: explicit, not left to propagate through the bit tricks
+@_float32_function
+def softplus_f32(x, context):
+    xd = x.f64()
+    a = xd.abs()
+    a = where(a > 200.0, 200.0, a)         # exp(-200) still positive in float64; NaN passes through
+    pos = where(xd > 0.0, xd, 0.0)
+    y = (pos + _log1p_d(_exp_d(-a))).f32()
+    return where(x == x, y, x)             # NaN: explicit, not left to propagate through the bit tricks
 
 
 # ---- float64: libm, except where a stable formula is needed ---------------------------------------
-# (np.float64(x) first: Numba's math functions on a float32 argument would compute in float32)
+# Numba Python, inlined into Numba's IR: each is a libm call or a few operations. (np.float64(x) first:
+# Numba's math functions on a float32 argument would compute in float32.)
+
+_inline = numba.njit(inline="always", error_model="numpy")
+
+
+@intrinsic
+def _sel(typingctx, cond, a, b):
+    """``a if cond else b`` as one select (a conditional expression would become branches)."""
+    if isinstance(cond, types.Boolean) and a == b:
+        return a(cond, a, b), lambda ctx, builder, sig, args: builder.select(*args)
+    return None
+
 
 exp_f64 = _inline(lambda x: math.exp(np.float64(x)))
 expm1_f64 = _inline(lambda x: math.expm1(np.float64(x)))
@@ -587,3 +680,4 @@ def softplus_f64(x):
     x = np.float64(x)
     pos = _sel(x > 0, x, 0.0)              # NaN -> 0 here, but log1p(exp(-|NaN|)) is NaN
     return pos + math.log1p(math.exp(-abs(x)))
+

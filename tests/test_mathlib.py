@@ -230,9 +230,10 @@ def test_float32_loop_vectorises():
 
 
 def test_module_exports_every_function():
+    """Every name the code generator may import exists (each one's values are checked above)."""
     assert sorted(mathlib.__all__) == sorted(f"{n}_{s}" for n in NAMES for s in ("f32", "f64"))
     for fname in mathlib.__all__:
-        assert hasattr(getattr(mathlib, fname), "py_func")
+        assert callable(getattr(mathlib, fname))
 
 
 def test_float64_libm_matches_math_module():
