@@ -202,7 +202,7 @@ def _try_existing(key, path, source):
     if stored != source:
         return None, "stored source is unreadable or differs (truncated or garbled)"
     try:
-        with _fast_numba_loads() as fast:
+        with _fast_numba_loads(nrt=_may_use_nrt(source)) as fast:
             return _exec_file(key, path, source), None
     except Exception as exc:                # garbled .nbi/.nbc, or anything else wrong with the entry
         problem = f"failed to load ({type(exc).__name__}: {exc})"
@@ -237,24 +237,33 @@ def _exec_file(key, path, source):
 
 # Numba's Cache.load_overload starts with ``target_context.refresh()``: on its first call in a process that imports
 # and installs every lowering and typing registry (numba.cpython.*, numba.np.*, ...; measured 0.15-0.2 s), and
-# only then reads the index and relinks the stored object code. Relinking needs only the NRT (its LLVM helpers
-# and C symbols) and the JIT engine. So while this thread executes a stored module, a CPU function cache loads
-# with just ``rtsys.initialize`` (what the refresh does first). A cache miss there compiles, and Numba's compiler
-# refreshes the context itself (CompilerBase.__init__), so compiled code never sees a partial context. Other
-# threads, and all Numba code outside these loads, get Numba's own method unchanged.
+# only then reads the index and relinks the stored object code. Relinking needs only the JIT engine, and the NRT
+# (its LLVM helpers and C symbols; ~20 ms to set up) for code compiled with it. So while this thread executes a
+# stored module, a CPU function cache loads with at most ``rtsys.initialize`` (what the refresh does first). A
+# cache miss there compiles, and Numba's compiler refreshes the context itself (CompilerBase.__init__), so
+# compiled code never sees a partial context. Other threads, and all Numba code outside these loads, get
+# Numba's own method unchanged.
 _fast = threading.local()
 _fast_install_lock = threading.Lock()
 
 
+def _may_use_nrt(source):
+    """False when every Numba function of a module is compiled with ``_nrt=False`` (as the code generator's
+    are): its stored code then calls nothing of the NRT, which may stay uninitialised. Code that does use it
+    would crash without it, so anything else counts as using it."""
+    decorators = [line for line in source.splitlines() if line.lstrip().startswith("@numba.")]
+    return not decorators or not all("_nrt=False" in line for line in decorators)
+
+
 @contextlib.contextmanager
-def _fast_numba_loads():
+def _fast_numba_loads(nrt=True):
     installed = _install_fast_numba_loads()
-    previous = getattr(_fast, "active", False)
-    _fast.active = installed
+    previous = getattr(_fast, "active", False), getattr(_fast, "nrt", True)
+    _fast.active, _fast.nrt = installed, nrt
     try:
         yield installed
     finally:
-        _fast.active = previous
+        _fast.active, _fast.nrt = previous
 
 
 @functools.lru_cache(maxsize=None)
@@ -279,7 +288,8 @@ def _install_fast_numba_loads():
     def load_overload(self, sig, target_context):
         if not getattr(_fast, "active", False) or type(self) is not function_cache:
             return original(self, sig, target_context)
-        rtsys.initialize(target_context)    # the part of the refresh that relinking stored code needs
+        if getattr(_fast, "nrt", True):
+            rtsys.initialize(target_context)
         with self._guard_against_spurious_io_errors():
             return self._load_overload(sig, target_context)
 

@@ -127,7 +127,7 @@ class StageWriter:
             # reassociate (their order is unspecified anyway), which lets sums vectorise.
             flags = "fastmath={'reassoc'}, " if reassoc else ""
             self.lines.append(f"@numba.njit('void({sig})', parallel={parallel}, cache=GJ_CACHE, error_model='numpy', "
-                              f"boundscheck=False, {flags}nogil=True)")
+                              f"boundscheck=False, {flags}nogil=True, _nrt=False)")
             self.lines.append(f"def {fname}({', '.join(self._arg(b) for b in buffers)}):")
             self.lines.extend("    " + line for line in body)
             self.lines.append("")
@@ -519,7 +519,7 @@ class StageWriter:
             return args
         sig = ", ".join(f"{self._arg_type(b)}[::1]" for b in args)
         self.lines.append(f"@numba.njit('void({sig})', cache=GJ_CACHE, error_model='numpy', boundscheck=False, "
-                          f"nogil=True)")
+                          f"nogil=True, _nrt=False)")
         self.lines.append(f"def {self.name}({', '.join(self._arg(b) for b in args)}):")
         for fname, buffers, inline_body in self.functions:
             if inline_body is None:

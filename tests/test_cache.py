@@ -237,35 +237,42 @@ def test_command_line_info_and_clear(cache_dir):
 
 # A warm load in a new process: the stored kernels load without Numba's full target refresh (which imports
 # every lowering registry, e.g. numba.np.linalg), give the right results (parallel loops, reductions), and a
-# kernel compiled afterwards in the same process still gets the complete context.
+# kernel compiled afterwards in the same process still gets the complete context. Code compiled without the
+# NRT (as graphjit's kernels are) loads without setting it up; code that uses it gets it.
 _WARM_CHILD = """
 import json, sys
 import numpy as np
+from numba.core.runtime import rtsys
 from graphjit.compiler import cache
 sources = json.loads(sys.argv[1])
-results = [cache.load_module(source).entry(np.arange(1 << 14, dtype=np.float32)) for source in sources[:-1]]
+results, nrt = [], []
+for source in sources[:-1]:
+    results.append(cache.load_module(source).entry(np.arange(1 << 14, dtype=np.float32)))
+    nrt.append(rtsys._init)
 refreshed = "numba.np.linalg" in sys.modules
 info = cache.cache_info()
 new = cache.load_module(sources[-1]).entry(np.arange(1 << 14, dtype=np.float32))
 print(json.dumps({"results": [float(r) for r in results], "refreshed": refreshed, "hits": info.hits,
-                  "new": float(new), "misses": cache.cache_info().misses}))
+                  "new": float(new), "misses": cache.cache_info().misses, "nrt": nrt}))
 """
 
 
-def make_array_sources(count):
-    """Sources whose entry sums f(x) over a float32 array in a parallel loop, and the expected sums."""
+def make_array_sources(count, nrt_free=()):
+    """Sources whose entry sums f(x) over a float32 array, and the expected sums: a parallel loop (a Numba
+    reduction, which needs the NRT), or for the indices in ``nrt_free`` a serial one compiled without it."""
     out = []
-    for _ in range(count):
+    for k in range(count):
         const = float(next(_constants) % 997)
+        flags, loop = ('_nrt=False', "range") if k in nrt_free else ("parallel=True", "numba.prange")
         source = textwrap.dedent(f"""\
             import numba
             import numpy as np
 
 
-            @numba.njit("float64(float32[::1])", parallel=True, cache=GJ_CACHE, error_model="numpy")
+            @numba.njit("float64(float32[::1])", {flags}, cache=GJ_CACHE, error_model="numpy")
             def entry(x):
                 acc = 0.0
-                for i in numba.prange(x.shape[0]):
+                for i in {loop}(x.shape[0]):
                     acc += np.exp(np.float32(-1e-4) * x[i]) + np.float32({const!r})
                 return acc
             """)
@@ -275,7 +282,7 @@ def make_array_sources(count):
 
 
 def test_warm_process_loads_without_numba_full_refresh_and_still_compiles_new_kernels(cache_dir):
-    (a, a_sum), (b, b_sum), (c, c_sum) = make_array_sources(3)
+    (a, a_sum), (b, b_sum), (c, c_sum) = make_array_sources(3, nrt_free=(0,))
     proc = subprocess.run([sys.executable, "-c", _WARM_CHILD, json.dumps([a, b, c])], capture_output=True,
                           text=True, timeout=300)         # cold: builds a, b and c
     assert proc.returncode == 0, proc.stderr
@@ -286,6 +293,7 @@ def test_warm_process_loads_without_numba_full_refresh_and_still_compiles_new_ke
     report = json.loads(proc.stdout.strip().splitlines()[-1])
     assert report["results"] == pytest.approx([a_sum, b_sum], rel=1e-5)
     assert report["hits"] == 2 and not report["refreshed"]
+    assert report["nrt"] == [False, True]
     assert report["new"] == pytest.approx(c_sum, rel=1e-5) and report["misses"] == 1
 
 
