@@ -19,6 +19,10 @@ class Backend:
         """Returns an Executable for ``graph``."""
         raise NotImplementedError
 
+    def prepare_first_call(self):
+        """Once-per-process set-up that a first call needs and that can run in the calling thread while a
+        cached executable loads in another (the runtime calls it then). Idempotent and thread-safe."""
+
 
 _BACKENDS = {}
 

@@ -5,11 +5,14 @@ run. Ops without a compiled form (random draws, gathers, ...) run eagerly betwee
 Inputs are passed as flat C-contiguous buffers; outputs and intermediates are allocated here, in
 Python (allocating large arrays inside jitted code faults pages in a single thread).
 """
+import contextlib
 import logging
+import threading
 
 import numpy as np
 
 from graphjit.tracer.errors import CompilationError, GraphjitError
+from graphjit.tracer.gc_pause import paused_gc
 from graphjit.tracer.registry import OPS
 
 from .backend import Backend, Executable, register_backend
@@ -80,11 +83,14 @@ class CompiledGraph(Executable):
         self.kernels = {name: info for w in writers for name, info in w.kernels.items()}
         self.source = _module_source(writers)
         self.module = None
+        cached = not writers or has_entry(self.source)
         if on_planned is not None:
-            on_planned(not writers or has_entry(self.source))
+            on_planned(cached)
         if writers:
-            self.module = _load(self.source, graph)
-            _prime_argument_typing()
+            # A cache hit is a load of milliseconds: no GC pass in the middle of it (see tracer.gc_pause)
+            with paused_gc() if cached else contextlib.nullcontext():
+                self.module = _load(self.source, graph)
+                _prime_argument_typing()
             for step in self.steps:
                 if isinstance(step, CompiledStep):
                     step.entry = getattr(self.module, step.name)
@@ -151,15 +157,20 @@ def _load(source, graph):
 
 def _prime_argument_typing():
     """Numba types the first array argument of a process in Python (``typeof`` imports ``numpy.ma`` for that:
-    ~10-25 ms). Done here, in the compile thread, rather than in the first call of a compiled graph."""
+    ~10-15 ms). Done before the first call of a compiled graph: by the runtime's waiting thread while a
+    cached kernel loads (``CPUBackend.prepare_first_call``), else after the load, in the compile thread."""
     global _primed
-    if not _primed:
-        _primed = True
-        import numba
-        numba.typeof(np.empty(0, np.float32))
+    if _primed:
+        return
+    with _prime_lock:
+        if not _primed:
+            import numba
+            numba.typeof(np.empty(0, np.float32))
+            _primed = True
 
 
 _primed = False
+_prime_lock = threading.Lock()
 
 
 class CPUBackend(Backend):
@@ -168,6 +179,9 @@ class CPUBackend(Backend):
 
     def compile(self, graph, on_planned=None):
         return CompiledGraph(graph, on_planned)
+
+    def prepare_first_call(self):
+        _prime_argument_typing()
 
 
 register_backend(CPUBackend())

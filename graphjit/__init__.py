@@ -3,15 +3,14 @@
 This package is only the public face; the work happens in ``graphjit.tracer`` (tensors, ops, IR,
 tracing), ``graphjit.compiler`` (passes, backends) and ``graphjit.runtime`` (variables, execution).
 """
-import gc as _gc
 import sys as _sys
 import types as _types
 
+from graphjit.tracer.gc_pause import paused_gc as _paused_gc
+
 # Importing creates many long-lived objects (ops, their Numba-facing tables): a cyclic-GC pass triggered
 # half-way costs ~20 ms of start-up and frees nothing, so collection waits until the imports are done.
-_gc_was_enabled = _gc.isenabled()
-_gc.disable()
-try:
+with _paused_gc():
     from graphjit import errors  # noqa: F401
     from graphjit.tracer import ops as _ops  # noqa: F401  (registers every op)
     from graphjit.tracer.dtypes import DType, as_dtype, bool_ as bool, float32, float64, int32, int64  # noqa: A001
@@ -26,9 +25,6 @@ try:
     from graphjit.runtime.explain import explain  # noqa: F401
     from graphjit.runtime.runtime import wait_for_compilation  # noqa: F401
     from graphjit.compiler.cache import cache_info  # noqa: F401
-finally:
-    if _gc_was_enabled:
-        _gc.enable()
 
 __version__ = "0.1.0"
 

@@ -80,7 +80,7 @@ class Runtime:
                     future = self._submit(concrete, backend)
         if not future.done():
             report = self._reports.pop(id(concrete), None)
-            if report is None or not self._wait_for_load(concrete, future, report):
+            if report is None or not self._wait_for_load(concrete, backend, future, report):
                 return self._stand_in(concrete)
         self._compiling.pop(id(concrete), None)
         self._reports.pop(id(concrete), None)
@@ -103,7 +103,7 @@ class Runtime:
         self._compiling[id(concrete)] = future
         return future
 
-    def _wait_for_load(self, concrete, future, report):
+    def _wait_for_load(self, concrete, backend, future, report):
         """On a graph's first call: should it wait for its background compile instead of interpreting?
 
         Yes when the compile thread reports a cache hit and the interpreter's estimated time is above the
@@ -117,6 +117,7 @@ class Runtime:
         # Planning (passes + code generation) takes milliseconds: wait for its verdict.
         if not report.reported.wait(interpret_s) or not report.cached:
             return future.done()
+        backend.prepare_first_call()   # in parallel with the load (which spends part of its time off the GIL)
         import concurrent.futures  # already imported by the compile pool
         concurrent.futures.wait([future], timeout=max(0.0, deadline - time.monotonic()))
         return future.done()

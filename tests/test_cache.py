@@ -308,12 +308,16 @@ class _FakeBackend:
     name = "fake-cached"
     reports_plan = True
     cached = True
+    prepared = 0
 
     def compile(self, graph, on_planned=None):
         on_planned(self.cached)
         import time
         time.sleep(0.05)
         return _FakeExecutable()
+
+    def prepare_first_call(self):
+        self.prepared += 1
 
 
 @pytest.fixture
@@ -342,5 +346,6 @@ def test_first_call_waits_for_a_cache_load_only_when_the_interpreter_would_be_sl
     concrete = f.get_concrete_function(gj.TensorSpec([elements], gj.float32), gj.TensorSpec([elements], gj.float32))
     first = runtime.executable(concrete)
     assert isinstance(first, _FakeExecutable) is waits
+    assert backend.prepared == (1 if waits else 0)   # the waiting thread does the first call's set-up
     runtime.wait_for_compilation()
     assert isinstance(runtime.executable(concrete), _FakeExecutable)
