@@ -13,7 +13,7 @@ from graphjit.tracer.registry import OPS
 from graphjit.tracer.shapes import num_elements
 
 from .affine import AffineMap
-from .fusion import REDUCE, SCALAR
+from .fusion import REDUCE, SCALAR, take_axis
 
 PARALLEL_MIN_ELEMENTS = 1 << 16        # cheap arithmetic: below this one thread is faster
 PARALLEL_MIN_TRANSCENDENTAL = 1 << 13  # exp/sin/... loops pay off sooner
@@ -434,37 +434,41 @@ class StageWriter:
         body.append(f"{indent}b{r}[{out_index}] = b{x}[{in_index}]")
         self._function("tile", [x, r], body if num_elements(out_shape) else ["pass"], False, group=group)
 
-    def _index_check(self, r, operands, indices, count, bound):
+    def _index_check(self, r, operands, indices, count, bound, lowest=0):
         """(flag scratch buffer, lines, validity expression) checking that the ``count`` values of buffer
-        ``indices`` lie in [0, bound): kernels cannot raise, so a bad one sets the flag, the kernel skips
+        ``indices`` lie in [lowest, bound): kernels cannot raise, so a bad one sets the flag, the kernel skips
         its work, and the runner re-runs node ``r`` eagerly on ``operands`` to raise the op's own error."""
         flag_buffer = self._scratch(1, np.int64)
         self.checks.append((flag_buffer, r, operands))
         flag = self._arg(flag_buffer)
         lines = [f"{flag}[0] = 0",
                  f"for k in range({count}):",
-                 f"    if b{indices}[k] < 0 or b{indices}[k] >= {bound}:",
+                 f"    if b{indices}[k] < {lowest} or b{indices}[k] >= {bound}:",
                  f"        {flag}[0] = 1"]
         return flag_buffer, lines, f"{flag}[0] == 0"
 
-    def gather(self, group):
-        """np.take along ``axis``, checking every index first: an index outside [0, dim) sets a flag and
-        copies nothing, and the runner then raises the op's own error (kernels cannot raise)."""
+    def gather(self, group, axis=None, wrap=False):
+        """np.take along ``axis`` (the node's, for gather), checking every index first: an index outside
+        [0, dim) (with ``wrap``, NumPy indexing's [-dim, dim), negatives counting from the end) sets a flag
+        and copies nothing, and the runner then raises the op's own error (kernels cannot raise)."""
         r = group.members[0]
         node = self._node(r)
         params, indices = (self.plan.resolve(b) for b, _ in group.operands)
-        shape, axis = self._node(node.inputs[0]).type.shape, node.attr("axis")
+        shape = self._node(node.inputs[0]).type.shape
+        axis = node.attr("axis") if axis is None else axis
         outer, dim, inner = num_elements(shape[:axis]), shape[axis], num_elements(shape[axis + 1:])
         n = num_elements(self._node(node.inputs[1]).type.shape)
-        flag_buffer, check, valid = self._index_check(r, (params, indices), indices, n, dim)
+        flag_buffer, check, valid = self._index_check(r, (params, indices), indices, n, dim, -dim if wrap else 0)
+        index = f"np.int64(b{indices}[k])"
         body = [*check,
                 f"for o in range({outer} if {valid} else 0):",
                 f"    for k in range({n}):",
-                f"        source = (o * {dim} + np.int64(b{indices}[k])) * {inner}",
+                f"        i = {index} + {dim} if {index} < 0 else {index}" if wrap else f"        i = {index}",
+                f"        source = (o * {dim} + i) * {inner}",
                 f"        target = (o * {n} + k) * {inner}",
                 f"        for m in range({inner}):",
                 f"            b{r}[target + m] = b{params}[source + m]"]
-        self._function("gather", [params, indices, r, flag_buffer], body, False, group=group)
+        self._function("take" if wrap else "gather", [params, indices, r, flag_buffer], body, False, group=group)
 
     def sparse_xent(self, group):
         """-log_softmax(logits)[label] per row, as the log_softmax kernel computes it; labels outside
@@ -504,6 +508,8 @@ class StageWriter:
                 self.sparse_xent(group)
             elif group.kind == "gather":
                 self.gather(group)
+            elif group.kind == "take":
+                self.gather(group, axis=take_axis(self._node(group.members[0]), self.graph.nodes), wrap=True)
             elif group.kind == "tile":
                 self.tile(group)
             elif group.kind in ("concat", "stack"):

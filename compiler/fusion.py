@@ -9,7 +9,8 @@ Numba entry. Inside a compiled stage:
 - a reduction absorbs the elementwise group that feeds it (``sum((x-y)**2)`` reads x and y once);
 - view ops (transpose, broadcast, basic indexing, reshape of contiguous values) become index maps;
 - matmul, row softmax/log_softmax, sparse softmax cross-entropy, logsumexp and argmax/argmin over
-  trailing axes, concat, stack, tile and gather are kernels of their own; elementwise consumers of a matmul form the next group, which writes back into
+  trailing axes, concat, stack, tile, gather and ``x[..., idx]`` (one integer tensor in the key: a take)
+  are kernels of their own; elementwise consumers of a matmul form the next group, which writes back into
   the matmul's buffer (one pass over the output).
 """
 from dataclasses import dataclass, field
@@ -37,12 +38,32 @@ def classify(node, nodes):
         names = [f"a{k}" for k in range(len(node.inputs))]
         return SCALAR if lower.emit(names, [t.dtype for t in in_types], node.type.dtype) is not None else PYTHON
     if isinstance(lower, View):
-        return VIEW if len(node.inputs) == 1 else PYTHON  # getitem with tensor indices runs eagerly
+        if len(node.inputs) == 1:
+            return VIEW
+        return KERNEL if take_axis(node, nodes) is not None else PYTHON   # other tensor-index keys: eagerly
     if isinstance(lower, Reduce):
         return REDUCE
     if isinstance(lower, Kernel):
         return KERNEL if kernel_supported(lower.name, node, in_types) else PYTHON
     return PYTHON
+
+
+def take_axis(node, nodes):
+    """For ``x[:, ..., :, idx]`` (``getitem`` with one integer tensor in its key and only full slices around
+    it), the axis it indexes: that is ``np.take(x, idx, axis)``, negative indices counting from the end.
+    None for any other key."""
+    key = node.attr("key")
+    if node.op != "getitem" or len(node.inputs) != 2 or len(key) > len(nodes[node.inputs[0]].type.shape):
+        return None
+    positions = [k for k, item in enumerate(key) if type(item).__name__ == "In"]
+    full = all(type(item).__name__ == "Slice" and (item.start, item.stop, item.step) == (None, None, None)
+               for k, item in enumerate(key) if k not in positions)
+    return positions[0] if len(positions) == 1 and full else None
+
+
+def kernel_name(node):
+    """The kernel a KERNEL node becomes: its lowering's name, or "take" for a getitem (see take_axis)."""
+    return "take" if node.op == "getitem" else OPS[node.op].lower.name
 
 
 def kernel_supported(name, node, in_types):
@@ -208,7 +229,7 @@ class StagePlan:
         elif kind == REDUCE:
             self._place_reduce(i, node)
         elif kind == KERNEL:
-            name = OPS[node.op].lower.name
+            name = kernel_name(node)
             operands = [self._kernel_operand(j, allow_transpose=name == "matmul") for j in node.inputs]
             group = self._new_group(name, node.type.shape, [i])
             group.operands = operands

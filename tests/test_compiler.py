@@ -140,6 +140,26 @@ def test_gather_compiles_and_an_index_out_of_range_raises_the_ops_own_error(comp
     np.testing.assert_array_equal(f(p, idx, i64)[0].numpy(), np.take(p, idx, 1))  # still fine after an error
 
 
+def test_indexing_with_one_integer_tensor_compiles_as_a_take_with_numpys_negative_indices(compiled):
+    p = RNG.standard_normal((4, 5, 3), dtype=np.float32)
+    idx, i64 = np.array([[0, -1], [2, -4]], np.int32), np.array([2, -3, 1], np.int64)
+    f = gj.function(lambda p, idx, i64: (p[idx], p[:, idx] * 2.0, p[:, :, i64], p[:, 0][i64],
+                                         p[idx, 1:]))          # the last one: a key that stays eager
+    _, exe = executable(f, p, idx, i64)
+    assert sorted(s.kind for s in exe.steps) == ["compiled", "python"]
+    assert [info["kind"] for info in exe.kernels.values()].count("take") == 4
+    expected = (p[idx], p[:, idx] * np.float32(2), p[:, :, i64], p[:, 0][i64], p[idx, 1:])
+    for got, want in zip(f(p, idx, i64), expected):
+        assert got.shape == want.shape
+        np.testing.assert_array_equal(got.numpy(), want)
+    for bad_idx, bad_i64, message in [(np.array([[0, 4], [2, 2]], np.int32), i64, "index 4 is out of bounds"),
+                                      (idx, np.array([0, -4, 0], np.int64), "index -4 is out of bounds")]:
+        with pytest.raises(gj.errors.InvalidArgumentError, match=message) as raised:
+            f(p, bad_idx, bad_i64)
+        assert "getitem" in str(raised.value) and "test_compiler.py" in str(raised.value)   # the user's line
+    np.testing.assert_array_equal(f(p, idx, i64)[0].numpy(), p[idx])     # still fine after an error
+
+
 def test_sparse_cross_entropy_row_kernel_matches_and_checks_its_labels(compiled):
     x = RNG.standard_normal((6, 10), dtype=np.float32) * 5
     x[2], x[3, 4], x[4, 1] = -np.inf, np.nan, np.inf   # all -inf, NaN, +inf rows give NaN (as TF)
