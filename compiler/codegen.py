@@ -281,10 +281,10 @@ class StageWriter:
         buffers = [b for _, b, _ in accesses] + [r] + ([parts] if chunked else [])
         self._function("reduce", buffers, body, parallel, reassoc=True, group=group, flops=total * len(group.members))
 
-    def matmul(self, group):
-        """C = op(A) @ op(B) by BLAS gemm; an operand may arrive as its untransposed base buffer, in which
-        case gemm's transpose flag does the transposing. Batched operands (the same batch shape, or one
-        side unbatched) run one gemm per batch matrix, at offsets into the buffers."""
+    def _matmul_layout(self, group):
+        """The buffers and gemm-style layout of C = op(A) @ op(B): an operand may arrive as its untransposed
+        base buffer (then the transpose flag does the transposing); batched operands (the same batch shape,
+        or one side unbatched) step through their buffers by a whole matrix per batch (0: unbatched)."""
         r = group.members[0]
         node = self._node(r)
         (a, a_base_t), (b, b_base_t) = ((self.plan.resolve(buf), t) for buf, t in group.operands)
@@ -292,26 +292,58 @@ class StageWriter:
         (p, q), (rr, s) = a_shape[-2:], b_shape[-2:]
         ta, tb = node.attr("transpose_a"), node.attr("transpose_b")
         rows, inner = (q, p) if ta else (p, q)
-        cols = rr if tb else s
-        lda, ldb = (p if a_base_t else q), (rr if b_base_t else s)
-        flag_a, flag_b = (112 if ta != a_base_t else 111), (112 if tb != b_base_t else 111)
-        fn = "gj_sgemm" if node.type.dtype.name == "float32" else "gj_dgemm"
+        return dict(r=r, a=a, b=b, rows=rows, inner=inner, cols=rr if tb else s,
+                    lda=p if a_base_t else q, ldb=rr if b_base_t else s,
+                    trans_a=ta != a_base_t, trans_b=tb != b_base_t,
+                    batch=num_elements(node.type.shape[:-2]),
+                    steps=(p * q if len(a_shape) > 2 else 0, rr * s if len(b_shape) > 2 else 0))
+
+    def matmul(self, group):
+        """C = op(A) @ op(B) by BLAS gemm, one call per batch matrix, at byte offsets into the buffers."""
+        m = self._matmul_layout(group)
+        r, rows, cols, inner, batch = m["r"], m["rows"], m["cols"], m["inner"], m["batch"]
+        dtype = self._node(r).type.dtype
+        fn = "gj_sgemm" if dtype.name == "float32" else "gj_dgemm"
         self.mathlib.add(fn)
-        dtype = node.type.dtype
         t, size = f"np.{dtype.name}", dtype.np.itemsize
-        batch = num_elements(node.type.shape[:-2])
-        steps = [(p * q * size if len(a_shape) > 2 else 0), (rr * s * size if len(b_shape) > 2 else 0),
-                 rows * cols * size]
-        at = [f"b{x}.ctypes.data" + (f" + k * {step}" if batch > 1 and step else "")
-              for x, step in zip((a, b, r), steps)]
-        call = (f"{fn}(101, {flag_a}, {flag_b}, {rows}, {cols}, {inner}, {t}(1), {at[0]}, {lda}, {at[1]}, {ldb}, "
-                f"{t}(0), {at[2]}, {cols})")
+        at = [f"b{x}.ctypes.data" + (f" + k * {step * size}" if batch > 1 and step else "")
+              for x, step in zip((m["a"], m["b"], r), (*m["steps"], rows * cols))]
+        call = (f"{fn}(101, {112 if m['trans_a'] else 111}, {112 if m['trans_b'] else 111}, {rows}, {cols}, {inner}, "
+                f"{t}(1), {at[0]}, {m['lda']}, {at[1]}, {m['ldb']}, {t}(0), {at[2]}, {cols})")
         body = [call] if batch == 1 else [f"for k in range({batch}):", f"    {call}"]
-        if num_elements(node.type.shape) == 0:
+        if rows * cols * batch == 0:
             body = ["pass"]
         elif inner == 0:
             body = [f"b{r}[:] = 0"]
-        self._function("gemm", [a, b, r], body, False, group=group, flops=2 * batch * rows * cols * inner)
+        self._function("gemm", [m["a"], m["b"], r], body, False, group=group, flops=2 * batch * rows * cols * inner)
+
+    def int_matmul(self, group):
+        """Integer C = op(A) @ op(B) (BLAS has no integer gemm): row loops accumulating op(A)[i, l] * op(B)[l, :]
+        into row i of C, wrapping on overflow as NumPy does: int32 products and sums in int64, which they
+        cannot overflow; int64 ones in uint64, whose arithmetic wraps (Numba's signed arithmetic may not)."""
+        m = self._matmul_layout(group)
+        r, rows, cols, inner, batch = m["r"], m["rows"], m["cols"], m["inner"], m["batch"]
+        dtype = self._node(r).type.dtype
+        t = f"np.{dtype.name}"
+        acc = "np.uint64" if dtype.np.itemsize == 8 or dtype.np.kind == "u" else "np.int64"
+        a_step, b_step = m["steps"]
+        a_at = (f"k * {a_step} + " if a_step else "") + (f"l * {m['lda']} + i" if m["trans_a"] else f"i * {m['lda']} + l")
+        b_at = (f"k * {b_step} + " if b_step else "") + (f"j * {m['ldb']} + l" if m["trans_b"] else f"l * {m['ldb']} + j")
+        c_row = f"k * {rows * cols} + i * {cols}"
+        parallel = self.allow_parallel and rows > 1 and rows * cols * inner >= PARALLEL_MIN_ELEMENTS
+        body = [f"for k in range({batch}):",
+                f"    for i in {'numba.prange' if parallel else 'range'}({rows}):",
+                f"        row = {c_row}",
+                f"        for j in range({cols}):",
+                f"            b{r}[row + j] = 0",
+                f"        for l in range({inner}):",
+                f"            a = {acc}(b{m['a']}[{a_at}])",
+                f"            for j in range({cols}):",
+                f"                b{r}[row + j] = {t}(b{r}[row + j] + a * {acc}(b{m['b']}[{b_at}]))"]
+        if acc == "np.uint64":   # the sum as uint64 too, then back to the type's bits
+            body[-1] = (f"                b{r}[row + j] = {t}({acc}(b{r}[row + j]) + a * {acc}(b{m['b']}[{b_at}]))")
+        self._function("int_matmul", [m["a"], m["b"], r], body if rows * cols * batch else ["pass"], parallel,
+                       group=group, flops=2 * batch * rows * cols * inner)
 
     def softmax(self, group, log=False):
         r = group.members[0]
@@ -502,6 +534,8 @@ class StageWriter:
                 self.reduce(group)
             elif group.kind == "matmul":
                 self.matmul(group)
+            elif group.kind == "int_matmul":
+                self.int_matmul(group)
             elif group.kind in ("softmax", "log_softmax"):
                 self.softmax(group, log=group.kind == "log_softmax")
             elif group.kind == "sparse_xent":

@@ -8,7 +8,7 @@ Numba entry. Inside a compiled stage:
   is written to memory only when something outside its group needs it;
 - a reduction absorbs the elementwise group that feeds it (``sum((x-y)**2)`` reads x and y once);
 - view ops (transpose, broadcast, basic indexing, reshape of contiguous values) become index maps;
-- matmul, row softmax/log_softmax, sparse softmax cross-entropy, logsumexp and argmax/argmin over
+- matmul (integer matmul as loops), row softmax/log_softmax, sparse softmax cross-entropy, logsumexp and argmax/argmin over
   trailing axes, concat, stack, tile, gather and ``x[..., idx]`` (one integer tensor in the key: a take)
   are kernels of their own; elementwise consumers of a matmul form the next group, which writes back into
   the matmul's buffer (one pass over the output).
@@ -62,16 +62,20 @@ def take_axis(node, nodes):
 
 
 def kernel_name(node):
-    """The kernel a KERNEL node becomes: its lowering's name, or "take" for a getitem (see take_axis)."""
-    return "take" if node.op == "getitem" else OPS[node.op].lower.name
+    """The kernel a KERNEL node becomes: its lowering's name, "take" for a getitem (see take_axis), and
+    "int_matmul" for an integer matmul (loops: BLAS has no integer gemm)."""
+    if node.op == "getitem":
+        return "take"
+    name = OPS[node.op].lower.name
+    return "int_matmul" if name == "matmul" and node.type.dtype.is_integer else name
 
 
 def kernel_supported(name, node, in_types):
     if name == "matmul":  # float gemm through NumPy's OpenBLAS, when NumPy ships one (compiler.blas)
         a, b = in_types
         batches = {tuple(a.shape[:-2]), tuple(b.shape[:-2])} - {()}  # one batch shape, or one side unbatched
-        return (blas.AVAILABLE and len(a.shape) >= 2 and len(b.shape) >= 2 and len(batches) <= 1
-                and a.dtype is b.dtype is node.type.dtype and a.dtype.is_floating)
+        return (len(a.shape) >= 2 and len(b.shape) >= 2 and len(batches) <= 1 and a.dtype is b.dtype is node.type.dtype
+                and (a.dtype.is_integer or (blas.AVAILABLE and a.dtype.is_floating)))
     if name in ("softmax", "log_softmax"):
         axis = node.attr("axis")
         return node.type.dtype.is_floating and len(node.type.shape) >= 1 and axis in (-1, len(node.type.shape) - 1)
@@ -230,7 +234,7 @@ class StagePlan:
             self._place_reduce(i, node)
         elif kind == KERNEL:
             name = kernel_name(node)
-            operands = [self._kernel_operand(j, allow_transpose=name == "matmul") for j in node.inputs]
+            operands = [self._kernel_operand(j, allow_transpose=name in ("matmul", "int_matmul")) for j in node.inputs]
             group = self._new_group(name, node.type.shape, [i])
             group.operands = operands
             group.sealed = True

@@ -122,6 +122,24 @@ def test_batched_matmul_runs_one_gemm_per_batch_matrix(compiled):
         np.testing.assert_allclose(got.numpy(), want, rtol=1e-5, atol=1e-5)
 
 
+@pytest.mark.parametrize("dtype", [np.int32, np.int64])
+def test_integer_matmul_compiles_as_loops_that_wrap_like_numpy(compiled, dtype):
+    info = np.iinfo(dtype)                  # full-range values: products and sums overflow and must wrap
+    a = RNG.integers(info.min, info.max, (5, 7), dtype=dtype, endpoint=True)
+    b = RNG.integers(info.min, info.max, (7, 3), dtype=dtype, endpoint=True)
+    bb = RNG.integers(-50, 50, (2, 7, 3), dtype=dtype)
+    f = gj.function(lambda a, b, bb: (a @ b, gj.matmul(a, a, transpose_b=True), gj.transpose(a) @ a, a @ bb,
+                                      gj.matmul(b, a, transpose_a=True, transpose_b=True), (a @ b) * 3 + 1))
+    _, exe = executable(f, a, b, bb)
+    assert [s.kind for s in exe.steps] == ["compiled"]
+    assert sorted(info["kind"] for info in exe.kernels.values()) == ["int_matmul"] * 5 + ["loop"]  # a @ b once (CSE)
+    with np.errstate(over="ignore"):
+        expected = (a @ b, a @ a.T, a.T @ a, a @ bb, b.T @ a.T, (a @ b) * dtype(3) + dtype(1))
+    for got, want in zip(f(a, b, bb), expected):
+        assert got.dtype.np == want.dtype
+        np.testing.assert_array_equal(got.numpy(), want)
+
+
 def test_gather_compiles_and_an_index_out_of_range_raises_the_ops_own_error(compiled):
     p = RNG.standard_normal((4, 5, 3), dtype=np.float32)
     idx, i64 = np.array([[0, 4], [2, 2]], np.int32), np.array([3, 0, 1], np.int64)
