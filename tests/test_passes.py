@@ -182,3 +182,29 @@ def test_decompose_turns_tensordot_into_transpose_reshape_and_matmul():
         return %6""")
     check_graph(rewritten)
     np.testing.assert_array_equal(run(rewritten, a, b)[0], np.tensordot(a, b, [[1, 2], [1, 0]]))
+
+
+def test_decompose_moves_leading_reduction_axes_last_for_the_row_kernels():
+    from graphjit.compiler.passes.decompose import decompose
+    x = np.random.default_rng(3).standard_normal((3, 4, 2)).astype(np.float32)
+    x[1, 2, 0] = x[0, 2, 0]                       # a tie along axis 0: argmax keeps the first
+    graph = traced(lambda x: (gj.argmax(x, axis=0), gj.reduce_logsumexp(x, axis=[0, 2], keepdims=True),
+                              gj.argmin(x, axis=2)), x)
+    expect(graph, """
+        %1: i64[4,2] = argmax %0 {axis=0, keepdims=False, output_type=int64}
+        %2: f32[1,4,1] = reduce_logsumexp %0 {axis=(0, 2), keepdims=True}
+        %3: i64[3,4] = argmin %0 {axis=2, keepdims=False, output_type=int64}
+        return %1, %2, %3""")
+    rewritten = decompose(graph)
+    expect(rewritten, """
+        %1: f32[4,2,3] = transpose %0 {perm=(1, 2, 0)}
+        %2: i64[4,2] = argmax %1 {axis=2, keepdims=False, output_type=int64}
+        %3: f32[4,3,2] = transpose %0 {perm=(1, 0, 2)}
+        %4: f32[4] = reduce_logsumexp %3 {axis=(1, 2), keepdims=False}
+        %5: f32[1,4,1] = reshape %4 {shape=(1, 4, 1)}
+        %6: i64[3,4] = argmin %0 {axis=2, keepdims=False, output_type=int64}
+        return %2, %5, %6""")
+    check_graph(rewritten)
+    for got, want in zip(run(rewritten, x), run(graph, x)):
+        np.testing.assert_allclose(got, want, rtol=1e-6)
+        assert got.dtype == want.dtype and got.shape == want.shape

@@ -1,6 +1,11 @@
-"""Rewrites composite ops into ops that have compiled forms. ``tensordot`` becomes transposes, reshapes
-and one 2-D ``matmul`` (TF defines it the same way), so the CPU backend runs it through BLAS gemm
-instead of eagerly between compiled stages. Exact: it is the same contraction, in the same dtype."""
+"""Rewrites ops into forms that have compiled kernels, computing the same values:
+
+- ``tensordot`` becomes transposes, reshapes and one 2-D ``matmul`` (TF defines it the same way), so the
+  CPU backend runs it through BLAS gemm instead of eagerly between compiled stages (the same contraction,
+  in the same dtype);
+- ``argmax``/``argmin`` along a leading axis and ``reduce_logsumexp`` over non-trailing axes first move the
+  reduced axes last (a transpose, which the backend copies into a contiguous buffer), then reduce those with
+  the row kernels. Ties keep their order along the axis, so argmax still picks the first."""
 import math
 
 from graphjit.tracer.ir import Node, TensorType, make_attrs
@@ -9,24 +14,66 @@ from .rebuild import Rebuilder
 
 
 def decompose(graph):
-    if not any(node.op == "tensordot" for node in graph.nodes):
+    rewrites = {i: rule for i, node in enumerate(graph.nodes) if (rule := _RULES.get(node.op)) is not None
+                and rule(None, graph, node) is not None}
+    if not rewrites:
         return graph
     rebuilder = Rebuilder(graph)
     for i, node in enumerate(graph.nodes):
-        if node.op == "tensordot":
-            rebuilder.alias(i, _tensordot(rebuilder, graph, node))
+        if i in rewrites:
+            rebuilder.alias(i, rewrites[i](rebuilder, graph, node))
         else:
             rebuilder.copy(i)
     return rebuilder.finish()
 
 
-def _tensordot(rebuilder, graph, node):
-    """reshape(matmul(reshape(transpose(a), [m, k]), reshape(transpose(b), [k, n])), free_a + free_b)."""
-    dtype = node.type.dtype
-
-    def add(op, inputs, attrs, shape):
+def _adder(rebuilder, node):
+    def add(op, inputs, attrs, shape, dtype=node.type.dtype):
         rebuilder.nodes.append(Node(op, tuple(inputs), make_attrs(attrs), TensorType(tuple(shape), dtype), (), node.loc))
         return len(rebuilder.nodes) - 1
+    return add
+
+
+def _reduce_last(rebuilder, graph, node, axes, attrs):
+    """``node`` (a reduction over ``axes`` of its input) as the same op over the input's trailing axes after
+    a transpose that moves ``axes`` last (None when they are already last, or nothing has a kernel then)."""
+    source = graph.nodes[node.inputs[0]].type
+    rank = len(source.shape)
+    if not axes or tuple(axes) == tuple(range(rank - len(axes), rank)) or not source.dtype.kind in "fi":
+        return None
+    if rebuilder is None:
+        return True
+    add = _adder(rebuilder, node)
+    perm = tuple(k for k in range(rank) if k not in axes) + tuple(axes)
+    moved = add("transpose", [rebuilder.mapping[node.inputs[0]]], {"perm": perm},
+                [source.shape[k] for k in perm], source.dtype)
+    kept = [source.shape[k] for k in range(rank) if k not in axes]
+    reduced = add(node.op, [moved], attrs(tuple(range(rank - len(axes), rank))), kept)
+    return reduced if tuple(kept) == tuple(node.type.shape) else \
+        add("reshape", [reduced], {"shape": tuple(node.type.shape)}, node.type.shape)   # keepdims
+
+
+def _arg_reduce(rebuilder, graph, node):
+    axis = node.attr("axis")
+    if axis is None:
+        return None
+    return _reduce_last(rebuilder, graph, node, (axis,), lambda last: {
+        "axis": last[0], "keepdims": False, "output_type": node.attr("output_type")})
+
+
+def _logsumexp(rebuilder, graph, node):
+    if graph.nodes[node.inputs[0]].type.dtype is not node.type.dtype:   # the row kernel needs float input
+        return None
+    return _reduce_last(rebuilder, graph, node, tuple(node.attr("axis")), lambda last: {
+        "axis": last, "keepdims": False})
+
+
+def _tensordot(rebuilder, graph, node):
+    """reshape(matmul(reshape(transpose(a), [m, k]), reshape(transpose(b), [k, n])), free_a + free_b)."""
+    if rebuilder is None:
+        return True
+    dtype = node.type.dtype
+    add = _adder(rebuilder, node)
 
     def as_matrix(old_id, order, split):
         """Operand ``old_id`` with its axes in ``order``, the first ``split`` of them flattened into rows."""
@@ -50,3 +97,8 @@ def _tensordot(rebuilder, graph, node):
     if tuple(node.type.shape) == (rows, cols):
         return product
     return add("reshape", [product], {"shape": tuple(node.type.shape)}, node.type.shape)
+
+
+# op -> rule(rebuilder, graph, node): the new id of the node's replacement, or None to keep the node. Called
+# with rebuilder=None first, it only answers whether it applies (True or None), and emits nothing.
+_RULES = {"tensordot": _tensordot, "argmax": _arg_reduce, "argmin": _arg_reduce, "reduce_logsumexp": _logsumexp}
