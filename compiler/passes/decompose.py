@@ -39,7 +39,7 @@ def _reduce_last(rebuilder, graph, node, axes, attrs):
     a transpose that moves ``axes`` last (None when they are already last, or nothing has a kernel then)."""
     source = graph.nodes[node.inputs[0]].type
     rank = len(source.shape)
-    if not axes or tuple(axes) == tuple(range(rank - len(axes), rank)) or not source.dtype.kind in "fi":
+    if not axes or tuple(axes) == tuple(range(rank - len(axes), rank)) or source.dtype.kind not in "fi":
         return None
     if rebuilder is None:
         return True
