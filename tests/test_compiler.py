@@ -475,3 +475,30 @@ def test_transcendentals_inside_reassociating_reductions_keep_their_accuracy(com
         ok = np.isfinite(ref32) & (ref32 != 0)
         ulps = np.abs(out.numpy()[ok] - ref[ok]) / np.spacing(np.abs(ref32[ok]))
         assert ulps.max() <= 2.5
+
+
+def test_parallel_variant_of_every_kernel_kind_compiles_without_the_nrt_and_matches_the_interpreter(compiled):
+    """Above the size thresholds kernels run prange loops (Numba parfors), compiled without Numba's runtime:
+    one graph holds the parallel form of each kernel kind (a parfor that allocated would not compile)."""
+    rows, n = 256, 320                                       # 81,920 elements: above every threshold
+    x = RNG.standard_normal((rows, n), dtype=np.float32)
+    y = RNG.standard_normal((rows, n), dtype=np.float32)
+    labels = RNG.integers(0, n, rows, dtype=np.int32)
+    xi = RNG.integers(-1000, 1000, (rows, 64), dtype=np.int64)
+    wi = RNG.integers(-1000, 1000, (64, 300), dtype=np.int64)
+
+    def fn(x, y, labels, xi, wi):
+        return (gj.exp(-x * x) * y + gj.sin(x) * 0.5, x * 2.0 + y,                    # elementwise
+                gj.reduce_sum((x - y) ** 2), gj.reduce_max(x, axis=0), gj.reduce_mean(gj.tanh(x), axis=1),
+                gj.nn.softmax(x), gj.nn.log_softmax(y), gj.reduce_logsumexp(x, axis=1),
+                gj.argmax(x, axis=1), gj.argmin(y, axis=0),
+                gj.nn.sparse_softmax_cross_entropy_with_logits(labels=labels, logits=x), xi @ wi)
+    f = gj.function(fn)
+    _, exe = executable(f, x, y, labels, xi, wi)
+    assert [s.kind for s in exe.steps] == ["compiled"]
+    assert sum(info["parallel"] for info in exe.kernels.values()) >= 10
+    assert "_nrt=False" in exe.source and "_nrt=True" not in exe.source
+    oracle = gj.function(fn, jit_compile=False)(x, y, labels, xi, wi)
+    for got, want in zip(f(x, y, labels, xi, wi), oracle):
+        assert got.shape == want.shape and got.dtype == want.dtype
+        np.testing.assert_allclose(got.numpy(), want.numpy(), rtol=2e-5, atol=1e-5)
