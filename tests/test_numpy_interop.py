@@ -130,3 +130,13 @@ def test_eager_results_are_independent_of_the_input_arrays():
     result = a + gj.constant(X)
     a[:] = 0
     np.testing.assert_array_equal(result.numpy(), A + X)
+
+
+def test_dot_T_reverses_all_axes_eagerly_and_in_a_trace():
+    m = np.arange(24, dtype=np.float32).reshape(2, 3, 4)
+    t = gj.constant(m)
+    assert t.T.shape == (4, 3, 2)
+    np.testing.assert_array_equal(t.T.numpy(), m.T)
+    f = gj.function(lambda x: x @ x.T)
+    np.testing.assert_array_equal(f(m[0]).numpy(), m[0] @ m[0].T)
+    assert gj.constant(np.float32(2.0)).T.numpy() == np.float32(2.0)   # 0-d: itself, as in NumPy

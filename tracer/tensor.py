@@ -27,6 +27,11 @@ class Tensor:
     def rank(self):
         return len(self.shape)
 
+    @property
+    def T(self):  # noqa: N802  (NumPy's name)
+        """All axes reversed, as NumPy's ``ndarray.T`` (``transpose`` with no permutation)."""
+        return registry.API["transpose"](self)
+
     def get_shape(self):
         return self.shape
 
