@@ -325,7 +325,7 @@ class StageWriter:
         r, rows, cols, inner, batch = m["r"], m["rows"], m["cols"], m["inner"], m["batch"]
         dtype = self._node(r).type.dtype
         t = f"np.{dtype.name}"
-        acc = "np.uint64" if dtype.np.itemsize == 8 or dtype.np.kind == "u" else "np.int64"
+        acc = "np.uint64" if dtype.np.itemsize == 8 else "np.int64"
         a_step, b_step = m["steps"]
         a_at = (f"k * {a_step} + " if a_step else "") + (f"l * {m['lda']} + i" if m["trans_a"] else f"i * {m['lda']} + l")
         b_at = (f"k * {b_step} + " if b_step else "") + (f"j * {m['ldb']} + l" if m["trans_b"] else f"l * {m['ldb']} + j")
