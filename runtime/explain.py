@@ -4,7 +4,6 @@ Each row is one compiled kernel (a fused loop, a reduction, a gemm, a softmax) o
 between compiled stages: the ops it covers, bytes it moves (buffers read and written), an estimate of
 its arithmetic operations, and its median time over a few runs on the given arguments.
 """
-import statistics
 import time
 
 import numpy as np
@@ -50,7 +49,7 @@ def _median_time(call, repeats):
         start = time.perf_counter()
         call()
         times.append(time.perf_counter() - start)
-    return statistics.median(times)
+    return float(np.median(times))   # (not the statistics module: importing it costs graphjit's start-up ~3 ms)
 
 
 def explain(function, *args, repeats=5, **kwargs):
