@@ -13,7 +13,7 @@ from graphjit.tracer.registry import OPS
 from graphjit.tracer.shapes import num_elements
 
 from .affine import AffineMap
-from .fusion import REDUCE, SCALAR, take_axis
+from .fusion import REDUCE, SCALAR, take_layout
 
 PARALLEL_MIN_ELEMENTS = 1 << 16        # cheap arithmetic: below this one thread is faster
 PARALLEL_MIN_TRANSCENDENTAL = 1 << 13  # exp/sin/... loops pay off sooner
@@ -479,28 +479,49 @@ class StageWriter:
                  f"        {flag}[0] = 1"]
         return flag_buffer, lines, f"{flag}[0] == 0"
 
-    def gather(self, group, axis=None, wrap=False):
-        """np.take along ``axis`` (the node's, for gather), checking every index first: an index outside
-        [0, dim) (with ``wrap``, NumPy indexing's [-dim, dim), negatives counting from the end) sets a flag
-        and copies nothing, and the runner then raises the op's own error (kernels cannot raise)."""
+    def gather(self, group):
+        """np.take along ``axis``, checking every index first: an index outside [0, dim) sets a flag and
+        copies nothing, and the runner then raises the op's own error (kernels cannot raise)."""
         r = group.members[0]
         node = self._node(r)
         params, indices = (self.plan.resolve(b) for b, _ in group.operands)
-        shape = self._node(node.inputs[0]).type.shape
-        axis = node.attr("axis") if axis is None else axis
+        shape, axis = self._node(node.inputs[0]).type.shape, node.attr("axis")
         outer, dim, inner = num_elements(shape[:axis]), shape[axis], num_elements(shape[axis + 1:])
         n = num_elements(self._node(node.inputs[1]).type.shape)
-        flag_buffer, check, valid = self._index_check(r, (params, indices), indices, n, dim, -dim if wrap else 0)
-        index = f"np.int64(b{indices}[k])"
+        flag_buffer, check, valid = self._index_check(r, (params, indices), indices, n, dim)
         body = [*check,
                 f"for o in range({outer} if {valid} else 0):",
                 f"    for k in range({n}):",
-                f"        i = {index} + {dim} if {index} < 0 else {index}" if wrap else f"        i = {index}",
-                f"        source = (o * {dim} + i) * {inner}",
+                f"        source = (o * {dim} + np.int64(b{indices}[k])) * {inner}",
                 f"        target = (o * {n} + k) * {inner}",
                 f"        for m in range({inner}):",
                 f"            b{r}[target + m] = b{params}[source + m]"]
-        self._function("take" if wrap else "gather", [params, indices, r, flag_buffer], body, False, group=group)
+        self._function("gather", [params, indices, r, flag_buffer], body, False, group=group)
+
+    def take(self, group):
+        """``x[key]`` with one integer tensor in the key (see fusion.take_layout): the elements of the key's
+        strided view, the indexed axis read at each index (NumPy's negatives counting from the end), written
+        in the result's order. Indices are checked first, as in gather (the runner raises getitem's error)."""
+        r = group.members[0]
+        node = self._node(r)
+        view, axis, front = take_layout(node, self.graph.nodes)
+        params, indices = (self.plan.resolve(b) for b, _ in group.operands)
+        n, dim = num_elements(self._node(node.inputs[1]).type.shape), view.shape[axis]
+        flag_buffer, check, valid = self._index_check(r, (params, indices), indices, n, dim, lowest=-dim)
+        other = [d for d in range(len(view.shape)) if d != axis]
+        order = ["k"] + other if front else other[:axis] + ["k"] + other[axis:]
+        body, indent = [*check, "t = 0", f"if {valid}:"], "    "
+        for d in order:
+            if d == "k":
+                body += [f"{indent}for k in range({n}):",
+                         f"{indent}    i = np.int64(b{indices}[k])",
+                         f"{indent}    at = (i + {dim} if i < 0 else i) * {view.strides[axis]}"]
+            else:
+                body.append(f"{indent}for i{d} in range({view.shape[d]}):")
+            indent += "    "
+        source = " + ".join([str(view.offset), "at"] + [f"i{d} * {view.strides[d]}" for d in other])
+        body += [f"{indent}b{r}[t] = b{params}[{source}]", f"{indent}t += 1"]
+        self._function("take", [params, indices, r, flag_buffer], body, False, group=group)
 
     def sparse_xent(self, group):
         """-log_softmax(logits)[label] per row, as the log_softmax kernel computes it; labels outside
@@ -543,7 +564,7 @@ class StageWriter:
             elif group.kind == "gather":
                 self.gather(group)
             elif group.kind == "take":
-                self.gather(group, axis=take_axis(self._node(group.members[0]), self.graph.nodes), wrap=True)
+                self.take(group)
             elif group.kind == "tile":
                 self.tile(group)
             elif group.kind in ("concat", "stack"):

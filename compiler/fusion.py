@@ -9,7 +9,7 @@ Numba entry. Inside a compiled stage:
 - a reduction absorbs the elementwise group that feeds it (``sum((x-y)**2)`` reads x and y once);
 - view ops (transpose, broadcast, basic indexing, reshape of contiguous values) become index maps;
 - matmul (integer matmul as loops), row softmax/log_softmax, sparse softmax cross-entropy, logsumexp and argmax/argmin over
-  trailing axes, concat, stack, tile, gather and ``x[..., idx]`` (one integer tensor in the key: a take)
+  trailing axes, concat, stack, tile, gather and ``x[key]`` with one integer tensor in the key (a take)
   are kernels of their own; elementwise consumers of a matmul form the next group, which writes back into
   the matmul's buffer (one pass over the output).
 """
@@ -40,7 +40,7 @@ def classify(node, nodes):
     if isinstance(lower, View):
         if len(node.inputs) == 1:
             return VIEW
-        return KERNEL if take_axis(node, nodes) is not None else PYTHON   # other tensor-index keys: eagerly
+        return KERNEL if take_layout(node, nodes) is not None else PYTHON   # other tensor-index keys: eagerly
     if isinstance(lower, Reduce):
         return REDUCE
     if isinstance(lower, Kernel):
@@ -48,21 +48,32 @@ def classify(node, nodes):
     return PYTHON
 
 
-def take_axis(node, nodes):
-    """For ``x[:, ..., :, idx]`` (``getitem`` with one integer tensor in its key and only full slices around
-    it), the axis it indexes: that is ``np.take(x, idx, axis)``, negative indices counting from the end.
-    None for any other key."""
+def take_layout(node, nodes):
+    """For ``x[key]`` with one integer tensor in the key and otherwise ints and slices (a *take*):
+    ``(view, axis, front)``, the strided view of x's buffer that the key selects when the tensor's place
+    is a full slice, the view's axis that the tensor indexes, and whether NumPy puts the tensor's dims
+    first (an int and the tensor separated by a slice) instead of in that axis's place. None otherwise."""
     key = node.attr("key")
-    if node.op != "getitem" or len(node.inputs) != 2 or len(key) > len(nodes[node.inputs[0]].type.shape):
+    shape = nodes[node.inputs[0]].type.shape
+    if node.op != "getitem" or len(node.inputs) != 2 or len(key) > len(shape):
         return None
-    positions = [k for k, item in enumerate(key) if type(item).__name__ == "In"]
-    full = all(type(item).__name__ == "Slice" and (item.start, item.stop, item.step) == (None, None, None)
-               for k, item in enumerate(key) if k not in positions)
-    return positions[0] if len(positions) == 1 and full else None
+    kinds = ["tensor" if type(k).__name__ == "In" else "slice" if type(k).__name__ == "Slice"
+             else "int" if type(k) is int else None for k in key]
+    if None in kinds or kinds.count("tensor") != 1:
+        return None
+    view = AffineMap.contiguous(shape).index(tuple(slice(None) if kind == "tensor" else k.to_slice()
+                                                   if kind == "slice" else k for k, kind in zip(key, kinds)))
+    axis = kinds[:kinds.index("tensor")].count("slice")
+    advanced = [k for k, kind in enumerate(kinds) if kind != "slice"]
+    front = advanced != list(range(advanced[0], advanced[-1] + 1))
+    index_shape = tuple(nodes[node.inputs[1]].type.shape)
+    rest = view.shape[:axis] + view.shape[axis + 1:]
+    expected = index_shape + rest if front else view.shape[:axis] + index_shape + view.shape[axis + 1:]
+    return (view, axis, front) if expected == tuple(node.type.shape) else None
 
 
 def kernel_name(node):
-    """The kernel a KERNEL node becomes: its lowering's name, "take" for a getitem (see take_axis), and
+    """The kernel a KERNEL node becomes: its lowering's name, "take" for a getitem (see take_layout), and
     "int_matmul" for an integer matmul (loops: BLAS has no integer gemm)."""
     if node.op == "getitem":
         return "take"

@@ -43,13 +43,15 @@ for dt in DTYPES:
              name=_name("squeeze", dt)),
         Case(("getitem",), lambda x: x[1, ::-2, None, 1:3], (A,), lambda x: x[1, ::-2, None, 1:3],
              name=_name("getitem", dt, "basic")),
-        # one integer tensor in the key (a take kernel when compiled), negative indices counting from the end;
-        # and a mixed key (tensor and int), which runs eagerly between compiled stages
+        # one integer tensor in the key (a take kernel when compiled), negative indices counting from the end,
+        # alone and with an int that a slice separates from it (NumPy then puts the tensor's dims first)
         Case(("getitem",), lambda x, i, j: (x[i], x[:, j], x[:, :, i]), (A, np.array([[1, -2], [0, 0]], np.int32),
                                                                    np.array([-3, 2, 0], np.int64)),
              lambda x, i, j: (x[i], x[:, j], x[:, :, i]), name=_name("getitem", dt, "take")),
         Case(("getitem",), lambda x, i: x[i, 1:, 2], (A, np.array([1, -1], np.int64)),
              lambda x, i: x[i, 1:, 2], name=_name("getitem", dt, "mixed")),
+        Case(("getitem",), lambda x, i, j: x[i, j], (A, np.array([1, 0], np.int64), np.array([[2], [0]], np.int32)),
+             lambda x, i, j: x[i, j], name=_name("getitem", dt, "two-tensors")),   # stays eager
         Case(("identity", "stop_gradient"), lambda x: (gj.identity(x), gj.stop_gradient(x)), (A,),
              lambda x: (x, x), name=_name("identity", dt)),
     ]

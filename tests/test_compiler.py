@@ -183,13 +183,17 @@ def test_gather_compiles_and_an_index_out_of_range_raises_the_ops_own_error(comp
 def test_indexing_with_one_integer_tensor_compiles_as_a_take_with_numpys_negative_indices(compiled):
     p = RNG.standard_normal((4, 5, 3), dtype=np.float32)
     idx, i64 = np.array([[0, -1], [2, -4]], np.int32), np.array([2, -3, 1], np.int64)
-    f = gj.function(lambda p, idx, i64: (p[idx], p[:, idx] * 2.0, p[:, :, i64], p[:, 0][i64],
-                                         p[idx, 1:]))          # the last one: a key that stays eager
+    keys = [lambda p, idx, i64: p[idx], lambda p, idx, i64: p[:, idx] * 2.0, lambda p, idx, i64: p[:, :, i64],
+            lambda p, idx, i64: p[:, 0][i64],
+            lambda p, idx, i64: p[idx, 1:],              # ints and slices around the tensor, any steps:
+            lambda p, idx, i64: p[::-2, idx, -1],        # the tensor's dims in its place (int adjacent)
+            lambda p, idx, i64: p[1, 1:4:2, i64]]        # or first (int and tensor apart: NumPy's rule)
+    f = gj.function(lambda p, idx, i64: [key(p, idx, i64) for key in keys])
     _, exe = executable(f, p, idx, i64)
-    assert sorted(s.kind for s in exe.steps) == ["compiled", "python"]
-    assert [info["kind"] for info in exe.kernels.values()].count("take") == 4
-    expected = (p[idx], p[:, idx] * np.float32(2), p[:, :, i64], p[:, 0][i64], p[idx, 1:])
-    for got, want in zip(f(p, idx, i64), expected):
+    assert [s.kind for s in exe.steps] == ["compiled"]
+    assert [info["kind"] for info in exe.kernels.values()].count("take") == 7
+    for got, key in zip(f(p, idx, i64), keys):
+        want = key(p, idx, i64)
         assert got.shape == want.shape
         np.testing.assert_array_equal(got.numpy(), want)
     for bad_idx, bad_i64, message in [(np.array([[0, 4], [2, 2]], np.int32), i64, "index 4 is out of bounds"),
