@@ -204,6 +204,34 @@ def test_indexing_with_one_integer_tensor_compiles_as_a_take_with_numpys_negativ
     np.testing.assert_array_equal(f(p, idx, i64)[0].numpy(), p[idx])     # still fine after an error
 
 
+def test_take_matches_numpy_on_random_keys(compiled):
+    """Random keys of one integer tensor (0 to 2 dims, negative entries) among ints and slices with any
+    steps, all in one graph (one compile): each is a take kernel and equals NumPy's result."""
+    rng = np.random.default_rng(11)
+    x = rng.standard_normal((4, 5, 6)).astype(np.float32)
+    pool = [lambda d: int(rng.integers(-d, d)), lambda d: slice(None), lambda d: slice(1, None, 2),
+            lambda d: slice(None, None, -1), lambda d: slice(-3, None)]
+    keys, indices = [], []
+    for _ in range(16):
+        rank = int(rng.integers(1, 4))
+        where = int(rng.integers(0, rank))
+        keys.append(tuple("tensor" if a == where else pool[int(rng.integers(0, len(pool)))](x.shape[a])
+                          for a in range(rank)))
+        shape = tuple(int(n) for n in rng.integers(1, 3, int(rng.integers(0, 3))))
+        indices.append(rng.integers(-x.shape[where], x.shape[where], shape))
+
+    def index(value, key, i):
+        return value[tuple(i if k == "tensor" else k for k in key)]
+    f = gj.function(lambda x, *ids: [index(x, key, i) for key, i in zip(keys, ids)])
+    _, exe = executable(f, x, *indices)
+    assert [s.kind for s in exe.steps] == ["compiled"]
+    assert [info["kind"] for info in exe.kernels.values()].count("take") == len(keys)
+    for got, key, i in zip(f(x, *indices), keys, indices):
+        want = index(x, key, i)
+        assert got.shape == want.shape, key
+        np.testing.assert_array_equal(got.numpy(), want)
+
+
 def test_sparse_cross_entropy_row_kernel_matches_and_checks_its_labels(compiled):
     x = RNG.standard_normal((6, 10), dtype=np.float32) * 5
     x[2], x[3, 4], x[4, 1] = -np.inf, np.nan, np.inf   # all -inf, NaN, +inf rows give NaN (as TF)
