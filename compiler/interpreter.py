@@ -4,9 +4,9 @@ It is deliberately simple: every compiled backend is tested against it.
 """
 import numpy as np
 
-from graphjit.tracer.errors import FailedPreconditionError, GraphjitError, InternalError, InvalidArgumentError
+from graphjit.tracer.errors import GraphjitError, InternalError
 from graphjit.tracer.registry import OPS
-from graphjit.tracer.source import with_location
+from graphjit.tracer.source import op_error
 
 from .backend import Backend, Executable, register_backend
 
@@ -32,12 +32,8 @@ def run_node(op, node, attrs, state, args):
     Shared by this interpreter and the compiled backend's eager steps between compiled stages."""
     try:
         out = op.eager(state, *args, **attrs) if op.stateful else op.eager(*args, **attrs)
-    except FailedPreconditionError as err:  # about the state (an uninitialized variable), not the op's arguments
-        raise type(err)(with_location(str(err), node.loc)) from None
-    except GraphjitError as err:
-        raise type(err)(with_location(f"{node.op}: {err}", node.loc)) from None
-    except (ValueError, IndexError, TypeError, ZeroDivisionError) as err:
-        raise InvalidArgumentError(with_location(f"{node.op}: {err}", node.loc)) from None
+    except (GraphjitError, ValueError, IndexError, TypeError, ZeroDivisionError) as err:
+        raise op_error(err, node.op, node.loc) from None
     return check_result(node, out)
 
 

@@ -2,8 +2,8 @@
 import numpy as np
 
 from graphjit.tracer.dtypes import ALL as ALL_DTYPES
-from graphjit.tracer.errors import FailedPreconditionError, GraphjitError, InternalError, InvalidArgumentError, TracingError
-from graphjit.tracer.source import with_location
+from graphjit.tracer.errors import GraphjitError, InternalError, InvalidArgumentError, TracingError
+from graphjit.tracer.source import op_error, with_location
 from graphjit.tracer.tensor import EagerTensor, SymbolicTensor
 from graphjit.tracer.v1_graph import GraphTensor
 
@@ -31,13 +31,11 @@ class EagerContext:
                 out = op.eager(self.runtime.state, *arrays, **attrs)
             else:
                 out = op.eager(*arrays, **attrs)
-        except FailedPreconditionError as err:  # about the state (an uninitialized variable), not the arguments
-            raise type(err)(with_location(str(err))) from None
         except GraphjitError as err:
-            raise type(err)(with_location(f"{op.name}: {err}")) from None
+            raise op_error(err, op.name) from None
         except (ValueError, TypeError, IndexError, ZeroDivisionError, OverflowError) as err:
             op.infer_checked([_type(a) for a in arrays], attrs)  # raises the rule's clear message, if any
-            raise InvalidArgumentError(with_location(f"{op.name}: {err}")) from None
+            raise op_error(err, op.name) from None
         if type(out) is not np.ndarray:
             out = np.asarray(out)
         if out.dtype not in _SUPPORTED:  # e.g. float16 from NumPy: the rule rejects it with a clear message
