@@ -548,31 +548,15 @@ class StageWriter:
                        flops=4 * rows * n)
 
     def write(self):
+        writers = {"elementwise": self.elementwise, "reduce": self.reduce, "matmul": self.matmul,
+                   "int_matmul": self.int_matmul, "softmax": self.softmax,
+                   "log_softmax": lambda g: self.softmax(g, log=True), "sparse_xent": self.sparse_xent,
+                   "gather": self.gather, "take": self.take, "tile": self.tile, "concat": self.concatenate,
+                   "stack": self.concatenate, "logsumexp": self.logsumexp,
+                   "argmax": lambda g: self.arg_reduce(g, largest=True),
+                   "argmin": lambda g: self.arg_reduce(g, largest=False)}
         for group in self.plan.groups:
-            if group.kind == "elementwise":
-                self.elementwise(group)
-            elif group.kind == "reduce":
-                self.reduce(group)
-            elif group.kind == "matmul":
-                self.matmul(group)
-            elif group.kind == "int_matmul":
-                self.int_matmul(group)
-            elif group.kind in ("softmax", "log_softmax"):
-                self.softmax(group, log=group.kind == "log_softmax")
-            elif group.kind == "sparse_xent":
-                self.sparse_xent(group)
-            elif group.kind == "gather":
-                self.gather(group)
-            elif group.kind == "take":
-                self.take(group)
-            elif group.kind == "tile":
-                self.tile(group)
-            elif group.kind in ("concat", "stack"):
-                self.concatenate(group)
-            elif group.kind == "logsumexp":
-                self.logsumexp(group)
-            elif group.kind in ("argmax", "argmin"):
-                self.arg_reduce(group, largest=group.kind == "argmax")
+            writers[group.kind](group)
         args = sorted({b for _, buffers, _ in self.functions for b in buffers})
         if len(self.functions) == 1 and self.functions[0][2] is None:
             self.lines.append(f"{self.name} = {self.functions[0][0]}  # one kernel: it is the entry")
