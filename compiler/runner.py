@@ -56,8 +56,8 @@ def build_runner(graph, effects, steps, constants, tensors=False, read_locations
     allocated = []  # buffer owner ids, in pool-slot order
     for s, step in enumerate(steps):
         if step.kind == "python":
-            for i, node, op in step.nodes:
-                env[f"op{i}"], env[f"node{i}"], env[f"attrs{i}"] = op, node, node.attr_dict
+            for i, node, _ in step.nodes:
+                _bind_node(env, i, node)
                 args = ", ".join(names[j] for j in node.inputs)
                 emit(f"    v{i} = run_node(op{i}, node{i}, attrs{i}, state, [{args}])")
                 names[i] = f"v{i}"
@@ -89,7 +89,7 @@ def build_runner(graph, effects, steps, constants, tensors=False, read_locations
         emit(f"        entry{s}(*[a if a.flags.c_contiguous and a.flags.writeable else np.array(a) for a in ({args},)])")
         for flag, i, operands in step.checks:  # e.g. a gather index out of range: the op's own error
             node = graph.nodes[i]
-            env[f"op{i}"], env[f"node{i}"], env[f"attrs{i}"] = OPS[node.op], node, node.attr_dict
+            _bind_node(env, i, node)
             values = ", ".join(f"{names[b]}.reshape({graph.nodes[j].type.shape!r})" for b, j in zip(operands, node.inputs))
             emit(f"    if {names[flag]}[0]:")
             emit(f"        run_node(op{i}, node{i}, attrs{i}, state, [{values}])")
@@ -118,6 +118,11 @@ def build_runner(graph, effects, steps, constants, tensors=False, read_locations
     run = env["run"]
     run.source = source
     return run
+
+
+def _bind_node(env, i, node):
+    """Names ``op{i}``, ``node{i}`` and ``attrs{i}`` in the generated code, for ``run_node`` calls on node i."""
+    env[f"op{i}"], env[f"node{i}"], env[f"attrs{i}"] = OPS[node.op], node, node.attr_dict
 
 
 def _located_read_error(err, state, reads):
