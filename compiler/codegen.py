@@ -1,5 +1,6 @@
 """Source generation: one compiled stage -> Python source of Numba functions (one per loop group)
-and one entry function that calls them in order.
+and one entry function that calls them in order. Elementwise loops and reductions are written here; the
+kernels of their own (gemm, row and copy kernels) in ``kernel_writers``.
 
 Every buffer is passed flat and C-contiguous (``float32[::1]``); shapes are static for a trace, so loop
 bounds and strides are literal constants. Loops use ``prange`` only above a size threshold (a parallel
@@ -13,10 +14,9 @@ from graphjit.tracer.registry import OPS
 from graphjit.tracer.shapes import num_elements
 
 from .affine import AffineMap
-from .fusion import REDUCE, SCALAR, take_layout
+from .fusion import REDUCE, SCALAR
+from .kernel_writers import PARALLEL_MIN_ELEMENTS, PARALLEL_MIN_TRANSCENDENTAL, KernelWriters
 
-PARALLEL_MIN_ELEMENTS = 1 << 16        # cheap arithmetic: below this one thread is faster
-PARALLEL_MIN_TRANSCENDENTAL = 1 << 13  # exp/sin/... loops pay off sooner
 REDUCTION_CHUNKS = 64
 _TRANSCENDENTAL = {"exp", "expm1", "log", "log1p", "sin", "cos", "tan", "tanh", "sigmoid", "softplus", "pow"}
 
@@ -61,7 +61,7 @@ def _index(offset, strides, names, safe=None):
     return f"np.uint64({' + '.join(terms)})" if terms else "0"
 
 
-class StageWriter:
+class StageWriter(KernelWriters):
     """Emits the functions of one compiled stage."""
 
     def __init__(self, name, plan, graph):
@@ -281,272 +281,6 @@ class StageWriter:
         buffers = [b for _, b, _ in accesses] + [r] + ([parts] if chunked else [])
         self._function("reduce", buffers, body, parallel, reassoc=True, group=group, flops=total * len(group.members))
 
-    def _matmul_layout(self, group):
-        """The buffers and gemm-style layout of C = op(A) @ op(B): an operand may arrive as its untransposed
-        base buffer (then the transpose flag does the transposing); batched operands (the same batch shape,
-        or one side unbatched) step through their buffers by a whole matrix per batch (0: unbatched)."""
-        r = group.members[0]
-        node = self._node(r)
-        (a, a_base_t), (b, b_base_t) = ((self.plan.resolve(buf), t) for buf, t in group.operands)
-        a_shape, b_shape = (self._node(j).type.shape for j in node.inputs)
-        (p, q), (rr, s) = a_shape[-2:], b_shape[-2:]
-        ta, tb = node.attr("transpose_a"), node.attr("transpose_b")
-        rows, inner = (q, p) if ta else (p, q)
-        return dict(r=r, a=a, b=b, rows=rows, inner=inner, cols=rr if tb else s,
-                    lda=p if a_base_t else q, ldb=rr if b_base_t else s,
-                    trans_a=ta != a_base_t, trans_b=tb != b_base_t,
-                    batch=num_elements(node.type.shape[:-2]),
-                    steps=(p * q if len(a_shape) > 2 else 0, rr * s if len(b_shape) > 2 else 0))
-
-    def matmul(self, group):
-        """C = op(A) @ op(B) by BLAS gemm, one call per batch matrix, at byte offsets into the buffers."""
-        m = self._matmul_layout(group)
-        r, rows, cols, inner, batch = m["r"], m["rows"], m["cols"], m["inner"], m["batch"]
-        dtype = self._node(r).type.dtype
-        fn = "gj_sgemm" if dtype.name == "float32" else "gj_dgemm"
-        self.mathlib.add(fn)
-        t, size = f"np.{dtype.name}", dtype.np.itemsize
-        at = [f"b{x}.ctypes.data" + (f" + k * {step * size}" if batch > 1 and step else "")
-              for x, step in zip((m["a"], m["b"], r), (*m["steps"], rows * cols))]
-        call = (f"{fn}(101, {112 if m['trans_a'] else 111}, {112 if m['trans_b'] else 111}, {rows}, {cols}, {inner}, "
-                f"{t}(1), {at[0]}, {m['lda']}, {at[1]}, {m['ldb']}, {t}(0), {at[2]}, {cols})")
-        body = [call] if batch == 1 else [f"for k in range({batch}):", f"    {call}"]
-        if rows * cols * batch == 0:
-            body = ["pass"]
-        elif inner == 0:
-            body = [f"b{r}[:] = 0"]
-        self._function("gemm", [m["a"], m["b"], r], body, False, group=group, flops=2 * batch * rows * cols * inner)
-
-    def int_matmul(self, group):
-        """Integer C = op(A) @ op(B) (BLAS has no integer gemm): row loops accumulating op(A)[i, l] * op(B)[l, :]
-        into row i of C, wrapping on overflow as NumPy does: int32 products and sums in int64, which they
-        cannot overflow; int64 ones in uint64, whose arithmetic wraps (Numba's signed arithmetic may not)."""
-        m = self._matmul_layout(group)
-        r, rows, cols, inner, batch = m["r"], m["rows"], m["cols"], m["inner"], m["batch"]
-        dtype = self._node(r).type.dtype
-        t = f"np.{dtype.name}"
-        acc = "np.uint64" if dtype.np.itemsize == 8 else "np.int64"
-        a_step, b_step = m["steps"]
-        a_at = (f"k * {a_step} + " if a_step else "") + (f"l * {m['lda']} + i" if m["trans_a"] else f"i * {m['lda']} + l")
-        b_at = (f"k * {b_step} + " if b_step else "") + (f"j * {m['ldb']} + l" if m["trans_b"] else f"l * {m['ldb']} + j")
-        c_row = f"k * {rows * cols} + i * {cols}"
-        parallel = self.allow_parallel and rows > 1 and rows * cols * inner >= PARALLEL_MIN_ELEMENTS
-        body = [f"for k in range({batch}):",
-                f"    for i in {'numba.prange' if parallel else 'range'}({rows}):",
-                f"        row = {c_row}",
-                f"        for j in range({cols}):",
-                f"            b{r}[row + j] = 0",
-                f"        for l in range({inner}):",
-                f"            a = {acc}(b{m['a']}[{a_at}])",
-                f"            for j in range({cols}):",
-                f"                b{r}[row + j] = {t}(b{r}[row + j] + a * {acc}(b{m['b']}[{b_at}]))"]
-        if acc == "np.uint64":   # the sum as uint64 too, then back to the type's bits
-            body[-1] = (f"                b{r}[row + j] = {t}({acc}(b{r}[row + j]) + a * {acc}(b{m['b']}[{b_at}]))")
-        self._function("int_matmul", [m["a"], m["b"], r], body if rows * cols * batch else ["pass"], parallel,
-                       group=group, flops=2 * batch * rows * cols * inner)
-
-    def softmax(self, group, log=False):
-        r = group.members[0]
-        node = self._node(r)
-        x = self.plan.resolve(group.operands[0][0])
-        shape = node.type.shape
-        n = shape[-1]
-        rows = num_elements(shape[:-1])
-        dt = node.type.dtype
-        t = f"np.{dt.name}"
-        exp = f"exp_{dt.short}"
-        self.mathlib.add(exp)
-        if log:
-            self.mathlib.add("log_f64")
-        parallel = self.allow_parallel and rows > 1 and num_elements(shape) >= PARALLEL_MIN_TRANSCENDENTAL
-        # Row slices index from 0 (provably non-negative: vectorisable).
-        body = [f"for row in {'numba.prange' if parallel else 'range'}({rows}):",
-                f"    xs = b{x}[row * {n}:(row + 1) * {n}]",
-                f"    os = b{r}[row * {n}:(row + 1) * {n}]",
-                *_row_max(t, n),
-                "    if nan:",
-                f"        m = {t}(np.nan)",
-                "    s = 0.0"]
-        if log:
-            body += [f"    for j in range({n}):",
-                     f"        s += {exp}(xs[j] - m)",
-                     f"    lse = {t}(log_f64(s))",
-                     f"    for j in range({n}):",
-                     "        os[j] = (xs[j] - m) - lse"]
-        else:
-            body += [f"    for j in range({n}):",
-                     f"        e = {exp}(xs[j] - m)",
-                     "        os[j] = e",
-                     "        s += e",
-                     f"    inv = {t}(1.0 / s)",
-                     f"    for j in range({n}):",
-                     "        os[j] = os[j] * inv"]
-        self._function("softmax", [x, r], body, parallel, reassoc=True, group=group, flops=5 * num_elements(shape))
-
-    def _row_layout(self, group):
-        """(output id, input buffer, rows, row length) of a row kernel over its input's trailing axes."""
-        r = group.members[0]
-        x = self.plan.resolve(group.operands[0][0])
-        rows = num_elements(self._node(r).type.shape)
-        total = num_elements(self._node(self._node(r).inputs[0]).type.shape)
-        return r, x, rows, (total // rows if rows else 0)
-
-    def logsumexp(self, group):
-        """log(sum(exp(x))) per row as m + log(sum(exp(x - m))), m the row max (0 when not finite, as the
-        eager op does: all -inf gives -inf, +inf gives +inf, NaN stays NaN)."""
-        r, x, rows, n = self._row_layout(group)
-        dt = self._node(r).type.dtype
-        t, exp = f"np.{dt.name}", f"exp_{dt.short}"
-        self.mathlib.update((exp, "log_f64"))
-        parallel = self.allow_parallel and rows > 1 and rows * n >= PARALLEL_MIN_TRANSCENDENTAL
-        body = [f"for row in {'numba.prange' if parallel else 'range'}({rows}):",
-                f"    xs = b{x}[row * {n}:(row + 1) * {n}]",
-                *_row_max(t, n),
-                f"    if nan or m == {t}(np.inf) or m == {t}(-np.inf):",
-                f"        m = {t}(0.0)",
-                "    s = 0.0",
-                f"    for j in range({n}):",
-                f"        s += {exp}(xs[j] - m)",
-                f"    b{r}[row] = {t}(log_f64(s)) + m"]
-        self._function("logsumexp", [x, r], body, parallel, reassoc=True, group=group, flops=4 * rows * n)
-
-    def arg_reduce(self, group, largest):
-        """argmax/argmin per row: the first extreme index, and the first NaN once one is seen (NumPy)."""
-        r, x, rows, n = self._row_layout(group)
-        better = ">" if largest else "<"
-        out_t = f"np.{self._node(r).type.dtype.name}"
-        parallel = self.allow_parallel and rows > 1 and rows * n >= PARALLEL_MIN_ELEMENTS
-        body = [f"for row in {'numba.prange' if parallel else 'range'}({rows}):",
-                f"    xs = b{x}[row * {n}:(row + 1) * {n}]",
-                "    best = xs[0]",
-                "    index = 0",
-                f"    for j in range(1, {n}):",
-                "        v = xs[j]",
-                f"        if (v {better} best or v != v) and best == best:",
-                "            best = v",
-                "            index = j",
-                f"    b{r}[row] = {out_t}(index)"]
-        self._function("argmax" if largest else "argmin", [x, r], body, parallel, group=group, flops=rows * n)
-
-    def concatenate(self, group):
-        """concat/stack: each input's blocks copied (and promoted) into place, one pass over the output.
-        Serial and inlined into the entry: a copy is memory-bound, and costs no extra compile."""
-        r = group.members[0]
-        node = self._node(r)
-        shape, axis, dtype = node.type.shape, node.attr("axis"), node.type.dtype
-        outer, inner = num_elements(shape[:axis]), num_elements(shape[axis + 1:])
-        row = shape[axis] * inner  # output elements per outer index
-        body, buffers, offset = [], [r], 0
-        for j, (operand, _) in zip(node.inputs, group.operands):
-            source = self._node(j).type
-            block = (1 if node.op == "stack" else source.shape[axis]) * inner
-            b = self.plan.resolve(operand)
-            buffers.append(b)
-            if outer and block:
-                value = cast(f"b{b}[o * {block} + m]", source.dtype, dtype)
-                body += [f"for o in range({outer}):",
-                         f"    for m in range({block}):",
-                         f"        b{r}[o * {row} + {offset} + m] = {value}"]
-            offset += block
-        self._function("concat", buffers, body or ["pass"], False, group=group)
-
-    def tile(self, group):
-        """np.tile: each output element reads input element (i % size) along every axis. Serial, inlined."""
-        r = group.members[0]
-        out_shape = self._node(r).type.shape
-        x = self.plan.resolve(group.operands[0][0])
-        in_shape = self._node(self._node(r).inputs[0]).type.shape
-        out_strides, in_strides = AffineMap.contiguous(out_shape).strides, AffineMap.contiguous(in_shape).strides
-        body, indent = [], ""
-        for d, size in enumerate(out_shape):
-            body.append(f"{indent}for i{d} in range({size}):")
-            indent += "    "
-        out_index = " + ".join(f"i{d} * {out_strides[d]}" for d in range(len(out_shape))) or "0"
-        in_index = " + ".join(f"(i{d} % {in_shape[d]}) * {in_strides[d]}" for d in range(len(in_shape))) or "0"
-        body.append(f"{indent}b{r}[{out_index}] = b{x}[{in_index}]")
-        self._function("tile", [x, r], body if num_elements(out_shape) else ["pass"], False, group=group)
-
-    def _index_check(self, r, operands, indices, count, bound, lowest=0):
-        """(flag scratch buffer, lines, validity expression) checking that the ``count`` values of buffer
-        ``indices`` lie in [lowest, bound): kernels cannot raise, so a bad one sets the flag, the kernel skips
-        its work, and the runner re-runs node ``r`` eagerly on ``operands`` to raise the op's own error."""
-        flag_buffer = self._scratch(1, np.int64)
-        self.checks.append((flag_buffer, r, operands))
-        flag = self._arg(flag_buffer)
-        lines = [f"{flag}[0] = 0",
-                 f"for k in range({count}):",
-                 f"    if b{indices}[k] < {lowest} or b{indices}[k] >= {bound}:",
-                 f"        {flag}[0] = 1"]
-        return flag_buffer, lines, f"{flag}[0] == 0"
-
-    def gather(self, group):
-        """np.take along ``axis``, checking every index first: an index outside [0, dim) sets a flag and
-        copies nothing, and the runner then raises the op's own error (kernels cannot raise)."""
-        r = group.members[0]
-        node = self._node(r)
-        params, indices = (self.plan.resolve(b) for b, _ in group.operands)
-        shape, axis = self._node(node.inputs[0]).type.shape, node.attr("axis")
-        outer, dim, inner = num_elements(shape[:axis]), shape[axis], num_elements(shape[axis + 1:])
-        n = num_elements(self._node(node.inputs[1]).type.shape)
-        flag_buffer, check, valid = self._index_check(r, (params, indices), indices, n, dim)
-        body = [*check,
-                f"for o in range({outer} if {valid} else 0):",
-                f"    for k in range({n}):",
-                f"        source = (o * {dim} + np.int64(b{indices}[k])) * {inner}",
-                f"        target = (o * {n} + k) * {inner}",
-                f"        for m in range({inner}):",
-                f"            b{r}[target + m] = b{params}[source + m]"]
-        self._function("gather", [params, indices, r, flag_buffer], body, False, group=group)
-
-    def take(self, group):
-        """``x[key]`` with one integer tensor in the key (see fusion.take_layout): the elements of the key's
-        strided view, the indexed axis read at each index (NumPy's negatives counting from the end), written
-        in the result's order. Indices are checked first, as in gather (the runner raises getitem's error)."""
-        r = group.members[0]
-        node = self._node(r)
-        view, axis, front = take_layout(node, self.graph.nodes)
-        params, indices = (self.plan.resolve(b) for b, _ in group.operands)
-        n, dim = num_elements(self._node(node.inputs[1]).type.shape), view.shape[axis]
-        flag_buffer, check, valid = self._index_check(r, (params, indices), indices, n, dim, lowest=-dim)
-        other = [d for d in range(len(view.shape)) if d != axis]
-        order = ["k"] + other if front else other[:axis] + ["k"] + other[axis:]
-        body, indent = [*check, "t = 0", f"if {valid}:"], "    "
-        for d in order:
-            if d == "k":
-                body += [f"{indent}for k in range({n}):",
-                         f"{indent}    i = np.int64(b{indices}[k])",
-                         f"{indent}    at = (i + {dim} if i < 0 else i) * {view.strides[axis]}"]
-            else:
-                body.append(f"{indent}for i{d} in range({view.shape[d]}):")
-            indent += "    "
-        source = " + ".join([str(view.offset), "at"] + [f"i{d} * {view.strides[d]}" for d in other])
-        body += [f"{indent}b{r}[t] = b{params}[{source}]", f"{indent}t += 1"]
-        self._function("take", [params, indices, r, flag_buffer], body, False, group=group)
-
-    def sparse_xent(self, group):
-        """-log_softmax(logits)[label] per row, as the log_softmax kernel computes it; labels outside
-        [0, classes) set a flag (nothing is computed) and the runner raises the op's own error."""
-        r = group.members[0]
-        node = self._node(r)
-        labels, x = (self.plan.resolve(b) for b, _ in group.operands)
-        rows, n = num_elements(node.type.shape), self._node(node.inputs[1]).type.shape[-1]
-        dt = node.type.dtype
-        t, exp = f"np.{dt.name}", f"exp_{dt.short}"
-        self.mathlib.update((exp, "log_f64"))
-        flag_buffer, check, valid = self._index_check(r, (labels, x), labels, rows, n)
-        body = [*check,
-                f"for row in range({rows} if {valid} else 0):",
-                f"    xs = b{x}[row * {n}:(row + 1) * {n}]",
-                *_row_max(t, n),
-                "    if nan:",
-                f"        m = {t}(np.nan)",
-                "    s = 0.0",
-                f"    for j in range({n}):",
-                f"        s += {exp}(xs[j] - m)",
-                f"    b{r}[row] = -((xs[np.int64(b{labels}[row])] - m) - {t}(log_f64(s)))"]
-        self._function("xent", [labels, x, r, flag_buffer], body, False, reassoc=True, group=group,
-                       flops=4 * rows * n)
-
     def write(self):
         writers = {"elementwise": self.elementwise, "reduce": self.reduce, "matmul": self.matmul,
                    "int_matmul": self.int_matmul, "softmax": self.softmax,
@@ -576,17 +310,6 @@ class StageWriter:
             self.lines.append("    pass")
         self.lines.append("")
         return args
-
-
-def _row_max(t, n):
-    """Lines computing row ``xs``'s max ``m`` and whether it holds a NaN (tracked apart from the max, so
-    that the max loop is a plain vectorisable reduction)."""
-    return [f"    m = {t}(-np.inf)",
-            "    nan = False",
-            f"    for j in range({n}):",
-            "        v = xs[j]",
-            "        m = v if v > m else m",
-            "        nan |= v != v"]
 
 
 def _wide(out_dtype):
