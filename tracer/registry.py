@@ -98,7 +98,7 @@ def export(*names, numpy=(), unary_operators=(), operators=(), reflected=(), met
     ``numpy``: NumPy functions/ufuncs whose call ``np.f(*args, **kwargs)`` this function accepts as is.
     ``unary_operators``: Tensor dunders implemented as ``fn(self)``.
     ``operators``: Tensor dunders implemented as ``fn(self, other)``; ``reflected`` as ``fn(other, self)``.
-    Binary operators return NotImplemented for None and strings, so ``t == None`` is False, as in Python.
+    ``==`` and ``!=`` return NotImplemented for None and strings, so ``t == None`` is False, as in Python.
     ``methods``: {dunder: method} installed on Tensor as they are (e.g. operators with an eager fast path).
     """
     def decorate(fn):
@@ -128,16 +128,25 @@ def numpy_adapter(*np_functions):
     return decorate
 
 
+def unsupported_operand(fn_name, other):
+    """The error for ``t + None`` or ``t * "text"``: a TypeError, as NumPy's, but one that names the op, the
+    operand and the user's line (Python's own "unsupported operand" message names neither)."""
+    from .errors import InvalidTypeError
+    return InvalidTypeError(with_location(
+        f"{fn_name}: unsupported operand {other!r} of type {type(other).__name__}: expected a tensor, an array "
+        f"or a number"))
+
+
 def binary_operator(fn, reflected=False):
     if reflected:
         def method(self, other):
             if other is None or type(other) is str:
-                return NotImplemented
+                raise unsupported_operand(fn.__name__, other)
             return fn(other, self)
     else:
         def method(self, other):
             if other is None or type(other) is str:
-                return NotImplemented
+                raise unsupported_operand(fn.__name__, other)
             return fn(self, other)
     method.__name__ = fn.__name__
     method.__doc__ = fn.__doc__

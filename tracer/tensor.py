@@ -7,7 +7,8 @@ import numpy as np
 
 from . import context, dtypes, registry
 from .dtypes import DType
-from .errors import InvalidArgumentError, OperatorNotAllowedInGraphError, TracingError, UnimplementedError
+from .errors import (InvalidArgumentError, InvalidTypeError, OperatorNotAllowedInGraphError, TracingError,
+                     UnimplementedError)
 from .ir import TensorType
 from .shapes import TensorShape
 from .source import with_location
@@ -17,7 +18,13 @@ class Tensor:
     """Base of every tensor-like value (eager, symbolic, variables)."""
     __slots__ = ()
     __array_priority__ = 100
-    __hash__ = None  # == is elementwise, so tensors are unhashable (as in TF2); use ``ref()``
+
+    def __hash__(self):
+        # == is elementwise, so tensors are unhashable (as in TF2); Python's own TypeError would name
+        # neither the tensor nor the way out, and a set or dict key of tensors is a common slip.
+        raise InvalidTypeError(with_location(
+            f"a tensor ({self._describe()}) is unhashable, because == on tensors is elementwise: it cannot "
+            f"be a set element or a dict key; use t.ref() as the key instead"))
 
     @property
     def ndim(self):
@@ -59,7 +66,7 @@ class Tensor:
         fn = registry.NUMPY.get(ufunc)
         if method != "__call__" or fn is None:
             name = f"numpy.{ufunc.__name__}" + ("" if method == "__call__" else f".{method}")
-            raise UnimplementedError(f"{name} is not supported on graphjit tensors")
+            raise UnimplementedError(with_location(f"{name} is not supported on graphjit tensors"))
         if kwargs.get("out") is not None or kwargs.get("where", True) is not True:
             raise UnimplementedError(f"numpy.{ufunc.__name__} on graphjit tensors does not support out= or where=")
         kwargs.pop("out", None)
@@ -74,10 +81,22 @@ class Tensor:
     def __array_function__(self, func, types, args, kwargs):
         fn = registry.NUMPY.get(func)
         if fn is None:
-            raise UnimplementedError(
-                f"numpy.{func.__name__} is not supported on graphjit tensors; convert with .numpy() "
-                f"first or use a graphjit op")
+            raise UnimplementedError(with_location(
+                f"{numpy_public_name(func)} is not supported on graphjit tensors; convert with .numpy() "
+                f"first or use a graphjit op"))
         return fn(*args, **kwargs)
+
+
+def numpy_public_name(func):
+    """``numpy.linalg.norm`` for np.linalg.norm: the module path users call it by, without private modules
+    (``numpy._core.fromnumeric`` -> ``numpy``)."""
+    module = getattr(func, "__module__", None) or "numpy"
+    public = []
+    for part in module.split("."):
+        if part.startswith("_"):
+            break
+        public.append(part)
+    return ".".join(public or ["numpy"]) + "." + getattr(func, "__name__", repr(func))
 
 
 class _Ref:
@@ -208,12 +227,17 @@ def install_operators():
 
 # ---- conversion ----------------------------------------------------------------------------------
 
+def _conversion_error(message):
+    """Conversion errors name the user's line too: they are raised before any op rule could add it."""
+    return InvalidArgumentError(with_location(message))
+
+
 def _array_dtype(array, what):
     found = dtypes.from_numpy(array.dtype)
     if found is None:
         supported = ", ".join(d.name for d in dtypes.ALL)
-        raise InvalidArgumentError(f"{what} has dtype {array.dtype}, which graphjit does not support "
-                                   f"(supported: {supported})")
+        raise _conversion_error(f"{what} has dtype {array.dtype}, which graphjit does not support "
+                                f"(supported: {supported})")
     return found
 
 
@@ -241,15 +265,18 @@ def _scalar_array(value, dtype):
         try:
             converted = np.asarray(value, dtype=dtype.np)
         except OverflowError:
-            raise InvalidArgumentError(f"Python value {value!r} is out of range for {dtype.name}") from None
+            raise _conversion_error(f"Python value {value!r} is out of range for {dtype.name}") from None
         except ValueError:  # NaN to an integer
-            raise InvalidArgumentError(f"Python value {value!r} cannot be represented as {dtype.name}") from None
+            raise _conversion_error(f"Python value {value!r} cannot be represented as {dtype.name}") from None
         if converted.dtype.kind != "f" and array.dtype.kind == "f" and not np.array_equal(converted, array):
-            raise InvalidArgumentError(f"Python value {value!r} cannot be represented as {dtype.name}")
+            raise _conversion_error(f"Python value {value!r} cannot be represented as {dtype.name}")
         if converted.dtype.kind == "i" and int(converted) != value:
-            raise InvalidArgumentError(f"Python value {value!r} is out of range for {dtype.name}")
+            raise _conversion_error(f"Python value {value!r} is out of range for {dtype.name}")
         return converted
-    return np.asarray(value, dtype=dtypes.python_scalar_dtype(value).np)
+    try:
+        return np.asarray(value, dtype=dtypes.python_scalar_dtype(value).np)
+    except OverflowError:  # an int beyond int64 (TF refuses it as well)
+        raise _conversion_error(f"Python int {value} is out of range for int64, the widest integer dtype") from None
 
 
 def _cast_python_values(array, dtype, what):
@@ -258,7 +285,7 @@ def _cast_python_values(array, dtype, what):
         converted = array.astype(dtype.np)
     lossy_kinds = "bi" if array.dtype.kind == "f" else "i"  # float -> int/bool, or an int out of range
     if dtype.kind in lossy_kinds and not np.array_equal(converted, array):
-        raise InvalidArgumentError(f"{what}: the values cannot be represented as {dtype.name} without changing "
+        raise _conversion_error(f"{what}: the values cannot be represented as {dtype.name} without changing "
                                    f"them (out of range or not whole numbers); use gj.cast to convert")
     return converted
 
@@ -288,25 +315,31 @@ def convert_to_tensor(value, dtype=None, name=None, *, what="value"):
             return stacked
         try:
             array = _python_array(value) if dtype is None else np.array(value)
-        except (ValueError, TypeError) as err:
-            raise InvalidArgumentError(f"{what}: cannot convert {type(value).__name__} to a tensor: {err}") from None
+        except (ValueError, TypeError, OverflowError) as err:
+            raise _conversion_error(f"{what}: cannot convert {type(value).__name__} to a tensor: {err}") from None
         if dtypes.from_numpy(array.dtype) is None:
-            raise InvalidArgumentError(f"{what}: cannot convert {value!r} to a tensor: NumPy gives it dtype "
-                                       f"{array.dtype}, which graphjit does not support")
+            raise _conversion_error(f"{what}: cannot convert {_short_repr(value)} to a tensor: NumPy gives it "
+                                    f"dtype {array.dtype}, which graphjit does not support")
         if dtype is not None and array.dtype != dtype.np:
             array = _cast_python_values(array, dtype, what)
         return EagerTensor(array)
     if value is None:
-        raise InvalidArgumentError(f"{what}: None cannot be converted to a tensor")
-    raise InvalidArgumentError(f"{what}: cannot convert an object of type {type(value).__name__} to a tensor")
+        raise _conversion_error(f"{what}: None cannot be converted to a tensor")
+    raise _conversion_error(f"{what}: cannot convert an object of type {type(value).__name__} to a tensor")
 
 
-def promote_operands(*values):
-    """Converts operands of an elementwise op, resolving weak Python scalars against the tensors (NEP 50)."""
+def _short_repr(value, limit=80):
+    text = repr(value)
+    return text if len(text) <= limit else text[:limit - 3] + "..."
+
+
+def promote_operands(*values, op_name=None, names=("x", "y")):
+    """Converts operands of an elementwise op, resolving weak Python scalars against the tensors (NEP 50).
+    ``op_name`` and ``names`` (the public argument names) let a conversion error name the argument."""
     if len(values) == 2 and type(values[0]) is EagerTensor and type(values[1]) is EagerTensor:
         return values
-    strong = [convert_to_tensor(v, what=f"operand {i}") for i, v in enumerate(values)
-              if not dtypes.is_python_scalar(v)]
+    strong = [convert_to_tensor(v, what=f"operand {i}" if op_name is None else f"{op_name}({names[i]})")
+              for i, v in enumerate(values) if not dtypes.is_python_scalar(v)]
     if strong:
         target = dtypes.result_type(*(t.dtype for t in strong))
     else:
