@@ -11,7 +11,7 @@ from ..dtypes import ALL as ALL_DTYPES, from_numpy
 from ..errors import InvalidArgumentError, UnimplementedError
 from ..ir import TensorType
 from ..lowering import Scalar, cast, np_type
-from ..registry import OPS, Op, binary_operator, export, numpy_adapter, register
+from ..registry import OPS, Op, binary_operator, export, numpy_adapter, register, unsupported_operand
 from ..shapes import broadcast_shapes
 from ..tensor import EagerTensor, convert_to_tensor, promote_operands
 
@@ -138,7 +138,7 @@ def _binary(name, ufunc, api, *, numpy=True, quiet=False, operator=None, reflect
     op = _elementwise(name, ufunc, quiet=quiet, reject_bool=reject_bool)
 
     def public(x, y, name=None):
-        a, b = promote_operands(x, y)
+        a, b = promote_operands(x, y, op_name=op.name)
         return op.bind(a, b)
     public.__name__ = api[0].rsplit(".", 1)[-1]
     public.__doc__ = f"Elementwise {op.name}(x, y) with NumPy broadcasting and promotion."
@@ -166,6 +166,7 @@ def _eager_fast_operator(ufunc, public, reject_bool, reflected=False):
     results_always_supported = not reject_bool and all(
         _np_result(ufunc, a, b) in _SUPPORTED_NP | {None} for a in _SUPPORTED_NP for b in _SUPPORTED_NP)
     thread = context._state
+    comparison = public.__name__ in ("equal", "not_equal")
     ndarray = np.ndarray
     new = object.__new__
 
@@ -184,7 +185,9 @@ def _eager_fast_operator(ufunc, public, reject_bool, reflected=False):
                     result._value = out
                     return result
         if other is None or kind is str:
-            return NotImplemented
+            if comparison:  # t == None is False, as in Python
+                return NotImplemented
+            raise unsupported_operand(public.__name__, other)
         return public(other, self) if reflected else public(self, other)
     method.__name__ = public.__name__
     method.__doc__ = public.__doc__
@@ -248,7 +251,7 @@ def where(condition, x=None, y=None, name=None):
     cond = convert_to_tensor(condition, what="where(condition)")
     if not cond.dtype.is_bool:
         cond = not_equal(cond, 0)
-    a, b = promote_operands(x, y)
+    a, b = promote_operands(x, y, op_name="where")
     return WHERE.bind(cond, a, b)
 
 
@@ -268,7 +271,8 @@ CLIP = register(Op("clip", infer=_clip_infer, eager=_clip))
 @export("clip_by_value", "clip", "math.clip_by_value", numpy=np.clip)
 def clip_by_value(t, clip_value_min, clip_value_max, name=None):
     """``minimum(maximum(t, min), max)`` elementwise; NaN in ``t`` stays NaN (NumPy's ``clip``)."""
-    x, lo, hi = promote_operands(t, clip_value_min, clip_value_max)
+    x, lo, hi = promote_operands(t, clip_value_min, clip_value_max, op_name="clip_by_value",
+                                 names=("t", "clip_value_min", "clip_value_max"))
     return CLIP.bind(x, lo, hi)
 
 
