@@ -6,49 +6,64 @@ module that results from executing it. With the cache on, the source is stored a
 cache=GJ_CACHE)`` functions get Numba's own on-disk cache (index ``.nbi`` + data ``.nbc`` files in
 ``__pycache__``): a new process loads the machine code instead of running LLVM again.
 
+Trust: the cache loads machine code, so nothing reaches Numba unverified. Each entry has a manifest of SHA-256
+hashes (``cache_store``); a file whose bytes differ, a file the manifest does not list, or a missing manifest
+makes the entry a miss that is removed and rebuilt with one warning, never a load (flipped bytes in a
+``.nbc`` used to crash the process in LLVM). While an entry loads, Numba's cache module reads its files
+through ``_verified_open``, which hands Numba exactly the bytes it has just hashed. A directory another user
+could write to is refused (one warning; kernels compile in memory); a read-only one is read without writing.
+
 Loading an existing entry skips Numba's full target-context refresh (``_fast_numba_loads``): a cache hit needs
 only the NRT and the JIT, not the ~0.15-0.2 s of importing and installing every lowering registry, which Numba
 otherwise pays in each new process before its first cached function loads. Anything that compiles (a miss)
 still gets the full refresh, from Numba's compiler itself.
+
+Memory: executed modules are held weakly (by the CompiledGraphs that use them), so a dropped function's
+module and dispatchers are freed; a module is in ``sys.modules`` only while it executes.
 
 Configuration is read from the environment on every call:
   GRAPHJIT_CACHE_DIR        the directory (default ``$XDG_CACHE_HOME/graphjit`` or ``~/.cache/graphjit``)
   GRAPHJIT_CACHE=0          no disk cache: execute from memory, touch no files
   GRAPHJIT_CACHE_MAX_BYTES  size cap (default 512 MiB); least recently used entries are evicted
 """
+import builtins
 import collections
 import contextlib
-import fcntl
+import errno
 import functools
 import hashlib
 import importlib.util
+import io
 import logging
 import os
 import sys
-import tempfile
 import threading
-import time
 import types
+import weakref
 
 from graphjit.tracer.errors import CacheError
+
+from . import cache_store as store
 
 # Bumped by the code generator whenever the same source could mean different code (e.g. a changed helper
 # it injects), so entries from older generators are never reused.
 GENERATOR_VERSION = 2
+# The layout of an entry's files (2: with a manifest). Part of the key, so entries of older layouts are
+# plain misses (never looked up again, evicted as least recently used) rather than corrupt ones.
+LAYOUT_VERSION = 2
 DEFAULT_MAX_BYTES = 512 * 1024 * 1024
 
 log = logging.getLogger("graphjit.cache")
 
 CacheInfo = collections.namedtuple("CacheInfo", "hits misses memory_hits entries bytes directory enabled")
 
-_PREFIX = "gj_"                 # module files are gj_<64 hex>.py; Numba's files start with gj_<64 hex>.
-_KEY_LEN = 64
-_LOCK_NAME = ".lock"
-_TMP_PREFIX = ".tmp-gj_"
-
-_state_lock = threading.Lock()  # guards the dicts below
-_loaded = {}                    # key -> module already executed in this process
-_key_locks = {}                 # key -> threading.Lock, so two threads never execute the same entry twice
+_state_lock = threading.Lock()          # guards the tables below
+# key -> module executed in this process, while something (a CompiledGraph) still uses it: weak, so that a
+# dropped function's kernels can be freed; two live graphs of the same source share one module.
+_loaded = weakref.WeakValueDictionary()
+_key_locks = {}                         # key -> [threading.Lock, holders]: one thread executes an entry
+_planned = set()                        # keys has_entry answered True for and not loaded since
+_warned = set()                         # conditions already warned about in this process
 _counts = {"hits": 0, "misses": 0, "memory_hits": 0}
 
 
@@ -73,7 +88,8 @@ def max_bytes():
     try:
         return max(0, int(text))
     except ValueError:
-        log.warning("GRAPHJIT_CACHE_MAX_BYTES=%r is not an integer; using %d", text, DEFAULT_MAX_BYTES)
+        _warn_once(("max_bytes", text), "GRAPHJIT_CACHE_MAX_BYTES=%r is not an integer; using %d", text,
+                   DEFAULT_MAX_BYTES)
         return DEFAULT_MAX_BYTES
 
 
@@ -83,7 +99,7 @@ def _fingerprint():
     # must not pay for importing Numba.
     import llvmlite.binding as ll
     import numba
-    return "\0".join([str(GENERATOR_VERSION), numba.__version__, ll.get_host_cpu_name(),
+    return "\0".join([str(GENERATOR_VERSION), str(LAYOUT_VERSION), numba.__version__, ll.get_host_cpu_name(),
                       ll.get_host_cpu_features().flatten(), "%d.%d" % sys.version_info[:2]])
 
 
@@ -97,46 +113,45 @@ def has_entry(source):
     key = cache_key(source)
     if key in _loaded:
         return True
-    if not enabled():
+    if not enabled() or not os.path.exists(store.manifest_path(cache_dir(), key)):
         return False
-    return os.path.exists(os.path.join(cache_dir(), f"{_PREFIX}{key}.py"))
+    with _state_lock:
+        _planned.add(key)
+    return True
 
 
 # ----------------------------------------------------------------------------------------------- public API
 
 def load_module(source: str, name_hint: str = "kernel") -> types.ModuleType:
-    """The module that results from executing ``source`` (with ``GJ_CACHE`` injected), from cache if possible."""
+    """The module that results from executing ``source`` (with ``GJ_CACHE`` injected), from cache if possible.
+    Faults of the cache (unsafe, read-only or full directory, corrupt entries) are warned about and worked
+    around; only errors of the source itself (Numba's typing errors) are raised."""
     key = cache_key(source)
-    with _state_lock:
-        key_lock = _key_locks.setdefault(key, threading.Lock())
-    with key_lock:
-        module = _loaded.get(key)
+    with _key_lock(key):
+        with _state_lock:
+            module = _loaded.get(key)
+            planned = key in _planned
+            _planned.discard(key)
         if module is not None:
             _count("memory_hits")
             if enabled() and getattr(module, "__file__", None):
-                _touch(module.__file__)     # a use in a long-running process still counts for the LRU order
+                store.touch(module.__file__)    # a use in a long-running process still counts for the LRU order
             return module
-        module = None
         if enabled():
-            try:
-                module = _load_from_disk(source, key, _usable_dir(create=True), name_hint)
-            except CacheError:
-                raise
-            except OSError as exc:          # unwritable disk, full disk, ...: still compile, just uncached
-                log.warning("graphjit cache at %s unusable (%s); compiling %s without the disk cache",
-                            cache_dir(), exc, name_hint)
+            module = _load_cached(source, key, name_hint, planned)
         if module is None:
-            module = types.ModuleType(_PREFIX + key)
+            module = types.ModuleType(store.PREFIX + key)
             module.GJ_CACHE = False
             exec(compile(source, f"<graphjit {key[:12]}>", "exec"), module.__dict__)
-            _count("misses")                # compiled in this process: nothing came from disk
-        _loaded[key] = module
+            _count("misses")                    # compiled in this process: nothing came from disk
+        with _state_lock:
+            _loaded[key] = module
         return module
 
 
 def cache_info():
     directory = cache_dir()
-    scanned = _scan(directory).values() if os.path.isdir(directory) else ()
+    scanned = store.scan(directory).values() if os.path.isdir(directory) else ()
     entries, size = sum(e[2] for e in scanned), sum(e[1] for e in scanned)
     with _state_lock:
         return CacheInfo(_counts["hits"], _counts["misses"], _counts["memory_hits"], entries, size,
@@ -148,69 +163,160 @@ def clear():
     directory = cache_dir()
     if not os.path.isdir(directory):
         return 0
-    _usable_dir(create=False)
-    with _flock(directory, exclusive=True):
-        scanned = _scan(directory)
+    store.check_safe(directory)
+    with store.flock(directory, exclusive=True):
+        scanned = store.scan(directory)
         for key, entry in scanned.items():
-            _remove_entry(directory, key, entry)
+            store.remove_entry(directory, key, entry)
         for name in os.listdir(directory):          # leftovers of writers that died mid-write
-            if name.startswith(_TMP_PREFIX):
-                _unlink(os.path.join(directory, name))
+            if name.startswith(store.TMP_PREFIX):
+                store.unlink(os.path.join(directory, name))
     return sum(entry[2] for entry in scanned.values())
+
+
+def safety_problem(directory=None):
+    """Why the cache directory would be refused (see ``cache_store.check_safe``), or None."""
+    directory = directory or cache_dir()
+    try:
+        if os.path.isdir(directory):
+            store.check_safe(directory)
+    except (CacheError, OSError) as exc:
+        return str(exc)
+    return None
+
+
+@contextlib.contextmanager
+def _key_lock(key):
+    with _state_lock:
+        slot = _key_locks.setdefault(key, [threading.Lock(), 0])
+        slot[1] += 1
+    try:
+        with slot[0]:
+            yield
+    finally:
+        with _state_lock:                       # dropped with its last holder: the table does not grow
+            slot[1] -= 1
+            if not slot[1]:
+                del _key_locks[key]
 
 
 # ------------------------------------------------------------------------------------------ loading from disk
 
-def _load_from_disk(source, key, directory, name_hint):
-    path = os.path.join(directory, f"{_PREFIX}{key}.py")
+def _load_cached(source, key, name_hint, planned):
+    """The module from the disk cache (loaded, or built and stored), or None: compile it in memory."""
+    directory = cache_dir()
+    try:
+        if not os.path.isdir(directory):
+            os.makedirs(directory, mode=0o700, exist_ok=True)
+        store.check_safe(directory)
+        readonly = not store.writable(directory)
+        if not readonly:
+            # Made private before Numba makes it with the umask's mode (0o775 under umask 002)
+            os.makedirs(os.path.join(directory, "__pycache__"), mode=0o700, exist_ok=True)
+        return _load_from_disk(source, key, directory, readonly, name_hint, planned)
+    except CacheError as exc:           # unsafe directory: not one file of it is used
+        _warn_once(("unsafe", directory), "%s", exc)
+    except OSError as exc:              # unwritable or full disk, ...: still compile, just uncached
+        _warn_once(("unusable", directory, exc.errno), "graphjit cache at %s unusable (%s); compiling %s and "
+                   "kernels hit by the same problem without the disk cache", directory, exc, name_hint)
+    return None
+
+
+def _load_from_disk(source, key, directory, readonly, name_hint, planned):
+    path = store.module_path(directory, key)
     # Fast path: an existing entry is executed under a shared lock, so writers (new entries, eviction,
     # clear) cannot delete or replace files while Numba reads them, but readers do not wait for each other.
-    # (If Numba finds no machine code for this CPU it compiles and adds to its index under this shared lock;
-    # its own writes are atomic renames, so the worst a race can do is drop one index update.)
-    with _flock(directory, exclusive=False):
-        module, problem = _try_existing(key, path, source)
-    if module is None:
-        # New or broken entry: build it under the exclusive lock, which also covers Numba writing its index.
-        with _flock(directory, exclusive=True):
-            if problem is None:     # another process may have built it while we waited for the lock
-                module, problem = _try_existing(key, path, source)
-            if module is None:
-                if problem is not None:
-                    log.warning("graphjit cache entry %s for %s is corrupt: %s; rebuilding it",
-                                path, name_hint, problem)
-                _remove_entry(directory, key)
-                _write_atomic(directory, path, source)
-                try:
-                    module = _exec_file(key, path, source)
-                except BaseException:
-                    _remove_entry(directory, key)   # never keep an entry that does not load (typing error)
-                    raise
-                _touch(path)
-                _classify(module, key, name_hint, new=True)
-                _evict(directory, keep=key)
+    with store.flock(directory, exclusive=False, readonly=readonly):
+        module, problem = _try_existing(key, path, source, directory, readonly)
+    if readonly:                        # never rebuilt there: compiled in memory instead
+        if module is None:
+            if problem is not None:
+                log.warning("graphjit cache entry %s for %s is corrupt: %s; the directory is read-only, so it "
+                            "is compiled in memory", path, name_hint, problem)
+            _warn_once(("readonly", directory), "graphjit cache directory %s is read-only: its entries are "
+                       "loaded, kernels it lacks (here %s) compile in memory and are not stored",
+                       directory, name_hint)
+            return None
+        _classify(module, key, name_hint, new=False)
+        return module
+    if module is not None:
+        if _numba_stats(module)[1]:
+            # Numba compiled part of a vouched-for entry (its files moved with NUMBA_CACHE_DIR, say) and
+            # wrote files the manifest does not list yet
+            with store.flock(directory, exclusive=True):
+                store.write_manifest(directory, key)
+        store.touch(path)
+        _classify(module, key, name_hint, new=False)
+        return module
+    # New or broken entry: built under the exclusive lock, which also covers Numba writing its files.
+    with store.flock(directory, exclusive=True):
+        if problem is None:             # another process may have built it while we waited for the lock
+            module, problem = _try_existing(key, path, source, directory, readonly)
+            if module is not None:
+                store.touch(path)
+                _classify(module, key, name_hint, new=False)
                 return module
-    _touch(path)
-    _classify(module, key, name_hint, new=False)
-    return module
+        if problem is not None:
+            log.warning("graphjit cache entry %s for %s is corrupt: %s; rebuilding it", path, name_hint, problem)
+        elif planned:
+            log.warning("graphjit cache entry %s for %s vanished after it was found (deleted by another "
+                        "process?); compiling it again", path, name_hint)
+        store.remove_entry(directory, key)
+        store.write_atomic(directory, path, source)
+        try:
+            module = _exec_file(key, path, source)
+        except BaseException:
+            store.remove_entry(directory, key)  # never keep an entry that does not load (typing error)
+            raise
+        try:
+            store.write_manifest(directory, key)
+        except OSError as exc:          # the module is good; an entry without its manifest is not
+            store.remove_entry(directory, key)
+            _warn_once(("store", directory, exc.errno), "graphjit cache at %s: could not store %s (%s); it "
+                       "runs from memory", directory, name_hint, exc)
+            _count("misses")
+            return module
+        store.touch(path)
+        _classify(module, key, name_hint, new=True)
+        store.evict(directory, key, max_bytes(), log)
+        return module
 
 
-def _try_existing(key, path, source):
+def _try_existing(key, path, source, directory, readonly):
     """(module, None) for a good entry, (None, None) for none, (None, what is wrong) for a broken one."""
-    stored = _read(path)
+    stored = store.read_text(path)
     if stored is None:
         return None, None
     if stored != source:
-        return None, "stored source is unreadable or differs (truncated or garbled)"
+        return None, "its stored source is unreadable or differs (truncated or garbled)"
+    files, problem = store.read_manifest(directory, key)
+    if problem is None:
+        # Where Numba's reads go through _verified_open, a file the manifest does not list cannot be read;
+        # elsewhere the folders are listed to make sure there is none.
+        problem = store.verify(files, directory, key, check_unlisted=not _install_verified_reads())
+    if problem is not None:
+        return None, problem
+    folder = None
+    if readonly:
+        folder = next((os.path.dirname(p) for p in sorted(files) if p.endswith(".nbi")), None)
+        if folder is None or not _install_readonly_locator():
+            return None, None
+    fast = False
     try:
-        with _fast_numba_loads(nrt=_may_use_nrt(source)) as fast:
+        with _verified_reads(key, files, path, folder), _fast_numba_loads(nrt=_may_use_nrt(source)) as fast:
             return _exec_file(key, path, source), None
-    except Exception as exc:                # garbled .nbi/.nbc, or anything else wrong with the entry
+    except _Unverified as exc:
+        return None, str(exc)
+    except Exception as exc:            # garbled in a way its hashes cannot tell, or anything else wrong
         problem = f"failed to load ({type(exc).__name__}: {exc})"
     if fast:
         # Stored code that needs more than the NRT (say, a symbol that one of Numba's registry modules
         # registers on import) loads on Numba's own path; only an entry that fails there too is broken.
         try:
-            return _exec_file(key, path, source), None
+            with _verified_reads(key, files, path, folder):
+                return _exec_file(key, path, source), None
+        except _Unverified as exc:
+            return None, str(exc)
         except Exception as exc:
             problem = f"failed to load ({type(exc).__name__}: {exc})"
     return None, problem
@@ -219,20 +325,114 @@ def _try_existing(key, path, source):
 def _exec_file(key, path, source):
     # Executed from the text we just verified (not re-read by an import loader, so no .pyc to go stale or
     # corrupt), but compiled with the real file name: Numba's cache locator needs an existing source file.
-    # The module is registered under a name that depends only on the key *before* executing it, because
-    # Numba's cached data re-imports the defining module by name when it rebuilds an environment.
-    name = _PREFIX + key
+    # The module is registered under a name that depends only on the key while it executes, because Numba's
+    # cached data re-imports the defining module by name when it rebuilds an environment; not afterwards,
+    # or sys.modules would keep every kernel of the process alive.
+    name = store.PREFIX + key
     spec = importlib.util.spec_from_file_location(name, path)
     module = importlib.util.module_from_spec(spec)
     module.GJ_CACHE = True
     sys.modules[name] = module
     try:
         exec(compile(source, path, "exec"), module.__dict__)
-    except BaseException:
+    finally:
         if sys.modules.get(name) is module:
             del sys.modules[name]
-        raise
     return module
+
+
+# While this thread executes a stored entry, Numba's cache module opens files through _verified_open: a file of
+# the entry (its name starts with gj_<key>.) is read here, hashed, compared with the manifest and handed over
+# as the very bytes hashed (no window for a change between check and use); a file the manifest does not list
+# raises _Unverified. Other threads and other files are opened as usual. In a read-only directory a locator of
+# our own points Numba at the entry's folder (Numba's own would refuse an unwritable __pycache__ and look in
+# its user-wide cache instead), and refuses any write there.
+_verify = threading.local()
+_install_lock = threading.Lock()
+
+
+class _Unverified(Exception):
+    """A file that Numba was about to read is not vouched for by the entry's manifest."""
+
+
+@contextlib.contextmanager
+def _verified_reads(key, files, module_file, readonly_folder):
+    previous = getattr(_verify, "state", None)
+    _verify.state = (f"{store.PREFIX}{key}.", files, module_file, readonly_folder)
+    try:
+        yield
+    finally:
+        _verify.state = previous
+
+
+def _verified_open(file, mode="r", *args, **kwargs):
+    state = getattr(_verify, "state", None)
+    if state is not None and mode == "rb" and isinstance(file, (str, os.PathLike)):
+        path = os.path.abspath(os.fspath(file))
+        name = os.path.basename(path)
+        if name.startswith(state[0]):
+            digest = state[1].get(path)
+            if digest is None:
+                raise _Unverified(f"Numba asked for {path}, which its manifest does not list")
+            try:
+                with builtins.open(path, "rb") as f:
+                    data = f.read()
+            except OSError as exc:
+                raise _Unverified(f"{name} vanished or became unreadable while it loaded ({exc})") from None
+            if store.sha256_bytes(data) != digest:
+                raise _Unverified(f"{name} changed while it loaded (it no longer matches its manifest)")
+            return io.BytesIO(data)
+    return builtins.open(file, mode, *args, **kwargs)
+
+
+@functools.lru_cache(maxsize=None)
+def _install_verified_reads():
+    """True once Numba's cache module opens files through _verified_open; False where it reads them some other
+    way (then the entry's files are verified only beforehand, and its folders listed for unlisted ones)."""
+    try:
+        from numba.core import caching
+    except ImportError:
+        return False
+    readers = [getattr(getattr(caching, "IndexDataCacheFile", None), n, None) for n in ("_load_index", "_load_data")]
+    if any(getattr(f, "__code__", None) is None or "open" not in f.__code__.co_names for f in readers):
+        log.debug("graphjit cache: Numba's cache reads files differently; verifying entries beforehand only")
+        return False
+    with _install_lock:
+        if "open" not in caching.__dict__:
+            caching.open = _verified_open
+    return caching.__dict__.get("open") is _verified_open
+
+
+@functools.lru_cache(maxsize=None)
+def _install_readonly_locator():
+    try:
+        from numba.core import caching
+    except ImportError:
+        return False
+    base = getattr(caching, "InTreeCacheLocator", None) or getattr(caching, "_InTreeCacheLocator", None)
+    impl = getattr(caching, "CompileResultCacheImpl", None)
+    if base is None or not isinstance(getattr(impl, "_locator_classes", None), list):
+        return False
+
+    class ReadOnlyEntryLocator(base):
+        def __init__(self, py_func, py_file, folder):
+            super().__init__(py_func, py_file)
+            self._cache_path = folder
+
+        def ensure_cache_path(self):        # called before any write: there is none in a read-only cache
+            raise PermissionError(errno.EROFS, "graphjit: read-only cache directory", self._cache_path)
+
+        @classmethod
+        def from_function(cls, py_func, py_file):
+            state = getattr(_verify, "state", None)
+            if state is None or state[3] is None or os.path.abspath(py_file) != state[2]:
+                return None
+            return cls(py_func, py_file, state[3])
+
+    with _install_lock:
+        if not any(getattr(c, "__name__", "") == "ReadOnlyEntryLocator" for c in impl._locator_classes):
+            impl._locator_classes = [ReadOnlyEntryLocator] + list(impl._locator_classes)
+    return True
 
 
 # Numba's Cache.load_overload starts with ``target_context.refresh()``: on its first call in a process that imports
@@ -302,137 +502,32 @@ def _install_fast_numba_loads():
     return True
 
 
-def _classify(module, key, name_hint, new):
-    # A hit means no dispatcher in the module had to compile: all machine code came from Numba's disk cache.
+def _numba_stats(module):
+    """(cache hits, cache misses) of the module's Numba functions: a miss is a function Numba compiled."""
     from numba.core.dispatcher import Dispatcher
     hits = misses = 0
     for value in vars(module).values():
         if isinstance(value, Dispatcher):
             hits += sum(value.stats.cache_hits.values())
             misses += sum(value.stats.cache_misses.values())
+    return hits, misses
+
+
+def _classify(module, key, name_hint, new):
+    # A hit means no dispatcher in the module had to compile: all machine code came from Numba's disk cache.
+    hits, misses = _numba_stats(module)
     hit = not misses if (hits or misses) else not new
     _count("hits" if hit else "misses")
     log.debug("graphjit cache %s: %s (%s)", "hit" if hit else "miss", name_hint, key[:12])
 
 
-# ------------------------------------------------------------------------------------------- files and locks
-
-def _usable_dir(create):
-    """The cache directory, refusing one that another user could tamper with (we execute code from it)."""
-    directory = cache_dir()
-    if create:
-        os.makedirs(directory, mode=0o700, exist_ok=True)
-    st = os.stat(directory)             # (a file in the way makes makedirs fail: warned, compiled uncached)
-    # A sticky bit does not help: the other user owns the directory and can replace anything in it.
-    if st.st_mode & 0o002 and st.st_uid != os.getuid():
-        raise CacheError(f"graphjit cache directory {directory} is world-writable and owned by another user "
-                         f"(uid {st.st_uid}), so its cached code could be tampered with; set "
-                         "GRAPHJIT_CACHE_DIR to a directory of your own or GRAPHJIT_CACHE=0 to disable the cache")
-    return directory
-
-
-@contextlib.contextmanager
-def _flock(directory, exclusive):
-    # A fresh open file description per use: flock then also excludes other threads of this process.
-    fd = os.open(os.path.join(directory, _LOCK_NAME), os.O_RDWR | os.O_CREAT, 0o600)
-    try:
-        fcntl.flock(fd, fcntl.LOCK_EX if exclusive else fcntl.LOCK_SH)
-        yield
-    finally:
-        os.close(fd)                        # releases the lock
-
-
-def _read(path):
-    try:
-        with open(path, encoding="utf-8") as f:
-            return f.read()
-    except FileNotFoundError:
-        return None
-    except (OSError, UnicodeDecodeError):
-        return ""                           # differs from any source: treated as corrupt and rebuilt
-
-
-def _write_atomic(directory, path, source):
-    # Readers see the old file or the complete new one, never a partial one. No fsync: a file torn by a
-    # power loss is caught by the source comparison and rebuilt.
-    fd, tmp = tempfile.mkstemp(dir=directory, prefix=_TMP_PREFIX, suffix=".py")
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as f:
-            f.write(source)
-        os.replace(tmp, path)
-    except BaseException:
-        _unlink(tmp)
-        raise
-
-
-def _touch(path):
-    # LRU order is kept in the access time, set explicitly (noatime mounts do not matter). The modification
-    # time is left alone: older Numba versions stamp their index with the source file's (mtime, size) and
-    # would treat a touched entry as stale.
-    with contextlib.suppress(OSError):     # evicted by another process meanwhile: nothing to order
-        os.utime(path, ns=(time.time_ns(), os.stat(path).st_mtime_ns))
-
-
-def _numba_dirs(directory):
-    """Where Numba keeps the index/data files of modules in ``directory``."""
-    dirs = [os.path.join(directory, "__pycache__")]
-    numba_config = getattr(sys.modules.get("numba"), "config", None)
-    user_dir = getattr(numba_config, "CACHE_DIR", None) if numba_config else os.environ.get("NUMBA_CACHE_DIR")
-    if user_dir:
-        # NUMBA_CACHE_DIR moves them to <dir>/<parent name>_<sha1 of the folder>, as numba.core.caching
-        # (_CacheLocator.get_suitable_cache_subpath) computes it.
-        digest = hashlib.sha1(directory.encode()).hexdigest()
-        dirs.append(os.path.join(user_dir, f"{os.path.basename(directory)}_{digest}"))
-    return dirs
-
-
-def _scan(directory):
-    """key -> [LRU time, bytes, has module file, paths] for every entry, orphaned Numba files included."""
-    entries = {}
-    for folder in [directory] + _numba_dirs(directory):
-        try:
-            names = os.listdir(folder)
-        except OSError:
-            continue
-        for name in names:
-            key = name[len(_PREFIX):len(_PREFIX) + _KEY_LEN]
-            path = os.path.join(folder, name)
-            try:
-                if not name.startswith(_PREFIX) or len(key) != _KEY_LEN:
-                    continue
-                st = os.stat(path)
-            except OSError:
-                continue
-            entry = entries.setdefault(key, [0, 0, False, []])  # files without a module file are oldest
-            entry[1] += st.st_size
-            entry[3].append(path)
-            if path == os.path.join(directory, f"{_PREFIX}{key}.py"):
-                entry[0], entry[2] = st.st_atime_ns, True
-    return entries
-
-
-def _remove_entry(directory, key, entry=None):
-    entry = entry or _scan(directory).get(key, [0, 0, False, []])
-    for path in entry[3]:
-        _unlink(path)
-
-
-def _evict(directory, keep):
-    limit = max_bytes()
-    entries = _scan(directory)
-    total = sum(entry[1] for entry in entries.values())
-    for key, entry in sorted(entries.items(), key=lambda item: item[1][0]):
-        if total <= limit:
-            break
-        if key != keep:                     # the entry just built stays even if it alone exceeds the cap
-            _remove_entry(directory, key, entry)
-            total -= entry[1]
-            log.debug("graphjit cache evicted %s (%d bytes)", key[:12], entry[1])
-
-
-def _unlink(path):
-    with contextlib.suppress(OSError):     # gone already, or not ours to delete: leave it
-        os.unlink(path)
+def _warn_once(tag, message, *args):
+    """A condition of the directory (unsafe, read-only, full) is warned about once per process, not once per
+    kernel; later occurrences are logged at debug level."""
+    with _state_lock:
+        first = tag not in _warned
+        _warned.add(tag)
+    log.log(logging.WARNING if first else logging.DEBUG, message, *args)
 
 
 def _count(name):

@@ -15,7 +15,6 @@ import numpy as np
 import pytest
 
 from graphjit.compiler import cache
-from graphjit.errors import CacheError
 
 _constants = itertools.count(random.randrange(10**6) * 1000)
 
@@ -182,22 +181,46 @@ def test_disabled_cache_works_and_writes_nothing(cache_dir, monkeypatch):
     assert cache.cache_info().enabled is False
 
 
-def test_world_writable_directory_of_another_user_is_refused(tmp_path, monkeypatch):
+# (owner uid, group gid, mode, what the warning says): directories another user could write to. Group 65534
+# (nogroup) is not a user-private group of root; root's own group "root" is, so 0o770 root:root is accepted.
+_UNSAFE = [(65534, 65534, 0o1777, "owned by another user"), (65534, 65534, 0o700, "owned by another user"),
+           (0, 0, 0o777, "world-writable"), (0, 65534, 0o770, "writable by group")]
+
+
+@pytest.mark.parametrize("uid, gid, mode, says", _UNSAFE, ids=["other-1777", "other-700", "ours-777", "group-770"])
+def test_directory_another_user_can_write_to_is_refused_with_one_warning(tmp_path, monkeypatch, caplog, uid,
+                                                                         gid, mode, says):
     if os.getuid() != 0:
-        pytest.skip("needs root to chown a directory to another user (uid 65534)")
+        pytest.skip("needs root to chown a directory to another user or group (65534)")
     directory = tmp_path / "shared"
     directory.mkdir()
-    os.chown(directory, 65534, 65534)
-    os.chmod(directory, 0o1777)                        # the sticky bit does not make it safe
+    os.chown(directory, uid, gid)
+    os.chmod(directory, mode)                          # a sticky bit does not make it safe either
     monkeypatch.setenv("GRAPHJIT_CACHE_DIR", str(directory))
     monkeypatch.delenv("GRAPHJIT_CACHE", raising=False)
-    source, _ = make_source()
-    with pytest.raises(CacheError) as info:
-        cache.load_module(source)
-    message = str(info.value)
-    assert str(directory) in message and "world-writable" in message
-    assert "GRAPHJIT_CACHE_DIR" in message and "GRAPHJIT_CACHE=0" in message
-    assert list(directory.iterdir()) == []
+    (a, a_expected), (b, b_expected) = make_source(), make_source()
+    with caplog.at_level("WARNING", logger="graphjit"):
+        assert cache.load_module(a).entry(3.0) == a_expected     # bypassed: compiled in memory
+        assert cache.load_module(b).entry(3.0) == b_expected
+    warnings = [r.getMessage() for r in caplog.records if r.levelname == "WARNING"]
+    assert len(warnings) == 1, warnings                # once per directory, not once per kernel
+    assert str(directory) in warnings[0] and says in warnings[0]
+    assert "GRAPHJIT_CACHE_DIR" in warnings[0] and "GRAPHJIT_CACHE=0" in warnings[0]
+    assert list(directory.iterdir()) == []             # not one file written (or read)
+    assert says in cache.safety_problem()
+
+
+def test_directory_writable_by_our_private_group_is_used(tmp_path, monkeypatch):
+    if os.getuid() != 0:
+        pytest.skip("needs root's user-private group 'root'")
+    directory = tmp_path / "mine"
+    directory.mkdir(mode=0o770)
+    os.chown(directory, 0, 0)
+    monkeypatch.setenv("GRAPHJIT_CACHE_DIR", str(directory))
+    source, expected = make_source()
+    assert cache.load_module(source).entry(3.0) == expected
+    assert module_files(directory) == [f"gj_{cache.cache_key(source)}.py"]
+    assert cache.safety_problem() is None
 
 
 def test_lru_eviction_keeps_the_recently_used_entry(cache_dir, monkeypatch):
