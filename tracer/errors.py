@@ -41,6 +41,10 @@ class DataLossError(GraphjitError, ValueError):
     """Stored data is corrupt or unreadable (e.g. a checkpoint whose checksum does not match its index)."""
 
 
+class ResourceExhaustedError(GraphjitError, MemoryError):
+    """A tensor would need more memory than the machine has (e.g. ``gj.zeros((2**40, 2**40))``)."""
+
+
 class UnimplementedError(GraphjitError, NotImplementedError):
     """The operation is valid but graphjit does not implement it."""
 

@@ -7,6 +7,7 @@ from .. import context, dtypes
 from ..dtypes import from_numpy
 from ..errors import InvalidArgumentError, UnimplementedError
 from ..ir import Const, TensorType
+from ..limits import check_allocation
 from ..lowering import Scalar, np_type
 from ..lowering import cast as cast_expr
 from ..registry import OPS, Op, export, numpy_adapter, register
@@ -51,6 +52,7 @@ CONSTANT = Const  # re-exported for op files that build constant nodes
 # ---- zeros, ones, fill: the shape and dtype are attributes, so graphs show them (no big constants) ----
 
 def _shaped_infer(*, shape, dtype):
+    check_allocation(shape, dtype)
     return TensorType(tuple(shape), dtype)
 
 
@@ -74,14 +76,18 @@ def _count(value, what):
 @located
 def zeros(shape, dtype=dtypes.float32, name=None):
     """A tensor of ``shape`` filled with zeros (False for bool)."""
-    return ZEROS.bind(shape=_shape_arg(shape, "zeros(shape)"), dtype=as_dtype_arg(dtype, "zeros(dtype)"))
+    shape, dtype = _shape_arg(shape, "zeros(shape)"), as_dtype_arg(dtype, "zeros(dtype)")
+    check_allocation(shape, dtype, "zeros")  # the eager path skips the rule
+    return ZEROS.bind(shape=shape, dtype=dtype)
 
 
 @export("ones")
 @located
 def ones(shape, dtype=dtypes.float32, name=None):
     """A tensor of ``shape`` filled with ones (True for bool)."""
-    return ONES.bind(shape=_shape_arg(shape, "ones(shape)"), dtype=as_dtype_arg(dtype, "ones(dtype)"))
+    shape, dtype = _shape_arg(shape, "ones(shape)"), as_dtype_arg(dtype, "ones(dtype)")
+    check_allocation(shape, dtype, "ones")  # the eager path skips the rule
+    return ONES.bind(shape=shape, dtype=dtype)
 
 
 def _like(op, input, dtype, what):  # noqa: A002
@@ -126,6 +132,7 @@ def _np_like(op, a, dtype, shape, what):
 def _fill_infer(value, *, shape):
     if len(value.shape):
         raise InvalidArgumentError(f"value must be a scalar, got shape {tuple(value.shape)}")
+    check_allocation(shape, value.dtype)
     return TensorType(tuple(shape), value.dtype)
 
 

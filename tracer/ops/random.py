@@ -11,6 +11,7 @@ import numpy as np
 from .. import context, dtypes
 from ..errors import InvalidArgumentError, UnimplementedError
 from ..ir import TensorType
+from ..limits import check_allocation
 from ..registry import Op, export, register
 from ..tensor import as_dtype_arg, convert_to_tensor
 from .indexing import located
@@ -24,6 +25,7 @@ def _scalar_params_rule(kinds, names):
         for t, name in zip((a, b), names):
             if len(t.shape) or t.dtype is not dtype:
                 raise InvalidArgumentError(f"{name} must be a scalar of dtype {dtype.name}, got {t}")
+        check_allocation(shape, dtype)
         return TensorType(tuple(shape), dtype)
     return infer
 
