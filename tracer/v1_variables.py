@@ -6,6 +6,7 @@ from .ir import TensorType, VarRef, new_variable_id
 from .registry import OPS
 from .shapes import TensorShape
 from .source import user_location
+from .specs import checked_shape
 from .tensor import EagerTensor, as_dtype_arg, convert_to_tensor
 from .v1_graph import Graph, GraphTensor, _session_for, get_default_graph
 from .v1_scopes import ScopeOf
@@ -24,7 +25,7 @@ def placeholder(dtype, shape=None, name=None):
     dtype = as_dtype_arg(dtype, "placeholder(dtype)")
     if dtype is None:
         raise InvalidArgumentError("placeholder: dtype is required")
-    dims = None if shape is None else tuple(TensorShape(shape))
+    dims = None if shape is None else tuple(checked_shape(shape, "placeholder(shape)"))
     return target_graph().add_op("placeholder", None, (), {}, TensorType(dims, dtype), name=name or "Placeholder",
                                  loc=user_location()).outputs[0]
 
