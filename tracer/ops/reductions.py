@@ -49,6 +49,17 @@ def normalize_single_axis(axis, ndim, op_name):
         raise InvalidArgumentError(with_location(f"{op_name}: {err}")) from None
 
 
+def keepdims_flag(keepdims, op_name):
+    """``keepdims`` as a bool: bools, ints (NumPy's truthiness) and None (TF: False); a string or an array
+    would otherwise be truthy or raise NumPy's ambiguous-truth ValueError."""
+    if keepdims is None:
+        return False
+    if isinstance(keepdims, (bool, int, np.bool_, np.integer)):
+        return bool(keepdims)
+    raise InvalidArgumentError(with_location(f"{op_name}: keepdims must be a bool, got {keepdims!r:.40} of type "
+                                             f"{type(keepdims).__name__}"))
+
+
 def reduced_shape(shape, axes, keepdims):
     if keepdims:
         return tuple(1 if i in axes else d for i, d in enumerate(shape))
@@ -147,7 +158,8 @@ REDUCE_LOGSUMEXP = _reduction("reduce_logsumexp", _logsumexp, None, dtype_rule=_
 def _public_reduction(op, names, summary):
     def public(input_tensor, axis=None, keepdims=False, name=None):
         x = convert_to_tensor(input_tensor, what=f"{op.name}(input_tensor)")
-        return op.bind(x, axis=normalize_reduction_axes(axis, x.ndim, op.name), keepdims=bool(keepdims))
+        return op.bind(x, axis=normalize_reduction_axes(axis, x.ndim, op.name),
+                       keepdims=keepdims_flag(keepdims, op.name))
     public.__name__ = op.name
     public.__doc__ = (f"{summary} over ``axis`` (None: all axes; an int, negative ints or a sequence), "
                       f"keeping reduced axes as size 1 when ``keepdims``. Dtypes follow NumPy 2.")
@@ -216,7 +228,7 @@ _UNSET = getattr(np, "_NoValue", object())
 
 
 def _keepdims(keepdims):
-    return False if keepdims is _UNSET else bool(keepdims)
+    return False if keepdims is _UNSET else keepdims_flag(keepdims, "keepdims")
 
 
 def _numpy_only_defaults(fn_name, out, initial, where):
