@@ -140,9 +140,10 @@ def load_module(source: str, name_hint: str = "kernel") -> types.ModuleType:
         if enabled():
             module = _load_cached(source, key, name_hint, planned)
         if module is None:
-            module = types.ModuleType(store.PREFIX + key)
-            module.GJ_CACHE = False
-            exec(compile(source, f"<graphjit {key[:12]}>", "exec"), module.__dict__)
+            namespace = types.ModuleType(store.PREFIX + key)
+            namespace.GJ_CACHE = False
+            exec(compile(source, f"<graphjit {key[:12]}>", "exec"), namespace.__dict__)
+            module = _detach(namespace)
             _count("misses")                    # compiled in this process: nothing came from disk
         with _state_lock:
             _loaded[key] = module
@@ -330,14 +331,32 @@ def _exec_file(key, path, source):
     # or sys.modules would keep every kernel of the process alive.
     name = store.PREFIX + key
     spec = importlib.util.spec_from_file_location(name, path)
-    module = importlib.util.module_from_spec(spec)
-    module.GJ_CACHE = True
-    sys.modules[name] = module
+    namespace = importlib.util.module_from_spec(spec)
+    namespace.GJ_CACHE = True
+    sys.modules[name] = namespace
     try:
-        exec(compile(source, path, "exec"), module.__dict__)
+        exec(compile(source, path, "exec"), namespace.__dict__)
     finally:
-        if sys.modules.get(name) is module:
+        if sys.modules.get(name) is namespace:
             del sys.modules[name]
+    return _detach(namespace)
+
+
+def _detach(namespace):
+    """The module handed out: the executed namespace's names, in a module of their own, and the namespace
+    itself without the module's Numba functions. Numba can never free a dispatcher whose globals hold it:
+    the finalizer Numba registers for it (``weakref.finalize``, a root) holds its overloads, each overload
+    its Environment, the Environment those globals. Once compiled (their signatures are explicit, so
+    compiling is then disabled), the functions no longer look up their globals, so only the namespace that
+    Environments keep loses them; the dispatchers then die with the last CompiledGraph using the module, and
+    their finalizer drops what Numba's target context registered for them."""
+    from numba.core.dispatcher import Dispatcher
+    module = types.ModuleType(namespace.__name__)
+    module.__dict__.update(namespace.__dict__)
+    globals_ = namespace.__dict__
+    for name, value in list(globals_.items()):
+        if isinstance(value, Dispatcher) and getattr(value.py_func, "__globals__", None) is globals_:
+            del globals_[name]          # helpers imported from graphjit.compiler.mathlib/blas stay
     return module
 
 
