@@ -231,12 +231,15 @@ def _load_from_disk(source, key, directory, readonly, name_hint, planned):
         module, problem = _try_existing(key, path, source, directory, readonly)
     if readonly:                        # never rebuilt there: compiled in memory instead
         if module is None:
-            if problem is not None:
-                log.warning("graphjit cache entry %s for %s is corrupt: %s; the directory is read-only, so it "
-                            "is compiled in memory", path, name_hint, problem)
-            _warn_once(("readonly", directory), "graphjit cache directory %s is read-only: its entries are "
-                       "loaded, kernels it lacks (here %s) compile in memory and are not stored",
-                       directory, name_hint)
+            if problem is None:
+                _warn_once(("readonly", directory), "graphjit cache directory %s is read-only: its entries are "
+                           "loaded, kernels it lacks (here %s) compile in memory and are not stored",
+                           directory, name_hint)
+            else:                       # this warning says it all: no second one about the directory
+                with _state_lock:
+                    _warned.add(("readonly", directory))
+                log.warning("graphjit cache entry %s for %s is corrupt: %s; the directory is read-only, so it and "
+                            "kernels the directory lacks compile in memory", path, name_hint, problem)
             return None
         _classify(module, key, name_hint, new=False)
         return module
