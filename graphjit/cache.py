@@ -4,15 +4,21 @@
     python -m graphjit.cache clear    # removes every entry
 
 Configuration: GRAPHJIT_CACHE_DIR, GRAPHJIT_CACHE=0 (disable), GRAPHJIT_CACHE_MAX_BYTES.
+
+The cache holds machine code that graphjit loads and runs, so a directory that another user can write to
+(owned by another user, world-writable, or writable by a group with other members, or inside such a parent)
+is refused: one warning, and kernels compile in memory. Every entry's files are checked against the SHA-256
+hashes of its manifest before Numba reads them. A read-only directory is read, never written.
 """
 import argparse
+import os
 import sys
 
 from graphjit.compiler.cache import (  # noqa: F401
     DEFAULT_MAX_BYTES, GENERATOR_VERSION, CacheInfo, cache_dir, cache_info, clear, enabled, load_module,
-    max_bytes)
+    max_bytes, safety_problem)
 
-__all__ = ["CacheInfo", "cache_dir", "cache_info", "clear", "enabled", "load_module", "max_bytes"]
+__all__ = ["CacheInfo", "cache_dir", "cache_info", "clear", "enabled", "load_module", "max_bytes", "safety_problem"]
 
 
 def main(argv=None):
@@ -30,6 +36,14 @@ def main(argv=None):
         print(f"entries: {info.entries}")
         print(f"bytes: {info.bytes}")
         print(f"max_bytes: {max_bytes()}")
+        problem = safety_problem()
+        if problem:
+            print(f"safety: REFUSED: {problem}")
+        else:
+            print("safety: ok (only you or root can write to it; every entry is checked against the SHA-256 "
+                  "hashes in its manifest before it is loaded)")
+        if os.path.isdir(info.directory):
+            print(f"writable: {os.access(info.directory, os.W_OK)}")
     except (GraphjitError, OSError) as exc:
         print(f"graphjit.cache: {exc}", file=sys.stderr)
         return 1

@@ -208,6 +208,9 @@ def test_directory_another_user_can_write_to_is_refused_with_one_warning(tmp_pat
     assert "GRAPHJIT_CACHE_DIR" in warnings[0] and "GRAPHJIT_CACHE=0" in warnings[0]
     assert list(directory.iterdir()) == []             # not one file written (or read)
     assert says in cache.safety_problem()
+    info = subprocess.run([sys.executable, "-m", "graphjit.cache", "info"], capture_output=True, text=True,
+                          timeout=60)
+    assert info.returncode == 0 and "safety: REFUSED" in info.stdout and says in info.stdout, info.stdout
 
 
 def test_directory_writable_by_our_private_group_is_used(tmp_path, monkeypatch):
@@ -250,6 +253,7 @@ def test_command_line_info_and_clear(cache_dir):
 
     info = cli("info")
     assert f"directory: {cache_dir}" in info and "entries: 1" in info and "enabled: True" in info
+    assert "safety: ok" in info and "writable: True" in info
     assert "bytes: 0" not in info
     cleared = cli("clear")
     assert "entries: 0" in cleared and "bytes: 0" in cleared
