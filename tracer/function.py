@@ -6,6 +6,7 @@ the graph eagerly; an enclosing trace inlines it).
 """
 import functools
 import inspect
+import threading
 import weakref
 
 import numpy as np
@@ -13,12 +14,24 @@ import numpy as np
 from . import context, dtypes, nest
 from .errors import InvalidArgumentError, UnimplementedError
 from .ir import TensorType
-from .specs import TensorSpec, flatten_up_to_signature
+from .specs import TensorSpec
 from .tensor import EagerTensor, SymbolicTensor, Tensor, convert_to_tensor
 from .tracing import TraceContext
 
 _TENSOR_LEAVES = (EagerTensor, SymbolicTensor, np.ndarray, np.generic)
 _thread = context._state
+# One lock for every trace: threads calling a function with a new signature at once trace it once, and no two
+# functions that call each other while tracing can deadlock on each other's locks. Traces are rare and short.
+_trace_lock = threading.RLock()
+
+
+class _Options:
+    """What gj.config sets for every gj.function (graphjit.runtime.config validates the values)."""
+    run_eagerly = False   # gj.config.run_functions_eagerly(True): call the Python function, trace nothing
+    max_traces = 128      # traces one Function keeps; the least recently used one goes beyond that
+
+
+OPTIONS = _Options()
 
 
 class _TensorSlot:
@@ -139,18 +152,21 @@ class ConcreteFunction:
 class Function:
     """A Python function that is traced into graphs, one per input signature (``gj.function``)."""
 
-    def __init__(self, python_function, *, input_signature=None, jit_compile=None, name=None):
+    def __init__(self, python_function, *, input_signature=None, jit_compile=None, name=None, debug_compare=None):
         functools.update_wrapper(self, python_function)
         self.python_function = python_function
         self.name = name or getattr(python_function, "__name__", "function")
         self.jit_compile = jit_compile
+        self.debug_compare = debug_compare
         self.input_signature = None if input_signature is None else tuple(input_signature)
         self._signature = inspect.signature(python_function)
         self._param_names = list(self._signature.parameters)
         params = list(self._signature.parameters.values())
         self._simple_arity = (len(params) if all(p.kind is p.POSITIONAL_OR_KEYWORD for p in params) else -1)
+        # signature key -> ConcreteFunction, least recently used first once it is over half full (see _lookup)
         self._cache = {}
         self._tracing_count = 0
+        self._created_variables = ()  # variables the first trace created: the function's, whatever is evicted
         self._bound = weakref.WeakKeyDictionary()  # instance -> Function bound to it (methods)
         if self.input_signature is not None:
             for spec in nest.flatten(self.input_signature):
@@ -176,7 +192,7 @@ class Function:
                 return method(ref(), *args, **kwargs)
             bound_method.__signature__ = _drop_first_parameter(self._signature)
             bound = Function(bound_method, input_signature=self.input_signature, jit_compile=self.jit_compile,
-                             name=self.name)
+                             name=self.name, debug_compare=self.debug_compare)
             try:
                 self._bound[instance] = bound
             except TypeError:
@@ -212,6 +228,8 @@ class Function:
         return self.python_function(*args, **kwargs)
 
     def __call__(self, *args, **kwargs):
+        if OPTIONS.run_eagerly:
+            return self.python_function(*args, **kwargs)
         values = args if not kwargs and len(args) == self._simple_arity else self._bind(args, kwargs)
         if self.input_signature is not None:
             values = self._apply_signature(values)
@@ -225,17 +243,16 @@ class Function:
             else:
                 key.append(_leaf_key(value, tensors, name))
         key = tuple(key)
-        concrete = self._cache.get(key)
+        cache = self._cache
+        concrete = cache.get(key)
         if concrete is None:
             concrete = self._trace(values, tensors, key)
+        elif len(cache) > OPTIONS.max_traces >> 1:  # recency matters only once eviction comes near
+            cache[key] = cache.pop(key, concrete)
         return concrete.call_flat(tensors)
 
     def _apply_signature(self, values):
-        # One value per spec when the arguments line up with the signature, so a nested list given for a
-        # spec becomes one tensor (as in TF); otherwise (``*args``) the flat leaves are matched in order.
-        per_argument = len(values) == len(self.input_signature)
-        flat_values = (flatten_up_to_signature(self.input_signature, values, self.name) if per_argument
-                       else nest.flatten(values))
+        flat_values = nest.flatten(values)
         specs = nest.flatten(self.input_signature)
         if len(flat_values) != len(specs):
             raise InvalidArgumentError(f"{self.name}: input_signature has {len(specs)} tensor(s) but the call passed "
@@ -250,9 +267,18 @@ class Function:
                     f" has shape {tuple(t.shape)} and dtype {t.dtype.name}, which does not match the "
                     f"input_signature {spec}")
             converted.append(t)
-        return nest.pack_sequence_as(self.input_signature if per_argument else tuple(values), converted)
+        return nest.pack_sequence_as(tuple(values), converted)
 
     def _trace(self, values, tensors, key):
+        with _trace_lock:
+            concrete = self._cache.get(key)  # traced by another thread while this one waited
+            if concrete is None:
+                concrete = self._trace_new(values, tensors, key)
+                while len(self._cache) > OPTIONS.max_traces:
+                    del self._cache[next(iter(self._cache))]
+            return concrete
+
+    def _trace_new(self, values, tensors, key):
         ctx = TraceContext(self.name, allow_variable_creation=self._tracing_count == 0, function_name=self.name)
         input_types = []
 
@@ -286,8 +312,11 @@ class Function:
         graph = ctx.builder.finish(flat_outputs)
         concrete = ConcreteFunction(graph, input_types, template, self.name)
         concrete.jit_compile = self.jit_compile
-        # Variables created while tracing belong to the function (their values live as long as it does).
+        concrete.debug_compare = self.debug_compare
+        # Variables created while tracing belong to the function (their values live as long as it does, even when
+        # the trace that created them is evicted from the cache).
         concrete.variables = tuple(ctx.created_variables)
+        self._created_variables += concrete.variables
         self._tracing_count += 1
         self._cache[key] = concrete
         return concrete
@@ -305,40 +334,33 @@ class Function:
         key = tuple(_leaf_key(v, tensors, name) for v, name in zip(values, self._param_names))
         return self._cache.get(key) or self._trace(values, tensors, key)
 
+    def experimental_get_trace_count_kept(self):
+        """How many traces the function holds now (at most ``gj.config.max_traces``)."""
+        return len(self._cache)
+
     def experimental_get_tracing_count(self):
         return self._tracing_count
 
     def __repr__(self):
         return f"<gj.function {self.name} ({self._tracing_count} trace(s))>"
 
-                if leaf is not None and type(leaf) not in _CONSTANT_OUTPUTS:
-                    raise _bad_output(self, leaf)
 
 def _drop_first_parameter(signature):
     params = list(signature.parameters.values())[1:]
     return signature.replace(parameters=params)
 
 
-def function(func=None, *, input_signature=None, jit_compile=None, name=None):
-    """Decorator: trace ``func`` into a graph per input signature (works with or without parentheses)."""
+def function(func=None, *, input_signature=None, jit_compile=None, name=None, debug_compare=None):
+    """Decorator: trace ``func`` into a graph per input signature (works with or without parentheses).
+    ``debug_compare`` (None: follow ``gj.config.debug_compare``; True/"raise"/"warn"/False) runs this function's
+    graphs beside the reference interpreter and reports the first node whose values differ (shadow mode)."""
+    if debug_compare not in (None, False, True, "raise", "warn"):
+        raise InvalidArgumentError(f"gj.function: debug_compare must be None, False, True, 'raise' or 'warn'; "
+                                   f"got {debug_compare!r}")
+    options = dict(input_signature=input_signature, jit_compile=jit_compile, name=name, debug_compare=debug_compare)
     if func is None:
-        return lambda f: Function(f, input_signature=input_signature, jit_compile=jit_compile, name=name)
+        return lambda f: function(f, **options)
     if not callable(func):
         raise InvalidArgumentError(f"gj.function expects a callable, got {type(func).__name__}")
-    return Function(func, input_signature=input_signature, jit_compile=jit_compile, name=name)
-
-# Python values a traced function may return as they are (every call returns the same value). Anything else
-# (a generator, a set, an arbitrary object) would be the object of the first trace, handed back on every
-# later call: refused, as TF does.
-_CONSTANT_OUTPUTS = (bool, int, float, str)
-
-
-def _bad_output(function, leaf):
-    from .errors import TracingError
-    from .source import Location
-    code = getattr(inspect.unwrap(function.python_function), "__code__", None)
-    where = "" if code is None else f"\n  at {Location(code.co_filename, code.co_firstlineno, code.co_name)}"
-    return TracingError(f"{function.name}: returned a {type(leaf).__name__} ({leaf!r:.60}): a gj.function must return "
-                        f"tensors, arrays, None, Python numbers or strings, or tuples/lists/dicts of them{where}")
-
+    return Function(func, **options)
 
