@@ -332,7 +332,7 @@ class StagePlan:
 
 def _topological(groups, graph, group_of):
     order, done = [], set()
-    position = {id(g): k for k, g in enumerate(groups)}
+    position = {id(g): k for k, g in enumerate(groups)}  # by id: groups are unhashable; `groups` keeps them alive
 
     def visit(group):
         if id(group) in done:

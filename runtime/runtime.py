@@ -1,5 +1,4 @@
 """The implicit global runtime: owns variables and the random generator; runs traced graphs."""
-import functools
 import threading
 import time
 import warnings
@@ -27,8 +26,10 @@ class Runtime:
         self.eager = EagerContext(self)
         self._names = {}
         self._lock = threading.Lock()
-        self._compiling = {}  # id(concrete) -> Future of its background compile
-        self._reports = {}    # id(concrete) -> _CompileReport of that compile, until its first call has used it
+        # Background compiles in flight, keyed by the ConcreteFunction (or compat.v1 Plan) itself and held weakly:
+        # an entry dies with its owner, so a new function allocated at a dead one's address can never pick up the
+        # dead graph's compile (keying by id() did exactly that), and dropped functions leak nothing.
+        self._pending = weakref.WeakKeyDictionary()  # concrete -> _PendingCompile
         self._loaded_once = False  # has a compiled graph been made ready in this runtime (Numba initialised)?
 
     # -- variables --
@@ -72,18 +73,19 @@ class Runtime:
             return executable
         if backend.name == "interpreter" or not config.compile_in_background:
             return self._finish_compile(concrete, backend, lambda: backend.compile(concrete.graph))
-        future = self._compiling.get(id(concrete))
-        if future is None:
+        pending = self._pending.get(concrete)
+        if pending is None:
             with self._lock:
-                future = self._compiling.get(id(concrete))
-                if future is None:
-                    future = self._submit(concrete, backend)
+                pending = self._pending.get(concrete)
+                if pending is None:
+                    pending = self._pending[concrete] = self._submit(concrete, backend)
+        future = pending.future
         if not future.done():
-            report = self._reports.pop(id(concrete), None)
+            report, pending.report = pending.report, None  # only the first call may wait for a cache load
             if report is None or not self._wait_for_load(concrete, backend, future, report):
                 return self._stand_in(concrete)
-        self._compiling.pop(id(concrete), None)
-        self._reports.pop(id(concrete), None)
+        with self._lock:
+            self._pending.pop(concrete, None)
         self._loaded_once = True
         return self._finish_compile(concrete, backend, future.result)
 
@@ -91,17 +93,14 @@ class Runtime:
         return _LATER_LOAD_S if self._loaded_once else _FIRST_LOAD_S
 
     def _submit(self, concrete, backend):
-        """Starts the background compile (caller holds ``self._lock``)."""
+        """Starts the background compile of ``concrete.graph`` (caller holds ``self._lock``). The thread gets the
+        graph, never ``concrete``: a function dropped meanwhile is freed, and its compile result with it."""
         if getattr(backend, "reports_plan", False):
-            report = self._reports[id(concrete)] = _CompileReport()
-            compile_reporting = functools.partial(backend.compile, concrete.graph, on_planned=report.planned)
-            future = _compile_pool().submit(compile_reporting)
+            report = _CompileReport()
+            future = _compile_pool().submit(backend.compile, concrete.graph, on_planned=report.planned)
             future.add_done_callback(report.finished)
-        else:
-            self._reports.pop(id(concrete), None)
-            future = _compile_pool().submit(backend.compile, concrete.graph)
-        self._compiling[id(concrete)] = future
-        return future
+            return _PendingCompile(future, report)
+        return _PendingCompile(_compile_pool().submit(backend.compile, concrete.graph), None)
 
     def _wait_for_load(self, concrete, backend, future, report):
         """On a graph's first call: should it wait for its background compile instead of interpreting?
@@ -142,29 +141,31 @@ class Runtime:
 
     def wait_for_compilation(self):
         """Blocks until every background compile has finished (their errors surface on the next call)."""
-        for future in list(self._compiling.values()):
-            future.exception()
+        with self._lock:
+            pending = list(self._pending.values())
+        for entry in pending:
+            entry.future.exception()
 
     def compiled(self, concrete, backend_name):
         executable = concrete.executables.get(backend_name)
         if executable is None:
-            future = self._compiling.pop(id(concrete), None)
-            self._reports.pop(id(concrete), None)
-            compile_now = future.result if future is not None else (
+            with self._lock:
+                pending = self._pending.pop(concrete, None)
+            compile_now = pending.future.result if pending is not None else (
                 lambda: get_backend(backend_name).compile(concrete.graph))
             executable = concrete.executables[backend_name] = compile_now()
         return executable
 
     def run(self, concrete, tensors):
         executable = self.executable(concrete)
-        if hasattr(concrete, "fast_call") and id(concrete) not in self._compiling:
+        if hasattr(concrete, "fast_call") and concrete not in self._pending:
             concrete.fast_call = self._fast_call(concrete, executable)
         arrays = [t._value if type(t) is EagerTensor else np.asarray(t) for t in tensors]
         return [EagerTensor(a) for a in executable.run(self.state, arrays)]
 
     def _fast_call(self, concrete, executable):
         """The per-call shortcut a ConcreteFunction uses while this runtime and backend stay current."""
-        state, setting = self.state, config.backend
+        state, version = self.state, config.version
         run_tensors = getattr(executable, "run_tensors", None)
         if run_tensors is None:
             run = executable.run
@@ -174,7 +175,7 @@ class Runtime:
                 return [EagerTensor(np.asarray(a)) for a in run(state, arrays)]
 
         def fast_call(tensors):
-            if config.backend != setting or _runtime is not self:
+            if config.version != version or _runtime is not self:
                 concrete.fast_call = None
                 return self.eager.call_function(concrete, tensors)
             return run_tensors(state, tensors)
@@ -182,6 +183,14 @@ class Runtime:
 
     def set_seed(self, seed):
         self.state.seed(seed)
+
+
+class _PendingCompile:
+    """A background compile: its future, and its report until the graph's first call has used it."""
+    __slots__ = ("future", "report")
+
+    def __init__(self, future, report):
+        self.future, self.report = future, report
 
 
 class _CompileReport:

@@ -27,7 +27,7 @@ from .state import State
 
 class Plan:
     """One pruned, compiled run of a graph. Quacks like a ConcreteFunction for ``Runtime.executable``."""
-    __slots__ = ("graph", "name", "executables", "jit_compile", "inputs", "writes")
+    __slots__ = ("graph", "name", "executables", "jit_compile", "inputs", "writes", "__weakref__")
 
     def __init__(self, graph, inputs):
         self.graph, self.name, self.inputs = graph, graph.name, inputs
@@ -89,11 +89,12 @@ class Session:
 
     def _resolve_fetches(self, leaves):
         """(slots, fetched op ids, target op ids): a slot is an output index, None for an op, or the
-        value of an eager tensor. Cached by the leaves' identities (the graph keeps its elements alive)."""
+        value of an eager tensor. Cached by the leaves' identities; each entry holds its leaves, so no id in a
+        live key can be reused by another object (a dead fetch's address given to a new one)."""
         key = tuple([leaf if type(leaf) is str else id(leaf) for leaf in leaves])
-        found = self._fetch_cache.get(key)
-        if found is not None:
-            return found
+        entry = self._fetch_cache.get(key)
+        if entry is not None:
+            return entry[0]
         if not leaves:
             raise InvalidArgumentError("Session.run: fetches is empty; pass a tensor, an op, a name, or a "
                                        "list/tuple/dict of them")
@@ -102,7 +103,7 @@ class Session:
         for leaf in leaves:
             if type(leaf) is EagerTensor:  # a gj.constant built outside the graph: its value
                 slots.append(leaf._value)
-                cacheable = False  # not kept alive by the graph: its id may be reused
+                cacheable = False  # its value is the slot: nothing to resolve, nothing to cache
                 continue
             op, wants_value = graph.as_graph_element(leaf, "fetch")
             if wants_value:
@@ -114,7 +115,7 @@ class Session:
         if cacheable:
             if len(self._fetch_cache) > 1024:
                 self._fetch_cache.clear()
-            self._fetch_cache[key] = found
+            self._fetch_cache[key] = (found, tuple(leaves))
         return found
 
     def _feeds(self, feed_dict):
@@ -127,10 +128,6 @@ class Session:
                 raise InvalidTypeError(f"The value of a feed cannot be a graph tensor or variable: '{tensor.name}' "
                                        f"was fed {value!r}. Feeds must be values (arrays, numbers, lists); "
                                        f"run the tensor first to get its value")
-            if value is None or (getattr(value, "dtype", None) is not None and value.dtype.kind == "c") \
-                    or type(value) is complex:  # None would become NaN and complex lose its imaginary part
-                raise InvalidArgumentError(f"Cannot feed {value!r:.40} for '{tensor.name}' of dtype "
-                                           f"{tensor.dtype.name}: feeds must be real numbers, arrays or lists")
             try:
                 array = np.asarray(value, dtype=tensor._type.dtype.np)
             except (TypeError, ValueError, OverflowError) as err:
@@ -252,6 +249,7 @@ def _owned(outputs, state, fed):
     for array in outputs:
         if array.base is None and array.flags.writeable:
             if shared is None:
+                # by id, within this call: the state, the feeds and the outputs hold every array compared
                 shared = {id(a) for a in state.values.values()} | {id(a) for a in fed}
             if id(array) not in shared:
                 result.append(array[()] if array.ndim == 0 else array)

@@ -112,7 +112,7 @@ class _Ref:
         return isinstance(other, _Ref) and other.tensor is self.tensor
 
     def __hash__(self):
-        return id(self.tensor)
+        return id(self.tensor)  # the _Ref holds the tensor: the id stays its own while the _Ref is a key
 
 
 class EagerTensor(Tensor):

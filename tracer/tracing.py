@@ -13,7 +13,9 @@ class TraceContext:
         self.builder = GraphBuilder(name)
         self.allow_variable_creation = allow_variable_creation
         self.function_name = function_name or name
-        self._captured = {}  # id(eager tensor) -> (tensor, node id): each capture becomes one constant
+        # id(eager tensor) -> (tensor, node id): each capture becomes one constant. The entry holds the tensor, so
+        # its id cannot pass to another object while the entry lives.
+        self._captured = {}
         self.created_variables = []
 
     # -- graph inputs and captured values --

@@ -100,7 +100,7 @@ class Graph:
         self._by_name = {}
         self._name_counts = {}
         self._local = threading.local()  # this thread's name scope
-        self._captured = {}               # id(eager tensor) -> (tensor, node id)
+        self._captured = {}               # id(eager tensor) -> (tensor, node id); holding it keeps the id unique
         self._last_read = {}              # variable id -> node id of its latest read (reused until written)
         self._lock = threading.RLock()
         self.variables = []               # compat.v1 Variables, in creation order
