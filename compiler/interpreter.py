@@ -15,8 +15,16 @@ class InterpretedGraph(Executable):
     def __init__(self, graph):
         self.graph = graph
         self.steps = [(OPS.get(n.op), n.attr_dict, n) for n in graph.nodes]  # 'input' has no Op
+        # Graphs that read or write variables run under the state's lock (one atomic update per call, as compiled)
+        self.locks_state = any(n.op in _VARIABLE_OPS for n in graph.nodes)
 
     def run(self, state, arrays):
+        if self.locks_state:
+            with state.lock:
+                return self._run(state, arrays)
+        return self._run(state, arrays)
+
+    def _run(self, state, arrays):
         values = [None] * len(self.steps)
         inputs = iter(arrays)
         for i, (op, attrs, node) in enumerate(self.steps):
@@ -25,6 +33,9 @@ class InterpretedGraph(Executable):
                 continue
             values[i] = run_node(op, node, attrs, state, [values[j] for j in node.inputs])
         return [values[i] for i in self.graph.outputs]
+
+
+_VARIABLE_OPS = frozenset({"read_variable", "assign_variable"})
 
 
 def run_node(op, node, attrs, state, args):

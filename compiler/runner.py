@@ -113,6 +113,8 @@ def build_runner(graph, effects, steps, constants, tensors=False, read_locations
     pools = _ThreadPools(2 * len(allocated))
     env["pools"] = pools
     env["run_node"] = run_node
+    if effects.variable_inputs or effects.variable_outputs:  # the whole call is one atomic update of the state
+        lines[2:] = ["    with state.lock:"] + ["    " + line for line in lines[2:]]
     source = "\n".join(lines) + "\n"
     exec(compile(source, "<graphjit runner>", "exec"), env)  # noqa: S102 - our own generated code
     run = env["run"]

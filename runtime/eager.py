@@ -27,8 +27,10 @@ class EagerContext:
         if op.check_eager:
             op.infer_checked([_type(a) for a in arrays], attrs)
         try:
-            if op.stateful:
-                out = op.eager(self.runtime.state, *arrays, **attrs)
+            if op.stateful:  # variable reads and updates: atomic with respect to graphs running on other threads
+                state = self.runtime.state
+                with state.lock:
+                    out = op.eager(state, *arrays, **attrs)
             else:
                 out = op.eager(*arrays, **attrs)
         except GraphjitError as err:
