@@ -61,5 +61,10 @@ class InternalError(GraphjitError, RuntimeError):
     """A bug in graphjit: please report it with the message."""
 
 
+class NumericalMismatchError(InternalError):
+    """Shadow mode (``debug_compare``) found a compiled graph disagreeing with the reference interpreter; the
+    message names the first node of the optimized graph whose values differ, and both values."""
+
+
 __all__ = [name for name, value in dict(globals()).items()
            if isinstance(value, type) and issubclass(value, GraphjitError)]
