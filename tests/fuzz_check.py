@@ -1,0 +1,287 @@
+"""Runs fuzzed programs (tests/fuzz_graphs.py) three ways and compares them.
+
+1. compiled: the Numba CPU backend (``gj.config.backend = "cpu"``, compiled before the call returns);
+2. interpreted: the reference interpreter, same traced function, same inputs;
+3. float64 shadow: the program evaluated op by op with graphjit's eager (NumPy) implementations, every
+   float32 value carried in float64 (float32's range kept: overflow to inf, denormals rounded).
+
+Condition awareness: the shadow also runs perturbed. After each op (or on its float operands, for sums,
+dot products and softmax rows: ``Tol.on == "in"``), float values are scaled by ``1 + u * ulps * eps`` with
+``ulps`` the op's bound from ``fuzz_graphs.TOLERANCES``, ``u`` all +1, all -1 or random signs, plus one
+run that rounds every float32 value to float32 (the interpreter's arithmetic). The perturbed runs show
+what a correct implementation may return: an element is checked only where every run agrees on its class
+(NaN / +inf / -inf / finite, or the exact value of ints and bools: a comparison or floor next to its
+threshold is not checked), and finite floats must agree within ``SPREAD_FACTOR`` times the largest
+deviation of a perturbed run. Where no op upstream may differ (all bounds 0: integer code, moves,
+comparisons, max/min, ...) that deviation is 0, so the backends must agree bit for bit (signed zeros too).
+``cmp`` bounds drive compiled-vs-interpreter, ``ref`` bounds the comparisons with the float64 shadow.
+"""
+import math
+from dataclasses import dataclass
+
+import numpy as np
+
+import graphjit as gj
+from graphjit.errors import GraphjitError
+from graphjit.tracer.ir import TensorType
+
+from fuzz_graphs import SPECS, Input, Program, Step, tolerance
+
+EPS = {np.dtype(np.float32): 2.0 ** -23, np.dtype(np.float64): 2.0 ** -52}
+SPREAD_FACTOR = 4
+PATTERNS = ("+", "-", 1, 2)      # all +1, all -1, two random sign patterns
+# Results that depend on the precision itself (the gap to the next float): the shadow computes them in
+# the operands' own dtypes.
+PRECISION_OPS = {"spacing", "nextafter"}
+
+
+@dataclass
+class Failure:
+    kind: str           # "mismatch", "crash" (a raw non-graphjit exception) or "error" (errors disagree)
+    program: Program
+    message: str
+
+
+def build_function(progs):
+    def fuzzed(*flat):
+        outs, pos = [], 0
+        for prog in progs:
+            values = []
+            for node in prog.nodes:
+                if isinstance(node, Input):
+                    values.append(flat[pos])
+                    pos += 1
+                else:
+                    values.append(SPECS[node.spec].apply([values[a] for a in node.args], node.params, False))
+            outs.extend(values[o] for o in prog.outputs)
+        return outs
+    return fuzzed
+
+
+def run_backends(progs):
+    """{backend: list of arrays, or the exception it raised} for one traced function of all ``progs``."""
+    flat = [x for p in progs for x in p.inputs]
+    function = gj.function(build_function(progs))
+    saved = gj.config.backend, gj.config.compile_in_background
+    results = {}
+    try:
+        gj.config.compile_in_background = False
+        for backend in ("cpu", "interpreter"):
+            gj.config.backend = backend
+            try:
+                results[backend] = [np.asarray(o.numpy()) for o in function(*flat)]
+            except Exception as err:  # noqa: BLE001 - compared below
+                results[backend] = err
+    finally:
+        gj.config.backend, gj.config.compile_in_background = saved
+    return results["cpu"], results["interpreter"]
+
+
+# ---- the float64 shadow -----------------------------------------------------------------------------------
+def _clamp32(y):
+    with np.errstate(over="ignore"):
+        r = y.astype(np.float32)
+    normal = np.isfinite(r) & (np.abs(r) >= np.float32(2.0 ** -126))
+    return np.where(normal | np.isnan(y), y, r.astype(np.float64))
+
+
+def _signs(pattern, shape):
+    if pattern == "+":
+        return 1.0
+    if pattern == "-":
+        return -1.0
+    return np.random.default_rng(pattern).choice([-1.0, 1.0], shape)
+
+
+def _perturb(y, true_dtype, ulps, pattern):
+    if not ulps or true_dtype.np.kind != "f" or y.size == 0:
+        return y
+    with np.errstate(all="ignore"):
+        return y * (1 + _signs(pattern, y.shape) * (ulps * EPS[true_dtype.np]))
+
+
+def shadow(prog, kind=None, pattern=None, round32=False):
+    """The program's outputs in float64 (see the module docstring); ``kind`` "cmp"/"ref" perturbs."""
+    values = []
+    for node, t in zip(prog.nodes, prog.types):
+        if isinstance(node, Input):
+            array = node.array.astype(np.float64) if node.array.dtype == np.float32 else node.array
+            values.append(gj.convert_to_tensor(array))
+            continue
+        tol = tolerance(SPECS[node.spec].op)
+        ulps = getattr(tol, kind) if kind else 0
+        args = [values[a] for a in node.args]
+        if SPECS[node.spec].op in PRECISION_OPS or (round32 and tol.on == "in"):
+            # round32 sums float32 data in float32 as NumPy does (an intermediate may overflow to inf)
+            args = [gj.convert_to_tensor(a.numpy().astype(prog.types[i].dtype.np)) for a, i in zip(args, node.args)]
+        if ulps and tol.on == "in":
+            grow = 1 + math.log2(max(2, max((a.numpy().size for a in args), default=2)))
+            args = [gj.convert_to_tensor(_perturb(a.numpy(), prog.types[i].dtype, ulps * grow, pattern))
+                    for a, i in zip(args, node.args)]
+            ulps = 0.5 if kind == "ref" else 0
+        with np.errstate(all="ignore"):
+            y = np.asarray(SPECS[node.spec].apply(args, node.params, True).numpy())
+        if t.dtype is gj.float32:
+            y = _clamp32(y.astype(np.float64))
+            if round32:
+                y = y.astype(np.float32).astype(np.float64)
+        values.append(gj.convert_to_tensor(_perturb(y, t.dtype, ulps, pattern)))
+    return [values[o].numpy() for o in prog.outputs]
+
+
+# ---- comparing ---------------------------------------------------------------------------------------------
+def _classes(v):
+    return np.where(np.isnan(v), 1, np.where(v == np.inf, 2, np.where(v == -np.inf, 3, 0)))
+
+
+def _compare(got, want, reference, runs, what):
+    """Where ``runs`` (perturbed references) agree with ``reference``, ``got`` must match ``want``."""
+    if got.dtype.kind != "f":
+        stable = np.ones(reference.shape, bool)
+        for run in runs:
+            stable &= run == reference
+        bad = stable & (got != want)
+        tol = None
+    else:
+        ref_class = _classes(reference)
+        stable = np.ones(reference.shape, bool)
+        spread = np.zeros(reference.shape)
+        with np.errstate(all="ignore"):
+            for run in runs:
+                stable &= _classes(run) == ref_class
+                spread = np.maximum(spread, np.where(ref_class == 0, np.abs(run - reference), 0))
+            g, w = got.astype(np.float64), want.astype(np.float64)
+            bad = stable & (_classes(g) != _classes(w))
+            tol = SPREAD_FACTOR * spread
+            finite = stable & (ref_class == 0) & (_classes(g) == 0) & (_classes(w) == 0)
+            bad |= finite & (np.abs(g - w) > tol)
+            exact = finite & (spread == 0) & (w == 0)
+            bad |= exact & (np.signbit(g) != np.signbit(w))
+    if not bad.any():
+        return None
+    idx = tuple(int(i) for i in np.argwhere(bad)[0]) if bad.ndim else ()
+    detail = f" (tolerance {tol[idx]!r})" if tol is not None else ""
+    return (f"{what}: {int(bad.sum())} of {bad.size} elements differ; first at {list(idx)}: "
+            f"got {got[idx]!r}, want {want[idx]!r}, float64 reference {reference[idx]!r}{detail}")
+
+
+def check_outputs(prog, compiled, interpreted):
+    """Problems (strings) of one program's outputs."""
+    problems = []
+    try:
+        reference = shadow(prog)
+        cmp_runs = [shadow(prog, "cmp", p) for p in PATTERNS] + [shadow(prog, round32=True)]
+        ref_runs = [shadow(prog, "ref", p) for p in PATTERNS] + [shadow(prog, round32=True)]
+    except GraphjitError as err:
+        return [f"the float64 reference failed: {type(err).__name__}: {err}"]
+    for j, o in enumerate(prog.outputs):
+        t, c, i = prog.types[o], compiled[j], interpreted[j]
+        name = f"output v{o}"
+        if c.shape != i.shape or c.dtype != i.dtype or i.shape != t.shape or i.dtype != t.dtype.np:
+            problems.append(f"{name}: compiled {c.dtype}{list(c.shape)}, interpreter {i.dtype}{list(i.shape)}, "
+                            f"traced type {t}")
+            continue
+        r = reference[j]
+        for message in (_compare(c, i, r, [run[j] for run in cmp_runs], f"{name} compiled vs interpreter"),
+                        _compare(c, r, r, [run[j] for run in ref_runs], f"{name} compiled vs float64"),
+                        _compare(i, r, r, [run[j] for run in ref_runs], f"{name} interpreter vs float64")):
+            if message:
+                problems.append(message)
+    return problems
+
+
+def _error_problem(compiled, interpreted, expected=None):
+    """A problem when the backends' errors disagree (or one raised a raw, non-graphjit exception)."""
+    for name, result in (("compiled", compiled), ("interpreter", interpreted)):
+        if isinstance(result, Exception) and not isinstance(result, GraphjitError):
+            return "crash", f"{name} raised {type(result).__name__}: {result}"
+    kinds = [type(r) if isinstance(r, Exception) else None for r in (compiled, interpreted)]
+    if kinds[0] is not kinds[1] or (expected is not None and kinds[1] is not expected):
+        described = [f"{k.__name__}: {r}" if k else "no error" for k, r in zip(kinds, (compiled, interpreted))]
+        return "error", (f"compiled: {described[0]}; interpreter: {described[1]}"
+                         + (f"; eager raised {expected.__name__}" if expected else ""))
+    return None
+
+
+def check_batch(progs):
+    """Failures of programs traced and compiled together (a batch that raises is rerun in halves)."""
+    compiled, interpreted = run_backends(progs)
+    if isinstance(compiled, Exception) or isinstance(interpreted, Exception):
+        if len(progs) > 1:
+            half = len(progs) // 2
+            return check_batch(progs[:half]) + check_batch(progs[half:])
+        expected = progs[0].error
+        found = _error_problem(compiled, interpreted, expected)
+        if found is None and expected is None and isinstance(interpreted, Exception):
+            found = ("error", f"eager ran, but the traced function raised {type(interpreted).__name__}: "
+                              f"{interpreted}")
+        return [Failure(found[0], progs[0], found[1])] if found else []
+    if any(p.error for p in progs):
+        return [Failure("error", progs[0], f"no error raised; eager raised {progs[0].error.__name__}")]
+    failures, pos = [], 0
+    for prog in progs:
+        n = len(prog.outputs)
+        for message in check_outputs(prog, compiled[pos:pos + n], interpreted[pos:pos + n]):
+            failures.append(Failure("mismatch", prog, message))
+        pos += n
+    return failures
+
+
+# ---- shrinking (for reports) -------------------------------------------------------------------------------
+def retyped(nodes, outputs):
+    """A program of ``nodes`` (types recomputed eagerly), or None when graphjit rejects it now."""
+    prog = Program(nodes=list(nodes), outputs=list(outputs))
+    for node in prog.nodes:
+        try:
+            if isinstance(node, Input):
+                value = gj.convert_to_tensor(node.array)
+            else:
+                value = SPECS[node.spec].apply([prog.eager[a] for a in node.args], node.params, False)
+        except GraphjitError:
+            return None
+        prog.eager.append(value)
+        prog.types.append(TensorType(value.numpy().shape, value.dtype))
+    return prog
+
+
+def _cone(nodes, outputs):
+    keep, todo = set(), list(outputs)
+    while todo:
+        i = todo.pop()
+        if i not in keep:
+            keep.add(i)
+            if isinstance(nodes[i], Step):
+                todo.extend(nodes[i].args)
+    order = sorted(keep)
+    new_id = {old: k for k, old in enumerate(order)}
+    renumbered = [n if isinstance(n, Input) else Step(n.spec, tuple(new_id[a] for a in n.args), n.params)
+                  for n in (nodes[i] for i in order)]
+    return renumbered, [new_id[o] for o in outputs]
+
+
+def shrink(prog, fails, budget=30):
+    """A smaller program for which ``fails(program)`` still holds: the failing output's cone, then steps
+    bypassed (their users take the step's first operand) one at a time, each kept only if it still fails."""
+    for o in prog.outputs:
+        nodes, outputs = _cone(prog.nodes, [o])
+        candidate = retyped(nodes, outputs)
+        if candidate is not None and fails(candidate):
+            prog = candidate
+            break
+    k = len(prog.nodes) - 1
+    while k >= 0 and budget > 0:
+        node = prog.nodes[k]
+        if isinstance(node, Step) and node.args:
+            into = node.args[0]
+            nodes = [n if isinstance(n, Input) else Step(n.spec, tuple(into if a == k else a for a in n.args),
+                                                        n.params) for n in prog.nodes]
+            nodes, outputs = _cone(nodes, [into if o == k else o for o in prog.outputs])
+            candidate = retyped(nodes, outputs) if len(nodes) < len(prog.nodes) else None
+            if candidate is not None:
+                budget -= 1
+                if fails(candidate):
+                    prog = candidate
+                    k = min(k, len(prog.nodes)) - 1
+                    continue
+        k -= 1
+    return prog
