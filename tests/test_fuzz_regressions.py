@@ -30,3 +30,11 @@ def test_pow_by_a_broadcast_half():
     np.testing.assert_array_equal(interpreted, np.power(x, np.array([0.5], np.float32)))
     np.testing.assert_array_equal(np.signbit(compiled), np.signbit(interpreted))
     np.testing.assert_array_equal(compiled, interpreted)
+
+
+def test_sign_of_negative_zero_is_positive_zero_and_nan_stays_nan():
+    x = np.array([-0.0, 0.0, np.nan, -3.0, 2.0, -np.inf], np.float32)
+    compiled, interpreted = _both(lambda a: gj.sign(a), x)
+    np.testing.assert_array_equal(interpreted, np.sign(x))
+    np.testing.assert_array_equal(compiled, interpreted)
+    np.testing.assert_array_equal(np.signbit(compiled), np.signbit(np.sign(x)))

@@ -329,7 +329,9 @@ def _max_emit(args, ins, out, pick=">="):
 def _sign_emit(args, ins, out):
     a = args[0]
     one = f"{np_type(out)}(1)"
-    return f"({one} if {a} > 0 else (-{one} if {a} < 0 else {np_type(out)}({a} * 0)))"
+    # sign(-0.0) is +0.0 in NumPy; a NaN stays NaN (a * 0 would keep -0.0's sign)
+    zero = f"({a} if {a} != {a} else {np_type(out)}(0))" if out.is_floating else f"{np_type(out)}(0)"
+    return f"({one} if {a} > 0 else (-{one} if {a} < 0 else {zero}))"
 
 
 def _unary_float_or_int(float_template, int_template="{0}"):
