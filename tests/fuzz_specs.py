@@ -96,7 +96,7 @@ NAN_SIGN_OPS = {"signbit", "copysign"}
 # NumPy's max/min family has no sign rule for a tie of -0.0 and +0.0 (np.minimum(-0., 0.) is 0.0 but
 # np.minimum([-0.]*3, [0.]*3) is [0., 0., 0.] and np.fmin the same arrays [-0., 0., 0.]: its SIMD loops
 # pick by position), so the fuzzer turns their zero results into +0.0 in the graph itself.
-ZERO_SIGN_FREE = {"maximum", "minimum", "fmax", "fmin"}
+ZERO_SIGN_FREE = {"maximum", "minimum", "fmax", "fmin", "relu", "clip", "reduce_max", "reduce_min"}
 
 
 def _plus_zero(t):
@@ -147,7 +147,8 @@ def _reduction(name):
         return (x,), {"axis": axis, "keepdims": ch.coin(0.3)}
 
     def apply(ts, params, shadow):
-        return API[name](ts[0], axis=params["axis"], keepdims=params["keepdims"])
+        out = API[name](ts[0], axis=params["axis"], keepdims=params["keepdims"])
+        return _plus_zero(out) if name in ZERO_SIGN_FREE else out
     SPECS[name] = Spec(name, name, make, apply)
 
 
@@ -542,7 +543,7 @@ def _clip():
         rest = list(ts[1:])
         lo = params["lo"] if "lo" in params else rest.pop(0)
         hi = params["hi"] if "hi" in params else rest.pop(0)
-        return gj.clip_by_value(ts[0], lo, hi)
+        return _plus_zero(gj.clip_by_value(ts[0], lo, hi))
     return make, apply
 
 
