@@ -42,6 +42,102 @@ class Tensor:
     def get_shape(self):
         return self.shape
 
+    # ---- NumPy's ndarray methods (each runs the graphjit op, so it is traced inside gj.function) ----
+
+    @property
+    def size(self):
+        """The number of elements (None while a compat.v1 placeholder dim is unknown)."""
+        dims = tuple(self.shape)
+        return None if None in dims else int(np.prod(dims, dtype=np.int64))
+
+    def reshape(self, *shape, order="C"):
+        if order != "C":
+            raise UnimplementedError(with_location(f"Tensor.reshape supports only order='C', got {order!r}"))
+        if len(shape) == 1 and not isinstance(shape[0], int):
+            shape = shape[0]
+        return registry.API["reshape"](self, shape)
+
+    def astype(self, dtype, order="K", casting="unsafe", subok=True, copy=True):
+        """NumPy's ``astype`` (graphjit's ``cast``: NaN/inf/out-of-range floats to ints give the int minimum)."""
+        return registry.API["cast"](self, dtype)
+
+    def ravel(self, order="C"):
+        return self.reshape(-1, order=order)
+
+    def flatten(self, order="C"):
+        return self.reshape(-1, order=order)
+
+    def transpose(self, *axes):
+        if len(axes) == 1 and (axes[0] is None or not isinstance(axes[0], int)):
+            axes = axes[0]
+        return registry.API["transpose"](self, None if axes is None or len(axes) == 0 else list(axes))
+
+    def squeeze(self, axis=None):
+        return registry.NUMPY[np.squeeze](self, axis)
+
+    def sum(self, axis=None, dtype=None, out=None, keepdims=False):
+        return registry.NUMPY[np.sum](self, axis, dtype, out, keepdims)
+
+    def prod(self, axis=None, dtype=None, out=None, keepdims=False):
+        return registry.NUMPY[np.prod](self, axis, dtype, out, keepdims)
+
+    def mean(self, axis=None, dtype=None, out=None, keepdims=False):
+        return registry.NUMPY[np.mean](self, axis, dtype, out, keepdims)
+
+    def std(self, axis=None, dtype=None, out=None, ddof=0, keepdims=False):
+        return registry.NUMPY[np.std](self, axis, dtype, out, ddof, keepdims)
+
+    def var(self, axis=None, dtype=None, out=None, ddof=0, keepdims=False):
+        return registry.NUMPY[np.var](self, axis, dtype, out, ddof, keepdims)
+
+    def max(self, axis=None, out=None, keepdims=False):
+        return registry.NUMPY[np.max](self, axis, out, keepdims)
+
+    def min(self, axis=None, out=None, keepdims=False):
+        return registry.NUMPY[np.min](self, axis, out, keepdims)
+
+    def any(self, axis=None, out=None, keepdims=False):
+        return registry.NUMPY[np.any](self, axis, out, keepdims)
+
+    def all(self, axis=None, out=None, keepdims=False):
+        return registry.NUMPY[np.all](self, axis, out, keepdims)
+
+    def argmax(self, axis=None, out=None, *, keepdims=False):
+        return registry.NUMPY[np.argmax](self, axis, out, keepdims=keepdims)
+
+    def argmin(self, axis=None, out=None, *, keepdims=False):
+        return registry.NUMPY[np.argmin](self, axis, out, keepdims=keepdims)
+
+    def cumsum(self, axis=None, dtype=None, out=None):
+        return registry.NUMPY[np.cumsum](self, axis, dtype, out)
+
+    def cumprod(self, axis=None, dtype=None, out=None):
+        return registry.NUMPY[np.cumprod](self, axis, dtype, out)
+
+    def clip(self, min=None, max=None, out=None):  # noqa: A002  (NumPy's names)
+        return registry.NUMPY[np.clip](self, min, max, out)
+
+    def round(self, decimals=0, out=None):
+        return registry.NUMPY[np.round](self, decimals, out)
+
+    def dot(self, b, out=None):
+        return registry.NUMPY[np.dot](self, b, out)
+
+    def copy(self, order="C"):
+        """A new tensor with the same value (tensors are immutable, so this only matters for identity)."""
+        return registry.API["identity"](self)
+
+    def tolist(self):
+        """The value as nested Python lists (eager tensors and variables only)."""
+        return np.asarray(self._value_for("tolist")).tolist()
+
+    def item(self, *args):
+        """One element as a Python scalar (eager tensors and variables only), as NumPy's ``item``."""
+        return np.asarray(self._value_for("item")).item(*args)
+
+    def _value_for(self, method):
+        return self.numpy()
+
     def ref(self):
         """A hashable reference to this tensor object (TF2's ``Tensor.ref()``)."""
         return _Ref(self)
@@ -213,6 +309,9 @@ class SymbolicTensor(Tensor):
 
     def numpy(self):
         self._no_value("calling .numpy() on", "Return the tensor from the function to get its value.")
+
+    def _value_for(self, method):
+        self._no_value(f"calling .{method}() on", "Return the tensor from the function to get its value.")
 
     def __array__(self, dtype=None, copy=None):
         self._no_value("converting to a NumPy array", "Use graphjit ops (NumPy functions that graphjit "

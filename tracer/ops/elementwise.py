@@ -119,12 +119,7 @@ floor = _unary("floor", np.floor, ("floor", "math.floor"), np.floor, reject_bool
 ceil = _unary("ceil", np.ceil, ("math.ceil", "ceil"), np.ceil, reject_bool=True)
 round = _unary("round", np.round, ("round", "math.round"), (), rule=np.negative)  # noqa: A001
 
-
-@numpy_adapter(np.round, np.around)
-def _np_round(a, decimals=0, out=None):
-    if decimals != 0 or out is not None:
-        raise UnimplementedError("numpy.round on graphjit tensors supports only decimals=0 and no out=")
-    return round(a)
+# np.round / np.around (with decimals) are in ufuncs.py, built on this op.
 logical_not = _unary("logical_not", np.logical_not, ("logical_not", "math.logical_not"), np.logical_not)
 isnan = _unary("isnan", np.isnan, ("math.is_nan", "math.isnan"), np.isnan)
 isinf = _unary("isinf", np.isinf, ("math.is_inf", "math.isinf"), np.isinf)
@@ -268,7 +263,7 @@ def _clip(x, lo, hi):
 CLIP = register(Op("clip", infer=_clip_infer, eager=_clip))
 
 
-@export("clip_by_value", "clip", "math.clip_by_value", numpy=np.clip)
+@export("clip_by_value", "clip", "math.clip_by_value")  # np.clip (None bounds): numpy_functions.py
 def clip_by_value(t, clip_value_min, clip_value_max, name=None):
     """``minimum(maximum(t, min), max)`` elementwise; NaN in ``t`` stays NaN (NumPy's ``clip``)."""
     x, lo, hi = promote_operands(t, clip_value_min, clip_value_max, op_name="clip_by_value",

@@ -1,0 +1,193 @@
+"""The rest of NumPy's elementwise ufuncs on real numbers: inverse and hyperbolic trigonometry, exp2/log2/log10,
+cbrt, rint/trunc/fix, fabs, signbit, copysign, hypot, arctan2, fmax/fmin, fmod, logaddexp, nextafter, shifts,
+gcd/lcm, and the NumPy functions built on them (round with decimals, divmod, modf).
+
+Each op's rule is its NumPy ufunc's own type resolution (``elementwise.ufunc_dtype``), so dtypes follow
+NumPy exactly (ints give float64 for float functions; a float16 result, e.g. ``arcsin(bool)``, is refused).
+Compiled loops call Numba's implementation of the same NumPy function (libm underneath, <= 1-2 ULP for
+float32 and float64; not vectorised: these are not the hot path); the few ops without a faithful Numba
+scalar form (integer shifts past the bit width, gcd, spacing, ...) run eagerly between compiled stages.
+"""
+import numpy as np
+
+from ..dtypes import float64
+from ..errors import UnimplementedError
+from ..lowering import Scalar, cast, np_type
+from ..registry import OPS, numpy_adapter
+from ..tensor import convert_to_tensor, promote_operands
+from .elementwise import _binary, _unary, divide, floordiv, mod, multiply, where
+from .elementwise import round as _rint_keep_dtype
+from .shape_ops import cast as cast_to
+
+
+def _np_call(fn, in_float64=False):
+    """``np.fn`` on operands converted to the (float) result dtype; no compiled form for other results.
+    ``in_float64``: always call the float64 version (Numba's float32 exp2/log2 cannot share a module with
+    their float64 versions: "Type of #1 arg mismatch"); rounding the float64 result is within 1 ULP."""
+    def emit(args, ins, out):
+        if not out.is_floating:
+            return None
+        compute = float64 if in_float64 else out
+        return f"{np_type(out)}(np.{fn}({', '.join(cast(a, d, compute) for a, d in zip(args, ins))}))"
+    return Scalar(emit)
+
+
+def _int_identity_or(fn):
+    """rint/trunc/fix: ints (and bool) keep their value; floats go to ``np.fn``."""
+    def emit(args, ins, out):
+        if out.is_floating:
+            return f"{np_type(out)}(np.{fn}({cast(args[0], ins[0], out)}))"
+        return cast(args[0], ins[0], out)
+    return Scalar(emit)
+
+
+def _fmax_emit(args, ins, out, pick=">="):
+    a, b = (cast(x, d, out) for x, d in zip(args, ins))
+    nan = f" or {b} != {b}" if out.is_floating else ""  # fmax/fmin ignore a NaN unless both are NaN
+    return f"({a} if ({a} {pick} {b}{nan}) else {b})"
+
+
+def _fmod_emit(args, ins, out):
+    a, b = (cast(x, d, out) for x, d in zip(args, ins))
+    if out.is_floating:
+        return f"{np_type(out)}(np.fmod({a}, {b}))"
+    if out.is_bool:
+        return None
+    # C's truncated remainder from Python's floored one (Numba's integer np.fmod is wrong for mixed signs);
+    # NumPy gives 0 for x % 0 and for x % -1 (where INT_MIN % -1 would trap).
+    r = f"({a} % {b})"
+    t = np_type(out)
+    return f"({t}(0) if ({b} == 0 or {b} == -1) else ({t}({r} - {b}) if ({r} != 0 and ({r} < 0) != ({a} < 0)) else {r}))"
+
+
+def _signbit_emit(args, ins, out):
+    return f"np.signbit({args[0]})" if ins[0].is_floating else f"({args[0]} < 0)"
+
+
+def _identity_emit(args, ins, out):
+    return cast(args[0], ins[0], out)
+
+
+_QUIET = dict(quiet=True)
+arcsin = _unary("arcsin", np.arcsin, ("math.asin", "asin", "arcsin"), (np.arcsin,), **_QUIET)
+arccos = _unary("arccos", np.arccos, ("math.acos", "acos", "arccos"), (np.arccos,), **_QUIET)
+arctan = _unary("arctan", np.arctan, ("math.atan", "atan", "arctan"), (np.arctan,), **_QUIET)
+sinh = _unary("sinh", np.sinh, ("math.sinh", "sinh"), (np.sinh,), **_QUIET)
+cosh = _unary("cosh", np.cosh, ("math.cosh", "cosh"), (np.cosh,), **_QUIET)
+arcsinh = _unary("arcsinh", np.arcsinh, ("math.asinh", "asinh", "arcsinh"), (np.arcsinh,), **_QUIET)
+arccosh = _unary("arccosh", np.arccosh, ("math.acosh", "acosh", "arccosh"), (np.arccosh,), **_QUIET)
+arctanh = _unary("arctanh", np.arctanh, ("math.atanh", "atanh", "arctanh"), (np.arctanh,), **_QUIET)
+exp2 = _unary("exp2", np.exp2, ("math.exp2", "exp2"), (np.exp2,), **_QUIET)
+log2 = _unary("log2", np.log2, ("math.log2", "log2"), (np.log2,), **_QUIET)
+log10 = _unary("log10", np.log10, ("math.log10", "log10"), (np.log10,), **_QUIET)
+cbrt = _unary("cbrt", np.cbrt, ("math.cbrt", "cbrt"), (np.cbrt,), **_QUIET)
+deg2rad = _unary("deg2rad", np.deg2rad, ("math.deg2rad", "deg2rad", "radians"), (np.deg2rad, np.radians), **_QUIET)
+rad2deg = _unary("rad2deg", np.rad2deg, ("math.rad2deg", "rad2deg", "degrees"), (np.rad2deg, np.degrees), **_QUIET)
+# np.rint gives float64 for ints (it has only float loops), unlike np.round/gj.round, which keep ints.
+rint = _unary("rint", np.rint, ("math.rint", "rint"), (np.rint,), **_QUIET)
+trunc = _unary("trunc", np.trunc, ("math.trunc", "trunc", "fix"), (np.trunc,), **_QUIET)
+fabs = _unary("fabs", np.fabs, ("math.fabs", "fabs"), (np.fabs,), **_QUIET)
+signbit = _unary("signbit", np.signbit, ("math.signbit", "signbit"), (np.signbit,), **_QUIET)
+positive = _unary("positive", np.positive, ("math.positive", "positive"), (np.positive,),
+                  operators=("__pos__",))
+spacing = _unary("spacing", np.spacing, ("math.spacing", "spacing"), (np.spacing,), **_QUIET)
+conjugate = _unary("conjugate", np.conjugate, ("math.conj", "conj", "conjugate"), (np.conjugate, np.conj))
+
+arctan2 = _binary("arctan2", np.arctan2, ("math.atan2", "atan2", "arctan2"), quiet=True)
+hypot = _binary("hypot", np.hypot, ("math.hypot", "hypot"), quiet=True)
+copysign = _binary("copysign", np.copysign, ("math.copysign", "copysign"), quiet=True)
+fmax = _binary("fmax", np.fmax, ("math.fmax", "fmax"), quiet=True)
+fmin = _binary("fmin", np.fmin, ("math.fmin", "fmin"), quiet=True)
+fmod = _binary("fmod", np.fmod, ("math.fmod", "fmod", "math.truncatemod", "truncatemod"), quiet=True)
+logaddexp = _binary("logaddexp", np.logaddexp, ("math.logaddexp", "logaddexp"), quiet=True)
+logaddexp2 = _binary("logaddexp2", np.logaddexp2, ("math.logaddexp2", "logaddexp2"), quiet=True)
+nextafter = _binary("nextafter", np.nextafter, ("math.nextafter", "nextafter"), quiet=True)
+heaviside = _binary("heaviside", np.heaviside, ("math.heaviside", "heaviside"), quiet=True)
+float_power = _binary("float_power", np.float_power, ("math.float_power", "float_power"), quiet=True)
+ldexp = _binary("ldexp", np.ldexp, ("math.ldexp", "ldexp"), quiet=True)
+gcd = _binary("gcd", np.gcd, ("math.gcd", "gcd"))
+lcm = _binary("lcm", np.lcm, ("math.lcm", "lcm"))
+left_shift = _binary("left_shift", np.left_shift, ("bitwise.left_shift",), operator="__lshift__",
+                     reflected="__rlshift__", quiet=True)
+right_shift = _binary("right_shift", np.right_shift, ("bitwise.right_shift",), operator="__rshift__",
+                      reflected="__rrshift__", quiet=True)
+numpy_adapter(np.bitwise_left_shift)(left_shift)
+numpy_adapter(np.bitwise_right_shift)(right_shift)
+for _public in (arcsin, arccos, arctan, sinh, cosh, arcsinh, arccosh, arctanh, exp2, log2, log10, cbrt, deg2rad,
+                rad2deg, rint, trunc, fabs, signbit, positive, spacing, conjugate, arctan2, hypot, copysign, fmax,
+                fmin, fmod, logaddexp, logaddexp2, nextafter, heaviside, float_power, ldexp, gcd, lcm, left_shift,
+                right_shift):
+    _public.__module__ = __name__  # built by elementwise's helpers, defined here
+
+
+# ---- NumPy functions composed from ops -----------------------------------------------------------------
+
+@numpy_adapter(np.fix)
+def _np_fix(x, out=None):
+    if out is not None:
+        raise UnimplementedError("numpy.fix on graphjit tensors does not support out=")
+    return trunc(x)  # rounding toward zero, which is trunc; NumPy keeps ints as ints for both
+
+
+def round_decimals(x, decimals=0, name=None):
+    """NumPy's ``round(x, decimals)``: ``rint(x * 10**d) / 10**d`` (``rint(x / 10**-d) * 10**-d`` for negative
+    ``d``) in x's dtype, as NumPy computes it, half to even. Ints keep their dtype; negative ``decimals``
+    round them through float64 as NumPy does."""
+    x = convert_to_tensor(x, what="round(x)")
+    decimals = int(decimals)
+    if x.dtype.is_bool:
+        return x if decimals >= 0 else cast_to(_rint_keep_dtype(cast_to(x, "float64")), "bool")
+    if decimals == 0:
+        return _rint_keep_dtype(x)
+    if not x.dtype.is_floating:
+        if decimals > 0:
+            return x
+        f = float(10 ** -decimals)
+        return cast_to(multiply(_rint_keep_dtype(divide(cast_to(x, "float64"), f)), f), x.dtype)
+    if decimals > 0:
+        f = float(10 ** decimals)
+        return divide(_rint_keep_dtype(multiply(x, f)), f)
+    f = float(10 ** -decimals)
+    return multiply(_rint_keep_dtype(divide(x, f)), f)
+
+
+@numpy_adapter(np.round, np.around)
+def _np_round(a, decimals=0, out=None):
+    if out is not None:
+        raise UnimplementedError("numpy.round on graphjit tensors does not support out=")
+    return round_decimals(a, decimals)
+
+
+@numpy_adapter(np.divmod)
+def _np_divmod(x1, x2, out=None):
+    if out is not None:
+        raise UnimplementedError("numpy.divmod on graphjit tensors does not support out=")
+    return floordiv(x1, x2), mod(x1, x2)
+
+
+@numpy_adapter(np.modf)
+def _np_modf(x, out=None):
+    """(fractional, integral) parts, both with x's sign; the fraction of +-inf is +-0, as in NumPy."""
+    if out is not None:
+        raise UnimplementedError("numpy.modf on graphjit tensors does not support out=")
+    (x,) = promote_operands(x)
+    if not x.dtype.is_floating:
+        x = cast_to(x, "float64")
+    finite = where(OPS["isinf"].bind(x), 0.0, x)  # inf - inf would be NaN (and warn)
+    return copysign(finite - trunc(finite), x), trunc(x)
+
+
+_LOWERINGS = {
+    "arcsin": _np_call("arcsin"), "arccos": _np_call("arccos"), "arctan": _np_call("arctan"),
+    "sinh": _np_call("sinh"), "cosh": _np_call("cosh"), "arcsinh": _np_call("arcsinh"),
+    "arccosh": _np_call("arccosh"), "arctanh": _np_call("arctanh"), "exp2": _np_call("exp2", in_float64=True),
+    "log2": _np_call("log2", in_float64=True), "log10": _np_call("log10"), "cbrt": _np_call("cbrt"),
+    "deg2rad": _np_call("deg2rad"), "rad2deg": _np_call("rad2deg"), "fabs": _np_call("fabs"),
+    "rint": _int_identity_or("rint"), "trunc": _int_identity_or("trunc"),
+    "signbit": Scalar(_signbit_emit), "positive": Scalar(_identity_emit), "conjugate": Scalar(_identity_emit),
+    "arctan2": _np_call("arctan2"), "hypot": _np_call("hypot"), "copysign": _np_call("copysign"),
+    "fmax": Scalar(_fmax_emit), "fmin": Scalar(lambda a, i, o: _fmax_emit(a, i, o, pick="<=")),
+    "fmod": Scalar(_fmod_emit), "logaddexp": _np_call("logaddexp"), "nextafter": _np_call("nextafter"),
+}
+for _name, _lowering in _LOWERINGS.items():
+    OPS[_name].lower = _lowering
