@@ -17,6 +17,12 @@ from graphjit import errors
 tf1 = gj.compat.v1
 
 
+@pytest.fixture(autouse=True)
+def _as_users_run_it(compiled_background):
+    """Sessions run as users run them: compiled, plans compiled in the background (tests that need another
+    backend set it themselves)."""
+
+
 def _model():
     """softmax(x @ W + b) with a placeholder batch and initialized-by-op variables."""
     g = tf1.Graph(name="model")
