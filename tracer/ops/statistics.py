@@ -150,3 +150,10 @@ def _norm(x, ord, axis, keepdims):  # noqa: A002
             raise _bad(f"duplicate axes given: {axis}")
         return _matrix_norm(x, ord, tuple(normalized), keepdims)
     raise _bad(f"improper number of dimensions to norm: axis={axis} (one axis for vectors, two for matrices)")
+
+
+@export("math.reduce_euclidean_norm", "reduce_euclidean_norm")
+def reduce_euclidean_norm(input_tensor, axis=None, keepdims=False, name=None):
+    """TF's ``sqrt(sum(x * x))`` over ``axis`` (ints compute in float64, as NumPy's norm)."""
+    x = _as_float(input_tensor, "reduce_euclidean_norm(input_tensor)")
+    return sqrt(reduce_sum(multiply(x, x), axis, bool(keepdims)))
