@@ -143,6 +143,9 @@ class StageWriter(KernelWriters):
         node = self._node(m)
         lowering = OPS[node.op].lower
         expr = lowering.emit(names, [self._node(j).type.dtype for j in node.inputs], node.type.dtype)
+        if node.op == "pow" and expr is not None and _numpy_scalar_exponent(self.graph, node):
+            x, e = (cast(a, self._node(j).type.dtype, node.type.dtype) for a, j in zip(names, node.inputs))
+            expr = f"({x} * {x} if {e} == 2 else (np.sqrt({x}) if {e} == 0.5 else {expr}))"
         for family in ("exp", "expm1", "log", "log1p", "sin", "cos", "tan", "tanh", "sigmoid", "softplus"):
             for suffix in ("f32", "f64"):
                 if f"{family}_{suffix}(" in expr:
@@ -325,3 +328,15 @@ def _init(template, dtype, acc_t):
     if template == "{highest}":
         return f"{acc_t}(np.inf)" if dtype.is_floating else f"{acc_t}({np.iinfo(dtype.np).max})"
     return f"{acc_t}({template})"
+
+
+def _numpy_scalar_exponent(graph, node):
+    """Whether NumPy's float power loop sees this pow's exponent with stride 0, where it computes ``x * x``
+    for 2 and ``sqrt(x)`` for 0.5 instead of pow (the results differ at -0.0 and -inf: sqrt gives -0.0 and
+    NaN, pow +0.0 and +inf). That is a size-1 exponent against a larger result, or a 0-d one. A size-1
+    result from size-1 operands of rank >= 1 depends on NumPy's iterator ((1,) ** (1,) calls pow,
+    (1, 1) ** (1,) takes sqrt) and keeps pow here."""
+    if not node.type.dtype.is_floating:
+        return False
+    shape = graph.nodes[node.inputs[1]].type.shape
+    return num_elements(shape) == 1 and (num_elements(node.type.shape) > 1 or len(shape) == 0)

@@ -6,6 +6,21 @@ import pytest
 import graphjit as gj
 
 
+def _both_many(fn, *args):
+    """(compiled, interpreted) lists of arrays from one traced function returning a list."""
+    f = gj.function(fn)
+    saved = gj.config.backend, gj.config.compile_in_background
+    try:
+        gj.config.compile_in_background = False
+        out = {}
+        for backend in ("cpu", "interpreter"):
+            gj.config.backend = backend
+            out[backend] = [np.asarray(t.numpy()) for t in f(*args)]
+        return out["cpu"], out["interpreter"]
+    finally:
+        gj.config.backend, gj.config.compile_in_background = saved
+
+
 def _both(fn, *args):
     """(compiled, interpreted) results of one traced function."""
     f = gj.function(fn)
@@ -21,15 +36,28 @@ def _both(fn, *args):
         gj.config.backend, gj.config.compile_in_background = saved
 
 
-@pytest.mark.xfail(strict=True, reason="NumPy's float power loop takes sqrt when the exponent is a broadcast "
-                                       "scalar 0.5 and powf otherwise; the compiled pow always calls powf "
-                                       "(fuzz_specs.KNOWN_ISSUES['pow'])")
-def test_pow_by_a_broadcast_half():
-    x = np.array([-np.inf, -0.0, -4.0, 9.0], np.float32)
-    compiled, interpreted = _both(lambda a, e: gj.pow(a, e), x, np.array([0.5], np.float32))
-    np.testing.assert_array_equal(interpreted, np.power(x, np.array([0.5], np.float32)))
-    np.testing.assert_array_equal(np.signbit(compiled), np.signbit(interpreted))
-    np.testing.assert_array_equal(compiled, interpreted)
+def test_pow_by_a_size_one_exponent_is_square_or_sqrt_as_numpy_computes_it():
+    # NumPy's float power loop computes x * x for an exponent of 2 and sqrt(x) for 0.5 when the exponent has
+    # stride 0 (a size-1 exponent against a larger result, or a 0-d one), pow otherwise: -inf ** 0.5 is NaN
+    # and -0.0 ** 0.5 is -0.0 there, +inf and +0.0 through powf (compiled code always called powf).
+    x = np.array([-np.inf, -0.0, -4.0, 9.0, 1e-3, 2.5, np.inf, np.nan], np.float32)
+    cases = [np.array([0.5], np.float32), np.array(0.5, np.float32), np.array([[0.5]], np.float64),
+             np.array([2.0], np.float32), np.array([2], np.int32), np.array([3.0], np.float32),
+             np.array([-1.0], np.float32)]
+    compiled, interpreted = _both_many(lambda a, *es: [a ** e for e in es], x, *cases)
+    for e, c, i in zip(cases, compiled, interpreted):
+        want = np.power(x, e)
+        np.testing.assert_array_equal(i, want)
+        assert np.array_equal(np.isnan(c), np.isnan(want)) and np.array_equal(np.signbit(c), np.signbit(want)), e
+        if e.reshape(-1)[0] in (0.5, 2.0):   # sqrt and x * x are correctly rounded: bit-exact
+            np.testing.assert_array_equal(c, want)
+        else:                                  # powf against NumPy's own pow: the math library's ULPs
+            np.testing.assert_array_max_ulp(c[np.isfinite(want)], want[np.isfinite(want)], maxulp=2)
+    # a full exponent array keeps pow in both, so -inf ** 0.5 stays +inf
+    compiled, interpreted = _both_many(lambda a, e: [a ** e], x, np.full(x.shape, 0.5, np.float32))
+    np.testing.assert_array_equal(interpreted[0][:2], [np.inf, 0.0])
+    np.testing.assert_array_equal(compiled[0][:2], [np.inf, 0.0])
+    assert not np.signbit(compiled[0][1])
 
 
 def test_sign_of_negative_zero_is_positive_zero_and_nan_stays_nan():
