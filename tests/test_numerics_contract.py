@@ -174,3 +174,14 @@ def test_fast_paths_stay_within_the_stated_bounds():
         columns = s32.reshape(256, -1).astype(np.float64)
         error = np.abs(values[7] - columns.sum(0))
         assert (error <= (math.log2(256) + 2) * 2.0 ** -24 * np.abs(columns).sum(0)).all(), path
+
+
+@pytest.mark.xfail(strict=True, reason="known compiler bug (compiler/codegen.py, reported): a reduction kernel's "
+                   "fastmath 'reassoc' also covers the elementwise producers fused into it, so LLVM may rewrite "
+                   "(x * b) * b as x * (b * b): inf * 1e-30 * 1e-30 becomes inf * 0 = NaN")
+def test_reassociation_stays_inside_the_reduction():
+    x = np.array([np.inf, 1.0], np.float32)
+    b = np.array([1e-30, 1e-30], np.float32)
+    results = three_ways(lambda x, b: [gj.reduce_max((x * b) * b)], x, b)
+    for path, (value,) in results.items():
+        assert value == np.inf, path  # the elementwise product is inf on every path; its max must be too
