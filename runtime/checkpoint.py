@@ -13,7 +13,8 @@ stores named NumPy arrays under a path prefix such as ``dir/ckpt-3``:
 
 Renaming the index into place is the commit point: the data file is written first, so a crash at any
 moment leaves the previous checkpoint at that prefix whole. Loading never unpickles anything and
-verifies every array's shape, dtype and checksum against the index.
+verifies every array's shape, dtype and checksum against the index, then the whole data file against
+the hash in its name; restores check all of that before any variable changes (all-or-nothing).
 
 The TF2-style API (``Checkpoint``, ``CheckpointManager``, ``latest_checkpoint``, re-exported by
 ``graphjit.train``) collects the variables reachable from Python objects under slash paths
@@ -313,7 +314,13 @@ def load_arrays(prefix: str, expected: dict | None = None) -> dict:
     if not isinstance(npz, np.lib.npyio.NpzFile):
         raise DataLossError(f"checkpoint {prefix!r}: data file {data_path} is not an .npz archive")
     with npz:
-        return {name: _read_member(npz, data_path, name, entry) for name, entry in entries.items()}
+        arrays = {name: _read_member(npz, data_path, name, entry) for name, entry in entries.items()}
+    # Every array matched its checksum, but bytes outside them (zip headers, timestamps, padding) may still
+    # have changed: the data file's name holds the start of its content hash, so any changed byte shows.
+    if not _file_sha256(data_path).startswith(index["data"][-20:-4]):
+        raise DataLossError(f"checkpoint {prefix!r}: data file {data_path} does not match the content hash in "
+                            f"its name: it was changed or damaged after it was written (no value was used)")
+    return arrays
 
 
 def list_entries(prefix: str) -> dict:
