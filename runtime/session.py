@@ -128,6 +128,10 @@ class Session:
                 raise InvalidTypeError(f"The value of a feed cannot be a graph tensor or variable: '{tensor.name}' "
                                        f"was fed {value!r}. Feeds must be values (arrays, numbers, lists); "
                                        f"run the tensor first to get its value")
+            if value is None or (getattr(value, "dtype", None) is not None and value.dtype.kind == "c") \
+                    or type(value) is complex:  # None would become NaN and complex lose its imaginary part
+                raise InvalidArgumentError(f"Cannot feed {value!r:.40} for '{tensor.name}' of dtype "
+                                           f"{tensor.dtype.name}: feeds must be real numbers, arrays or lists")
             try:
                 array = np.asarray(value, dtype=tensor._type.dtype.np)
             except (TypeError, ValueError, OverflowError) as err:

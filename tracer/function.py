@@ -14,7 +14,7 @@ import numpy as np
 from . import context, dtypes, nest
 from .errors import InvalidArgumentError, UnimplementedError
 from .ir import TensorType
-from .specs import TensorSpec
+from .specs import TensorSpec, flatten_up_to_signature
 from .tensor import EagerTensor, SymbolicTensor, Tensor, convert_to_tensor
 from .tracing import TraceContext
 
@@ -252,7 +252,11 @@ class Function:
         return concrete.call_flat(tensors)
 
     def _apply_signature(self, values):
-        flat_values = nest.flatten(values)
+        # One value per spec when the arguments line up with the signature, so a nested list given for a
+        # spec becomes one tensor (as in TF); otherwise (``*args``) the flat leaves are matched in order.
+        per_argument = len(values) == len(self.input_signature)
+        flat_values = (flatten_up_to_signature(self.input_signature, values, self.name) if per_argument
+                       else nest.flatten(values))
         specs = nest.flatten(self.input_signature)
         if len(flat_values) != len(specs):
             raise InvalidArgumentError(f"{self.name}: input_signature has {len(specs)} tensor(s) but the call passed "
@@ -267,7 +271,7 @@ class Function:
                     f" has shape {tuple(t.shape)} and dtype {t.dtype.name}, which does not match the "
                     f"input_signature {spec}")
             converted.append(t)
-        return nest.pack_sequence_as(tuple(values), converted)
+        return nest.pack_sequence_as(self.input_signature if per_argument else tuple(values), converted)
 
     def _trace(self, values, tensors, key):
         with _trace_lock:
@@ -307,6 +311,8 @@ class Function:
                 if isinstance(leaf, (np.ndarray, np.generic)):
                     flat_outputs.append(ctx.node_id(convert_to_tensor(leaf), "a returned value"))
                     return _TensorSlot(len(flat_outputs) - 1)
+                if leaf is not None and type(leaf) not in _CONSTANT_OUTPUTS:
+                    raise _bad_output(self, leaf)
                 return leaf
             template = nest.map_structure(to_slot, result)
         graph = ctx.builder.finish(flat_outputs)
@@ -343,6 +349,21 @@ class Function:
 
     def __repr__(self):
         return f"<gj.function {self.name} ({self._tracing_count} trace(s))>"
+
+
+# Python values a traced function may return as they are (every call returns the same value). Anything else
+# (a generator, a set, an arbitrary object) would be the object of the first trace, handed back on every
+# later call: refused, as TF does.
+_CONSTANT_OUTPUTS = (bool, int, float, str)
+
+
+def _bad_output(function, leaf):
+    from .errors import TracingError
+    from .source import Location
+    code = getattr(inspect.unwrap(function.python_function), "__code__", None)
+    where = "" if code is None else f"\n  at {Location(code.co_filename, code.co_firstlineno, code.co_name)}"
+    return TracingError(f"{function.name}: returned a {type(leaf).__name__} ({leaf!r:.60}): a gj.function must return "
+                        f"tensors, arrays, None, Python numbers or strings, or tuples/lists/dicts of them{where}")
 
 
 def _drop_first_parameter(signature):
