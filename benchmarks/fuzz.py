@@ -1,45 +1,60 @@
 """The differential fuzzer at scale: random graphs over every registered op, compiled (Numba CPU backend)
 against the reference interpreter and a float64 NumPy shadow (tests/fuzz_graphs.py, tests/fuzz_check.py).
 
-    python benchmarks/fuzz.py --cases 10000 [--seed N] [--max-ops 30] [--batch 25]
+    python benchmarks/fuzz.py --cases 10000 [--seed N] [--max-ops 12] [--batch 10] [--jobs 2]
 
 Prints cases run, mismatches, crashes (raw non-graphjit exceptions) and error disagreements, then a
 shrunk reproducer (the program listing with its inputs) for each distinct failure. Exits 1 on any failure.
+
+Where a case's time goes (2-core machine): Numba compiling the batch's module is ~95% of it; tracing,
+the compiler's passes, the interpreter and the checker's 11 float64 shadow runs are the rest. Numba's cost
+grows faster than the graph (a 50-program batch of 12 ops took 3.3 s a case, 10 programs ~0.5 s), so
+batches stay small and ``--jobs`` processes each run their own seed stream (job k draws batch b from
+``(seed, k, b)``). Kernels go to a fresh temporary cache directory (``--cache-dir`` to choose one), so the
+user's kernel cache is not flooded with thousands of one-off graphs.
 """
 import argparse
 import collections
+import multiprocessing
 import os
+import shutil
 import sys
+import tempfile
 import time
+import warnings
 
-sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "tests"))
-
-import fuzz_check  # noqa: E402
-import fuzz_graphs  # noqa: E402
+TESTS = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "tests")
 
 
-def main(argv=None):
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--cases", type=int, default=1000)
-    parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--max-ops", type=int, default=30)
-    parser.add_argument("--batch", type=int, default=25, help="programs traced and compiled as one function")
-    parser.add_argument("--error-cases", type=float, default=0.02,
-                        help="fraction of cases that end in a data-dependent error (each compiled alone)")
-    parser.add_argument("--reproducers", type=int, default=8, help="distinct failures to shrink and print")
-    args = parser.parse_args(argv)
+def _quiet():
+    import numpy as np
+    np.seterr(all="ignore")               # the eager draws and the interpreter overflow by design
+    warnings.simplefilter("ignore")
+
+
+def _signature(failure):
+    return failure.kind, failure.message.split(":")[0].split(" ")[-1], failure.message[:40]
+
+
+def run_job(job, args, report=print):
+    """One process's share: returns (cases, batches, kind counts, op counts, reproducer texts)."""
+    sys.path.insert(0, TESTS)
+    _quiet()
+    import fuzz_check
+    import fuzz_graphs
 
     start = time.perf_counter()
     cases, batches, failures, ops = 0, 0, [], collections.Counter()
-    while cases < args.cases:
-        ch = fuzz_graphs.RandomChooser((args.seed, batches))
+    share = args.cases // args.jobs + (job < args.cases % args.jobs)
+    while cases < share:
+        ch = fuzz_graphs.RandomChooser((args.seed, job, batches) if args.jobs > 1 else (args.seed, batches))
         batches += 1
         if ch.coin(args.error_cases * args.batch / (1 + args.error_cases * args.batch)):
             prog = next((p for p in (fuzz_graphs.draw_program(ch, args.max_ops, want_error=True)
                                      for _ in range(10)) if p is not None), None)
             progs = [prog] if prog is not None else []
         else:
-            progs = [fuzz_graphs.draw_program(ch, args.max_ops) for _ in range(min(args.batch, args.cases - cases))]
+            progs = [fuzz_graphs.draw_program(ch, args.max_ops) for _ in range(min(args.batch, share - cases))]
         if not progs:
             continue
         for prog in progs:
@@ -49,36 +64,113 @@ def main(argv=None):
         cases += len(progs)
         if batches % 10 == 0 or found:
             kinds = collections.Counter(f.kind for f in failures)
-            print(f"[{time.perf_counter() - start:7.0f}s] {cases} cases, {kinds['mismatch']} mismatches, "
-                  f"{kinds['crash']} crashes, {kinds['error']} error disagreements", flush=True)
+            report(f"[job {job} {time.perf_counter() - start:7.0f}s] {cases}/{share} cases, {kinds['mismatch']} "
+                   f"mismatches, {kinds['crash']} crashes, {kinds['error']} error disagreements")
             for f in found:
-                print(f"    {f.kind}: {f.message[:300]}\n" + "\n".join(f.program.describe().splitlines()[:40]),
-                      flush=True)
+                report(f"    {f.kind}: {f.message[:300]}\n" + "\n".join(f.program.describe().splitlines()[:40]))
 
-    kinds = collections.Counter(f.kind for f in failures)
-    elapsed = time.perf_counter() - start
-    print(f"\ncases run: {cases} in {batches} compiled functions, {elapsed:.0f} s (seed {args.seed}, "
-          f"max ops {args.max_ops})")
-    print(f"failing cases: {len({id(f.program) for f in failures})}; mismatches: {kinds['mismatch']}, "
-          f"crashes: {kinds['crash']}, error disagreements: {kinds['error']}")
-    unfuzzed = sorted(fuzz_graphs.fuzzed_ops() - set(ops))
-    print(f"ops exercised: {len(ops)} of {len(fuzz_graphs.fuzzed_ops())} fuzzed"
-          + (f" (never drawn: {', '.join(unfuzzed)})" if unfuzzed else ""))
-
-    seen = set()
+    reproducers, seen = [], set()
     for failure in failures:
-        signature = (failure.kind, failure.message.split(":")[0].split(" ")[-1], failure.message[:40])
-        if signature in seen or len(seen) >= args.reproducers:
+        if _signature(failure) in seen or len(seen) >= args.reproducers:
             continue
-        seen.add(signature)
+        seen.add(_signature(failure))
 
         def fails(prog, kind=failure.kind):
             return any(f.kind == kind for f in fuzz_check.check_batch([prog]))
         small = fuzz_check.shrink(failure.program, fails)
         again = [f for f in fuzz_check.check_batch([small]) if f.kind == failure.kind]
-        print(f"\n=== {failure.kind}: {(again[0] if again else failure).message[:800]}")
-        print(small.describe())
-    return 1 if failures else 0
+        reproducers.append(f"=== {failure.kind}: {(again[0] if again else failure).message[:800]}\n"
+                           f"{small.describe()}")
+    kinds = collections.Counter(f.kind for f in failures)
+    failing = len({id(f.program) for f in failures})
+    return cases, batches, dict(kinds), failing, dict(ops), reproducers
+
+
+def _worker(job, args, queue):
+    try:
+        queue.put(("done", job, run_job(job, args, report=lambda text: queue.put(("line", job, text)))))
+    except BaseException as err:  # noqa: BLE001 - reported by the parent, which exits 1
+        import traceback
+        queue.put(("died", job, f"{type(err).__name__}: {err}\n{traceback.format_exc()}"))
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--cases", type=int, default=1000)
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--max-ops", type=int, default=12)
+    parser.add_argument("--batch", type=int, default=10, help="programs traced and compiled as one function")
+    parser.add_argument("--jobs", type=int, default=min(2, os.cpu_count() or 1),
+                        help="processes, each with its own seed stream")
+    parser.add_argument("--error-cases", type=float, default=0.02,
+                        help="fraction of cases that end in a data-dependent error (each compiled alone)")
+    parser.add_argument("--reproducers", type=int, default=8, help="distinct failures to shrink and print")
+    parser.add_argument("--cache-dir", default=None,
+                        help="kernel cache directory (default: a fresh temporary one, removed at the end)")
+    args = parser.parse_args(argv)
+    args.jobs = max(1, min(args.jobs, args.cases))
+
+    temp = None
+    if args.cache_dir is None:
+        temp = args.cache_dir = tempfile.mkdtemp(prefix="graphjit-fuzz-")
+    os.environ["GRAPHJIT_CACHE_DIR"] = args.cache_dir   # read by graphjit when the workers import it
+    start = time.perf_counter()
+    results, died = [], []
+    try:
+        if args.jobs == 1:
+            results.append(run_job(0, args, report=lambda text: print(text, flush=True)))
+        else:
+            context = multiprocessing.get_context("spawn")   # a fresh interpreter: no forked Numba/LLVM state
+            queue = context.Queue()
+            workers = [context.Process(target=_worker, args=(k, args, queue)) for k in range(args.jobs)]
+            for w in workers:
+                w.start()
+            pending = set(range(args.jobs))
+            while pending:
+                try:
+                    kind, job, payload = queue.get(timeout=30)
+                except Exception:  # noqa: BLE001 - queue.Empty: a worker killed (e.g. a segfault) sends nothing
+                    for k in [k for k in pending if not workers[k].is_alive() and workers[k].exitcode]:
+                        died.append(f"job {k} exited with code {workers[k].exitcode}")
+                        pending.discard(k)
+                    continue
+                if kind == "line":
+                    print(payload, flush=True)
+                    continue
+                if kind == "done":
+                    results.append(payload)
+                else:
+                    died.append(f"job {job} died: {payload}")
+                pending.discard(job)
+            for w in workers:
+                w.join()
+    finally:
+        if temp:
+            shutil.rmtree(temp, ignore_errors=True)
+
+    cases = sum(r[0] for r in results)
+    batches = sum(r[1] for r in results)
+    kinds = collections.Counter()
+    ops = collections.Counter()
+    for r in results:
+        kinds.update(r[2])
+        ops.update(r[4])
+    elapsed = time.perf_counter() - start
+    sys.path.insert(0, TESTS)
+    import fuzz_graphs
+    print(f"\ncases run: {cases} in {batches} compiled functions, {elapsed:.0f} s (seed {args.seed}, "
+          f"max ops {args.max_ops}, batch {args.batch}, jobs {args.jobs}; {elapsed / max(cases, 1):.3f} s a case)")
+    print(f"failing cases: {sum(r[3] for r in results)}; mismatches: {kinds['mismatch']}, "
+          f"crashes: {kinds['crash']}, error disagreements: {kinds['error']}")
+    unfuzzed = sorted(fuzz_graphs.fuzzed_ops() - set(ops))
+    print(f"ops exercised: {len(ops)} of {len(fuzz_graphs.fuzzed_ops())} fuzzed"
+          + (f" (never drawn: {', '.join(unfuzzed)})" if unfuzzed else ""))
+    for line in died:
+        print(f"!!! {line}")
+    for r in results:
+        for text in r[5]:
+            print("\n" + text)
+    return 1 if kinds or died else 0
 
 
 if __name__ == "__main__":
