@@ -14,7 +14,7 @@ from graphjit.tracer.ir import TensorType, VarRef
 from graphjit.tracer.shapes import num_elements
 from graphjit.tracer.tensor import EagerTensor
 
-from . import shadow
+from .shadow import mode_of as _shadow_mode, run_compared as _run_compared
 from .config import config
 from .eager import EagerContext
 from .state import State, new_variable_id
@@ -96,12 +96,14 @@ class Runtime:
     def _submit(self, concrete, backend):
         """Starts the background compile of ``concrete.graph`` (caller holds ``self._lock``). The thread gets the
         graph, never ``concrete``: a function dropped meanwhile is freed, and its compile result with it."""
-        if getattr(backend, "reports_plan", False):
-            report = _CompileReport()
+        report = _CompileReport() if getattr(backend, "reports_plan", False) else None
+        if report is not None:
             future = _compile_pool().submit(backend.compile, concrete.graph, on_planned=report.planned)
             future.add_done_callback(report.finished)
-            return _PendingCompile(future, report)
-        return _PendingCompile(_compile_pool().submit(backend.compile, concrete.graph), None)
+        else:
+            future = _compile_pool().submit(backend.compile, concrete.graph)
+        weakref.finalize(concrete, future.cancel)  # a compile still queued when its function dies never runs
+        return _PendingCompile(future, report)
 
     def _wait_for_load(self, concrete, backend, future, report):
         """On a graph's first call: should it wait for its background compile instead of interpreting?
@@ -142,10 +144,10 @@ class Runtime:
 
     def wait_for_compilation(self):
         """Blocks until every background compile has finished (their errors surface on the next call)."""
-        with self._lock:
-            pending = list(self._pending.values())
-        for entry in pending:
-            entry.future.exception()
+        if self._pending or _pool is not None:
+            # The pool has one thread and runs in submission order: once a no-op submitted now has run, every
+            # compile before it has finished, those of functions that died meanwhile included.
+            _compile_pool().submit(lambda: None).result()
 
     def compiled(self, concrete, backend_name):
         executable = concrete.executables.get(backend_name)
@@ -159,10 +161,10 @@ class Runtime:
 
     def run(self, concrete, tensors):
         executable = self.executable(concrete)
-        compare = shadow.mode_of(concrete, config)
+        compare = _shadow_mode(concrete, config)
         if compare:  # no fast_call either: every call goes through here while shadow mode is on
             backend = self.backend(getattr(concrete, "jit_compile", None))
-            return shadow.run_compared(concrete, backend, executable, self.state, tensors, compare)
+            return _run_compared(concrete, backend, executable, self.state, tensors, compare)
         if hasattr(concrete, "fast_call") and concrete not in self._pending:
             concrete.fast_call = self._fast_call(concrete, executable)
         arrays = [t._value if type(t) is EagerTensor else np.asarray(t) for t in tensors]
