@@ -6,7 +6,7 @@ import numpy as np
 
 from graphjit.tracer.errors import GraphjitError, InternalError
 from graphjit.tracer.registry import OPS
-from graphjit.tracer.source import op_error
+from graphjit.tracer.source import EAGER_ERRORS, op_error
 
 from .backend import Backend, Executable, register_backend
 
@@ -43,7 +43,7 @@ def run_node(op, node, attrs, state, args):
     Shared by this interpreter and the compiled backend's eager steps between compiled stages."""
     try:
         out = op.eager(state, *args, **attrs) if op.stateful else op.eager(*args, **attrs)
-    except (GraphjitError, ValueError, IndexError, TypeError, ZeroDivisionError) as err:
+    except (GraphjitError, *EAGER_ERRORS) as err:
         raise op_error(err, node.op, node.loc) from None
     return check_result(node, out)
 

@@ -3,7 +3,7 @@ import numpy as np
 
 from graphjit.tracer.dtypes import ALL as ALL_DTYPES
 from graphjit.tracer.errors import GraphjitError, InternalError, InvalidArgumentError, TracingError
-from graphjit.tracer.source import op_error, with_location
+from graphjit.tracer.source import EAGER_ERRORS, op_error, with_location
 from graphjit.tracer.tensor import EagerTensor, SymbolicTensor
 from graphjit.tracer.v1_graph import GraphTensor
 
@@ -35,7 +35,7 @@ class EagerContext:
                 out = op.eager(*arrays, **attrs)
         except GraphjitError as err:
             raise op_error(err, op.name) from None
-        except (ValueError, TypeError, IndexError, ZeroDivisionError, OverflowError) as err:
+        except EAGER_ERRORS as err:
             op.infer_checked([_type(a) for a in arrays], attrs)  # raises the rule's clear message, if any
             raise op_error(err, op.name) from None
         if type(out) is not np.ndarray:

@@ -300,3 +300,30 @@ def test_results_of_numpy_arrays_and_python_values():
     t, c, tag, n = f(X)
     assert float(c) == 2.0 and tag == "tag" and n == 3
     np.testing.assert_array_equal(t.numpy(), X)
+
+
+def test_a_numpy_ufunc_can_be_traced_directly():
+    traced = gj.function(np.trunc)  # its signature's defaults (dtype=None, signature=None, ...) are not passed
+    x = np.array([1.5, -2.5, np.nan], np.float32)
+    np.testing.assert_array_equal(traced(x).numpy(), np.trunc(x))
+
+
+def test_unstated_defaults_are_not_passed_but_stated_ones_are():
+    seen = []
+
+    @gj.function
+    def f(x, scale=2.0, *, offset=None):
+        seen.append((scale, offset))
+        return x * scale if offset is None else x * scale + offset
+
+    x = np.ones(2, np.float32)
+    np.testing.assert_array_equal(f(x).numpy(), [2, 2])
+    np.testing.assert_array_equal(f(x, 3.0, offset=1.0).numpy(), [4, 4])
+    assert seen == [(2.0, None), (3.0, 1.0)]
+
+
+def test_a_result_too_big_for_memory_is_a_resource_error_at_the_users_line():
+    a = gj.constant(np.ones((2**20, 1), np.float32))
+    b = gj.constant(np.ones((1, 2**20), np.float32))
+    with pytest.raises(gj.errors.ResourceExhaustedError, match=r"add: .*\(1048576, 1048576\)[\s\S]*test_function.py"):
+        a + b

@@ -214,17 +214,24 @@ class Function:
         return tuple(bound.arguments.values())
 
     def _call_python(self, values):
-        """Calls the Python function with canonical values, positionally where the signature allows."""
-        args, kwargs = [], {}
+        """Calls the Python function with canonical values, positionally where the signature allows. Defaults
+        that were not given are left out (``value is param.default``): built-ins such as NumPy's ufuncs refuse
+        some of their own defaults spelled out (``dtype=None`` beside ``signature=None``)."""
+        args, kwargs, defaulted = [], {}, 0
         for param, value in zip(self._signature.parameters.values(), values):
             if param.kind is param.VAR_POSITIONAL:
                 args.extend(value)
+                defaulted = 0
             elif param.kind is param.VAR_KEYWORD:
                 kwargs.update(value)
             elif param.kind is param.KEYWORD_ONLY:
-                kwargs[param.name] = value
+                if value is not param.default:
+                    kwargs[param.name] = value
             else:
                 args.append(value)
+                defaulted = defaulted + 1 if value is param.default else 0
+        if defaulted:
+            del args[len(args) - defaulted:]  # trailing positional defaults: the function applies them itself
         return self.python_function(*args, **kwargs)
 
     def __call__(self, *args, **kwargs):

@@ -3,7 +3,12 @@ import linecache
 import os
 import sys
 
-from .errors import FailedPreconditionError, GraphjitError, InvalidArgumentError
+from .errors import FailedPreconditionError, GraphjitError, InvalidArgumentError, ResourceExhaustedError
+
+# What an op's NumPy implementation raises for arguments it cannot take (NumPy's and Python's own errors); every
+# place that runs eager code (the eager context, the interpreter, constant folding) catches these and turns them
+# into graphjit errors with op_error.
+EAGER_ERRORS = (ValueError, TypeError, IndexError, ZeroDivisionError, OverflowError, MemoryError)
 
 # Frames from graphjit's own folders are skipped when looking for the user's line; each
 # subpackage registers its folder on import (wherever it is installed).
@@ -57,4 +62,6 @@ def op_error(err, op_name, location=None):
         return type(err)(with_location(str(err), location))
     if isinstance(err, GraphjitError):
         return type(err)(with_location(f"{op_name}: {err}", location))
+    if isinstance(err, MemoryError):  # NumPy's "Unable to allocate 4.00 TiB for an array with shape ..."
+        return ResourceExhaustedError(with_location(f"{op_name}: {err}", location))
     return InvalidArgumentError(with_location(f"{op_name}: {err}", location))

@@ -6,6 +6,7 @@ import numpy as np
 from graphjit.tracer.errors import GraphjitError
 from graphjit.tracer.ir import Const, Node, make_attrs
 from graphjit.tracer.registry import OPS
+from graphjit.tracer.source import EAGER_ERRORS
 from graphjit.tracer.shapes import num_elements
 
 from .rebuild import Rebuilder, is_effectful
@@ -41,7 +42,7 @@ def _evaluate(node, args):
     try:
         with np.errstate(all="ignore"):
             out = np.asarray(OPS[node.op].eager(*args, **node.attr_dict))
-    except (GraphjitError, ValueError, TypeError, IndexError, ZeroDivisionError, OverflowError):
+    except (GraphjitError, *EAGER_ERRORS):
         return None
     if out.shape != tuple(node.type.shape) or out.dtype != node.type.dtype.np:
         return None
