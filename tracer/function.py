@@ -163,7 +163,7 @@ class Function:
         self._param_names = list(self._signature.parameters)
         params = list(self._signature.parameters.values())
         self._simple_arity = (len(params) if all(p.kind is p.POSITIONAL_OR_KEYWORD for p in params) else -1)
-        # signature key -> ConcreteFunction, least recently used first once it is over half full (see _lookup)
+        # signature key -> ConcreteFunction, least recently used first once it is over half full (see __call__)
         self._cache = {}
         self._tracing_count = 0
         self._created_variables = ()  # variables the first trace created: the function's, whatever is evicted
