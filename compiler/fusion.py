@@ -317,6 +317,8 @@ class StagePlan:
                 continue
             out_type = self.graph.nodes[outputs[0]].type
             for m in group.members:
+                if self.kinds.get(m) == "copy" and not self._reads_at_output_index(group, m):
+                    continue
                 for j in self.graph.nodes[m].inputs:
                     src = self.group_of.get(j)
                     if (src is not None and src is not group and j in self.materialized and j not in self.maps
@@ -328,6 +330,13 @@ class StagePlan:
                         break
                 if group.inplace_of:
                     break
+
+    def _reads_at_output_index(self, group, m):
+        """Whether copy member m reads each element at the index it writes. A copy through a transposing,
+        reversing or shifting map (``x.T`` of a square ``x`` has x's type) written into its own source
+        would read elements it has already overwritten (found by the differential fuzzer)."""
+        _, amap = self.copy_source[m]
+        return amap.broadcast_to(tuple(group.shape)) == AffineMap.contiguous(group.shape)
 
 
 def _topological(groups, graph, group_of):

@@ -89,3 +89,28 @@ def test_float32_and_float64_exp2_log2_compile_into_one_module():
         else:
             np.testing.assert_array_equal(i, w)
             np.testing.assert_array_max_ulp(c, w, maxulp=1)   # exact specials; one rounding of a float64
+
+
+def test_a_transposed_copy_is_not_written_over_its_own_source():
+    # argmax over a middle axis reads a transposed copy of its operand; when that operand was a square
+    # intermediate read by nothing else, the copy loop was planned in place (same type) and read elements
+    # it had already overwritten: argmax(rad2deg(x), axis=1) came back wrong in some columns.
+    rng = np.random.default_rng(3)
+    x = rng.standard_normal((2, 4, 4)).astype(np.float32)
+    x[0, 1, 3] = 3e38          # rad2deg overflows to inf there: the fuzzed case
+    y = rng.standard_normal((5, 5))
+
+    def fn(a, b):
+        return [gj.argmax(gj.math.rad2deg(a), axis=1, output_type=gj.int32),
+                gj.argmin(-a, axis=1), gj.nn.softmax(gj.exp(b), axis=0)]
+    compiled, interpreted = _both_many(fn, x, y)
+    with np.errstate(over="ignore"):
+        np.testing.assert_array_equal(interpreted[0], np.argmax(np.rad2deg(x), axis=1))
+    np.testing.assert_array_equal(interpreted[1], np.argmin(-x, axis=1))
+    e = np.exp(np.exp(y) - np.exp(y).max(axis=0))
+    np.testing.assert_allclose(interpreted[2], e / e.sum(axis=0), rtol=1e-12)
+    for c, i in zip(compiled, interpreted):
+        if c.dtype.kind == "f":
+            np.testing.assert_allclose(c, i, rtol=1e-12)
+        else:
+            np.testing.assert_array_equal(c, i)
