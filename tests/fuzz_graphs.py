@@ -33,6 +33,7 @@ EXCLUDED = {
     "random_normal": "random draws: values depend on the generator's stream, not on the graph's inputs "
                      "(tests/test_shape_indexing_creation_random.py checks the stream on both backends)",
     "random_uniform": "random draws (as random_normal)",
+    "random_truncated_normal": "random draws (as random_normal)",
     "read_variable": "variables are state, not a numeric graph (tests/test_variables.py, the lifecycle tests)",
     "assign_variable": "variables are state (as read_variable)",
     "print": "a side effect on stdout with no value to compare",
