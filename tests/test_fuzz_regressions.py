@@ -114,3 +114,89 @@ def test_a_transposed_copy_is_not_written_over_its_own_source():
             np.testing.assert_allclose(c, i, rtol=1e-12)
         else:
             np.testing.assert_array_equal(c, i)
+
+
+def test_a_reduction_reassociates_its_accumulation_only():
+    # Reduction kernels had fastmath 'reassoc' on the whole Numba function, so the elementwise producers fused
+    # into them were reassociated too: (x * t) * t with x = inf, t = 1e-30 became x * (t * t) = inf * 0 = NaN
+    # in sum/max/min/mean/prod (found by test_fusion_fuzz). Now only the accumulation carries the flag.
+    # Each case has inputs of its own, so that its producer fuses into its reduction (a producer shared by
+    # several reductions is materialised instead); the last ones are large enough for the parallel,
+    # chunked kernel. The huge and cancellation cases passed before too (LLVM needs more than 'reassoc' to
+    # fold (x * g) / g or (a + b) - a); they pin what reassociation must never change.
+    f32 = np.float32
+
+    def first(value, rest, n=1000):
+        a = np.full(n, rest, f32)
+        a[0] = value
+        return a
+    reductions = {"sum": (gj.reduce_sum, np.sum), "max": (gj.reduce_max, np.max), "min": (gj.reduce_min, np.min),
+                  "mean": (gj.reduce_mean, np.mean), "prod": (gj.reduce_prod, np.prod)}
+    tiny = lambda x, t: (x * t) * t                       # noqa: E731  inf -> inf, not inf * (t * t) = NaN
+    tiny_literal = lambda x, _: (x * 1e-30) * 1e-30 + _   # noqa: E731  the same with literal constants
+    huge = lambda h, g: (h * g) / g                       # noqa: E731  1e30 * 1e30 overflows: inf, not h
+    cancel = lambda a, b: (a + b) - a                     # noqa: E731  (1e8 + 1) - 1e8 = 0 in float32, not 1
+    cases = []   # (reduction, producer, x, y)
+    for name in reductions:
+        sign = -1 if name == "min" else 1
+        cases.append((name, tiny, first(sign * np.inf, 1.0), first(1e-30, 1.0)))
+        if name != "prod":   # 1e-60 underflows to 0 in the other elements: the product would be NaN anyway
+            cases.append((name, tiny_literal, first(sign * np.inf, 1e30), np.zeros(1000, f32)))
+        cases.append((name, huge, first(sign * 1e30, 1.0), np.full(1000, 1e30, f32)))
+        cases.append((name, cancel, np.full(1000, 1e8, f32), first(8.0, 1.0)))
+    for name in ("sum", "max", "min"):
+        n = 1 << 17
+        cases.append((name, tiny, first(-np.inf if name == "min" else np.inf, 1.0, n), first(1e-30, 1.0, n)))
+    rows = np.array([[np.inf, 1, 2, 3], [0, 1, 2, 3]], f32)
+    row_tiny = np.array([[1e-30, 1, 1, 1], [1, 1, 1, 1]], f32)
+    big = np.full((2, 4), 1e8, f32)
+    offsets = np.array([[0, 1, 8, 16], [-8, 0, 1, 24]], f32)
+
+    def fn(*xs):
+        out = [reductions[name][0](producer(xs[2 * k], xs[2 * k + 1])) for k, (name, producer, _, _) in enumerate(cases)]
+        r, rt, b, o = xs[2 * len(cases):]
+        return out + [gj.reduce_logsumexp(tiny(r, rt), axis=-1), gj.nn.softmax(cancel(b, o)),
+                      gj.nn.log_softmax(cancel(b, o)), gj.reduce_logsumexp(cancel(b, o), axis=-1)]
+    arrays = [a for _, _, x, y in cases for a in (x, y)] + [rows, row_tiny, big, offsets]
+    compiled, interpreted = _both_many(fn, *arrays)
+    kernels = gj.function(fn).get_concrete_function(*arrays).kernels
+    with np.errstate(all="ignore"):
+        for k, (name, producer, x, y) in enumerate(cases):
+            want = reductions[name][1](producer(x, y))
+            assert not np.isnan(want), (name, k)
+            np.testing.assert_array_equal(interpreted[k], want, err_msg=f"interpreter: {name} case {k}")
+            np.testing.assert_array_equal(compiled[k], want, err_msg=f"compiled: {name} case {k}")
+        lse, soft, log_soft, lse2 = compiled[len(cases):]
+        np.testing.assert_array_equal(lse[0], np.inf)
+        produced = cancel(big, offsets).astype(np.float64)   # [[0, 0, 8, 16], [-8, 0, 0, 24]]: exact
+        np.testing.assert_array_equal(produced, [[0, 0, 8, 16], [-8, 0, 0, 24]])
+        e = np.exp(produced - produced.max(-1, keepdims=True))
+        want = [np.log(np.exp(np.array([1, 2, 3.0])).sum() + 1), e / e.sum(-1, keepdims=True),
+                np.log(e / e.sum(-1, keepdims=True)), np.log(np.exp(produced).sum(-1))]
+    np.testing.assert_allclose(lse[1], want[0], rtol=1e-6)
+    for got, ref, w in zip((soft, log_soft, lse2), interpreted[len(cases) + 1:], want[1:]):
+        np.testing.assert_allclose(got, w, rtol=1e-6, atol=1e-30)   # float32 results of float64 sums
+        np.testing.assert_allclose(ref, w, rtol=1e-6, atol=1e-30)
+    assert sum("reduce" in k for k in kernels) == len(cases)   # every producer above fused into its reduction
+
+
+def test_the_checker_allows_the_math_library_on_exp_of_tanh():
+    # benchmarks/fuzz.py flagged a correct 1-ULP difference of exp(tanh(x)) in float64 with tolerance 0: one
+    # perturbation sign for every node made tanh's and exp's bounds cancel (d exp(t) / exp(t) = dt, |t| ~ 1).
+    import sys
+    import os
+    sys.path.insert(0, os.path.dirname(__file__))
+    import fuzz_check
+    import fuzz_graphs
+    prog = fuzz_graphs.Program()
+    x = fuzz_graphs.add_input(prog, fuzz_graphs.RandomChooser(0), (3,), gj.float64,
+                              np.array([-2.0775619937229126, 0.1, 88.5]))
+    for spec, arg in (("tanh", x), ("exp", x + 1)):
+        prog.nodes.append(fuzz_graphs.Step(spec, (arg,)))
+        prog.types.append(prog.types[x])
+    prog.outputs = [2]
+    want = np.exp(np.tanh(prog.nodes[0].array))
+    one_ulp = np.nextafter(want, np.inf)
+    assert want[0] == 0.37941803900054644 and one_ulp[0] == 0.3794180390005465
+    assert fuzz_check.check_outputs(prog, [one_ulp], [want]) == []
+    assert fuzz_check.check_outputs(prog, [want * (1 + 2.0 ** -30)], [want]) != []
