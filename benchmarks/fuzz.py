@@ -18,6 +18,7 @@ import collections
 import multiprocessing
 import os
 import shutil
+import signal
 import sys
 import tempfile
 import time
@@ -36,6 +37,16 @@ def _signature(failure):
     return failure.kind, failure.message.split(":")[0].split(" ")[-1], failure.message[:40]
 
 
+def draw_batch(fuzz_graphs, args, job, index, limit):
+    """The programs of batch ``index`` of ``job`` (``--replay JOB:BATCH`` draws one again)."""
+    ch = fuzz_graphs.RandomChooser((args.seed, job, index) if args.jobs > 1 else (args.seed, index))
+    if ch.coin(args.error_cases * args.batch / (1 + args.error_cases * args.batch)):
+        prog = next((p for p in (fuzz_graphs.draw_program(ch, args.max_ops, want_error=True)
+                                 for _ in range(10)) if p is not None), None)
+        return [prog] if prog is not None else []
+    return [fuzz_graphs.draw_program(ch, args.max_ops) for _ in range(min(args.batch, limit))]
+
+
 def run_job(job, args, report=print):
     """One process's share: returns (cases, batches, kind counts, op counts, reproducer texts)."""
     sys.path.insert(0, TESTS)
@@ -47,14 +58,8 @@ def run_job(job, args, report=print):
     cases, batches, failures, ops = 0, 0, [], collections.Counter()
     share = args.cases // args.jobs + (job < args.cases % args.jobs)
     while cases < share:
-        ch = fuzz_graphs.RandomChooser((args.seed, job, batches) if args.jobs > 1 else (args.seed, batches))
+        progs = draw_batch(fuzz_graphs, args, job, batches, share - cases)
         batches += 1
-        if ch.coin(args.error_cases * args.batch / (1 + args.error_cases * args.batch)):
-            prog = next((p for p in (fuzz_graphs.draw_program(ch, args.max_ops, want_error=True)
-                                     for _ in range(10)) if p is not None), None)
-            progs = [prog] if prog is not None else []
-        else:
-            progs = [fuzz_graphs.draw_program(ch, args.max_ops) for _ in range(min(args.batch, share - cases))]
         if not progs:
             continue
         for prog in progs:
@@ -64,7 +69,7 @@ def run_job(job, args, report=print):
         cases += len(progs)
         if batches % 10 == 0 or found:
             kinds = collections.Counter(f.kind for f in failures)
-            report(f"[job {job} {time.perf_counter() - start:7.0f}s] {cases}/{share} cases, {kinds['mismatch']} "
+            report(f"[job {job} batch {batches - 1} {time.perf_counter() - start:7.0f}s] {cases}/{share} cases, {kinds['mismatch']} "
                    f"mismatches, {kinds['crash']} crashes, {kinds['error']} error disagreements")
             for f in found:
                 report(f"    {f.kind}: {f.message[:300]}\n" + "\n".join(f.program.describe().splitlines()[:40]))
@@ -115,14 +120,17 @@ def main(argv=None):
         temp = args.cache_dir = tempfile.mkdtemp(prefix="graphjit-fuzz-")
     os.environ["GRAPHJIT_CACHE_DIR"] = args.cache_dir   # read by graphjit when the workers import it
     start = time.perf_counter()
-    results, died = [], []
+    results, died, workers = [], [], []
     try:
         if args.jobs == 1:
             results.append(run_job(0, args, report=lambda text: print(text, flush=True)))
         else:
             context = multiprocessing.get_context("spawn")   # a fresh interpreter: no forked Numba/LLVM state
             queue = context.Queue()
-            workers = [context.Process(target=_worker, args=(k, args, queue)) for k in range(args.jobs)]
+            # daemons, and SIGTERM unwinds through `finally`: killing the parent ends its workers too
+            signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
+            workers = [context.Process(target=_worker, args=(k, args, queue), daemon=True)
+                       for k in range(args.jobs)]
             for w in workers:
                 w.start()
             pending = set(range(args.jobs))
@@ -145,6 +153,9 @@ def main(argv=None):
             for w in workers:
                 w.join()
     finally:
+        for w in workers:
+            if w.is_alive():
+                w.terminate()
         if temp:
             shutil.rmtree(temp, ignore_errors=True)
 
