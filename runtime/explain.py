@@ -35,6 +35,17 @@ class Explanation:
 
     __repr__ = __str__
 
+    def _repr_html_(self):
+        from graphjit.tracer.display import escape, table_html
+        rows = [(r["kernel"], r["kind"], "yes" if r["parallel"] else "no", _si(r["bytes"], "B"), _si(r["flops"], ""),
+                 f"{r['time_s'] * 1e3:.3f}", " ".join(r["ops"])) for r in self.rows]
+        total = ("total", "", "", _si(sum(r["bytes"] for r in self.rows), "B"), _si(sum(r["flops"] for r in self.rows), ""),
+                 f"{sum(r['time_s'] for r in self.rows) * 1e3:.3f}", "")
+        entries = f"{self.entries} compiled entr{'y' if self.entries == 1 else 'ies'} per call"
+        return (f"<div><b>gj.explain</b>({escape(self.name)}): {len(self.rows)} group(s), {entries}"
+                + table_html(("kernel", "kind", "parallel", "bytes", "flops", "time (ms)", "ops"), rows, total)
+                + "</div>")
+
 
 def _si(value, unit):
     for scale, prefix in ((1e9, "G"), (1e6, "M"), (1e3, "k")):

@@ -11,7 +11,7 @@ import weakref
 
 import numpy as np
 
-from . import context, dtypes, nest
+from . import context, display, dtypes, nest
 from .errors import InvalidArgumentError, UnimplementedError
 from .ir import TensorType
 from .specs import TensorSpec, flatten_up_to_signature
@@ -91,7 +91,25 @@ class ConcreteFunction:
 
     @property
     def structured_outputs(self):
-        return self.output_template
+        """The outputs' structure with a gj.TensorSpec where each tensor is (as TF), not the internal slots."""
+        types = [self.graph.nodes[i].type for i in self.graph.outputs]
+        return nest.map_structure(lambda leaf: TensorSpec(types[leaf.index].shape, types[leaf.index].dtype)
+                                  if type(leaf) is _TensorSlot else leaf, self.output_template)
+
+    @property
+    def structured_input_signature(self):
+        """``(args, kwargs)`` of this trace: TensorSpecs where tensors were, Python values as they were."""
+        return display.input_signature(self)
+
+    def pretty_printed_signature(self):
+        """``f(x, y)``, its arguments and its results, one per line (TF's layout)."""
+        return display.signature_text(self)
+
+    def _repr_html_(self):
+        return display.concrete_html(self)
+
+    def _repr_svg_(self):
+        return self.graph._repr_svg_()
 
     def __str__(self):
         return str(self.graph)
@@ -326,6 +344,7 @@ class Function:
         concrete = ConcreteFunction(graph, input_types, template, self.name)
         concrete.jit_compile = self.jit_compile
         concrete.debug_compare = self.debug_compare
+        concrete._input_structure = display.input_structure(self._signature, values)  # specs: no tensor is kept
         # Variables created while tracing belong to the function (their values live as long as it does, even when
         # the trace that created them is evicted from the cache).
         concrete.variables = tuple(ctx.created_variables)
@@ -353,6 +372,13 @@ class Function:
 
     def experimental_get_tracing_count(self):
         return self._tracing_count
+
+    def pretty_printed_concrete_signatures(self):
+        """Each trace kept, as ``ConcreteFunction.pretty_printed_signature`` prints it, blank lines between."""
+        return display.concrete_signatures_text(self)
+
+    def _repr_html_(self):
+        return display.function_html(self)
 
     def __repr__(self):
         return f"<gj.function {self.name} ({self._tracing_count} trace(s))>"

@@ -90,6 +90,9 @@ class Node:
     def attr_dict(self):
         return dict(self.attrs)
 
+    def __repr__(self):
+        return f"Node({node_text(self)})"
+
 
 def make_attrs(attrs):
     return tuple(sorted(attrs.items()))
@@ -105,6 +108,18 @@ class Graph:
 
     def __str__(self):
         return "\n".join(self._lines(""))
+
+    __repr__ = __str__   # (not the dataclass's: a dump of raw node tuples nobody can read)
+
+    def _repr_html_(self):
+        import html
+        count = sum(1 for n in self.nodes if n.op != "input")
+        return (f"<div><b>Graph</b> {html.escape(self.name)}: {len(self.inputs)} input(s), {count} node(s), "
+                f"{len(self.outputs)} output(s)\n<pre style=\"margin:0\">{html.escape(str(self))}</pre></div>")
+
+    def _repr_svg_(self):
+        """The DOT drawing through Graphviz's ``dot`` when it is installed; None (IPython falls back) if not."""
+        return svg_from_dot(self.to_dot())
 
     def _lines(self, indent):
         params = ", ".join(f"%{i}: {self.nodes[i].type}" for i in self.inputs)
@@ -130,7 +145,8 @@ class Graph:
 
     def to_dot(self):
         """Graphviz DOT text: one box per node, solid data edges, dashed effect-order edges."""
-        lines = [f'digraph "{self.name}" {{', "  rankdir=TB;", '  node [shape=box, fontname="monospace"];']
+        name = self.name.replace("\\", "\\\\").replace('"', '\\"')  # a quote in a name would end dot's string
+        lines = [f'digraph "{name}" {{', "  rankdir=TB;", '  node [shape=box, fontname="monospace"];']
         for i, node in enumerate(self.nodes):
             label = f"%{i} {node.op}\\n{node.type}"
             style = ', style="rounded,filled", fillcolor="#e8f0ff"' if node.op == "input" else ""
@@ -172,21 +188,53 @@ def _format_attr(value):
     return repr(value)
 
 
-def _node_lines(i, node, indent):
+def node_text(node, subgraphs_below=False):
+    """``f32[2,3] = add %0 %1 {attrs} after %2``: one node on one line. Nested graphs appear by name and size,
+    or not at all when ``subgraphs_below`` (the graph listing prints them under the node)."""
     args = " ".join(f"%{j}" for j in node.inputs)
-    subgraphs = [(k, v) for k, v in node.attrs if isinstance(v, Graph)]
     attrs = ", ".join(f"{k}={_format_attr(v)}" for k, v in node.attrs if not isinstance(v, Graph))
-    text = f"{indent}%{i}: {node.type} = {node.op}"
+    inner = [f"{k}=<graph {v.name}: {len(v.nodes)} nodes>" for k, v in node.attrs if isinstance(v, Graph)]
+    if inner and not subgraphs_below:
+        attrs = ", ".join(filter(None, [attrs] + inner))
+    text = f"{node.type} = {node.op}"
     if args:
         text += f" {args}"
     if attrs:
         text += f" {{{attrs}}}"
     if node.deps:
         text += " after " + ", ".join(f"%{j}" for j in node.deps)
-    yield text
+    return text
+
+
+def _node_lines(i, node, indent):
+    subgraphs = [(k, v) for k, v in node.attrs if isinstance(v, Graph)]
+    yield f"{indent}%{i}: {node_text(node, subgraphs_below=True)}"
     for key, sub in subgraphs:
         yield f"{indent}  {key}:"
         yield from sub._lines(indent + "    ")
+
+
+DOT_TIMEOUT_S = 10.0   # a huge graph can keep dot busy for minutes; a notebook cell must come back
+
+
+def svg_from_dot(dot_text, timeout=None):
+    """SVG text from Graphviz's ``dot`` program, or None when it is not installed, fails or times out: a
+    notebook display method must not raise (IPython shows the next representation instead)."""
+    import shutil
+    import subprocess   # (both imported here: graphjit's start-up does not need them)
+    program = shutil.which("dot")
+    if program is None:
+        return None
+    try:
+        done = subprocess.run([program, "-Tsvg"], input=dot_text.encode(), capture_output=True, check=False,
+                              timeout=DOT_TIMEOUT_S if timeout is None else timeout)
+    except (OSError, subprocess.SubprocessError):
+        return None
+    if done.returncode != 0 or not done.stdout:
+        return None
+    text = done.stdout.decode("utf-8", "replace")
+    start = text.find("<svg")   # the <svg> element itself: dot writes an XML prolog and a DOCTYPE before it
+    return text[start:] if start >= 0 else None
 
 
 class GraphBuilder:

@@ -251,6 +251,10 @@ class EagerTensor(Tensor):
     def __str__(self):
         return str(self._value)
 
+    def _repr_html_(self):
+        from .display import eager_tensor_html  # (display code loads when a notebook first shows a tensor)
+        return eager_tensor_html(self)
+
     def _scalar(self, kind):
         if self._value.size != 1:
             raise TypeError(f"only tensors with one element can be converted to {kind.__name__}, "
@@ -288,6 +292,10 @@ class SymbolicTensor(Tensor):
     def __repr__(self):
         return (f"<gj.Tensor %{self._id} ({self._trace.builder.nodes[self._id].op}) "
                 f"shape={tuple(self.shape)}, dtype={self.dtype.name}> (symbolic, traced)")
+
+    def _repr_html_(self):
+        from .display import symbolic_tensor_html
+        return symbolic_tensor_html(self)
 
     def _no_value(self, what, instead):
         raise OperatorNotAllowedInGraphError(with_location(
