@@ -18,6 +18,9 @@ from .fusion import REDUCE, SCALAR
 from .kernel_writers import PARALLEL_MIN_ELEMENTS, PARALLEL_MIN_TRANSCENDENTAL, KernelWriters
 
 REDUCTION_CHUNKS = 64
+# A float sum's or product's order is unspecified, so its accumulation alone may reassociate (which lets it
+# vectorise); the flag is on that one instruction (mathlib), never on the fused producers (see _function).
+_REASSOCIABLE = {"{acc} + {v}": "reassoc_add({acc}, {v})", "{acc} * {v}": "reassoc_mul({acc}, {v})"}
 _TRANSCENDENTAL = {"exp", "expm1", "log", "log1p", "sin", "cos", "tan", "tanh", "sigmoid", "softplus", "pow"}
 
 
@@ -112,22 +115,24 @@ class StageWriter(KernelWriters):
         self.scratch[b] = ((size,), np.dtype(dtype))
         return b
 
-    def _function(self, kind, buffers, body, parallel, reassoc=False, group=None, flops=0):
-        """A kernel: its own Numba function when it needs other flags (parallel, reassociation), else
-        inlined into the stage entry. Each Numba function costs ~0.1 s to compile, and test graphs hold
-        hundreds of small loops."""
+    def _function(self, kind, buffers, body, parallel, separate=False, group=None, flops=0):
+        """A kernel: its own Numba function when it is parallel or ``separate``, else inlined into the stage
+        entry. Each Numba function costs ~0.1 s to compile, and test graphs hold hundreds of small loops.
+        (Reductions and row kernels are ``separate``: they once needed their own fastmath flags. Inlining the
+        serial ones would now save compile time, but their vectorisation there has not been measured.)"""
         buffers = sorted(set(buffers))
         fname = f"{self.name}_{kind}{len(self.functions)}"
-        inline = not parallel and not reassoc
+        inline = not parallel and not separate
         start = len(self.lines)
         if not inline:
             sig = ", ".join(f"{self._arg_type(b)}[::1]" for b in buffers)
-            # No FMA contraction: fusing `-exp(x) + x` into one FMA skips the product's overflow to -inf
-            # and turns NumPy's NaN into inf (found by tests/test_fusion_fuzz.py). Reductions may
-            # reassociate (their order is unspecified anyway), which lets sums vectorise.
-            flags = "fastmath={'reassoc'}, " if reassoc else ""
+            # No fastmath flags at all. No FMA contraction: fusing `-exp(x) + x` into one FMA skips the
+            # product's overflow to -inf and turns NumPy's NaN into inf (found by tests/test_fusion_fuzz.py).
+            # No 'reassoc' either: Numba gives it to every instruction of the function, the fused elementwise
+            # producers included ((x * b) * b became x * (b * b): inf * 0 = NaN). A reduction reassociates
+            # only its accumulation, by mathlib's reassoc_add/reassoc_mul, which still vectorises the sum.
             self.lines.append(f"@numba.njit('void({sig})', parallel={parallel}, cache=GJ_CACHE, error_model='numpy', "
-                              f"boundscheck=False, {flags}nogil=True, _nrt=False)")
+                              f"boundscheck=False, nogil=True, _nrt=False)")
             self.lines.append(f"def {fname}({', '.join(self._arg(b) for b in buffers)}):")
             self.lines.extend("    " + line for line in body)
             self.lines.append("")
@@ -247,7 +252,11 @@ class StageWriter(KernelWriters):
             inner.append(f"v{m} = {self._scalar_expr(m, args)}")
             value[m] = f"v{m}"
         v = cast(value.get(source, f"v{source}"), in_dtype, acc_dtype)
-        inner.append(f"acc = {lowering.combine.format(acc='acc', v=v)}")
+        combine = lowering.combine
+        if acc_dtype.is_floating and combine in _REASSOCIABLE:
+            combine = _REASSOCIABLE[combine]
+            self.mathlib.add(combine.split("(")[0])
+        inner.append(f"acc = {combine.format(acc='acc', v=v)}")
         finalize = lowering.finalize.format(acc="acc", n=n_red)
         store = f"b{r}[{_index(0, strides[-1], loop_vars)}] = {cast(finalize, acc_dtype, out_dtype)}"
         body = []
@@ -267,7 +276,7 @@ class StageWriter(KernelWriters):
             body.append("    parts[c] = acc")
             body.append(f"acc = {init}")
             body.append(f"for c in range({chunks}):")
-            body.append(f"    acc = {lowering.combine.format(acc='acc', v='parts[c]')}")
+            body.append(f"    acc = {combine.format(acc='acc', v='parts[c]')}")
             body.append(f"b{r}[0] = {cast(finalize, acc_dtype, out_dtype)}")
         else:
             indent = ""
@@ -282,7 +291,7 @@ class StageWriter(KernelWriters):
             body.extend(indent + line for line in inner)
             body.append("    " * n_kept + store)
         buffers = [b for _, b, _ in accesses] + [r] + ([parts] if chunked else [])
-        self._function("reduce", buffers, body, parallel, reassoc=True, group=group, flops=total * len(group.members))
+        self._function("reduce", buffers, body, parallel, separate=True, group=group, flops=total * len(group.members))
 
     def write(self):
         writers = {"elementwise": self.elementwise, "reduce": self.reduce, "matmul": self.matmul,

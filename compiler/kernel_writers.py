@@ -90,7 +90,7 @@ class KernelWriters:
         dt = node.type.dtype
         t = f"np.{dt.name}"
         exp = f"exp_{dt.short}"
-        self.mathlib.add(exp)
+        self.mathlib.update((exp, "reassoc_add"))
         if log:
             self.mathlib.add("log_f64")
         parallel = self.allow_parallel and rows > 1 and num_elements(shape) >= PARALLEL_MIN_TRANSCENDENTAL
@@ -104,7 +104,7 @@ class KernelWriters:
                 "    s = 0.0"]
         if log:
             body += [f"    for j in range({n}):",
-                     f"        s += {exp}(xs[j] - m)",
+                     f"        s = reassoc_add(s, {exp}(xs[j] - m))",
                      f"    lse = {t}(log_f64(s))",
                      f"    for j in range({n}):",
                      "        os[j] = (xs[j] - m) - lse"]
@@ -112,11 +112,11 @@ class KernelWriters:
             body += [f"    for j in range({n}):",
                      f"        e = {exp}(xs[j] - m)",
                      "        os[j] = e",
-                     "        s += e",
+                     "        s = reassoc_add(s, e)",
                      f"    inv = {t}(1.0 / s)",
                      f"    for j in range({n}):",
                      "        os[j] = os[j] * inv"]
-        self._function("softmax", [x, r], body, parallel, reassoc=True, group=group, flops=5 * num_elements(shape))
+        self._function("softmax", [x, r], body, parallel, separate=True, group=group, flops=5 * num_elements(shape))
 
     def _row_layout(self, group):
         """(output id, input buffer, rows, row length) of a row kernel over its input's trailing axes."""
@@ -132,7 +132,7 @@ class KernelWriters:
         r, x, rows, n = self._row_layout(group)
         dt = self._node(r).type.dtype
         t, exp = f"np.{dt.name}", f"exp_{dt.short}"
-        self.mathlib.update((exp, "log_f64"))
+        self.mathlib.update((exp, "log_f64", "reassoc_add"))
         parallel = self.allow_parallel and rows > 1 and rows * n >= PARALLEL_MIN_TRANSCENDENTAL
         body = [f"for row in {'numba.prange' if parallel else 'range'}({rows}):",
                 f"    xs = b{x}[row * {n}:(row + 1) * {n}]",
@@ -141,9 +141,9 @@ class KernelWriters:
                 f"        m = {t}(0.0)",
                 "    s = 0.0",
                 f"    for j in range({n}):",
-                f"        s += {exp}(xs[j] - m)",
+                f"        s = reassoc_add(s, {exp}(xs[j] - m))",
                 f"    b{r}[row] = {t}(log_f64(s)) + m"]
-        self._function("logsumexp", [x, r], body, parallel, reassoc=True, group=group, flops=4 * rows * n)
+        self._function("logsumexp", [x, r], body, parallel, separate=True, group=group, flops=4 * rows * n)
 
     def arg_reduce(self, group, largest):
         """argmax/argmin per row: the first extreme index, and the first NaN once one is seen (NumPy)."""
@@ -267,7 +267,7 @@ class KernelWriters:
         rows, n = num_elements(node.type.shape), self._node(node.inputs[1]).type.shape[-1]
         dt = node.type.dtype
         t, exp = f"np.{dt.name}", f"exp_{dt.short}"
-        self.mathlib.update((exp, "log_f64"))
+        self.mathlib.update((exp, "log_f64", "reassoc_add"))
         flag_buffer, check, valid = self._index_check(r, (labels, x), labels, rows, n)
         body = [*check,
                 f"for row in range({rows} if {valid} else 0):",
@@ -277,9 +277,9 @@ class KernelWriters:
                 f"        m = {t}(np.nan)",
                 "    s = 0.0",
                 f"    for j in range({n}):",
-                f"        s += {exp}(xs[j] - m)",
+                f"        s = reassoc_add(s, {exp}(xs[j] - m))",
                 f"    b{r}[row] = -((xs[np.int64(b{labels}[row])] - m) - {t}(log_f64(s)))"]
-        self._function("xent", [labels, x, r, flag_buffer], body, False, reassoc=True, group=group,
+        self._function("xent", [labels, x, r, flag_buffer], body, False, separate=True, group=group,
                        flops=4 * rows * n)
 
 

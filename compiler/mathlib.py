@@ -8,7 +8,8 @@ Each float32 function is a Numba intrinsic: one call in Numba's IR, lowered to a
 into the caller's loop before vectorising it. As Numba Python inlined into Numba's IR, the same code made
 Numba's type inference and parfor passes, which take time per statement, twice as slow: W1's parallel
 kernel compiled in ~0.95 s instead of ~0.5 s. The instructions carry their own flags, so a kernel's
-fastmath flags (``reassoc`` in reduction kernels) never reach the range reductions. The one exception to
+fastmath flags could never reach the range reductions (generated kernels have none: a reduction reassociates
+only its accumulation, by ``reassoc_add``/``reassoc_mul`` at the end of this file). The one exception to
 "straight-line": sin, cos and tan send arguments of 2^20 and more through a call that the vectoriser
 widens and that tests a whole vector at once (see _define_big), so that their costly exact reduction runs
 only for the vectors that hold such an argument.
@@ -60,7 +61,7 @@ SOURCE_SHA256 = hashlib.sha256(pathlib.Path(__file__).read_bytes()).hexdigest()
 # ---- LLVM IR with Python operators ---------------------------------------------------------------------
 # Every floating-point instruction is marked 'contract': a multiply and an add may become one FMA, which
 # rounds once (the error bounds below were measured so). Numba gives a kernel's fastmath flags only to
-# flagless instructions, so the flag also keeps 'reassoc' (reduction kernels) from undoing the range
+# flagless instructions, so the flag would also keep a kernel's 'reassoc' from undoing the range
 # reductions. Integers are unsigned words: + - * wrap, >> is a logical shift.
 
 _FLAGS = ("contract",)
@@ -681,3 +682,29 @@ def softplus_f64(x):
     pos = _sel(x > 0, x, 0.0)              # NaN -> 0 here, but log1p(exp(-|NaN|)) is NaN
     return pos + math.log1p(math.exp(-abs(x)))
 
+
+
+# ---- reduction accumulators ----------------------------------------------------------------------
+# The one place generated code may reassociate: the accumulation of a reduction, whose order is unspecified
+# anyway (and reassociating it is what lets LLVM split a sum into vector lanes). The flag sits on this one
+# instruction; the kernel itself has no fastmath flags, so the elementwise producers fused into the loop
+# keep NumPy's order ((x * b) * b must not become x * (b * b): inf * 0 = NaN) and their own roundings.
+# LLVM's loop vectoriser reads the flag from the reduction's own instructions, so a sum still vectorises.
+# No 'contract': acc + x * y as one FMA would skip the product's rounding and overflow.
+
+def _accumulator(name, op):
+    def typer(typingctx, acc, v):
+        if not isinstance(acc, types.Float) or not isinstance(v, (types.Float, types.Integer, types.Boolean)):
+            return None
+
+        def codegen(context, builder, sig, args):
+            w = context.cast(builder, args[1], sig.args[1], sig.args[0])
+            return getattr(builder, op)(args[0], w, flags=("reassoc",))
+        return acc(acc, v), codegen
+    typer.__name__ = typer.__qualname__ = name
+    typer.__doc__ = f"``acc {'+' if op == 'fadd' else '*'} v`` in ``acc``'s type, the one instruction marked 'reassoc'."
+    return intrinsic(typer)
+
+
+reassoc_add = _accumulator("reassoc_add", "fadd")
+reassoc_mul = _accumulator("reassoc_mul", "fmul")   # imported by name by generated code, not in __all__

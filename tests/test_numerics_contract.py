@@ -176,10 +176,9 @@ def test_fast_paths_stay_within_the_stated_bounds():
         assert (error <= (math.log2(256) + 2) * 2.0 ** -24 * np.abs(columns).sum(0)).all(), path
 
 
-@pytest.mark.xfail(strict=True, reason="known compiler bug (compiler/codegen.py, reported): a reduction kernel's "
-                   "fastmath 'reassoc' also covers the elementwise producers fused into it, so LLVM may rewrite "
-                   "(x * b) * b as x * (b * b): inf * 1e-30 * 1e-30 becomes inf * 0 = NaN")
 def test_reassociation_stays_inside_the_reduction():
+    """A reduction kernel reassociates its accumulation only: with 'reassoc' on the whole kernel LLVM rewrote
+    the fused (x * b) * b as x * (b * b), and inf * 1e-30 * 1e-30 became inf * 0 = NaN."""
     x = np.array([np.inf, 1.0], np.float32)
     b = np.array([1e-30, 1e-30], np.float32)
     results = three_ways(lambda x, b: [gj.reduce_max((x * b) * b)], x, b)
