@@ -110,6 +110,15 @@ def _plus_zero(t):
     return gj.where(gj.equal(t, 0), gj.zeros_like(t), t) if t.dtype.is_floating else t
 
 
+def _zero_free(ts):
+    """Float dot products see no exact zeros: NumPy has no one rule for them. np.dot (so np.tensordot) skips
+    zero terms as BLAS does (0 . -inf is 0.0, and 0 . -x is -0.0) while np.matmul gives NaN and +0.0, and
+    compiled code calls gemm for both (found by benchmarks/fuzz.py)."""
+    if not any(t.dtype.is_floating for t in ts):
+        return ts
+    return [gj.where(gj.equal(t, 0), gj.ones_like(t), t) for t in ts]
+
+
 def _nan_free(t):
     return gj.where(gj.math.is_nan(t), 1, t) if t.dtype.is_floating else t
 
@@ -241,6 +250,7 @@ def _matmul():
         return (a, b), {"transpose_a": ta, "transpose_b": tb}
 
     def apply(ts, params, shadow):
+        ts = _zero_free(ts)
         return gj.matmul(ts[0], ts[1], **params)
     return make, apply
 
@@ -268,6 +278,7 @@ def _tensordot():
         return (a, b), {"axes": (a_axes, b_axes)}
 
     def apply(ts, params, shadow):
+        ts = _zero_free(ts)
         return gj.tensordot(ts[0], ts[1], axes=[list(params["axes"][0]), list(params["axes"][1])])
     return make, apply
 
