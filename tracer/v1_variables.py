@@ -52,7 +52,15 @@ class Variable(_Variable):
     ``v/read`` for uses. It has no value until a session runs its initializer (or restores it).
     """
     __slots__ = ("_graph", "_value_op", "initializer", "initial_value")
-    __hash__ = object.__hash__  # hashable, as TF1 variables are (== stays elementwise)
+    __hash__ = object.__hash__  # hashable, as TF1 variables are
+
+    # TF1 graph mode compares variables by identity (``assert v1 == v`` after a reuse, ``v in var_list``);
+    # tf.equal(v, w) is the elementwise comparison.
+    def __eq__(self, other):
+        return self is other
+
+    def __ne__(self, other):
+        return self is not other
 
     def __init__(self, initial_value=None, trainable=True, name=None, dtype=None, **unused_tf1_options):
         if initial_value is None:

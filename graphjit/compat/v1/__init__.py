@@ -1,22 +1,45 @@
 """graphjit.compat.v1: TensorFlow 1's Graph/Session programming model on graphjit's ops, passes and kernels.
 
-Port TF1 code by replacing ``tf.compat.v1`` with ``gj.compat.v1`` (and ``tf.`` ops with ``gj.`` ops).
-Defined in ``graphjit.tracer.v1_graph`` / ``v1_variables`` (graph building) and
-``graphjit.runtime.session`` / ``saver`` (running and checkpoints).
+A drop-in namespace for TF1 programs: ``import graphjit.compat.v1 as tf`` gives the dtypes
+(``tf.float32``), every op under its TF1 name (``tf.matmul``, ``tf.reduce_mean(x, reduction_indices=1)``,
+``tf.random_normal``, ``tf.nn.softmax_cross_entropy_with_logits_v2``, ``tf.math.*``...), placeholders,
+variables, ``get_variable`` / ``variable_scope``, initializers, ``Session`` and ``train.Saver``. Its ops
+build into a graph (TF1's graph mode) wherever no graph or trace is being built; ``gj.*`` stays eager.
+
+The op names come from the registry's API table (``_names``); the graph machinery from
+``graphjit.tracer.v1_graph`` / ``v1_variables`` and ``graphjit.runtime.session`` / ``saver``.
 """
 import types as _types
 
-from graphjit.runtime.checkpoint import latest_checkpoint as _latest_checkpoint
-from graphjit.runtime.saver import Saver as _Saver
-from graphjit.runtime.session import InteractiveSession, Session, get_default_session  # noqa: F401
-from graphjit.tracer.v1_graph import (Graph, GraphTensor as Tensor, Operation, get_default_graph,  # noqa: F401
+from graphjit.tracer import ops as _registered  # noqa: F401  (every op, before the names are read)
+from graphjit.tracer.source import add_package_dir as _add_package_dir
+
+_add_package_dir(__file__)  # errors name the user's line, not these wrappers
+
+from graphjit.runtime.checkpoint import latest_checkpoint as _latest_checkpoint  # noqa: E402
+from graphjit.runtime.saver import Saver as _Saver  # noqa: E402
+from graphjit.runtime.session import InteractiveSession, Session, get_default_session  # noqa: E402,F401
+from graphjit.tracer.shapes import TensorShape  # noqa: E402,F401
+from graphjit.tracer.v1_graph import (Graph, GraphTensor as Tensor, Operation, get_default_graph,  # noqa: E402,F401
                                       name_scope, reset_default_graph)
-from graphjit.tracer.v1_variables import (  # noqa: F401
+from graphjit.tracer.v1_variables import (  # noqa: E402,F401
     Variable, assign, assign_add, assign_sub, control_dependencies, disable_eager_execution,
     enable_eager_execution, executing_eagerly, global_variables, global_variables_initializer, group, no_op,
     placeholder, placeholder_with_default, set_random_seed, trainable_variables, variables_initializer)
+
+from . import _initializers, _names  # noqa: E402
+from ._initializers import initializers  # noqa: E402
+from ._variable_scope import (AUTO_REUSE, VariableScope, get_variable, get_variable_scope,  # noqa: E402,F401
+                              variable_scope)
+
+globals().update(_initializers.TOP_LEVEL)  # tf.zeros_initializer(), tf.glorot_uniform_initializer()...
+# Ops and dtypes under their TF1 names; the definitions above (placeholder, Variable...) are not op names.
+globals().update({k: v for k, v in _names.build(__name__).items() if k not in globals()})
 
 train = _types.ModuleType(f"{__name__}.train", "graphjit.compat.v1.train: Saver and latest_checkpoint (TF1's tf.train)")
 train.Saver = _Saver
 train.latest_checkpoint = _latest_checkpoint
 initialize_all_variables = global_variables_initializer
+all_variables = global_variables
+initializers.global_variables = global_variables_initializer
+initializers.variables = variables_initializer
