@@ -64,6 +64,7 @@ class _GraphScopes:
         self.variables = {}
         self.opened = set()  # full names of scopes opened so far (for default_name)
         self.local = threading.local()
+        self.lock = threading.RLock()  # two threads asking for one new name must get one variable
 
     def current(self):
         scope = getattr(self.local, "scope", None)
@@ -172,7 +173,11 @@ def get_variable(name, shape=None, dtype=None, initializer=None, regularizer=Non
     scope's, else glorot_uniform for floats and zeros otherwise) or, under reuse, the existing one."""
     graph = target_graph()
     state = _scopes(graph)
-    scope = state.current()
+    with state.lock:
+        return _get_variable(graph, state, state.current(), name, shape, dtype, initializer, trainable)
+
+
+def _get_variable(graph, state, scope, name, shape, dtype, initializer, trainable):
     full = f"{scope.name}/{name}" if scope.name else name
     requested = as_dtype_arg(dtype, f"get_variable({full!r}, dtype)")
     if shape is not None:
