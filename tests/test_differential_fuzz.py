@@ -1,7 +1,9 @@
 """The differential fuzzer in the suite: random graphs over every registered op (tests/fuzz_graphs.py),
 compiled by the Numba CPU backend and compared with the reference interpreter and a float64 NumPy shadow
 within per-op tolerances (tests/fuzz_check.py). Each hypothesis example is one batch of independent
-programs traced as one function, so ~150 cases cost 5 compiles. ``benchmarks/fuzz.py`` runs more."""
+programs traced as one function, so ~150 cases cost 5 compiles: ~21 s of CPU, nearly all of it Numba
+compiling (Numba's time grows faster than a batch, so batches stay near 30 short programs).
+``benchmarks/fuzz.py`` runs more."""
 import numpy as np
 from hypothesis import HealthCheck, Phase, given, settings
 from hypothesis import strategies as st
