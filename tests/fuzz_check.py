@@ -115,11 +115,11 @@ def shadow(prog, kind=None, pattern=None, round32=False):
         tol = tolerance(SPECS[node.spec].op)
         ulps = getattr(tol, kind) if kind else 0
         args = [values[a] for a in node.args]
-        if SPECS[node.spec].op in PRECISION_OPS or (round32 and tol.on == "in"):
+        if SPECS[node.spec].op in PRECISION_OPS or (round32 and tol.on in ("in", "operands")):
             # round32 sums float32 data in float32 as NumPy does (an intermediate may overflow to inf)
             args = [gj.convert_to_tensor(a.numpy().astype(prog.types[i].dtype.np)) for a, i in zip(args, node.args)]
-        if ulps and tol.on == "in":
-            grow = 1 + math.log2(max(2, max((a.numpy().size for a in args), default=2)))
+        if ulps and tol.on in ("in", "operands"):
+            grow = 1 + math.log2(max(2, max((a.numpy().size for a in args), default=2))) if tol.on == "in" else 1
             args = [gj.convert_to_tensor(_perturb(a.numpy(), prog.types[i].dtype, ulps * grow, pattern, k))
                     for a, i in zip(args, node.args)]
             ulps = 0.5 if kind == "ref" else 0
