@@ -38,7 +38,7 @@ def _signature(failure):
 
 
 def draw_batch(fuzz_graphs, args, job, index, limit):
-    """The programs of batch ``index`` of ``job`` (``--replay JOB:BATCH`` draws one again)."""
+    """The programs of batch ``index`` of ``job`` (the progress lines name it, to draw a failing batch again)."""
     ch = fuzz_graphs.RandomChooser((args.seed, job, index) if args.jobs > 1 else (args.seed, index))
     if ch.coin(args.error_cases * args.batch / (1 + args.error_cases * args.batch)):
         prog = next((p for p in (fuzz_graphs.draw_program(ch, args.max_ops, want_error=True)
