@@ -236,3 +236,40 @@ def test_the_checker_bounds_logaddexp_by_its_operands():
     assert abs(got[0] - exact[0]) > 100 * np.spacing(np.float32(exact[0]))   # the cancellation is real
     assert fuzz_check.check_outputs(prog, [got], [got]) == []
     assert fuzz_check.check_outputs(prog, [got * np.float32(1 + 2.0 ** -12)], [got]) != []
+
+
+def test_int64_arithmetic_wraps_as_numpy_inside_compiled_loops():
+    # Numba's signed arithmetic lets LLVM assume no overflow: abs(square(x)) was folded to square(x) and came
+    # back negative where x * x wraps (found by benchmarks/fuzz.py: abs(square(gcd(False, x)))).
+    x = np.array([787166765203351698, 3, -2 ** 63, 2 ** 63 - 1, -5, 0], np.int64)
+    y = np.array([3, -7, 1, 1, 2 ** 62, -1], np.int64)
+
+    def fn(a, b):
+        return [gj.abs(gj.square(a)), gj.greater(a + 1, a), gj.abs(-a), gj.less(a - 1, a), gj.abs(a * b),
+                -a, a + b, a - b, a * b]
+    compiled, interpreted = _both_many(fn, x, y)
+    with np.errstate(over="ignore"):
+        want = [np.abs(x * x), x + 1 > x, np.abs(-x), x - 1 < x, np.abs(x * y), -x, x + y, x - y, x * y]
+    for c, i, w in zip(compiled, interpreted, want):
+        np.testing.assert_array_equal(i, w)
+        np.testing.assert_array_equal(c, w)
+
+
+def test_the_checker_counts_denormal_gaps_as_ulps():
+    # NumPy's float32 exp2 (SVML here) gives 0.0 at x = -149.3, where 2^x rounds to 2^-149: within an ULP, but
+    # a purely relative ULP bound made sign(exp2(x)) exact there (benchmarks/fuzz.py, both backends flagged).
+    import os
+    import sys
+    sys.path.insert(0, os.path.dirname(__file__))
+    import fuzz_check
+    import fuzz_graphs
+    prog = fuzz_graphs.Program()
+    v = fuzz_graphs.add_input(prog, fuzz_graphs.RandomChooser(0), (3,), gj.float32,
+                              np.array([-149.3, 2.0, -3.0], np.float32))
+    for spec, arg in (("exp2", v), ("sign", v + 1)):
+        prog.nodes.append(fuzz_graphs.Step(spec, (arg,)))
+        prog.types.append(prog.types[v])
+    prog.outputs = [2]
+    ones = np.ones(3, np.float32)
+    assert fuzz_check.check_outputs(prog, [ones], [np.array([0.0, 1.0, 1.0], np.float32)]) == []
+    assert fuzz_check.check_outputs(prog, [ones], [np.array([1.0, 1.0, -1.0], np.float32)]) != []

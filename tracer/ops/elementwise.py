@@ -276,11 +276,17 @@ def clip_by_value(t, clip_value_min, clip_value_max, name=None):
 # (the result dtype for arithmetic, the promoted input dtype for comparisons). ``None`` means "no
 # compiled form for these dtypes": the op then runs through its eager implementation.
 
-def _arith(template, *, ints=True, floats=True):
+def _arith(template, *, ints=True, floats=True, wrapping=None):
+    """``wrapping``: the int64 form, in uint64. Numba's signed arithmetic is LLVM's no-signed-wrap kind, so
+    LLVM may assume it never overflows and fold abs(x * x) to x * x or (x + 1 > x) to True; NumPy wraps
+    (found by the differential fuzzer: abs(square(x)) came back negative). Unsigned arithmetic wraps."""
     def emit(args, ins, out):
         if (out.is_floating and not floats) or (not out.is_floating and not ints):
             return None
-        return f"{np_type(out)}({template.format(*(cast(a, d, out) for a, d in zip(args, ins)))})"
+        operands = [cast(a, d, out) for a, d in zip(args, ins)]
+        if wrapping is not None and out.name == "int64":
+            return f"np.int64({wrapping.format(*(f'np.uint64({x})' for x in operands))})"
+        return f"{np_type(out)}({template.format(*operands)})"
     return Scalar(emit)
 
 
@@ -369,18 +375,19 @@ def _one_over(expr):
 
 
 _LOWERINGS = {
-    "negative": _arith("-{0}"), "abs": _arith("abs({0})"), "sign": Scalar(_sign_emit),
+    "negative": _arith("-{0}", wrapping="np.uint64(0) - {0}"), "abs": _arith("abs({0})"), "sign": Scalar(_sign_emit),
     "exp": _float_fn("exp"), "expm1": _float_fn("expm1"), "log": _float_fn("log"), "log1p": _float_fn("log1p"),
     "sin": _float_fn("sin"), "cos": _float_fn("cos"), "tan": _float_fn("tan"), "tanh": _float_fn("tanh"),
     "sigmoid": _float_fn("sigmoid"), "softplus": _float_fn("softplus"),
     "sqrt": _arith("np.sqrt({0})", ints=False), "rsqrt": _one_over("np.sqrt({0})"),
-    "square": _arith("{0} * {0}"), "reciprocal": _one_over("{0}"), "relu": Scalar(_relu_emit),
+    "square": _arith("{0} * {0}", wrapping="{0} * {0}"), "reciprocal": _one_over("{0}"), "relu": Scalar(_relu_emit),
     "floor": _unary_float_or_int("np.floor({0})"), "ceil": _unary_float_or_int("np.ceil({0})"),
     "round": _unary_float_or_int("np.rint({0})"),
     "logical_not": Scalar(lambda args, ins, out: f"({args[0]} == 0)"),
     "isnan": Scalar(lambda args, ins, out: f"({args[0]} != {args[0]})" if ins[0].is_floating else "False"),
     "isinf": Scalar(_isinf_emit), "isfinite": Scalar(_isfinite_emit), "invert": Scalar(_invert_emit),
-    "add": _arith("{0} + {1}"), "subtract": _arith("{0} - {1}"), "multiply": _arith("{0} * {1}"),
+    "add": _arith("{0} + {1}", wrapping="{0} + {1}"), "subtract": _arith("{0} - {1}", wrapping="{0} - {1}"),
+    "multiply": _arith("{0} * {1}", wrapping="{0} * {1}"),
     "divide": _arith("{0} / {1}", ints=False), "floordiv": Scalar(_floordiv_emit), "mod": _arith("{0} % {1}"),
     "pow": _arith("{0} ** {1}", ints=False),
     "maximum": Scalar(_max_emit), "minimum": Scalar(lambda a, i, o: _max_emit(a, i, o, pick="<=")),
