@@ -90,7 +90,11 @@ def build_runner(graph, effects, steps, constants, tensors=False, read_locations
         for flag, i, operands in step.checks:  # e.g. a gather index out of range: the op's own error
             node = graph.nodes[i]
             _bind_node(env, i, node)
-            values = ", ".join(f"{names[b]}.reshape({graph.nodes[j].type.shape!r})" for b, j in zip(operands, node.inputs))
+            # an operand buffer may be the base of a contiguous view starting at 0 (fusion's _kernel_operand):
+            # its first `size` elements are the operand (x[:2], or x[-1:-1] of size 0)
+            shapes = [graph.nodes[j].type.shape for j in node.inputs]
+            values = ", ".join(f"{names[b]}.reshape(-1)[:{int(np.prod(shape))}].reshape({shape!r})"
+                               for b, shape in zip(operands, shapes))
             emit(f"    if {names[flag]}[0]:")
             emit(f"        run_node(op{i}, node{i}, attrs{i}, state, [{values}])")
     # Give buffers back to the pool before returning (the caller's references make them busy).
