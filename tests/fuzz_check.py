@@ -7,7 +7,7 @@
 
 Condition awareness: the shadow also runs perturbed. After each op (or on its float operands, for sums,
 dot products and softmax rows: ``Tol.on == "in"``), float values are scaled by ``1 + u * ulps * eps`` with
-``ulps`` the op's bound from ``fuzz_graphs.TOLERANCES``, ``u`` all +1, all -1 or random signs, plus one
+``ulps`` the op's bound from ``fuzz_graphs.TOLERANCES``, ``u`` all +1, all -1, by the node index's bits or random (PATTERNS), plus one
 run that rounds every float32 value to float32 (the interpreter's arithmetic). The perturbed runs show
 what a correct implementation may return: an element is checked only where every run agrees on its class
 (NaN / +inf / -inf / finite, or the exact value of ints and bools: a comparison or floor next to its
@@ -34,11 +34,14 @@ EPS = {np.dtype(np.float32): 2.0 ** -23, np.dtype(np.float64): 2.0 ** -52}
 # exp2 returns 0.0 where 2^-149.3 rounds to 2^-149; found by benchmarks/fuzz.py through sign(exp2(x))).
 TINY = {np.dtype(np.float32): 2.0 ** -149, np.dtype(np.float64): 2.0 ** -1074}
 SPREAD_FACTOR = 4
-# Sign patterns of the perturbations: all +1, all -1, alternating between nodes (+ on one op, - on the next),
-# and two random ones drawn per node. One sign for every node is not enough: exp(tanh(x)) near |tanh| = 1
+# Sign patterns of the perturbations: all +1, all -1, one per bit of the node index (+ where bit j of k is set)
+# and two random ones drawn per element. One sign for every node is not enough: exp(tanh(x)) near |tanh| = 1
 # cancels a +4-ULP tanh against a +4-ULP exp (d exp(t) / exp(t) = dt), which left a spread of 0 and flagged a
-# correct 1-ULP difference (found by benchmarks/fuzz.py).
-PATTERNS = ("+", "-", "+-", "-+", 1, 2)
+# correct 1-ULP difference; alternating by the index's parity is not enough either: cos(softplus(x)) with both at
+# even nodes cancelled in every pattern where cos' slope is -0.76 (both found by benchmarks/fuzz.py). For any two
+# nodes, some bit pattern gives them opposite signs and "+" the same sign, so one of the two adds up.
+INDEX_BITS = 6                    # programs of up to 64 nodes get a distinct sign word per node
+PATTERNS = ("+", "-", *(f"bit{j}" for j in range(INDEX_BITS)), 1, 2)
 # Results that depend on the precision itself (the gap to the next float): the shadow computes them in
 # the operands' own dtypes.
 PRECISION_OPS = {"spacing", "nextafter"}
@@ -108,8 +111,8 @@ def _clamp32(y):
 def _signs(pattern, shape, node):
     if pattern in ("+", "-"):
         return 1.0 if pattern == "+" else -1.0
-    if pattern in ("+-", "-+"):
-        return 1.0 if (node % 2 == 0) == (pattern == "+-") else -1.0
+    if isinstance(pattern, str) and pattern.startswith("bit"):
+        return 1.0 if node >> int(pattern[3:]) & 1 else -1.0
     return np.random.default_rng((pattern, node)).choice([-1.0, 1.0], shape)
 
 
