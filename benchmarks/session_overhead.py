@@ -27,6 +27,7 @@ import time
 import numpy as np
 
 import graphjit as gj
+from graphjit.runtime import get_runtime
 
 tf1 = gj.compat.v1
 
@@ -155,9 +156,10 @@ def measure(calls, repeats, sample_s):
 
 def compiled_backends(sess_graph, function, value):
     """Which backends hold a compiled executable for the session plans and the function's trace."""
-    plan_backends = sorted({name for plan in sess_graph.plans.values() for name in plan.executables})
+    runtime = get_runtime()
+    plan_backends = sorted({name for plan in sess_graph.plans.values() for name in runtime.executables(plan)})
     concrete = function.get_concrete_function(value)
-    return plan_backends, sorted(concrete.executables)
+    return plan_backends, sorted(runtime.executables(concrete))
 
 
 def run_workload(name, data, tf, repeats, sample_s):

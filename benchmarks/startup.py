@@ -57,7 +57,8 @@ def w1(x, y):
 result = np.asarray(w1(x, y))
 t_first = time.perf_counter()
 concrete = w1.get_concrete_function(x, y)
-answered_by = "compiled" if "cpu" in concrete.executables else "interpreter"
+from graphjit.runtime import get_runtime
+answered_by = "compiled" if "cpu" in get_runtime().executables(concrete) else "interpreter"
 gj.wait_for_compilation()
 t_ready = time.perf_counter()
 second = np.asarray(w1(x, y))

@@ -9,6 +9,7 @@ import numpy as np
 from graphjit.compiler import cpu as _cpu  # noqa: F401  (registers the Numba CPU backend)
 from graphjit.compiler import interpreter as _interpreter  # noqa: F401  (registers the reference interpreter)
 from graphjit.compiler.backend import get_backend
+from graphjit.tracer import function as _function
 from graphjit.tracer.errors import CompilationError, InvalidArgumentError
 from graphjit.tracer.ir import TensorType, VarRef
 from graphjit.tracer.shapes import num_elements
@@ -31,6 +32,11 @@ class Runtime:
         # an entry dies with its owner, so a new function allocated at a dead one's address can never pick up the
         # dead graph's compile (keying by id() did exactly that), and dropped functions leak nothing.
         self._pending = weakref.WeakKeyDictionary()  # concrete -> _PendingCompile
+        # What this runtime compiled, held the same way: owner -> {backend name: executable}. Tracer objects
+        # carry no runtime state; a dropped function's kernels go with its entry.
+        self._executables = weakref.WeakKeyDictionary()
+        # Per-call shortcuts of ConcreteFunctions by uid (tracer.function reads this table, see _fast_call).
+        self.fast_calls = {}
         self._loaded_once = False  # has a compiled graph been made ready in this runtime (Numba initialised)?
 
     # -- variables --
@@ -61,6 +67,8 @@ class Runtime:
 
     def executable(self, concrete):
         """The compiled form of a traced graph for the current backend (compiled once, then reused).
+        ``concrete`` owns the graph (``.graph``, ``.jit_compile``): a ConcreteFunction, a compat.v1 Plan or a
+        lifted initializer; what is compiled for it lives in this runtime's tables and dies with it.
 
         With ``config.compile_in_background`` a graph's first calls run on the reference interpreter
         while Numba compiles in a thread (LLVM releases the GIL); the compiled code takes over on the
@@ -69,7 +77,7 @@ class Runtime:
         interpreter would take longer than the load, the first call waits for the load (see ``_wait_for_load``).
         """
         backend = self.backend(getattr(concrete, "jit_compile", None))
-        executable = concrete.executables.get(backend.name)
+        executable = self._executables_of(concrete).get(backend.name)
         if executable is not None:
             return executable
         if backend.name == "interpreter" or not config.compile_in_background:
@@ -124,10 +132,28 @@ class Runtime:
         concurrent.futures.wait([future], timeout=max(0.0, deadline - time.monotonic()))
         return future.done()
 
+    def _executables_of(self, owner):
+        """``owner``'s {backend name: executable} (a ConcreteFunction, a compat.v1 plan, a lifted graph)."""
+        table = self._executables.get(owner)
+        if table is None:
+            with self._lock:
+                table = self._executables.get(owner)
+                if table is None:
+                    table = self._executables[owner] = {}
+                    uid = getattr(owner, "uid", None)
+                    if uid is not None:  # its shortcut goes when it does
+                        weakref.finalize(owner, self.fast_calls.pop, uid, None)
+        return table
+
+    def executables(self, owner):
+        """A copy of what has been compiled for ``owner``: {backend name: executable} (for inspection)."""
+        return dict(self._executables.get(owner) or {})
+
     def _stand_in(self, concrete):
-        executable = concrete.executables.get("interpreter")
+        table = self._executables_of(concrete)
+        executable = table.get("interpreter")
         if executable is None:
-            executable = concrete.executables["interpreter"] = get_backend("interpreter").compile(concrete.graph)
+            executable = table["interpreter"] = get_backend("interpreter").compile(concrete.graph)
         return executable
 
     def _finish_compile(self, concrete, backend, compile_now):
@@ -139,7 +165,7 @@ class Runtime:
             warnings.warn(f"{err}; running {concrete.graph.name} with the reference interpreter instead",
                           RuntimeWarning, stacklevel=5)
             executable = self._stand_in(concrete)
-        concrete.executables[backend.name] = executable
+        self._executables_of(concrete)[backend.name] = executable
         return executable
 
     def wait_for_compilation(self):
@@ -150,13 +176,14 @@ class Runtime:
             _compile_pool().submit(lambda: None).result()
 
     def compiled(self, concrete, backend_name):
-        executable = concrete.executables.get(backend_name)
+        table = self._executables_of(concrete)
+        executable = table.get(backend_name)
         if executable is None:
             with self._lock:
                 pending = self._pending.pop(concrete, None)
             compile_now = pending.future.result if pending is not None else (
                 lambda: get_backend(backend_name).compile(concrete.graph))
-            executable = concrete.executables[backend_name] = compile_now()
+            executable = table[backend_name] = compile_now()
         return executable
 
     def run(self, concrete, tensors):
@@ -165,14 +192,16 @@ class Runtime:
         if compare:  # no fast_call either: every call goes through here while shadow mode is on
             backend = self.backend(getattr(concrete, "jit_compile", None))
             return _run_compared(concrete, backend, executable, self.state, tensors, compare)
-        if hasattr(concrete, "fast_call") and concrete not in self._pending:
-            concrete.fast_call = self._fast_call(concrete, executable)
+        uid = getattr(concrete, "uid", None)
+        if uid is not None and uid not in self.fast_calls and concrete not in self._pending:
+            self.fast_calls[uid] = self._fast_call(uid, executable)
         arrays = [t._value if type(t) is EagerTensor else np.asarray(t) for t in tensors]
         return [EagerTensor(a) for a in executable.run(self.state, arrays)]
 
-    def _fast_call(self, concrete, executable):
-        """The per-call shortcut a ConcreteFunction uses while this runtime and backend stay current."""
-        state, version = self.state, config.version
+    def _fast_call(self, uid, executable):
+        """The per-call shortcut of ConcreteFunction ``uid`` while this runtime and the settings stay current.
+        It holds the executable, never the function: the table must not keep a dropped function alive."""
+        state, version, table = self.state, config.version, self.fast_calls
         run_tensors = getattr(executable, "run_tensors", None)
         if run_tensors is None:
             run = executable.run
@@ -183,8 +212,8 @@ class Runtime:
 
         def fast_call(tensors):
             if config.version != version or _runtime is not self:
-                concrete.fast_call = None
-                return self.eager.call_function(concrete, tensors)
+                table.pop(uid, None)
+                return None   # stale: the caller takes the ordinary path (which may install a new one)
             return run_tensors(state, tensors)
         return fast_call
 
@@ -263,8 +292,13 @@ def get_runtime():
     if _runtime is None:
         with _runtime_lock:
             if _runtime is None:
-                _runtime = Runtime()
+                _runtime = _installed(Runtime())
     return _runtime
+
+
+def _installed(runtime):
+    _function.install_fast_calls(runtime.fast_calls)
+    return runtime
 
 
 def wait_for_compilation():
@@ -276,5 +310,5 @@ def reset_runtime(seed=None):
     """Replaces the global runtime (existing variables keep their handles but lose their values)."""
     global _runtime
     with _runtime_lock:
-        _runtime = Runtime(seed)
+        _runtime = _installed(Runtime(seed))
     return _runtime

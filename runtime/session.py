@@ -20,18 +20,16 @@ from graphjit.tracer.ir import TensorType
 from graphjit.tracer.tensor import EagerTensor, Tensor
 from graphjit.tracer.v1_graph import Graph, GraphTensor, get_default_graph
 
-from .config import config
 from .runtime import get_runtime
 from .state import State
 
 
 class Plan:
     """One pruned, compiled run of a graph. Quacks like a ConcreteFunction for ``Runtime.executable``."""
-    __slots__ = ("graph", "name", "executables", "jit_compile", "inputs", "writes", "__weakref__")
+    __slots__ = ("graph", "name", "jit_compile", "inputs", "writes", "__weakref__")
 
     def __init__(self, graph, inputs):
         self.graph, self.name, self.inputs = graph, graph.name, inputs
-        self.executables = {}
         self.jit_compile = None
         self.writes = any(node.op == "assign_variable" for node in graph.nodes)
 
@@ -71,7 +69,7 @@ class Session:
         key = (fetch_ids, targets, tuple([(i, a.shape, a.dtype) for i, a in feeds.items()]))
         plan = self._graph.plans.get(key) or self._plan(key, feeds)
         arrays = [feeds[i] for i in plan.inputs]
-        executable = plan.executables.get(config.backend) or get_runtime().executable(plan)
+        executable = get_runtime().executable(plan)
         lock = self._lock
         if plan.writes:  # the state must not keep (or write into) the caller's arrays
             arrays = [np.array(a) for a in arrays]

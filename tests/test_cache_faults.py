@@ -22,6 +22,7 @@ import numpy as np
 import pytest
 
 import graphjit as gj
+from graphjit.runtime import get_runtime
 from graphjit.compiler import cache, cache_store
 
 # Runs the graphs named in argv[1] ("1,2") after the scenario's patch (argv[2]); prints one JSON line.
@@ -449,7 +450,7 @@ def test_a_dropped_function_frees_its_compiled_graph_module_and_dispatchers(tmp_
     def make_and_drop():
         f = gj.function(lambda x: gj.exp(x) * c - x)
         np.testing.assert_allclose(np.asarray(f(x)), np.exp(x) * c - x, rtol=1e-5, atol=1e-6)
-        compiled = f.get_concrete_function(x).executables["cpu"]
+        compiled = get_runtime().executables(f.get_concrete_function(x))["cpu"]
         entries = [step.entry for step in compiled.steps if step.kind == "compiled"]
         assert entries
         key = cache.cache_key(compiled.source)

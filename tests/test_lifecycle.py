@@ -97,10 +97,16 @@ def test_a_dropped_function_and_its_compiled_graph_are_freed(compiled_background
     gj.wait_for_compilation()
     f(x)  # now compiled
     concrete = f.get_concrete_function(x)
-    refs = [weakref.ref(f), weakref.ref(concrete), weakref.ref(concrete.executables["cpu"])]
+    runtime = get_runtime()
+    # the runtime owns the compiled code and the per-call shortcut; the trace itself holds none of it
+    assert not {"executables", "fast_call"} & set(vars(concrete))
+    assert concrete.uid in runtime.fast_calls
+    refs = [weakref.ref(f), weakref.ref(concrete), weakref.ref(runtime.executables(concrete)["cpu"])]
+    uid = concrete.uid
     del f, concrete
     gc.collect()
     assert [r() for r in refs] == [None, None, None]
+    assert uid not in runtime.fast_calls
 
 
 def test_a_function_dropped_mid_compile_leaves_nothing_pending(compiled_background):

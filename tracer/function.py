@@ -6,6 +6,7 @@ the graph eagerly; an enclosing trace inlines it).
 """
 import functools
 import inspect
+import itertools
 import threading
 import weakref
 
@@ -23,6 +24,17 @@ _thread = context._state
 # One lock for every trace: threads calling a function with a new signature at once trace it once, and no two
 # functions that call each other while tracing can deadlock on each other's locks. Traces are rare and short.
 _trace_lock = threading.RLock()
+_uids = itertools.count(1)
+# The runtime's per-call shortcuts for eager calls, by ConcreteFunction uid: ``shortcut(tensors) -> outputs``,
+# skipping context dispatch and backend lookup, or None once stale (the call then takes the ordinary path).
+# The table belongs to the runtime (``install_fast_calls``); the tracer only reads it.
+_fast_calls = {}
+
+
+def install_fast_calls(table):
+    """Makes ``table`` (uid -> shortcut, owned and kept current by the runtime) the one calls consult."""
+    global _fast_calls
+    _fast_calls = table
 
 
 class _Options:
@@ -83,11 +95,10 @@ class ConcreteFunction:
         self.input_types = input_types
         self.output_template = output_template
         self.name = function_name
-        self.executables = {}  # backend name -> compiled executable (filled by the runtime)
         self.variables = ()  # variables created by this trace, kept alive with it
-        # The runtime may install ``fast_call(tensors) -> outputs``: its own shortcut for eager calls,
-        # which skips context dispatch and backend lookup (it checks its own validity).
-        self.fast_call = None
+        # Names this trace for the runtime's tables (compiled executables, per-call shortcuts): never reused,
+        # unlike id(), so a table entry can never be found by another trace allocated at a dead one's address.
+        self.uid = next(_uids)
 
     @property
     def structured_outputs(self):
@@ -144,10 +155,8 @@ class ConcreteFunction:
         if len(tensors) != len(self.input_types):
             raise InvalidArgumentError(f"{self.name}: expected {len(self.input_types)} tensor inputs, "
                                        f"got {len(tensors)}")
-        fast = self.fast_call
-        if fast is not None and _thread.top is None:
-            outputs = fast(tensors)
-        else:
+        fast = _fast_calls.get(self.uid)
+        if fast is None or _thread.top is not None or (outputs := fast(tensors)) is None:
             outputs = context.current().call_function(self, tensors)
         template = self.output_template
         if type(template) is _TensorSlot:

@@ -102,7 +102,6 @@ class _Lifted:
     def __init__(self, graph):
         self.graph = graph
         self.name = graph.name
-        self.executables = {}
         self.jit_compile = False  # runs once: the interpreter is faster than compiling
 
 
