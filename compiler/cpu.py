@@ -1,4 +1,7 @@
-"""The Numba CPU backend: optimize -> functionalize effects -> fuse -> generate one module -> run.
+"""The Numba CPU backend: the schedule (compiler.schedule) -> one generated module of Numba entries -> run.
+
+The backend's share: its Capabilities (the kernels it has), rendering each fused stage to Numba source
+(compiler.codegen), loading it through the kernel cache, and the runner that calls the entries.
 
 A graph with only compilable ops becomes one compiled stage, i.e. one Numba entry called once per
 run. Ops without a compiled form (random draws, gathers, ...) run eagerly between compiled stages.
@@ -15,15 +18,40 @@ from graphjit.tracer.errors import CompilationError, GraphjitError
 from graphjit.tracer.gc_pause import paused_gc
 from graphjit.tracer.registry import OPS
 
+from . import blas
 from .backend import Backend, Executable, register_backend
 from .cache import has_entry, load_module
 from .codegen import StageWriter
-from .functionalize import functionalize
-from .fusion import CONSTANT, INPUT, StagePlan, classify, stages
-from .passes.pipeline import optimize
+from .fusion import CONSTANT, INPUT
 from .runner import build_runner
+from .schedule import Capabilities, PythonStage, make_schedule
 
 log = logging.getLogger("graphjit.compiler")
+
+
+def _kernel_supported(name, node, in_types):
+    """The kernels compiler.kernel_writers has, for which operands (the CPU backend's Capabilities)."""
+    if name == "matmul":  # float gemm through NumPy's OpenBLAS, when NumPy ships one (compiler.blas)
+        a, b = in_types
+        batches = {tuple(a.shape[:-2]), tuple(b.shape[:-2])} - {()}  # one batch shape, or one side unbatched
+        return (len(a.shape) >= 2 and len(b.shape) >= 2 and len(batches) <= 1 and a.dtype is b.dtype is node.type.dtype
+                and (a.dtype.is_integer or (blas.AVAILABLE and a.dtype.is_floating)))
+    if name in ("softmax", "log_softmax"):
+        axis = node.attr("axis")
+        return node.type.dtype.is_floating and len(node.type.shape) >= 1 and axis in (-1, len(node.type.shape) - 1)
+    if name in ("concat", "stack", "tile", "gather", "sparse_xent"):
+        return True
+    rank = len(in_types[0].shape)
+    if name == "logsumexp":  # a row kernel when the reduced axes are the trailing ones (axis=-1, axis=None)
+        axes = node.attr("axis")
+        return (in_types[0].dtype is node.type.dtype and bool(axes)
+                and tuple(axes) == tuple(range(rank - len(axes), rank)))
+    if name in ("argmax", "argmin"):  # over the flattened tensor, or the last axis
+        return node.attr("axis") in (None, rank - 1) and in_types[0].dtype.kind in "fi"
+    return False
+
+
+CAPABILITIES = Capabilities("cpu", _kernel_supported)
 
 
 class PythonStep:
@@ -57,29 +85,20 @@ class CompiledGraph(Executable):
     tens of milliseconds) rather than from Numba's compiler (tenths of seconds to seconds)."""
 
     def __init__(self, graph, on_planned=None):
-        self.source_graph = graph
-        self.optimized = optimize(graph)
-        self.pure, self.effects = functionalize(self.optimized)
-        nodes = self.pure.nodes
-        kinds = {i: classify(n, nodes) for i, n in enumerate(nodes)}
-        stage_list = stages(self.pure, kinds)
-        stage_of = {i: k for k, st in enumerate(stage_list) for i in st.nodes}
-        users = self.pure.users()
-        outputs = set(self.pure.outputs)
+        sched = make_schedule(graph, CAPABILITIES)
+        self.schedule = sched
+        self.source_graph, self.optimized, self.pure, self.effects = sched.source, sched.optimized, sched.pure, sched.effects
         self.steps, writers = [], []
-        for k, stage in enumerate(stage_list):
-            if stage.python:
+        for stage in sched.stages:
+            if isinstance(stage, PythonStage):
                 self.steps.append(PythonStep(stage.nodes, self.pure))
                 continue
-            needed = {i for i in stage.nodes if i in outputs or any(stage_of.get(u) != k for u in users[i])}
-            plan = StagePlan(self.pure, kinds, stage.nodes, needed)
-            writer = StageWriter(f"stage{k}", plan, self.pure)
+            writer = StageWriter(stage.name, stage.plan, self.pure)
             args = writer.write()
             writers.append(writer)
-            self.steps.append(CompiledStep(writer.name, args, plan, self.pure, writer.scratch, list(writer.kernels),
-                                           _variable_updates_in_place(plan, self.pure, self.effects), writer.checks))
-        self.constants = {i: _contiguous(n.attr("value").value) for i, n in enumerate(nodes)
-                          if kinds[i] == CONSTANT}
+            self.steps.append(CompiledStep(writer.name, args, stage.plan, self.pure, writer.scratch, list(writer.kernels),
+                                           _variable_updates_in_place(stage.plan, self.pure, self.effects), writer.checks))
+        self.constants = {i: _contiguous(value) for i, value in sched.constants.items()}
         self.kernels = {name: info for w in writers for name, info in w.kernels.items()}
         self.source = _module_source(writers)
         self.module = None
@@ -95,14 +114,9 @@ class CompiledGraph(Executable):
                 if isinstance(step, CompiledStep):
                     step.entry = getattr(self.module, step.name)
         self.entry_count = len(writers)
-
-        reads = {}
-        for node in self.optimized.nodes:
-            if node.op == "read_variable":
-                reads.setdefault(node.attr("var").id, node.loc)
-        self.run = build_runner(self.pure, self.effects, self.steps, self.constants, read_locations=reads)
+        self.run = build_runner(self.pure, self.effects, self.steps, self.constants, read_locations=sched.read_locations)
         self.run_tensors = build_runner(self.pure, self.effects, self.steps, self.constants, tensors=True,
-                                        read_locations=reads)
+                                        read_locations=sched.read_locations)
 
     @property
     def runner_source(self):

@@ -19,14 +19,13 @@ from graphjit.tracer.lowering import Kernel, Reduce, Scalar, View
 from graphjit.tracer.registry import OPS
 from graphjit.tracer.shapes import num_elements
 
-from . import blas
 from .affine import AffineMap
 
 SCALAR, VIEW, REDUCE, KERNEL, PYTHON, INPUT, CONSTANT = "scalar", "view", "reduce", "kernel", "python", "input", "constant"
 
 
-def classify(node, nodes):
-    """What kind of code a node becomes."""
+def classify(node, nodes, kernel_supported):
+    """What kind of code a node becomes; ``kernel_supported`` is the backend's (schedule.Capabilities)."""
     if node.op in (INPUT, CONSTANT):
         return node.op
     op = OPS[node.op]
@@ -79,27 +78,6 @@ def kernel_name(node):
         return "take"
     name = OPS[node.op].lower.name
     return "int_matmul" if name == "matmul" and node.type.dtype.is_integer else name
-
-
-def kernel_supported(name, node, in_types):
-    if name == "matmul":  # float gemm through NumPy's OpenBLAS, when NumPy ships one (compiler.blas)
-        a, b = in_types
-        batches = {tuple(a.shape[:-2]), tuple(b.shape[:-2])} - {()}  # one batch shape, or one side unbatched
-        return (len(a.shape) >= 2 and len(b.shape) >= 2 and len(batches) <= 1 and a.dtype is b.dtype is node.type.dtype
-                and (a.dtype.is_integer or (blas.AVAILABLE and a.dtype.is_floating)))
-    if name in ("softmax", "log_softmax"):
-        axis = node.attr("axis")
-        return node.type.dtype.is_floating and len(node.type.shape) >= 1 and axis in (-1, len(node.type.shape) - 1)
-    if name in ("concat", "stack", "tile", "gather", "sparse_xent"):
-        return True
-    rank = len(in_types[0].shape)
-    if name == "logsumexp":  # a row kernel when the reduced axes are the trailing ones (axis=-1, axis=None)
-        axes = node.attr("axis")
-        return (in_types[0].dtype is node.type.dtype and bool(axes)
-                and tuple(axes) == tuple(range(rank - len(axes), rank)))
-    if name in ("argmax", "argmin"):  # over the flattened tensor, or the last axis
-        return node.attr("axis") in (None, rank - 1) and in_types[0].dtype.kind in "fi"
-    return False
 
 
 def view_map(node, source_map):

@@ -19,6 +19,7 @@ tan) of an operand whose allowed error spans part of a period, and the order of 
 ``cmp`` bounds drive compiled-vs-interpreter, ``ref`` bounds the comparisons with the float64 shadow.
 """
 import math
+import os
 from dataclasses import dataclass
 
 import numpy as np
@@ -29,6 +30,8 @@ from graphjit.tracer.ir import TensorType
 
 from fuzz_graphs import SPECS, Input, Program, Step, tolerance
 
+# The backend fuzzed against the interpreter; GRAPHJIT_FUZZ_BACKEND names another registered one.
+COMPILED_BACKEND = os.environ.get("GRAPHJIT_FUZZ_BACKEND", "cpu")
 EPS = {np.dtype(np.float32): 2.0 ** -23, np.dtype(np.float64): 2.0 ** -52}
 # An ULP is never smaller than the gap between denormals: "within 4 ULP" of 2^-149 reaches 0 (NumPy's float32
 # exp2 returns 0.0 where 2^-149.3 rounds to 2^-149; found by benchmarks/fuzz.py through sign(exp2(x))).
@@ -81,15 +84,17 @@ def build_function(progs):
     return fuzzed
 
 
-def run_backends(progs):
-    """{backend: list of arrays, or the exception it raised} for one traced function of all ``progs``."""
+def run_backends(progs, compiled=None):
+    """(compiled results, interpreted results), each a list of arrays or the exception raised, for one traced
+    function of all ``progs``; ``compiled`` names the backend under test (default COMPILED_BACKEND)."""
+    compiled = compiled or COMPILED_BACKEND
     flat = [x for p in progs for x in p.inputs]
     function = gj.function(build_function(progs))
     saved = gj.config.backend, gj.config.compile_in_background
     results = {}
     try:
         gj.config.compile_in_background = False
-        for backend in ("cpu", "interpreter"):
+        for backend in (compiled, "interpreter"):
             gj.config.backend = backend
             try:
                 results[backend] = [np.asarray(o.numpy()) for o in function(*flat)]
@@ -97,7 +102,7 @@ def run_backends(progs):
                 results[backend] = err
     finally:
         gj.config.backend, gj.config.compile_in_background = saved
-    return results["cpu"], results["interpreter"]
+    return results[compiled], results["interpreter"]
 
 
 # ---- the float64 shadow -----------------------------------------------------------------------------------
@@ -251,13 +256,14 @@ def _error_problem(compiled, interpreted, expected=None):
     return None
 
 
-def check_batch(progs):
-    """Failures of programs traced and compiled together (a batch that raises is rerun in halves)."""
-    compiled, interpreted = run_backends(progs)
+def check_batch(progs, backend=None):
+    """Failures of programs traced and compiled together (a batch that raises is rerun in halves);
+    ``backend``: the one compared with the interpreter (default COMPILED_BACKEND)."""
+    compiled, interpreted = run_backends(progs, backend)
     if isinstance(compiled, Exception) or isinstance(interpreted, Exception):
         if len(progs) > 1:
             half = len(progs) // 2
-            return check_batch(progs[:half]) + check_batch(progs[half:])
+            return check_batch(progs[:half], backend) + check_batch(progs[half:], backend)
         expected = progs[0].error
         found = _error_problem(compiled, interpreted, expected)
         if found is None and expected is None and isinstance(interpreted, Exception):
