@@ -7,7 +7,6 @@ node (in execution order) whose values differ is reported with its op, type, the
 values: the place to look for a broken lowering, fusion or pass. A difference that the optimized graph's nodes
 do not show comes from the optimization passes themselves (the interpreter runs the traced graph).
 """
-import copy
 import warnings
 
 import numpy as np
@@ -17,7 +16,6 @@ from graphjit.tracer.errors import NumericalMismatchError
 from graphjit.tracer.ir import Graph, TensorType
 from graphjit.tracer.tensor import EagerTensor
 
-from .state import State
 
 # |compiled - interpreter| <= RTOL * (|interpreter| + max |interpreter| of that value): relative to the value's
 # scale, so that sums whose terms cancel are judged by the size of their terms. float32's bound covers the math
@@ -40,9 +38,9 @@ def run_compared(concrete, backend, executable, state, tensors, mode):
         return [EagerTensor(a) for a in executable.run(state, arrays)]
     variables = _variable_ids(concrete.graph)
     with state.lock:  # the copy, the run and the comparison see one consistent state
-        before = _copy_state(state, variables)
+        before = state.copy(variables)
         outputs = executable.run(state, arrays)
-        shadow = _copy_state(before, variables)
+        shadow = before.copy(variables)
         expected = get_backend("interpreter").compile(concrete.graph).run(shadow, arrays)
         problem = _first_difference(outputs, expected, "result")
         if problem is None:
@@ -57,12 +55,6 @@ def _variable_ids(graph):
     return sorted({n.attr("var").id for n in graph.nodes if n.op in ("read_variable", "assign_variable")})
 
 
-def _copy_state(state, variables):
-    copied = State()
-    copied.values = {v: state.values[v].copy() for v in variables if v in state.values}
-    copied.names = dict(state.names)
-    copied.rng = copy.deepcopy(state.rng)  # the same draws for both runs
-    return copied
 
 
 def _first_difference(actual, expected, what):
@@ -115,8 +107,8 @@ def _first_diverging_node(backend, optimized, before, variables, arrays):
     probed = tuple(i for i, n in enumerate(nodes)
                    if n.op not in ("input", "constant") and isinstance(n.type, TensorType))
     probe = Graph(nodes, optimized.inputs, probed, optimized.name + "_probe")
-    compiled = backend.compile(probe).run(_copy_state(before, variables), arrays)
-    interpreted = get_backend("interpreter").compile(probe).run(_copy_state(before, variables), arrays)
+    compiled = backend.compile(probe).run(before.copy(variables), arrays)
+    interpreted = get_backend("interpreter").compile(probe).run(before.copy(variables), arrays)
     for i, a, e in zip(probed, compiled, interpreted):
         problem = _difference(a, e)
         if problem is not None:

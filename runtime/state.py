@@ -2,6 +2,7 @@
 
 The global runtime has one ``State``; each compat.v1 Session has its own.
 """
+import copy
 import threading
 
 import numpy as np
@@ -20,7 +21,7 @@ class State:
         self.lock = threading.RLock()
         self.values = {}  # variable id -> ndarray (updated in place only by a run holding the lock: see runner)
         self.names = {}   # variable id -> name, for messages
-        self.rng = np.random.Generator(np.random.PCG64(seed))
+        self.seed(seed)
 
     def read(self, ref):
         try:
@@ -40,9 +41,40 @@ class State:
             array = np.array(array, order="C")
         self.values[ref.id] = array
 
+    def copy(self, variable_ids):
+        """A separate State with copies of these variables' values and of every random stream's position
+        (shadow mode runs a graph twice from the same point)."""
+        copied = State()
+        copied.values = {v: self.values[v].copy() for v in variable_ids if v in self.values}
+        copied.names = dict(self.names)
+        copied.global_seed = self.global_seed
+        copied.rng = copy.deepcopy(self.rng)
+        copied._op_streams = copy.deepcopy(self._op_streams)
+        return copied
+
     def forget(self, variable_id):
         self.values.pop(variable_id, None)
         self.names.pop(variable_id, None)
 
     def seed(self, seed):
+        """The global seed (None: fresh entropy). Op-level streams restart from it, as TF resets its counters."""
+        self.global_seed = seed
         self.rng = np.random.Generator(np.random.PCG64(seed))
+        self._op_streams = {}
+
+    def rng_for(self, op_seed):
+        """The generator a random op draws from: the global one, or for an op-level ``seed`` its own stream,
+        determined by (global seed, op seed) as in TF (TF's default graph seed when no global seed is set), so
+        a program with op seeds is reproducible across runs, and an op-seeded draw leaves the global sequence
+        untouched. Each call continues the stream: the same op called twice gives new numbers."""
+        if op_seed is None:
+            return self.rng
+        stream = self._op_streams.get(op_seed)
+        if stream is None:
+            base = DEFAULT_GLOBAL_SEED if self.global_seed is None else self.global_seed
+            stream = np.random.Generator(np.random.PCG64(np.random.SeedSequence((base, op_seed))))
+            stream = self._op_streams.setdefault(op_seed, stream)
+        return stream
+
+
+DEFAULT_GLOBAL_SEED = 87654321   # TF's DEFAULT_GRAPH_SEED: the global seed op-level seeds pair with when none is set

@@ -280,10 +280,3 @@ def test_random_with_computed_bounds_inside_a_function():
     f = gj.function(lambda lo: gj.random.uniform((1000,), lo, lo + 1.0))
     x = f(np.float32(5.0)).numpy()
     assert x.min() >= 5.0 and x.max() < 6.0
-
-
-def test_per_op_seed_is_refused_not_ignored():
-    with pytest.raises(gj.errors.UnimplementedError, match="set_seed"):
-        gj.random.uniform([2], seed=3)
-    with pytest.raises(gj.errors.UnimplementedError, match="set_seed"):
-        gj.random.normal([2], seed=3)

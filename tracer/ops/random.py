@@ -1,15 +1,17 @@
 """Random ops: ``random.uniform``, ``random.normal``, ``random.truncated_normal`` and ``random.set_seed``.
 
-The ops are stateful: they draw from the runtime's generator (``state.rng``) each time they run, so a
+The ops are stateful: they draw from the runtime's generator (``state.rng_for(seed)``) each time they run, so a
 traced function gives new numbers on every call instead of a constant frozen at trace time, and their
 nodes keep program order, so after ``set_seed`` an eager call and the same call traced give the same
-numbers. Bounds, mean and stddev are scalar inputs (they may be computed tensors); shape and dtype are
-attributes.
+numbers. Bounds, mean and stddev are scalar inputs (they may be computed tensors); shape, dtype and the
+op-level seed are attributes. An op seed selects a stream of its own, fixed by (global seed, op seed), that
+every call continues (``State.rng_for``); ops that share an op seed share its stream, eagerly as in TF and
+also inside a traced function (where TF gives each op its own copy of the stream).
 """
 import numpy as np
 
 from .. import context, dtypes
-from ..errors import InvalidArgumentError, UnimplementedError
+from ..errors import InvalidArgumentError
 from ..ir import TensorType
 from ..limits import check_allocation
 from ..registry import Op, export, register
@@ -19,7 +21,7 @@ from .shape_ops import static_shape
 
 
 def _scalar_params_rule(kinds, names):
-    def infer(a, b, *, shape, dtype):
+    def infer(a, b, *, shape, dtype, seed=None):
         if dtype.kind not in kinds:
             raise InvalidArgumentError(f"dtype {dtype.name} is not supported")
         for t, name in zip((a, b), names):
@@ -30,13 +32,14 @@ def _scalar_params_rule(kinds, names):
     return infer
 
 
-def _uniform(state, lo, hi, *, shape, dtype):
+def _uniform(state, lo, hi, *, shape, dtype, seed=None):
+    rng = state.rng_for(seed)
     if dtype.is_integer:
         if not lo < hi:
             raise InvalidArgumentError(f"integer random.uniform needs minval < maxval, got minval={lo}, maxval={hi}")
-        return state.rng.integers(lo, hi, size=shape, dtype=dtype.np)  # [lo, hi)
+        return rng.integers(lo, hi, size=shape, dtype=dtype.np)  # [lo, hi)
     # Generator.random draws float32 directly when asked: fast, and exact in the dtype.
-    u = np.asarray(state.rng.random(shape, dtype=dtype.np), dtype=dtype.np)
+    u = np.asarray(rng.random(shape, dtype=dtype.np), dtype=dtype.np)
     if lo == 0 and hi == 1:
         return u
     out = u * (hi - lo) + lo
@@ -50,8 +53,8 @@ RANDOM_UNIFORM = register(Op("random_uniform", infer=_scalar_params_rule("fi", (
                              doc="Uniform numbers in [minval, maxval) of the given shape and dtype."))
 
 
-def _normal(state, mean, stddev, *, shape, dtype):
-    z = np.asarray(state.rng.standard_normal(shape, dtype=dtype.np), dtype=dtype.np)
+def _normal(state, mean, stddev, *, shape, dtype, seed=None):
+    z = np.asarray(state.rng_for(seed).standard_normal(shape, dtype=dtype.np), dtype=dtype.np)
     if mean == 0 and stddev == 1:
         return z
     return (z * stddev + mean).astype(dtype.np, copy=False)
@@ -61,14 +64,15 @@ RANDOM_NORMAL = register(Op("random_normal", infer=_scalar_params_rule("f", ("me
                             stateful=True, doc="Normal numbers with the given mean and stddev."))
 
 
-def _truncated_normal(state, mean, stddev, *, shape, dtype):
+def _truncated_normal(state, mean, stddev, *, shape, dtype, seed=None):
     # TF's rule: a draw at 2 stddev or beyond is dropped and drawn again (not clipped), so the result is the
     # normal distribution conditioned on |z| < 2. About 4.6% of draws repeat, each round on the rejects only.
-    z = np.asarray(state.rng.standard_normal(shape, dtype=dtype.np), dtype=dtype.np)
+    rng = state.rng_for(seed)
+    z = np.asarray(rng.standard_normal(shape, dtype=dtype.np), dtype=dtype.np)
     flat = z.reshape(-1)
     bad = np.flatnonzero(np.abs(flat) >= 2)
     while bad.size:
-        flat[bad] = state.rng.standard_normal(bad.size, dtype=dtype.np)
+        flat[bad] = rng.standard_normal(bad.size, dtype=dtype.np)
         bad = bad[np.abs(flat[bad]) >= 2]
     if mean == 0 and stddev == 1:
         return z
@@ -80,10 +84,13 @@ RANDOM_TRUNCATED_NORMAL = register(Op("random_truncated_normal", infer=_scalar_p
                                       doc="Normal numbers within 2 stddev of the mean (others are redrawn)."))
 
 
-def _no_op_seed(seed, where):
-    if seed is not None:
-        raise UnimplementedError(f"{where}: per-op seed= is not supported; use gj.random.set_seed(seed) to make "
-                                 f"the global sequence reproducible")
+def _op_seed(seed, where):
+    """An op-level ``seed`` as an attribute: None, or a non-negative int (see State.rng_for)."""
+    if seed is None:
+        return None
+    if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or not 0 <= seed < 2 ** 63:
+        raise InvalidArgumentError(f"{where}: seed must be None or an int in [0, 2**63), got {seed!r}")
+    return int(seed)
 
 
 def _param(value, dtype, what):
@@ -95,10 +102,10 @@ def _param(value, dtype, what):
 def uniform(shape, minval=0, maxval=None, dtype=dtypes.float32, seed=None, name=None):
     """Uniform random numbers in [minval, maxval): floats (maxval defaults to 1) or ints (maxval required).
 
-    Every op draws from the runtime's one generator, whose sequence ``gj.random.set_seed`` makes
-    reproducible; TF's per-op ``seed=`` is not implemented and raises rather than being ignored.
+    Ops draw from the runtime's generator, whose sequence ``gj.random.set_seed`` makes reproducible; with an
+    op-level ``seed`` the op has a stream of its own, fixed by (global seed, op seed) as in TF.
     """
-    _no_op_seed(seed, "random.uniform")
+    seed = _op_seed(seed, "random.uniform(seed)")
     dtype = as_dtype_arg(dtype, "random.uniform(dtype)")
     if dtype.is_integer and maxval is None:
         raise InvalidArgumentError(f"random.uniform: maxval must be given for integer dtype {dtype.name}")
@@ -106,34 +113,35 @@ def uniform(shape, minval=0, maxval=None, dtype=dtypes.float32, seed=None, name=
         raise InvalidArgumentError("random.uniform: dtype bool is not supported (use float or int dtypes)")
     lo = _param(minval, dtype, "random.uniform(minval)")
     hi = _param(1 if maxval is None else maxval, dtype, "random.uniform(maxval)")
-    return RANDOM_UNIFORM.bind(lo, hi, shape=static_shape(shape, "random.uniform(shape)"), dtype=dtype)
+    return RANDOM_UNIFORM.bind(lo, hi, shape=static_shape(shape, "random.uniform(shape)"), dtype=dtype, seed=seed)
 
 
 @export("random.normal")
 @located
 def normal(shape, mean=0.0, stddev=1.0, dtype=dtypes.float32, seed=None, name=None):
-    """Normally distributed random numbers (float dtypes); per-op ``seed=`` raises, as for ``uniform``."""
-    _no_op_seed(seed, "random.normal")
+    """Normally distributed random numbers (float dtypes); ``seed`` as for ``uniform``."""
+    seed = _op_seed(seed, "random.normal(seed)")
     dtype = as_dtype_arg(dtype, "random.normal(dtype)")
     if not dtype.is_floating:
         raise InvalidArgumentError(f"random.normal: dtype must be float32 or float64, got {dtype.name}")
     m = _param(mean, dtype, "random.normal(mean)")
     s = _param(stddev, dtype, "random.normal(stddev)")
-    return RANDOM_NORMAL.bind(m, s, shape=static_shape(shape, "random.normal(shape)"), dtype=dtype)
+    return RANDOM_NORMAL.bind(m, s, shape=static_shape(shape, "random.normal(shape)"), dtype=dtype, seed=seed)
 
 
 @export("random.truncated_normal")
 @located
 def truncated_normal(shape, mean=0.0, stddev=1.0, dtype=dtypes.float32, seed=None, name=None):
-    """Normal random numbers whose draws at 2 stddev or more from the mean are redrawn, as TF's; per-op
-    ``seed=`` raises, as for ``uniform``."""
-    _no_op_seed(seed, "random.truncated_normal")
+    """Normal random numbers whose draws at 2 stddev or more from the mean are redrawn, as TF's; ``seed`` as
+    for ``uniform``."""
+    seed = _op_seed(seed, "random.truncated_normal(seed)")
     dtype = as_dtype_arg(dtype, "random.truncated_normal(dtype)")
     if not dtype.is_floating:
         raise InvalidArgumentError(f"random.truncated_normal: dtype must be float32 or float64, got {dtype.name}")
     m = _param(mean, dtype, "random.truncated_normal(mean)")
     s = _param(stddev, dtype, "random.truncated_normal(stddev)")
-    return RANDOM_TRUNCATED_NORMAL.bind(m, s, shape=static_shape(shape, "random.truncated_normal(shape)"), dtype=dtype)
+    return RANDOM_TRUNCATED_NORMAL.bind(m, s, shape=static_shape(shape, "random.truncated_normal(shape)"), dtype=dtype,
+                                        seed=seed)
 
 
 @export("random.set_seed")
