@@ -139,3 +139,11 @@ CASES += [
     Case(("gather",), lambda x, i: gj.gather(x, i, axis=2), (X, np.int64([3, 3, 0])),
          lambda x, i: x[:, :, [3, 3, 0]], name="gather-repeat"),
 ]
+
+# The shape op itself (gj.shape folds static shapes to a constant; the op runs for compat.v1's unknown dims).
+_SHAPE_OP = gj.tracer.registry.OPS["shape"]
+CASES += [
+    Case(("shape",), lambda x, out=out: _SHAPE_OP.bind(gj.convert_to_tensor(x), out_type=out), (sample(shape, dt),),
+         lambda x, out=out: np.array(x.shape, out.np), name=f"shape-op-{np.dtype(dt).name}-{len(shape)}d")
+    for dt, shape, out in ((np.float32, (2, 3, 4), gj.int32), (np.bool_, (0, 5), gj.int64), (np.int64, (), gj.int32))
+]

@@ -521,6 +521,17 @@ def _cast():
     return make, apply
 
 
+@spec("shape")
+def _shape_op():
+    # the op itself (gj.shape of a static shape is a constant): its value is the operand's shape, any dtype
+    def make(ch, prog, want_error):
+        return (pick_value(ch, prog),), {"out_type": ch.pick(INTS)}
+
+    def apply(ts, params, shadow):
+        return OPS["shape"].bind(ts[0], out_type=params["out_type"])
+    return make, apply
+
+
 # ---- selections -------------------------------------------------------------------------------------------
 @spec("where")
 def _where():

@@ -1,4 +1,4 @@
-"""Neural-network ops: softmax, log_softmax, sparse_softmax_cross_entropy_with_logits, l2_loss.
+"""Neural-network ops: softmax, log_softmax, sparse_softmax_cross_entropy_with_logits, l2_loss, dropout.
 
 As in TF, these take float32/float64 only: int and bool logits are rejected (cast first) rather than
 promoted to float64 as NumPy would. All subtract the max along the class axis before ``exp``, so large
@@ -131,6 +131,46 @@ def l2_loss(t, name=None):
         raise InvalidArgumentError(with_location(f"l2_loss: takes float32 or float64 tensors (as TF does), got "
                                                  f"{x.dtype.name}; cast first"))
     return multiply(reduce_sum(square(x)), 0.5)  # the weak 0.5 keeps the dtype
+
+
+# ---- dropout: a composite (a uniform draw, a comparison, a select) ---------------------------------------
+
+@export("nn.dropout")
+def dropout(x, rate, noise_shape=None, seed=None, name=None):
+    """TF2's ``tf.nn.dropout``: each element (or each slice along the broadcast dims of ``noise_shape``) is
+    zeroed with probability ``rate`` and the others are scaled by ``1 / (1 - rate)``, so the expectation is
+    unchanged. ``rate`` is a Python number in [0, 1) or a scalar tensor; ``seed`` an op-level seed (see
+    ``gj.random.uniform``). Dropped elements are exactly 0, NaN and inf included (a select, not a product)."""
+    from .creation import zeros_like
+    from .elementwise import greater_equal, where
+    from .random import uniform
+    from .shape_ops import broadcast_to
+    x = convert_to_tensor(x, what="dropout(x)")
+    if not x.dtype.is_floating:
+        raise InvalidArgumentError(with_location(f"dropout: x must be float32 or float64, got {x.dtype.name}"))
+    if isinstance(rate, (int, float, np.integer, np.floating)) and not isinstance(rate, bool):
+        if not 0 <= rate < 1:
+            raise InvalidArgumentError(with_location(f"dropout: rate must be in [0, 1), got {rate!r}"))
+        if rate == 0:
+            return x
+    rate = convert_to_tensor(rate, x.dtype, what="dropout(rate)")
+    if rate.shape != ():
+        raise InvalidArgumentError(with_location(f"dropout: rate must be a scalar, got shape {format_shape(rate.shape)}"))
+    shape = tuple(x.shape) if noise_shape is None else _noise_shape(noise_shape, tuple(x.shape))
+    keep = greater_equal(uniform(shape, dtype=x.dtype, seed=seed), rate)
+    if shape != tuple(x.shape):
+        keep = broadcast_to(keep, tuple(x.shape))
+    return where(keep, x * (1 / (1 - rate)), zeros_like(x))
+
+
+def _noise_shape(noise_shape, x_shape):
+    from .shape_ops import static_shape
+    shape = static_shape(noise_shape, "dropout(noise_shape)")
+    if len(shape) != len(x_shape) or any(n not in (1, d) for n, d in zip(shape, x_shape)):
+        raise InvalidArgumentError(with_location(
+            f"dropout: noise_shape {format_shape(shape)} must have x's rank and each dim 1 or x's dim "
+            f"{format_shape(x_shape)}"))
+    return shape
 
 
 # Softmax along the last axis compiles to a row kernel (max, exp-sum, scale), two passes over memory.

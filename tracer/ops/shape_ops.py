@@ -416,3 +416,68 @@ OPS["cast"].lower = Scalar(_cast_emit)
 CONCAT.lower = Kernel("concat")
 STACK.lower = Kernel("stack")
 TILE.lower = Kernel("tile")
+
+
+# ---- shape, size, rank: a tensor's static facts as tensors (TF's tf.shape, tf.size, tf.rank) -------------
+# Traced shapes are static, so these are constants; only compat.v1 graphs have unknown dims (placeholders of
+# shape [None, 3]), and there ``shape`` is an op whose value the run computes.
+
+def _shape_infer(x, *, out_type):
+    return TensorType((len(x.shape),), out_type)
+
+
+def _shape(x, *, out_type):
+    return np.array(x.shape, dtype=out_type.np)
+
+
+SHAPE = register(Op("shape", infer=_shape_infer, eager=_shape, doc="The shape of a tensor as a 1-D int tensor."))
+
+
+def _int_out_type(out_type, where):
+    out_type = as_dtype_arg(out_type, f"{where}(out_type)")
+    if not out_type.is_integer:
+        raise InvalidArgumentError(f"{where}: out_type must be int32 or int64, got {out_type.name}")
+    return out_type
+
+
+@export("shape")
+@located
+def shape(input, out_type=None, name=None):
+    """``input``'s shape as a 1-D tensor of ``out_type`` (int32 by default, as TF)."""
+    from ..dtypes import int32
+    out_type = _int_out_type(int32 if out_type is None else out_type, "shape")
+    x = convert_to_tensor(input, what="shape(input)")
+    dims = x.shape
+    if dims is not None and None not in tuple(dims):
+        return convert_to_tensor(np.array(tuple(dims), dtype=out_type.np))
+    return SHAPE.bind(x, out_type=out_type)
+
+
+@export("size")
+@located
+def size(input, out_type=None, name=None):
+    """The number of elements of ``input`` as a scalar of ``out_type`` (int32 by default, as TF)."""
+    from ..dtypes import int32
+    out_type = _int_out_type(int32 if out_type is None else out_type, "size")
+    x = convert_to_tensor(input, what="size(input)")
+    dims = x.shape
+    if dims is None:
+        return _unknown(x, "size")
+    if None in tuple(dims):   # the product of the run's dims (reduce_prod of ints is int64, as NumPy's)
+        from .reductions import reduce_prod
+        return cast(reduce_prod(SHAPE.bind(x, out_type=out_type)), out_type)
+    return convert_to_tensor(np.array(num_elements(tuple(dims)), dtype=out_type.np))
+
+
+@export("rank")
+@located
+def rank(input, name=None):
+    """The number of dimensions of ``input`` as an int32 scalar."""
+    x = convert_to_tensor(input, what="rank(input)")
+    if x.shape is None:
+        return _unknown(x, "rank")
+    return convert_to_tensor(np.array(len(tuple(x.shape)), dtype=np.int32))
+
+
+def _unknown(x, what):
+    raise UnimplementedError(f"{what}: the rank of {x} is unknown (a compat.v1 placeholder without a shape)")
