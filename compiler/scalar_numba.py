@@ -42,6 +42,13 @@ MATH = {**{name: Mathlib() for name in _MATHLIB}, **{name: NumPyFunction() for n
         "exp2": NumPyFunction(in_float64=True), "log2": NumPyFunction(in_float64=True),
         "pow": Operator("{0} ** {1}")}
 
+
+
+def mathlib_helpers():
+    """The names of the compiler.mathlib helpers that ``MATH`` uses (what compiler.mathlib defines)."""
+    return [f"{name}_{dtype}" for name, how in MATH.items() if isinstance(how, Mathlib) for dtype in ("f32", "f64")]
+
+
 _OPERATORS = {"add": "{0} + {1}", "sub": "{0} - {1}", "mul": "{0} * {1}", "div": "{0} / {1}",
               "floordiv": "{0} // {1}", "mod": "{0} % {1}", "neg": "-{0}", "abs": "abs({0})",
               "bit_and": "{0} & {1}", "bit_or": "{0} | {1}", "bit_xor": "{0} ^ {1}", "invert": "~{0}",
