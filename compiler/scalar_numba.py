@@ -10,7 +10,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from graphjit.tracer.dtypes import float64
-from graphjit.tracer.lowering import arg
+from graphjit.tracer.lowering import COMPARISONS, arg
 from graphjit.tracer.lowering import cast as cast_expr
 
 
@@ -100,8 +100,8 @@ def _render(e, names, helpers):
         return f"({args[1]} if {args[0]} else {args[2]})"
     if e.op == "call":
         return _call(e, args, helpers)
-    if e.dtype.is_bool and e.op in ("bit_and", "bit_or", "bit_xor", "eq", "ne", "lt", "le", "gt", "ge"):
-        return f"({_OPERATORS[e.op].format(*args)})"
+    if e.op in COMPARISONS or (e.dtype.is_bool and e.op in ("bit_and", "bit_or", "bit_xor")):
+        return f"({_OPERATORS[e.op].format(*args)})"  # bool results need no wrapping
     if e.op == "invert" and e.dtype.is_bool:
         return f"({args[0]} == 0)"  # ~True is -2 in Python
     if e.op == "floordiv" and not e.dtype.is_floating:

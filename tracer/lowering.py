@@ -65,9 +65,7 @@ class ScalarExpr:
         return f"{self.op}:{self.dtype.name}({inner})"
 
 
-ARITHMETIC = ("add", "sub", "mul", "div", "floordiv", "mod", "neg", "abs")
 COMPARISONS = ("eq", "ne", "lt", "le", "gt", "ge")
-BITWISE = ("bit_and", "bit_or", "bit_xor", "invert")  # on bools: logical and, or, xor, not
 
 
 def _same_dtype(op, args):

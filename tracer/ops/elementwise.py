@@ -276,7 +276,8 @@ def clip_by_value(t, clip_value_min, clip_value_max, name=None):
 # Operands are converted to the dtype NumPy computes in (the result dtype for arithmetic, the promoted input
 # dtype for comparisons). ``None`` means "no compiled form for these dtypes": the op then runs eagerly.
 
-def _in_out_dtype(args, out):
+def _as_result_dtype(args, out):
+    """The operands cast to the result dtype, which NumPy computes arithmetic in."""
     return [L.cast(a, out) for a in args]
 
 
@@ -284,7 +285,7 @@ def _arith(build, *, ints=True, floats=True):
     def rule(args, ins, out):
         if (out.is_floating and not floats) or (not out.is_floating and not ints):
             return None
-        return build(*_in_out_dtype(args, out))
+        return build(*_as_result_dtype(args, out))
     return Scalar(rule)
 
 
@@ -313,7 +314,7 @@ def extreme(a, b, pick=L.ge, nan_of=None):
 
 
 def _max_rule(pick):
-    return Scalar(lambda args, ins, out: extreme(*_in_out_dtype(args, out), pick=pick))
+    return Scalar(lambda args, ins, out: extreme(*_as_result_dtype(args, out), pick=pick))
 
 
 def _sign_rule(args, ins, out):
@@ -351,7 +352,7 @@ def _where_rule(args, ins, out):
 
 
 def _clip_rule(args, ins, out):
-    x, lo, hi = _in_out_dtype(args, out)
+    x, lo, hi = _as_result_dtype(args, out)
     return extreme(extreme(x, lo), hi, pick=L.le)
 
 
@@ -370,7 +371,7 @@ def _pow_rule(args, ins, out):
     gives -0.0 and NaN, pow +0.0 and +inf)."""
     if not out.is_floating:
         return None
-    x, e = _in_out_dtype(args, out)
+    x, e = _as_result_dtype(args, out)
     power = L.call("pow", x, e)
     if not L.is_stride0(args[1]):
         return power
