@@ -328,4 +328,3 @@ def _init(template, dtype, acc_t):
     if template == "{highest}":
         return f"{acc_t}(np.inf)" if dtype.is_floating else f"{acc_t}({np.iinfo(dtype.np).max})"
     return f"{acc_t}({template})"
-

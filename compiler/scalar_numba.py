@@ -43,7 +43,6 @@ MATH = {**{name: Mathlib() for name in _MATHLIB}, **{name: NumPyFunction() for n
         "pow": Operator("{0} ** {1}")}
 
 
-
 def mathlib_helpers():
     """The names of the compiler.mathlib helpers that ``MATH`` uses (what compiler.mathlib defines)."""
     return [f"{name}_{dtype}" for name, how in MATH.items() if isinstance(how, Mathlib) for dtype in ("f32", "f64")]
