@@ -4,9 +4,10 @@ gcd/lcm, and the NumPy functions built on them (round with decimals, divmod, mod
 
 Each op's rule is its NumPy ufunc's own type resolution (``elementwise.ufunc_dtype``), so dtypes follow
 NumPy exactly (ints give float64 for float functions; a float16 result, e.g. ``arcsin(bool)``, is refused).
-Compiled loops call Numba's implementation of the same NumPy function (libm underneath, <= 1-2 ULP for
-float32 and float64; not vectorised: these are not the hot path); the few ops without a faithful Numba
-scalar form (integer shifts past the bit width, gcd, spacing, ...) run eagerly between compiled stages.
+Compiled loops call the math library's function of the same name (tracer.lowering.MATH; on the CPU, Numba's
+implementation of the NumPy function: libm underneath, <= 1-2 ULP for float32 and float64; not vectorised:
+these are not the hot path); the few ops without a faithful compiled form (integer shifts past the bit width,
+gcd, spacing, ...) run eagerly between compiled stages.
 """
 import numpy as np
 
@@ -20,7 +21,7 @@ from .elementwise import round as _rint_keep_dtype
 from .shape_ops import cast as cast_to
 
 
-def _np_call(fn):
+def _math_call(fn):
     """Math library function ``fn`` on operands converted to the (float) result dtype; no compiled form for
     other results."""
     def rule(args, ins, out):
@@ -175,15 +176,12 @@ def _np_modf(x, out=None):
 
 
 _LOWERINGS = {
-    "arcsin": _np_call("arcsin"), "arccos": _np_call("arccos"), "arctan": _np_call("arctan"),
-    "sinh": _np_call("sinh"), "cosh": _np_call("cosh"), "arcsinh": _np_call("arcsinh"),
-    "arccosh": _np_call("arccosh"), "arctanh": _np_call("arctanh"), "exp2": _np_call("exp2"),
-    "log2": _np_call("log2"), "log10": _np_call("log10"), "cbrt": _np_call("cbrt"),
-    "deg2rad": _np_call("deg2rad"), "rad2deg": _np_call("rad2deg"), "fabs": _np_call("fabs"),
+    **{fn: _math_call(fn) for fn in ("arcsin", "arccos", "arctan", "sinh", "cosh", "arcsinh", "arccosh", "arctanh",
+                                     "exp2", "log2", "log10", "cbrt", "deg2rad", "rad2deg", "fabs", "arctan2",
+                                     "hypot", "copysign", "logaddexp", "nextafter")},
     "rint": _int_identity_or("rint"), "trunc": _int_identity_or("trunc"),
     "signbit": Scalar(_signbit_rule), "positive": Scalar(_identity_rule), "conjugate": Scalar(_identity_rule),
-    "arctan2": _np_call("arctan2"), "hypot": _np_call("hypot"), "copysign": _np_call("copysign"),
-    "fmax": _fmax_rule(L.ge), "fmin": _fmax_rule(L.le), "fmod": Scalar(_fmod_rule), "logaddexp": _np_call("logaddexp"), "nextafter": _np_call("nextafter"),
+    "fmax": _fmax_rule(L.ge), "fmin": _fmax_rule(L.le), "fmod": Scalar(_fmod_rule),
 }
 for _name, _lowering in _LOWERINGS.items():
     OPS[_name].lower = _lowering
