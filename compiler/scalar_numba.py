@@ -10,6 +10,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from graphjit.tracer.dtypes import float64
+from graphjit.tracer.errors import NotFoundError
 from graphjit.tracer.lowering import COMPARISONS, arg
 from graphjit.tracer.lowering import cast as cast_expr
 
@@ -126,7 +127,7 @@ def _cast(text, src, dst):
 def _call(e, args, helpers):
     how = MATH.get(e.attr)
     if how is None:
-        raise KeyError(f"math function {e.attr!r} has no Numba form (compiler.scalar_numba.MATH)")
+        raise NotFoundError(f"math function {e.attr!r} has no Numba form (compiler.scalar_numba.MATH)")
     dtype = e.args[0].dtype
     if isinstance(how, Mathlib):
         helper = f"{e.attr}_{dtype.short}"

@@ -9,6 +9,7 @@ renders the primitive set once (the CPU backend: ``graphjit.compiler.scalar_numb
 from dataclasses import dataclass
 
 from .dtypes import bool_
+from .errors import InvalidArgumentError, InvalidTypeError, NotFoundError
 from .shapes import num_elements
 
 # ---- the math library: names, arity and cost, nothing backend-specific -----------------------------------
@@ -50,7 +51,7 @@ MATH = _library(
 class ScalarExpr:
     """One node of a scalar expression: primitive ``op`` on ``args`` (ScalarExprs), giving a ``dtype`` value.
     ``attr``: the operand index and stride-0 flag of an ``arg``, the value of a ``const``, the function name of
-    a ``call``. Immutable and hashable (structurally equal expressions are equal)."""
+    a ``call``. Immutable and hashable: structurally equal expressions are equal (a NaN constant only to itself)."""
     op: str
     args: tuple
     dtype: object
@@ -71,7 +72,8 @@ COMPARISONS = ("eq", "ne", "lt", "le", "gt", "ge")
 def _same_dtype(op, args):
     dtypes = {a.dtype for a in args}
     if len(dtypes) != 1:
-        raise TypeError(f"scalar {op} of mixed dtypes {sorted(d.name for d in dtypes)}: cast the operands first")
+        raise InvalidTypeError(f"scalar {op} of mixed dtypes {sorted(d.name for d in dtypes)}: cast the operands "
+                               f"first")
     return args[0].dtype
 
 
@@ -144,7 +146,7 @@ def logical_not(a): return invert(truth(a))
 def select(cond, a, b):
     """``a`` where ``cond`` (a bool) else ``b``."""
     if cond.dtype is not bool_:
-        raise TypeError(f"select needs a bool condition, got {cond.dtype.name}: use truth(cond)")
+        raise InvalidTypeError(f"select needs a bool condition, got {cond.dtype.name}: use truth(cond)")
     return ScalarExpr("select", (cond, a, b), _same_dtype("select", (a, b)))
 
 
@@ -152,9 +154,9 @@ def call(fn, *args):
     """Math library function ``fn`` (a name in ``MATH``) on operands of one float dtype."""
     function = MATH.get(fn)
     if function is None:
-        raise KeyError(f"{fn!r} is not a function of the math library (tracer.lowering.MATH)")
+        raise NotFoundError(f"{fn!r} is not a function of the math library (tracer.lowering.MATH)")
     if len(args) != function.arity:
-        raise TypeError(f"{fn} takes {function.arity} operand(s), got {len(args)}")
+        raise InvalidArgumentError(f"{fn} takes {function.arity} operand(s), got {len(args)}")
     dtype = _same_dtype(fn, args)
     return ScalarExpr("call", tuple(args), bool_ if function.predicate else dtype, fn)
 
