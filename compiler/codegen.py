@@ -9,29 +9,20 @@ region costs microseconds). Constants are typed literals (``np.float32(0.5)``), 
 import numpy as np
 
 from graphjit.tracer.dtypes import float64, int64
-from graphjit.tracer.lowering import cast
+from graphjit.tracer.lowering import is_transcendental
 from graphjit.tracer.registry import OPS
 from graphjit.tracer.shapes import num_elements
 
 from .affine import AffineMap
 from .fusion import REDUCE, SCALAR
-from .kernel_writers import PARALLEL_MIN_ELEMENTS, PARALLEL_MIN_TRANSCENDENTAL, KernelWriters
+from .kernel_writers import KernelWriters
+from .scalar_numba import cast_source as cast
+from .scalar_numba import literal, render
 
 REDUCTION_CHUNKS = 64
 # A float sum's or product's order is unspecified, so its accumulation alone may reassociate (which lets it
 # vectorise); the flag is on that one instruction (mathlib), never on the fused producers (see _function).
 _REASSOCIABLE = {"{acc} + {v}": "reassoc_add({acc}, {v})", "{acc} * {v}": "reassoc_mul({acc}, {v})"}
-_TRANSCENDENTAL = {"exp", "expm1", "log", "log1p", "sin", "cos", "tan", "tanh", "sigmoid", "softplus", "pow"}
-
-
-def literal(value, dtype):
-    v = np.asarray(value).reshape(-1)[0].item()
-    if dtype.is_bool:
-        return "True" if v else "False"
-    if dtype.is_floating:
-        text = "np.nan" if v != v else ("np.inf" if v == float("inf") else "-np.inf" if v == float("-inf") else repr(v))
-        return f"np.{dtype.name}({text})"
-    return f"np.{dtype.name}({int(v)})"
 
 
 def _collapse(sizes, stride_sets, blocks):
@@ -144,18 +135,20 @@ class StageWriter(KernelWriters):
         self.kernels[fname] = {"source": source, "buffers": buffers, "kind": kind, "ops": ops, "parallel": parallel,
                                "flops": flops, "inline": inline}
 
-    def _scalar_expr(self, m, names):
-        node = self._node(m)
-        lowering = OPS[node.op].lower
-        expr = lowering.emit(names, [self._node(j).type.dtype for j in node.inputs], node.type.dtype)
-        if node.op == "pow" and expr is not None and _numpy_scalar_exponent(self.graph, node):
-            x, e = (cast(a, self._node(j).type.dtype, node.type.dtype) for a, j in zip(names, node.inputs))
-            expr = f"({x} * {x} if {e} == 2 else (np.sqrt({x}) if {e} == 0.5 else {expr}))"
-        for family in ("exp", "expm1", "log", "log1p", "sin", "cos", "tan", "tanh", "sigmoid", "softplus"):
-            for suffix in ("f32", "f64"):
-                if f"{family}_{suffix}(" in expr:
-                    self.mathlib.add(f"{family}_{suffix}")
-        return expr
+    def _expressions(self, group):
+        """The scalar expression of each elementwise member of ``group`` (its op's ``Scalar`` rule)."""
+        exprs = {}
+        for m in group.members:
+            if self.plan.kinds[m] == SCALAR:
+                node = self._node(m)
+                exprs[m] = OPS[node.op].lower.expression([self._node(j).type for j in node.inputs], node.type)
+        return exprs
+
+    def _scalar_source(self, expr, names):
+        """Source text of ``expr`` over operand ``names``; the mathlib helpers it calls join the imports."""
+        text, helpers = render(expr, names)
+        self.mathlib |= helpers
+        return text
 
     def _loads(self, group, shape):
         """What one element of ``group`` over ``shape`` reads: node id -> (buffer, map) or (literal, None)."""
@@ -183,10 +176,8 @@ class StageWriter(KernelWriters):
         sizes, strides, _ = _collapse(shape, [a.strides for _, _, a in accesses] + [out_map.strides],
                                       [0] * len(shape))
         loop_vars = [f"i{d}" for d in range(len(sizes))]
-        total = num_elements(shape)
-        heavy = any(self._node(m).op in _TRANSCENDENTAL for m in group.members)
-        parallel = self.allow_parallel and bool(sizes) and total >= (
-            PARALLEL_MIN_TRANSCENDENTAL if heavy else PARALLEL_MIN_ELEMENTS)
+        exprs = self._expressions(group)
+        parallel = self.parallel_loop(num_elements(shape), any(map(is_transcendental, exprs.values())))
         body, indent = [], ""
         for d, (size, var) in enumerate(zip(sizes, loop_vars)):
             loop = "numba.prange" if parallel and d == 0 else "range"
@@ -204,7 +195,7 @@ class StageWriter(KernelWriters):
                 body.append(f"{indent}v{m} = {value[m]}")
             else:
                 args = [value[j] if j in value else f"v{j}" for j in self._node(m).inputs]
-                body.append(f"{indent}v{m} = {self._scalar_expr(m, args)}")
+                body.append(f"{indent}v{m} = {self._scalar_source(exprs[m], args)}")
             value[m] = f"v{m}"
         out_index = _index(0, strides[-1], loop_vars)
         for m in outputs:
@@ -236,8 +227,8 @@ class StageWriter(KernelWriters):
         acc_t = f"np.{acc_dtype.name}" if not acc_dtype.is_bool else "np.bool_"
         total = num_elements(in_shape)
         n_red = num_elements([in_shape[d] for d in reduced])
-        heavy = any(self._node(m).op in _TRANSCENDENTAL for m in group.members)
-        parallel = self.allow_parallel and total >= (PARALLEL_MIN_TRANSCENDENTAL if heavy else PARALLEL_MIN_ELEMENTS)
+        exprs = self._expressions(group)
+        parallel = self.parallel_loop(total, any(map(is_transcendental, exprs.values())))
         init = _init(lowering.init, in_dtype if lowering.acc_dtype == "out" else acc_dtype, acc_t)
         loop_vars = [f"i{d}" for d in range(len(sizes))]
         value = {j: lit for j, (lit, amap) in loads.items() if amap is None}
@@ -249,7 +240,7 @@ class StageWriter(KernelWriters):
             value[j] = f"l{j}"
         for m in group.members[:-1]:
             args = [value[j] if j in value else f"v{j}" for j in self._node(m).inputs]
-            inner.append(f"v{m} = {self._scalar_expr(m, args)}")
+            inner.append(f"v{m} = {self._scalar_source(exprs[m], args)}")
             value[m] = f"v{m}"
         v = cast(value.get(source, f"v{source}"), in_dtype, acc_dtype)
         combine = lowering.combine
@@ -337,15 +328,3 @@ def _init(template, dtype, acc_t):
     if template == "{highest}":
         return f"{acc_t}(np.inf)" if dtype.is_floating else f"{acc_t}({np.iinfo(dtype.np).max})"
     return f"{acc_t}({template})"
-
-
-def _numpy_scalar_exponent(graph, node):
-    """Whether NumPy's float power loop sees this pow's exponent with stride 0, where it computes ``x * x``
-    for 2 and ``sqrt(x)`` for 0.5 instead of pow (the results differ at -0.0 and -inf: sqrt gives -0.0 and
-    NaN, pow +0.0 and +inf). That is a size-1 exponent against a larger result, or a 0-d one. A size-1
-    result from size-1 operands of rank >= 1 depends on NumPy's iterator ((1,) ** (1,) calls pow,
-    (1, 1) ** (1,) takes sqrt) and keeps pow here."""
-    if not node.type.dtype.is_floating:
-        return False
-    shape = graph.nodes[node.inputs[1]].type.shape
-    return num_elements(shape) == 1 and (num_elements(node.type.shape) > 1 or len(shape) == 0)

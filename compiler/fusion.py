@@ -34,8 +34,7 @@ def classify(node, nodes, kernel_supported):
         return PYTHON
     in_types = [nodes[j].type for j in node.inputs]
     if isinstance(lower, Scalar):
-        names = [f"a{k}" for k in range(len(node.inputs))]
-        return SCALAR if lower.emit(names, [t.dtype for t in in_types], node.type.dtype) is not None else PYTHON
+        return SCALAR if lower.expression(in_types, node.type) is not None else PYTHON
     if isinstance(lower, View):
         if len(node.inputs) == 1:
             return VIEW

@@ -3,11 +3,11 @@ log_softmax, logsumexp, argmax/argmin, sparse softmax cross-entropy) and copy ke
 gather, take). ``StageWriter`` (codegen) inherits them; they emit through its ``_function``."""
 import numpy as np
 
-from graphjit.tracer.lowering import cast
 from graphjit.tracer.shapes import num_elements
 
 from .affine import AffineMap
 from .fusion import take_layout
+from .scalar_numba import cast_source as cast
 
 PARALLEL_MIN_ELEMENTS = 1 << 16        # cheap arithmetic: below this one thread is faster
 PARALLEL_MIN_TRANSCENDENTAL = 1 << 13  # exp/sin/... loops pay off sooner
@@ -15,6 +15,21 @@ PARALLEL_MIN_TRANSCENDENTAL = 1 << 13  # exp/sin/... loops pay off sooner
 
 class KernelWriters:
     """Mixin of ``codegen.StageWriter``: one method per kernel kind, each writing one group."""
+
+    def parallel_loop(self, total, heavy, rows=None):
+        """Whether a loop nest of ``total`` element steps runs its outer loop (of ``rows`` iterations, when it
+        matters) with ``prange``: a parallel region costs microseconds, which pay off from 64K cheap steps or 8K
+        transcendental ones (heavy: exp, sin, ...); never in stages that call BLAS (see ``allow_parallel``)."""
+        threshold = PARALLEL_MIN_TRANSCENDENTAL if heavy else PARALLEL_MIN_ELEMENTS
+        return self.allow_parallel and (rows is None or rows > 1) and total >= threshold
+
+    def _row_exp_sum(self, dtype, n):
+        """Lines summing ``exp(xs[j] - m)`` over row ``xs`` into the float64 ``s`` (after ``_row_max``)."""
+        exp = f"exp_{dtype.short}"
+        self.mathlib.update((exp, "reassoc_add"))
+        return ["    s = 0.0",
+                f"    for j in range({n}):",
+                f"        s = reassoc_add(s, {exp}(xs[j] - m))"]
 
     def _matmul_layout(self, group):
         """The buffers and gemm-style layout of C = op(A) @ op(B): an operand may arrive as its untransposed
@@ -65,7 +80,7 @@ class KernelWriters:
         a_at = (f"k * {a_step} + " if a_step else "") + (f"l * {m['lda']} + i" if m["trans_a"] else f"i * {m['lda']} + l")
         b_at = (f"k * {b_step} + " if b_step else "") + (f"j * {m['ldb']} + l" if m["trans_b"] else f"l * {m['ldb']} + j")
         c_row = f"k * {rows * cols} + i * {cols}"
-        parallel = self.allow_parallel and rows > 1 and rows * cols * inner >= PARALLEL_MIN_ELEMENTS
+        parallel = self.parallel_loop(rows * cols * inner, heavy=False, rows=rows)
         body = [f"for k in range({batch}):",
                 f"    for i in {'numba.prange' if parallel else 'range'}({rows}):",
                 f"        row = {c_row}",
@@ -91,25 +106,23 @@ class KernelWriters:
         t = f"np.{dt.name}"
         exp = f"exp_{dt.short}"
         self.mathlib.update((exp, "reassoc_add"))
-        if log:
-            self.mathlib.add("log_f64")
-        parallel = self.allow_parallel and rows > 1 and num_elements(shape) >= PARALLEL_MIN_TRANSCENDENTAL
+        parallel = self.parallel_loop(num_elements(shape), heavy=True, rows=rows)
         # Row slices index from 0 (provably non-negative: vectorisable).
         body = [f"for row in {'numba.prange' if parallel else 'range'}({rows}):",
                 f"    xs = b{x}[row * {n}:(row + 1) * {n}]",
                 f"    os = b{r}[row * {n}:(row + 1) * {n}]",
                 *_row_max(t, n),
                 "    if nan:",
-                f"        m = {t}(np.nan)",
-                "    s = 0.0"]
+                f"        m = {t}(np.nan)"]
         if log:
-            body += [f"    for j in range({n}):",
-                     f"        s = reassoc_add(s, {exp}(xs[j] - m))",
+            self.mathlib.add("log_f64")
+            body += [*self._row_exp_sum(dt, n),
                      f"    lse = {t}(log_f64(s))",
                      f"    for j in range({n}):",
                      "        os[j] = (xs[j] - m) - lse"]
         else:
-            body += [f"    for j in range({n}):",
+            body += ["    s = 0.0",
+                     f"    for j in range({n}):",
                      f"        e = {exp}(xs[j] - m)",
                      "        os[j] = e",
                      "        s = reassoc_add(s, e)",
@@ -131,17 +144,15 @@ class KernelWriters:
         eager op does: all -inf gives -inf, +inf gives +inf, NaN stays NaN)."""
         r, x, rows, n = self._row_layout(group)
         dt = self._node(r).type.dtype
-        t, exp = f"np.{dt.name}", f"exp_{dt.short}"
-        self.mathlib.update((exp, "log_f64", "reassoc_add"))
-        parallel = self.allow_parallel and rows > 1 and rows * n >= PARALLEL_MIN_TRANSCENDENTAL
+        t = f"np.{dt.name}"
+        self.mathlib.add("log_f64")
+        parallel = self.parallel_loop(rows * n, heavy=True, rows=rows)
         body = [f"for row in {'numba.prange' if parallel else 'range'}({rows}):",
                 f"    xs = b{x}[row * {n}:(row + 1) * {n}]",
                 *_row_max(t, n),
                 f"    if nan or m == {t}(np.inf) or m == {t}(-np.inf):",
                 f"        m = {t}(0.0)",
-                "    s = 0.0",
-                f"    for j in range({n}):",
-                f"        s = reassoc_add(s, {exp}(xs[j] - m))",
+                *self._row_exp_sum(dt, n),
                 f"    b{r}[row] = {t}(log_f64(s)) + m"]
         self._function("logsumexp", [x, r], body, parallel, separate=True, group=group, flops=4 * rows * n)
 
@@ -150,7 +161,7 @@ class KernelWriters:
         r, x, rows, n = self._row_layout(group)
         better = ">" if largest else "<"
         out_t = f"np.{self._node(r).type.dtype.name}"
-        parallel = self.allow_parallel and rows > 1 and rows * n >= PARALLEL_MIN_ELEMENTS
+        parallel = self.parallel_loop(rows * n, heavy=False, rows=rows)
         body = [f"for row in {'numba.prange' if parallel else 'range'}({rows}):",
                 f"    xs = b{x}[row * {n}:(row + 1) * {n}]",
                 "    best = xs[0]",
@@ -266,8 +277,8 @@ class KernelWriters:
         labels, x = (self.plan.resolve(b) for b, _ in group.operands)
         rows, n = num_elements(node.type.shape), self._node(node.inputs[1]).type.shape[-1]
         dt = node.type.dtype
-        t, exp = f"np.{dt.name}", f"exp_{dt.short}"
-        self.mathlib.update((exp, "log_f64", "reassoc_add"))
+        t = f"np.{dt.name}"
+        self.mathlib.add("log_f64")
         flag_buffer, check, valid = self._index_check(r, (labels, x), labels, rows, n)
         body = [*check,
                 f"for row in range({rows} if {valid} else 0):",
@@ -275,9 +286,7 @@ class KernelWriters:
                 *_row_max(t, n),
                 "    if nan:",
                 f"        m = {t}(np.nan)",
-                "    s = 0.0",
-                f"    for j in range({n}):",
-                f"        s = reassoc_add(s, {exp}(xs[j] - m))",
+                *self._row_exp_sum(dt, n),
                 f"    b{r}[row] = -((xs[np.int64(b{labels}[row])] - m) - {t}(log_f64(s)))"]
         self._function("xent", [labels, x, r, flag_buffer], body, False, separate=True, group=group,
                        flops=4 * rows * n)

@@ -52,8 +52,9 @@ from numba import types
 from numba.core import cgutils
 from numba.extending import intrinsic
 
-__all__ = [f"{name}_{suffix}" for name in ("exp", "expm1", "log", "log1p", "sin", "cos", "tan", "tanh",
-                                           "sigmoid", "softplus") for suffix in ("f32", "f64")]
+from .scalar_numba import mathlib_helpers
+
+__all__ = mathlib_helpers()  # the helpers that the CPU renderer's math table names
 
 SOURCE_SHA256 = hashlib.sha256(pathlib.Path(__file__).read_bytes()).hexdigest()
 

@@ -85,7 +85,7 @@ def _probe_arity(op):
 KNOWN_ISSUES = {}
 
 # NumPy's float power loop takes x * x / sqrt(x) for an exponent of 2 / 0.5 read with stride 0
-# (compiler/codegen._numpy_scalar_exponent follows it); for a size-1 result from size-1 operands of rank >= 1
+# (pow's scalar rule follows it: tracer.lowering.numpy_stride0); for a size-1 result from size-1 operands of rank >= 1
 # the choice depends on NumPy's iterator ((1,) ** (1,) calls pow, (1, 1) ** (1,) takes sqrt), so those draws
 # are left out: NumPy has no rule there to follow.
 def _numpy_power_undefined(prog, args):

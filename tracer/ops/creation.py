@@ -8,8 +8,8 @@ from ..dtypes import from_numpy
 from ..errors import InvalidArgumentError, UnimplementedError
 from ..ir import Const, TensorType
 from ..limits import check_allocation
-from ..lowering import Scalar, np_type
-from ..lowering import cast as cast_expr
+from .. import lowering as L
+from ..lowering import Scalar
 from ..registry import OPS, Op, export, numpy_adapter, register
 from ..shapes import broadcast_shapes, normalize_axis
 from ..tensor import EagerTensor, SymbolicTensor, as_dtype_arg, convert_to_tensor
@@ -288,6 +288,6 @@ def _float_tensor(value, what):
 
 # ---- lowering: fills are scalar expressions broadcast over the output (range/eye/linspace run eagerly,
 # and are usually constant-folded) ----
-OPS["zeros"].lower = Scalar(lambda args, ins, out: f"{np_type(out)}(0)")
-OPS["ones"].lower = Scalar(lambda args, ins, out: f"{np_type(out)}(1)")
-OPS["fill"].lower = Scalar(lambda args, ins, out: cast_expr(args[-1], ins[-1], out))
+OPS["zeros"].lower = Scalar(lambda args, ins, out: L.const(0, out))
+OPS["ones"].lower = Scalar(lambda args, ins, out: L.const(1, out))
+OPS["fill"].lower = Scalar(lambda args, ins, out: L.cast(args[-1], out))

@@ -10,7 +10,8 @@ from .. import context
 from ..dtypes import ALL as ALL_DTYPES, from_numpy
 from ..errors import InvalidArgumentError, UnimplementedError
 from ..ir import TensorType
-from ..lowering import Scalar, cast, np_type
+from .. import lowering as L
+from ..lowering import Scalar
 from ..registry import OPS, Op, binary_operator, export, numpy_adapter, register, unsupported_operand
 from ..shapes import broadcast_shapes
 from ..tensor import EagerTensor, convert_to_tensor, promote_operands
@@ -271,132 +272,135 @@ def clip_by_value(t, clip_value_min, clip_value_max, name=None):
     return CLIP.bind(x, lo, hi)
 
 
-# ---- lowering: each op's scalar expression for compiled loops ------------------------------------
-# Operands arrive as expressions of their own dtypes and are converted to the dtype NumPy computes in
-# (the result dtype for arithmetic, the promoted input dtype for comparisons). ``None`` means "no
-# compiled form for these dtypes": the op then runs through its eager implementation.
+# ---- lowering: each op's scalar rule for compiled loops (tracer.lowering's primitives) --------------------
+# Operands are converted to the dtype NumPy computes in (the result dtype for arithmetic, the promoted input
+# dtype for comparisons). ``None`` means "no compiled form for these dtypes": the op then runs eagerly.
 
-def _arith(template, *, ints=True, floats=True, wrapping=None):
-    """``wrapping``: the int64 form, in uint64. Numba's signed arithmetic is LLVM's no-signed-wrap kind, so
-    LLVM may assume it never overflows and fold abs(x * x) to x * x or (x + 1 > x) to True; NumPy wraps
-    (found by the differential fuzzer: abs(square(x)) came back negative). Unsigned arithmetic wraps."""
-    def emit(args, ins, out):
+def _as_result_dtype(args, out):
+    """The operands cast to the result dtype, which NumPy computes arithmetic in."""
+    return [L.cast(a, out) for a in args]
+
+
+def _arith(build, *, ints=True, floats=True):
+    def rule(args, ins, out):
         if (out.is_floating and not floats) or (not out.is_floating and not ints):
             return None
-        operands = [cast(a, d, out) for a, d in zip(args, ins)]
-        if wrapping is not None and out.name == "int64":
-            return f"np.int64({wrapping.format(*(f'np.uint64({x})' for x in operands))})"
-        return f"{np_type(out)}({template.format(*operands)})"
-    return Scalar(emit)
+        return build(*_as_result_dtype(args, out))
+    return Scalar(rule)
 
 
-def _float_fn(family):
-    """A transcendental from graphjit.compiler.mathlib (vectorisable polynomials for float32)."""
-    def emit(args, ins, out):
-        return f"{family}_{out.short}({cast(args[0], ins[0], out)})"
-    return Scalar(emit)
+def _float_fn(fn):
+    """A function of the math library on the (float) result dtype."""
+    return Scalar(lambda args, ins, out: L.call(fn, L.cast(args[0], out)))
 
 
-def _compare(symbol):
-    def emit(args, ins, out):
+def _compare(build):
+    def rule(args, ins, out):
         common = ufunc_dtype(np.add, ins, "compare") if ins[0] is not ins[1] else ins[0]
-        a, b = (cast(x, d, common) for x, d in zip(args, ins))
-        return f"({a} {symbol} {b})"
-    return Scalar(emit)
+        return build(*(L.cast(a, common) for a in args))
+    return Scalar(rule)
 
 
-def _logical(template):
-    return Scalar(lambda args, ins, out: template.format(*(f"({a} != 0)" for a in args)))
+def _logical(build):
+    return Scalar(lambda args, ins, out: build(*args))
 
 
-def _floordiv_emit(args, ins, out):
-    a, b = (cast(x, d, out) for x, d in zip(args, ins))
-    if out.is_floating:
-        return f"{np_type(out)}({a} // {b})"
-    # x // -1 is -x with wraparound in NumPy (INT_MIN // -1 == INT_MIN); native division would trap
-    return f"{np_type(out)}(-{a} if {b} == -1 else {a} // {b})"
+def extreme(a, b, pick=L.ge, nan_of=None):
+    """``a`` if ``pick(a, b)`` else ``b``; for floats also ``a`` where ``nan_of`` is NaN (maximum/minimum take a
+    NaN of ``a``, fmax/fmin a NaN of ``b``, so that a NaN wins or loses as NumPy says)."""
+    nan_of = a if nan_of is None else nan_of
+    keep = L.bit_or(pick(a, b), L.ne(nan_of, nan_of)) if a.dtype.is_floating else pick(a, b)
+    return L.select(keep, a, b)
 
 
-def _zero(dtype):
-    return f"{np_type(dtype)}(0)"
+def _max_rule(pick):
+    return Scalar(lambda args, ins, out: extreme(*_as_result_dtype(args, out), pick=pick))
 
 
-def _max_emit(args, ins, out, pick=">="):
-    a, b = (cast(x, d, out) for x, d in zip(args, ins))
-    nan = f" or {a} != {a}" if out.is_floating else ""  # NumPy's maximum/minimum propagate NaN
-    return f"({a} if ({a} {pick} {b}{nan}) else {b})"
-
-
-def _sign_emit(args, ins, out):
+def _sign_rule(args, ins, out):
     a = args[0]
-    one = f"{np_type(out)}(1)"
+    zero = L.const(0, out)
     # sign(-0.0) is +0.0 in NumPy; a NaN stays NaN (a * 0 would keep -0.0's sign)
-    zero = f"({a} if {a} != {a} else {np_type(out)}(0))" if out.is_floating else f"{np_type(out)}(0)"
-    return f"({one} if {a} > 0 else (-{one} if {a} < 0 else {zero}))"
+    if out.is_floating:
+        zero = L.select(L.ne(a, a), a, zero)
+    return L.select(L.gt(a, L.const(0, out)), L.const(1, out),
+                    L.select(L.lt(a, L.const(0, out)), L.const(-1, out), zero))
 
 
-def _unary_float_or_int(float_template, int_template="{0}"):
-    def emit(args, ins, out):
-        template = float_template if out.is_floating else int_template
-        return f"{np_type(out)}({template.format(args[0])})" if template else None
-    return Scalar(emit)
+def _float_fn_or_int(fn):
+    """floor/ceil/round: the math function for floats; ints keep their value."""
+    return Scalar(lambda args, ins, out: L.call(fn, L.cast(args[0], out)) if out.is_floating
+                  else L.cast(args[0], out))
 
 
-def _isinf_emit(args, ins, out):
-    return f"(abs({args[0]}) == np.inf)" if ins[0].is_floating else "False"
+def _float_test(build, other):
+    """isnan/isinf/isfinite: ``build(x)`` for floats, the constant ``other`` for ints and bools."""
+    return Scalar(lambda args, ins, out: build(args[0]) if ins[0].is_floating else L.const(other, out))
 
 
-def _isfinite_emit(args, ins, out):
-    return f"({args[0]} - {args[0]} == 0)" if ins[0].is_floating else "True"
+def _isinf(x):
+    return L.eq(L.abs_(x), L.const(float("inf"), x.dtype))
 
 
-def _where_emit(args, ins, out):
+def _isfinite(x):
+    return L.eq(L.sub(x, x), L.const(0, x.dtype))  # inf - inf and NaN - NaN are NaN
+
+
+def _where_rule(args, ins, out):
     c, x, y = args
-    return f"({cast(x, ins[1], out)} if {c} else {cast(y, ins[2], out)})"
+    return L.select(L.truth(c), L.cast(x, out), L.cast(y, out))
 
 
-def _clip_emit(args, ins, out):
-    x, lo, hi = (cast(a, d, out) for a, d in zip(args, ins))
-    inner = _max_emit([x, lo], [out, out], out)
-    return _max_emit([inner, hi], [out, out], out, pick="<=")
+def _clip_rule(args, ins, out):
+    x, lo, hi = _as_result_dtype(args, out)
+    return extreme(extreme(x, lo), hi, pick=L.le)
 
 
-def _relu_emit(args, ins, out):
-    return _max_emit([args[0], _zero(out)], [out, out], out)
+def _relu_rule(args, ins, out):
+    return extreme(args[0], L.const(0, out))
 
 
-def _invert_emit(args, ins, out):
-    return f"({args[0]} == 0)" if out.is_bool else f"{np_type(out)}(~{args[0]})"
+def _reciprocal_of(build):
+    return Scalar(lambda args, ins, out: L.div(L.const(1, out), build(L.cast(args[0], out)))
+                  if out.is_floating else None)
 
 
-def _one_over(expr):
-    return Scalar(lambda args, ins, out: (f"{np_type(out)}({np_type(out)}(1) / {expr.format(cast(args[0], ins[0], out))})"
-                                          if out.is_floating else None))
+def _pow_rule(args, ins, out):
+    """NumPy's float power loop computes ``x * x`` for an exponent of 2 and ``sqrt(x)`` for 0.5 where it reads
+    the exponent with stride 0 (``arg.stride0``), instead of pow: the results differ at -0.0 and -inf (sqrt
+    gives -0.0 and NaN, pow +0.0 and +inf)."""
+    if not out.is_floating:
+        return None
+    x, e = _as_result_dtype(args, out)
+    power = L.call("pow", x, e)
+    if not L.is_stride0(args[1]):
+        return power
+    return L.select(L.eq(e, L.const(2, out)), L.mul(x, x),
+                    L.select(L.eq(e, L.const(0.5, out)), L.call("sqrt", x), power))
 
 
 _LOWERINGS = {
-    "negative": _arith("-{0}", wrapping="np.uint64(0) - {0}"), "abs": _arith("abs({0})"), "sign": Scalar(_sign_emit),
-    "exp": _float_fn("exp"), "expm1": _float_fn("expm1"), "log": _float_fn("log"), "log1p": _float_fn("log1p"),
-    "sin": _float_fn("sin"), "cos": _float_fn("cos"), "tan": _float_fn("tan"), "tanh": _float_fn("tanh"),
-    "sigmoid": _float_fn("sigmoid"), "softplus": _float_fn("softplus"),
-    "sqrt": _arith("np.sqrt({0})", ints=False), "rsqrt": _one_over("np.sqrt({0})"),
-    "square": _arith("{0} * {0}", wrapping="{0} * {0}"), "reciprocal": _one_over("{0}"), "relu": Scalar(_relu_emit),
-    "floor": _unary_float_or_int("np.floor({0})"), "ceil": _unary_float_or_int("np.ceil({0})"),
-    "round": _unary_float_or_int("np.rint({0})"),
-    "logical_not": Scalar(lambda args, ins, out: f"({args[0]} == 0)"),
-    "isnan": Scalar(lambda args, ins, out: f"({args[0]} != {args[0]})" if ins[0].is_floating else "False"),
-    "isinf": Scalar(_isinf_emit), "isfinite": Scalar(_isfinite_emit), "invert": Scalar(_invert_emit),
-    "add": _arith("{0} + {1}", wrapping="{0} + {1}"), "subtract": _arith("{0} - {1}", wrapping="{0} - {1}"),
-    "multiply": _arith("{0} * {1}", wrapping="{0} * {1}"),
-    "divide": _arith("{0} / {1}", ints=False), "floordiv": Scalar(_floordiv_emit), "mod": _arith("{0} % {1}"),
-    "pow": _arith("{0} ** {1}", ints=False),
-    "maximum": Scalar(_max_emit), "minimum": Scalar(lambda a, i, o: _max_emit(a, i, o, pick="<=")),
-    "equal": _compare("=="), "not_equal": _compare("!="), "less": _compare("<"), "less_equal": _compare("<="),
-    "greater": _compare(">"), "greater_equal": _compare(">="),
-    "logical_and": _logical("({0} & {1})"), "logical_or": _logical("({0} | {1})"),
-    "logical_xor": _logical("({0} != {1})"),
-    "bitwise_and": _arith("{0} & {1}"), "bitwise_or": _arith("{0} | {1}"), "bitwise_xor": _arith("{0} ^ {1}"),
-    "where": Scalar(_where_emit), "clip": Scalar(_clip_emit),
+    "negative": _arith(L.neg), "abs": _arith(L.abs_), "sign": Scalar(_sign_rule),
+    **{fn: _float_fn(fn) for fn in ("exp", "expm1", "log", "log1p", "sin", "cos", "tan", "tanh", "sigmoid",
+                                    "softplus")},
+    "sqrt": _arith(lambda x: L.call("sqrt", x), ints=False), "rsqrt": _reciprocal_of(lambda x: L.call("sqrt", x)),
+    "square": _arith(lambda x: L.mul(x, x)), "reciprocal": _reciprocal_of(lambda x: x),
+    "relu": Scalar(_relu_rule),
+    "floor": _float_fn_or_int("floor"), "ceil": _float_fn_or_int("ceil"), "round": _float_fn_or_int("rint"),
+    "logical_not": _logical(L.logical_not),
+    "isnan": _float_test(lambda x: L.ne(x, x), False), "isinf": _float_test(_isinf, False),
+    "isfinite": _float_test(_isfinite, True), "invert": _arith(L.invert, floats=False),
+    "add": _arith(L.add), "subtract": _arith(L.sub), "multiply": _arith(L.mul),
+    "divide": _arith(L.div, ints=False), "floordiv": _arith(L.floordiv), "mod": _arith(L.mod),
+    "pow": Scalar(_pow_rule),
+    "maximum": _max_rule(L.ge), "minimum": _max_rule(L.le),
+    "equal": _compare(L.eq), "not_equal": _compare(L.ne), "less": _compare(L.lt), "less_equal": _compare(L.le),
+    "greater": _compare(L.gt), "greater_equal": _compare(L.ge),
+    "logical_and": _logical(L.logical_and), "logical_or": _logical(L.logical_or),
+    "logical_xor": _logical(L.logical_xor),
+    "bitwise_and": _arith(L.bit_and, floats=False), "bitwise_or": _arith(L.bit_or, floats=False),
+    "bitwise_xor": _arith(L.bit_xor, floats=False),
+    "where": Scalar(_where_rule), "clip": Scalar(_clip_rule),
 }
 for _name, _lowering in _LOWERINGS.items():
     OPS[_name].lower = _lowering

@@ -10,7 +10,8 @@ import numpy as np
 from ..dtypes import result_type
 from ..errors import InvalidArgumentError, UnimplementedError
 from ..ir import TensorType
-from ..lowering import Kernel, Scalar, View, np_type
+from .. import lowering as L
+from ..lowering import Kernel, Scalar, View
 from ..registry import OPS, Op, export, numpy_adapter, register
 from ..shapes import broadcast_shapes, normalize_axes, normalize_axis, num_elements
 from ..tensor import EagerTensor, SymbolicTensor, as_dtype_arg, convert_to_tensor
@@ -394,25 +395,12 @@ __all__ = ["static_shape", "resolve_reshape", "reshape", "transpose", "expand_di
 
 
 # ---- lowering --------------------------------------------------------------------------------------
-# View ops compile to index maps (no copies); cast is a scalar conversion with TF's CPU results for
-# NaN/inf/out-of-range floats cast to ints (the integer minimum), matching the eager implementation.
-
-def _cast_emit(args, ins, out):
-    a, src = args[0], ins[0]
-    if src is out:
-        return a
-    if out.is_bool:
-        return f"({a} != 0)"
-    if src.is_floating and out.is_integer:
-        lo, hi = -(2 ** (8 * out.itemsize - 1)), 2 ** (8 * out.itemsize - 1)
-        t = np_type(out)
-        return f"({t}({a}) if ({a} >= {float(lo)!r} and {a} < {float(hi)!r}) else {t}({lo}))"
-    return f"{np_type(out)}({a})"
-
+# View ops compile to index maps (no copies); cast is lowering's cast primitive, whose NaN/inf/out-of-range
+# floats cast to ints give the integer minimum, matching the eager implementation.
 
 for _name in ("reshape", "transpose", "expand_dims", "squeeze", "broadcast_to", "identity", "stop_gradient"):
     OPS[_name].lower = View(_name)
-OPS["cast"].lower = Scalar(_cast_emit)
+OPS["cast"].lower = Scalar(lambda args, ins, out: L.cast(args[0], out))
 CONCAT.lower = Kernel("concat")
 STACK.lower = Kernel("stack")
 TILE.lower = Kernel("tile")

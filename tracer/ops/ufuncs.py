@@ -4,68 +4,66 @@ gcd/lcm, and the NumPy functions built on them (round with decimals, divmod, mod
 
 Each op's rule is its NumPy ufunc's own type resolution (``elementwise.ufunc_dtype``), so dtypes follow
 NumPy exactly (ints give float64 for float functions; a float16 result, e.g. ``arcsin(bool)``, is refused).
-Compiled loops call Numba's implementation of the same NumPy function (libm underneath, <= 1-2 ULP for
-float32 and float64; not vectorised: these are not the hot path); the few ops without a faithful Numba
-scalar form (integer shifts past the bit width, gcd, spacing, ...) run eagerly between compiled stages.
+Compiled loops call the math library's function of the same name (tracer.lowering.MATH; on the CPU, Numba's
+implementation of the NumPy function: libm underneath, <= 1-2 ULP for float32 and float64; not vectorised:
+these are not the hot path); the few ops without a faithful compiled form (integer shifts past the bit width,
+gcd, spacing, ...) run eagerly between compiled stages.
 """
 import numpy as np
 
-from ..dtypes import float64
 from ..errors import UnimplementedError
-from ..lowering import Scalar, cast, np_type
+from .. import lowering as L
+from ..lowering import Scalar
 from ..registry import OPS, numpy_adapter
 from ..tensor import convert_to_tensor, promote_operands
-from .elementwise import _binary, _unary, divide, floordiv, mod, multiply, where
+from .elementwise import _binary, _unary, divide, extreme, floordiv, mod, multiply, where
 from .elementwise import round as _rint_keep_dtype
 from .shape_ops import cast as cast_to
 
 
-def _np_call(fn, in_float64=False):
-    """``np.fn`` on operands converted to the (float) result dtype; no compiled form for other results.
-    ``in_float64``: always call the float64 version (Numba's float32 exp2/log2 cannot share a module with
-    their float64 versions: "Type of #1 arg mismatch"); rounding the float64 result is within 1 ULP."""
-    def emit(args, ins, out):
-        if not out.is_floating:
-            return None
-        compute = float64 if in_float64 else out
-        return f"{np_type(out)}(np.{fn}({', '.join(cast(a, d, compute) for a, d in zip(args, ins))}))"
-    return Scalar(emit)
+def _math_call(fn):
+    """Math library function ``fn`` on operands converted to the (float) result dtype; no compiled form for
+    other results."""
+    def rule(args, ins, out):
+        return L.call(fn, *(L.cast(a, out) for a in args)) if out.is_floating else None
+    return Scalar(rule)
 
 
 def _int_identity_or(fn):
-    """rint/trunc/fix: ints (and bool) keep their value; floats go to ``np.fn``."""
-    def emit(args, ins, out):
-        if out.is_floating:
-            return f"{np_type(out)}(np.{fn}({cast(args[0], ins[0], out)}))"
-        return cast(args[0], ins[0], out)
-    return Scalar(emit)
+    """rint/trunc/fix: ints (and bool) keep their value; floats go to ``fn``."""
+    return Scalar(lambda args, ins, out: L.call(fn, L.cast(args[0], out)) if out.is_floating
+                  else L.cast(args[0], out))
 
 
-def _fmax_emit(args, ins, out, pick=">="):
-    a, b = (cast(x, d, out) for x, d in zip(args, ins))
-    nan = f" or {b} != {b}" if out.is_floating else ""  # fmax/fmin ignore a NaN unless both are NaN
-    return f"({a} if ({a} {pick} {b}{nan}) else {b})"
+def _fmax_rule(pick):
+    def rule(args, ins, out):
+        a, b = (L.cast(x, out) for x in args)
+        return extreme(a, b, pick=pick, nan_of=b)  # fmax/fmin ignore a NaN unless both are NaN
+    return Scalar(rule)
 
 
-def _fmod_emit(args, ins, out):
-    a, b = (cast(x, d, out) for x, d in zip(args, ins))
+def _fmod_rule(args, ins, out):
+    a, b = (L.cast(x, out) for x in args)
     if out.is_floating:
-        return f"{np_type(out)}(np.fmod({a}, {b}))"
+        return L.call("fmod", a, b)
     if out.is_bool:
         return None
-    # C's truncated remainder from Python's floored one (Numba's integer np.fmod is wrong for mixed signs);
-    # NumPy gives 0 for x % 0 and for x % -1 (where INT_MIN % -1 would trap).
-    r = f"({a} % {b})"
-    t = np_type(out)
-    return f"({t}(0) if ({b} == 0 or {b} == -1) else ({t}({r} - {b}) if ({r} != 0 and ({r} < 0) != ({a} < 0)) else {r}))"
+    # C's truncated remainder from the floored one (Numba's integer np.fmod is wrong for mixed signs); NumPy
+    # gives 0 for x % 0 and for x % -1.
+    zero = L.const(0, out)
+    r = L.mod(a, b)
+    floored_differs = L.bit_and(L.ne(r, zero), L.ne(L.lt(r, zero), L.lt(a, zero)))
+    return L.select(L.bit_or(L.eq(b, zero), L.eq(b, L.const(-1, out))), zero,
+                    L.select(floored_differs, L.sub(r, b), r))
 
 
-def _signbit_emit(args, ins, out):
-    return f"np.signbit({args[0]})" if ins[0].is_floating else f"({args[0]} < 0)"
+def _signbit_rule(args, ins, out):
+    x = args[0]
+    return L.call("signbit", x) if ins[0].is_floating else L.lt(x, L.const(0, x.dtype))
 
 
-def _identity_emit(args, ins, out):
-    return cast(args[0], ins[0], out)
+def _identity_rule(args, ins, out):
+    return L.cast(args[0], out)
 
 
 _QUIET = dict(quiet=True)
@@ -178,16 +176,12 @@ def _np_modf(x, out=None):
 
 
 _LOWERINGS = {
-    "arcsin": _np_call("arcsin"), "arccos": _np_call("arccos"), "arctan": _np_call("arctan"),
-    "sinh": _np_call("sinh"), "cosh": _np_call("cosh"), "arcsinh": _np_call("arcsinh"),
-    "arccosh": _np_call("arccosh"), "arctanh": _np_call("arctanh"), "exp2": _np_call("exp2", in_float64=True),
-    "log2": _np_call("log2", in_float64=True), "log10": _np_call("log10"), "cbrt": _np_call("cbrt"),
-    "deg2rad": _np_call("deg2rad"), "rad2deg": _np_call("rad2deg"), "fabs": _np_call("fabs"),
+    **{fn: _math_call(fn) for fn in ("arcsin", "arccos", "arctan", "sinh", "cosh", "arcsinh", "arccosh", "arctanh",
+                                     "exp2", "log2", "log10", "cbrt", "deg2rad", "rad2deg", "fabs", "arctan2",
+                                     "hypot", "copysign", "logaddexp", "nextafter")},
     "rint": _int_identity_or("rint"), "trunc": _int_identity_or("trunc"),
-    "signbit": Scalar(_signbit_emit), "positive": Scalar(_identity_emit), "conjugate": Scalar(_identity_emit),
-    "arctan2": _np_call("arctan2"), "hypot": _np_call("hypot"), "copysign": _np_call("copysign"),
-    "fmax": Scalar(_fmax_emit), "fmin": Scalar(lambda a, i, o: _fmax_emit(a, i, o, pick="<=")),
-    "fmod": Scalar(_fmod_emit), "logaddexp": _np_call("logaddexp"), "nextafter": _np_call("nextafter"),
+    "signbit": Scalar(_signbit_rule), "positive": Scalar(_identity_rule), "conjugate": Scalar(_identity_rule),
+    "fmax": _fmax_rule(L.ge), "fmin": _fmax_rule(L.le), "fmod": Scalar(_fmod_rule),
 }
 for _name, _lowering in _LOWERINGS.items():
     OPS[_name].lower = _lowering
