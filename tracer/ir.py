@@ -71,6 +71,30 @@ class VarRef:
         return self.name
 
 
+@dataclass(frozen=True)
+class Slice:
+    """A hashable ``slice`` (Python's is unhashable before 3.12); printed as ``start:stop:step``."""
+    start: object
+    stop: object
+    step: object
+
+    def __repr__(self):
+        text = f"{'' if self.start is None else self.start}:{'' if self.stop is None else self.stop}"
+        return text + ("" if self.step is None else f":{self.step}")
+
+    def to_slice(self):
+        return slice(self.start, self.stop, self.step)
+
+
+@dataclass(frozen=True)
+class In:
+    """Marks the position of the op's k-th index input (input 0 is the indexed tensor)."""
+    k: int
+
+    def __repr__(self):
+        return f"in{self.k}"
+
+
 @dataclass(frozen=True, slots=True)
 class Node:
     op: str
