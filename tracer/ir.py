@@ -167,6 +167,18 @@ class Graph:
         """A content hash stable across processes (unlike ``hash``)."""
         return hashlib.sha256(self.canonical_text().encode()).hexdigest()
 
+    def to_json(self):
+        """The graph as a JSON document (format version included); see ``graphjit.tracer.serialize``."""
+        from .serialize import graph_to_json   # (here: serialize imports this module and the op registry)
+        return graph_to_json(self)
+
+    @classmethod
+    def from_json(cls, text, variables=None):
+        """The graph a ``to_json`` document describes. Variables are bound by name through ``variables``: a
+        mapping name -> variable, a callable (name, TensorType) -> variable, or None for the runtime's."""
+        from .serialize import graph_from_json
+        return graph_from_json(text, variables)
+
     def to_dot(self):
         """Graphviz DOT text: one box per node, solid data edges, dashed effect-order edges."""
         name = self.name.replace("\\", "\\\\").replace('"', '\\"')  # a quote in a name would end dot's string
