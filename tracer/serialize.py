@@ -311,8 +311,9 @@ def graph_from_json(text, variables=None):
     if doc.get("version") != VERSION:
         raise InvalidArgumentError(f"Graph.from_json: document version {doc.get('version')!r} is not supported "
                                    f"(this graphjit reads version {VERSION})")
+    graph_doc = reader.field(doc, "graph", dict)
     reader.path.append("graph")
-    return reader.graph(reader.field(doc, "graph", dict))
+    return reader.graph(graph_doc)
 
 
 def _unique_keys(pairs):
