@@ -3,8 +3,10 @@
 A node's id is its index in ``Graph.nodes``; inputs refer to earlier ids, so list order is a valid
 execution order. Side effects (variable reads and writes, prints, random draws) are nodes whose
 ``deps`` chain them in program order: passes may drop or move pure nodes, never effectful ones.
-Attributes are hashable values (ints, tuples, DTypes, ``Const``, ``VarRef``, nested ``Graph``s), so
-equal graphs compare and hash equal and ``Graph.fingerprint()`` is a stable content hash.
+Attributes are hashable values (ints, floats, strings, tuples, DTypes, ``Const``, ``VarRef``, the index-key
+items ``Slice`` and ``In``, nested ``Graph``s), so equal graphs compare and hash equal and
+``Graph.fingerprint()`` is a stable content hash. ``Graph.to_json`` / ``Graph.from_json`` write and read a graph
+as a JSON document with each attribute value type-tagged (``graphjit.tracer.serialize``).
 """
 import hashlib
 import itertools
