@@ -16,6 +16,7 @@ from typing import NamedTuple
 import numpy as np
 
 from .dtypes import DType
+from .errors import InternalError
 from .shapes import format_shape
 
 
@@ -171,15 +172,13 @@ class Graph:
 
     def to_json(self):
         """The graph as a JSON document (format version included); see ``graphjit.tracer.serialize``."""
-        from .serialize import graph_to_json   # (here: serialize imports this module and the op registry)
-        return graph_to_json(self)
+        return _json_codec("to_json")(self)
 
     @classmethod
     def from_json(cls, text, variables=None):
         """The graph a ``to_json`` document describes. Variables are bound by name through ``variables``: a
         mapping name -> variable, a callable (name, TensorType) -> variable, or None for the runtime's."""
-        from .serialize import graph_from_json
-        return graph_from_json(text, variables)
+        return _json_codec("from_json")(text, variables)
 
     def to_dot(self):
         """Graphviz DOT text: one box per node, solid data edges, dashed effect-order edges."""
@@ -208,6 +207,21 @@ class Graph:
             for j in node.inputs:
                 result[j].append(i)
         return result
+
+
+# Graph.to_json / from_json live in tracer.serialize, which needs the op registry, and the registry imports this
+# module: serialize installs them when imported (graphjit's import does), as the runtime installs its hooks.
+_JSON_CODEC = {}
+
+
+def install_json_codec(to_json, from_json):
+    _JSON_CODEC.update(to_json=to_json, from_json=from_json)
+
+
+def _json_codec(which):
+    if which not in _JSON_CODEC:
+        raise InternalError("graphjit.tracer.serialize was not imported: Graph.to_json/from_json are not installed")
+    return _JSON_CODEC[which]
 
 
 def _canonical(value):

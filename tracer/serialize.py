@@ -25,7 +25,7 @@ import numpy as np
 from . import context
 from .dtypes import ALL as _DTYPES, DType, from_numpy
 from .errors import InvalidArgumentError, InvalidTypeError, NotFoundError
-from .ir import Const, Graph, In, Node, Slice, TensorType, VarRef, make_attrs
+from .ir import Const, Graph, In, Node, Slice, TensorType, VarRef, install_json_codec, make_attrs
 from .registry import OPS
 from .source import Location
 
@@ -383,3 +383,5 @@ def _json_kind(value):
     return {dict: "an object", list: "a list", str: "a string", bool: "a boolean", type(None): "null"}.get(
         type(value), "a number")
 
+
+install_json_codec(graph_to_json, graph_from_json)
