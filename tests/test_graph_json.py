@@ -141,6 +141,7 @@ def test_variables_are_written_by_name_and_bound_to_the_runtimes_live_variable()
     round_trip(graph, {v.name: v})        # a mapping to Variables or to their refs
     round_trip(graph, {v.name: v._ref})
     round_trip(graph, lambda name, type_: v if name == v.name else None)
+    round_trip(functionalize(optimize(graph))[0])   # variable reads become inputs, writes outputs
 
 
 def test_a_mapping_binds_a_graph_to_another_variable_of_the_same_type():
@@ -323,6 +324,8 @@ BAD_DOCUMENTS = [
      "one type tag"),
     ("int as string", lambda: _edited(_set(["graph", "nodes", 0, "attrs", "index"], {"int": "0"})),
      "'int' needs an integer, got a string"),
+    ("input index", lambda: _edited(_set(["graph", "nodes", 0, "attrs"], {"index": {"str": "0"}})),
+     "an input node has one attribute, its integer 'index'"),
     ("bool as int", lambda: _edited(_set(["graph", "nodes", 0, "attrs", "index"], {"int": True})),
      "'int' needs an integer, got a boolean"),
     ("wrong type", lambda: _edited(_set(["graph", "nodes", 2, "type"], {"shape": [3, 2], "dtype": "float32"})),

@@ -165,7 +165,10 @@ class _Reader:
             self.path.pop()
         node = Node(op, inputs, make_attrs(attrs), self.tensor_type(self.field(doc, "type", dict)), deps,
                     self.location(doc))
-        if op != "input":
+        if op == "input":
+            if set(attrs) != {"index"} or type(attrs["index"]) is not int:
+                raise self.fail(f"an input node has one attribute, its integer 'index', got {sorted(attrs)}")
+        else:
             _check_type(self, node, nodes)
         return node
 
