@@ -372,3 +372,21 @@ def test_the_document_names_its_format_and_version_and_stays_plain_json():
     assert "NaN" not in text and "Infinity" not in text   # strict JSON, readable by any parser
     assert isinstance(Graph.from_json(text), Graph)
     assert Graph.from_json(text.encode()) == Graph.from_json(text)   # bytes, as json.loads takes them
+
+
+def test_a_document_reads_back_in_a_new_process_with_the_same_content_hash(tmp_path):
+    import subprocess
+    import sys
+    chooser = RandomChooser(11)
+    progs = [draw_program(chooser, max_ops=16) for _ in range(10)]
+    flat = [x for p in progs for x in p.inputs]
+    graphs = [_graph(build_function(progs), *flat), _constant_graph([np.array([np.nan, -0.0], np.float32)])]
+    paths = []
+    for k, graph in enumerate(graphs):
+        paths.append(tmp_path / f"g{k}.json")
+        paths[-1].write_text(graph.to_json())
+    reader = ("import sys, graphjit\nfrom graphjit.tracer.ir import Graph\n"
+              "for path in sys.argv[1:]:\n    print(Graph.from_json(open(path).read()).fingerprint())\n")
+    done = subprocess.run([sys.executable, "-c", reader, *map(str, paths)], capture_output=True, text=True,
+                          timeout=120, check=True)
+    assert done.stdout.split() == [g.fingerprint() for g in graphs]
