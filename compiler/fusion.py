@@ -15,6 +15,7 @@ Numba entry. Inside a compiled stage:
 """
 from dataclasses import dataclass, field
 
+from graphjit.tracer.ir import In, Slice
 from graphjit.tracer.lowering import Kernel, Reduce, Scalar, View
 from graphjit.tracer.registry import OPS
 from graphjit.tracer.shapes import num_elements
@@ -55,7 +56,7 @@ def take_layout(node, nodes):
     shape = nodes[node.inputs[0]].type.shape
     if node.op != "getitem" or len(node.inputs) != 2 or len(key) > len(shape):
         return None
-    kinds = ["tensor" if type(k).__name__ == "In" else "slice" if type(k).__name__ == "Slice"
+    kinds = ["tensor" if isinstance(k, In) else "slice" if isinstance(k, Slice)
              else "int" if type(k) is int else None for k in key]
     if None in kinds or kinds.count("tensor") != 1:
         return None
@@ -91,7 +92,7 @@ def view_map(node, source_map):
     if kind == "broadcast_to":
         return source_map.broadcast_to(tuple(node.type.shape))
     if kind == "getitem":
-        key = tuple(slice(k.start, k.stop, k.step) if type(k).__name__ == "Slice" else k for k in node.attr("key"))
+        key = tuple(k.to_slice() if isinstance(k, Slice) else k for k in node.attr("key"))
         result = source_map.index(key)
         return result if result is not None and result.shape == tuple(node.type.shape) else None
     return None

@@ -16,6 +16,7 @@ with _paused_gc():
     from graphjit.tracer.dtypes import DType, as_dtype, bool_ as bool, float32, float64, int32, int64  # noqa: A001
     from graphjit.tracer.function import ConcreteFunction, Function, function  # noqa: F401
     from graphjit.tracer.registry import API as _API
+    from graphjit.tracer import serialize as _serialize  # noqa: F401  (installs Graph.to_json/from_json)
     from graphjit.tracer.shapes import TensorShape  # noqa: F401
     from graphjit.tracer.specs import TensorSpec  # noqa: F401
     from graphjit.tracer.tensor import Tensor, convert_to_tensor  # noqa: F401

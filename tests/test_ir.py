@@ -110,3 +110,27 @@ def test_extract_subgraph_keeps_only_ancestors():
     sub = extract_subgraph(graph.nodes, out)
     ops = [n.op for n in sub.nodes]
     assert "multiply" not in ops and "add" in ops and len(sub.inputs) == 1
+
+
+def test_index_key_items_are_immutable_hashable_ir_values_printed_as_numpy_writes_them():
+    from graphjit.tracer.ir import In, Slice
+    from graphjit.tracer.ops import indexing
+    assert indexing.Slice is Slice and indexing.In is In   # one class each, wherever they are imported from
+    assert Slice(1, None, -2) == Slice(1, None, -2) and hash(Slice(1, None, -2)) == hash(Slice(1, None, -2))
+    assert Slice(1, None, None) != Slice(1, None, 1) and In(1) != In(2)
+    assert [repr(k) for k in (Slice(None, None, None), Slice(1, -1, None), Slice(None, None, -2), In(3))] == \
+        [":", "1:-1", "::-2", "in3"]
+    assert Slice(0, 4, 2).to_slice() == slice(0, 4, 2)
+    for item, field_name in ((Slice(1, 2, 3), "start"), (In(1), "k")):
+        try:
+            setattr(item, field_name, 0)
+        except AttributeError:
+            pass
+        else:
+            raise AssertionError(f"{item!r} must be immutable")
+
+
+def test_a_getitem_graphs_canonical_text_spells_its_key_as_before():
+    # The canonical text is the content hash's input: the key items' move into tracer/ir.py must not change it.
+    graph = _graph(lambda x, i: x[1:, None, ..., i], np.ones((3, 4), np.float32), np.array([0, 2]))
+    assert "getitem(0,1)[key=(1:, None, Ellipsis, in1)]:f32[2,1,2]~()" in graph.canonical_text()

@@ -3,8 +3,10 @@
 A node's id is its index in ``Graph.nodes``; inputs refer to earlier ids, so list order is a valid
 execution order. Side effects (variable reads and writes, prints, random draws) are nodes whose
 ``deps`` chain them in program order: passes may drop or move pure nodes, never effectful ones.
-Attributes are hashable values (ints, tuples, DTypes, ``Const``, ``VarRef``, nested ``Graph``s), so
-equal graphs compare and hash equal and ``Graph.fingerprint()`` is a stable content hash.
+Attributes are hashable values (ints, floats, strings, tuples, DTypes, ``Const``, ``VarRef``, the index-key
+items ``Slice`` and ``In``, nested ``Graph``s), so equal graphs compare and hash equal and
+``Graph.fingerprint()`` is a stable content hash. ``Graph.to_json`` / ``Graph.from_json`` write and read a graph
+as a JSON document with each attribute value type-tagged (``graphjit.tracer.serialize``).
 """
 import hashlib
 import itertools
@@ -14,6 +16,7 @@ from typing import NamedTuple
 import numpy as np
 
 from .dtypes import DType
+from .errors import InternalError
 from .shapes import format_shape
 
 
@@ -69,6 +72,30 @@ class VarRef:
 
     def __repr__(self):
         return self.name
+
+
+@dataclass(frozen=True)
+class Slice:
+    """A hashable ``slice`` (Python's is unhashable before 3.12); printed as ``start:stop:step``."""
+    start: object
+    stop: object
+    step: object
+
+    def __repr__(self):
+        text = f"{'' if self.start is None else self.start}:{'' if self.stop is None else self.stop}"
+        return text + ("" if self.step is None else f":{self.step}")
+
+    def to_slice(self):
+        return slice(self.start, self.stop, self.step)
+
+
+@dataclass(frozen=True)
+class In:
+    """Marks the position of the op's k-th index input (input 0 is the indexed tensor)."""
+    k: int
+
+    def __repr__(self):
+        return f"in{self.k}"
 
 
 @dataclass(frozen=True, slots=True)
@@ -143,6 +170,16 @@ class Graph:
         """A content hash stable across processes (unlike ``hash``)."""
         return hashlib.sha256(self.canonical_text().encode()).hexdigest()
 
+    def to_json(self):
+        """The graph as a JSON document (format version included); see ``graphjit.tracer.serialize``."""
+        return _json_codec("to_json")(self)
+
+    @classmethod
+    def from_json(cls, text, variables=None):
+        """The graph a ``to_json`` document describes. Variables are bound by name through ``variables``: a
+        mapping name -> variable, a callable (name, TensorType) -> variable, or None for the runtime's."""
+        return _json_codec("from_json")(text, variables)
+
     def to_dot(self):
         """Graphviz DOT text: one box per node, solid data edges, dashed effect-order edges."""
         name = self.name.replace("\\", "\\\\").replace('"', '\\"')  # a quote in a name would end dot's string
@@ -170,6 +207,21 @@ class Graph:
             for j in node.inputs:
                 result[j].append(i)
         return result
+
+
+# Graph.to_json / from_json live in tracer.serialize, which needs the op registry, and the registry imports this
+# module: serialize installs them when imported (graphjit's import does), as the runtime installs its hooks.
+_JSON_CODEC = {}
+
+
+def install_json_codec(to_json, from_json):
+    _JSON_CODEC.update(to_json=to_json, from_json=from_json)
+
+
+def _json_codec(which):
+    if which not in _JSON_CODEC:
+        raise InternalError("graphjit.tracer.serialize was not imported: Graph.to_json/from_json are not installed")
+    return _JSON_CODEC[which]
 
 
 def _canonical(value):

@@ -10,41 +10,16 @@ Boolean masks are rejected: their result shape depends on the data.
 """
 import functools
 import operator
-from dataclasses import dataclass
 
 import numpy as np
 
 from ..errors import GraphjitError, InvalidArgumentError, UnimplementedError
-from ..ir import TensorType
+from ..ir import In, Slice, TensorType
 from ..lowering import Kernel, View
 from ..registry import API, Op, export, numpy_adapter, register
 from ..shapes import normalize_axis
 from ..source import with_location
 from ..tensor import EagerTensor, SymbolicTensor, _contains_tensor, convert_to_tensor
-
-
-@dataclass(frozen=True)
-class Slice:
-    """A hashable ``slice`` (Python's is unhashable before 3.12); printed as ``start:stop:step``."""
-    start: object
-    stop: object
-    step: object
-
-    def __repr__(self):
-        text = f"{'' if self.start is None else self.start}:{'' if self.stop is None else self.stop}"
-        return text + ("" if self.step is None else f":{self.step}")
-
-    def to_slice(self):
-        return slice(self.start, self.stop, self.step)
-
-
-@dataclass(frozen=True)
-class In:
-    """Marks the position of the op's k-th index input (input 0 is the indexed tensor)."""
-    k: int
-
-    def __repr__(self):
-        return f"in{self.k}"
 
 
 def located(fn):
