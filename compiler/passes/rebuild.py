@@ -1,5 +1,6 @@
 """Building a new graph from an old one: passes emit nodes in order and map old ids to new ones."""
-from graphjit.tracer.ir import Graph, Node
+from graphjit.tracer.ir import Graph, Node, make_attrs
+from graphjit.tracer.registry import OPS
 
 
 class Rebuilder:
@@ -15,6 +16,14 @@ class Rebuilder:
         inputs = tuple(self.mapping[i] for i in node.inputs) if inputs is None else tuple(inputs)
         deps = tuple(self.mapping[i] for i in node.deps if i in self.mapping) if deps is None else tuple(deps)
         self.nodes.append(Node(node.op, inputs, node.attrs, node.type, deps, node.loc))
+        return len(self.nodes) - 1
+
+    def add(self, op_name, inputs, loc=None, **attrs):
+        """Appends a new ``op_name`` node on (already new) ``inputs``; its type comes from the op's own rule,
+        so a rewrite cannot give a node a type its op would not. Returns its new id."""
+        types = [self.nodes[i].type for i in inputs]
+        out_type = OPS[op_name].infer_checked(types, attrs, loc)
+        self.nodes.append(Node(op_name, tuple(inputs), make_attrs(attrs), out_type, (), loc))
         return len(self.nodes) - 1
 
     def copy(self, old_id):
