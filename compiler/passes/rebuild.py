@@ -3,6 +3,12 @@ from graphjit.tracer.ir import Graph, Node, make_attrs
 from graphjit.tracer.registry import OPS
 
 
+def typed_node(nodes, op_name, inputs, loc=None, **attrs):
+    """A new ``op_name`` node on ``inputs`` (ids into ``nodes``), typed by the op's own rule."""
+    out_type = OPS[op_name].infer_checked([nodes[i].type for i in inputs], attrs, loc)
+    return Node(op_name, tuple(inputs), make_attrs(attrs), out_type, (), loc)
+
+
 class Rebuilder:
     """Emits nodes into a fresh list; ``mapping[old_id]`` is the new id that replaces an old node."""
 
@@ -21,9 +27,7 @@ class Rebuilder:
     def add(self, op_name, inputs, loc=None, **attrs):
         """Appends a new ``op_name`` node on (already new) ``inputs``; its type comes from the op's own rule,
         so a rewrite cannot give a node a type its op would not. Returns its new id."""
-        types = [self.nodes[i].type for i in inputs]
-        out_type = OPS[op_name].infer_checked(types, attrs, loc)
-        self.nodes.append(Node(op_name, tuple(inputs), make_attrs(attrs), out_type, (), loc))
+        self.nodes.append(typed_node(self.nodes, op_name, inputs, loc, **attrs))
         return len(self.nodes) - 1
 
     def copy(self, old_id):
