@@ -15,9 +15,9 @@ import os
 import pwd
 import stat
 import sys
-import tempfile
 import time
 
+from graphjit.compiler.atomic_file import write_atomically
 from graphjit.tracer.errors import CacheError
 
 PREFIX = "gj_"                  # every file of an entry starts with gj_<64 hex>
@@ -137,16 +137,8 @@ def read_text(path):
 
 
 def write_atomic(directory, path, data):
-    # Readers see the old file or the complete new one, never a partial one. No fsync: a file torn by a power
-    # loss no longer matches its manifest (or the manifest is torn itself) and the entry is rebuilt.
-    fd, tmp = tempfile.mkstemp(dir=directory, prefix=TMP_PREFIX)
-    try:
-        with os.fdopen(fd, "wb") as f:
-            f.write(data.encode("utf-8") if isinstance(data, str) else data)
-        os.replace(tmp, path)
-    except BaseException:
-        unlink(tmp)
-        raise
+    payload = data.encode("utf-8") if isinstance(data, str) else data
+    write_atomically(directory, lambda file: file.write(payload), path, tmp_prefix=TMP_PREFIX)
 
 
 def touch(path):

@@ -24,12 +24,12 @@ import hashlib
 import json
 import os
 import re
-import tempfile
 import types
 import zipfile
 
 import numpy as np
 
+from graphjit.compiler.atomic_file import write_atomically
 from graphjit.tracer.dtypes import as_dtype
 from graphjit.tracer.errors import DataLossError, InvalidArgumentError, NotFoundError
 from graphjit.tracer.function import ConcreteFunction, Function
@@ -67,36 +67,9 @@ def _data_files(prefix):
     return sorted(name for name in names if pattern.fullmatch(name))
 
 
-def _fsync_directory(directory):
-    # Makes a rename durable; some platforms cannot open a directory, and then there is nothing to do.
-    try:
-        fd = os.open(directory or ".", os.O_RDONLY)
-    except OSError:
-        return
-    try:
-        os.fsync(fd)
-    except OSError:
-        pass
-    finally:
-        os.close(fd)
-
-
 def _write_atomically(path, write):
-    """Calls ``write(file)`` on a temporary file next to ``path``, then renames it to ``path``.
-
-    Readers see either the old file or the complete new one, never a partial write."""
     directory, base = os.path.split(path)
-    fd, tmp = tempfile.mkstemp(dir=directory or ".", prefix=f".{base}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as file:
-            write(file)
-            file.flush()
-            os.fsync(file.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        _remove_quietly(tmp)
-        raise
-    _fsync_directory(directory)
+    write_atomically(directory, write, path, tmp_prefix=f".{base}.", tmp_suffix=".tmp")
 
 
 def _write_json_atomically(path, obj):
@@ -167,18 +140,12 @@ def save_arrays(prefix: str, arrays: dict) -> str:
         os.makedirs(directory, exist_ok=True)
 
     # The data file's final name depends on its content, so it is hashed after writing, then renamed.
-    fd, tmp = tempfile.mkstemp(dir=directory or ".", prefix=f".{os.path.basename(prefix)}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as file:
-            np.savez(file, **members)
-            file.flush()
-            os.fsync(file.fileno())
-        data_name = f"{os.path.basename(prefix)}.data-{_file_sha256(tmp)[:16]}.npz"
-        os.replace(tmp, os.path.join(directory, data_name))
-    except BaseException:
-        _remove_quietly(tmp)
-        raise
-    _fsync_directory(directory)
+    base = os.path.basename(prefix)
+    data_path = write_atomically(
+        directory, lambda file: np.savez(file, **members),
+        lambda tmp: os.path.join(directory, f"{base}.data-{_file_sha256(tmp)[:16]}.npz"),
+        tmp_prefix=f".{base}.", tmp_suffix=".tmp")
+    data_name = os.path.basename(data_path)
 
     index = {"format": FORMAT, "version": VERSION, "data": data_name, "entries": entries}
     _write_json_atomically(_index_path(prefix), index)  # the commit point

@@ -208,3 +208,18 @@ def test_decompose_moves_leading_reduction_axes_last_for_the_row_kernels():
     for got, want in zip(run(rewritten, x), run(graph, x)):
         np.testing.assert_allclose(got, want, rtol=1e-6)
         assert got.dtype == want.dtype and got.shape == want.shape
+
+
+def test_rebuilder_add_types_nodes_by_the_ops_rule_and_names_a_bad_rewrite():
+    from graphjit.compiler.passes.rebuild import Rebuilder
+    from graphjit.errors import InvalidArgumentError
+    a = np.arange(6, dtype=np.int32).reshape(2, 3)
+    graph = traced(lambda x: x, a)
+    rebuilder = Rebuilder(graph)
+    x = rebuilder.copy(graph.inputs[0])
+    moved = rebuilder.add("transpose", [x], perm=(1, 0))
+    as_float = rebuilder.add("cast", [moved], dtype=gj.float32)
+    assert rebuilder.nodes[moved].type.shape == (3, 2) and rebuilder.nodes[moved].type.dtype == a.dtype
+    assert rebuilder.nodes[as_float].type.shape == (3, 2) and rebuilder.nodes[as_float].type.dtype == np.float32
+    with pytest.raises(InvalidArgumentError, match=r"reshape\(.*\)"):
+        rebuilder.add("reshape", [as_float], shape=(4, 2))

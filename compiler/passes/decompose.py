@@ -8,8 +8,6 @@
   the row kernels. Ties keep their order along the axis, so argmax still picks the first."""
 import math
 
-from graphjit.tracer.ir import Node, TensorType, make_attrs
-
 from .rebuild import Rebuilder
 
 
@@ -28,9 +26,8 @@ def decompose(graph):
 
 
 def _adder(rebuilder, node):
-    def add(op, inputs, attrs, shape, dtype=node.type.dtype):
-        rebuilder.nodes.append(Node(op, tuple(inputs), make_attrs(attrs), TensorType(tuple(shape), dtype), (), node.loc))
-        return len(rebuilder.nodes) - 1
+    def add(op, inputs, attrs):
+        return rebuilder.add(op, inputs, node.loc, **attrs)
     return add
 
 
@@ -45,12 +42,11 @@ def _reduce_last(rebuilder, graph, node, axes, attrs):
         return True
     add = _adder(rebuilder, node)
     perm = tuple(k for k in range(rank) if k not in axes) + tuple(axes)
-    moved = add("transpose", [rebuilder.mapping[node.inputs[0]]], {"perm": perm},
-                [source.shape[k] for k in perm], source.dtype)
+    moved = add("transpose", [rebuilder.mapping[node.inputs[0]]], {"perm": perm})
     kept = [source.shape[k] for k in range(rank) if k not in axes]
-    reduced = add(node.op, [moved], attrs(tuple(range(rank - len(axes), rank))), kept)
+    reduced = add(node.op, [moved], attrs(tuple(range(rank - len(axes), rank))))
     return reduced if tuple(kept) == tuple(node.type.shape) else \
-        add("reshape", [reduced], {"shape": tuple(node.type.shape)}, node.type.shape)   # keepdims
+        add("reshape", [reduced], {"shape": tuple(node.type.shape)})   # keepdims
 
 
 def _arg_reduce(rebuilder, graph, node):
@@ -79,12 +75,12 @@ def _tensordot(rebuilder, graph, node):
         """Operand ``old_id`` with its axes in ``order``, the first ``split`` of them flattened into rows."""
         x, source = rebuilder.mapping[old_id], graph.nodes[old_id].type
         if source.dtype is not dtype:
-            x = add("cast", [x], {"dtype": dtype}, source.shape)
+            x = add("cast", [x], {"dtype": dtype})
         shape = [source.shape[k] for k in order]
         if order != sorted(order):
-            x = add("transpose", [x], {"perm": tuple(order)}, shape)
+            x = add("transpose", [x], {"perm": tuple(order)})
         matrix = (math.prod(shape[:split]), math.prod(shape[split:]))
-        return add("reshape", [x], {"shape": matrix}, matrix) if tuple(shape) != matrix else x
+        return add("reshape", [x], {"shape": matrix}) if tuple(shape) != matrix else x
 
     (a, b), (axes_a, axes_b) = node.inputs, node.attr("axes")
     rank_a, rank_b = (len(graph.nodes[j].type.shape) for j in node.inputs)
@@ -93,10 +89,10 @@ def _tensordot(rebuilder, graph, node):
     left = as_matrix(a, free_a + list(axes_a), len(free_a))
     right = as_matrix(b, list(axes_b) + free_b, len(axes_b))
     rows, cols = rebuilder.nodes[left].type.shape[0], rebuilder.nodes[right].type.shape[1]
-    product = add("matmul", [left, right], {"transpose_a": False, "transpose_b": False}, (rows, cols))
+    product = add("matmul", [left, right], {"transpose_a": False, "transpose_b": False})
     if tuple(node.type.shape) == (rows, cols):
         return product
-    return add("reshape", [product], {"shape": tuple(node.type.shape)}, node.type.shape)
+    return add("reshape", [product], {"shape": tuple(node.type.shape)})
 
 
 # op -> rule(rebuilder, graph, node): the new id of the node's replacement, or None to keep the node. Called

@@ -1,5 +1,12 @@
 """Building a new graph from an old one: passes emit nodes in order and map old ids to new ones."""
-from graphjit.tracer.ir import Graph, Node
+from graphjit.tracer.ir import Graph, Node, make_attrs
+from graphjit.tracer.registry import OPS
+
+
+def typed_node(nodes, op_name, inputs, loc=None, **attrs):
+    """A new ``op_name`` node on ``inputs`` (ids into ``nodes``), typed by the op's own rule."""
+    out_type = OPS[op_name].infer_checked([nodes[i].type for i in inputs], attrs, loc)
+    return Node(op_name, tuple(inputs), make_attrs(attrs), out_type, (), loc)
 
 
 class Rebuilder:
@@ -15,6 +22,12 @@ class Rebuilder:
         inputs = tuple(self.mapping[i] for i in node.inputs) if inputs is None else tuple(inputs)
         deps = tuple(self.mapping[i] for i in node.deps if i in self.mapping) if deps is None else tuple(deps)
         self.nodes.append(Node(node.op, inputs, node.attrs, node.type, deps, node.loc))
+        return len(self.nodes) - 1
+
+    def add(self, op_name, inputs, loc=None, **attrs):
+        """Appends a new ``op_name`` node on (already new) ``inputs``; its type comes from the op's own rule,
+        so a rewrite cannot give a node a type its op would not. Returns its new id."""
+        self.nodes.append(typed_node(self.nodes, op_name, inputs, loc, **attrs))
         return len(self.nodes) - 1
 
     def copy(self, old_id):

@@ -7,9 +7,9 @@ signed-zero results: ``x + 0.0`` stays (``-0.0 + 0.0`` is ``+0.0``), while ``x +
 """
 import numpy as np
 
-from graphjit.tracer.ir import Node, make_attrs
+from graphjit.tracer.ir import Node
 
-from .rebuild import Rebuilder
+from .rebuild import Rebuilder, typed_node
 
 
 def _const_value(nodes, i):
@@ -83,7 +83,7 @@ def merge_transposes(nodes, node):
     if perm == tuple(range(len(perm))):
         return source
     if source != node.inputs[0]:
-        return Node("transpose", (source,), make_attrs({"perm": perm}), node.type, (), node.loc)
+        return typed_node(nodes, "transpose", (source,), node.loc, perm=perm)
     return None
 
 
@@ -96,7 +96,7 @@ def merge_reshapes(nodes, node):
     if tuple(nodes[source].type.shape) == tuple(node.type.shape):
         return source
     if source != node.inputs[0]:
-        return Node("reshape", (source,), node.attrs, node.type, (), node.loc)
+        return typed_node(nodes, "reshape", (source,), node.loc, **dict(node.attrs))
     return None
 
 
@@ -118,9 +118,9 @@ def specialize_scalar_pow(nodes, node):
             return None
         exponent = value.reshape(-1)[0]
         if exponent == 2:
-            return Node("square", (x,), (), node.type, (), node.loc)
+            return typed_node(nodes, "square", (x,), node.loc)
         if exponent == 0.5 and node.type.dtype.is_floating:
-            return Node("sqrt", (x,), (), node.type, (), node.loc)
+            return typed_node(nodes, "sqrt", (x,), node.loc)
     return None
 
 
