@@ -58,9 +58,15 @@ class KernelWriters:
         t, size = f"np.{dtype.name}", dtype.np.itemsize
         at = [f"b{x}.ctypes.data" + (f" + k * {step * size}" if batch > 1 and step else "")
               for x, step in zip((m["a"], m["b"], r), (*m["steps"], rows * cols))]
+        # NumPy's matmul takes dot, gemv or its own loop where a dimension is 1, each summing onto +0.0, and gemm
+        # otherwise (BLAS gemm with beta 0 never adds that +0.0): the sum of products that are all -0.0 is +0.0
+        # there and -0.0 here. Zeroing C and asking gemm to add onto it (beta 1) gives NumPy's sign of zero.
+        onto_zero = 1 in (rows, cols, inner)
         call = (f"{fn}(101, {112 if m['trans_a'] else 111}, {112 if m['trans_b'] else 111}, {rows}, {cols}, {inner}, "
-                f"{t}(1), {at[0]}, {m['lda']}, {at[1]}, {m['ldb']}, {t}(0), {at[2]}, {cols})")
+                f"{t}(1), {at[0]}, {m['lda']}, {at[1]}, {m['ldb']}, {t}({int(onto_zero)}), {at[2]}, {cols})")
         body = [call] if batch == 1 else [f"for k in range({batch}):", f"    {call}"]
+        if onto_zero:
+            body = [f"b{r}[:] = 0", *body]
         if rows * cols * batch == 0:
             body = ["pass"]
         elif inner == 0:

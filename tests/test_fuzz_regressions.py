@@ -390,3 +390,20 @@ def test_the_checker_leaves_remainders_of_an_inexact_huge_dividend_unchecked():
     assert fuzz_check.check_outputs(prog, [one_ulp_off, exact], [chaotic, exact]) == []
     assert fuzz_check.check_outputs(prog, [chaotic + [0, 0, 1], exact], [chaotic, exact]) != []
     assert fuzz_check.check_outputs(prog, [chaotic, exact + [1, 0, 0]], [chaotic, exact]) != []
+
+
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+def test_matmul_gives_numpys_sign_of_a_zero_sum(dtype):
+    # Products that all underflow to -0.0: NumPy's matmul sums them onto +0.0 where a dimension is 1 (dot, gemv
+    # or its own loop) and returns BLAS gemm's -0.0 otherwise; the compiled gemm gave -0.0 everywhere
+    # (benchmarks/fuzz.py seed 3: [4, 2, 5, 1] @ [4, 2, 1, 1] with 1e-300 * -1.4e-45).
+    tiny, small = (1e-300, -1.4e-45) if dtype == np.float64 else (1e-30, -1e-20)
+    shapes = [((2, 1), (1, 1)), ((2, 2), (2, 1)), ((1, 2), (2, 2)), ((1, 3), (3, 1)), ((4, 1), (1, 4)),
+              ((2, 2, 1), (2, 1, 3)), ((3, 3), (3, 3)), ((2, 3, 2), (2, 4))]
+    args = [np.full(s, v, dtype) for pair in shapes for s, v in zip(pair, (tiny, small))]
+    compiled, interpreted = _both_many(lambda *xs: [a @ b for a, b in zip(xs[::2], xs[1::2])], *args)
+    for (sa, sb), c, i in zip(shapes, compiled, interpreted):
+        want = np.full(sa, tiny, dtype) @ np.full(sb, small, dtype)
+        assert not want.any()
+        for got in (c, i):
+            np.testing.assert_array_equal(np.signbit(got), np.signbit(want), err_msg=f"{sa} @ {sb}")
