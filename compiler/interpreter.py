@@ -4,9 +4,9 @@ It is deliberately simple: every compiled backend is tested against it.
 """
 import numpy as np
 
-from graphjit.tracer.errors import GraphjitError, InternalError
+from graphjit.tracer.errors import InternalError
+from graphjit.tracer.op_errors import run_eager
 from graphjit.tracer.registry import OPS
-from graphjit.tracer.source import EAGER_ERRORS, op_error
 
 from .backend import Backend, Executable, register_backend
 
@@ -41,11 +41,7 @@ _VARIABLE_OPS = frozenset({"read_variable", "assign_variable"})
 def run_node(op, node, attrs, state, args):
     """One node through its op's eager implementation, with errors naming the op and the user's line.
     Shared by this interpreter and the compiled backend's eager steps between compiled stages."""
-    try:
-        out = op.eager(state, *args, **attrs) if op.stateful else op.eager(*args, **attrs)
-    except (GraphjitError, *EAGER_ERRORS) as err:
-        raise op_error(err, node.op, node.loc) from None
-    return check_result(node, out)
+    return check_result(node, run_eager(op, state, args, attrs, node.loc))
 
 
 def check_result(node, out):

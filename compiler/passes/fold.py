@@ -6,7 +6,7 @@ import numpy as np
 from graphjit.tracer.errors import GraphjitError
 from graphjit.tracer.ir import Const
 from graphjit.tracer.registry import OPS
-from graphjit.tracer.source import EAGER_ERRORS
+from graphjit.tracer.op_errors import run_eager
 from graphjit.tracer.shapes import num_elements
 
 from .rebuild import Rebuilder, is_effectful, typed_node
@@ -42,8 +42,8 @@ def _evaluate(node, args):
     """The node's value, or None when evaluating fails (the error then surfaces when the graph runs)."""
     try:
         with np.errstate(all="ignore"):
-            out = np.asarray(OPS[node.op].eager(*args, **node.attr_dict))
-    except (GraphjitError, *EAGER_ERRORS):
+            out = np.asarray(run_eager(OPS[node.op], None, args, node.attr_dict, node.loc))
+    except GraphjitError:  # run_eager raises nothing else for what an op's code refuses
         return None
     if out.shape != tuple(node.type.shape) or out.dtype != node.type.dtype.np:
         return None
