@@ -18,12 +18,6 @@ class InterpretedGraph(Executable):
         # Graphs that read or write variables run under the state's lock (one atomic update per call, as compiled)
         self.locks_state = any(n.op in _VARIABLE_OPS for n in graph.nodes)
 
-    def run(self, state, arrays):
-        if self.locks_state:
-            with state.lock:
-                return self._run(state, arrays)
-        return self._run(state, arrays)
-
     def _run(self, state, arrays):
         values = [None] * len(self.steps)
         inputs = iter(arrays)
