@@ -6,9 +6,21 @@ CUDA backend. The runtime chooses a backend per device; nothing else needs to kn
 
 
 class Executable:
-    """A compiled graph. ``run(state, arrays) -> list of arrays``; ``state`` owns variables and RNG."""
+    """A compiled graph. ``run(state, arrays) -> list of arrays``; ``state`` owns variables and RNG.
+
+    A subclass implements ``_run`` and sets ``locks_state`` when its graph reads or writes variables: ``run`` then
+    holds the state's lock for the whole call, so each call is one atomic update (as the eager context's variable
+    ops are). A backend that generates its own ``run`` (the CPU backend) takes the lock there instead."""
+
+    locks_state = False
 
     def run(self, state, arrays):
+        if self.locks_state:
+            with state.lock:
+                return self._run(state, arrays)
+        return self._run(state, arrays)
+
+    def _run(self, state, arrays):
         raise NotImplementedError
 
 

@@ -10,6 +10,8 @@ from dataclasses import dataclass
 from graphjit.tracer.ir import Graph, Node
 from graphjit.tracer.registry import OPS
 
+from .passes.rebuild import typed_node
+
 _COMBINE = {"add": "add", "sub": "subtract"}
 
 
@@ -49,7 +51,7 @@ def functionalize(graph):
             ref, mode = node.attr("var"), node.attr("mode")
             value = mapping[node.inputs[0]]
             if mode != "assign":
-                value = add(Node(_COMBINE[mode], (value_of(ref), value), (), ref.type, (), node.loc))
+                value = add(typed_node(nodes, _COMBINE[mode], (value_of(ref), value), node.loc))
             current[ref.id] = mapping[i] = value
             refs[ref.id] = ref
         elif node.op == "print":

@@ -4,9 +4,9 @@ It is deliberately simple: every compiled backend is tested against it.
 """
 import numpy as np
 
-from graphjit.tracer.errors import GraphjitError, InternalError
+from graphjit.tracer.errors import InternalError
+from graphjit.tracer.op_errors import run_eager
 from graphjit.tracer.registry import OPS
-from graphjit.tracer.source import EAGER_ERRORS, op_error
 
 from .backend import Backend, Executable, register_backend
 
@@ -17,12 +17,6 @@ class InterpretedGraph(Executable):
         self.steps = [(OPS.get(n.op), n.attr_dict, n) for n in graph.nodes]  # 'input' has no Op
         # Graphs that read or write variables run under the state's lock (one atomic update per call, as compiled)
         self.locks_state = any(n.op in _VARIABLE_OPS for n in graph.nodes)
-
-    def run(self, state, arrays):
-        if self.locks_state:
-            with state.lock:
-                return self._run(state, arrays)
-        return self._run(state, arrays)
 
     def _run(self, state, arrays):
         values = [None] * len(self.steps)
@@ -41,11 +35,7 @@ _VARIABLE_OPS = frozenset({"read_variable", "assign_variable"})
 def run_node(op, node, attrs, state, args):
     """One node through its op's eager implementation, with errors naming the op and the user's line.
     Shared by this interpreter and the compiled backend's eager steps between compiled stages."""
-    try:
-        out = op.eager(state, *args, **attrs) if op.stateful else op.eager(*args, **attrs)
-    except (GraphjitError, *EAGER_ERRORS) as err:
-        raise op_error(err, node.op, node.loc) from None
-    return check_result(node, out)
+    return check_result(node, run_eager(op, state, args, attrs, node.loc))
 
 
 def check_result(node, out):

@@ -2,8 +2,9 @@
 import numpy as np
 
 from graphjit.tracer.dtypes import ALL as ALL_DTYPES
-from graphjit.tracer.errors import GraphjitError, InternalError, InvalidArgumentError, TracingError
-from graphjit.tracer.source import EAGER_ERRORS, op_error, with_location
+from graphjit.tracer.errors import InternalError, InvalidArgumentError, TracingError
+from graphjit.tracer.op_errors import run_eager
+from graphjit.tracer.source import with_location
 from graphjit.tracer.tensor import EagerTensor, SymbolicTensor
 from graphjit.tracer.v1_graph import GraphTensor
 
@@ -26,18 +27,12 @@ class EagerContext:
                 arrays.append(_escaped(t, op))
         if op.check_eager:
             op.infer_checked([_type(a) for a in arrays], attrs)
-        try:
-            if op.stateful:  # variable reads and updates: atomic with respect to graphs running on other threads
-                state = self.runtime.state
-                with state.lock:
-                    out = op.eager(state, *arrays, **attrs)
-            else:
-                out = op.eager(*arrays, **attrs)
-        except GraphjitError as err:
-            raise op_error(err, op.name) from None
-        except EAGER_ERRORS as err:
-            op.infer_checked([_type(a) for a in arrays], attrs)  # raises the rule's clear message, if any
-            raise op_error(err, op.name) from None
+        if op.stateful:  # variable reads and updates: atomic with respect to graphs running on other threads
+            state = self.runtime.state
+            with state.lock:
+                out = run_eager(op, state, arrays, attrs, on_numpy_error=_rule_error)
+        else:
+            out = run_eager(op, None, arrays, attrs, on_numpy_error=_rule_error)
         if type(out) is not np.ndarray:
             out = np.asarray(out)
         if out.dtype not in _SUPPORTED:  # e.g. float16 from NumPy: the rule rejects it with a clear message
@@ -60,6 +55,11 @@ class EagerContext:
 
     def set_seed(self, seed):
         self.runtime.set_seed(seed)
+
+
+def _rule_error(op, arrays, attrs):
+    """Raises the rule's clear message for arguments the op's NumPy code refused, if the rule refuses them too."""
+    op.infer_checked([_type(a) for a in arrays], attrs)
 
 
 def _type(array):

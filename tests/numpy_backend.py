@@ -55,12 +55,6 @@ class NumpySourceGraph(Executable):
         self.steps = [env[s.name] if isinstance(s, FusedStage) else s for s in sched.stages]
         self.locks_state = bool(sched.effects.variable_inputs or sched.effects.variable_outputs)
 
-    def run(self, state, arrays):
-        if self.locks_state:
-            with state.lock:
-                return self._run(state, arrays)
-        return self._run(state, arrays)
-
     def _run(self, state, arrays):
         sched = self.schedule
         pure, effects = sched.pure, sched.effects

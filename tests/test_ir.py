@@ -112,6 +112,14 @@ def test_extract_subgraph_keeps_only_ancestors():
     assert "multiply" not in ops and "add" in ops and len(sub.inputs) == 1
 
 
+def test_ancestors_is_the_closure_of_parents_with_roots_included_and_stops_where_parents_are_empty():
+    from graphjit.tracer.ir import ancestors
+    parents = {0: (), 1: (0,), 2: (1, 0), 3: (2,), 4: (0,)}
+    assert ancestors([3], parents.__getitem__) == {0, 1, 2, 3}
+    assert ancestors([3, 4], lambda i: () if i == 2 else parents[i]) == {2, 3, 4, 0}   # 2 is "fed"
+    assert ancestors([], parents.__getitem__) == set()
+
+
 def test_index_key_items_are_immutable_hashable_ir_values_printed_as_numpy_writes_them():
     from graphjit.tracer.ir import In, Slice
     from graphjit.tracer.ops import indexing

@@ -317,16 +317,27 @@ class GraphBuilder:
         return Graph(tuple(self.nodes), tuple(self.inputs), tuple(outputs), self.name)
 
 
-def extract_subgraph(nodes, output_id, name="lifted"):
-    """The nodes ``output_id`` depends on (data and effect order), renumbered into a Graph."""
-    needed, stack = set(), [output_id]
+def ancestors(roots, parents):
+    """The ids ``roots`` depend on, themselves included: the closure of ``parents(i)`` (an iterable of ids).
+    The one walk behind every pruning of a graph: lifting a value out of a trace, compat.v1's per-run graph
+    (whose fed tensors have no parents) and dead-code elimination."""
+    needed, stack = set(), list(roots)
     while stack:
         i = stack.pop()
         if i not in needed:
             needed.add(i)
-            stack.extend(nodes[i].inputs)
-            stack.extend(nodes[i].deps)
-    order = sorted(needed)
+            stack.extend(parents(i))
+    return needed
+
+
+def node_parents(nodes):
+    """``parents`` for ``ancestors`` over IR nodes: data inputs and effect-order dependencies."""
+    return lambda i: (*nodes[i].inputs, *nodes[i].deps)
+
+
+def extract_subgraph(nodes, output_id, name="lifted"):
+    """The nodes ``output_id`` depends on (data and effect order), renumbered into a Graph."""
+    order = sorted(ancestors([output_id], node_parents(nodes)))
     new_id = {old: new for new, old in enumerate(order)}
     new_nodes = tuple(
         Node(nodes[i].op, tuple(new_id[j] for j in nodes[i].inputs), nodes[i].attrs, nodes[i].type,

@@ -12,7 +12,8 @@ naming shapes/dtypes (the dispatcher adds the op name and the user's line). ``ea
 function receives the runtime state first (variables, random generator) and its nodes are ordered.
 """
 from . import context
-from .errors import GraphjitError, InternalError, InvalidArgumentError
+from .errors import GraphjitError, InternalError
+from .op_errors import EAGER_ERRORS, op_error
 from .source import with_location
 
 OPS = {}          # op name -> Op
@@ -52,13 +53,9 @@ class Op:
                 return partial_infer(self, types, attrs)
         try:
             return self.infer(*types, **attrs)
-        except GraphjitError as err:
+        except (GraphjitError, *EAGER_ERRORS) as err:
             described = ", ".join(str(t) for t in types)
-            message = f"{self.name}({described}): {err}"
-            raise type(err)(with_location(message, location)) from None
-        except (TypeError, ValueError, IndexError) as err:
-            described = ", ".join(str(t) for t in types)
-            raise InvalidArgumentError(with_location(f"{self.name}({described}): {err}", location)) from None
+            raise op_error(err, f"{self.name}({described})", location) from None
 
 
 _PROBES = (9973, 10007)  # stand-ins for unknown dims: two primes, so dims that depend on them differ
@@ -77,7 +74,7 @@ def partial_infer(op, types, attrs):
                   for t in types]
         try:
             results.append(op.infer(*probed, **attrs))
-        except Exception:  # noqa: BLE001 - checked again at run time, with known shapes
+        except (GraphjitError, *EAGER_ERRORS):  # checked again at run time, with known shapes
             return TensorType(None, result_type(*(t.dtype for t in types)))
     a, b = results
     if any(t.shape is None for t in types) or len(a.shape) != len(b.shape):

@@ -3,13 +3,6 @@ import linecache
 import os
 import sys
 
-from .errors import FailedPreconditionError, GraphjitError, InvalidArgumentError, ResourceExhaustedError
-
-# What an op's NumPy implementation raises for arguments it cannot take (NumPy's and Python's own errors); every
-# place that runs eager code (the eager context, the interpreter, constant folding) catches these and turns them
-# into graphjit errors with op_error.
-EAGER_ERRORS = (ValueError, TypeError, IndexError, ZeroDivisionError, OverflowError, MemoryError)
-
 # Frames from graphjit's own folders are skipped when looking for the user's line; each
 # subpackage registers its folder on import (wherever it is installed).
 _OWN_DIRS = (os.path.dirname(os.path.abspath(__file__)) + os.sep,)
@@ -52,16 +45,3 @@ def user_location():
 def with_location(message, location=None):
     location = location or user_location()
     return f"{message}\n  at {location}" if location else message
-
-
-def op_error(err, op_name, location=None):
-    """The error to raise for ``err`` from op ``op_name``'s eager implementation, at the user's line: a
-    precondition (an uninitialized variable) as it is, other graphjit errors prefixed with the op's name, and
-    NumPy's ValueError/IndexError/... as InvalidArgumentError."""
-    if isinstance(err, FailedPreconditionError):  # about the state, not the op's arguments
-        return type(err)(with_location(str(err), location))
-    if isinstance(err, GraphjitError):
-        return type(err)(with_location(f"{op_name}: {err}", location))
-    if isinstance(err, MemoryError):  # NumPy's "Unable to allocate 4.00 TiB for an array with shape ..."
-        return ResourceExhaustedError(with_location(f"{op_name}: {err}", location))
-    return InvalidArgumentError(with_location(f"{op_name}: {err}", location))

@@ -19,7 +19,7 @@ import numpy as np
 from . import source
 from .errors import (FailedPreconditionError, InvalidArgumentError, InvalidTypeError, NotFoundError,
                      OperatorNotAllowedInGraphError, TracingError, UnimplementedError)
-from .ir import Const, GraphBuilder, TensorType
+from .ir import Const, GraphBuilder, TensorType, ancestors
 from .registry import API, OPS
 from .shapes import TensorShape, format_shape
 from .source import user_location, with_location
@@ -299,15 +299,9 @@ class Graph:
         """The IR graph computing ``fetch_ops``' outputs and running ``target_ops``, with the fed tensors
         (``{node id: concrete TensorType}``) as its inputs, in increasing node-id order. Shapes are
         re-inferred from the fed ones, so a shape error here names the user's line that built the op."""
-        needed, stack = set(), [op._id for op in fetch_ops] + [op._id for op in target_ops]
-        while stack:
-            i = stack.pop()
-            if i in needed:
-                continue
-            needed.add(i)
-            if i not in fed_types:
-                stack.extend(self._ops[i]._input_ids)
-                stack.extend(self._ops[i]._control_ids)
+        ops = self._ops
+        needed = ancestors([op._id for op in fetch_ops] + [op._id for op in target_ops],
+                           lambda i: () if i in fed_types else (*ops[i]._input_ids, *ops[i]._control_ids))
         builder = GraphBuilder(f"{self.name}_run")
         mapping = {}
         inputs = sorted(i for i in needed if i in fed_types)

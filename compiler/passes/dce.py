@@ -1,18 +1,14 @@
 """Dead-code elimination: drop pure nodes no output needs. Effectful nodes (variable reads and writes,
 prints, random draws) and graph inputs always stay, in their order."""
+from graphjit.tracer.ir import ancestors, node_parents
 from graphjit.tracer.registry import OPS
 
 from .rebuild import Rebuilder, is_effectful
 
 
 def eliminate_dead_code(graph):
-    live = set(graph.outputs) | set(graph.inputs)
-    live.update(i for i, n in enumerate(graph.nodes) if is_effectful(n, OPS))
-    for i in range(len(graph.nodes) - 1, -1, -1):  # inputs always precede users
-        if i in live:
-            node = graph.nodes[i]
-            live.update(node.inputs)
-            live.update(node.deps)
+    roots = [*graph.outputs, *graph.inputs, *(i for i, n in enumerate(graph.nodes) if is_effectful(n, OPS))]
+    live = ancestors(roots, node_parents(graph.nodes))
     if len(live) == len(graph.nodes):
         return graph
     rebuilt = Rebuilder(graph)

@@ -4,12 +4,12 @@ materialised. Evaluation uses the op's own eager implementation, so folding cann
 import numpy as np
 
 from graphjit.tracer.errors import GraphjitError
-from graphjit.tracer.ir import Const, Node, make_attrs
+from graphjit.tracer.ir import Const
 from graphjit.tracer.registry import OPS
-from graphjit.tracer.source import EAGER_ERRORS
+from graphjit.tracer.op_errors import run_eager
 from graphjit.tracer.shapes import num_elements
 
-from .rebuild import Rebuilder, is_effectful
+from .rebuild import Rebuilder, is_effectful, typed_node
 
 MAX_FOLDED_ELEMENTS = 4096
 
@@ -31,7 +31,8 @@ def fold_constants(graph, max_elements=MAX_FOLDED_ELEMENTS):
         result = _evaluate(node, args)
         if result is None:
             continue
-        rebuilt.nodes[new_id] = Node("constant", (), make_attrs({"value": Const(result)}), node.type, (), node.loc)
+        # typed by the constant's rule; _evaluate kept only a result of exactly the node's type
+        rebuilt.nodes[new_id] = typed_node(rebuilt.nodes, "constant", (), node.loc, value=Const(result))
         values[new_id] = result
         changed = True
     return rebuilt.finish() if changed else graph
@@ -41,8 +42,8 @@ def _evaluate(node, args):
     """The node's value, or None when evaluating fails (the error then surfaces when the graph runs)."""
     try:
         with np.errstate(all="ignore"):
-            out = np.asarray(OPS[node.op].eager(*args, **node.attr_dict))
-    except (GraphjitError, *EAGER_ERRORS):
+            out = np.asarray(run_eager(OPS[node.op], None, args, node.attr_dict, node.loc))
+    except GraphjitError:  # run_eager raises nothing else for what an op's code refuses
         return None
     if out.shape != tuple(node.type.shape) or out.dtype != node.type.dtype.np:
         return None
