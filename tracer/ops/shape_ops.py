@@ -421,23 +421,23 @@ def _shape(x, *, out_type):
 SHAPE = register(Op("shape", infer=_shape_infer, eager=_shape, doc="The shape of a tensor as a 1-D int tensor."))
 
 
-def _int_out_type(out_type, where):
-    out_type = as_dtype_arg(out_type, f"{where}(out_type)")
+def _shape_query(input, out_type, where):
+    """(tensor, out_type, its static dims or None) for gj.shape / gj.size: int32 by default, as TF."""
+    from ..dtypes import int32
+    out_type = as_dtype_arg(int32 if out_type is None else out_type, f"{where}(out_type)")
     if not out_type.is_integer:
         raise InvalidArgumentError(f"{where}: out_type must be int32 or int64, got {out_type.name}")
-    return out_type
+    x = convert_to_tensor(input, what=f"{where}(input)")
+    return x, out_type, (None if x.shape is None else tuple(x.shape))
 
 
 @export("shape")
 @located
 def shape(input, out_type=None, name=None):
     """``input``'s shape as a 1-D tensor of ``out_type`` (int32 by default, as TF)."""
-    from ..dtypes import int32
-    out_type = _int_out_type(int32 if out_type is None else out_type, "shape")
-    x = convert_to_tensor(input, what="shape(input)")
-    dims = x.shape
-    if dims is not None and None not in tuple(dims):
-        return convert_to_tensor(np.array(tuple(dims), dtype=out_type.np))
+    x, out_type, dims = _shape_query(input, out_type, "shape")
+    if dims is not None and None not in dims:
+        return convert_to_tensor(np.array(dims, dtype=out_type.np))
     return SHAPE.bind(x, out_type=out_type)
 
 
@@ -445,16 +445,13 @@ def shape(input, out_type=None, name=None):
 @located
 def size(input, out_type=None, name=None):
     """The number of elements of ``input`` as a scalar of ``out_type`` (int32 by default, as TF)."""
-    from ..dtypes import int32
-    out_type = _int_out_type(int32 if out_type is None else out_type, "size")
-    x = convert_to_tensor(input, what="size(input)")
-    dims = x.shape
+    x, out_type, dims = _shape_query(input, out_type, "size")
     if dims is None:
         return _unknown(x, "size")
-    if None in tuple(dims):   # the product of the run's dims (reduce_prod of ints is int64, as NumPy's)
+    if None in dims:   # the product of the run's dims (reduce_prod of ints is int64, as NumPy's)
         from .reductions import reduce_prod
         return cast(reduce_prod(SHAPE.bind(x, out_type=out_type)), out_type)
-    return convert_to_tensor(np.array(num_elements(tuple(dims)), dtype=out_type.np))
+    return convert_to_tensor(np.array(num_elements(dims), dtype=out_type.np))
 
 
 @export("rank")
