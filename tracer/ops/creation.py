@@ -76,18 +76,20 @@ def _count(value, what):
 @located
 def zeros(shape, dtype=dtypes.float32, name=None):
     """A tensor of ``shape`` filled with zeros (False for bool)."""
-    shape, dtype = _shape_arg(shape, "zeros(shape)"), as_dtype_arg(dtype, "zeros(dtype)")
-    check_allocation(shape, dtype, "zeros")  # the eager path skips the rule
-    return ZEROS.bind(shape=shape, dtype=dtype)
+    return _bind_filled(ZEROS, "zeros", shape, dtype)
 
 
 @export("ones")
 @located
 def ones(shape, dtype=dtypes.float32, name=None):
     """A tensor of ``shape`` filled with ones (True for bool)."""
-    shape, dtype = _shape_arg(shape, "ones(shape)"), as_dtype_arg(dtype, "ones(dtype)")
-    check_allocation(shape, dtype, "ones")  # the eager path skips the rule
-    return ONES.bind(shape=shape, dtype=dtype)
+    return _bind_filled(ONES, "ones", shape, dtype)
+
+
+def _bind_filled(op, where, shape, dtype):
+    shape, dtype = _shape_arg(shape, f"{where}(shape)"), as_dtype_arg(dtype, f"{where}(dtype)")
+    check_allocation(shape, dtype, where)  # the eager path skips the rule
+    return op.bind(shape=shape, dtype=dtype)
 
 
 def _like(op, input, dtype, what):  # noqa: A002

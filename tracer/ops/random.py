@@ -120,13 +120,7 @@ def uniform(shape, minval=0, maxval=None, dtype=dtypes.float32, seed=None, name=
 @located
 def normal(shape, mean=0.0, stddev=1.0, dtype=dtypes.float32, seed=None, name=None):
     """Normally distributed random numbers (float dtypes); ``seed`` as for ``uniform``."""
-    seed = _op_seed(seed, "random.normal(seed)")
-    dtype = as_dtype_arg(dtype, "random.normal(dtype)")
-    if not dtype.is_floating:
-        raise InvalidArgumentError(f"random.normal: dtype must be float32 or float64, got {dtype.name}")
-    m = _param(mean, dtype, "random.normal(mean)")
-    s = _param(stddev, dtype, "random.normal(stddev)")
-    return RANDOM_NORMAL.bind(m, s, shape=static_shape(shape, "random.normal(shape)"), dtype=dtype, seed=seed)
+    return _bind_normal(RANDOM_NORMAL, "random.normal", shape, mean, stddev, dtype, seed)
 
 
 @export("random.truncated_normal")
@@ -134,14 +128,17 @@ def normal(shape, mean=0.0, stddev=1.0, dtype=dtypes.float32, seed=None, name=No
 def truncated_normal(shape, mean=0.0, stddev=1.0, dtype=dtypes.float32, seed=None, name=None):
     """Normal random numbers whose draws at 2 stddev or more from the mean are redrawn, as TF's; ``seed`` as
     for ``uniform``."""
-    seed = _op_seed(seed, "random.truncated_normal(seed)")
-    dtype = as_dtype_arg(dtype, "random.truncated_normal(dtype)")
+    return _bind_normal(RANDOM_TRUNCATED_NORMAL, "random.truncated_normal", shape, mean, stddev, dtype, seed)
+
+
+def _bind_normal(op, where, shape, mean, stddev, dtype, seed):
+    seed = _op_seed(seed, f"{where}(seed)")
+    dtype = as_dtype_arg(dtype, f"{where}(dtype)")
     if not dtype.is_floating:
-        raise InvalidArgumentError(f"random.truncated_normal: dtype must be float32 or float64, got {dtype.name}")
-    m = _param(mean, dtype, "random.truncated_normal(mean)")
-    s = _param(stddev, dtype, "random.truncated_normal(stddev)")
-    return RANDOM_TRUNCATED_NORMAL.bind(m, s, shape=static_shape(shape, "random.truncated_normal(shape)"), dtype=dtype,
-                                        seed=seed)
+        raise InvalidArgumentError(f"{where}: dtype must be float32 or float64, got {dtype.name}")
+    m = _param(mean, dtype, f"{where}(mean)")
+    s = _param(stddev, dtype, f"{where}(stddev)")
+    return op.bind(m, s, shape=static_shape(shape, f"{where}(shape)"), dtype=dtype, seed=seed)
 
 
 @export("random.set_seed")
