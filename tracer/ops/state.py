@@ -6,6 +6,7 @@ import numpy as np
 from ..dtypes import bool_
 from ..errors import InvalidArgumentError
 from ..ir import TensorType
+from ..attrs import Optional, Str, Tuple, Variable
 from ..registry import OPS, Op, export, register
 from ..tensor import Tensor, convert_to_tensor
 
@@ -18,7 +19,8 @@ def _read(state, *, var):
     return state.read(var)
 
 
-register(Op("read_variable", infer=_read_infer, eager=_read, stateful=True, check_eager=False,
+register(Op("read_variable", infer=_read_infer, eager=_read, attrs={"var": Variable()}, stateful=True,
+            check_eager=False,
             doc="The current value of variable ``var`` (ordered after earlier writes)."))
 
 _MODES = {"assign": None, "add": np.add, "sub": np.subtract}
@@ -42,7 +44,9 @@ def _assign(state, value, *, var, mode):
     return new
 
 
-register(Op("assign_variable", infer=_assign_infer, eager=_assign, stateful=True,
+# (mode is any str here: the rule names an unknown mode itself)
+register(Op("assign_variable", infer=_assign_infer, eager=_assign, attrs={"var": Variable(), "mode": Str()},
+            stateful=True,
             doc="Writes ``value`` (mode assign), or the old value plus/minus it, to variable ``var``."))
 
 
@@ -57,7 +61,10 @@ def _print(state, *arrays, template, sep, end, stream):
     return np.array(True)
 
 
+# template: the literal strings, None where the next input is printed
 register(Op("print", infer=_print_infer, eager=_print, stateful=True,
+            attrs={"template": Tuple(Optional(Str())), "sep": Str(), "end": Str(),
+                   "stream": Str(choices=("stdout", "stderr"))},
             doc="Prints its inputs (and the literal parts of ``template``) every time it runs."))
 
 
