@@ -169,6 +169,7 @@ class _Reader:
             if set(attrs) != {"index"} or type(attrs["index"]) is not int:
                 raise self.fail(f"an input node has one attribute, its integer 'index', got {sorted(attrs)}")
         else:
+            _check_attrs(self, node)
             _check_type(self, node, nodes)
         return node
 
@@ -284,6 +285,15 @@ _DECODERS = {
     "tensor_type": lambda reader, body: reader.tensor_type(reader.expect(body, dict, "tensor_type")),
     "graph": lambda reader, body: reader.graph(reader.expect(body, dict, "graph")),
 }
+
+
+def _check_attrs(reader, node):
+    """The attributes must fit the op's schema (names, kinds, required ones present): a document cannot give a
+    node an attribute its op does not take, or one of another type (``{"str": "1"}`` for an axis)."""
+    try:
+        OPS[node.op].check_attrs(node.attr_dict)
+    except InvalidArgumentError as err:
+        raise reader.fail(str(err)) from None
 
 
 def _check_type(reader, node, nodes):
