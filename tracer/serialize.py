@@ -14,7 +14,8 @@ stay apart, tuples stay tuples) and the graph's canonical text, hence ``Graph.fi
 
 A variable is written by its name, the runtime's unique name that ``compat.v1.train.Saver`` also keys
 checkpoints by (``VarRef.name``): its process-local id cannot be written out. Reading binds each name to a live
-variable (see ``from_json``).
+variable (see ``from_json``), checks each node's attributes against its op's schema (``tracer.attrs``: names,
+kinds, required ones present) and its type against the op's rule.
 """
 import base64
 import json
