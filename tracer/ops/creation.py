@@ -4,13 +4,13 @@ import math
 import numpy as np
 
 from .. import context, dtypes
+from ..attrs import Axis, Dtype, Int, Number, Shape, Value
 from ..dtypes import from_numpy
 from ..errors import InvalidArgumentError, UnimplementedError
 from ..ir import Const, TensorType
 from ..limits import check_allocation
 from .. import lowering as L
 from ..lowering import Scalar
-from ..attrs import Axis, Dtype, Int, Number, Shape, Value
 from ..registry import OPS, Op, export, numpy_adapter, register
 from ..shapes import broadcast_shapes, normalize_axis
 from ..tensor import EagerTensor, SymbolicTensor, as_dtype_arg, convert_to_tensor

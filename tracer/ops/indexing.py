@@ -13,10 +13,10 @@ import operator
 
 import numpy as np
 
+from ..attrs import Axis, IndexKey
 from ..errors import GraphjitError, InvalidArgumentError, UnimplementedError
 from ..ir import In, Slice, TensorType
 from ..lowering import Kernel, View
-from ..attrs import Axis, IndexKey
 from ..registry import API, Op, export, numpy_adapter, register
 from ..shapes import normalize_axis
 from ..source import with_location

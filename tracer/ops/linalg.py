@@ -6,11 +6,11 @@ Operands are converted with ``convert_to_tensor`` (no weak Python scalars: both 
 """
 import numpy as np
 
+from ..attrs import Axes, Bool, Tuple
 from ..dtypes import result_type
 from ..errors import InvalidArgumentError, UnimplementedError
 from ..ir import TensorType
 from ..lowering import Kernel
-from ..attrs import Axes, Bool, Tuple
 from ..registry import Op, export, numpy_adapter, register
 from ..shapes import broadcast_shapes, format_shape, normalize_axis
 from ..source import with_location

@@ -7,11 +7,11 @@ gives NaN, as in TF.
 """
 import numpy as np
 
+from ..attrs import Axis
 from ..dtypes import int32, int64
 from ..errors import InvalidArgumentError
 from ..ir import TensorType
 from ..lowering import Kernel
-from ..attrs import Axis
 from ..registry import Op, export, register
 from ..shapes import format_shape
 from ..source import with_location

@@ -11,10 +11,10 @@ also inside a traced function (where TF gives each op its own copy of the stream
 import numpy as np
 
 from .. import context, dtypes
+from ..attrs import Dtype, Int, Optional, Shape
 from ..errors import InvalidArgumentError
 from ..ir import TensorType
 from ..limits import check_allocation
-from ..attrs import Dtype, Int, Optional, Shape
 from ..registry import Op, export, register
 from ..tensor import as_dtype_arg, convert_to_tensor
 from .indexing import located

@@ -12,11 +12,11 @@ logsumexp -inf). max/min/argmax/argmin have no identity: their rules reject it, 
 """
 import numpy as np
 
+from ..attrs import Axes, Axis, Bool, Dtype, Optional
 from ..dtypes import from_numpy, int32, int64
 from ..errors import InvalidArgumentError, UnimplementedError
 from ..ir import TensorType
 from ..lowering import Kernel, Reduce
-from ..attrs import Axes, Axis, Bool, Dtype, Optional
 from ..registry import API, Op, export, numpy_adapter, register
 from ..shapes import format_shape, normalize_axes, normalize_axis
 from ..source import with_location

@@ -10,10 +10,10 @@ in their original order (stably) there too; NaN then comes first.
 """
 import numpy as np
 
+from ..attrs import Axis, Bool, Dtype
 from ..dtypes import int32, int64
 from ..errors import InvalidArgumentError, UnimplementedError
 from ..ir import TensorType
-from ..attrs import Axis, Bool, Dtype
 from ..registry import Op, export, numpy_adapter, register
 from ..shapes import format_shape
 from ..tensor import as_dtype_arg, convert_to_tensor

@@ -7,12 +7,12 @@ import operator
 
 import numpy as np
 
+from ..attrs import Axes, Axis, Dtype, Ints, Shape
 from ..dtypes import result_type
 from ..errors import InvalidArgumentError, UnimplementedError
 from ..ir import TensorType
 from .. import lowering as L
 from ..lowering import Kernel, Scalar, View
-from ..attrs import Axes, Axis, Dtype, Ints, Shape
 from ..registry import OPS, Op, export, numpy_adapter, register
 from ..shapes import broadcast_shapes, normalize_axes, normalize_axis, num_elements
 from ..tensor import EagerTensor, SymbolicTensor, as_dtype_arg, convert_to_tensor

@@ -3,10 +3,10 @@ import sys
 
 import numpy as np
 
+from ..attrs import Optional, Str, Tuple, Variable
 from ..dtypes import bool_
 from ..errors import InvalidArgumentError
 from ..ir import TensorType
-from ..attrs import Optional, Str, Tuple, Variable
 from ..registry import OPS, Op, export, register
 from ..tensor import Tensor, convert_to_tensor
 
@@ -20,8 +20,7 @@ def _read(state, *, var):
 
 
 register(Op("read_variable", infer=_read_infer, eager=_read, attrs={"var": Variable()}, stateful=True,
-            check_eager=False,
-            doc="The current value of variable ``var`` (ordered after earlier writes)."))
+            check_eager=False, doc="The current value of variable ``var`` (ordered after earlier writes)."))
 
 _MODES = {"assign": None, "add": np.add, "sub": np.subtract}
 
@@ -46,8 +45,7 @@ def _assign(state, value, *, var, mode):
 
 # (mode is any str here: the rule names an unknown mode itself)
 register(Op("assign_variable", infer=_assign_infer, eager=_assign, attrs={"var": Variable(), "mode": Str()},
-            stateful=True,
-            doc="Writes ``value`` (mode assign), or the old value plus/minus it, to variable ``var``."))
+            stateful=True, doc="Writes ``value`` (mode assign), or the old value plus/minus it, to variable ``var``."))
 
 
 def _print_infer(*inputs, template, sep, end, stream):
