@@ -256,3 +256,18 @@ def test_graph_from_json_rejects_a_document_whose_attributes_do_not_fit_the_sche
     with pytest.raises(InvalidArgumentError, match=r"Graph.from_json: malformed document at graph/nodes\[1\]: "
                                                    + message):
         Graph.from_json(json.dumps(doc))
+
+
+def test_attributes_are_checked_when_a_graph_is_built_never_per_call_or_eagerly(monkeypatch):
+    from graphjit.tracer import registry
+    checked = []
+    monkeypatch.setattr(registry, "_validate_attrs", lambda *args: checked.append(args[0]))
+    f = gj.function(lambda x: gj.reduce_sum(gj.exp(x) * 2.0, axis=0))
+    x = np.ones((2, 3), np.float32)
+    np.testing.assert_allclose(f(x).numpy(), (np.exp(x) * 2.0).sum(0), rtol=1e-6)
+    traced = len(checked)
+    assert traced > 0 and "reduce_sum" in checked
+    for _ in range(20):
+        f(x)
+    gj.reduce_sum(gj.exp(gj.constant(x)), axis=0)
+    assert len(checked) == traced
