@@ -46,6 +46,13 @@ def _is_int(value):
     return type(value) is int   # (not bool, not a NumPy integer: see the module docstring)
 
 
+def _all_ints(values):
+    for v in values:   # (a loop, not all(<generator>): checks run for every traced node)
+        if type(v) is not int:
+            return False
+    return True
+
+
 class Int(Attr):
     __slots__ = ()
     expected = "an int"
@@ -117,7 +124,7 @@ class Ints(Attr):
     expected = "a tuple of ints"
 
     def accepts(self, value):
-        return type(value) is tuple and all(type(v) is int for v in value)
+        return type(value) is tuple and _all_ints(value)
 
 
 class Axis(Attr):
@@ -135,7 +142,7 @@ class Axes(Attr):
     expected = "a tuple of int axes"
 
     def accepts(self, value):
-        return type(value) is tuple and all(type(v) is int for v in value)
+        return type(value) is tuple and _all_ints(value)
 
 
 class Shape(Attr):

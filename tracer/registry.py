@@ -50,7 +50,8 @@ class Op:
 
     def check_attrs(self, attrs, location=None):
         """Raises InvalidArgumentError naming the op and the attribute unless ``attrs`` fit the schema."""
-        _validate_attrs(self.name, self.attrs, attrs, location)
+        if attrs or self.attrs:  # (most nodes are elementwise, with no attributes to check: tracing stays fast)
+            _validate_attrs(self.name, self.attrs, attrs, location)
 
     def infer_checked(self, types, attrs, location=None):
         """``infer`` with errors rewritten to name the op, its inputs and the user's line. Types with
