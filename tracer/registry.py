@@ -10,8 +10,11 @@ Rules: ``infer(*input_types, **attrs) -> TensorType`` raises InvalidArgumentErro
 naming shapes/dtypes (the dispatcher adds the op name and the user's line). ``eager(*arrays,
 **attrs) -> ndarray`` returns exactly the inferred dtype and shape; a ``stateful`` op's eager
 function receives the runtime state first (variables, random generator) and its nodes are ordered.
+``attrs`` is the op's attribute schema (``tracer.attrs``: name -> kind, with defaults); graph building checks
+every node's attributes against it (``check_attrs``), the eager path does not.
 """
 from . import context
+from .attrs import validate as _validate_attrs
 from .errors import GraphjitError, InternalError
 from .op_errors import EAGER_ERRORS, op_error
 from .source import with_location
@@ -23,13 +26,14 @@ OPERATORS = {}    # Tensor dunder name -> function(self, *args)
 
 
 class Op:
-    __slots__ = ("name", "infer", "eager", "stateful", "check_eager", "lower", "grad", "doc")
+    __slots__ = ("name", "infer", "eager", "attrs", "stateful", "check_eager", "lower", "grad", "doc")
 
-    def __init__(self, name, *, infer, eager, stateful=False, check_eager=True, lower=None, grad=None,
+    def __init__(self, name, *, infer, eager, attrs=None, stateful=False, check_eager=True, lower=None, grad=None,
                  doc=""):
         self.name = name
         self.infer = infer
         self.eager = eager
+        self.attrs = attrs  # name -> tracer.attrs kind; None only for ad-hoc ops (tests) that take anything
         self.stateful = stateful
         # When False, eager execution skips ``infer`` on the hot path: the op's eager implementation
         # raises for every input its rule rejects, and its results always match the rule.
@@ -44,6 +48,11 @@ class Op:
     def bind(self, *inputs, **attrs):
         """Applies the op to tensors in the current context (eager or tracing)."""
         return context.current().execute(self, inputs, attrs)
+
+    def check_attrs(self, attrs, location=None):
+        """Raises InvalidArgumentError naming the op and the attribute unless ``attrs`` fit the schema."""
+        if attrs or self.attrs:  # (most nodes are elementwise, with no attributes to check: tracing stays fast)
+            _validate_attrs(self.name, self.attrs, attrs, location)
 
     def infer_checked(self, types, attrs, location=None):
         """``infer`` with errors rewritten to name the op, its inputs and the user's line. Types with

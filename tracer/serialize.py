@@ -14,7 +14,8 @@ stay apart, tuples stay tuples) and the graph's canonical text, hence ``Graph.fi
 
 A variable is written by its name, the runtime's unique name that ``compat.v1.train.Saver`` also keys
 checkpoints by (``VarRef.name``): its process-local id cannot be written out. Reading binds each name to a live
-variable (see ``from_json``).
+variable (see ``from_json``), checks each node's attributes against its op's schema (``tracer.attrs``: names,
+kinds, required ones present) and its type against the op's rule.
 """
 import base64
 import json
@@ -169,6 +170,7 @@ class _Reader:
             if set(attrs) != {"index"} or type(attrs["index"]) is not int:
                 raise self.fail(f"an input node has one attribute, its integer 'index', got {sorted(attrs)}")
         else:
+            _check_attrs(self, node)
             _check_type(self, node, nodes)
         return node
 
@@ -284,6 +286,15 @@ _DECODERS = {
     "tensor_type": lambda reader, body: reader.tensor_type(reader.expect(body, dict, "tensor_type")),
     "graph": lambda reader, body: reader.graph(reader.expect(body, dict, "graph")),
 }
+
+
+def _check_attrs(reader, node):
+    """The attributes must fit the op's schema (names, kinds, required ones present): a document cannot give a
+    node an attribute its op does not take, or one of another type (``{"str": "1"}`` for an axis)."""
+    try:
+        OPS[node.op].check_attrs(node.attr_dict)
+    except InvalidArgumentError as err:
+        raise reader.fail(str(err)) from None
 
 
 def _check_type(reader, node, nodes):

@@ -51,6 +51,7 @@ class TraceContext:
         location = user_location()
         ids = [self.node_id(t, f"{op.name} input {i}") for i, t in enumerate(inputs)]
         types = [self.builder.nodes[i].type for i in ids]
+        op.check_attrs(attrs, location)
         out_type = op.infer_checked(types, attrs, location)
         node_id = self.builder.add(op.name, ids, attrs, out_type, effectful=op.stateful, loc=location)
         return SymbolicTensor(self, node_id, out_type)

@@ -224,6 +224,7 @@ class Graph:
         """Adds ``op`` applied to ``inputs`` (tensors of this graph, eager tensors, variables)."""
         location = user_location()
         ids = [self.node_id(t, f"{op.name} input {i}") for i, t in enumerate(inputs)]
+        op.check_attrs(attrs, location)
         out_type = op.infer_checked([self._ops[i].outputs[0].type for i in ids], attrs, location)
         self._check_variable(attrs.get("var"))
         if op.name == "assign_variable":  # later uses must read the new value

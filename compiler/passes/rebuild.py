@@ -4,7 +4,9 @@ from graphjit.tracer.registry import OPS
 
 
 def typed_node(nodes, op_name, inputs, loc=None, **attrs):
-    """A new ``op_name`` node on ``inputs`` (ids into ``nodes``), typed by the op's own rule."""
+    """A new ``op_name`` node on ``inputs`` (ids into ``nodes``), its attributes checked against the op's schema
+    and its type given by the op's own rule."""
+    OPS[op_name].check_attrs(attrs, loc)
     out_type = OPS[op_name].infer_checked([nodes[i].type for i in inputs], attrs, loc)
     return Node(op_name, tuple(inputs), make_attrs(attrs), out_type, (), loc)
 

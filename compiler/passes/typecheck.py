@@ -1,6 +1,7 @@
-"""The check after the pipeline: every node's type is what its op's rule gives for its inputs, inputs
-and effect dependencies refer to earlier nodes, and effectful nodes keep one chain."""
-from graphjit.tracer.errors import InternalError
+"""The check after the pipeline: every node's attributes fit its op's schema, its type is what its op's rule
+gives for its inputs, inputs and effect dependencies refer to earlier nodes, and effectful nodes keep one
+chain."""
+from graphjit.tracer.errors import InternalError, InvalidArgumentError
 from graphjit.tracer.registry import OPS
 
 from .rebuild import is_effectful
@@ -17,6 +18,10 @@ def check_graph(graph):
         op = OPS.get(node.op)
         if op is None:
             raise InternalError(f"%{i} uses unknown op {node.op!r}")
+        try:
+            op.check_attrs(node.attr_dict)
+        except InvalidArgumentError as err:  # a pass built this node: graphjit's bug, not the user's
+            raise InternalError(f"%{i} ({node.op}): {err}") from None
         inferred = op.infer(*(graph.nodes[j].type for j in node.inputs), **node.attr_dict)
         if tuple(inferred.shape) != tuple(node.type.shape) or inferred.dtype is not node.type.dtype:
             raise InternalError(f"%{i} ({node.op}) is typed {node.type} but its rule gives {inferred}")

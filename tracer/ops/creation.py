@@ -4,6 +4,7 @@ import math
 import numpy as np
 
 from .. import context, dtypes
+from ..attrs import Axis, Dtype, Int, Number, Shape, Value
 from ..dtypes import from_numpy
 from ..errors import InvalidArgumentError, UnimplementedError
 from ..ir import Const, TensorType
@@ -21,7 +22,7 @@ def _constant_infer(*, value):
     return TensorType(value.value.shape, from_numpy(value.value.dtype))
 
 
-register(Op("constant", infer=_constant_infer, eager=lambda *, value: value.value,
+register(Op("constant", infer=_constant_infer, eager=lambda *, value: value.value, attrs={"value": Value()},
             doc="A literal value (captured eager tensors and Python values become constants)."))
 
 
@@ -56,10 +57,12 @@ def _shaped_infer(*, shape, dtype):
     return TensorType(tuple(shape), dtype)
 
 
+# A shape may hold None: zeros_like of a compat.v1 placeholder's partly known shape (resolved when it runs).
+_SHAPED = {"shape": Shape(unknown=True), "dtype": Dtype()}
 ZEROS = register(Op("zeros", infer=_shaped_infer, eager=lambda *, shape, dtype: np.zeros(shape, dtype.np),
-                    check_eager=False))
+                    attrs=_SHAPED, check_eager=False))
 ONES = register(Op("ones", infer=_shaped_infer, eager=lambda *, shape, dtype: np.ones(shape, dtype.np),
-                   check_eager=False))
+                   attrs=_SHAPED, check_eager=False))
 
 _shape_arg = static_shape
 
@@ -139,7 +142,8 @@ def _fill_infer(value, *, shape):
 
 
 # The value is an input (it may be computed in the graph, as in TF); the shape is an attribute.
-FILL = register(Op("fill", infer=_fill_infer, eager=lambda value, *, shape: np.full(shape, value, value.dtype)))
+FILL = register(Op("fill", infer=_fill_infer, eager=lambda value, *, shape: np.full(shape, value, value.dtype),
+                   attrs={"shape": Shape()}))
 
 
 @export("fill")
@@ -177,7 +181,9 @@ def _range(*, start, limit, delta, dtype):
     return (start + np.arange(n, dtype=np.float64) * delta).astype(dtype.np)
 
 
-RANGE = register(Op("range", infer=_range_infer, eager=_range))
+# The bounds are ints for an int dtype and floats for a float one (range_ converts them).
+RANGE = register(Op("range", infer=_range_infer, eager=_range,
+                    attrs={"start": Number(), "limit": Number(), "delta": Number(), "dtype": Dtype()}))
 
 
 def _python_number(value, what):
@@ -230,7 +236,8 @@ def _eye(*, num_rows, num_columns, batch_shape, dtype):
     return np.array(np.broadcast_to(matrix, tuple(batch_shape) + matrix.shape)) if batch_shape else matrix
 
 
-EYE = register(Op("eye", infer=_eye_infer, eager=_eye, check_eager=False))
+EYE = register(Op("eye", infer=_eye_infer, eager=_eye, check_eager=False,
+                  attrs={"num_rows": Int(), "num_columns": Int(), "batch_shape": Shape(), "dtype": Dtype()}))
 
 
 @export("eye", "linalg.eye")
@@ -259,7 +266,7 @@ def _linspace(start, stop, *, num, axis):
     return out.astype(start.dtype)
 
 
-LINSPACE = register(Op("linspace", infer=_linspace_infer, eager=_linspace,
+LINSPACE = register(Op("linspace", infer=_linspace_infer, eager=_linspace, attrs={"num": Int(), "axis": Axis()},
                        doc="num evenly spaced values from start to stop (inclusive), along a new axis."))
 
 

@@ -60,7 +60,7 @@ def _elementwise(name, eager, rule_ufunc=None, *, quiet=False, reject_bool=False
     # bool rejection or a rule borrowed from another ufunc must be checked.
     trusted = rule_ufunc is None and not reject_bool
     return register(Op(name, infer=elementwise_rule(rule_ufunc or eager, name, reject_bool),
-                       eager=_quiet(eager) if quiet else eager, check_eager=not trusted, doc=doc))
+                       eager=_quiet(eager) if quiet else eager, attrs={}, check_eager=not trusted, doc=doc))
 
 
 # ---- unary ---------------------------------------------------------------------------------------
@@ -235,7 +235,7 @@ def _where_infer(cond, x, y):
                       else x.dtype)
 
 
-WHERE = register(Op("where", infer=_where_infer, eager=lambda c, x, y: np.where(c, x, y)))
+WHERE = register(Op("where", infer=_where_infer, eager=lambda c, x, y: np.where(c, x, y), attrs={}))
 
 
 @export("where", "math.where", numpy=np.where)
@@ -261,7 +261,7 @@ def _clip(x, lo, hi):
     return np.minimum(np.maximum(x, lo), hi)
 
 
-CLIP = register(Op("clip", infer=_clip_infer, eager=_clip))
+CLIP = register(Op("clip", infer=_clip_infer, eager=_clip, attrs={}))
 
 
 @export("clip_by_value", "clip", "math.clip_by_value")  # np.clip (None bounds): numpy_functions.py

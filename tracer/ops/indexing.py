@@ -13,6 +13,7 @@ import operator
 
 import numpy as np
 
+from ..attrs import Axis, IndexKey
 from ..errors import GraphjitError, InvalidArgumentError, UnimplementedError
 from ..ir import In, Slice, TensorType
 from ..lowering import Kernel, View
@@ -73,7 +74,7 @@ def _describe(key):
 
 
 # The eager implementation raises (InvalidArgumentError) for every key the rule rejects.
-GETITEM = register(Op("getitem", infer=_getitem_infer, eager=_getitem, check_eager=False,
+GETITEM = register(Op("getitem", infer=_getitem_infer, eager=_getitem, check_eager=False, attrs={"key": IndexKey()},
                       doc="tensor[key] with NumPy semantics; integer tensors in the key are inputs."))
 
 
@@ -288,7 +289,7 @@ def _gather(params, indices, *, axis):
     return np.take(params, indices, axis=axis)
 
 
-GATHER = register(Op("gather", infer=_gather_infer, eager=_gather,
+GATHER = register(Op("gather", infer=_gather_infer, eager=_gather, attrs={"axis": Axis()},
                      doc="np.take(params, indices, axis); indices outside [0, dim) raise when it runs."))
 
 

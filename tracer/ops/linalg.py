@@ -6,6 +6,7 @@ Operands are converted with ``convert_to_tensor`` (no weak Python scalars: both 
 """
 import numpy as np
 
+from ..attrs import Axes, Bool, Tuple
 from ..dtypes import result_type
 from ..errors import InvalidArgumentError, UnimplementedError
 from ..ir import TensorType
@@ -58,6 +59,7 @@ def _matmul(a, b, *, transpose_a, transpose_b):
 # check_eager=False: np.matmul/np.swapaxes raise for every operand the rule rejects (the eager context then
 # re-runs the rule for its message), and np.matmul's dtype is NumPy promotion, as the rule says.
 MATMUL = register(Op("matmul", infer=_matmul_infer, eager=_matmul, check_eager=False,
+                     attrs={"transpose_a": Bool(), "transpose_b": Bool()},
                      doc="np.matmul, optionally transposing the last two axes of a or b first."))
 
 
@@ -102,7 +104,7 @@ def _tensordot(a, b, *, axes):
         return np.asarray(np.tensordot(a, b, axes=(list(axes[0]), list(axes[1]))))
 
 
-TENSORDOT = register(Op("tensordot", infer=_tensordot_infer, eager=_tensordot,
+TENSORDOT = register(Op("tensordot", infer=_tensordot_infer, eager=_tensordot, attrs={"axes": Tuple(Axes(), length=2)},
                         doc="Sum over the paired axes ``axes=(axes_of_a, axes_of_b)``; free axes of a then of b."))
 
 

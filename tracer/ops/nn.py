@@ -7,6 +7,7 @@ gives NaN, as in TF.
 """
 import numpy as np
 
+from ..attrs import Axis
 from ..dtypes import int32, int64
 from ..errors import InvalidArgumentError
 from ..ir import TensorType
@@ -51,9 +52,10 @@ def _along_axis_rule(name):
     return infer
 
 
-SOFTMAX = register(Op("softmax", infer=_along_axis_rule("softmax"), eager=_softmax,
+SOFTMAX = register(Op("softmax", infer=_along_axis_rule("softmax"), eager=_softmax, attrs={"axis": Axis()},
                       doc="exp(x) / sum(exp(x)) along ``axis``, computed stably."))
 LOG_SOFTMAX = register(Op("log_softmax", infer=_along_axis_rule("log_softmax"), eager=_log_softmax,
+                          attrs={"axis": Axis()},
                           doc="x - logsumexp(x) along ``axis``, computed stably."))
 
 
@@ -101,7 +103,7 @@ def _xent(labels, logits):
     return picked.reshape(labels.shape)
 
 
-SPARSE_XENT = register(Op("sparse_softmax_cross_entropy_with_logits", infer=_xent_infer, eager=_xent,
+SPARSE_XENT = register(Op("sparse_softmax_cross_entropy_with_logits", infer=_xent_infer, eager=_xent, attrs={},
                           doc="-log_softmax(logits)[..., label] per example; labels must be in [0, classes)."))
 
 

@@ -11,6 +11,7 @@ also inside a traced function (where TF gives each op its own copy of the stream
 import numpy as np
 
 from .. import context, dtypes
+from ..attrs import Dtype, Int, Optional, Shape
 from ..errors import InvalidArgumentError
 from ..ir import TensorType
 from ..limits import check_allocation
@@ -48,8 +49,10 @@ def _uniform(state, lo, hi, *, shape, dtype, seed=None):
     return out.astype(dtype.np, copy=False)
 
 
+# shape, dtype and the op-level seed (None: the global stream); bounds, mean and stddev are inputs.
+_ATTRS = {"shape": Shape(), "dtype": Dtype(), "seed": Optional(Int(), default=None)}
 RANDOM_UNIFORM = register(Op("random_uniform", infer=_scalar_params_rule("fi", ("minval", "maxval")),
-                             eager=_uniform, stateful=True,
+                             eager=_uniform, attrs=_ATTRS, stateful=True,
                              doc="Uniform numbers in [minval, maxval) of the given shape and dtype."))
 
 
@@ -61,7 +64,7 @@ def _normal(state, mean, stddev, *, shape, dtype, seed=None):
 
 
 RANDOM_NORMAL = register(Op("random_normal", infer=_scalar_params_rule("f", ("mean", "stddev")), eager=_normal,
-                            stateful=True, doc="Normal numbers with the given mean and stddev."))
+                            attrs=_ATTRS, stateful=True, doc="Normal numbers with the given mean and stddev."))
 
 
 def _truncated_normal(state, mean, stddev, *, shape, dtype, seed=None):
@@ -80,7 +83,7 @@ def _truncated_normal(state, mean, stddev, *, shape, dtype, seed=None):
 
 
 RANDOM_TRUNCATED_NORMAL = register(Op("random_truncated_normal", infer=_scalar_params_rule("f", ("mean", "stddev")),
-                                      eager=_truncated_normal, stateful=True,
+                                      eager=_truncated_normal, attrs=_ATTRS, stateful=True,
                                       doc="Normal numbers within 2 stddev of the mean (others are redrawn)."))
 
 

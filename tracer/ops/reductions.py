@@ -12,6 +12,7 @@ logsumexp -inf). max/min/argmax/argmin have no identity: their rules reject it, 
 """
 import numpy as np
 
+from ..attrs import Axes, Axis, Bool, Dtype, Optional
 from ..dtypes import from_numpy, int32, int64
 from ..errors import InvalidArgumentError, UnimplementedError
 from ..ir import TensorType
@@ -141,7 +142,7 @@ def _reduction(name, eager, np_fn, *, has_identity=True, dtype_rule=None, reject
         def eager(x, *, axis, keepdims):
             with np.errstate(all="ignore"):  # float overflow to inf, NaN comparisons
                 return np_fn(x, axis=axis, keepdims=keepdims)
-    return register(Op(name, infer=infer, eager=eager, doc=doc))
+    return register(Op(name, infer=infer, eager=eager, attrs={"axis": Axes(), "keepdims": Bool()}, doc=doc))
 
 
 REDUCE_SUM = _reduction("reduce_sum", None, np.sum, doc="Sum over ``axis`` (NumPy dtypes: ints/bool -> int64).")
@@ -190,7 +191,9 @@ def _arg_reduction(name, np_fn):
 
     def eager(x, *, axis, keepdims, output_type):
         return np.asarray(np_fn(x, axis=axis, keepdims=keepdims)).astype(output_type.np, copy=False)
+    # (output_type is any dtype here: the rule names a non-integer one itself)
     return register(Op(name, infer=infer, eager=eager,
+                       attrs={"axis": Optional(Axis()), "keepdims": Bool(), "output_type": Dtype()},
                        doc=f"Index of the first {name[3:]} along ``axis`` (None: of the flattened tensor); "
                            f"NaN counts as the extreme, as in NumPy."))
 

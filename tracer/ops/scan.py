@@ -10,6 +10,7 @@ in their original order (stably) there too; NaN then comes first.
 """
 import numpy as np
 
+from ..attrs import Axis, Bool, Dtype
 from ..dtypes import int32, int64
 from ..errors import InvalidArgumentError, UnimplementedError
 from ..ir import TensorType
@@ -43,7 +44,7 @@ def _scan(name, np_fn):
             rest[axis] = slice(None, -1)
             out = np.concatenate([identity[tuple(first)], out[tuple(rest)]], axis=axis)
         return np.flip(out, axis) if reverse else out
-    return register(Op(name, infer=infer, eager=eager,
+    return register(Op(name, infer=infer, eager=eager, attrs={"axis": Axis(), "exclusive": Bool(), "reverse": Bool()},
                        doc=f"{np_fn.__name__} along ``axis`` (TF's exclusive/reverse flags); NumPy's dtypes."))
 
 
@@ -117,8 +118,10 @@ def _argsort(x, *, axis, descending, stable, output_type):
     return (n - 1 - order).astype(output_type.np)
 
 
-SORT = register(Op("sort", infer=_sort_infer, eager=_sort, doc="Sorted along ``axis``; NaN last (NumPy)."))
+SORT = register(Op("sort", infer=_sort_infer, eager=_sort, attrs={"axis": Axis(), "descending": Bool()},
+                   doc="Sorted along ``axis``; NaN last (NumPy)."))
 ARGSORT = register(Op("argsort", infer=_argsort_infer, eager=_argsort,
+                      attrs={"axis": Axis(), "descending": Bool(), "stable": Bool(), "output_type": Dtype()},
                       doc="Indices that sort along ``axis``; ``stable`` keeps ties in order."))
 
 

@@ -7,6 +7,7 @@ import operator
 
 import numpy as np
 
+from ..attrs import Axes, Axis, Dtype, Ints, Shape
 from ..dtypes import result_type
 from ..errors import InvalidArgumentError, UnimplementedError
 from ..ir import TensorType
@@ -76,8 +77,9 @@ def resolve_reshape(in_shape, shape):
     return tuple(shape)
 
 
+# A -1 stays in the shape only where the input's dims are unknown (compat.v1): each run resolves it.
 RESHAPE = register(Op("reshape", infer=lambda x, *, shape: TensorType(resolve_reshape(x.shape, shape), x.dtype),
-                      eager=lambda x, *, shape: x.reshape(shape)))
+                      eager=lambda x, *, shape: x.reshape(shape), attrs={"shape": Shape(minus_one=True)}))
 
 
 @export("reshape")
@@ -107,7 +109,8 @@ def _transpose_infer(x, *, perm):
     return TensorType(tuple(x.shape[p] for p in perm), x.dtype)
 
 
-TRANSPOSE = register(Op("transpose", infer=_transpose_infer, eager=lambda x, *, perm: np.transpose(x, perm)))
+TRANSPOSE = register(Op("transpose", infer=_transpose_infer, eager=lambda x, *, perm: np.transpose(x, perm),
+                        attrs={"perm": Axes()}))
 
 
 @export("transpose", "linalg.transpose")
@@ -140,7 +143,7 @@ def _expand_dims_infer(x, *, axis):
 
 
 EXPAND_DIMS = register(Op("expand_dims", infer=_expand_dims_infer,
-                          eager=lambda x, *, axis: np.expand_dims(x, axis)))
+                          eager=lambda x, *, axis: np.expand_dims(x, axis), attrs={"axis": Axis()}))
 
 
 @export("expand_dims")
@@ -172,7 +175,8 @@ def _squeeze_infer(x, *, axis):
     return TensorType(tuple(d for i, d in enumerate(x.shape) if i not in axis), x.dtype)
 
 
-SQUEEZE = register(Op("squeeze", infer=_squeeze_infer, eager=lambda x, *, axis: np.squeeze(x, axis)))
+SQUEEZE = register(Op("squeeze", infer=_squeeze_infer, eager=lambda x, *, axis: np.squeeze(x, axis),
+                      attrs={"axis": Axes()}))
 
 
 @export("squeeze")
@@ -206,7 +210,7 @@ def _broadcast_to_infer(x, *, shape):
 
 # A contiguous copy, not NumPy's read-only zero-stride view: NumPy code given the value may write to it.
 BROADCAST_TO = register(Op("broadcast_to", infer=_broadcast_to_infer,
-                           eager=lambda x, *, shape: np.array(np.broadcast_to(x, shape))))
+                           eager=lambda x, *, shape: np.array(np.broadcast_to(x, shape)), attrs={"shape": Shape()}))
 
 
 @export("broadcast_to")
@@ -239,7 +243,8 @@ def _concat_infer(*values, axis):
     return TensorType(tuple(out), result_type(*(v.dtype for v in values)))
 
 
-CONCAT = register(Op("concat", infer=_concat_infer, eager=lambda *xs, axis: np.concatenate(xs, axis)))
+CONCAT = register(Op("concat", infer=_concat_infer, eager=lambda *xs, axis: np.concatenate(xs, axis),
+                     attrs={"axis": Axis()}))
 
 
 def _tensor_list(values, what):
@@ -287,7 +292,7 @@ def _stack_infer(*values, axis):
     return TensorType(tuple(out), result_type(*(v.dtype for v in values)))
 
 
-STACK = register(Op("stack", infer=_stack_infer, eager=lambda *xs, axis: np.stack(xs, axis)))
+STACK = register(Op("stack", infer=_stack_infer, eager=lambda *xs, axis: np.stack(xs, axis), attrs={"axis": Axis()}))
 
 
 @export("stack")
@@ -315,7 +320,8 @@ def _tile_infer(x, *, multiples):
     return TensorType(tuple(d * m for d, m in zip(x.shape, multiples)), x.dtype)
 
 
-TILE = register(Op("tile", infer=_tile_infer, eager=lambda x, *, multiples: np.tile(x, multiples)))
+TILE = register(Op("tile", infer=_tile_infer, eager=lambda x, *, multiples: np.tile(x, multiples),
+                   attrs={"multiples": Ints()}))
 
 
 @export("tile")
@@ -358,6 +364,7 @@ def _cast(x, *, dtype):
 
 
 CAST = register(Op("cast", infer=lambda x, *, dtype: TensorType(x.shape, dtype), eager=_cast, check_eager=False,
+                   attrs={"dtype": Dtype()},
                    doc="NumPy astype; float->int truncates, NaN/inf/out-of-range give the int minimum."))
 
 
@@ -371,9 +378,9 @@ def cast(x, dtype, name=None):
     return t if t.dtype is dtype else CAST.bind(t, dtype=dtype)
 
 
-IDENTITY = register(Op("identity", infer=lambda x: x, eager=lambda x: x, check_eager=False))
+IDENTITY = register(Op("identity", infer=lambda x: x, eager=lambda x: x, attrs={}, check_eager=False))
 # Its own op so that gradients can treat it as a constant; forward it is the identity.
-STOP_GRADIENT = register(Op("stop_gradient", infer=lambda x: x, eager=lambda x: x, check_eager=False))
+STOP_GRADIENT = register(Op("stop_gradient", infer=lambda x: x, eager=lambda x: x, attrs={}, check_eager=False))
 
 
 @export("identity")
@@ -418,7 +425,8 @@ def _shape(x, *, out_type):
     return np.array(x.shape, dtype=out_type.np)
 
 
-SHAPE = register(Op("shape", infer=_shape_infer, eager=_shape, doc="The shape of a tensor as a 1-D int tensor."))
+SHAPE = register(Op("shape", infer=_shape_infer, eager=_shape, attrs={"out_type": Dtype()},
+                    doc="The shape of a tensor as a 1-D int tensor."))
 
 
 def _shape_query(input, out_type, where):

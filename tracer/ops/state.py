@@ -3,6 +3,7 @@ import sys
 
 import numpy as np
 
+from ..attrs import Optional, Str, Tuple, Variable
 from ..dtypes import bool_
 from ..errors import InvalidArgumentError
 from ..ir import TensorType
@@ -18,8 +19,8 @@ def _read(state, *, var):
     return state.read(var)
 
 
-register(Op("read_variable", infer=_read_infer, eager=_read, stateful=True, check_eager=False,
-            doc="The current value of variable ``var`` (ordered after earlier writes)."))
+register(Op("read_variable", infer=_read_infer, eager=_read, attrs={"var": Variable()}, stateful=True,
+            check_eager=False, doc="The current value of variable ``var`` (ordered after earlier writes)."))
 
 _MODES = {"assign": None, "add": np.add, "sub": np.subtract}
 
@@ -42,8 +43,9 @@ def _assign(state, value, *, var, mode):
     return new
 
 
-register(Op("assign_variable", infer=_assign_infer, eager=_assign, stateful=True,
-            doc="Writes ``value`` (mode assign), or the old value plus/minus it, to variable ``var``."))
+# (mode is any str here: the rule names an unknown mode itself)
+register(Op("assign_variable", infer=_assign_infer, eager=_assign, attrs={"var": Variable(), "mode": Str()},
+            stateful=True, doc="Writes ``value`` (mode assign), or the old value plus/minus it, to variable ``var``."))
 
 
 def _print_infer(*inputs, template, sep, end, stream):
@@ -57,7 +59,10 @@ def _print(state, *arrays, template, sep, end, stream):
     return np.array(True)
 
 
+# template: the literal strings, None where the next input is printed
 register(Op("print", infer=_print_infer, eager=_print, stateful=True,
+            attrs={"template": Tuple(Optional(Str())), "sep": Str(), "end": Str(),
+                   "stream": Str(choices=("stdout", "stderr"))},
             doc="Prints its inputs (and the literal parts of ``template``) every time it runs."))
 
 
