@@ -1,6 +1,7 @@
 """The eager context: ops run immediately with their NumPy implementation; graphs run via a backend."""
 import numpy as np
 
+from graphjit.compiler.interpreter import bind_subgraphs
 from graphjit.tracer.dtypes import ALL as ALL_DTYPES
 from graphjit.tracer.errors import GraphjitError, InternalError, InvalidArgumentError, TracingError
 from graphjit.tracer.source import EAGER_ERRORS, op_error, with_location
@@ -26,6 +27,8 @@ class EagerContext:
                 arrays.append(_escaped(t, op))
         if op.check_eager:
             op.infer_checked([_type(a) for a in arrays], attrs)
+        if op.subgraphs:   # (the rule took the Graphs; the eager code takes functions running them)
+            attrs = bind_subgraphs(op, attrs)
         try:
             if op.stateful:  # variable reads and updates: atomic with respect to graphs running on other threads
                 state = self.runtime.state

@@ -2,9 +2,10 @@
 prints, random draws) and graph inputs always stay, in their order."""
 from graphjit.tracer.registry import OPS
 
-from .rebuild import Rebuilder, is_effectful
+from .rebuild import Rebuilder, is_effectful, recursive
 
 
+@recursive
 def eliminate_dead_code(graph):
     live = set(graph.outputs) | set(graph.inputs)
     live.update(i for i, n in enumerate(graph.nodes) if is_effectful(n, OPS))
@@ -16,7 +17,5 @@ def eliminate_dead_code(graph):
     if len(live) == len(graph.nodes):
         return graph
     rebuilt = Rebuilder(graph)
-    for i in range(len(graph.nodes)):
-        if i in live:
-            rebuilt.copy(i)
+    rebuilt.replay(sorted(live))
     return rebuilt.finish()

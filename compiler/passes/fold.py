@@ -9,11 +9,13 @@ from graphjit.tracer.registry import OPS
 from graphjit.tracer.source import EAGER_ERRORS
 from graphjit.tracer.shapes import num_elements
 
-from .rebuild import Rebuilder, is_effectful
+from ..interpreter import eager_attrs
+from .rebuild import Rebuilder, is_effectful, recursive
 
 MAX_FOLDED_ELEMENTS = 4096
 
 
+@recursive
 def fold_constants(graph, max_elements=MAX_FOLDED_ELEMENTS):
     rebuilt = Rebuilder(graph)
     values = {}  # new id -> ndarray, for constant nodes of the new graph
@@ -41,7 +43,7 @@ def _evaluate(node, args):
     """The node's value, or None when evaluating fails (the error then surfaces when the graph runs)."""
     try:
         with np.errstate(all="ignore"):
-            out = np.asarray(OPS[node.op].eager(*args, **node.attr_dict))
+            out = np.asarray(OPS[node.op].eager(*args, **eager_attrs(OPS[node.op], node)))
     except (GraphjitError, *EAGER_ERRORS):
         return None
     if out.shape != tuple(node.type.shape) or out.dtype != node.type.dtype.np:

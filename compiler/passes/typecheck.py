@@ -2,6 +2,7 @@
 and effect dependencies refer to earlier nodes, and effectful nodes keep one chain."""
 from graphjit.tracer.errors import InternalError
 from graphjit.tracer.registry import OPS
+from graphjit.tracer.subgraphs import subgraphs_of
 
 from .rebuild import is_effectful
 
@@ -17,6 +18,8 @@ def check_graph(graph):
         op = OPS.get(node.op)
         if op is None:
             raise InternalError(f"%{i} uses unknown op {node.op!r}")
+        for _, sub in subgraphs_of(node):   # a subgraph's nodes are checked as the graph's own
+            check_graph(sub)
         inferred = op.infer(*(graph.nodes[j].type for j in node.inputs), **node.attr_dict)
         if tuple(inferred.shape) != tuple(node.type.shape) or inferred.dtype is not node.type.dtype:
             raise InternalError(f"%{i} ({node.op}) is typed {node.type} but its rule gives {inferred}")
