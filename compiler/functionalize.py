@@ -7,8 +7,10 @@ they run in Python against the runtime's generator (see ``schedule``).
 """
 from dataclasses import dataclass
 
-from graphjit.tracer.ir import Graph, Node
+from graphjit.tracer.errors import UnimplementedError
+from graphjit.tracer.ir import Graph, Node, replay
 from graphjit.tracer.registry import OPS
+from graphjit.tracer.subgraphs import with_subgraphs
 
 from .passes.rebuild import typed_node
 
@@ -24,7 +26,7 @@ class Effects:
 
 
 def functionalize(graph):
-    nodes, mapping = [], {}
+    nodes = []
     inputs = []
     current = {}       # var id -> new node id holding its current value
     refs = {}          # var id -> VarRef
@@ -44,27 +46,31 @@ def functionalize(graph):
             refs[ref.id] = ref
         return current[ref.id]
 
-    for i, node in enumerate(graph.nodes):
+    def emit(node, new_inputs, _deps):   # (effect order is rebuilt here: random draws chain to each other)
+        nonlocal last_draw
         if node.op == "read_variable":
-            mapping[i] = value_of(node.attr("var"))
-        elif node.op == "assign_variable":
+            return value_of(node.attr("var"))
+        if node.op == "assign_variable":
             ref, mode = node.attr("var"), node.attr("mode")
-            value = mapping[node.inputs[0]]
+            value = new_inputs[0]
             if mode != "assign":
                 value = add(typed_node(nodes, _COMBINE[mode], (value_of(ref), value), node.loc))
-            current[ref.id] = mapping[i] = value
+            current[ref.id] = value
             refs[ref.id] = ref
-        elif node.op == "print":
-            prints.append((node.attr_dict, [mapping[j] for j in node.inputs]))
-            mapping[i] = None
-        else:  # pure ops, inputs, and random draws (which stay chained to each other, in order)
-            deps = (last_draw,) if node.deps and last_draw is not None else ()
-            mapping[i] = add(Node(node.op, tuple(mapping[j] for j in node.inputs), node.attrs, node.type, deps,
-                                  node.loc))
-            if node.op == "input":
-                inputs.append(mapping[i])
-            elif OPS[node.op].stateful:
-                last_draw = mapping[i]
+            return value
+        if node.op == "print":
+            prints.append((node.attr_dict, list(new_inputs)))
+            return None
+        # pure ops, inputs, and random draws (which stay chained to each other, in order)
+        deps = (last_draw,) if node.deps and last_draw is not None else ()
+        node = with_subgraphs(node, _pure_subgraph)
+        new = add(Node(node.op, new_inputs, node.attrs, node.type, deps, node.loc))
+        if node.op == "input":
+            inputs.append(new)
+        elif OPS[node.op].stateful:
+            last_draw = new
+        return new
+    mapping = replay(graph, emit)
     results = [mapping[i] for i in graph.outputs]
     written = [(refs[v], node_id) for v, node_id in current.items()
                if not any(ref.id == v and node_id == n for ref, n in var_inputs)]
@@ -78,3 +84,13 @@ def functionalize(graph):
                       tuple((ref, len(results) + k) for k, (ref, _) in enumerate(written)),
                       tuple(print_positions), len(results))
     return pure, effects
+
+
+def _pure_subgraph(graph):
+    """A node's subgraph, functionalized as well; its effects would have to cross into the enclosing graph, which
+    no subgraph op needs yet (cond and while bring that)."""
+    pure, effects = functionalize(graph)
+    if effects.variable_inputs or effects.variable_outputs or effects.prints:
+        raise UnimplementedError(f"subgraph {graph.name} reads or writes variables or prints: side effects inside "
+                                 f"a node's subgraph are not supported yet")
+    return graph if pure == graph else pure

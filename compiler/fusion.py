@@ -31,7 +31,7 @@ def classify(node, nodes, kernel_supported):
         return node.op
     op = OPS[node.op]
     lower = op.lower
-    if op.stateful or lower is None:
+    if op.stateful or lower is None or op.subgraphs:   # (a fused loop cannot run a subgraph: see run_node)
         return PYTHON
     in_types = [nodes[j].type for j in node.inputs]
     if isinstance(lower, Scalar):

@@ -18,7 +18,7 @@ from graphjit.tracer.registry import OPS
 from graphjit.tracer.source import with_location
 from graphjit.tracer.tensor import EagerTensor
 
-from .interpreter import run_node
+from .interpreter import eager_attrs, run_node
 
 
 def build_runner(graph, effects, steps, constants, tensors=False, read_locations=None):
@@ -128,7 +128,7 @@ def build_runner(graph, effects, steps, constants, tensors=False, read_locations
 
 def _bind_node(env, i, node):
     """Names ``op{i}``, ``node{i}`` and ``attrs{i}`` in the generated code, for ``run_node`` calls on node i."""
-    env[f"op{i}"], env[f"node{i}"], env[f"attrs{i}"] = OPS[node.op], node, node.attr_dict
+    env[f"op{i}"], env[f"node{i}"], env[f"attrs{i}"] = OPS[node.op], node, eager_attrs(OPS[node.op], node)
 
 
 def _located_read_error(err, state, reads):

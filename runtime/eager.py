@@ -1,6 +1,7 @@
 """The eager context: ops run immediately with their NumPy implementation; graphs run via a backend."""
 import numpy as np
 
+from graphjit.compiler.interpreter import bind_subgraphs
 from graphjit.tracer.dtypes import ALL as ALL_DTYPES
 from graphjit.tracer.errors import InternalError, InvalidArgumentError, TracingError
 from graphjit.tracer.op_errors import run_eager
@@ -27,6 +28,8 @@ class EagerContext:
                 arrays.append(_escaped(t, op))
         if op.check_eager:
             op.infer_checked([_type(a) for a in arrays], attrs)
+        if op.subgraphs:   # (the rule took the Graphs; the eager code takes functions running them)
+            attrs = bind_subgraphs(op, attrs)
         if op.stateful:  # variable reads and updates: atomic with respect to graphs running on other threads
             state = self.runtime.state
             with state.lock:

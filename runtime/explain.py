@@ -8,6 +8,7 @@ import time
 
 import numpy as np
 
+from graphjit.compiler.interpreter import eager_attrs
 from graphjit.tracer import nest
 from graphjit.tracer.op_errors import run_eager
 from graphjit.tracer.tensor import EagerTensor, Tensor, convert_to_tensor
@@ -83,7 +84,8 @@ def explain(function, *args, repeats=5, **kwargs):
         if step.kind == "python":
             for i, node, op in step.nodes:
                 args_ = [values[j] for j in node.inputs]
-                call = lambda op=op, node=node, a=args_: run_eager(op, runtime.state, a, node.attr_dict, node.loc)
+                attrs = eager_attrs(op, node)
+                call = lambda op=op, attrs=attrs, a=args_: run_eager(op, runtime.state, a, attrs, node.loc)
                 values[i] = np.asarray(call())
                 rows.append({"kernel": f"eager {node.op}", "kind": "eager", "ops": [node.op], "parallel": False,
                              "bytes": sum(a.nbytes for a in args_) + values[i].nbytes, "flops": values[i].size,

@@ -17,7 +17,7 @@ from .errors import InvalidArgumentError, UnimplementedError
 from .ir import TensorType
 from .specs import TensorSpec, flatten_up_to_signature
 from .tensor import EagerTensor, SymbolicTensor, Tensor, convert_to_tensor
-from .tracing import TraceContext
+from .tracing import TraceContext, trace
 
 _TENSOR_LEAVES = (EagerTensor, SymbolicTensor, np.ndarray, np.generic)
 _thread = context._state
@@ -96,6 +96,9 @@ class ConcreteFunction:
         self.output_template = output_template
         self.name = function_name
         self.variables = ()  # variables created by this trace, kept alive with it
+        # Tensors of an enclosing trace that feed this graph's inputs after ``input_types`` (closed-over values of a
+        # function traced inside another one, as TF's ``captured_inputs``); call_flat passes them along.
+        self.captured_inputs = ()
         # Names this trace for the runtime's tables (compiled executables, per-call shortcuts): never reused,
         # unlike id(), so a table entry can never be found by another trace allocated at a dead one's address.
         self.uid = next(_uids)
@@ -155,6 +158,8 @@ class ConcreteFunction:
         if len(tensors) != len(self.input_types):
             raise InvalidArgumentError(f"{self.name}: expected {len(self.input_types)} tensor inputs, "
                                        f"got {len(tensors)}")
+        if self.captured_inputs:
+            tensors = list(tensors) + list(self.captured_inputs)
         fast = _fast_calls.get(self.uid)
         if fast is None or _thread.top is not None or (outputs := fast(tensors)) is None:
             outputs = context.current().call_function(self, tensors)
@@ -317,49 +322,63 @@ class Function:
             return concrete
 
     def _trace_new(self, values, tensors, key):
-        ctx = TraceContext(self.name, allow_variable_creation=self._tracing_count == 0, function_name=self.name)
         input_types = []
 
-        def to_symbolic(leaf):
+        def input_leaf(leaf):   # the leaves that become graph inputs, in nest.flatten order
             if isinstance(leaf, (np.ndarray, np.generic)):  # only its type matters here: no copy of the data
                 input_types.append(TensorType(leaf.shape, dtypes.from_numpy(leaf.dtype)))
-                return ctx.add_input(input_types[-1])
-            if isinstance(leaf, (EagerTensor, SymbolicTensor)):
+            elif isinstance(leaf, (EagerTensor, SymbolicTensor)):
                 if not leaf.shape.is_fully_defined():
                     raise UnimplementedError(f"{self.name}: argument {leaf!r} has a partly unknown shape; a "
                                              f"gj.function traces for full shapes (feed or give the placeholder "
                                              f"a full shape)")
                 input_types.append(TensorType(tuple(leaf.shape), leaf.dtype))
-                return ctx.add_input(input_types[-1])
             return leaf
+        for v in values:
+            nest.map_structure(input_leaf, v)
+        template, created = None, []
 
-        symbolic = [nest.map_structure(to_symbolic, v) for v in values]
-        with context.pushed(ctx):
-            result = self._call_python(symbolic)
+        def flat_function(*symbolic):
+            """The Python function over the flat symbolic inputs, returning its flat tensor results."""
+            nonlocal template
+            inputs = iter(symbolic)
+            args = [nest.map_structure(lambda leaf: next(inputs) if _is_input(leaf) else leaf, v) for v in values]
+            trace_ctx = context.current()   # (this trace's, while it runs: the variables it creates are ours)
+            result = self._call_python(args)
             flat_outputs = []
 
             def to_slot(leaf):
                 if isinstance(leaf, Tensor) or getattr(leaf, "_is_variable", False):
-                    flat_outputs.append(ctx.node_id(leaf, "a returned value"))
+                    flat_outputs.append(leaf)
                     return _TensorSlot(len(flat_outputs) - 1)
                 if isinstance(leaf, (np.ndarray, np.generic)):
-                    flat_outputs.append(ctx.node_id(convert_to_tensor(leaf), "a returned value"))
+                    flat_outputs.append(convert_to_tensor(leaf))
                     return _TensorSlot(len(flat_outputs) - 1)
                 if leaf is not None and type(leaf) not in _CONSTANT_OUTPUTS:
                     raise _bad_output(self, leaf)
                 return leaf
             template = nest.map_structure(to_slot, result)
-        graph = ctx.builder.finish(flat_outputs)
+            created.extend(trace_ctx.created_variables)
+            return flat_outputs
+
+        # Called while another function is traced, this trace runs inside that one (TF's nested tf.function):
+        # the outer trace's tensors it closes over become captures, fed when the outer graph inlines it.
+        top = _thread.top
+        parent = top if type(top) is TraceContext else None
+        graph, captures = trace(flat_function, input_types, parent, name=self.name,
+                                allow_variable_creation=self._tracing_count == 0, function_name=self.name)
         concrete = ConcreteFunction(graph, input_types, template, self.name)
+        concrete.captured_inputs = captures
         concrete.jit_compile = self.jit_compile
         concrete.debug_compare = self.debug_compare
         concrete._input_structure = display.input_structure(self._signature, values)  # specs: no tensor is kept
         # Variables created while tracing belong to the function (their values live as long as it does, even when
         # the trace that created them is evicted from the cache).
-        concrete.variables = tuple(ctx.created_variables)
+        concrete.variables = tuple(created)
         self._created_variables += concrete.variables
         self._tracing_count += 1
-        self._cache[key] = concrete
+        if not captures:   # a trace fed by an outer trace's tensors is of use only inside that one trace
+            self._cache[key] = concrete
         return concrete
 
     def get_concrete_function(self, *args, **kwargs):
@@ -391,6 +410,10 @@ class Function:
 
     def __repr__(self):
         return f"<gj.function {self.name} ({self._tracing_count} trace(s))>"
+
+
+def _is_input(leaf):
+    return isinstance(leaf, (np.ndarray, np.generic, EagerTensor, SymbolicTensor))
 
 
 # Python values a traced function may return as they are (every call returns the same value). Anything else

@@ -317,6 +317,22 @@ class GraphBuilder:
         return Graph(tuple(self.nodes), tuple(self.inputs), tuple(outputs), self.name)
 
 
+def replay(graph, emit, inputs=None, nodes=None):
+    """Re-emits ``graph``'s nodes in order: ``emit(node, new_inputs, new_deps) -> new id`` for each one (all of
+    them, or the ids in ``nodes``, ascending), with its inputs and effect dependencies already mapped to new ids.
+    ``inputs`` maps old ids (typically the graph's input nodes) to new ids given beforehand; those nodes are not
+    emitted. Returns the mapping old id -> new id. Inlining a traced function, cutting out a part of a graph,
+    functionalizing and every compiler pass build their new graph through this one loop."""
+    mapping = dict(inputs or {})
+    for i in range(len(graph.nodes)) if nodes is None else nodes:
+        if i in mapping:
+            continue
+        node = graph.nodes[i]
+        mapping[i] = emit(node, tuple(mapping[j] for j in node.inputs),
+                          tuple(mapping[j] for j in node.deps if mapping.get(j) is not None))
+    return mapping
+
+
 def ancestors(roots, parents):
     """The ids ``roots`` depend on, themselves included: the closure of ``parents(i)`` (an iterable of ids).
     The one walk behind every pruning of a graph: lifting a value out of a trace, compat.v1's per-run graph
@@ -337,11 +353,12 @@ def node_parents(nodes):
 
 def extract_subgraph(nodes, output_id, name="lifted"):
     """The nodes ``output_id`` depends on (data and effect order), renumbered into a Graph."""
-    order = sorted(ancestors([output_id], node_parents(nodes)))
-    new_id = {old: new for new, old in enumerate(order)}
-    new_nodes = tuple(
-        Node(nodes[i].op, tuple(new_id[j] for j in nodes[i].inputs), nodes[i].attrs, nodes[i].type,
-             tuple(new_id[j] for j in nodes[i].deps), nodes[i].loc)
-        for i in order)
-    inputs = tuple(new_id[i] for i in order if nodes[i].op == "input")
-    return Graph(new_nodes, inputs, (new_id[output_id],), name)
+    needed = sorted(ancestors([output_id], node_parents(nodes)))
+    kept = []
+
+    def emit(node, inputs, deps):
+        kept.append(Node(node.op, inputs, node.attrs, node.type, deps, node.loc))
+        return len(kept) - 1
+    new_id = replay(Graph(tuple(nodes), (), ()), emit, nodes=needed)
+    inputs = tuple(new_id[i] for i in needed if nodes[i].op == "input")
+    return Graph(tuple(kept), inputs, (new_id[output_id],), name)

@@ -26,10 +26,10 @@ OPERATORS = {}    # Tensor dunder name -> function(self, *args)
 
 
 class Op:
-    __slots__ = ("name", "infer", "eager", "attrs", "stateful", "check_eager", "lower", "grad", "doc")
+    __slots__ = ("name", "infer", "eager", "attrs", "stateful", "check_eager", "lower", "grad", "doc", "subgraphs")
 
     def __init__(self, name, *, infer, eager, attrs=None, stateful=False, check_eager=True, lower=None, grad=None,
-                 doc=""):
+                 doc="", subgraphs=()):
         self.name = name
         self.infer = infer
         self.eager = eager
@@ -41,6 +41,10 @@ class Op:
         self.lower = lower
         self.grad = grad
         self.doc = doc
+        # Names of the attributes whose values are Graphs (cond's branches, while's body): the hook through which
+        # passes, functionalize and the executors reach nested graphs (tracer.subgraphs). ``infer`` gets the
+        # Graphs; ``eager`` gets, for each, a function running it (arrays in, list of arrays out).
+        self.subgraphs = tuple(subgraphs)
 
     def __repr__(self):
         return f"Op({self.name})"

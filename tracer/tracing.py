@@ -1,21 +1,40 @@
 """Tracing: running Python code with symbolic tensors and recording every op into a graph."""
 from . import context
 from .errors import FailedPreconditionError, InvalidArgumentError, TracingError
-from .ir import GraphBuilder, TensorType, extract_subgraph
+from .ir import GraphBuilder, TensorType, extract_subgraph, replay
 from .source import user_location, with_location
 from .tensor import EagerTensor, SymbolicTensor
 
 
-class TraceContext:
-    """The context while a function is traced: ops become nodes of ``self.builder``."""
+class ConstantCaptures:
+    """Eager tensors a graph being built uses: each becomes one constant node of that graph, the first time it is
+    used (TF's capture of eager values). The one place that does this, for traces and compat.v1 graphs alike."""
 
-    def __init__(self, name, *, allow_variable_creation=True, function_name=None):
+    def __init__(self, add_constant):
+        self._add_constant = add_constant   # ndarray -> node id of a new constant in the graph being built
+        # tensor.ref() -> node id: the key holds the tensor, so no other tensor can ever be mistaken for it
+        self._nodes = {}
+
+    def node_id(self, tensor):
+        key = tensor.ref()
+        found = self._nodes.get(key)
+        if found is None:
+            found = self._nodes[key] = self._add_constant(tensor._value)
+        return found
+
+
+class TraceContext:
+    """The context while a function is traced: ops become nodes of ``self.builder``. ``parent``, when given, is
+    the trace this one runs inside: its tensors (and its ancestors') used here become ``captures``."""
+
+    def __init__(self, name, *, allow_variable_creation=True, function_name=None, parent=None):
         self.builder = GraphBuilder(name)
         self.allow_variable_creation = allow_variable_creation
         self.function_name = function_name or name
-        # id(eager tensor) -> (tensor, node id): each capture becomes one constant. The entry holds the tensor, so
-        # its id cannot pass to another object while the entry lives.
-        self._captured = {}
+        self.parent = parent
+        self.constants = ConstantCaptures(self._add_constant)
+        self.captures = []          # tensors of ``parent`` that feed this graph's capture inputs, in order
+        self._capture_inputs = {}   # node id in ``parent`` -> the input node here that it feeds
         self.created_variables = []
 
     # -- graph inputs and captured values --
@@ -24,26 +43,44 @@ class TraceContext:
         node_id = self.builder.add_input(type_, len(self.builder.inputs))
         return SymbolicTensor(self, node_id, type_)
 
+    def _add_constant(self, value):
+        from .ir import Const
+        return self.builder.add("constant", (), {"value": Const(value)}, TensorType(value.shape, _dtype(value)))
+
     def node_id(self, tensor, what="input"):
         if type(tensor) is SymbolicTensor:
             if tensor._trace is not self:
-                raise TracingError(with_location(
-                    f"{what} is a symbolic tensor of another graph ({tensor._describe()}): a traced "
-                    f"function can only use its own arguments, eager tensors and variables. Pass the value "
-                    f"as an argument instead of closing over it."))
+                return self._capture(tensor, what)
             return tensor._id
         if type(tensor) is EagerTensor:
-            key = id(tensor)
-            found = self._captured.get(key)
-            if found is None:
-                from .ir import Const
-                node = self.builder.add("constant", (), {"value": Const(tensor._value)}, tensor.type)
-                found = self._captured[key] = (tensor, node)
-            return found[1]
+            return self.constants.node_id(tensor)
         as_tensor = getattr(tensor, "_as_tensor", None)
         if as_tensor is not None:
             return self.node_id(as_tensor(), what)
         raise TracingError(with_location(f"{what}: expected a tensor, got {type(tensor).__name__}"))
+
+    def _capture(self, tensor, what):
+        """The input node that brings ``tensor``, a tensor of an enclosing trace, into this graph (closure
+        conversion): made on first use, fed by the parent's tensor (which the parent captures in turn when it
+        comes from further out)."""
+        if not self._encloses(tensor._trace):
+            raise TracingError(with_location(
+                f"{what} is a symbolic tensor of another graph ({tensor._describe()}) that is not being traced "
+                f"around this one: a traced function can only use its own arguments, tensors of the functions "
+                f"it is traced inside, eager tensors and variables. Pass the value as an argument instead of "
+                f"closing over it."))
+        outer_id = self.parent.node_id(tensor, what)
+        node_id = self._capture_inputs.get(outer_id)
+        if node_id is None:
+            node_id = self._capture_inputs[outer_id] = self.builder.add_input(tensor.type, len(self.builder.inputs))
+            self.captures.append(SymbolicTensor(self.parent, outer_id, tensor.type))
+        return node_id
+
+    def _encloses(self, trace):
+        outer = self.parent
+        while outer is not None and outer is not trace:
+            outer = getattr(outer, "parent", None)
+        return outer is not None
 
     # -- the context protocol --
 
@@ -57,18 +94,16 @@ class TraceContext:
         return SymbolicTensor(self, node_id, out_type)
 
     def call_function(self, concrete, inputs):
-        """Inlines another traced function's graph (its nodes become nodes of this graph)."""
+        """Inlines another traced function's graph (its nodes become nodes of this graph); ``inputs`` feed its
+        graph inputs, captures included."""
         graph = concrete.graph
-        mapping = {}
-        args = iter(inputs)
-        for i, node in enumerate(graph.nodes):
-            if node.op == "input":
-                mapping[i] = self.node_id(next(args), f"argument of {graph.name}")
-                continue
+        fed = {i: self.node_id(t, f"argument of {graph.name}") for i, t in zip(graph.inputs, inputs)}
+
+        def emit(node, new_inputs, _deps):
             effectful = bool(node.deps) or _is_stateful(node.op)
-            new = self.builder.add(node.op, [mapping[j] for j in node.inputs], dict(node.attrs), node.type,
-                                   effectful=effectful, loc=node.loc)
-            mapping[i] = new
+            return self.builder.add(node.op, new_inputs, dict(node.attrs), node.type, effectful=effectful,
+                                    loc=node.loc)
+        mapping = replay(graph, emit, inputs=fed)
         return [SymbolicTensor(self, mapping[i], graph.nodes[i].type) for i in graph.outputs]
 
     def create_variable(self, variable, name, initial_value):
@@ -97,6 +132,25 @@ class TraceContext:
         return context.eager_context().call_function(concrete, [])[0]
 
 
+def trace(fn, in_types, parent=None, *, name=None, allow_variable_creation=True, function_name=None):
+    """The one way a Python callable over symbolic tensors becomes a Graph: ``(graph, captures)``.
+
+    ``fn`` is called with one symbolic tensor per TensorType in ``in_types`` and returns a tensor or a list/tuple
+    of tensors (eager tensors and variables among them become constants and reads): the graph's outputs. Every op
+    it applies is recorded. With ``parent`` (the TraceContext of an enclosing trace), tensors of enclosing traces
+    that ``fn`` uses become captures: graph inputs after those of ``in_types``, fed by the outer tensors listed in
+    ``captures`` in the same order (JAX's closure conversion, TF's FuncGraph.captures). Without ``parent`` such a
+    use is a TracingError. ``@gj.function`` traces through this; so will cond/while bodies and gradients."""
+    ctx = TraceContext(name or getattr(fn, "__name__", "graph"), allow_variable_creation=allow_variable_creation,
+                       function_name=function_name, parent=parent)
+    args = [ctx.add_input(TensorType(tuple(t.shape), t.dtype)) for t in in_types]
+    with context.pushed(ctx):
+        result = fn(*args)
+        flat = list(result) if isinstance(result, (list, tuple)) else [result]
+        outputs = [ctx.node_id(t, f"returned value {k}") for k, t in enumerate(flat)]
+    return ctx.builder.finish(outputs), tuple(ctx.captures)
+
+
 class _Lifted:
     """A graph run once, outside the trace (the interface the runtime expects of a ConcreteFunction)."""
 
@@ -109,6 +163,11 @@ class _Lifted:
 def _is_stateful(op_name):
     from .registry import OPS
     return OPS[op_name].stateful
+
+
+def _dtype(value):
+    from .dtypes import from_numpy
+    return from_numpy(value.dtype)
 
 
 def input_type(shape, dtype):

@@ -19,11 +19,12 @@ import numpy as np
 from . import source
 from .errors import (FailedPreconditionError, InvalidArgumentError, InvalidTypeError, NotFoundError,
                      OperatorNotAllowedInGraphError, TracingError, UnimplementedError)
-from .ir import Const, GraphBuilder, TensorType, ancestors
+from .ir import Const, GraphBuilder, TensorType, ancestors, replay
 from .registry import API, OPS
 from .shapes import TensorShape, format_shape
 from .source import user_location, with_location
 from .tensor import EagerTensor, SymbolicTensor
+from .tracing import ConstantCaptures
 from .v1_scopes import ControlDependencies, GraphDefault, NameScope, ScopeOf, stacks
 
 _graph_numbers = itertools.count(1)
@@ -100,7 +101,7 @@ class Graph:
         self._by_name = {}
         self._name_counts = {}
         self._local = threading.local()  # this thread's name scope
-        self._captured = {}               # id(eager tensor) -> (tensor, node id); holding it keeps the id unique
+        self._constants = ConstantCaptures(lambda value: self.constant(value)._id)  # eager tensors used here
         self._last_read = {}              # variable id -> node id of its latest read (reused until written)
         self._lock = threading.RLock()
         self.variables = []               # compat.v1 Variables, in creation order
@@ -240,11 +241,7 @@ class Graph:
             self._check_own(tensor, what)
             return tensor._id
         if type(tensor) is EagerTensor:
-            found = self._captured.get(id(tensor))
-            if found is None:
-                node = self.constant(tensor._value)
-                found = self._captured[id(tensor)] = (tensor, node._id)
-            return found[1]
+            return self._constants.node_id(tensor)
         if getattr(tensor, "_is_variable", False):
             if getattr(tensor, "_graph", None) is not self:
                 _not_ours(tensor, self)
@@ -279,16 +276,15 @@ class Graph:
 
     def call_function(self, concrete, inputs):
         """A gj.function called on this graph's tensors: its traced graph's nodes become ops here."""
-        mapping, args = {}, iter(inputs)
-        for i, node in enumerate(concrete.graph.nodes):
-            if node.op == "input":
-                mapping[i] = self.node_id(next(args), f"argument of {concrete.graph.name}")
-                continue
+        graph = concrete.graph
+        fed = {i: self.node_id(t, f"argument of {graph.name}") for i, t in zip(graph.inputs, inputs)}
+
+        def emit(node, new_inputs, _deps):   # (effects are ordered by creation in a run: no deps here)
             attrs = dict(node.attrs)
             self._check_variable(attrs.get("var"))
-            op = self.add_op(node.op, OPS[node.op], [mapping[j] for j in node.inputs], attrs, node.type,
-                             name=f"{concrete.name}/{node.op}", loc=node.loc)
-            mapping[i] = op._id
+            return self.add_op(node.op, OPS[node.op], new_inputs, attrs, node.type, name=f"{concrete.name}/{node.op}",
+                               loc=node.loc)._id
+        mapping = replay(graph, emit, inputs=fed)
         return [self._ops[mapping[i]].outputs[0] for i in concrete.graph.outputs]
 
     def create_variable(self, variable, name, initial_value):

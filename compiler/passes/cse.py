@@ -2,9 +2,10 @@
 attributes and type are one node. Constants merge by content. Effectful nodes are never merged."""
 from graphjit.tracer.registry import OPS
 
-from .rebuild import Rebuilder, is_effectful
+from .rebuild import Rebuilder, is_effectful, recursive
 
 
+@recursive
 def eliminate_common_subexpressions(graph):
     rebuilt = Rebuilder(graph)
     seen = {}

@@ -3,16 +3,15 @@ prints, random draws) and graph inputs always stay, in their order."""
 from graphjit.tracer.ir import ancestors, node_parents
 from graphjit.tracer.registry import OPS
 
-from .rebuild import Rebuilder, is_effectful
+from .rebuild import Rebuilder, is_effectful, recursive
 
 
+@recursive
 def eliminate_dead_code(graph):
     roots = [*graph.outputs, *graph.inputs, *(i for i, n in enumerate(graph.nodes) if is_effectful(n, OPS))]
     live = ancestors(roots, node_parents(graph.nodes))
     if len(live) == len(graph.nodes):
         return graph
     rebuilt = Rebuilder(graph)
-    for i in range(len(graph.nodes)):
-        if i in live:
-            rebuilt.copy(i)
+    rebuilt.replay(sorted(live))
     return rebuilt.finish()

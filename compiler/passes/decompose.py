@@ -8,9 +8,10 @@
   the row kernels. Ties keep their order along the axis, so argmax still picks the first."""
 import math
 
-from .rebuild import Rebuilder
+from .rebuild import Rebuilder, recursive
 
 
+@recursive
 def decompose(graph):
     rewrites = {i: rule for i, node in enumerate(graph.nodes) if (rule := _RULES.get(node.op)) is not None
                 and rule(None, graph, node) is not None}

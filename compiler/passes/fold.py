@@ -9,11 +9,13 @@ from graphjit.tracer.registry import OPS
 from graphjit.tracer.op_errors import run_eager
 from graphjit.tracer.shapes import num_elements
 
-from .rebuild import Rebuilder, is_effectful, typed_node
+from ..interpreter import eager_attrs
+from .rebuild import Rebuilder, is_effectful, recursive, typed_node
 
 MAX_FOLDED_ELEMENTS = 4096
 
 
+@recursive
 def fold_constants(graph, max_elements=MAX_FOLDED_ELEMENTS):
     rebuilt = Rebuilder(graph)
     values = {}  # new id -> ndarray, for constant nodes of the new graph
@@ -42,7 +44,7 @@ def _evaluate(node, args):
     """The node's value, or None when evaluating fails (the error then surfaces when the graph runs)."""
     try:
         with np.errstate(all="ignore"):
-            out = np.asarray(run_eager(OPS[node.op], None, args, node.attr_dict, node.loc))
+            out = np.asarray(run_eager(OPS[node.op], None, args, eager_attrs(OPS[node.op], node), node.loc))
     except GraphjitError:  # run_eager raises nothing else for what an op's code refuses
         return None
     if out.shape != tuple(node.type.shape) or out.dtype != node.type.dtype.np:

@@ -1,6 +1,18 @@
 """Building a new graph from an old one: passes emit nodes in order and map old ids to new ones."""
-from graphjit.tracer.ir import Graph, Node, make_attrs
+import functools
+
+from graphjit.tracer.ir import Graph, Node, make_attrs, replay
 from graphjit.tracer.registry import OPS
+from graphjit.tracer.subgraphs import has_effects, map_subgraphs, subgraphs_of
+
+
+def recursive(graph_pass):
+    """``graph_pass`` (Graph -> Graph) that first runs on every subgraph its nodes hold (``Op.subgraphs``, at any
+    depth), then on the graph itself: every pass optimizes the bodies of the nodes it sees as well."""
+    @functools.wraps(graph_pass)
+    def run(graph, *args, **kwargs):
+        return graph_pass(map_subgraphs(graph, lambda sub: run(sub, *args, **kwargs)), *args, **kwargs)
+    return run
 
 
 def typed_node(nodes, op_name, inputs, loc=None, **attrs):
@@ -32,6 +44,11 @@ class Rebuilder:
         self.nodes.append(typed_node(self.nodes, op_name, inputs, loc, **attrs))
         return len(self.nodes) - 1
 
+    def replay(self, old_ids=None):
+        """Copies the old nodes ``old_ids`` (ascending; all when None) as they are."""
+        self.mapping = replay(self.graph, lambda node, inputs, deps: self.emit(node, inputs, deps), self.mapping,
+                              old_ids)
+
     def copy(self, old_id):
         self.mapping[old_id] = self.emit(self.graph.nodes[old_id])
         return self.mapping[old_id]
@@ -48,4 +65,7 @@ class Rebuilder:
 
 def is_effectful(node, ops):
     op = ops.get(node.op)
-    return bool(node.deps) or (op is not None and op.stateful)
+    if node.deps or (op is not None and op.stateful):
+        return True
+    # a node whose subgraph has effects has them too: no pass may drop, merge or fold it
+    return op is not None and bool(op.subgraphs) and any(has_effects(g) for _, g in subgraphs_of(node))

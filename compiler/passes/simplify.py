@@ -9,7 +9,7 @@ import numpy as np
 
 from graphjit.tracer.ir import Node
 
-from .rebuild import Rebuilder, typed_node
+from .rebuild import Rebuilder, recursive, typed_node
 
 
 def _const_value(nodes, i):
@@ -128,6 +128,7 @@ RULES = [drop_identity, specialize_scalar_pow, drop_neutral_arithmetic, drop_dou
          drop_noop_shape_and_cast]
 
 
+@recursive
 def simplify(graph, rules=RULES):
     rebuilt = Rebuilder(graph)
     changed = False

@@ -3,6 +3,7 @@ gives for its inputs, inputs and effect dependencies refer to earlier nodes, and
 chain."""
 from graphjit.tracer.errors import InternalError, InvalidArgumentError
 from graphjit.tracer.registry import OPS
+from graphjit.tracer.subgraphs import subgraphs_of
 
 from .rebuild import is_effectful
 
@@ -22,6 +23,8 @@ def check_graph(graph):
             op.check_attrs(node.attr_dict)
         except InvalidArgumentError as err:  # a pass built this node: graphjit's bug, not the user's
             raise InternalError(f"%{i} ({node.op}): {err}") from None
+        for _, sub in subgraphs_of(node):   # a subgraph's nodes are checked as the graph's own
+            check_graph(sub)
         inferred = op.infer(*(graph.nodes[j].type for j in node.inputs), **node.attr_dict)
         if tuple(inferred.shape) != tuple(node.type.shape) or inferred.dtype is not node.type.dtype:
             raise InternalError(f"%{i} ({node.op}) is typed {node.type} but its rule gives {inferred}")
