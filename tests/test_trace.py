@@ -15,6 +15,7 @@ from graphjit.compiler.passes.pipeline import optimize
 from graphjit.errors import TracingError, UnimplementedError
 from graphjit.runtime import get_runtime
 from graphjit.tracer import context
+from graphjit.tracer.attrs import Subgraph
 from graphjit.tracer.errors import InvalidArgumentError
 from graphjit.tracer.ir import Graph, TensorType
 from graphjit.tracer.registry import OPS, Op
@@ -217,7 +218,8 @@ def _call_infer(*types, body):
 @pytest.fixture
 def call_op(monkeypatch):
     """``call``: runs its subgraph ``body`` on its inputs (a stand-in for cond/while, registered from here)."""
-    op = Op("call", infer=_call_infer, eager=lambda *arrays, body: body(*arrays)[0], subgraphs=("body",))
+    op = Op("call", infer=_call_infer, eager=lambda *arrays, body: body(*arrays)[0], attrs={"body": Subgraph()},
+            subgraphs=("body",))
     monkeypatch.setitem(OPS, "call", op)
     return op
 
