@@ -147,3 +147,17 @@ def test_tf1_dropout_rejects_bad_arguments_with_a_specific_message(kwargs, messa
     with tf1.Graph().as_default():
         with pytest.raises(errors.InvalidArgumentError, match=message):
             tf1.nn.dropout(tf1.ones([4]), **kwargs)
+
+
+def test_a_function_called_with_a_graph_tensor_and_a_numpy_array_builds_into_that_graph():
+    @gj.function
+    def f(x, y):
+        return x + y
+
+    g = tf1.Graph()
+    with g.as_default():
+        x = tf1.placeholder(gj.float32, [2])
+    y = f(x, np.array([1.0, 2.0], np.float32))  # eager mode: the graph tensor brings its graph
+    assert y.graph is g
+    with tf1.Session(graph=g) as sess:
+        np.testing.assert_array_equal(sess.run(y, {x: [10.0, 20.0]}), [11.0, 22.0])

@@ -157,9 +157,10 @@ class ConcreteFunction:
                                        f"got {len(tensors)}")
         fast = _fast_calls.get(self.uid)
         if fast is None or _thread.top is not None or (outputs := fast(tensors)) is None:
-            if _thread.top is not None:  # recorded (a trace, a compat.v1 graph): NumPy arguments become constants, as in TF
+            ctx = context.context_for(tensors)
+            if ctx is not context.eager_context():  # recorded (a trace, a TF1 graph): arrays become constants, as in TF
                 tensors = [convert_to_tensor(t) if isinstance(t, (np.ndarray, np.generic)) else t for t in tensors]
-            outputs = context.context_for(tensors).call_function(self, tensors)
+            outputs = ctx.call_function(self, tensors)
         template = self.output_template
         if type(template) is _TensorSlot:
             return outputs[template.index]

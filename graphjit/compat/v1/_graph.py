@@ -201,7 +201,7 @@ class Graph:
 
     # -- building: the context protocol --
 
-    variable_class = None  # what gj.Variable(...) makes while this graph is the default (set by v1_variables)
+    variable_class = None  # what gj.Variable(...) makes while this graph is the default (set by _variables)
 
     def add_op(self, type_name, op, inputs, attrs, out_type, *, name=None, control_inputs=(), loc=None,
                exact_name=False):

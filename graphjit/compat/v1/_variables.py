@@ -1,5 +1,5 @@
 """compat.v1 graph building blocks: placeholders, variables whose values live in sessions, assignment
-ops, initializers and groups. Each builds ``Operation``s in a ``v1_graph.Graph``."""
+ops, initializers and groups. Each builds ``Operation``s in a ``_graph.Graph``."""
 from graphjit.tracer import context
 from graphjit.tracer.errors import InvalidArgumentError
 from graphjit.tracer.ir import TensorType, VarRef, new_variable_id
