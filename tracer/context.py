@@ -61,7 +61,8 @@ def eager_context():
 def register_tensor_context(tensor_type):
     """Ops on a ``tensor_type`` input go to that tensor's ``_trace`` context when nothing is pushed."""
     global _tensor_contexts
-    _tensor_contexts = _tensor_contexts | {tensor_type}
+    if tensor_type not in _tensor_contexts:
+        _tensor_contexts = _tensor_contexts | {tensor_type}
 
 
 def context_for(tensors):
@@ -71,9 +72,10 @@ def context_for(tensors):
     top = _state.top
     if top is not None and type(top) is not _Fallback:
         return top
-    if _tensor_contexts:
+    carried = _tensor_contexts
+    if carried:
         for t in tensors:
-            if type(t) in _tensor_contexts:
+            if type(t) in carried:
                 return t._trace
     return eager_context() if top is None else top.factory()
 

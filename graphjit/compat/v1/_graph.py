@@ -97,6 +97,10 @@ class Graph:
     """A TF1-style graph. Make it the default with ``with graph.as_default():`` to build ops into it."""
 
     def __init__(self, name=None):
+        # An op on a graph's tensor builds into that graph when nothing else is being built (TF1's rule); the
+        # core finds the graph through this hook, never importing compat.v1. Registered with the first graph,
+        # not on import, so that eager ops do not check their inputs' types while no graph tensor can exist.
+        context.register_tensor_context(GraphTensor)
         self.name = name or f"graph_{next(_graph_numbers)}"
         self._ops = []
         self._by_name = {}
@@ -338,10 +342,6 @@ class Graph:
         graph = builder.finish([mapping[op._id] for op in fetch_ops])
         return graph, tuple(inputs)
 
-
-# An op on a graph's tensor builds into that graph when nothing else is being built (TF1's rule); the core
-# finds the graph through this hook and never imports compat.v1.
-context.register_tensor_context(GraphTensor)
 
 
 def infer_partial(types, op, attrs, location=None):
