@@ -7,7 +7,6 @@ from graphjit.tracer.errors import InternalError, InvalidArgumentError, TracingE
 from graphjit.tracer.op_errors import run_eager
 from graphjit.tracer.source import with_location
 from graphjit.tracer.tensor import EagerTensor, SymbolicTensor
-from graphjit.tracer.v1_graph import GraphTensor
 
 
 _SUPPORTED = frozenset(d.np for d in ALL_DTYPES)
@@ -22,8 +21,6 @@ class EagerContext:
         for t in inputs:
             if type(t) is EagerTensor:
                 arrays.append(t._value)
-            elif isinstance(t, GraphTensor):  # an op on a compat.v1 graph's tensor builds into that graph
-                return t.graph.execute(op, inputs, attrs)
             else:
                 arrays.append(_escaped(t, op))
         if op.check_eager:
@@ -44,9 +41,6 @@ class EagerContext:
         return EagerTensor(out)
 
     def call_function(self, concrete, tensors):
-        for t in tensors:
-            if isinstance(t, GraphTensor):  # a gj.function called on a compat.v1 graph's tensors
-                return t.graph.call_function(concrete, tensors)
         return self.runtime.run(concrete, tensors)
 
     def create_variable(self, variable, name, initial_value):

@@ -89,3 +89,18 @@ def test_no_generic_top_level_modules_are_installed():
     for name in ("tracer", "compiler", "runtime"):
         assert name not in sys.modules or not getattr(sys.modules[name], "__file__", "").startswith(str(ROOT))
     assert graphjit.tracer.__name__ == "graphjit.tracer"
+
+
+def test_core_imports_nothing_from_compat():
+    """TF1 compatibility sits on top of the core: tracer, compiler and runtime never import graphjit.compat
+    (compat.v1 plugs in through tracer.context's hooks), and no TF1 module lives in the core's folders."""
+    edges = _graph()
+    assert "graphjit.compat.v1._graph" in edges["graphjit.compat.v1._session"]  # the scan sees compat's modules
+    core = ("graphjit.tracer", "graphjit.compiler", "graphjit.runtime")
+    bad = [f"{module} imports {target}" for module, targets in edges.items() if module.startswith(core)
+           for target in targets if target.startswith("graphjit.compat")]
+    assert not bad, "\n".join(bad)
+    for folder in ("tracer", "runtime"):
+        leftovers = [p.name for p in (ROOT / folder).glob("*.py")
+                     if p.stem.startswith("v1_") or p.stem in ("session", "saver")]
+        assert not leftovers, f"TF1 modules in the core folder {folder}/: {leftovers}"

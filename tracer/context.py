@@ -1,4 +1,4 @@
-"""Where ops go: the current execution context (eager runtime, or a graph being traced).
+"""Where ops go: the one answer to "which context runs this op" (``context_for``).
 
 Contexts form a per-thread stack. The bottom one is the runtime's eager context, installed by
 ``graphjit.runtime`` when it is imported; tracing pushes a ``TraceContext`` (``tracer.tracing``).
@@ -7,6 +7,17 @@ Every context implements:
 - ``execute(op, inputs, attrs) -> Tensor``: run or record one op;
 - ``call_function(concrete, inputs) -> list[Tensor]``: run or inline a traced graph;
 - ``create_variable(variable, initial_value)``: give a new variable its value.
+
+Extensions plug in without the core importing them (compat.v1 is the one today):
+
+- ``set_fallback(factory)``: the context when nothing is pushed (TF1's ``disable_eager_execution``
+  makes it the default graph);
+- ``register_tensor_context(tensor_type)``: tensors of that type carry their own context (their
+  ``_trace``), which runs ops on them when nothing is pushed (TF1: an op on a graph's tensor joins
+  that graph), as JAX finds the trace from an op's arguments.
+
+``_state.top`` is None exactly when an op on eager inputs runs eagerly, so a fast path needs only that
+one test to agree with ``context_for``.
 """
 import threading
 
@@ -14,13 +25,25 @@ from .errors import InternalError
 
 
 class _ThreadState(threading.local):
+    # A class attribute: what every thread with nothing pushed sees (None: the eager context; a
+    # ``_Fallback`` after ``set_fallback``). ``pushed`` shadows it per thread with the innermost context.
+    top = None
+
     def __init__(self):
         self.stack = []
-        self.top = None  # the innermost pushed context, None when only the eager context is active
+
+
+class _Fallback:
+    """The context when nothing is pushed, resolved per op (the default graph can be replaced)."""
+    __slots__ = ("factory",)
+
+    def __init__(self, factory):
+        self.factory = factory
 
 
 _state = _ThreadState()
 _eager_factory = None
+_tensor_contexts = frozenset()  # tensor types whose ``_trace`` context runs ops on them (extensions)
 
 
 def install_eager_context_factory(factory):
@@ -35,27 +58,44 @@ def eager_context():
     return _eager_factory()
 
 
-def current():
+def register_tensor_context(tensor_type):
+    """Ops on a ``tensor_type`` input go to that tensor's ``_trace`` context when nothing is pushed."""
+    global _tensor_contexts
+    if tensor_type not in _tensor_contexts:
+        _tensor_contexts = _tensor_contexts | {tensor_type}
+
+
+def context_for(tensors):
+    """The context that runs an op on ``tensors``: the innermost pushed one (a trace, a default graph);
+    else the context an input carries (``register_tensor_context``); else the fallback (eager, or the
+    context ``set_fallback`` installed)."""
     top = _state.top
-    return top if top is not None else _fallback()
+    if top is not None and type(top) is not _Fallback:
+        return top
+    carried = _tensor_contexts
+    if carried:
+        for t in tensors:
+            if type(t) in carried:
+                return t._trace
+    return eager_context() if top is None else top.factory()
 
 
-_fallback = eager_context  # the context when nothing is pushed (compat.v1's graph mode changes it)
+def current():
+    """The context with no inputs to consult (constants, variables, function calls without tensors)."""
+    return context_for(())
 
 
 def set_fallback(factory):
-    """``factory()`` becomes the context when nothing is pushed; None restores the eager context.
-    (``compat.v1.disable_eager_execution`` makes it the default graph, as TF1 does.)"""
-    global _fallback
-    _fallback = factory or eager_context
+    """``factory()`` becomes the context when nothing is pushed; None restores the eager context."""
+    _ThreadState.top = None if factory is None else _Fallback(factory)
 
 
 def executing_eagerly():
-    return _state.top is None and _fallback is eager_context
+    return _state.top is None
 
 
 def is_tracing():
-    return _state.top is not None
+    return bool(_state.stack)
 
 
 class pushed:
@@ -70,5 +110,9 @@ class pushed:
         return self.ctx
 
     def __exit__(self, *exc):
-        _state.stack.pop()
-        _state.top = _state.stack[-1] if _state.stack else None
+        stack = _state.stack
+        stack.pop()
+        if stack:
+            _state.top = stack[-1]
+        else:
+            del _state.top  # the class attribute (eager, or the fallback) shows through again

@@ -1,7 +1,7 @@
 """``@gj.function``: trace a Python function once per input signature and run the graph on later calls.
 
 Path of a call: arguments -> signature key (tensors by shape/dtype, Python values by value) ->
-cached ``ConcreteFunction`` (or a new trace) -> ``context.current().call_function`` (the runtime runs
+cached ``ConcreteFunction`` (or a new trace) -> ``context.context_for(tensors).call_function`` (the runtime runs
 the graph eagerly; an enclosing trace inlines it).
 """
 import functools
@@ -162,7 +162,10 @@ class ConcreteFunction:
             tensors = list(tensors) + list(self.captured_inputs)
         fast = _fast_calls.get(self.uid)
         if fast is None or _thread.top is not None or (outputs := fast(tensors)) is None:
-            outputs = context.current().call_function(self, tensors)
+            ctx = context.context_for(tensors)
+            if ctx is not context.eager_context():  # recorded (a trace, a TF1 graph): arrays become constants, as in TF
+                tensors = [convert_to_tensor(t) if isinstance(t, (np.ndarray, np.generic)) else t for t in tensors]
+            outputs = ctx.call_function(self, tensors)
         template = self.output_template
         if type(template) is _TensorSlot:
             return outputs[template.index]

@@ -50,8 +50,8 @@ class Op:
         return f"Op({self.name})"
 
     def bind(self, *inputs, **attrs):
-        """Applies the op to tensors in the current context (eager or tracing)."""
-        return context.current().execute(self, inputs, attrs)
+        """Applies the op to tensors in the context that runs it (eager, a trace, or an extension's)."""
+        return context.context_for(inputs).execute(self, inputs, attrs)
 
     def check_attrs(self, attrs, location=None):
         """Raises InvalidArgumentError naming the op and the attribute unless ``attrs`` fit the schema."""
@@ -59,40 +59,12 @@ class Op:
             _validate_attrs(self.name, self.attrs, attrs, location)
 
     def infer_checked(self, types, attrs, location=None):
-        """``infer`` with errors rewritten to name the op, its inputs and the user's line. Types with
-        unknown dims (compat.v1 placeholders) go through ``partial_infer``."""
-        for t in types:
-            if t.shape is None or None in t.shape:
-                return partial_infer(self, types, attrs)
+        """``infer`` with errors rewritten to name the op, its inputs and the user's line."""
         try:
             return self.infer(*types, **attrs)
         except (GraphjitError, *EAGER_ERRORS) as err:
             described = ", ".join(str(t) for t in types)
             raise op_error(err, f"{self.name}({described})", location) from None
-
-
-_PROBES = (9973, 10007)  # stand-ins for unknown dims: two primes, so dims that depend on them differ
-
-
-def partial_infer(op, types, attrs):
-    """The result type when some input dims (or ranks) are unknown: the rule runs with each unknown dim
-    replaced by two probe sizes, and the result dims that differ between the two are unknown. A rule
-    that fails on the probes (e.g. a reshape that needs one particular size) gives an unknown shape: the
-    run checks again with the real shapes."""
-    from .dtypes import result_type
-    from .ir import TensorType
-    results = []
-    for probe in _PROBES:
-        probed = [TensorType(() if t.shape is None else tuple(probe if d is None else d for d in t.shape), t.dtype)
-                  for t in types]
-        try:
-            results.append(op.infer(*probed, **attrs))
-        except (GraphjitError, *EAGER_ERRORS):  # checked again at run time, with known shapes
-            return TensorType(None, result_type(*(t.dtype for t in types)))
-    a, b = results
-    if any(t.shape is None for t in types) or len(a.shape) != len(b.shape):
-        return TensorType(None, a.dtype)
-    return TensorType(tuple(x if x == y else None for x, y in zip(a.shape, b.shape)), a.dtype)
 
 
 def register(op):

@@ -88,9 +88,9 @@ def reshape(tensor, shape, name=None):
     """``tensor`` with the same elements in a new shape (one dimension may be -1: inferred)."""
     x = convert_to_tensor(tensor, what="reshape(tensor)")
     requested = static_shape(shape, "reshape(shape)", allow_minus_one=True)
-    new_shape = RESHAPE.infer_checked([x.type], {"shape": requested}).shape  # the -1 resolved, or a clear error
-    if new_shape is None or None in new_shape:  # a compat.v1 tensor of partly unknown shape: resolve -1 per run
+    if x.type.shape is None or None in x.type.shape:  # a compat.v1 tensor of partly unknown shape: -1 per run
         return RESHAPE.bind(x, shape=requested)
+    new_shape = RESHAPE.infer_checked([x.type], {"shape": requested}).shape  # the -1 resolved, or a clear error
     return x if new_shape == tuple(x.shape) else RESHAPE.bind(x, shape=new_shape)
 
 

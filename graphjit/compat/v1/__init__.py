@@ -6,8 +6,11 @@ A drop-in namespace for TF1 programs: ``import graphjit.compat.v1 as tf`` gives 
 variables, ``get_variable`` / ``variable_scope``, initializers, ``Session`` and ``train.Saver``. Its ops
 build into a graph (TF1's graph mode) wherever no graph or trace is being built; ``gj.*`` stays eager.
 
-The op names come from the registry's API table (``_names``); the graph machinery from
-``graphjit.tracer.v1_graph`` / ``v1_variables`` and ``graphjit.runtime.session`` / ``saver``.
+The op names come from the registry's API table (``_names``); the graph machinery lives here, on top of
+the core: ``_graph`` (Graph, GraphTensor, op naming, partial shape inference), ``_scopes``, ``_variables``,
+``_session`` (Session, run by the runtime's ``executable`` and ``State``) and ``_saver``. It plugs into the
+core through ``tracer.context``: ``register_tensor_context(GraphTensor)`` (an op on a graph's tensor joins
+that graph) and ``set_fallback`` (``disable_eager_execution``); the core imports nothing from here.
 """
 import types as _types
 
@@ -17,12 +20,13 @@ from graphjit.tracer.source import add_package_dir as _add_package_dir
 _add_package_dir(__file__)  # errors name the user's line, not these wrappers
 
 from graphjit.runtime.checkpoint import latest_checkpoint as _latest_checkpoint  # noqa: E402
-from graphjit.runtime.saver import Saver as _Saver  # noqa: E402
-from graphjit.runtime.session import InteractiveSession, Session, get_default_session  # noqa: E402,F401
 from graphjit.tracer.shapes import TensorShape  # noqa: E402,F401
-from graphjit.tracer.v1_graph import (Graph, GraphTensor as Tensor, Operation, get_default_graph,  # noqa: E402,F401
-                                      name_scope, reset_default_graph)
-from graphjit.tracer.v1_variables import (  # noqa: E402,F401
+
+from ._graph import (Graph, GraphTensor as Tensor, Operation, get_default_graph,  # noqa: E402,F401
+                     name_scope, reset_default_graph)
+from ._saver import Saver as _Saver  # noqa: E402
+from ._session import InteractiveSession, Session, get_default_session  # noqa: E402,F401
+from ._variables import (  # noqa: E402,F401
     Variable, assign, assign_add, assign_sub, control_dependencies, disable_eager_execution,
     enable_eager_execution, executing_eagerly, global_variables, global_variables_initializer, group, no_op,
     placeholder, placeholder_with_default, set_random_seed, trainable_variables, variables_initializer)

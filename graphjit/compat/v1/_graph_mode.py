@@ -9,7 +9,8 @@ trace the core already puts the op there. The TF2 names (``gj.matmul``) keep run
 import functools
 
 from graphjit.tracer import context
-from graphjit.tracer.v1_graph import GraphTensor, get_default_graph
+
+from ._graph import GraphTensor, get_default_graph
 
 
 def graph_of(args, kwargs):

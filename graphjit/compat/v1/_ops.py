@@ -210,3 +210,21 @@ def l2_normalize(x, axis=None, epsilon=1e-12, name=None, dim=None):
     x = _tensor(x, "l2_normalize(x)")
     sums = API["reduce_sum"](API["square"](x), axis=axis, keepdims=True)
     return API["multiply"](x, API["rsqrt"](API["maximum"](sums, epsilon)), name=name)
+
+
+@_own("nn.dropout")
+def dropout(x, keep_prob=None, noise_shape=None, seed=None, name=None, rate=None):
+    """TF1's ``tf.nn.dropout``: keeps each element with probability ``keep_prob`` (a number in (0, 1] or a
+    scalar tensor) and scales the kept ones by ``1 / keep_prob``; TF1's later ``rate=`` (``1 - keep_prob``)
+    is accepted instead. Positional arguments follow TF1's order, so ``dropout(x, 0.8)`` keeps 80%."""
+    if (keep_prob is None) == (rate is None):
+        _fail(InvalidArgumentError, "dropout: pass exactly one of keep_prob and rate" if keep_prob is not None
+              else "dropout: keep_prob (or rate) is required")
+    if keep_prob is not None:
+        if isinstance(keep_prob, (int, float)) and not isinstance(keep_prob, bool):
+            if not 0 < keep_prob <= 1:
+                _fail(InvalidArgumentError, f"dropout: keep_prob must be in (0, 1], got {keep_prob!r}")
+            rate = 1 - keep_prob
+        else:
+            rate = API["subtract"](1, keep_prob)
+    return API["nn.dropout"](x, rate, noise_shape=noise_shape, seed=seed, name=name)

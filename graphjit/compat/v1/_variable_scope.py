@@ -14,11 +14,11 @@ from graphjit.tracer.errors import InvalidArgumentError
 from graphjit.tracer.shapes import TensorShape
 from graphjit.tracer.source import user_location, with_location
 from graphjit.tracer.tensor import as_dtype_arg
-from graphjit.tracer.v1_graph import GraphTensor
-from graphjit.tracer.v1_scopes import ScopeOf
-from graphjit.tracer.v1_variables import Variable, target_graph
 
+from ._graph import GraphTensor
 from ._initializers import GlorotUniform, Zeros
+from ._scopes import ScopeOf
+from ._variables import Variable, target_graph
 
 
 class _AutoReuse:

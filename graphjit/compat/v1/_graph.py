@@ -16,16 +16,19 @@ import threading
 
 import numpy as np
 
-from . import source
-from .errors import (FailedPreconditionError, InvalidArgumentError, InvalidTypeError, NotFoundError,
+from graphjit.tracer import context, source
+from graphjit.tracer.dtypes import result_type
+from graphjit.tracer.errors import (FailedPreconditionError, InvalidArgumentError, InvalidTypeError, NotFoundError,
                      OperatorNotAllowedInGraphError, TracingError, UnimplementedError)
-from .ir import Const, GraphBuilder, TensorType, ancestors, replay
-from .registry import API, OPS
-from .shapes import TensorShape, format_shape
-from .source import user_location, with_location
-from .tensor import EagerTensor, SymbolicTensor
-from .tracing import ConstantCaptures
-from .v1_scopes import ControlDependencies, GraphDefault, NameScope, ScopeOf, stacks
+from graphjit.tracer.ir import Const, GraphBuilder, TensorType, ancestors, replay
+from graphjit.tracer.op_errors import EAGER_ERRORS
+from graphjit.tracer.registry import API, OPS
+from graphjit.tracer.shapes import TensorShape, format_shape
+from graphjit.tracer.source import user_location, with_location
+from graphjit.tracer.tensor import EagerTensor, SymbolicTensor
+from graphjit.tracer.tracing import ConstantCaptures
+
+from ._scopes import ControlDependencies, GraphDefault, NameScope, ScopeOf, stacks
 
 _graph_numbers = itertools.count(1)
 
@@ -96,6 +99,10 @@ class Graph:
     """A TF1-style graph. Make it the default with ``with graph.as_default():`` to build ops into it."""
 
     def __init__(self, name=None):
+        # An op on a graph's tensor builds into that graph when nothing else is being built (TF1's rule); the
+        # core finds the graph through this hook, never importing compat.v1. Registered with the first graph,
+        # not on import, so that eager ops do not check their inputs' types while no graph tensor can exist.
+        context.register_tensor_context(GraphTensor)
         self.name = name or f"graph_{next(_graph_numbers)}"
         self._ops = []
         self._by_name = {}
@@ -200,7 +207,7 @@ class Graph:
 
     # -- building: the context protocol --
 
-    variable_class = None  # what gj.Variable(...) makes while this graph is the default (set by v1_variables)
+    variable_class = None  # what gj.Variable(...) makes while this graph is the default (set by _variables)
 
     def add_op(self, type_name, op, inputs, attrs, out_type, *, name=None, control_inputs=(), loc=None,
                exact_name=False):
@@ -226,7 +233,7 @@ class Graph:
         location = user_location()
         ids = [self.node_id(t, f"{op.name} input {i}") for i, t in enumerate(inputs)]
         op.check_attrs(attrs, location)
-        out_type = op.infer_checked([self._ops[i].outputs[0].type for i in ids], attrs, location)
+        out_type = infer_partial([self._ops[i].outputs[0].type for i in ids], op, attrs, location)
         self._check_variable(attrs.get("var"))
         if op.name == "assign_variable":  # later uses must read the new value
             self._last_read.pop(attrs["var"].id, None)
@@ -316,7 +323,7 @@ class Graph:
                     f"shape {format_shape(t.type.shape)}{created}")
             args = [mapping[j] for j in operation._input_ids]
             in_types = [builder.nodes[j].type for j in args]
-            out_type = operation.op_def.infer_checked(in_types, operation.attrs, operation.loc)
+            out_type = infer_partial(in_types, operation.op_def, operation.attrs, operation.loc)
             if out_type.shape is None or None in out_type.shape:  # e.g. zeros_like of a partly known shape
                 raise UnimplementedError(with_location(
                     f"{operation.name}: its result shape {format_shape(out_type.shape)} depends on the unknown "
@@ -326,6 +333,37 @@ class Graph:
                                      effectful=operation.op_def.stateful, loc=operation.loc)
         graph = builder.finish([mapping[op._id] for op in fetch_ops])
         return graph, tuple(inputs)
+
+
+
+def infer_partial(types, op, attrs, location=None):
+    """The op's result type; with unknown input dims (placeholders) through ``partial_infer``."""
+    for t in types:
+        if t.shape is None or None in t.shape:
+            return partial_infer(op, types, attrs)
+    return op.infer_checked(types, attrs, location)
+
+
+_PROBES = (9973, 10007)  # stand-ins for unknown dims: two primes, so dims that depend on them differ
+
+
+def partial_infer(op, types, attrs):
+    """The result type when some input dims (or ranks) are unknown: the rule runs with each unknown dim
+    replaced by two probe sizes, and the result dims that differ between the two are unknown. A rule
+    that fails on the probes (e.g. a reshape that needs one particular size) gives an unknown shape: the
+    run checks again with the real shapes."""
+    results = []
+    for probe in _PROBES:
+        probed = [TensorType(() if t.shape is None else tuple(probe if d is None else d for d in t.shape), t.dtype)
+                  for t in types]
+        try:
+            results.append(op.infer(*probed, **attrs))
+        except (GraphjitError, *EAGER_ERRORS):  # checked again at run time, with known shapes
+            return TensorType(None, result_type(*(t.dtype for t in types)))
+    a, b = results
+    if any(t.shape is None for t in types) or len(a.shape) != len(b.shape):
+        return TensorType(None, a.dtype)
+    return TensorType(tuple(x if x == y else None for x, y in zip(a.shape, b.shape)), a.dtype)
 
 
 def _not_ours(variable, graph):
@@ -406,7 +444,7 @@ def name_scope(name, default_name=None, values=None):
     return graph.name_scope(name if name is not None else default_name)
 
 
-# ---- sessions (installed by graphjit.runtime.session: tracer does not import the runtime) ------------
+# ---- sessions (installed by _session, which imports this module) --------------------------------------
 
 _default_session = None  # () -> the thread's default Session, or None
 

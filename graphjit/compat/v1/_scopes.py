@@ -3,7 +3,7 @@ control-dependency blocks (the context managers behind ``Graph.as_default``, ``n
 ``control_dependencies``)."""
 import threading
 
-from . import context
+from graphjit.tracer import context
 
 
 class Stacks(threading.local):

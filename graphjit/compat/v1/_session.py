@@ -14,14 +14,14 @@ import threading
 
 import numpy as np
 
-from graphjit.tracer import nest, v1_graph
+from graphjit.tracer import nest
 from graphjit.tracer.errors import FailedPreconditionError, InvalidArgumentError, InvalidTypeError
 from graphjit.tracer.ir import TensorType
+from graphjit.runtime.runtime import get_runtime
+from graphjit.runtime.state import State
 from graphjit.tracer.tensor import EagerTensor, Tensor
-from graphjit.tracer.v1_graph import Graph, GraphTensor, get_default_graph
 
-from .runtime import get_runtime
-from .state import State
+from ._graph import Graph, GraphTensor, get_default_graph, install_default_session_getter
 
 
 class Plan:
@@ -277,7 +277,7 @@ def get_default_session():
     return _defaults.stack[-1] if _defaults.stack else None
 
 
-v1_graph.install_default_session_getter(get_default_session)
+install_default_session_getter(get_default_session)
 
 
 class _SessionDefault:

@@ -1,16 +1,17 @@
 """compat.v1 graph building blocks: placeholders, variables whose values live in sessions, assignment
-ops, initializers and groups. Each builds ``Operation``s in a ``v1_graph.Graph``."""
-from . import context
-from .errors import InvalidArgumentError
-from .ir import TensorType, VarRef, new_variable_id
-from .registry import OPS
-from .shapes import TensorShape
-from .source import user_location
-from .specs import checked_shape
-from .tensor import EagerTensor, as_dtype_arg, convert_to_tensor
-from .v1_graph import Graph, GraphTensor, _session_for, get_default_graph
-from .v1_scopes import ScopeOf
-from .variables import Variable as _Variable
+ops, initializers and groups. Each builds ``Operation``s in a ``_graph.Graph``."""
+from graphjit.tracer import context
+from graphjit.tracer.errors import InvalidArgumentError
+from graphjit.tracer.ir import TensorType, VarRef, new_variable_id
+from graphjit.tracer.registry import OPS
+from graphjit.tracer.shapes import TensorShape
+from graphjit.tracer.source import user_location
+from graphjit.tracer.specs import checked_shape
+from graphjit.tracer.tensor import EagerTensor, as_dtype_arg, convert_to_tensor
+from graphjit.tracer.variables import Variable as _Variable
+
+from ._graph import Graph, GraphTensor, _session_for, get_default_graph
+from ._scopes import ScopeOf
 
 
 def target_graph():

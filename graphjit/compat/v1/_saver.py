@@ -6,11 +6,11 @@ validated loads) keyed by variable name, and the same per-directory state file, 
 """
 import os
 
+from graphjit.runtime.checkpoint import load_arrays, save_arrays, update_checkpoint_state
 from graphjit.tracer.errors import InvalidArgumentError, InvalidTypeError
-from graphjit.tracer.v1_variables import Variable, global_variables
 
-from .checkpoint import load_arrays, save_arrays, update_checkpoint_state
-from .session import Session
+from ._session import Session
+from ._variables import Variable, global_variables
 
 
 class Saver:
