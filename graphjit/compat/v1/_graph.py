@@ -21,6 +21,7 @@ from graphjit.tracer.dtypes import result_type
 from graphjit.tracer.errors import (FailedPreconditionError, InvalidArgumentError, InvalidTypeError, NotFoundError,
                      OperatorNotAllowedInGraphError, TracingError, UnimplementedError)
 from graphjit.tracer.ir import Const, GraphBuilder, TensorType, ancestors, replay
+from graphjit.tracer.errors import GraphjitError
 from graphjit.tracer.op_errors import EAGER_ERRORS
 from graphjit.tracer.registry import API, OPS
 from graphjit.tracer.shapes import TensorShape, format_shape
