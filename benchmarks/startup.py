@@ -119,11 +119,12 @@ def _install_graphjit():
     from graphjit.compiler import cache, cpu, runner
     from graphjit.runtime import runtime
     _wrap(function.Function, "_trace", "graphjit: trace")
-    _wrap(cpu.CompiledGraph, "__init__", "graphjit: CPUBackend.compile (all)")
-    for name, label in [("optimize", "graphjit: passes (optimize)"), ("functionalize", "graphjit: functionalize"),
-                        ("build_runner", "graphjit: build runners"), ("_module_source", "graphjit: module source"),
-                        ("_plan", "graphjit: stage plans + codegen"), ("load_module", "graphjit: cache.load_module"),
-                        ("load_entries", "graphjit: cache.load_entries")]:
+    from graphjit.compiler import schedule
+    _wrap(cpu.CPUBackend, "compile", "graphjit: CPUBackend.compile (all)")
+    for name, label in [("optimize", "graphjit: passes (optimize)"), ("functionalize", "graphjit: functionalize")]:
+        _wrap(schedule, name, label)
+    for name, label in [("build_runner", "graphjit: build runners"), ("_module_source", "graphjit: module source"),
+                        ("load_module", "graphjit: cache.load_module"), ("load_entries", "graphjit: cache.load_entries")]:
         _wrap(cpu, name, label)
     _wrap(cpu.StageWriter, "write", "graphjit: codegen (StageWriter.write)")
     for name in ("_exec_file", "_load_from_disk", "_fast_numba_loads"):

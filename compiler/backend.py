@@ -1,7 +1,16 @@
 """The Backend interface: compile a graph into an Executable, then run it with the runtime's state.
 
-Every executor implements it: the reference interpreter (the oracle), the Numba CPU backend and the
-CUDA backend. The runtime chooses a backend per device; nothing else needs to know which one runs.
+Every executor implements it: the reference interpreter (the oracle) and the Numba CPU backend today, a CUDA
+backend next. The runtime chooses the backend; nothing else needs to know which one runs.
+
+A compiling backend derives from ``compiler.schedule.ScheduledBackend`` and supplies these; the backend-neutral
+half (optimizing, functionalizing, fusing into stages) is ``compiler.schedule`` and runs the same for all of them:
+
+    capabilities   which hand-written kernels it has (a schedule.Capabilities): shapes the schedule
+    render         the schedule's fused stages -> the backend's source (Numba source, CUDA source, ...)
+    load           that source -> loaded code (compiled, or taken from a cache)
+    allocate       ``allocate(shape, numpy dtype)`` -> an uninitialized buffer in the backend's memory
+    assemble       schedule + loaded code -> the Executable (the backend's runner)
 """
 
 
@@ -26,6 +35,9 @@ class Executable:
 
 class Backend:
     name = "abstract"
+    # compile() takes ``on_planned(cached)`` and calls it once it knows whether the code will come from a cache
+    # (a load of milliseconds) or from a compiler (seconds); the runtime then decides whether a first call waits.
+    reports_plan = False
 
     def compile(self, graph):
         """Returns an Executable for ``graph``."""

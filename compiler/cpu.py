@@ -1,7 +1,8 @@
 """The Numba CPU backend: the schedule (compiler.schedule) -> one generated module of Numba entries -> run.
 
-The backend's share: its Capabilities (the kernels it has), rendering each fused stage to Numba source
-(compiler.codegen), loading it through the kernel cache, and the runner that calls the entries.
+The backend's share (compiler.schedule.ScheduledBackend): its Capabilities (the kernels it has), rendering each
+fused stage to Numba source (compiler.codegen), loading the module through the kernel cache, NumPy's allocator,
+and assembling the runner that calls the entries (compiler.runner).
 
 A graph with only compilable ops becomes one compiled stage, i.e. one Numba entry called once per
 run. Ops without a compiled form (random draws, gathers, ...) run eagerly between compiled stages.
@@ -19,12 +20,12 @@ from graphjit.tracer.gc_pause import paused_gc
 from graphjit.tracer.registry import OPS
 
 from . import blas
-from .backend import Backend, Executable, register_backend
+from .backend import Executable, register_backend
 from .cache import has_entry, load_module
 from .codegen import StageWriter
 from .fusion import CONSTANT, INPUT
 from .runner import build_runner
-from .schedule import Capabilities, PythonStage, make_schedule
+from .schedule import Capabilities, PythonStage, ScheduledBackend
 
 log = logging.getLogger("graphjit.compiler")
 
@@ -79,44 +80,51 @@ class CompiledStep:
         self.aliases = sorted(plan.alias.items())
 
 
-class CompiledGraph(Executable):
-    """``on_planned(cached)``, when given, is called once the generated module is known and before it is loaded
-    or compiled: ``cached`` says whether it is expected to come from the kernel cache (a load of milliseconds to
-    tens of milliseconds) rather than from Numba's compiler (tenths of seconds to seconds)."""
+class Rendering:
+    """The CPU backend's source for a schedule: one StageWriter per fused stage, and the module they make."""
 
-    def __init__(self, graph, on_planned=None):
-        sched = make_schedule(graph, CAPABILITIES)
+    def __init__(self, schedule):
+        self.writers, self.args = [], {}
+        for stage in schedule.fused:
+            writer = StageWriter(stage.name, stage.plan, schedule.pure)
+            self.args[stage.name] = writer.write()
+            self.writers.append(writer)
+        self.source = _module_source(self.writers)
+        self._cached = None
+
+    @property
+    def cached(self):
+        """Whether the kernel cache already holds this module (checked once: it hashes the source)."""
+        if self._cached is None:
+            self._cached = has_entry(self.source)
+        return self._cached
+
+
+class CompiledGraph(Executable):
+    """A schedule run by the generated runner (compiler.runner) with the loaded module's Numba entries."""
+
+    def __init__(self, sched, rendering, module, allocate=np.empty):
         self.schedule = sched
         self.source_graph, self.optimized, self.pure, self.effects = sched.source, sched.optimized, sched.pure, sched.effects
-        self.steps, writers = [], []
+        writers = {w.name: w for w in rendering.writers}
+        self.steps = []
         for stage in sched.stages:
             if isinstance(stage, PythonStage):
                 self.steps.append(PythonStep(stage.nodes, self.pure))
                 continue
-            writer = StageWriter(stage.name, stage.plan, self.pure)
-            args = writer.write()
-            writers.append(writer)
-            self.steps.append(CompiledStep(writer.name, args, stage.plan, self.pure, writer.scratch, list(writer.kernels),
-                                           _variable_updates_in_place(stage.plan, self.pure, self.effects), writer.checks))
+            w = writers[stage.name]
+            step = CompiledStep(w.name, rendering.args[stage.name], stage.plan, self.pure, w.scratch, list(w.kernels),
+                                _variable_updates_in_place(stage.plan, self.pure, self.effects), w.checks)
+            step.entry = getattr(module, step.name)
+            self.steps.append(step)
         self.constants = {i: _contiguous(value) for i, value in sched.constants.items()}
-        self.kernels = {name: info for w in writers for name, info in w.kernels.items()}
-        self.source = _module_source(writers)
-        self.module = None
-        cached = not writers or has_entry(self.source)
-        if on_planned is not None:
-            on_planned(cached)
-        if writers:
-            # A cache hit is a load of milliseconds: no GC pass in the middle of it (see tracer.gc_pause)
-            with paused_gc() if cached else contextlib.nullcontext():
-                self.module = _load(self.source, graph)
-                _prime_argument_typing()
-            for step in self.steps:
-                if isinstance(step, CompiledStep):
-                    step.entry = getattr(self.module, step.name)
-        self.entry_count = len(writers)
-        self.run = build_runner(self.pure, self.effects, self.steps, self.constants, read_locations=sched.read_locations)
-        self.run_tensors = build_runner(self.pure, self.effects, self.steps, self.constants, tensors=True,
-                                        read_locations=sched.read_locations)
+        self.kernels = {name: info for w in rendering.writers for name, info in w.kernels.items()}
+        self.source = rendering.source
+        self.module = module
+        self.entry_count = len(rendering.writers)
+        runner = dict(read_locations=sched.read_locations, allocate=allocate)
+        self.run = build_runner(self.pure, self.effects, self.steps, self.constants, **runner)
+        self.run_tensors = build_runner(self.pure, self.effects, self.steps, self.constants, tensors=True, **runner)
 
     @property
     def runner_source(self):
@@ -187,12 +195,25 @@ _primed = False
 _prime_lock = threading.Lock()
 
 
-class CPUBackend(Backend):
+class CPUBackend(ScheduledBackend):
     name = "cpu"
-    reports_plan = True     # compile() takes on_planned (see CompiledGraph); the runtime uses it
+    capabilities = CAPABILITIES
 
-    def compile(self, graph, on_planned=None):
-        return CompiledGraph(graph, on_planned)
+    def render(self, schedule):
+        return Rendering(schedule)
+
+    def is_cached(self, rendering):
+        return rendering.cached
+
+    def load(self, rendering, schedule):
+        # A cache hit is a load of milliseconds: no GC pass in the middle of it (see tracer.gc_pause)
+        with paused_gc() if rendering.cached else contextlib.nullcontext():
+            module = _load(rendering.source, schedule.source)
+            _prime_argument_typing()
+        return module
+
+    def assemble(self, schedule, rendering, module):
+        return CompiledGraph(schedule, rendering, module, self.allocate)
 
     def prepare_first_call(self):
         _prime_argument_typing()

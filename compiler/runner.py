@@ -21,12 +21,13 @@ from graphjit.tracer.tensor import EagerTensor
 from .interpreter import eager_attrs, run_node
 
 
-def build_runner(graph, effects, steps, constants, tensors=False, read_locations=None):
+def build_runner(graph, effects, steps, constants, tensors=False, read_locations=None, allocate=np.empty):
     """Returns ``run(state, arrays) -> list of result arrays`` for a functionalized graph; with
     ``tensors=True``, ``run(state, tensors) -> list of EagerTensors`` (the runtime's per-call path).
-    ``read_locations``: variable id -> the user's source line that reads it (for error messages)."""
-    env = {"np": np, "getrefcount": sys.getrefcount, "OPS": OPS, "EagerTensor": EagerTensor, "new": object.__new__,
-           "FailedPreconditionError": FailedPreconditionError}
+    ``read_locations``: variable id -> the user's source line that reads it (for error messages).
+    ``allocate(shape, dtype)``: the backend's allocator, for buffers the pool has no free one for."""
+    env = {"np": np, "allocate": allocate, "getrefcount": sys.getrefcount, "OPS": OPS, "EagerTensor": EagerTensor,
+           "new": object.__new__, "FailedPreconditionError": FailedPreconditionError}
     lines = ["def run(state, arrays):", "    pool = pools.slots"]
     emit = lines.append
     user_inputs = len(graph.inputs) - len(effects.variable_inputs)
@@ -145,7 +146,7 @@ def _emit_from_pool(emit, owner, slot, indent):
     emit(f"{indent}if v{owner} is None or getrefcount(v{owner}) > 3:  # busy: try the spare")
     emit(f"{indent}    v{owner}, pool[{2 * slot + 1}] = pool[{2 * slot + 1}], v{owner}")
     emit(f"{indent}    if v{owner} is None or getrefcount(v{owner}) > 2:")
-    emit(f"{indent}        v{owner} = np.empty(shape{owner}, dtype{owner})")
+    emit(f"{indent}        v{owner} = allocate(shape{owner}, dtype{owner})")
 
 
 class _ThreadPools(threading.local):

@@ -14,6 +14,9 @@ in order with the runtime's state (the CPU backend's runner: compiler.runner). N
 from dataclasses import dataclass
 from typing import Callable
 
+import numpy as np
+
+from .backend import Backend
 from .functionalize import Effects, functionalize
 from .fusion import CONSTANT, StagePlan, classify, stages
 from .passes.pipeline import optimize
@@ -83,3 +86,34 @@ def make_schedule(graph, capabilities):
         if node.op == "read_variable":
             reads.setdefault(node.attr("var").id, node.loc)
     return Schedule(graph, optimized, pure, effects, kinds, tuple(scheduled), constants, reads)
+
+
+class ScheduledBackend(Backend):
+    """A backend that compiles the Schedule: it supplies the parts listed in compiler.backend's docstring."""
+    reports_plan = True
+    capabilities = None          # a schedule.Capabilities
+    allocate = staticmethod(np.empty)
+
+    def compile(self, graph, on_planned=None):
+        schedule = make_schedule(graph, self.capabilities)
+        rendered = self.render(schedule)
+        if on_planned is not None:
+            on_planned(self.is_cached(rendered))
+        loaded = self.load(rendered, schedule) if schedule.fused else None
+        return self.assemble(schedule, rendered, loaded)
+
+    def render(self, schedule):
+        """The backend's source for every fused stage of ``schedule``."""
+        raise NotImplementedError
+
+    def is_cached(self, rendered):
+        """Whether ``load`` will find ``rendered`` already compiled (a cache hit) rather than compile it."""
+        return False
+
+    def load(self, rendered, schedule):
+        """``rendered``, compiled (or loaded from a cache) into something ``assemble`` can call."""
+        raise NotImplementedError
+
+    def assemble(self, schedule, rendered, loaded):
+        """The Executable that runs the schedule's stages in order with ``loaded`` code."""
+        raise NotImplementedError

@@ -67,8 +67,8 @@ class Runtime:
 
     def executable(self, concrete):
         """The compiled form of a traced graph for the current backend (compiled once, then reused).
-        ``concrete`` owns the graph (``.graph``, ``.jit_compile``): a ConcreteFunction, a compat.v1 Plan or a
-        lifted initializer; what is compiled for it lives in this runtime's tables and dies with it.
+        ``concrete`` is a tracer.program.Program (a ConcreteFunction, a compat.v1 Plan or a lifted initializer);
+        what is compiled for it lives in this runtime's tables and dies with it.
 
         With ``config.compile_in_background`` a graph's first calls run on the reference interpreter
         while Numba compiles in a thread (LLVM releases the GIL); the compiled code takes over on the
@@ -76,7 +76,7 @@ class Runtime:
         kernel is already in the disk cache (a load of milliseconds, not a compile of seconds) and the
         interpreter would take longer than the load, the first call waits for the load (see ``_wait_for_load``).
         """
-        backend = self.backend(getattr(concrete, "jit_compile", None))
+        backend = self.backend(concrete.jit_compile)
         executable = self._executables_of(concrete).get(backend.name)
         if executable is not None:
             return executable
@@ -140,9 +140,7 @@ class Runtime:
                 table = self._executables.get(owner)
                 if table is None:
                     table = self._executables[owner] = {}
-                    uid = getattr(owner, "uid", None)
-                    if uid is not None:  # its shortcut goes when it does
-                        weakref.finalize(owner, self.fast_calls.pop, uid, None)
+                    weakref.finalize(owner, self.fast_calls.pop, owner.uid, None)  # its shortcut goes when it does
         return table
 
     def executables(self, owner):
@@ -190,10 +188,10 @@ class Runtime:
         executable = self.executable(concrete)
         compare = _shadow_mode(concrete, config)
         if compare:  # no fast_call either: every call goes through here while shadow mode is on
-            backend = self.backend(getattr(concrete, "jit_compile", None))
+            backend = self.backend(concrete.jit_compile)
             return _run_compared(concrete, backend, executable, self.state, tensors, compare)
-        uid = getattr(concrete, "uid", None)
-        if uid is not None and uid not in self.fast_calls and concrete not in self._pending:
+        uid = concrete.uid
+        if uid not in self.fast_calls and concrete not in self._pending:
             self.fast_calls[uid] = self._fast_call(uid, executable)
         arrays = [t._value if type(t) is EagerTensor else np.asarray(t) for t in tensors]
         return [EagerTensor(a) for a in executable.run(self.state, arrays)]

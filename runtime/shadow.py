@@ -26,7 +26,7 @@ RTOL = {np.dtype(np.float32): 1e-4, np.dtype(np.float64): 1e-9}
 
 def mode_of(concrete, config):
     """"raise", "warn" or None for this function (its own ``debug_compare`` wins over ``gj.config``'s)."""
-    mode = getattr(concrete, "debug_compare", None)
+    mode = concrete.debug_compare
     if mode is None:
         mode = config.debug_compare
     return "raise" if mode is True else (mode or None)

@@ -8,10 +8,10 @@ shape the schedule. Registered by tests/test_schedule.py as backend "numpy_sourc
 """
 import numpy as np
 
-from graphjit.compiler.backend import Backend, Executable
+from graphjit.compiler.backend import Executable
 from graphjit.compiler.fusion import INPUT
 from graphjit.compiler.interpreter import run_node
-from graphjit.compiler.schedule import Capabilities, FusedStage, make_schedule
+from graphjit.compiler.schedule import Capabilities, FusedStage, ScheduledBackend
 from graphjit.tracer.registry import OPS
 
 KERNELS = {"softmax", "log_softmax", "concat", "stack", "tile", "gather"}
@@ -43,15 +43,8 @@ def render_stage(stage, graph):
 
 
 class NumpySourceGraph(Executable):
-    def __init__(self, graph):
-        self.schedule = sched = make_schedule(graph, CAPABILITIES)
-        pure = sched.pure
-        env = {"run_node": run_node, "np": np}
-        for i, node in enumerate(pure.nodes):
-            if node.op != INPUT:
-                env[f"op{i}"], env[f"node{i}"], env[f"attrs{i}"] = OPS.get(node.op), node, node.attr_dict
-        self.source = "".join(render_stage(s, pure) for s in sched.stages if isinstance(s, FusedStage))
-        exec(compile(self.source, f"<numpy_source {graph.name}>", "exec"), env)  # noqa: S102 - generated here
+    def __init__(self, sched, env):
+        self.schedule = sched
         self.steps = [env[s.name] if isinstance(s, FusedStage) else s for s in sched.stages]
         self.locks_state = bool(sched.effects.variable_inputs or sched.effects.variable_outputs)
 
@@ -78,8 +71,24 @@ class NumpySourceGraph(Executable):
         return outputs[:effects.result_count]
 
 
-class NumpySourceBackend(Backend):
+class NumpySourceBackend(ScheduledBackend):
+    """The four parts a compiling backend supplies (compiler.schedule.ScheduledBackend): no cache, no allocator
+    (each statement makes its own array)."""
     name = "numpy_source"
+    capabilities = CAPABILITIES
 
-    def compile(self, graph):
-        return NumpySourceGraph(graph)
+    def render(self, schedule):
+        return "".join(render_stage(s, schedule.pure) for s in schedule.fused)
+
+    def load(self, source, schedule):
+        env = {"run_node": run_node, "np": np}
+        for i, node in enumerate(schedule.pure.nodes):
+            if node.op != INPUT:
+                env[f"op{i}"], env[f"node{i}"], env[f"attrs{i}"] = OPS.get(node.op), node, node.attr_dict
+        exec(compile(source, f"<numpy_source {schedule.source.name}>", "exec"), env)  # noqa: S102 - generated here
+        return env
+
+    def assemble(self, schedule, source, env):
+        executable = NumpySourceGraph(schedule, env or {})
+        executable.source = source
+        return executable

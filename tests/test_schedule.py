@@ -116,3 +116,28 @@ def test_the_differential_fuzzer_drives_the_second_backend(numpy_source):
     failures = [f for k in range(0, 40, 10) for f in fuzz_check.check_batch(progs[k:k + 10], "numpy_source")]
     assert [f.message for f in failures] == []
     assert len({n.spec for p in progs for n in p.nodes if isinstance(n, fuzz_graphs.Step)}) > 50
+
+
+def test_the_cpu_backend_allocates_through_its_allocator_seam():
+    # A backend's memory comes from its ``allocate``: a CUDA backend swaps in device arrays without touching the
+    # runner. A CPU backend whose allocator counts proves every buffer the pool lacks is taken from it.
+    calls = []
+
+    def counting_empty(shape, dtype):
+        calls.append((tuple(shape), np.dtype(dtype)))
+        return np.empty(shape, dtype)
+
+    class CountingCPU(cpu.CPUBackend):
+        name = "counting_cpu"
+        allocate = staticmethod(counting_empty)
+
+    x = np.linspace(-2, 2, 12, dtype=np.float32).reshape(3, 4)
+    concrete = gj.function(lambda a: [gj.exp(a) * 2.0, gj.reduce_sum(a * a, axis=1)]).get_concrete_function(x)
+    executable = CountingCPU().compile(concrete.graph)
+    first = executable.run(get_runtime().state, [x])
+    assert sorted(calls) == [((3,), np.dtype(np.float32)), ((3, 4), np.dtype(np.float32))]
+    np.testing.assert_allclose(first[0], np.exp(x.astype(np.float64)) * 2.0, rtol=1e-6)
+    np.testing.assert_allclose(first[1], np.sum(x.astype(np.float64) ** 2, axis=1), rtol=1e-6)
+    del first
+    executable.run(get_runtime().state, [x])
+    assert len(calls) == 2   # the second call's buffers came back from the pool

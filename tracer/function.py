@@ -6,7 +6,6 @@ the graph eagerly; an enclosing trace inlines it).
 """
 import functools
 import inspect
-import itertools
 import threading
 import weakref
 
@@ -15,6 +14,7 @@ import numpy as np
 from . import context, display, dtypes, nest
 from .errors import InvalidArgumentError, UnimplementedError
 from .ir import TensorType
+from .program import Program
 from .specs import TensorSpec, flatten_up_to_signature
 from .tensor import EagerTensor, SymbolicTensor, Tensor, convert_to_tensor
 from .tracing import TraceContext, trace
@@ -24,7 +24,6 @@ _thread = context._state
 # One lock for every trace: threads calling a function with a new signature at once trace it once, and no two
 # functions that call each other while tracing can deadlock on each other's locks. Traces are rare and short.
 _trace_lock = threading.RLock()
-_uids = itertools.count(1)
 # The runtime's per-call shortcuts for eager calls, by ConcreteFunction uid: ``shortcut(tensors) -> outputs``,
 # skipping context dispatch and backend lookup, or None once stale (the call then takes the ordinary path).
 # The table belongs to the runtime (``install_fast_calls``); the tracer only reads it.
@@ -87,21 +86,17 @@ def _leaf_key(value, tensors, path):
     return (kind, value)
 
 
-class ConcreteFunction:
+class ConcreteFunction(Program):
     """One trace of a function: its graph, and how to map arguments and results to and from it."""
 
-    def __init__(self, graph, input_types, output_template, function_name):
-        self.graph = graph
+    def __init__(self, graph, input_types, output_template, function_name, *, jit_compile=None, debug_compare=None):
+        super().__init__(graph, function_name, jit_compile=jit_compile, debug_compare=debug_compare)
         self.input_types = input_types
         self.output_template = output_template
-        self.name = function_name
         self.variables = ()  # variables created by this trace, kept alive with it
         # Tensors of an enclosing trace that feed this graph's inputs after ``input_types`` (closed-over values of a
         # function traced inside another one, as TF's ``captured_inputs``); call_flat passes them along.
         self.captured_inputs = ()
-        # Names this trace for the runtime's tables (compiled executables, per-call shortcuts): never reused,
-        # unlike id(), so a table entry can never be found by another trace allocated at a dead one's address.
-        self.uid = next(_uids)
 
     @property
     def structured_outputs(self):
@@ -370,10 +365,9 @@ class Function:
         parent = top if type(top) is TraceContext else None
         graph, captures = trace(flat_function, input_types, parent, name=self.name,
                                 allow_variable_creation=self._tracing_count == 0, function_name=self.name)
-        concrete = ConcreteFunction(graph, input_types, template, self.name)
+        concrete = ConcreteFunction(graph, input_types, template, self.name, jit_compile=self.jit_compile,
+                                    debug_compare=self.debug_compare)
         concrete.captured_inputs = captures
-        concrete.jit_compile = self.jit_compile
-        concrete.debug_compare = self.debug_compare
         concrete._input_structure = display.input_structure(self._signature, values)  # specs: no tensor is kept
         # Variables created while tracing belong to the function (their values live as long as it does, even when
         # the trace that created them is evicted from the cache).

@@ -2,6 +2,7 @@
 from . import context
 from .errors import FailedPreconditionError, InvalidArgumentError, TracingError
 from .ir import GraphBuilder, TensorType, extract_subgraph, replay
+from .program import Program
 from .source import user_location, with_location
 from .tensor import EagerTensor, SymbolicTensor
 
@@ -128,8 +129,9 @@ class TraceContext:
                 f"the initial value of variable {name or 'Variable'} depends on the traced function's "
                 f"inputs; initial values must be computable without them (constants, eager tensors, "
                 f"random initializers or other variables)"))
-        concrete = _Lifted(graph)
-        return context.eager_context().call_function(concrete, [])[0]
+        # run once, outside the trace: the interpreter is faster than compiling
+        program = Program(graph, jit_compile=False)
+        return context.eager_context().call_function(program, [])[0]
 
 
 def trace(fn, in_types, parent=None, *, name=None, allow_variable_creation=True, function_name=None):
@@ -149,15 +151,6 @@ def trace(fn, in_types, parent=None, *, name=None, allow_variable_creation=True,
         flat = list(result) if isinstance(result, (list, tuple)) else [result]
         outputs = [ctx.node_id(t, f"returned value {k}") for k, t in enumerate(flat)]
     return ctx.builder.finish(outputs), tuple(ctx.captures)
-
-
-class _Lifted:
-    """A graph run once, outside the trace (the interface the runtime expects of a ConcreteFunction)."""
-
-    def __init__(self, graph):
-        self.graph = graph
-        self.name = graph.name
-        self.jit_compile = False  # runs once: the interpreter is faster than compiling
 
 
 def _is_stateful(op_name):

@@ -17,6 +17,7 @@ import numpy as np
 from graphjit.tracer import nest
 from graphjit.tracer.errors import FailedPreconditionError, InvalidArgumentError, InvalidTypeError
 from graphjit.tracer.ir import TensorType
+from graphjit.tracer.program import Program
 from graphjit.runtime.runtime import get_runtime
 from graphjit.runtime.state import State
 from graphjit.tracer.tensor import EagerTensor, Tensor
@@ -24,13 +25,12 @@ from graphjit.tracer.tensor import EagerTensor, Tensor
 from ._graph import Graph, GraphTensor, get_default_graph, install_default_session_getter
 
 
-class Plan:
-    """One pruned, compiled run of a graph. Quacks like a ConcreteFunction for ``Runtime.executable``."""
-    __slots__ = ("graph", "name", "jit_compile", "inputs", "writes", "__weakref__")
+class Plan(Program):
+    """One pruned, compiled run of a graph (the core's Program): the fetches' graph and the inputs it is fed."""
 
     def __init__(self, graph, inputs):
-        self.graph, self.name, self.inputs = graph, graph.name, inputs
-        self.jit_compile = None
+        super().__init__(graph)
+        self.inputs = inputs
         self.writes = any(node.op == "assign_variable" for node in graph.nodes)
 
 
