@@ -23,9 +23,11 @@ _REQUIRED = object()
 
 
 class Attr:
-    """One attribute's kind. ``expected`` reads "must be {expected}" in messages."""
+    """One attribute's kind. ``expected`` reads "must be {expected}" in messages. A kind that is one exact Python
+    type names it in ``types``; the others override ``accepts``."""
     __slots__ = ("default",)
     expected = "a value"
+    types = ()
 
     def __init__(self, *, default=_REQUIRED):
         self.default = default
@@ -35,15 +37,11 @@ class Attr:
         return self.default is _REQUIRED
 
     def accepts(self, value):
-        raise NotImplementedError
+        return type(value) in self.types   # exact types: a bool is no int, a NumPy scalar no float
 
     def __repr__(self):
         default = "" if self.required else f"default={self.default!r}"
         return f"{type(self).__name__}({default})"
-
-
-def _is_int(value):
-    return type(value) is int   # (not bool, not a NumPy integer: see the module docstring)
 
 
 def _all_ints(values):
@@ -53,69 +51,50 @@ def _all_ints(values):
     return True
 
 
-class Int(Attr):
-    __slots__ = ()
-    expected = "an int"
+def _exact(name, types, expected, doc=None):
+    """An attribute kind that is exactly one of ``types``."""
+    return type(name, (Attr,), {"__slots__": (), "types": types, "expected": expected, "__doc__": doc})
+
+
+Int = _exact("Int", (int,), "an int")
+Float = _exact("Float", (float,), "a float")
+Number = _exact("Number", (int, float), "an int or a float",
+                "An int or a float, as the op's dtype needs (``range``'s bounds are ints for int dtypes).")
+Bool = _exact("Bool", (bool,), "a bool")
+Value = _exact("Value", (Const,), "a Const", 'A constant array (``Const``).')
+Variable = _exact("Variable", (VarRef,), "a variable reference (VarRef)",
+                  "A reference to a runtime variable (``VarRef``).")
+Subgraph = _exact("Subgraph", (Graph,), "a Graph",
+                  "A nested ``Graph`` (a body of control flow or a function the node calls).")
+
+
+class _Choice(Attr):
+    """A value of type ``kind``, one of ``choices`` when given."""
+    __slots__ = ("choices",)
+    kind, noun = object, "a value"
+
+    def __init__(self, choices=None, **kwargs):
+        super().__init__(**kwargs)
+        self.choices = None if choices is None else tuple(choices)
+
+    @property
+    def expected(self):
+        return self.noun if self.choices is None else "one of " + ", ".join(map(self._show, self.choices))
 
     def accepts(self, value):
-        return _is_int(value)
+        return type(value) is self.kind and (self.choices is None or value in self.choices)
 
 
-class Float(Attr):
-    __slots__ = ()
-    expected = "a float"
-
-    def accepts(self, value):
-        return type(value) is float
-
-
-class Number(Attr):
-    """An int or a float, as the op's dtype needs (``range``'s bounds are ints for int dtypes)."""
-    __slots__ = ()
-    expected = "an int or a float"
-
-    def accepts(self, value):
-        return type(value) is int or type(value) is float
-
-
-class Bool(Attr):
-    __slots__ = ()
-    expected = "a bool"
-
-    def accepts(self, value):
-        return type(value) is bool
-
-
-class Str(Attr):
+class Str(_Choice):
     """A string, one of ``choices`` when given."""
-    __slots__ = ("choices",)
-
-    def __init__(self, choices=None, **kwargs):
-        super().__init__(**kwargs)
-        self.choices = None if choices is None else tuple(choices)
-
-    @property
-    def expected(self):
-        return "a str" if self.choices is None else "one of " + ", ".join(map(repr, self.choices))
-
-    def accepts(self, value):
-        return type(value) is str and (self.choices is None or value in self.choices)
+    __slots__ = ()
+    kind, noun, _show = str, "a str", staticmethod(repr)
 
 
-class Dtype(Attr):
+class Dtype(_Choice):
     """A graphjit DType, one of ``choices`` when given."""
-    __slots__ = ("choices",)
-
-    def __init__(self, choices=None, **kwargs):
-        super().__init__(**kwargs)
-        self.choices = None if choices is None else tuple(choices)
-
-    @property
-    def expected(self):
-        return "a dtype" if self.choices is None else "one of " + ", ".join(d.name for d in self.choices)
-
-    def accepts(self, value):
-        return type(value) is DType and (self.choices is None or value in self.choices)
+    __slots__ = ()
+    kind, noun, _show = DType, "a dtype", staticmethod(lambda d: d.name)
 
 
 class Ints(Attr):
@@ -127,22 +106,16 @@ class Ints(Attr):
         return type(value) is tuple and _all_ints(value)
 
 
-class Axis(Attr):
+class Axis(Int):
     """One axis: an int (rules check it against the input's rank)."""
     __slots__ = ()
     expected = "an int axis"
 
-    def accepts(self, value):
-        return _is_int(value)
 
-
-class Axes(Attr):
+class Axes(Ints):
     """A tuple of int axes."""
     __slots__ = ()
     expected = "a tuple of int axes"
-
-    def accepts(self, value):
-        return type(value) is tuple and _all_ints(value)
 
 
 class Shape(Attr):
@@ -182,33 +155,6 @@ def _key_item(item):
     if kind is Slice:
         return all(b is None or type(b) is int for b in (item.start, item.stop, item.step))
     return kind is In and type(item.k) is int and item.k >= 1
-
-
-class Value(Attr):
-    """A constant array (``Const``)."""
-    __slots__ = ()
-    expected = "a Const"
-
-    def accepts(self, value):
-        return type(value) is Const
-
-
-class Variable(Attr):
-    """A reference to a runtime variable (``VarRef``)."""
-    __slots__ = ()
-    expected = "a variable reference (VarRef)"
-
-    def accepts(self, value):
-        return type(value) is VarRef
-
-
-class Subgraph(Attr):
-    """A nested ``Graph`` (a body of control flow or a function the node calls)."""
-    __slots__ = ()
-    expected = "a Graph"
-
-    def accepts(self, value):
-        return type(value) is Graph
 
 
 class Optional(Attr):
