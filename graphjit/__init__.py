@@ -14,6 +14,8 @@ with _paused_gc():
     from graphjit import errors  # noqa: F401
     from graphjit.tracer import ops as _ops  # noqa: F401  (registers every op)
     from graphjit.tracer.dtypes import DType, as_dtype, bool_ as bool, float32, float64, int32, int64  # noqa: A001
+    from graphjit.tracer.autodiff import GradientTape, grad, value_and_grad  # noqa: F401
+    from graphjit.tracer.context import executing_eagerly  # noqa: F401
     from graphjit.tracer.function import ConcreteFunction, Function, function  # noqa: F401
     from graphjit.tracer.registry import API as _API
     from graphjit.tracer import serialize as _serialize  # noqa: F401  (installs Graph.to_json/from_json)

@@ -16,8 +16,9 @@ Extensions plug in without the core importing them (compat.v1 is the one today):
   ``_trace``), which runs ops on them when nothing is pushed (TF1: an op on a graph's tensor joins
   that graph), as JAX finds the trace from an op's arguments.
 
-``_state.top`` is None exactly when an op on eager inputs runs eagerly, so a fast path needs only that
-one test to agree with ``context_for``.
+``_state.top`` is None exactly when an op on eager inputs runs eagerly with nothing recording it, so a fast
+path needs only that one test to agree with ``context_for`` (under a gradient tape it is not None: the tape
+must see every op).
 """
 import threading
 
@@ -66,12 +67,36 @@ def register_tensor_context(tensor_type):
 
 
 def context_for(tensors):
-    """The context that runs an op on ``tensors``: the innermost pushed one (a trace, a default graph);
-    else the context an input carries (``register_tensor_context``); else the fallback (eager, or the
-    context ``set_fallback`` installed)."""
+    """The context that runs an op on ``tensors``: the innermost pushed one (a trace, a default graph, a
+    gradient tape); else the context an input carries (``register_tensor_context``); else the fallback (eager,
+    or the context ``set_fallback`` installed)."""
     top = _state.top
     if top is not None and type(top) is not _Fallback:
         return top
+    return _unpushed(tensors)
+
+
+def context_below(ctx, tensors):
+    """The context that would run an op on ``tensors`` if the pushed ``ctx`` were not there (a context that
+    wraps another, as a gradient tape does, hands its ops on to this one)."""
+    stack = _state.stack
+    for k in range(len(stack) - 1, -1, -1):
+        if stack[k] is ctx:
+            return stack[k - 1] if k else _unpushed(tensors)
+    raise InternalError(f"{ctx!r} is not pushed on this thread")
+
+
+def innermost_graph():
+    """The innermost pushed context that builds a graph (a trace, a compat.v1 graph), or None; contexts that
+    only wrap another one (``traces = False``: gradient tapes) are looked past."""
+    for ctx in reversed(_state.stack):
+        if getattr(ctx, "traces", True):
+            return ctx
+    return None
+
+
+def _unpushed(tensors):
+    top = _ThreadState.top
     carried = _tensor_contexts
     if carried:
         for t in tensors:
@@ -91,11 +116,12 @@ def set_fallback(factory):
 
 
 def executing_eagerly():
-    return _state.top is None
+    """True when ops on eager tensors run at once (gradient tapes record them but do not change that)."""
+    return _state.top is None or (innermost_graph() is None and _ThreadState.top is None)
 
 
 def is_tracing():
-    return bool(_state.stack)
+    return innermost_graph() is not None
 
 
 class pushed:

@@ -361,7 +361,7 @@ class Function:
 
         # Called while another function is traced, this trace runs inside that one (TF's nested tf.function):
         # the outer trace's tensors it closes over become captures, fed when the outer graph inlines it.
-        top = _thread.top
+        top = context.innermost_graph()   # (past any gradient tape)
         parent = top if type(top) is TraceContext else None
         graph, captures = trace(flat_function, input_types, parent, name=self.name,
                                 allow_variable_creation=self._tracing_count == 0, function_name=self.name)

@@ -3,6 +3,8 @@
 The Python object is a handle: reads and writes are ops (``read_variable``, ``assign_variable``) so a
 traced function records them as ordered graph nodes and the runtime applies them when it runs.
 """
+import weakref
+
 import numpy as np
 
 from . import context
@@ -10,6 +12,15 @@ from .errors import InvalidArgumentError
 from .registry import OPS
 from .shapes import TensorShape
 from .tensor import EagerTensor, Tensor, as_dtype_arg, convert_to_tensor
+
+
+# variable id -> the live Variable object (held weakly): how a gradient tape, which sees read_variable ops and
+# their VarRefs, finds whether the variable is trainable
+_by_id = weakref.WeakValueDictionary()
+
+
+def variable_by_id(variable_id):
+    return _by_id.get(variable_id)
 
 
 class Variable(Tensor):
@@ -34,6 +45,7 @@ class Variable(Tensor):
                      else OPS["cast"].bind(value, dtype=dtype))
         self.trainable = bool(trainable)
         self._ref = context.current().create_variable(self, name, value)
+        _by_id[self._ref.id] = self
 
     # -- facts --
     name = property(lambda self: self._ref.name)

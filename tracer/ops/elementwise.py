@@ -11,6 +11,7 @@ from ..dtypes import ALL as ALL_DTYPES, from_numpy
 from ..errors import InvalidArgumentError, UnimplementedError
 from ..ir import TensorType
 from .. import lowering as L
+from ..autodiff import NOT_DIFFERENTIABLE
 from ..lowering import Scalar
 from ..registry import OPS, Op, binary_operator, export, numpy_adapter, register, unsupported_operand
 from ..shapes import broadcast_shapes
@@ -404,3 +405,49 @@ _LOWERINGS = {
 }
 for _name, _lowering in _LOWERINGS.items():
     OPS[_name].lower = _lowering
+
+
+# ---- gradients (tracer.autodiff): each rule is grad(upstream, output, *inputs) -> one gradient per input, in
+# graphjit's own ops; broadcasting and dtype are undone by the tape (unbroadcast, cast). Ties and kinks follow TF:
+# relu'(0) = 0, abs'(0) = 0, maximum/minimum give a tie to the first operand.
+
+def _zero_where_not(mask, g):
+    return where(mask, g, g * 0.0)   # a select, not g * mask: an inf upstream must not become NaN where unused
+
+
+_RULES = {
+    "add": lambda g, y, a, b: (g, g),
+    "subtract": lambda g, y, a, b: (g, -g),
+    "multiply": lambda g, y, a, b: (g * b, g * a),
+    "divide": lambda g, y, a, b: (g / b, -g * y / b),
+    "negative": lambda g, y, x: (-g,),
+    "exp": lambda g, y, x: (g * y,),
+    "expm1": lambda g, y, x: (g * (y + 1.0),),
+    "log": lambda g, y, x: (g / x,),
+    "log1p": lambda g, y, x: (g / (x + 1.0),),
+    "sqrt": lambda g, y, x: (g * 0.5 / y,),
+    "rsqrt": lambda g, y, x: (g * -0.5 * y / x,),
+    "square": lambda g, y, x: (g * 2.0 * x,),
+    "reciprocal": lambda g, y, x: (-g * y * y,),
+    "sin": lambda g, y, x: (g * cos(x),),
+    "cos": lambda g, y, x: (-g * sin(x),),
+    "tan": lambda g, y, x: (g * (1.0 + y * y),),
+    "tanh": lambda g, y, x: (g * (1.0 - y * y),),
+    "sigmoid": lambda g, y, x: (g * y * (1.0 - y),),
+    "softplus": lambda g, y, x: (g * sigmoid(x),),
+    "relu": lambda g, y, x: (_zero_where_not(x > 0.0, g),),
+    "abs": lambda g, y, x: (g * sign(x),),
+    "maximum": lambda g, y, a, b: (_zero_where_not(a >= b, g), _zero_where_not(a < b, g)),
+    "minimum": lambda g, y, a, b: (_zero_where_not(a <= b, g), _zero_where_not(a > b, g)),
+    # d/da a**b = b * a**(b-1); d/db = log(a) * a**b, taken as 0 where a <= 0 (TF's choice: no NaN from log)
+    "pow": lambda g, y, a, b: (g * b * (a ** (b - 1.0)) if a.dtype.is_floating else None,
+                               _zero_where_not(a > 0.0, g * y * log(where(a > 0.0, a, a * 0.0 + 1.0)))
+                               if b.dtype.is_floating else None),
+    "where": lambda g, y, c, a, b: (None, _zero_where_not(c, g), _zero_where_not(logical_not(c), g)),
+}
+for _name, _rule in _RULES.items():
+    OPS[_name].grad = _rule
+for _name in ("floor", "ceil", "round", "sign", "isnan", "isinf", "isfinite", "logical_not", "equal", "not_equal",
+              "less", "less_equal", "greater", "greater_equal", "logical_and", "logical_or", "logical_xor",
+              "floordiv"):
+    OPS[_name].grad = NOT_DIFFERENTIABLE

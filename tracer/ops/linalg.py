@@ -11,7 +11,7 @@ from ..dtypes import result_type
 from ..errors import InvalidArgumentError, UnimplementedError
 from ..ir import TensorType
 from ..lowering import Kernel
-from ..registry import Op, export, numpy_adapter, register
+from ..registry import OPS, Op, export, numpy_adapter, register
 from ..shapes import broadcast_shapes, format_shape, normalize_axis
 from ..source import with_location
 from ..tensor import convert_to_tensor
@@ -170,3 +170,43 @@ def numpy_dot(a, b, out=None):
 
 
 MATMUL.lower = Kernel("matmul")  # 2-D float operands: BLAS gemm from the compiled entry
+
+
+# ---- gradient (tracer.autodiff) ----------------------------------------------------------------------------
+
+def _matmul_grad(g, y, a, b, *, transpose_a, transpose_b):
+    """For A = op(a), B = op(b), y = A @ B: dA = g @ B^T and dB = A^T @ g, each written as one matmul on the
+    stored operands (so no transpose is materialised). 1-D operands are matrices of one row (a) or column (b);
+    broadcast batch axes are summed by the tape."""
+    a2 = _reshaped(a, (1,) + tuple(a.shape)) if len(a.shape) == 1 else a
+    b2 = _reshaped(b, tuple(b.shape) + (1,)) if len(b.shape) == 1 else b
+    g_shape = list(g.shape)
+    if len(b.shape) == 1:
+        g_shape.append(1)
+    if len(a.shape) == 1:
+        g_shape.insert(len(g_shape) - 1, 1)
+    g2 = _reshaped(g, g_shape)
+    if transpose_a:
+        da = MATMUL.bind(b2, g2, transpose_a=transpose_b, transpose_b=True)
+    else:
+        da = MATMUL.bind(g2, b2, transpose_a=False, transpose_b=not transpose_b)
+    if transpose_b:
+        db = MATMUL.bind(g2, a2, transpose_a=True, transpose_b=transpose_a)
+    else:
+        db = MATMUL.bind(a2, g2, transpose_a=not transpose_a, transpose_b=False)
+    if len(a.shape) == 1:
+        da = _reshaped(_sum_leading(da, len(da.shape) - 2), tuple(a.shape))
+    if len(b.shape) == 1:
+        db = _reshaped(_sum_leading(db, len(db.shape) - 2), tuple(b.shape))
+    return da, db
+
+
+def _reshaped(x, shape):
+    return OPS["reshape"].bind(x, shape=tuple(shape))
+
+
+def _sum_leading(x, count):
+    return OPS["reduce_sum"].bind(x, axis=tuple(range(count)), keepdims=False) if count > 0 else x
+
+
+MATMUL.grad = _matmul_grad

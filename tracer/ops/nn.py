@@ -12,7 +12,7 @@ from ..dtypes import int32, int64
 from ..errors import InvalidArgumentError
 from ..ir import TensorType
 from ..lowering import Kernel
-from ..registry import Op, export, register
+from ..registry import OPS, Op, export, register
 from ..shapes import format_shape
 from ..source import with_location
 from ..tensor import convert_to_tensor
@@ -179,3 +179,28 @@ def _noise_shape(noise_shape, x_shape):
 SOFTMAX.lower = Kernel("softmax")
 LOG_SOFTMAX.lower = Kernel("log_softmax")
 SPARSE_XENT.lower = Kernel("sparse_xent")  # a row kernel; labels are checked in it (the runner raises)
+
+
+# ---- gradients (tracer.autodiff), in the stable forms: no exp of unshifted logits -------------------------
+
+def _softmax_grad(g, y, x, *, axis):
+    return (y * (g - reduce_sum(g * y, axis=axis, keepdims=True)),)
+
+
+def _log_softmax_grad(g, y, x, *, axis):
+    return (g - OPS["exp"].bind(y) * reduce_sum(g, axis=axis, keepdims=True),)
+
+
+def _xent_grad(g, y, labels, logits):
+    """d/dlogits of -log_softmax(logits)[label] = softmax(logits) - one_hot(label); labels get none."""
+    classes = logits.shape[-1]
+    probabilities = SOFTMAX.bind(logits, axis=len(logits.shape) - 1)
+    picked = OPS["equal"].bind(OPS["expand_dims"].bind(labels, axis=len(labels.shape)),
+                               convert_to_tensor(np.arange(classes, dtype=labels.dtype.np)))
+    one_hot = OPS["cast"].bind(picked, dtype=logits.dtype)
+    return None, OPS["expand_dims"].bind(g, axis=len(g.shape)) * (probabilities - one_hot)
+
+
+SOFTMAX.grad = _softmax_grad
+LOG_SOFTMAX.grad = _log_softmax_grad
+SPARSE_XENT.grad = _xent_grad

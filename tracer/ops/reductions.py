@@ -17,7 +17,8 @@ from ..dtypes import from_numpy, int32, int64
 from ..errors import InvalidArgumentError, UnimplementedError
 from ..ir import TensorType
 from ..lowering import Kernel, Reduce
-from ..registry import API, Op, export, numpy_adapter, register
+from ..autodiff import NOT_DIFFERENTIABLE
+from ..registry import API, OPS, Op, export, numpy_adapter, register
 from ..shapes import format_shape, normalize_axes, normalize_axis
 from ..source import with_location
 from ..tensor import EagerTensor, as_dtype_arg, convert_to_tensor
@@ -307,3 +308,34 @@ REDUCE_ALL.lower = Reduce("True", "({acc} & ({v} != 0))", acc_dtype="out")
 REDUCE_LOGSUMEXP.lower = Kernel("logsumexp")
 ARGMAX.lower = Kernel("argmax")
 ARGMIN.lower = Kernel("argmin")
+
+
+# ---- gradients (tracer.autodiff): the upstream gradient spread back over the reduced axes ------------------
+
+def _spread(g, x, axis):
+    """``g`` (the reduction's shape) with the reduced axes back as size 1, broadcast to ``x``'s shape."""
+    kept = OPS["reshape"].bind(g, shape=reduced_shape(tuple(x.shape), axis, True))
+    return OPS["broadcast_to"].bind(kept, shape=tuple(x.shape))
+
+
+def _count(x, axis):
+    n = 1
+    for a in axis:
+        n *= x.shape[a]
+    return n
+
+
+def _extreme_grad(g, y, x, *, axis, keepdims):
+    # TF's choice: the gradient is shared equally by the elements that tie for the extreme
+    hit = OPS["cast"].bind(OPS["equal"].bind(x, _spread(y, x, axis)), dtype=x.dtype)
+    ties = _spread(REDUCE_SUM.bind(hit, axis=axis, keepdims=False), x, axis)
+    return (OPS["divide"].bind(OPS["multiply"].bind(_spread(g, x, axis), hit), ties),)
+
+
+REDUCE_SUM.grad = lambda g, y, x, *, axis, keepdims: (_spread(g, x, axis),)
+REDUCE_MEAN.grad = lambda g, y, x, *, axis, keepdims: (_spread(g, x, axis) / float(max(_count(x, axis), 1)),)
+REDUCE_MAX.grad = REDUCE_MIN.grad = _extreme_grad
+REDUCE_LOGSUMEXP.grad = lambda g, y, x, *, axis, keepdims: (
+    _spread(g, x, axis) * OPS["exp"].bind(x - _spread(y, x, axis)),)
+for _op in (REDUCE_ANY, REDUCE_ALL, ARGMAX, ARGMIN):
+    _op.grad = NOT_DIFFERENTIABLE

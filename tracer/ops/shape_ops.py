@@ -12,6 +12,7 @@ from ..dtypes import result_type
 from ..errors import InvalidArgumentError, UnimplementedError
 from ..ir import TensorType
 from .. import lowering as L
+from ..autodiff import NOT_DIFFERENTIABLE
 from ..lowering import Kernel, Scalar, View
 from ..registry import OPS, Op, export, numpy_adapter, register
 from ..shapes import broadcast_shapes, normalize_axes, normalize_axis, num_elements
@@ -474,3 +475,26 @@ def rank(input, name=None):
 
 def _unknown(x, what):
     raise UnimplementedError(f"{what}: the rank of {x} is unknown (a compat.v1 placeholder without a shape)")
+
+
+# ---- gradients (tracer.autodiff): views move the upstream gradient back to the input's layout ----------------
+
+def _inverse_permutation(perm):
+    inverse = [0] * len(perm)
+    for i, p in enumerate(perm):
+        inverse[p] = i
+    return tuple(inverse)
+
+
+def _same_shape_as_input(g, y, x, **_):
+    return (RESHAPE.bind(g, shape=tuple(x.shape)),)
+
+
+for _op in (RESHAPE, EXPAND_DIMS, SQUEEZE):
+    _op.grad = _same_shape_as_input
+TRANSPOSE.grad = lambda g, y, x, *, perm: (TRANSPOSE.bind(g, perm=_inverse_permutation(perm)),)
+BROADCAST_TO.grad = lambda g, y, x, *, shape: (g,)   # the tape sums the broadcast axes (autodiff.unbroadcast)
+IDENTITY.grad = lambda g, y, x: (g,)
+CAST.grad = lambda g, y, x, *, dtype: (g,)           # back in x's dtype: the tape casts; ints get none
+STOP_GRADIENT.grad = NOT_DIFFERENTIABLE
+SHAPE.grad = NOT_DIFFERENTIABLE

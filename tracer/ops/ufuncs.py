@@ -13,6 +13,7 @@ import numpy as np
 
 from ..errors import UnimplementedError
 from .. import lowering as L
+from ..autodiff import NOT_DIFFERENTIABLE
 from ..lowering import Scalar
 from ..registry import OPS, numpy_adapter
 from ..tensor import convert_to_tensor, promote_operands
@@ -185,3 +186,19 @@ _LOWERINGS = {
 }
 for _name, _lowering in _LOWERINGS.items():
     OPS[_name].lower = _lowering
+
+
+# ---- gradients (tracer.autodiff; the rule format is in tracer/ops/elementwise.py) ---------------------------
+_LN2, _LN10 = 0.6931471805599453, 2.302585092994046
+_RULES = {
+    "positive": lambda g, y, x: (g,),
+    "exp2": lambda g, y, x: (g * y * _LN2,),
+    "log2": lambda g, y, x: (g / (x * _LN2),),
+    "log10": lambda g, y, x: (g / (x * _LN10),),
+    "sinh": lambda g, y, x: (g * OPS["cosh"].bind(x),),
+    "cosh": lambda g, y, x: (g * OPS["sinh"].bind(x),),
+}
+for _name, _rule in _RULES.items():
+    OPS[_name].grad = _rule
+for _name in ("rint", "trunc", "signbit", "spacing", "nextafter"):
+    OPS[_name].grad = NOT_DIFFERENTIABLE
