@@ -282,7 +282,7 @@ class StagePlan:
                 if any(u not in group.members for u in self.users[m]):
                     self.materialized.add(m)
         self._plan_inplace()
-        self.groups = _topological(self.groups, self.graph, self.group_of)
+        self.groups = _topological(self.groups, self.graph, self.group_of, self.maps)
 
     def _plan_inplace(self):
         """An elementwise group may write its output into a scratch input it alone reads (e.g. the
@@ -317,7 +317,10 @@ class StagePlan:
         return amap.broadcast_to(tuple(group.shape)) == AffineMap.contiguous(group.shape)
 
 
-def _topological(groups, graph, group_of):
+def _topological(groups, graph, group_of, maps):
+    """Groups in an order where each runs after the groups whose values it reads, directly or through a view
+    (a view is no group's member: its reads go to the buffer it maps; missing that ran an elementwise group
+    before the gemm whose transposed result it reads, found by tests/test_autodiff_compiled.py)."""
     order, done = [], set()
     position = {id(g): k for k, g in enumerate(groups)}  # by id: groups are unhashable; `groups` keeps them alive
 
@@ -327,7 +330,7 @@ def _topological(groups, graph, group_of):
         done.add(id(group))
         for m in group.members:
             for j in graph.nodes[m].inputs:
-                src = group_of.get(j)
+                src = group_of.get(maps[j][0] if j in maps else j)
                 if src is not None and src is not group and id(src) in position:
                     visit(src)
         order.append(group)

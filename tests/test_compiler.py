@@ -535,3 +535,18 @@ def test_parallel_variant_of_every_kernel_kind_compiles_without_the_nrt_and_matc
     for got, want in zip(f(x, y, labels, xi, wi), oracle):
         assert got.shape == want.shape and got.dtype == want.dtype
         np.testing.assert_allclose(got.numpy(), want.numpy(), rtol=2e-5, atol=1e-5)
+
+
+def test_a_group_reading_a_gemm_result_through_a_view_runs_after_the_gemm(compiled):
+    # exp(x) starts an elementwise group before the gemm's group exists; the group reads the gemm's result only
+    # through a transpose (a view, no group's member), and used to be scheduled first: it read the gemm's output
+    # buffer before the gemm wrote it (garbage such as 7e33). Found by tests/test_autodiff_compiled.py.
+    rng = np.random.default_rng(1)
+    x = rng.uniform(-2, 2, (4, 4)).astype(np.float32)
+    c = rng.uniform(0.5, 1.5, (4, 4)).astype(np.float32)
+    f = gj.function(lambda x: [gj.exp(x) + gj.transpose(gj.matmul(x, c)), x / gj.reduce_sum(x, axis=1, keepdims=True)
+                               + gj.transpose(gj.matmul(c, x))])
+    got = [np.asarray(t) for t in f(x)]
+    x64, c64 = x.astype(np.float64), c.astype(np.float64)
+    np.testing.assert_allclose(got[0], np.exp(x64) + (x64 @ c64).T, rtol=1e-5, atol=1e-5)
+    np.testing.assert_allclose(got[1], x64 / x64.sum(axis=1, keepdims=True) + (c64 @ x64).T, rtol=1e-4, atol=1e-4)
