@@ -206,7 +206,7 @@ def test_the_checker_allows_the_math_library_on_exp_of_tanh():
 
 @pytest.mark.xfail(strict=True, reason="tensordot runs np.tensordot eagerly (np.dot: BLAS skips zero terms, so "
                                        "0 . -inf is 0.0 and 0 . -x is -0.0) and gemm compiled (NaN, +0.0, as "
-                                       "np.matmul); fuzz_specs._zero_free keeps exact zeros out of fuzzed dots")
+                                       "np.matmul); fuzz_specs_base.zero_free keeps exact zeros out of fuzzed dots")
 def test_tensordot_of_zero_and_inf_agrees_between_backends():
     a = np.array([0.0])
     b = np.array([[-1.0, 2.0, -np.inf]])
