@@ -77,17 +77,25 @@ class Failure:
     message: str
 
 
+def run_program(prog, inputs, shadow=False):
+    """Every node's value: ``inputs`` (one tensor per Input node, in order; symbolic while tracing) and each
+    Step's ``Spec.apply`` (on float64 shadow values when ``shadow``)."""
+    values, inputs = [], iter(inputs)
+    for node in prog.nodes:
+        if isinstance(node, Input):
+            values.append(next(inputs))
+        else:
+            values.append(SPECS[node.spec].apply([values[a] for a in node.args], node.params, shadow))
+    return values
+
+
 def build_function(progs):
     def fuzzed(*flat):
         outs, pos = [], 0
         for prog in progs:
-            values = []
-            for node in prog.nodes:
-                if isinstance(node, Input):
-                    values.append(flat[pos])
-                    pos += 1
-                else:
-                    values.append(SPECS[node.spec].apply([values[a] for a in node.args], node.params, False))
+            n = len(prog.inputs)
+            values = run_program(prog, flat[pos:pos + n])
+            pos += n
             outs.extend(values[o] for o in prog.outputs)
         return outs
     return fuzzed
@@ -96,9 +104,13 @@ def build_function(progs):
 def run_backends(progs, compiled=None):
     """(compiled results, interpreted results), each a list of arrays or the exception raised, for one traced
     function of all ``progs``; ``compiled`` names the backend under test (default COMPILED_BACKEND)."""
+    return run_function(build_function(progs), [x for p in progs for x in p.inputs], compiled)
+
+
+def run_function(python_function, flat, compiled=None):
+    """``run_backends`` for any function of the arrays ``flat`` returning a list of tensors."""
     compiled = compiled or COMPILED_BACKEND
-    flat = [x for p in progs for x in p.inputs]
-    function = gj.function(build_function(progs))
+    function = gj.function(python_function)
     saved = gj.config.backend, gj.config.compile_in_background
     results = {}
     try:
@@ -130,7 +142,19 @@ def _signs(pattern, shape, node):
     return np.random.default_rng((pattern, node)).choice([-1.0, 1.0], shape)
 
 
-def _perturb(y, true_dtype, ulps, pattern, node):
+def op_perturbation(op_name, kind, operand_sizes):
+    """(ULPs on each float operand, ULPs on the result) of one op in a perturbed run of ``kind`` ("cmp", "ref"
+    or None: unperturbed), from its ``Tol``: operands for ``on`` "in" (with the log2(n) growth of a pairwise
+    sum over ``operand_sizes``) and "operands", else the result."""
+    tol = tolerance(op_name)
+    ulps = getattr(tol, kind) if kind else 0
+    if ulps and tol.on in ("in", "operands"):
+        grow = 1 + math.log2(max(2, max(operand_sizes, default=2))) if tol.on == "in" else 1
+        return ulps * grow, (0.5 if kind == "ref" else 0)
+    return 0, ulps
+
+
+def perturb(y, true_dtype, ulps, pattern, node):
     if not ulps or true_dtype.np.kind != "f" or y.size == 0:
         return y
     with np.errstate(all="ignore"):
@@ -183,16 +207,14 @@ def shadow_nodes(prog, kind=None, pattern=None, round32=False, base=None):
             values.append(gj.convert_to_tensor(array))
             continue
         tol = tolerance(SPECS[node.spec].op)
-        ulps = getattr(tol, kind) if kind else 0
         args = [values[a] for a in node.args]
         if SPECS[node.spec].op in PRECISION_OPS or (round32 and tol.on in ("in", "operands")):
             # round32 sums float32 data in float32 as NumPy does (an intermediate may overflow to inf)
             args = [gj.convert_to_tensor(a.numpy().astype(prog.types[i].dtype.np)) for a, i in zip(args, node.args)]
-        if ulps and tol.on in ("in", "operands"):
-            grow = 1 + math.log2(max(2, max((a.numpy().size for a in args), default=2))) if tol.on == "in" else 1
-            args = [gj.convert_to_tensor(_perturb(a.numpy(), prog.types[i].dtype, ulps * grow, pattern, k))
+        operand_ulps, ulps = op_perturbation(SPECS[node.spec].op, kind, [a.numpy().size for a in args])
+        if operand_ulps:
+            args = [gj.convert_to_tensor(perturb(a.numpy(), prog.types[i].dtype, operand_ulps, pattern, k))
                     for a, i in zip(args, node.args)]
-            ulps = 0.5 if kind == "ref" else 0
         with np.errstate(all="ignore"):
             y = np.asarray(SPECS[node.spec].apply(args, node.params, True).numpy())
         if base is not None and SPECS[node.spec].op in PERIODIC_OPS:
@@ -209,7 +231,7 @@ def shadow_nodes(prog, kind=None, pattern=None, round32=False, base=None):
             y = _clamp32(y.astype(np.float64))
             if round32:
                 y = y.astype(np.float32).astype(np.float64)
-        values.append(gj.convert_to_tensor(_perturb(y, t.dtype, ulps, pattern, k)))
+        values.append(gj.convert_to_tensor(perturb(y, t.dtype, ulps, pattern, k)))
     return [v.numpy() for v in values]
 
 
@@ -218,7 +240,7 @@ def _classes(v):
     return np.where(np.isnan(v), 1, np.where(v == np.inf, 2, np.where(v == -np.inf, 3, 0)))
 
 
-def _compare(got, want, reference, runs, what):
+def compare(got, want, reference, runs, what):
     """Where ``runs`` (perturbed references) agree with ``reference``, ``got`` must match ``want``."""
     if got.dtype.kind != "f":
         stable = np.ones(reference.shape, bool)
@@ -267,9 +289,9 @@ def check_outputs(prog, compiled, interpreted):
                             f"traced type {t}")
             continue
         r = reference[j]
-        for message in (_compare(c, i, r, [run[j] for run in cmp_runs], f"{name} compiled vs interpreter"),
-                        _compare(c, r, r, [run[j] for run in ref_runs], f"{name} compiled vs float64"),
-                        _compare(i, r, r, [run[j] for run in ref_runs], f"{name} interpreter vs float64")):
+        for message in (compare(c, i, r, [run[j] for run in cmp_runs], f"{name} compiled vs interpreter"),
+                        compare(c, r, r, [run[j] for run in ref_runs], f"{name} compiled vs float64"),
+                        compare(i, r, r, [run[j] for run in ref_runs], f"{name} interpreter vs float64")):
             if message:
                 problems.append(message)
     return problems

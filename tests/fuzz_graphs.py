@@ -153,6 +153,17 @@ def random_values(rng, shape, dtype):
         return values.astype(dtype.np).reshape(shape)
 
 
+def smooth_values(rng, shape, dtype):
+    """Values for gradient checks (tests/fuzz_grad.py): floats of moderate size, never NaN, inf, zero or an
+    integer, so random points are smooth points of every op and finite differences see no kink or jump; small
+    integers, so a cast to float stays moderate too."""
+    if dtype is gj.bool:
+        return rng.random(shape) < 0.5
+    if dtype.is_floating:
+        return (rng.standard_normal(shape) * rng.choice([0.5, 1.0, 2.0])).astype(dtype.np)
+    return rng.integers(-4, 5, shape).astype(dtype.np)
+
+
 def layout(rng_array, ch, shape, dtype):
     """An array of ``shape`` whose memory is contiguous or not (the layouts users hand over)."""
     choice = ch.int(0, 9) if int(np.prod(shape)) > 1 else 0
@@ -188,6 +199,7 @@ class Program:
     types: list = field(default_factory=list)      # TensorType of each node
     outputs: list = field(default_factory=list)    # node ids
     error: type = None             # the graphjit error class the last step raises (error programs only)
+    values: object = field(default=random_values, repr=False)   # draws inputs: values(rng, shape, dtype)
     eager: list = field(default_factory=list, repr=False)  # eager values while drawing
 
     @property
@@ -236,7 +248,7 @@ def add_input(prog, ch, shape, dtype, array=None):
     """A new input node (random values and layout unless ``array`` is given); returns its id."""
     if array is None:
         rng = np.random.default_rng(ch.int(0, 2 ** 31))
-        array = layout(lambda s, d: random_values(rng, s, d), ch, shape, dtype)
+        array = layout(lambda s, d: prog.values(rng, s, d), ch, shape, dtype)
     prog.nodes.append(Input(array))
     prog.types.append(TensorType(tuple(array.shape), dtype))
     prog.eager.append(gj.convert_to_tensor(array))
@@ -255,8 +267,9 @@ def pick_value(ch, prog, want=None):
     return ids[-1] if ch.coin(0.5) else ch.pick(ids)
 
 
-def draw_program(ch, max_ops=30, want_error=False):
-    prog = Program()
+def draw_program(ch, max_ops=30, want_error=False, values=random_values):
+    """A random program; ``values(rng, shape, dtype)`` draws its inputs (random_values or smooth_values)."""
+    prog = Program(values=values)
     main = _draw_shape(ch)
     for k in range(ch.int(1, 3)):
         add_input(prog, ch, broadcastable(ch, main) if k else main, draw_dtype(ch))

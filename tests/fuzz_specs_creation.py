@@ -4,7 +4,7 @@ import numpy as np
 import graphjit as gj
 from graphjit.tracer.registry import API
 
-from fuzz_graphs import DTYPES, add_input, draw_dtype, pick_value, random_values, shadow_dtype
+from fuzz_graphs import DTYPES, add_input, draw_dtype, pick_value, shadow_dtype
 from fuzz_specs_base import SPECS, Spec, float_value, partner, shape_of, small_shape, spec
 
 
@@ -38,7 +38,7 @@ _shaped("ones")
 def _constant():
     def make(ch, prog, want_error):
         dtype = draw_dtype(ch)
-        return (), {"value": random_values(np.random.default_rng(ch.int(0, 2 ** 31)), small_shape(ch), dtype)}
+        return (), {"value": prog.values(np.random.default_rng(ch.int(0, 2 ** 31)), small_shape(ch), dtype)}
 
     def apply(ts, params, shadow):
         value = params["value"]
