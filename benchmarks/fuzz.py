@@ -1,10 +1,13 @@
 """The differential fuzzer at scale: random graphs over every registered op, compiled (Numba CPU backend)
 against the reference interpreter and a float64 NumPy shadow (tests/fuzz_graphs.py, tests/fuzz_check.py).
 
-    python benchmarks/fuzz.py --cases 10000 [--seed N] [--max-ops 12] [--batch 10] [--jobs 2]
+    python benchmarks/fuzz.py --cases 10000 [--seed N] [--max-ops 12] [--batch 10] [--jobs 2] [--grad]
 
 Prints cases run, mismatches, crashes (raw non-graphjit exceptions) and error disagreements, then a
 shrunk reproducer (the program listing with its inputs) for each distinct failure. Exits 1 on any failure.
+``--grad`` fuzzes backward graphs instead (tests/fuzz_grad.py): each program's weighted-sum loss differentiated
+by a tape inside the compiled function, compiled vs interpreter vs the eager tape, and the tape against float64
+finite differences; it also prints the programs checked and skipped, by reason.
 
 Where a case's time goes (2-core machine): Numba compiling the batch's module is ~95% of it; tracing,
 the compiler's passes, the interpreter and the checker's 11 float64 shadow runs are the rest. Numba's cost
@@ -40,6 +43,9 @@ def _signature(failure):
 def draw_batch(fuzz_graphs, args, job, index, limit):
     """The programs of batch ``index`` of ``job`` (the progress lines name it, to draw a failing batch again)."""
     ch = fuzz_graphs.RandomChooser((args.seed, job, index) if args.jobs > 1 else (args.seed, index))
+    if args.grad:
+        import fuzz_grad
+        return [fuzz_grad.draw_grad_program(ch, args.max_ops) for _ in range(min(args.batch, limit))]
     if ch.coin(args.error_cases * args.batch / (1 + args.error_cases * args.batch)):
         prog = next((p for p in (fuzz_graphs.draw_program(ch, args.max_ops, want_error=True)
                                  for _ in range(10)) if p is not None), None)
@@ -48,12 +54,20 @@ def draw_batch(fuzz_graphs, args, job, index, limit):
 
 
 def run_job(job, args, report=print):
-    """One process's share: returns (cases, batches, kind counts, op counts, reproducer texts)."""
+    """One process's share: returns (cases, batches, kind counts, failing programs, op counts, reproducer texts,
+    gradient stats)."""
     sys.path.insert(0, TESTS)
     _quiet()
     import fuzz_check
+    import fuzz_grad
     import fuzz_graphs
 
+    stats = collections.Counter()     # --grad: programs checked and skipped by reason (fuzz_grad.check_grad_batch)
+    if args.grad:
+        def check(progs):
+            return fuzz_grad.check_grad_batch(progs, stats)
+    else:
+        check = fuzz_check.check_batch
     start = time.perf_counter()
     cases, batches, failures, ops = 0, 0, [], collections.Counter()
     share = args.cases // args.jobs + (job < args.cases % args.jobs)
@@ -62,15 +76,18 @@ def run_job(job, args, report=print):
         batches += 1
         if not progs:
             continue
-        for prog in progs:
-            ops.update(fuzz_graphs.SPECS[n.spec].op for n in prog.nodes if isinstance(n, fuzz_graphs.Step))
-        found = fuzz_check.check_batch(progs)
+        if not args.grad:    # (--grad counts the ops it differentiated in the programs it checked)
+            for prog in progs:
+                ops.update(fuzz_graphs.SPECS[n.spec].op for n in prog.nodes if isinstance(n, fuzz_graphs.Step))
+        found = check(progs)
         failures += found
         cases += len(progs)
         if batches % 10 == 0 or found:
             kinds = collections.Counter(f.kind for f in failures)
             report(f"[job {job} batch {batches - 1} {time.perf_counter() - start:7.0f}s] {cases}/{share} cases, {kinds['mismatch']} "
-                   f"mismatches, {kinds['crash']} crashes, {kinds['error']} error disagreements")
+                   f"mismatches, {kinds['crash']} crashes, {kinds['error']} error disagreements"
+                   + (f", {kinds['finite differences']} finite-difference failures, {stats['checked']} checked"
+                      if args.grad else ""))
             for f in found:
                 report(f"    {f.kind}: {f.message[:300]}\n" + "\n".join(f.program.describe().splitlines()[:40]))
 
@@ -81,14 +98,19 @@ def run_job(job, args, report=print):
         seen.add(_signature(failure))
 
         def fails(prog, kind=failure.kind):
-            return any(f.kind == kind for f in fuzz_check.check_batch([prog]))
+            return any(f.kind == kind for f in check([prog]))
+        saved = stats.copy()     # shrinking's checks are not cases
         small = fuzz_check.shrink(failure.program, fails)
-        again = [f for f in fuzz_check.check_batch([small]) if f.kind == failure.kind]
+        again = [f for f in check([small]) if f.kind == failure.kind]
+        stats.clear()
+        stats.update(saved)
         reproducers.append(f"=== {failure.kind}: {(again[0] if again else failure).message[:800]}\n"
                            f"{small.describe()}")
     kinds = collections.Counter(f.kind for f in failures)
     failing = len({id(f.program) for f in failures})
-    return cases, batches, dict(kinds), failing, dict(ops), reproducers
+    if args.grad:
+        ops = collections.Counter({k[len("op: "):]: n for k, n in stats.items() if k.startswith("op: ")})
+    return cases, batches, dict(kinds), failing, dict(ops), reproducers, dict(stats)
 
 
 def _worker(job, args, queue):
@@ -110,6 +132,7 @@ def main(argv=None):
     parser.add_argument("--error-cases", type=float, default=0.02,
                         help="fraction of cases that end in a data-dependent error (each compiled alone)")
     parser.add_argument("--reproducers", type=int, default=8, help="distinct failures to shrink and print")
+    parser.add_argument("--grad", action="store_true", help="fuzz backward graphs (tests/fuzz_grad.py)")
     parser.add_argument("--cache-dir", default=None,
                         help="kernel cache directory (default: a fresh temporary one, removed at the end)")
     args = parser.parse_args(argv)
@@ -163,19 +186,31 @@ def main(argv=None):
     batches = sum(r[1] for r in results)
     kinds = collections.Counter()
     ops = collections.Counter()
+    stats = collections.Counter()
     for r in results:
         kinds.update(r[2])
         ops.update(r[4])
+        stats.update(r[6])
     elapsed = time.perf_counter() - start
     sys.path.insert(0, TESTS)
     import fuzz_graphs
     print(f"\ncases run: {cases} in {batches} compiled functions, {elapsed:.0f} s (seed {args.seed}, "
           f"max ops {args.max_ops}, batch {args.batch}, jobs {args.jobs}; {elapsed / max(cases, 1):.3f} s a case)")
     print(f"failing cases: {sum(r[3] for r in results)}; mismatches: {kinds['mismatch']}, "
-          f"crashes: {kinds['crash']}, error disagreements: {kinds['error']}")
-    unfuzzed = sorted(fuzz_graphs.fuzzed_ops() - set(ops))
-    print(f"ops exercised: {len(ops)} of {len(fuzz_graphs.fuzzed_ops())} fuzzed"
-          + (f" (never drawn: {', '.join(unfuzzed)})" if unfuzzed else ""))
+          f"crashes: {kinds['crash']}, error disagreements: {kinds['error']}"
+          + (f", finite-difference failures: {kinds['finite differences']}" if args.grad else ""))
+    if args.grad:
+        import fuzz_grad
+        for line in fuzz_grad.describe_stats(stats):
+            print(line)
+        ruled = fuzz_grad.ops_with_rules(fuzz_graphs.fuzzed_ops())
+        unchecked = sorted(ruled - set(ops))
+        print(f"gradient rules exercised: {len(ruled & set(ops))} of the {len(ruled)} fuzzed ops with a rule"
+              + (f" (never differentiated: {', '.join(unchecked)})" if unchecked else ""))
+    else:
+        unfuzzed = sorted(fuzz_graphs.fuzzed_ops() - set(ops))
+        print(f"ops exercised: {len(ops)} of {len(fuzz_graphs.fuzzed_ops())} fuzzed"
+              + (f" (never drawn: {', '.join(unfuzzed)})" if unfuzzed else ""))
     for line in died:
         print(f"!!! {line}")
     for r in results:
