@@ -199,45 +199,62 @@ class GradientTape:
             shape = tuple(target.shape) + tuple(source.shape)
             found = [row[j] for row in rows]
             if all(g is None for g in found):
-                results.append(_zeros(shape, source.dtype) if unconnected_gradients == "zero" else None)
+                results.append(zeros_of(shape, source.dtype) if unconnected_gradients == "zero" else None)
                 continue
-            found = [_zeros(tuple(source.shape), source.dtype) if g is None else g for g in found]
+            found = [zeros_of(tuple(source.shape), source.dtype) if g is None else g for g in found]
             results.append(OPS["reshape"].bind(OPS["stack"].bind(*found, axis=0), shape=shape))
         return nest.pack_sequence_as(sources, results)
 
     def _backward(self, targets, weights):
-        grads = {}
+        seeds = []
         for k, t in enumerate(targets):
-            if not _carries_gradient(t) or t.ref() not in self._followed:
-                continue
-            w = _ones_like(t) if weights is None else convert_to_tensor(weights[k], what="output_gradients")
-            _accumulate(grads, t, w)
-        for op, inputs, attrs, out in reversed(self._records):
-            upstream = grads.get(out.ref())
-            if upstream is None:
-                continue
-            if op.grad is None:
-                raise UnimplementedError(f"no gradient rule for op {op.name!r} yet (on the path from the target to "
-                                         f"a source): differentiate around it with gj.stop_gradient")
-            in_grads = op.grad(upstream, out, *inputs, **attrs)
-            for x, g in zip(inputs, in_grads):
-                if g is not None and _carries_gradient(x) and x.ref() in self._followed:
-                    _accumulate(grads, x, g)
-        return grads
+            if _carries_gradient(t) and t.ref() in self._followed:
+                seeds.append((t, ones_like(t) if weights is None
+                              else convert_to_tensor(weights[k], what="output_gradients")))
+        return backprop(self._records, seeds, self._followed)
 
     def _gradient_of(self, source, grads, unconnected):
         if getattr(source, "_is_variable", False):
-            found = [grads[r.ref()] for r in self._reads.get(source._ref.id, ()) if r.ref() in grads]
-            grad = None
-            for g in found:
-                grad = g if grad is None else OPS["add"].bind(grad, g)
+            grad = gradient_of_reads(grads, self._reads.get(source._ref.id, ()))
         elif isinstance(source, Tensor):
             grad = grads.get(source.ref())
         else:
             raise InvalidArgumentError(f"gradient: sources must be tensors or variables, got {type(source).__name__}")
         if grad is None and unconnected == "zero":
-            grad = _zeros(tuple(source.shape), source.dtype)
+            grad = zeros_of(tuple(source.shape), source.dtype)
         return grad
+
+
+def backprop(records, seeds, followed):
+    """Reverse accumulation: ``records`` are ``(op, inputs, attrs, output)`` in the order the ops ran, ``seeds``
+    ``(tensor, gradient)`` pairs to start from, ``followed`` the refs of the tensors gradients flow into (the
+    sources and what was computed from them). Returns ``{tensor.ref(): gradient}``. The tape and compat.v1's
+    symbolic ``gradients`` both run their backward pass here."""
+    grads = {}
+    for t, g in seeds:
+        _accumulate(grads, t, g)
+    for op, inputs, attrs, out in reversed(records):
+        upstream = grads.get(out.ref())
+        if upstream is None:
+            continue
+        if op.grad is None:
+            raise UnimplementedError(f"no gradient rule for op {op.name!r} yet (on the path from the target to "
+                                     f"a source): differentiate around it with gj.stop_gradient")
+        in_grads = op.grad(upstream, out, *inputs, **attrs)
+        for x, g in zip(inputs, in_grads):
+            if g is not None and _carries_gradient(x) and x.ref() in followed:
+                _accumulate(grads, x, g)
+    return grads
+
+
+def gradient_of_reads(grads, reads):
+    """A variable's gradient: the sum of those of the tensors read from it (None when none has one)."""
+    total = None
+    for r in reads:
+        g = grads.get(r.ref())
+        if g is not None:
+            total = g if total is None else OPS["add"].bind(total, g)
+    return total
 
 
 def _accumulate(grads, tensor, grad):
@@ -248,11 +265,11 @@ def _accumulate(grads, tensor, grad):
     grads[key] = grad if key not in grads else OPS["add"].bind(grads[key], grad)
 
 
-def _ones_like(t):
+def ones_like(t):
     return OPS["fill"].bind(EagerTensor(_scalar(1, t.dtype)), shape=tuple(t.shape))
 
 
-def _zeros(shape, dtype):
+def zeros_of(shape, dtype):
     return OPS["fill"].bind(EagerTensor(_scalar(0, dtype)), shape=tuple(shape))
 
 
