@@ -71,14 +71,13 @@ def _create_saved_slots(roots, entry_names):
     """Creates the slots that the checkpoint holds values for and that do not exist yet (an optimizer that has not
     applied gradients since it was made), so that restoring them needs no deferred state."""
     variables, owners = _collect(roots)
-    wanted = {}
+    saved = set()   # (owner key, variable key) of every saved slot
     for name in entry_names:
         var_key, mark, rest = name.partition(f"/{SLOT_MARK}/")
-        owner_key = rest.rpartition("/")[0]
-        if mark and var_key in variables and owner_key in owners:
-            wanted.setdefault(owner_key, {})[var_key] = variables[var_key]
-    for owner_key, wanted_vars in wanted.items():
-        owners[owner_key]._create_slots(list(wanted_vars.values()))
+        if mark:
+            saved.add((rest.rpartition("/")[0], var_key))
+    for owner_key, owner in owners.items():   # in the walk's order, as the variables: a deterministic creation order
+        owner._create_slots([var for var_key, var in variables.items() if (owner_key, var_key) in saved])
 
 
 # ---------------------------------------------------------------------------------------------------

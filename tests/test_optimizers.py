@@ -7,7 +7,8 @@ import numpy as np
 import pytest
 
 import graphjit as gj
-from graphjit.errors import FailedPreconditionError, InvalidArgumentError, UnimplementedError
+from graphjit import train
+from graphjit.errors import FailedPreconditionError, InvalidArgumentError, NotFoundError, UnimplementedError
 from graphjit.runtime.runtime import get_runtime
 
 STEPS = 6
@@ -280,7 +281,8 @@ def make_training(seed=0, traced=True):
     return model, optimizer, (gj.function(train_step) if traced else train_step)
 
 
-BATCH = np.random.default_rng(5).standard_normal((8, 4)).astype(np.float32)
+BATCHES = np.random.default_rng(5).standard_normal((5, 8, 4)).astype(np.float32)
+BATCH = BATCHES[0]
 LABELS = np.array([0, 1, 2, 1, 0, 2, 2, 1])
 
 
@@ -308,3 +310,69 @@ def test_optimizers_import_lazily_and_warn_nothing_on_import():
         import graphjit.optimizers as module
     assert gj.optimizers is module and "optimizers" in dir(gj)
     assert isinstance(gj.optimizers.AdamW(), gj.optimizers.Adam)
+
+
+# --- checkpoints of models and optimizers ---------------------------------------------------------------
+
+def _state(model, optimizer):
+    """Checkpoint key -> value of everything a checkpoint of (model, optimizer) tracks."""
+    tracked = train.Checkpoint(model=model, optimizer=optimizer)._variables()
+    return {key: var.numpy() for key, var in tracked.items()}
+
+
+def test_slots_are_saved_beside_their_variables_and_iterations_with_the_optimizer():
+    model, optimizer, step = make_training(traced=False)
+    assert sorted(_state(model, optimizer)) == ["model/b", "model/w", "optimizer/iterations"]   # no slots yet
+    step(BATCH, LABELS)
+    stray = gj.Variable(np.ones(2, np.float32))          # trained by the optimizer, not reachable from the model
+    optimizer.apply_gradients([(np.ones(2, np.float32), stray)])
+    slot_keys = [f"model/{v}/.OPTIMIZER_SLOT/optimizer/{s}" for v in ("b", "w") for s in ("m", "v")]
+    assert sorted(_state(model, optimizer)) == sorted(["model/b", "model/w", "optimizer/iterations"] + slot_keys)
+    assert train.Checkpoint(model=model)._variables().keys() == {"model/b", "model/w"}
+
+
+@pytest.mark.parametrize("mode", ["eager", "compiled"])
+def test_training_resumed_from_a_checkpoint_is_bitwise_the_uninterrupted_run(tmp_path, monkeypatch, mode):
+    if mode == "compiled":   # every call compiled (in the background mode the first calls are interpreted)
+        monkeypatch.setattr(gj.config, "backend", "cpu")
+        monkeypatch.setattr(gj.config, "compile_in_background", False)
+    model, optimizer, step = make_training(seed=0, traced=mode == "compiled")
+    checkpoint = train.Checkpoint(model=model, optimizer=optimizer)
+    for batch in BATCHES[:3]:
+        step(batch, LABELS)
+    path = checkpoint.save(str(tmp_path / "ckpt"))
+    for batch in BATCHES[3:]:
+        step(batch, LABELS)
+
+    resumed_model, resumed_optimizer, resumed_step = make_training(seed=1, traced=mode == "compiled")
+    assert resumed_optimizer.variables == (resumed_optimizer.iterations,)   # restored before its first apply:
+    train.Checkpoint(model=resumed_model, optimizer=resumed_optimizer).restore(path).assert_consumed()
+    assert len(resumed_optimizer.variables) == 5                             # its slots were made by the restore
+    assert int(resumed_optimizer.iterations.numpy()) == 3
+    for batch in BATCHES[3:]:
+        resumed_step(batch, LABELS)
+    expected, resumed = _state(model, optimizer), _state(resumed_model, resumed_optimizer)
+    assert resumed.keys() == expected.keys() and len(expected) == 7
+    for key in expected:
+        assert resumed[key].dtype == expected[key].dtype and resumed[key].tobytes() == expected[key].tobytes(), key
+
+
+def test_restoring_slots_the_optimizer_does_not_have_saved_is_an_error(tmp_path):
+    model, _, _ = make_training(traced=False)
+    momentum = gj.optimizers.SGD(0.1, momentum=0.9)
+    momentum.apply_gradients([(np.ones(tuple(v.shape), np.float32), v) for v in model.trainable_variables])
+    path = train.Checkpoint(model=model, optimizer=momentum).save(str(tmp_path / "sgd"))
+    fresh, adam, _ = make_training(seed=1, traced=False)
+    before = fresh.w.numpy().copy()
+    with pytest.raises(NotFoundError, match=r"no entry for 'model/b/.OPTIMIZER_SLOT/optimizer/m'"):
+        train.Checkpoint(model=fresh, optimizer=adam).restore(path)
+    np.testing.assert_array_equal(fresh.w.numpy(), before)   # nothing restored
+    # a checkpoint saved before the first apply restores into an optimizer that has none of its slots either
+    early = train.Checkpoint(model=fresh, optimizer=gj.optimizers.Adam()).save(str(tmp_path / "early"))
+    trained, trained_adam, step = make_training(seed=2, traced=False)
+    train.Checkpoint(model=trained, optimizer=trained_adam).restore(early).assert_consumed()
+    assert trained_adam.variables == (trained_adam.iterations,)
+    step(BATCH, LABELS)   # slots are made by the first apply as usual
+    # but every tracked variable must be in the checkpoint (as for model variables): a trained optimizer's slots too
+    with pytest.raises(NotFoundError, match=r"no entry for 'model/b/.OPTIMIZER_SLOT/optimizer/m'"):
+        train.Checkpoint(model=trained, optimizer=trained_adam).restore(early)
