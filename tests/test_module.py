@@ -46,13 +46,14 @@ def test_default_names_follow_tfs_camel_to_snake_rule_and_bad_names_are_refused(
 
 
 def test_variables_made_in_a_modules_name_scope_are_prefixed_and_scopes_nest():
-    model = MLP(name="net")
-    names = sorted(v.name.rsplit("_", 1)[0] if v.name[-1].isdigit() else v.name for v in model.variables)
-    # modules made inside the parent's scope get the parent's prefix; the runtime uniquifies repeated names
-    assert names == ["net/dense/bias", "net/dense/kernel", "net/head/bias", "net/head/kernel", "net/scale"]
-    assert gj.Variable(1.0, name="free").name.startswith("free")  # no scope is active any more
-    outer = gj.Module(name="outer")
-    with name_scope("block"):
+    # (names unique to this test: the runtime appends _1, _2... to a name given before)
+    model = MLP(name="scoped_mlp")
+    assert sorted(v.name for v in model.variables) == ["scoped_mlp/dense/bias", "scoped_mlp/dense/kernel",
+                                                       "scoped_mlp/head/bias", "scoped_mlp/head/kernel",
+                                                       "scoped_mlp/scale"]
+    assert gj.Variable(1.0, name="unscoped_free").name == "unscoped_free"   # no scope is active any more
+    outer = gj.Module(name="scoped_outer")
+    with name_scope("scoped_block"):
         inner = gj.Module(name="inner")
     scope = outer.name_scope          # one object, entered twice, and re-entered from inside another scope
     with scope:
@@ -63,8 +64,24 @@ def test_variables_made_in_a_modules_name_scope_are_prefixed_and_scopes_nest():
             c = gj.Variable(1.0, name="c")
         with name_scope("sub"):
             d = gj.Variable(1.0, name="d")
-    assert [v.name.split("_")[0] for v in (a, b, c, d)] == ["outer/a", "outer/Variable", "block/inner/c",
-                                                              "outer/sub/d"]
+            with name_scope(""):      # the root
+                e = gj.Variable(1.0, name="scoped_root")
+    assert [v.name for v in (a, b, c, d, e)] == ["scoped_outer/a", "scoped_outer/Variable", "scoped_block/inner/c",
+                                                 "scoped_outer/sub/d", "scoped_root"]
+
+
+def test_name_scopes_are_per_thread():
+    import threading
+    made = {}
+
+    def other_thread():
+        made["other"] = gj.Variable(1.0, name="threaded_other")
+    with gj.Module(name="threaded_scope").name_scope:
+        worker = threading.Thread(target=other_thread)
+        worker.start()
+        worker.join()
+        mine = gj.Variable(1.0, name="threaded_mine")
+    assert made["other"].name == "threaded_other" and mine.name == "threaded_scope/threaded_mine"
 
 
 def test_with_name_scope_decorates_methods():
@@ -144,3 +161,32 @@ def test_a_gj_function_method_traces_per_instance_and_reads_each_instances_varia
     del second, layer
     gc.collect()
     assert gone() is None   # the per-instance function does not keep its instance alive
+
+
+class LazyDense(gj.Module):
+    """Makes its variables on its first call, inside the trace (TF's pattern for a tf.function method)."""
+
+    def __init__(self, units, seed):
+        super().__init__()
+        self.units, self.seed, self.kernel = units, seed, None
+
+    @gj.function
+    def __call__(self, x):
+        if self.kernel is None:
+            rng = np.random.default_rng(self.seed)
+            with self.name_scope:
+                self.kernel = gj.Variable(rng.standard_normal((x.shape[-1], self.units)).astype(np.float32),
+                                          name="kernel")
+        return gj.matmul(x, self.kernel)
+
+
+def test_instances_of_one_class_make_their_variables_on_their_own_first_trace():
+    x = np.ones((2, 3), np.float32)
+    first, second = LazyDense(4, seed=1), LazyDense(4, seed=2)
+    out_first, out_second = first(x), second(x)
+    np.testing.assert_allclose(np.asarray(out_first), x @ first.kernel.numpy(), rtol=1e-6)
+    np.testing.assert_allclose(np.asarray(out_second), x @ second.kernel.numpy(), rtol=1e-6)
+    assert not np.allclose(first.kernel.numpy(), second.kernel.numpy())
+    assert first.variables == (first.kernel,) and second.variables == (second.kernel,)
+    first(x)
+    assert [m.__call__.experimental_get_tracing_count() for m in (first, second)] == [1, 1]

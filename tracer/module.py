@@ -57,7 +57,7 @@ class Module:
         return tuple(obj for path, obj in walk(self) if path and isinstance(obj, Module))
 
     def _trackable_children(self):
-        return sorted(vars(self).items())
+        return sorted(getattr(self, "__dict__", {}).items())
 
     @classmethod
     def with_name_scope(cls, method):
