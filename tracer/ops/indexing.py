@@ -358,10 +358,11 @@ def _scatter_add(tensor, updates, *indices, key):
     out = np.array(tensor, copy=True)
     where = _numpy_key(key, indices)
     try:
-        if indices:
-            np.add.at(out, where, updates)   # an element selected twice gets both updates
-        else:
-            out[where] += updates   # basic indexing selects each element at most once
+        with np.errstate(all="ignore"):   # overflow to inf and int wraparound, silently (as the reductions)
+            if indices:
+                np.add.at(out, where, updates)   # an element selected twice gets both updates
+            else:
+                out[where] += updates   # basic indexing selects each element at most once
     except IndexError as err:   # tensor indices out of range, known only now
         raise InvalidArgumentError(f"indices out of range: {err} (scattering updates of shape {updates.shape} into "
                                    f"a tensor of shape {tensor.shape} at {_describe(key)})") from None
