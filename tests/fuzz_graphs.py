@@ -88,6 +88,7 @@ TOLERANCES = {
     "deg2rad": Tol(1, 1), "rad2deg": Tol(1, 1), "fmod": Tol(0, 0.5),
     "reduce_sum": ACCUMULATE, "reduce_mean": ACCUMULATE, "cumsum": ACCUMULATE, "cumprod": Tol(1, 1.5, on="in"), "reduce_prod": Tol(1, 1.5, on="in"),
     "matmul": ACCUMULATE, "tensordot": ACCUMULATE,
+    "scatter_add": ACCUMULATE,   # the updates for a repeated position added in order, in the result dtype
     # max-shifted exp and log over a row: the math library's bound on each element, plus the sum
     "softmax": Tol(5, 6, on="in"), "log_softmax": Tol(5, 6, on="in"), "reduce_logsumexp": Tol(5, 6, on="in"),
     "sparse_softmax_cross_entropy_with_logits": Tol(5, 6, on="in"),

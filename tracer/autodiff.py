@@ -8,8 +8,10 @@ into the graph under a tape inside ``@gj.function``: forward and backward then c
 inside another tape's block records the inner tape's backward ops too, which gives second derivatives.
 
 A rule is ``grad(upstream, output, *inputs, **attrs) -> one gradient per input`` (None where none flows); an op
-whose outputs carry no gradient (comparisons, argmax, random draws) has ``grad = NOT_DIFFERENTIABLE``. Only
-floating tensors carry gradients (integer and bool inputs get None, as in TF).
+whose outputs carry no gradient (comparisons, argmax, random draws) has ``grad = NOT_DIFFERENTIABLE``, and
+``read_variable`` has ``HANDLED_BY_TAPE``: its reads are where a watched variable's gradient is collected (both
+markers are defined in tracer.registry). Only floating tensors carry gradients (integer and bool inputs get
+None, as in TF).
 """
 import contextlib
 import logging
@@ -18,12 +20,10 @@ import numpy as np
 
 from . import context, ir, nest
 from .errors import FailedPreconditionError, InvalidArgumentError, UnimplementedError
-from .registry import OPS
+from .registry import HANDLED_BY_TAPE, NOT_DIFFERENTIABLE, OPS  # noqa: F401  (the markers re-exported)
 from .tensor import EagerTensor, Tensor, convert_to_tensor
 
 log = logging.getLogger("graphjit.autodiff")
-
-NOT_DIFFERENTIABLE = "not differentiable"   # an Op.grad value: no gradient flows through the op
 
 
 def unbroadcast(grad, shape):
@@ -141,7 +141,7 @@ class GradientTape:
     def _record(self, op, inputs, attrs, out):
         if not self._recording or not _carries_gradient(out):
             return
-        if op.name == "read_variable":
+        if op.grad is HANDLED_BY_TAPE:   # read_variable, the one such op
             variable = _variable_of(attrs["var"])
             if variable is None:
                 return
