@@ -23,6 +23,7 @@ with _paused_gc():
     from graphjit.tracer.specs import TensorSpec  # noqa: F401
     from graphjit.tracer.tensor import Tensor, convert_to_tensor  # noqa: F401
     from graphjit.tracer.variables import Variable  # noqa: F401
+    from graphjit.tracer.module import Module  # noqa: F401
     from graphjit import runtime as _runtime  # noqa: F401  (installs the eager context)
     from graphjit.runtime.config import config  # noqa: F401
     from graphjit.runtime.explain import explain  # noqa: F401
@@ -31,7 +32,7 @@ with _paused_gc():
 
 __version__ = "0.1.0"
 
-_LAZY = ("compat", "train")  # imported on first use (TF1 graphs, checkpoints): most programs need neither
+_LAZY = ("compat", "optimizers", "train")  # imported on first use (TF1 graphs, training): most programs need none
 
 
 def __getattr__(name):

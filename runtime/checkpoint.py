@@ -6,12 +6,11 @@ them through the file format of ``runtime.checkpoint_format`` (its functions are
 ``save_arrays``, ``load_arrays``, ``list_entries``... are reached from either module).
 """
 import os
-import types
 
 import numpy as np
 
 from graphjit.tracer.errors import InvalidArgumentError
-from graphjit.tracer.function import ConcreteFunction, Function
+from graphjit.tracer.trackable import walk
 from graphjit.tracer.variables import Variable
 
 from .checkpoint_format import (checkpoint_state, describe_entry, latest_checkpoint, list_entries,  # noqa: F401
@@ -28,10 +27,7 @@ SAVE_COUNTER = "save_counter"
 # Object graphs: the variables reachable from Python objects, under slash paths
 # ---------------------------------------------------------------------------------------------------
 
-# Things that may have a __dict__ but never hold a model's state.
-_OPAQUE = (type, types.ModuleType, types.FunctionType, types.BuiltinFunctionType, types.MethodType,
-           Function, ConcreteFunction, np.ndarray, np.generic, str, bytes, int, float, complex, set,
-           frozenset)
+SLOT_MARK = ".OPTIMIZER_SLOT"   # TF's component between a variable's path and its slots' (never an escaped name)
 
 
 def _escape(component):
@@ -39,46 +35,49 @@ def _escape(component):
     return str(component).replace(".", "..").replace("/", ".S")
 
 
-def _children(obj):
-    """(name, child) pairs of a container or trackable object, in a deterministic order."""
-    if isinstance(obj, (list, tuple)):
-        return list(enumerate(obj))
-    if isinstance(obj, dict):
-        return sorted(obj.items(), key=lambda item: str(item[0]))
-    if isinstance(obj, _OPAQUE) or isinstance(obj, Variable):
-        return []
-    try:
-        attributes = vars(obj)
-    except TypeError:  # no __dict__ (slots, builtins): nothing trackable
-        return []
-    return sorted((name, value) for name, value in attributes.items() if not name.startswith("_"))
+def _key(path):
+    return "/".join(_escape(component) for component in path)
 
 
-def _collect_variables(roots):
-    """Path -> Variable for every variable reachable from ``roots`` (name -> object).
+def _collect(roots):
+    """``(variables, slot_owners)`` reachable from ``roots`` (name -> object): key -> Variable, and key -> object
+    owning slot variables (an optimizer; see ``tracer.trackable``).
 
-    Breadth-first in sorted order, so a variable reachable by several paths is saved once under
-    the shortest (then alphabetically first) one; objects already visited are skipped, which also
-    stops cycles."""
-    # seen: id -> the object itself. Holding it keeps the id unique during the walk: children made on the fly (a
-    # property returning a new list) would otherwise die and hand their address to an object not yet visited.
-    found, seen = {}, {}
-    frontier = [((_escape(name),), obj) for name, obj in sorted(roots.items())]
-    while frontier:
-        next_frontier = []
-        for path, obj in frontier:
-            if id(obj) in seen:
+    The walk is breadth-first in sorted order, so a variable reachable by several paths is saved once under the
+    shortest (then alphabetically first) one. A slot is saved under its variable's key, as TF does:
+    ``model/dense/kernel/.OPTIMIZER_SLOT/optimizer/m``; slots of variables not tracked are not saved."""
+    found, owners = {}, {}
+
+    def add(key, var):
+        if key in found:
+            raise InvalidArgumentError(f"two different variables would both be saved as {key!r}")
+        found[key] = var
+    for path, obj in walk(roots):
+        if isinstance(obj, Variable):
+            add(_key(path), obj)
+        elif path and hasattr(type(obj), "_checkpoint_slots"):
+            owners[_key(path)] = obj
+    key_of = {var.ref(): key for key, var in found.items()}
+    for owner_key, owner in owners.items():
+        for var, slot_name, slot in owner._checkpoint_slots():
+            var_key = key_of.get(var.ref())
+            if var_key is None or slot.ref() in key_of:
                 continue
-            seen[id(obj)] = obj
-            if isinstance(obj, Variable):
-                key = "/".join(path)
-                if key in found:
-                    raise InvalidArgumentError(f"two different variables would both be saved as {key!r}")
-                found[key] = obj
-                continue
-            next_frontier.extend((path + (_escape(name),), child) for name, child in _children(obj))
-        frontier = next_frontier
-    return found
+            add(f"{var_key}/{SLOT_MARK}/{owner_key}/{_escape(slot_name)}", slot)
+    return found, owners
+
+
+def _create_saved_slots(roots, entry_names):
+    """Creates the slots that the checkpoint holds values for and that do not exist yet (an optimizer that has not
+    applied gradients since it was made), so that restoring them needs no deferred state."""
+    variables, owners = _collect(roots)
+    saved = set()   # (owner key, variable key) of every saved slot
+    for name in entry_names:
+        var_key, mark, rest = name.partition(f"/{SLOT_MARK}/")
+        if mark:
+            saved.add((rest.rpartition("/")[0], var_key))
+    for owner_key, owner in owners.items():   # in the walk's order, as the variables: a deterministic creation order
+        owner._create_slots([var for var_key, var in variables.items() if (owner_key, var_key) in saved])
 
 
 # ---------------------------------------------------------------------------------------------------
@@ -114,9 +113,11 @@ class Checkpoint:
     """Saves and restores the variables reachable from the objects given as keyword arguments.
 
     ``Checkpoint(model=model, opt=opt)`` tracks every ``gj.Variable`` reachable through public
-    attributes, lists, tuples and dicts of those objects; a variable's checkpoint key is its path
-    (``model/layers/0/kernel``). The objects are also attributes of the checkpoint
-    (``ckpt.model``), and attributes assigned later are tracked too. ``save_counter`` counts saves.
+    attributes (every attribute of a ``gj.Module``), lists, tuples and dicts of those objects; a variable's
+    checkpoint key is its path (``model/layers/0/kernel``). An optimizer's slots are saved beside the variables
+    they belong to (``model/layers/0/kernel/.OPTIMIZER_SLOT/opt/m``, as TF), its ``iterations`` as
+    ``opt/iterations``. The objects are also attributes of the checkpoint (``ckpt.model``), and attributes
+    assigned later are tracked too. ``save_counter`` counts saves.
     """
 
     def __init__(self, **objects):
@@ -127,10 +128,11 @@ class Checkpoint:
                     f"Checkpoint: {name!r} is reserved (or private) and cannot name a tracked object")
             setattr(self, name, obj)
 
+    def _roots(self):
+        return {name: obj for name, obj in vars(self).items() if name != SAVE_COUNTER and not name.startswith("_")}
+
     def _variables(self):
-        roots = {name: obj for name, obj in vars(self).items()
-                 if name != SAVE_COUNTER and not name.startswith("_")}
-        return _collect_variables(roots)
+        return _collect(self._roots())[0]
 
     def _write(self, path, counter):
         arrays = {key: np.asarray(var.numpy()) for key, var in self._variables().items()}
@@ -157,10 +159,16 @@ class Checkpoint:
         value must pass its checksum; all of that is checked before any variable changes, so on an
         error nothing is modified. ``save_path=None`` does nothing (for
         ``restore(manager.latest_checkpoint)`` on a first run).
+
+        Slots an optimizer creates lazily (on its first ``apply_gradients``) are created here, with the
+        initial values the first apply would give them, when the checkpoint holds values for them; then they
+        are restored like every other variable. TF defers instead (it restores a slot when it is created);
+        creating them now leaves no pending state, and ``assert_consumed`` holds at once.
         """
         if save_path is None:
             return CheckpointLoadStatus(None)
         save_path = os.fspath(save_path)
+        _create_saved_slots(self._roots(), list_entries(save_path))
         tracked = self._variables()
         expected = {key: (tuple(var.shape), var.dtype) for key, var in tracked.items()}
         arrays = load_arrays(save_path, expected)

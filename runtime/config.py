@@ -60,6 +60,9 @@ class Config:
       sets it per function). Costs an interpreter run per call: for debugging only.
     - ``max_traces``: how many traces one ``gj.function`` keeps (default 128); the least recently used
       trace is dropped beyond it (and retraced if its signature comes back).
+    - ``explain_retracing``: True logs (logger ``graphjit.function``, level INFO) every new trace of a
+      ``gj.function`` with what changed since the closest earlier trace (``x: shape (3,) -> (4,)``, ``n: Python
+      value 2 -> 3``) and the call site. Whatever its value, a function traced 5, 10, 20... times warns.
     - ``run_functions_eagerly(True)`` makes every ``gj.function`` call its Python body eagerly (print,
       breakpoints and debuggers work), as ``tf.config.run_functions_eagerly``; ``functions_run_eagerly()``
       reads it.
@@ -71,7 +74,9 @@ class Config:
         "compile_in_background": _flag,
         "debug_compare": _debug_compare,
         "max_traces": _positive_int,
+        "explain_retracing": _flag,
     }
+    _FUNCTION_SETTINGS = ("max_traces", "explain_retracing")   # mirrored where gj.function reads them
 
     def __init__(self):
         # Bumped by every assignment: per-call shortcuts that depend on the settings (the runtime's fast_call)
@@ -84,6 +89,7 @@ class Config:
         self.compile_in_background = os.environ.get("GRAPHJIT_BACKGROUND_COMPILE", "1") != "0"
         self.debug_compare = False
         self.max_traces = 128
+        self.explain_retracing = False
 
     def __setattr__(self, name, value):
         check = self._OPTIONS.get(name)
@@ -91,8 +97,8 @@ class Config:
             raise InvalidArgumentError(f"gj.config has no option {name!r}; the options are "
                                        f"{', '.join(sorted(self._OPTIONS))} (and run_functions_eagerly(flag))")
         object.__setattr__(self, name, check(name, value))
-        if name == "max_traces":
-            _FUNCTION_OPTIONS.max_traces = value
+        if name in self._FUNCTION_SETTINGS:
+            setattr(_FUNCTION_OPTIONS, name, value)
         object.__setattr__(self, "version", self.version + 1)
 
     def run_functions_eagerly(self, run_eagerly):

@@ -3,6 +3,8 @@ import numpy as np
 
 import graphjit as gj
 
+from graphjit.tracer.ir import In, Slice
+
 from support import Case
 
 DTYPES = (np.bool_, np.int32, np.int64, np.float32, np.float64)
@@ -138,6 +140,35 @@ CASES += [
          lambda x, i: np.take(x, i, axis=2), name="gather-empty-indices"),
     Case(("gather",), lambda x, i: gj.gather(x, i, axis=2), (X, np.int64([3, 3, 0])),
          lambda x, i: x[:, :, [3, 3, 0]], name="gather-repeat"),
+]
+
+
+# scatter_add (getitem's adjoint, used by gradients): np.add.at on a copy; repeated positions add up
+def _add_at(tensor, key, updates):
+    out = tensor.copy()
+    np.add.at(out, key, updates)
+    return out
+
+
+_SCATTER_ADD = gj.tracer.registry.OPS["scatter_add"]
+_ALL = Slice(None, None, None)
+for dt in DTYPES:
+    A, U = sample((2, 3, 4), dt), sample((2, 2, 2, 4), dt, seed=2)
+    CASES += [
+        Case(("scatter_add",), lambda t, u, i: _SCATTER_ADD.bind(t, u, i, key=(_ALL, In(1))),
+             (A, U, np.array([[2, -1], [0, 2]], np.int32)),
+             lambda t, u, i: _add_at(t, (slice(None), i), u), name=_name("scatter_add", dt, "repeats")),
+    ]
+CASES += [
+    Case(("scatter_add",), lambda t, u: _SCATTER_ADD.bind(t, u, key=(1, Slice(None, None, -2), None)),
+         (X, X[0, ::2, None]),
+         lambda t, u: _add_at(t, (1, slice(None, None, -2), None), u), name="scatter_add-basic-key"),
+    Case(("scatter_add",), lambda t, u, i, j: _SCATTER_ADD.bind(t, u, i, j, key=(In(1), _ALL, In(2))),
+         (X, np.ones((2, 3), np.float32), np.array([1, 1]), np.array([0, 0])),
+         lambda t, u, i, j: _add_at(t, (i, slice(None), j), u), name="scatter_add-two-indices-apart"),
+    Case(("scatter_add",), lambda t, u, i: _SCATTER_ADD.bind(t, u, i, key=(In(1),)),
+         (X, np.zeros((0, 3, 4), np.float32), np.zeros(0, np.int64)), lambda t, u, i: t.copy(),
+         name="scatter_add-empty"),
 ]
 
 # The shape op itself (gj.shape folds static shapes to a constant; the op runs for compat.v1's unknown dims).

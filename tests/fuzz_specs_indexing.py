@@ -1,9 +1,10 @@
 """Specs of indexing and selection: getitem (ints, slices, None, Ellipsis, an index tensor), slice,
-strided_slice, gather, where, clip. Index tensors may carry one out-of-range entry (error programs)."""
+strided_slice, gather, scatter_add, where, clip. Index tensors may carry one out-of-range entry (error programs)."""
 import numpy as np
 
-
 import graphjit as gj
+from graphjit.tracer.ir import In, Slice
+from graphjit.tracer.registry import OPS
 
 from fuzz_graphs import INTS, add_input, pick_value
 from fuzz_specs_base import SCALARS, partner, plus_zero, shape_of, spec
@@ -111,6 +112,28 @@ def _gather():
 
     def apply(ts, params, shadow):
         return gj.gather(ts[0], ts[1], axis=params["axis"])
+    return make, apply
+
+
+@spec("scatter_add", runtime_error=True)
+def _scatter_add():
+    """x with updates added at x[:, ..., i] along one axis; i repeats positions and counts negatives from the end
+    (NumPy's np.add.at, getitem's indices)."""
+    def make(ch, prog, want_error):
+        x = pick_value(ch, prog, lambda t: t is not None and len(t.shape) >= 1)
+        if x is None:
+            return None
+        shape = shape_of(prog, x)
+        axis = ch.int(0, len(shape) - 1)
+        index_shape = tuple(ch.int(0, 3) for _ in range(ch.int(0, 2)))
+        i, bad = _index_input(ch, prog, shape[axis], index_shape, want_error, allow_negative=True)
+        u = add_input(prog, ch, tuple(shape[:axis]) + prog.types[i].shape + tuple(shape[axis + 1:]),
+                      prog.types[x].dtype)
+        return (x, i, u), {"axis": axis, "bad": bad}
+
+    def apply(ts, params, shadow):
+        key = (Slice(None, None, None),) * params["axis"] + (In(1),)
+        return OPS["scatter_add"].bind(ts[0], ts[2], ts[1], key=key)
     return make, apply
 
 

@@ -103,3 +103,16 @@ def test_command_line_entry_point_runs_w1_with_the_new_process_rows(tmp_path):
     assert [t["name"] for t in results["targets"]][-3:] == [
         "W1 trace + compile until compiled code runs, cold cache", "W1 first result (interpreter while compiling)",
         "W1 warm-cache first result, beyond import numba"]
+
+
+def test_training_step_benchmark_runs_and_every_contender_agrees_with_the_float64_reference(tmp_path):
+    """benchmarks/train_step.py at a small batch: NumPy, gj eager, gj traced and compat.v1 train the same MLP and
+    end within the stated tolerance of the float64 reference (its exit status says so)."""
+    path = tmp_path / "train.json"
+    root = __import__("pathlib").Path(__file__).resolve().parent.parent
+    done = subprocess.run([sys.executable, str(root / "benchmarks" / "train_step.py"), "--batch", "8", "--repeats", "2",
+                           "--json", str(path)], capture_output=True, text=True, timeout=600)
+    assert done.returncode == 0, done.stdout + done.stderr
+    results = json.loads(path.read_text())["results"]
+    assert set(results) == {"numpy (by hand)", "gj eager (tape)", "gj traced (@gj.function)", "compat.v1 Session.run"}
+    assert all(r["agrees"] and r["median_ms"] > 0 for r in results.values())

@@ -104,3 +104,12 @@ def test_core_imports_nothing_from_compat():
         leftovers = [p.name for p in (ROOT / folder).glob("*.py")
                      if p.stem.startswith("v1_") or p.stem in ("session", "saver")]
         assert not leftovers, f"TF1 modules in the core folder {folder}/: {leftovers}"
+
+
+def test_every_package_folder_is_listed_in_pyproject():
+    """A subpackage missing from ``packages`` works in an editable install and is absent from a wheel (it was:
+    graphjit.compiler.passes)."""
+    tomllib = __import__("tomllib") if sys.version_info >= (3, 11) else __import__("tomli")
+    listed = set(tomllib.loads((ROOT / "pyproject.toml").read_text())["tool"]["setuptools"]["packages"])
+    found = {name for name, _, is_package in _modules() if is_package}
+    assert found == listed

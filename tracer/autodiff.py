@@ -8,20 +8,22 @@ into the graph under a tape inside ``@gj.function``: forward and backward then c
 inside another tape's block records the inner tape's backward ops too, which gives second derivatives.
 
 A rule is ``grad(upstream, output, *inputs, **attrs) -> one gradient per input`` (None where none flows); an op
-whose outputs carry no gradient (comparisons, argmax, random draws) has ``grad = NOT_DIFFERENTIABLE``. Only
-floating tensors carry gradients (integer and bool inputs get None, as in TF).
+whose outputs carry no gradient (comparisons, argmax, random draws) has ``grad = NOT_DIFFERENTIABLE``, and
+``read_variable`` has ``HANDLED_BY_TAPE``: its reads are where a watched variable's gradient is collected (both
+markers are defined in tracer.registry). Only floating tensors carry gradients (integer and bool inputs get
+None, as in TF).
 """
 import contextlib
 import logging
 
-from . import context, nest
+import numpy as np
+
+from . import context, ir, nest
 from .errors import FailedPreconditionError, InvalidArgumentError, UnimplementedError
-from .registry import OPS
+from .registry import HANDLED_BY_TAPE, NOT_DIFFERENTIABLE, OPS  # noqa: F401  (the markers re-exported)
 from .tensor import EagerTensor, Tensor, convert_to_tensor
 
 log = logging.getLogger("graphjit.autodiff")
-
-NOT_DIFFERENTIABLE = "not differentiable"   # an Op.grad value: no gradient flows through the op
 
 
 def unbroadcast(grad, shape):
@@ -63,15 +65,13 @@ class _TapeContext:
         """A traced function called under the tape runs op by op through it, so its ops are differentiated."""
         if not self.tape._recording:
             return self.below(inputs).call_function(concrete, inputs)
+        def emit(node, args, deps):
+            if node.op == "constant":
+                return EagerTensor(node.attr("value").value)
+            return self.execute(OPS[node.op], list(args), dict(node.attrs))
         graph = concrete.graph
-        values = {}
-        for i, node in enumerate(graph.nodes):
-            if node.op == "input":
-                values[i] = inputs[node.attr("index")]
-            elif node.op == "constant":
-                values[i] = EagerTensor(node.attr("value").value)
-            else:
-                values[i] = self.execute(OPS[node.op], [values[j] for j in node.inputs], dict(node.attrs))
+        given = {i: inputs[node.attr("index")] for i, node in enumerate(graph.nodes) if node.op == "input"}
+        values = ir.replay(graph, emit, inputs=given)
         return [values[i] for i in graph.outputs]
 
     def __getattr__(self, name):
@@ -141,7 +141,7 @@ class GradientTape:
     def _record(self, op, inputs, attrs, out):
         if not self._recording or not _carries_gradient(out):
             return
-        if op.name == "read_variable":
+        if op.grad is HANDLED_BY_TAPE:   # read_variable, the one such op
             variable = _variable_of(attrs["var"])
             if variable is None:
                 return
@@ -163,12 +163,18 @@ class GradientTape:
         """d(sum of ``target``)/d``sources``, in the structure of ``sources``. ``output_gradients`` weight the
         targets (as a vector-Jacobian product); unconnected sources give None, or zeros with
         ``unconnected_gradients="zero"``."""
+        self._start(unconnected_gradients)
+        return self._gradient(target, sources, output_gradients, unconnected_gradients)
+
+    def _start(self, unconnected_gradients):
         if unconnected_gradients not in ("none", "zero"):
             raise InvalidArgumentError(f"unconnected_gradients must be 'none' or 'zero', got {unconnected_gradients!r}")
         if self._used and not self._persistent:
             raise FailedPreconditionError("a GradientTape that is not persistent computes one set of gradients; "
                                           "use gj.GradientTape(persistent=True) to call gradient() again")
         self._used = True
+
+    def _gradient(self, target, sources, output_gradients, unconnected_gradients):
         targets = [convert_to_tensor(t, what="gradient(target)") for t in nest.flatten(target)]
         weights = None if output_gradients is None else nest.flatten(output_gradients)
         if weights is not None and len(weights) != len(targets):
@@ -184,61 +190,71 @@ class GradientTape:
         pass per element of ``target``: meant for small targets)."""
         target = convert_to_tensor(target, what="jacobian(target)")
         flat_sources = nest.flatten(sources)
-        size = 1
-        for d in target.shape:
-            size *= d
-        persistent, self._persistent = self._persistent, True
-        try:
-            rows = []
-            for k in range(size):
-                onehot = OPS["reshape"].bind(_one_hot(k, size, target.dtype), shape=tuple(target.shape))
-                rows.append(self.gradient(target, flat_sources, output_gradients=onehot))
-        finally:
-            self._persistent = persistent
+        shape = tuple(target.shape)
+        self._start(unconnected_gradients)
+        rows = [self._gradient(target, flat_sources, _one_hot(k, shape, target.dtype), "none")
+                for k in range(int(np.prod(shape)))]
         results = []
         for j, source in enumerate(flat_sources):
             shape = tuple(target.shape) + tuple(source.shape)
             found = [row[j] for row in rows]
             if all(g is None for g in found):
-                results.append(_zeros(shape, source.dtype) if unconnected_gradients == "zero" else None)
+                results.append(zeros_of(shape, source.dtype) if unconnected_gradients == "zero" else None)
                 continue
-            found = [_zeros(tuple(source.shape), source.dtype) if g is None else g for g in found]
+            found = [zeros_of(tuple(source.shape), source.dtype) if g is None else g for g in found]
             results.append(OPS["reshape"].bind(OPS["stack"].bind(*found, axis=0), shape=shape))
         return nest.pack_sequence_as(sources, results)
 
     def _backward(self, targets, weights):
-        grads = {}
+        seeds = []
         for k, t in enumerate(targets):
-            if not _carries_gradient(t) or t.ref() not in self._followed:
-                continue
-            w = _ones_like(t) if weights is None else convert_to_tensor(weights[k], what="output_gradients")
-            _accumulate(grads, t, w)
-        for op, inputs, attrs, out in reversed(self._records):
-            upstream = grads.get(out.ref())
-            if upstream is None:
-                continue
-            if op.grad is None:
-                raise UnimplementedError(f"no gradient rule for op {op.name!r} yet (on the path from the target to "
-                                         f"a source): differentiate around it with gj.stop_gradient")
-            in_grads = op.grad(upstream, out, *inputs, **attrs)
-            for x, g in zip(inputs, in_grads):
-                if g is not None and _carries_gradient(x) and x.ref() in self._followed:
-                    _accumulate(grads, x, g)
-        return grads
+            if _carries_gradient(t) and t.ref() in self._followed:
+                seeds.append((t, ones_like(t) if weights is None
+                              else convert_to_tensor(weights[k], what="output_gradients")))
+        return backprop(self._records, seeds, self._followed)
 
     def _gradient_of(self, source, grads, unconnected):
         if getattr(source, "_is_variable", False):
-            found = [grads[r.ref()] for r in self._reads.get(source._ref.id, ()) if r.ref() in grads]
-            grad = None
-            for g in found:
-                grad = g if grad is None else OPS["add"].bind(grad, g)
+            grad = gradient_of_reads(grads, self._reads.get(source._ref.id, ()))
         elif isinstance(source, Tensor):
             grad = grads.get(source.ref())
         else:
             raise InvalidArgumentError(f"gradient: sources must be tensors or variables, got {type(source).__name__}")
         if grad is None and unconnected == "zero":
-            grad = _zeros(tuple(source.shape), source.dtype)
+            grad = zeros_of(tuple(source.shape), source.dtype)
         return grad
+
+
+def backprop(records, seeds, followed):
+    """Reverse accumulation: ``records`` are ``(op, inputs, attrs, output)`` in the order the ops ran, ``seeds``
+    ``(tensor, gradient)`` pairs to start from, ``followed`` the refs of the tensors gradients flow into (the
+    sources and what was computed from them). Returns ``{tensor.ref(): gradient}``. The tape and compat.v1's
+    symbolic ``gradients`` both run their backward pass here."""
+    grads = {}
+    for t, g in seeds:
+        _accumulate(grads, t, g)
+    for op, inputs, attrs, out in reversed(records):
+        upstream = grads.get(out.ref())
+        if upstream is None:
+            continue
+        if op.grad is None:
+            raise UnimplementedError(f"no gradient rule for op {op.name!r} yet (on the path from the target to "
+                                     f"a source): differentiate around it with gj.stop_gradient")
+        in_grads = op.grad(upstream, out, *inputs, **attrs)
+        for x, g in zip(inputs, in_grads):
+            if g is not None and _carries_gradient(x) and x.ref() in followed:
+                _accumulate(grads, x, g)
+    return grads
+
+
+def gradient_of_reads(grads, reads):
+    """A variable's gradient: the sum of those of the tensors read from it (None when none has one)."""
+    total = None
+    for r in reads:
+        g = grads.get(r.ref())
+        if g is not None:
+            total = g if total is None else OPS["add"].bind(total, g)
+    return total
 
 
 def _accumulate(grads, tensor, grad):
@@ -249,33 +265,27 @@ def _accumulate(grads, tensor, grad):
     grads[key] = grad if key not in grads else OPS["add"].bind(grads[key], grad)
 
 
-def _ones_like(t):
+def ones_like(t):
     return OPS["fill"].bind(EagerTensor(_scalar(1, t.dtype)), shape=tuple(t.shape))
 
 
-def _zeros(shape, dtype):
+def zeros_of(shape, dtype):
     return OPS["fill"].bind(EagerTensor(_scalar(0, dtype)), shape=tuple(shape))
 
 
-def _one_hot(k, size, dtype):
-    import numpy as np
-    value = np.zeros(size, dtype.np)
-    value[k] = 1
+def _one_hot(k, shape, dtype):
+    value = np.zeros(shape, dtype.np)
+    value.flat[k] = 1
     return EagerTensor(value)
 
 
 def _scalar(value, dtype):
-    import numpy as np
     return np.array(value, dtype.np)
 
 
 def _variable_of(ref):
     from .variables import variable_by_id
     return variable_by_id(ref.id)
-
-
-def stop_gradient_rule(upstream, out, x):
-    return (None,)
 
 
 # -- functional forms (JAX's grad and value_and_grad) --

@@ -61,6 +61,11 @@ class InternalError(GraphjitError, RuntimeError):
     """A bug in graphjit: please report it with the message."""
 
 
+class RetraceError(GraphjitError, RuntimeError):
+    """A ``gj.function`` made with ``max_traces=N`` would trace an (N+1)th time; the message says which argument
+    changed and how (as ``gj.config.explain_retracing`` logs it)."""
+
+
 class NumericalMismatchError(InternalError):
     """Shadow mode (``debug_compare``) found a compiled graph disagreeing with the reference interpreter; the
     message names the first node of the optimized graph whose values differ, and both values."""

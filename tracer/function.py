@@ -4,6 +4,7 @@ Path of a call: arguments -> signature key (tensors by shape/dtype, Python value
 cached ``ConcreteFunction`` (or a new trace) -> ``context.context_for(tensors).call_function`` (the runtime runs
 the graph eagerly; an enclosing trace inlines it).
 """
+import collections
 import functools
 import inspect
 import threading
@@ -11,7 +12,7 @@ import weakref
 
 import numpy as np
 
-from . import context, display, dtypes, nest
+from . import context, display, dtypes, nest, retracing
 from .errors import InvalidArgumentError, UnimplementedError
 from .ir import TensorType
 from .program import Program
@@ -40,6 +41,7 @@ class _Options:
     """What gj.config sets for every gj.function (graphjit.runtime.config validates the values)."""
     run_eagerly = False   # gj.config.run_functions_eagerly(True): call the Python function, trace nothing
     max_traces = 128      # traces one Function keeps; the least recently used one goes beyond that
+    explain_retracing = False   # log each new trace and why (tracer.retracing)
 
 
 OPTIONS = _Options()
@@ -182,7 +184,8 @@ class ConcreteFunction(Program):
 class Function:
     """A Python function that is traced into graphs, one per input signature (``gj.function``)."""
 
-    def __init__(self, python_function, *, input_signature=None, jit_compile=None, name=None, debug_compare=None):
+    def __init__(self, python_function, *, input_signature=None, jit_compile=None, name=None, debug_compare=None,
+                 max_traces=None):
         functools.update_wrapper(self, python_function)
         self.python_function = python_function
         self.name = name or getattr(python_function, "__name__", "function")
@@ -196,6 +199,8 @@ class Function:
         # signature key -> ConcreteFunction, least recently used first once it is over half full (see __call__)
         self._cache = {}
         self._tracing_count = 0
+        self.max_traces = max_traces   # None, or the number of traces after which a new one raises RetraceError
+        self._recent_keys = collections.deque(maxlen=16)   # what retrace explanations compare a new key with
         self._created_variables = ()  # variables the first trace created: the function's, whatever is evicted
         self._bound = weakref.WeakKeyDictionary()  # instance -> Function bound to it (methods)
         if self.input_signature is not None:
@@ -222,7 +227,7 @@ class Function:
                 return method(ref(), *args, **kwargs)
             bound_method.__signature__ = _drop_first_parameter(self._signature)
             bound = Function(bound_method, input_signature=self.input_signature, jit_compile=self.jit_compile,
-                             name=self.name, debug_compare=self.debug_compare)
+                             name=self.name, debug_compare=self.debug_compare, max_traces=self.max_traces)
             try:
                 self._bound[instance] = bound
             except TypeError:
@@ -314,6 +319,7 @@ class Function:
         with _trace_lock:
             concrete = self._cache.get(key)  # traced by another thread while this one waited
             if concrete is None:
+                retracing.before_trace(self, key, log_every_trace=OPTIONS.explain_retracing)
                 concrete = self._trace_new(values, tensors, key)
                 while len(self._cache) > OPTIONS.max_traces:
                     del self._cache[next(iter(self._cache))]
@@ -433,14 +439,19 @@ def _drop_first_parameter(signature):
     return signature.replace(parameters=params)
 
 
-def function(func=None, *, input_signature=None, jit_compile=None, name=None, debug_compare=None):
+def function(func=None, *, input_signature=None, jit_compile=None, name=None, debug_compare=None, max_traces=None):
     """Decorator: trace ``func`` into a graph per input signature (works with or without parentheses).
     ``debug_compare`` (None: follow ``gj.config.debug_compare``; True/"raise"/"warn"/False) runs this function's
-    graphs beside the reference interpreter and reports the first node whose values differ (shadow mode)."""
+    graphs beside the reference interpreter and reports the first node whose values differ (shadow mode).
+    ``max_traces=N``: an (N+1)th trace raises ``RetraceError`` saying what changed (``gj.config.max_traces`` is
+    different: how many traces a function keeps before it drops the least recently used)."""
     if debug_compare not in (None, False, True, "raise", "warn"):
         raise InvalidArgumentError(f"gj.function: debug_compare must be None, False, True, 'raise' or 'warn'; "
                                    f"got {debug_compare!r}")
-    options = dict(input_signature=input_signature, jit_compile=jit_compile, name=name, debug_compare=debug_compare)
+    if max_traces is not None and (type(max_traces) is not int or max_traces < 1):
+        raise InvalidArgumentError(f"gj.function: max_traces must be None or a positive int; got {max_traces!r}")
+    options = dict(input_signature=input_signature, jit_compile=jit_compile, name=name, debug_compare=debug_compare,
+                   max_traces=max_traces)
     if func is None:
         return lambda f: function(f, **options)
     if not callable(func):

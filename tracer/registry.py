@@ -12,12 +12,22 @@ naming shapes/dtypes (the dispatcher adds the op name and the user's line). ``ea
 function receives the runtime state first (variables, random generator) and its nodes are ordered.
 ``attrs`` is the op's attribute schema (``tracer.attrs``: name -> kind, with defaults); graph building checks
 every node's attributes against it (``check_attrs``), the eager path does not.
+
+``grad`` (tracer.autodiff) is the op's gradient rule, ``grad(upstream, output, *inputs, **attrs) -> one gradient
+per input`` (None where none flows), or one of the two markers below; every op decides
+(tests/test_autodiff_rules.py). The markers live here, not in autodiff, so that op files set them without
+importing the tape.
 """
 from . import context
 from .attrs import validate as _validate_attrs
 from .errors import GraphjitError, InternalError
 from .op_errors import EAGER_ERRORS, op_error
 from .source import with_location
+
+# Op.grad markers (plain strings, compared by identity):
+NOT_DIFFERENTIABLE = "not differentiable"   # no gradient flows through the op (comparisons, argmax, draws)
+HANDLED_BY_TAPE = "handled by the tape"     # the tape itself gives the op's gradients (read_variable: a read
+#                                             of a watched variable is where that variable's gradient arrives)
 
 OPS = {}          # op name -> Op
 API = {}          # public dotted name ("add", "math.exp", "nn.relu") -> function

@@ -1,4 +1,4 @@
-"""Static shapes: ``TensorShape``, broadcasting and axis normalisation shared by op rules."""
+"""Static shapes: ``TensorShape``, broadcasting, axis normalisation and permutations shared by op rules."""
 import math
 
 from .errors import InvalidArgumentError
@@ -110,3 +110,12 @@ def normalize_axes(axis, ndim, what="axis"):
 
 def num_elements(shape):
     return math.prod(shape)
+
+
+def inverse_permutation(perm):
+    """The permutation that undoes ``transpose(x, perm)``; equally, for a result whose axis i stands for axis
+    ``perm[i]`` of x, the ``transpose`` perm that puts x's axes back in order."""
+    inverse = [0] * len(perm)
+    for i, p in enumerate(perm):
+        inverse[p] = i
+    return tuple(inverse)

@@ -3,6 +3,7 @@
 The Python object is a handle: reads and writes are ops (``read_variable``, ``assign_variable``) so a
 traced function records them as ordered graph nodes and the runtime applies them when it runs.
 """
+import threading
 import weakref
 
 import numpy as np
@@ -21,6 +22,47 @@ _by_id = weakref.WeakValueDictionary()
 
 def variable_by_id(variable_id):
     return _by_id.get(variable_id)
+
+
+# Per thread: the prefixes of the name scopes entered, innermost last ("outer/inner/").
+_scopes = threading.local()
+
+
+def _scope_stack():
+    stack = getattr(_scopes, "stack", None)
+    if stack is None:
+        stack = _scopes.stack = []
+    return stack
+
+
+def current_name_scope():
+    """The prefix variables created now get: ``""`` or ``"outer/inner/"``."""
+    stack = _scope_stack()
+    return stack[-1] if stack else ""
+
+
+class name_scope:
+    """``with name_scope("dense"):`` variables created inside are named ``dense/<name>`` (``tf.name_scope`` as it
+    applies to variables; graphjit ops have no names). Scopes nest; a name ending in ``/`` is absolute (a
+    ``gj.Module`` re-enters the scope it was made in that way), and ``""`` is the root. Reusable and re-entrant:
+    what was entered is kept per thread, not on this object."""
+
+    def __init__(self, name):
+        if not isinstance(name, str):
+            raise InvalidArgumentError(f"name_scope: name must be a string, got {type(name).__name__}")
+        self.name = name
+
+    def __enter__(self):
+        stack = _scope_stack()
+        if self.name == "" or self.name.endswith("/"):
+            prefix = self.name
+        else:
+            prefix = f"{current_name_scope()}{self.name}/"
+        stack.append(prefix)
+        return prefix
+
+    def __exit__(self, *exc):
+        _scope_stack().pop()
 
 
 class Variable(Tensor):
@@ -44,6 +86,9 @@ class Variable(Tensor):
             value = (EagerTensor(value._value.astype(dtype.np)) if type(value) is EagerTensor
                      else OPS["cast"].bind(value, dtype=dtype))
         self.trainable = bool(trainable)
+        scope = current_name_scope()
+        if scope:
+            name = scope + (name or "Variable")
         self._ref = context.current().create_variable(self, name, value)
         _by_id[self._ref.id] = self
 

@@ -11,7 +11,7 @@ from ..ir import Const, TensorType
 from ..limits import check_allocation
 from .. import lowering as L
 from ..lowering import Scalar
-from ..registry import OPS, Op, export, numpy_adapter, register
+from ..registry import NOT_DIFFERENTIABLE, OPS, Op, export, numpy_adapter, register
 from ..shapes import broadcast_shapes, normalize_axis
 from ..tensor import EagerTensor, SymbolicTensor, as_dtype_arg, convert_to_tensor
 from .indexing import located
@@ -300,3 +300,22 @@ def _float_tensor(value, what):
 OPS["zeros"].lower = Scalar(lambda args, ins, out: L.const(0, out))
 OPS["ones"].lower = Scalar(lambda args, ins, out: L.const(1, out))
 OPS["fill"].lower = Scalar(lambda args, ins, out: L.cast(args[-1], out))
+
+
+# ---- gradients (tracer.autodiff) -----------------------------------------------------------------------------
+# constant, zeros, ones, range and eye have no tensor inputs: nothing to pass a gradient to. fill's value is
+# every element of its result, so it gets their sum; linspace's values are linear in start and stop.
+
+def _linspace_grad(g, y, start, stop, *, num, axis):
+    """y[i] = start + (stop - start) * t[i] along ``axis`` with t[i] = i / (num - 1) (t = 0 for num == 1): the
+    gradient is sum(g * (1 - t)) for start and sum(g * t) for stop (broadcasting undone by the tape)."""
+    t = np.arange(num, dtype=np.float64) / max(num - 1, 1)
+    t = EagerTensor(t.astype(g.dtype.np).reshape((num,) + (1,) * (len(g.shape) - axis - 1)))
+    to_stop = OPS["reduce_sum"].bind(g * t, axis=(axis,), keepdims=False)
+    return OPS["reduce_sum"].bind(g, axis=(axis,), keepdims=False) - to_stop, to_stop
+
+
+FILL.grad = lambda g, y, value, *, shape: (OPS["reduce_sum"].bind(g, axis=tuple(range(len(shape))), keepdims=False),)
+LINSPACE.grad = _linspace_grad
+for _name in ("constant", "zeros", "ones", "range", "eye"):
+    OPS[_name].grad = NOT_DIFFERENTIABLE

@@ -11,9 +11,9 @@ from ..dtypes import ALL as ALL_DTYPES, from_numpy
 from ..errors import InvalidArgumentError, UnimplementedError
 from ..ir import TensorType
 from .. import lowering as L
-from ..autodiff import NOT_DIFFERENTIABLE
 from ..lowering import Scalar
-from ..registry import OPS, Op, binary_operator, export, numpy_adapter, register, unsupported_operand
+from ..registry import (NOT_DIFFERENTIABLE, OPS, Op, binary_operator, export, numpy_adapter, register,
+                        unsupported_operand)
 from ..shapes import broadcast_shapes
 from ..tensor import EagerTensor, convert_to_tensor, promote_operands
 
@@ -409,10 +409,34 @@ for _name, _lowering in _LOWERINGS.items():
 
 # ---- gradients (tracer.autodiff): each rule is grad(upstream, output, *inputs) -> one gradient per input, in
 # graphjit's own ops; broadcasting and dtype are undone by the tape (unbroadcast, cast). Ties and kinks follow TF:
-# relu'(0) = 0, abs'(0) = 0, maximum/minimum give a tie to the first operand.
+# relu'(0) = 0, abs'(0) = 0, maximum/minimum give a tie to the first operand. Piecewise-constant ops (floor, ceil,
+# round, sign, floordiv) and integer-only ones (bitwise, invert) are NOT_DIFFERENTIABLE: their gradient is None,
+# as TF's floor and round give None rather than zeros.
 
 def _zero_where_not(mask, g):
     return where(mask, g, g * 0.0)   # a select, not g * mask: an inf upstream must not become NaN where unused
+
+
+def power_grad(power):
+    """The rule of ``y = power(a, b)`` (pow, float_power): d/da = b * a**(b-1); d/db = log(a) * y, taken as 0
+    where a <= 0 (TF's choice: no NaN from the log)."""
+    def rule(g, y, a, b):
+        positive = a > 0.0
+        return (g * b * power(a, b - 1.0) if a.dtype.is_floating else None,
+                _zero_where_not(positive, g * y * log(where(positive, a, a * 0.0 + 1.0)))
+                if b.dtype.is_floating else None)
+    return rule
+
+
+def _clip_grad(g, y, x, lo, hi):
+    """``y = minimum(maximum(x, lo), hi)``: x gets the gradient inside [lo, hi], ends included (TF's
+    clip_by_value), lo where x < lo and hi where it clipped to hi. A NaN x keeps its gradient (TF's masks);
+    where lo > hi the result is hi, and so is the gradient's destination."""
+    below = x < lo
+    above = maximum(x, lo) > hi
+    inside = logical_not(logical_or(below, above))
+    return _zero_where_not(inside, g), _zero_where_not(logical_and(below, logical_not(above)), g), \
+        _zero_where_not(above, g)
 
 
 _RULES = {
@@ -439,15 +463,14 @@ _RULES = {
     "abs": lambda g, y, x: (g * sign(x),),
     "maximum": lambda g, y, a, b: (_zero_where_not(a >= b, g), _zero_where_not(a < b, g)),
     "minimum": lambda g, y, a, b: (_zero_where_not(a <= b, g), _zero_where_not(a > b, g)),
-    # d/da a**b = b * a**(b-1); d/db = log(a) * a**b, taken as 0 where a <= 0 (TF's choice: no NaN from log)
-    "pow": lambda g, y, a, b: (g * b * (a ** (b - 1.0)) if a.dtype.is_floating else None,
-                               _zero_where_not(a > 0.0, g * y * log(where(a > 0.0, a, a * 0.0 + 1.0)))
-                               if b.dtype.is_floating else None),
+    "pow": power_grad(pow),
+    "mod": lambda g, y, a, b: (g, -g * floordiv(a, b)),   # TF's FloorMod: a - floor(a / b) * b
+    "clip": _clip_grad,
     "where": lambda g, y, c, a, b: (None, _zero_where_not(c, g), _zero_where_not(logical_not(c), g)),
 }
 for _name, _rule in _RULES.items():
     OPS[_name].grad = _rule
 for _name in ("floor", "ceil", "round", "sign", "isnan", "isinf", "isfinite", "logical_not", "equal", "not_equal",
               "less", "less_equal", "greater", "greater_equal", "logical_and", "logical_or", "logical_xor",
-              "floordiv"):
+              "floordiv", "invert", "bitwise_and", "bitwise_or", "bitwise_xor"):
     OPS[_name].grad = NOT_DIFFERENTIABLE

@@ -1,5 +1,5 @@
 """Indexing: ``tensor[key]`` (NumPy basic and integer-array indexing), ``slice``, ``strided_slice``, ``split``,
-``unstack``, ``gather``.
+``unstack``, ``gather``, and ``scatter_add``, the adjoint of ``tensor[key]`` that their gradients are made of.
 
 One op, ``getitem``, implements every ``tensor[key]``: the static part of the key (ints, slices, None,
 Ellipsis) is a hashable attribute, and integer tensors/arrays in the key are op inputs (``In(k)``
@@ -7,6 +7,13 @@ marks where input k goes). The result shape comes from NumPy itself, indexing a 
 the same shape, so the semantics (including mixed basic/advanced indexing) are exactly NumPy's.
 ``split`` and ``unstack`` emit one ``getitem`` node per piece, so every op keeps a single output.
 Boolean masks are rejected: their result shape depends on the data.
+
+``scatter_add(tensor, updates, *indices, key)`` is ``tensor`` with ``updates`` added at ``tensor[key]``, where an
+element the key selects more than once receives every update meant for it (NumPy's ``np.add.at``; JAX's
+``x.at[key].add(updates)``). Its key is getitem's, with the same ``In(k)`` markers, so the gradient of
+``x[key]`` is ``scatter_add(zeros_like(x), upstream, *indices, key)`` and the gradient of ``scatter_add`` with
+respect to ``updates`` is ``upstream[key]``: the pair are each other's adjoints. ``gather`` (``np.take`` along
+``axis``) is ``x[:, ..., indices]``, so its gradient is the same scatter, and so is ``sort``'s.
 """
 import functools
 import operator
@@ -17,7 +24,7 @@ from ..attrs import Axis, IndexKey
 from ..errors import GraphjitError, InvalidArgumentError, UnimplementedError
 from ..ir import In, Slice, TensorType
 from ..lowering import Kernel, View
-from ..registry import API, Op, export, numpy_adapter, register
+from ..registry import API, OPS, Op, export, numpy_adapter, register
 from ..shapes import normalize_axis
 from ..source import with_location
 from ..tensor import EagerTensor, SymbolicTensor, _contains_tensor, convert_to_tensor
@@ -205,10 +212,16 @@ def static_axis(axis, what="axis"):
     return axis.__index__() if isinstance(axis, EagerTensor) else axis
 
 
-def _pieces(x, axis, bounds):
+def pieces(x, axis, bounds):
     """One ``getitem`` node per [start, stop) along ``axis``: split stays made of single-output ops."""
     lead = (FULL,) * axis
     return [GETITEM.bind(x, key=lead + (Slice(start, stop, None),)) for start, stop in bounds]
+
+
+def piece_bounds(sizes):
+    """[start, stop) of consecutive pieces of these sizes."""
+    starts = np.cumsum((0,) + tuple(sizes[:-1])).tolist()
+    return [(start, start + n) for start, n in zip(starts, sizes)]
 
 
 @export("split")
@@ -234,8 +247,7 @@ def split(value, num_or_size_splits, axis=0, num=None, name=None):
         if sum(sizes) != dim:
             raise InvalidArgumentError(f"split: sizes {sizes} sum to {sum(sizes)}, but dimension {axis} of shape "
                                        f"{tuple(x.shape)} has size {dim}")
-    starts = np.cumsum((0,) + sizes[:-1]).tolist()
-    return _pieces(x, axis, [(s, s + n) for s, n in zip(starts, sizes)])
+    return pieces(x, axis, piece_bounds(sizes))
 
 
 @numpy_adapter(np.split)
@@ -251,7 +263,7 @@ def _np_split(ary, indices_or_sections, axis=0):
     points = [operator.index(p) for p in indices_or_sections]
     points = [min(max(p + dim if p < 0 else p, 0), dim) for p in points]  # NumPy wraps, then clips
     bounds = list(zip([0] + points, points + [dim]))
-    return _pieces(x, axis, [(a, max(a, b)) for a, b in bounds])
+    return pieces(x, axis, [(a, max(a, b)) for a, b in bounds])
 
 
 @export("unstack")
@@ -327,3 +339,61 @@ def _np_take(a, indices, axis=None, out=None, mode="raise"):
 # Basic indexing (no tensor indices) compiles to an index map over its input; see compiler.affine.
 GETITEM.lower = View("getitem")
 GATHER.lower = Kernel("gather")  # indices are checked in the kernel; a bad one makes the runner raise
+
+
+# ---- scatter_add: getitem's adjoint ------------------------------------------------------------------------
+
+def _scatter_add_infer(tensor, updates, *index_types, key):
+    selected = _getitem_infer(tensor, *index_types, key=key)
+    if tuple(updates.shape) != tuple(selected.shape):
+        raise InvalidArgumentError(f"updates has shape {tuple(updates.shape)} but tensor{_describe(key)} has shape "
+                                   f"{tuple(selected.shape)} (tensor shape {tuple(tensor.shape)}): they must be equal")
+    if updates.dtype is not tensor.dtype:
+        raise InvalidArgumentError(f"updates has dtype {updates.dtype.name} but tensor has dtype "
+                                   f"{tensor.dtype.name}: cast first")
+    return tensor
+
+
+def _scatter_add(tensor, updates, *indices, key):
+    out = np.array(tensor, copy=True)
+    where = _numpy_key(key, indices)
+    try:
+        with np.errstate(all="ignore"):   # overflow to inf and int wraparound, silently (as the reductions)
+            if indices:
+                np.add.at(out, where, updates)   # an element selected twice gets both updates
+            else:
+                out[where] += updates   # basic indexing selects each element at most once
+    except IndexError as err:   # tensor indices out of range, known only now
+        raise InvalidArgumentError(f"indices out of range: {err} (scattering updates of shape {updates.shape} into "
+                                   f"a tensor of shape {tensor.shape} at {_describe(key)})") from None
+    return out
+
+
+# No compiled form: backends run it with its NumPy implementation between compiled stages (lower=None).
+SCATTER_ADD = register(Op("scatter_add", infer=_scatter_add_infer, eager=_scatter_add, attrs={"key": IndexKey()},
+                          doc="tensor with updates added at tensor[key] (np.add.at: repeated positions add up); "
+                              "the adjoint of getitem."))
+
+
+# ---- gradients (tracer.autodiff): upstream scattered back to where each element was read -------------------
+
+def scatter_into_zeros(g, shape, indices, key):
+    """``g`` added into zeros of ``shape`` at ``[key]`` (``indices`` the key's tensors): the gradient of a read."""
+    return SCATTER_ADD.bind(OPS["zeros"].bind(shape=tuple(shape), dtype=g.dtype), g, *indices, key=key)
+
+
+def _getitem_grad(g, y, x, *indices, key):
+    return (scatter_into_zeros(g, x.shape, indices, key),) + (None,) * len(indices)
+
+
+def _gather_grad(g, y, params, indices, *, axis):
+    return scatter_into_zeros(g, params.shape, (indices,), (FULL,) * axis + (In(1),)), None
+
+
+def _scatter_add_grad(g, y, tensor, updates, *indices, key):
+    return (g, GETITEM.bind(g, *indices, key=key)) + (None,) * len(indices)
+
+
+GETITEM.grad = _getitem_grad
+GATHER.grad = _gather_grad
+SCATTER_ADD.grad = _scatter_add_grad

@@ -12,7 +12,7 @@ from ..errors import InvalidArgumentError, UnimplementedError
 from ..ir import TensorType
 from ..lowering import Kernel
 from ..registry import OPS, Op, export, numpy_adapter, register
-from ..shapes import broadcast_shapes, format_shape, normalize_axis
+from ..shapes import broadcast_shapes, format_shape, inverse_permutation, normalize_axis
 from ..source import with_location
 from ..tensor import convert_to_tensor
 from .elementwise import multiply
@@ -209,4 +209,23 @@ def _sum_leading(x, count):
     return OPS["reduce_sum"].bind(x, axis=tuple(range(count)), keepdims=False) if count > 0 else x
 
 
+def _tensordot_grad(g, y, a, b, *, axes):
+    """y = tensordot(a, b, (a_axes, b_axes)) has a's free axes then b's. da contracts g's b part with b's free
+    axes, leaving a's free axes and then b's contracted axes in b's order, each standing for the axis of a it
+    is paired with; a transpose puts them back in a's order. db likewise."""
+    a_axes, b_axes = axes
+    free_a = [k for k in range(len(a.shape)) if k not in a_axes]
+    free_b = [k for k in range(len(b.shape)) if k not in b_axes]
+    g_of_a = tuple(range(len(free_a)))
+    g_of_b = tuple(range(len(free_a), len(free_a) + len(free_b)))
+    a_for_b, b_for_a = dict(zip(b_axes, a_axes)), dict(zip(a_axes, b_axes))
+    da = TENSORDOT.bind(g, b, axes=(g_of_b, tuple(free_b)))
+    da_stands_for = free_a + [a_for_b[k] for k in sorted(b_axes)]
+    db = TENSORDOT.bind(a, g, axes=(tuple(free_a), g_of_a))
+    db_stands_for = [b_for_a[k] for k in sorted(a_axes)] + free_b
+    return (OPS["transpose"].bind(da, perm=inverse_permutation(da_stands_for)),
+            OPS["transpose"].bind(db, perm=inverse_permutation(db_stands_for)))
+
+
 MATMUL.grad = _matmul_grad
+TENSORDOT.grad = _tensordot_grad

@@ -15,7 +15,7 @@ from ..attrs import Dtype, Int, Optional, Shape
 from ..errors import InvalidArgumentError
 from ..ir import TensorType
 from ..limits import check_allocation
-from ..registry import Op, export, register
+from ..registry import NOT_DIFFERENTIABLE, Op, export, register
 from ..tensor import as_dtype_arg, convert_to_tensor
 from .indexing import located
 from .shape_ops import static_shape
@@ -151,3 +151,10 @@ def set_seed(seed):
     if seed is not None and (isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or seed < 0):
         raise InvalidArgumentError(f"random.set_seed: seed must be a non-negative int or None, got {seed!r}")
     context.eager_context().set_seed(None if seed is None else int(seed))
+
+
+# No gradient flows through a draw, to its bounds, mean or stddev either (TF's random ops are not
+# differentiable; its Python wrappers scale a standard draw by ordinary ops, which graphjit's single op does
+# inside: ``gj.random.normal(shape) * stddev + mean`` written out differentiates with respect to both).
+for _op in (RANDOM_UNIFORM, RANDOM_NORMAL, RANDOM_TRUNCATED_NORMAL):
+    _op.grad = NOT_DIFFERENTIABLE

@@ -17,9 +17,8 @@ from ..dtypes import from_numpy, int32, int64
 from ..errors import InvalidArgumentError, UnimplementedError
 from ..ir import TensorType
 from ..lowering import Kernel, Reduce
-from ..autodiff import NOT_DIFFERENTIABLE
-from ..registry import API, OPS, Op, export, numpy_adapter, register
-from ..shapes import format_shape, normalize_axes, normalize_axis
+from ..registry import API, NOT_DIFFERENTIABLE, OPS, Op, export, numpy_adapter, register
+from ..shapes import format_shape, inverse_permutation, normalize_axes, normalize_axis
 from ..source import with_location
 from ..tensor import EagerTensor, as_dtype_arg, convert_to_tensor
 
@@ -334,7 +333,25 @@ def _extreme_grad(g, y, x, *, axis, keepdims):
 
 REDUCE_SUM.grad = lambda g, y, x, *, axis, keepdims: (_spread(g, x, axis),)
 REDUCE_MEAN.grad = lambda g, y, x, *, axis, keepdims: (_spread(g, x, axis) / float(max(_count(x, axis), 1)),)
+def _prod_grad(g, y, x, *, axis, keepdims):
+    """Each element's gradient is the product of the others in its group (the elements reduced together),
+    computed without dividing by it, so zeros are handled (TF's exclusive-product formulation): with the group
+    laid out along one last axis, the product of the elements before each (an exclusive cumprod) times that of
+    the elements after it (the same, reversed)."""
+    rank = len(x.shape)
+    perm = tuple(a for a in range(rank) if a not in axis) + tuple(axis)
+    moved = OPS["transpose"].bind(x, perm=perm)
+    grouped = OPS["reshape"].bind(moved, shape=tuple(moved.shape[:rank - len(axis)]) + (_count(x, axis),))
+    last = len(grouped.shape) - 1
+    before, after = (OPS["cumprod"].bind(grouped, axis=last, exclusive=True, reverse=reverse)
+                     for reverse in (False, True))
+    others = OPS["reshape"].bind(OPS["multiply"].bind(before, after), shape=tuple(moved.shape))
+    others = OPS["transpose"].bind(others, perm=inverse_permutation(perm))
+    return (OPS["multiply"].bind(_spread(g, x, axis), others),)
+
+
 REDUCE_MAX.grad = REDUCE_MIN.grad = _extreme_grad
+REDUCE_PROD.grad = _prod_grad
 REDUCE_LOGSUMEXP.grad = lambda g, y, x, *, axis, keepdims: (
     _spread(g, x, axis) * OPS["exp"].bind(x - _spread(y, x, axis)),)
 for _op in (REDUCE_ANY, REDUCE_ALL, ARGMAX, ARGMIN):

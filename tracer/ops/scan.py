@@ -4,6 +4,9 @@ They have no compiled form: the CPU backend runs them with their NumPy implement
 stages, so compiled and eager results are the same bits. Dtypes are NumPy 2's (cumsum/cumprod of bool and
 ints give int64, as np.sum does); ``axis=None`` in the NumPy functions means the flattened tensor.
 
+Gradients: cumsum's is the cumsum of the upstream the other way; cumprod's divides only where x is nonzero and
+handles a scan's first zero apart (below); sort's sends the upstream back through the sorting permutation.
+
 Sorting follows NumPy: NaN sorts after +inf; argsort with ``stable`` keeps equal elements in their order.
 ``direction='DESCENDING'`` (TF) is the ascending order reversed, except that argsort keeps equal elements
 in their original order (stably) there too; NaN then comes first.
@@ -13,10 +16,12 @@ import numpy as np
 from ..attrs import Axis, Bool, Dtype
 from ..dtypes import int32, int64
 from ..errors import InvalidArgumentError, UnimplementedError
-from ..ir import TensorType
-from ..registry import Op, export, numpy_adapter, register
+from ..ir import In, TensorType
+from ..registry import NOT_DIFFERENTIABLE, Op, export, numpy_adapter, register
 from ..shapes import format_shape
-from ..tensor import as_dtype_arg, convert_to_tensor
+from ..tensor import EagerTensor, as_dtype_arg, convert_to_tensor
+from .elementwise import logical_and, where
+from .indexing import scatter_into_zeros
 from .reductions import normalize_single_axis, numpy_result_dtype
 from .shape_ops import cast, reshape
 
@@ -183,3 +188,43 @@ def _np_argsort(a, axis=-1, kind=None, order=None, *, stable=None):
     stable = _is_stable(kind, stable, "argsort")
     x, axis = _numpy_sort_axis(a, axis, "argsort")
     return ARGSORT.bind(x, axis=axis, descending=False, stable=stable, output_type=int64)
+
+
+# ---- gradients (tracer.autodiff) -------------------------------------------------------------------------
+
+def _cumsum_grad(g, y, x, *, axis, exclusive, reverse):
+    # x_k is in the sums y_j with j >= k (j > k when exclusive), in the scan's direction
+    return (CUMSUM.bind(g, axis=axis, exclusive=exclusive, reverse=not reverse),)
+
+
+def _cumprod_grad(g, y, x, *, axis, exclusive, reverse):
+    """dx_k = sum of g_j * (y_j without its factor x_k) over the products y_j that include x_k. Where x_k != 0
+    that is the cumsum of g * y the other way, divided by x_k (TF's formula; an underflowing or overflowing
+    product loses the precision that division assumes). At a scan's first zero (in its direction) the division
+    is undefined, and y_j without that factor is the cumprod of x with the zero replaced by 1; every later
+    product includes that zero, so a later zero's gradient is 0."""
+    back = dict(axis=axis, exclusive=exclusive, reverse=not reverse)
+    is_zero = x == 0.0
+    zeros_before = CUMSUM.bind(cast(is_zero, x.dtype), axis=axis, exclusive=True, reverse=reverse)
+    first_zero = logical_and(is_zero, zeros_before == 0.0)
+    at_nonzero = CUMSUM.bind(g * y, **back) / where(is_zero, 1.0, x)
+    without_first_zero = CUMPROD.bind(where(first_zero, 1.0, x), axis=axis, exclusive=exclusive, reverse=reverse)
+    at_first_zero = CUMSUM.bind(g * without_first_zero, **back)
+    return (where(is_zero, where(first_zero, at_first_zero, 0.0), at_nonzero),)
+
+
+def _sort_grad(g, y, x, *, axis, descending):
+    """y = x[..., order, ...] along ``axis`` for order = argsort(x) (ties: any order of equal values is one
+    sort), so the upstream is scattered back to x's layout by that index, with open grids on the other axes."""
+    order = ARGSORT.bind(x, axis=axis, descending=descending, stable=True, output_type=int64)
+    rank = len(x.shape)
+    grids = [order if a == axis else
+             EagerTensor(np.arange(d, dtype=np.int64).reshape((1,) * a + (d,) + (1,) * (rank - a - 1)))
+             for a, d in enumerate(x.shape)]
+    return (scatter_into_zeros(g, x.shape, grids, tuple(In(k + 1) for k in range(rank))),)
+
+
+CUMSUM.grad = _cumsum_grad
+CUMPROD.grad = _cumprod_grad
+SORT.grad = _sort_grad
+ARGSORT.grad = NOT_DIFFERENTIABLE

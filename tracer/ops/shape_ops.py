@@ -12,12 +12,11 @@ from ..dtypes import result_type
 from ..errors import InvalidArgumentError, UnimplementedError
 from ..ir import TensorType
 from .. import lowering as L
-from ..autodiff import NOT_DIFFERENTIABLE
 from ..lowering import Kernel, Scalar, View
-from ..registry import OPS, Op, export, numpy_adapter, register
-from ..shapes import broadcast_shapes, normalize_axes, normalize_axis, num_elements
+from ..registry import NOT_DIFFERENTIABLE, OPS, Op, export, numpy_adapter, register
+from ..shapes import broadcast_shapes, inverse_permutation, normalize_axes, normalize_axis, num_elements
 from ..tensor import EagerTensor, SymbolicTensor, as_dtype_arg, convert_to_tensor
-from .indexing import located, static_axis
+from .indexing import located, piece_bounds, pieces, static_axis, unstack
 
 
 def static_shape(shape, what="shape", allow_minus_one=False):
@@ -479,11 +478,12 @@ def _unknown(x, what):
 
 # ---- gradients (tracer.autodiff): views move the upstream gradient back to the input's layout ----------------
 
-def _inverse_permutation(perm):
-    inverse = [0] * len(perm)
-    for i, p in enumerate(perm):
-        inverse[p] = i
-    return tuple(inverse)
+def _untiled(g, shape, multiples):
+    """The sum over the tiles: np.tile lays out axis i as (multiples[i], shape[i]), tile-major."""
+    if not shape:
+        return g
+    split = tuple(size for pair in zip(multiples, shape) for size in pair)
+    return OPS["reduce_sum"].bind(RESHAPE.bind(g, shape=split), axis=tuple(range(0, len(split), 2)), keepdims=False)
 
 
 def _same_shape_as_input(g, y, x, **_):
@@ -492,9 +492,13 @@ def _same_shape_as_input(g, y, x, **_):
 
 for _op in (RESHAPE, EXPAND_DIMS, SQUEEZE):
     _op.grad = _same_shape_as_input
-TRANSPOSE.grad = lambda g, y, x, *, perm: (TRANSPOSE.bind(g, perm=_inverse_permutation(perm)),)
+TRANSPOSE.grad = lambda g, y, x, *, perm: (TRANSPOSE.bind(g, perm=inverse_permutation(perm)),)
 BROADCAST_TO.grad = lambda g, y, x, *, shape: (g,)   # the tape sums the broadcast axes (autodiff.unbroadcast)
 IDENTITY.grad = lambda g, y, x: (g,)
+# concat and stack hand each input its part of the upstream gradient
+CONCAT.grad = lambda g, y, *xs, axis: tuple(pieces(g, axis, piece_bounds([x.shape[axis] for x in xs])))
+STACK.grad = lambda g, y, *xs, axis: tuple(unstack(g, axis=axis))
+TILE.grad = lambda g, y, x, *, multiples: (_untiled(g, tuple(x.shape), multiples),)
 CAST.grad = lambda g, y, x, *, dtype: (g,)           # back in x's dtype: the tape casts; ints get none
 STOP_GRADIENT.grad = NOT_DIFFERENTIABLE
 SHAPE.grad = NOT_DIFFERENTIABLE

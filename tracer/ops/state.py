@@ -7,7 +7,7 @@ from ..attrs import Optional, Str, Tuple, Variable
 from ..dtypes import bool_
 from ..errors import InvalidArgumentError
 from ..ir import TensorType
-from ..registry import OPS, Op, export, register
+from ..registry import HANDLED_BY_TAPE, NOT_DIFFERENTIABLE, OPS, Op, export, register
 from ..tensor import Tensor, convert_to_tensor
 
 
@@ -82,3 +82,12 @@ def print_(*inputs, sep=" ", end="\n", output_stream="stdout", name=None):
         else:
             template.append(str(value))
     OPS["print"].bind(*tensors, template=tuple(template), sep=sep, end=end, stream=output_stream)
+
+
+# ---- gradients (tracer.autodiff) ---------------------------------------------------------------------------
+# A read of a watched variable is where the tape collects that variable's gradient, so the tape handles it; a
+# write passes no gradient on to the value written (TF: assignments are not differentiable; a later read of
+# the variable is a new source), and a print's result is a bool.
+OPS["read_variable"].grad = HANDLED_BY_TAPE
+OPS["assign_variable"].grad = NOT_DIFFERENTIABLE
+OPS["print"].grad = NOT_DIFFERENTIABLE

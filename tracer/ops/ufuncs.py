@@ -13,11 +13,11 @@ import numpy as np
 
 from ..errors import UnimplementedError
 from .. import lowering as L
-from ..autodiff import NOT_DIFFERENTIABLE
 from ..lowering import Scalar
-from ..registry import OPS, numpy_adapter
+from ..registry import NOT_DIFFERENTIABLE, OPS, numpy_adapter
 from ..tensor import convert_to_tensor, promote_operands
-from .elementwise import _binary, _unary, divide, extreme, floordiv, mod, multiply, where
+from .elementwise import (_binary, _unary, _zero_where_not, divide, extreme, floordiv, mod, multiply, power_grad,
+                          sqrt, where)
 from .elementwise import round as _rint_keep_dtype
 from .shape_ops import cast as cast_to
 
@@ -188,17 +188,68 @@ for _name, _lowering in _LOWERINGS.items():
     OPS[_name].lower = _lowering
 
 
-# ---- gradients (tracer.autodiff; the rule format is in tracer/ops/elementwise.py) ---------------------------
+# ---- gradients (tracer.autodiff; the rule format and the tie conventions are in tracer/ops/elementwise.py) ----
 _LN2, _LN10 = 0.6931471805599453, 2.302585092994046
+_RAD_PER_DEG = np.pi / 180.0   # deg2rad's factor (NumPy multiplies by it)
+
+
+def _fmax_grad(prefer_first):
+    """fmax/fmin: the operand whose value the result is gets the gradient, as the compiled rule picks it
+    (``_fmax_rule``): the first where ``prefer_first(a, b)`` (ties too, as maximum/minimum) or b is NaN, else
+    the second; so a NaN operand passes the gradient to the other one."""
+    def rule(g, y, a, b):
+        first = OPS["logical_or"].bind(prefer_first(a, b), OPS["isnan"].bind(b))
+        return _zero_where_not(first, g), _zero_where_not(OPS["logical_not"].bind(first), g)
+    return rule
+
+
+def _unit_sign(b):
+    """+1 or -1 by b's sign bit (-0.0 gives -1), as copysign reads it."""
+    return where(signbit(b), -1.0, 1.0)
+
+
+def _logaddexp_grad(exp_of):
+    # y = log(e^a + e^b): d/da = e^(a - y), the share of a, computed without overflow (base 2 for logaddexp2)
+    return lambda g, y, a, b: (g * exp_of(a - y), g * exp_of(b - y))
+
+
 _RULES = {
     "positive": lambda g, y, x: (g,),
+    "conjugate": lambda g, y, x: (g,),   # real dtypes only: the identity
     "exp2": lambda g, y, x: (g * y * _LN2,),
     "log2": lambda g, y, x: (g / (x * _LN2),),
     "log10": lambda g, y, x: (g / (x * _LN10),),
     "sinh": lambda g, y, x: (g * OPS["cosh"].bind(x),),
     "cosh": lambda g, y, x: (g * OPS["sinh"].bind(x),),
+    "arcsin": lambda g, y, x: (g / sqrt(1.0 - x * x),),
+    "arccos": lambda g, y, x: (-g / sqrt(1.0 - x * x),),
+    "arctan": lambda g, y, x: (g / (1.0 + x * x),),
+    # TF's forms: cosh(asinh(x)) = sqrt(1 + x*x) without squaring x (no overflow for |x| > 1e154)
+    "arcsinh": lambda g, y, x: (g / OPS["cosh"].bind(y),),
+    "arccosh": lambda g, y, x: (g / OPS["sinh"].bind(y),),
+    "arctanh": lambda g, y, x: (g / (1.0 - x * x),),
+    "cbrt": lambda g, y, x: (g / (3.0 * y * y),),
+    "deg2rad": lambda g, y, x: (g * _RAD_PER_DEG,),
+    "rad2deg": lambda g, y, x: (g / _RAD_PER_DEG,),
+    "fabs": lambda g, y, x: (g * OPS["sign"].bind(x),),   # as abs: 0 at 0
+    # TF's atan2: d/da atan2(a, b) = b / (a*a + b*b), d/db = -a / (a*a + b*b)
+    "arctan2": lambda g, y, a, b: (g * b / (a * a + b * b), -g * a / (a * a + b * b)),
+    "hypot": lambda g, y, a, b: (g * a / y, g * b / y),
+    # |a| with b's sign: d/da = sign(a) * (+-1 by b's sign bit); b moves the result only by jumps: no gradient
+    "copysign": lambda g, y, a, b: (g * OPS["sign"].bind(a) * _unit_sign(b), None),
+    "fmax": _fmax_grad(lambda a, b: a >= b),
+    "fmin": _fmax_grad(lambda a, b: a <= b),
+    "fmod": lambda g, y, a, b: (g, -g * trunc(divide(a, b))),   # a - trunc(a / b) * b (TF's truncatemod)
+    "logaddexp": _logaddexp_grad(lambda t: OPS["exp"].bind(t)),
+    "logaddexp2": _logaddexp_grad(lambda t: OPS["exp2"].bind(t)),
+    "float_power": power_grad(float_power),
+    # a * 2**e: the gradient is the upstream scaled the same way, exactly; the integer exponent gets none
+    "ldexp": lambda g, y, a, e: (ldexp(g, e), None),
 }
 for _name, _rule in _RULES.items():
     OPS[_name].grad = _rule
-for _name in ("rint", "trunc", "signbit", "spacing", "nextafter"):
+# Piecewise constant (rint, trunc, signbit, heaviside), precision queries (spacing, nextafter) and integer-only
+# ops (gcd, lcm, shifts): no gradient, as TF's rint and floor give None.
+for _name in ("rint", "trunc", "signbit", "spacing", "nextafter", "heaviside", "gcd", "lcm", "left_shift",
+              "right_shift"):
     OPS[_name].grad = NOT_DIFFERENTIABLE

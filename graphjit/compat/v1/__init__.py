@@ -22,6 +22,7 @@ _add_package_dir(__file__)  # errors name the user's line, not these wrappers
 from graphjit.runtime.checkpoint import latest_checkpoint as _latest_checkpoint  # noqa: E402
 from graphjit.tracer.shapes import TensorShape  # noqa: E402,F401
 
+from ._gradients import gradients  # noqa: E402,F401
 from ._graph import (Graph, GraphTensor as Tensor, Operation, get_default_graph,  # noqa: E402,F401
                      name_scope, reset_default_graph)
 from ._saver import Saver as _Saver  # noqa: E402
@@ -31,7 +32,7 @@ from ._variables import (  # noqa: E402,F401
     enable_eager_execution, executing_eagerly, global_variables, global_variables_initializer, group, no_op,
     placeholder, placeholder_with_default, set_random_seed, trainable_variables, variables_initializer)
 
-from . import _initializers, _names  # noqa: E402
+from . import _initializers, _names, _train  # noqa: E402
 from ._initializers import initializers  # noqa: E402
 from ._variable_scope import (AUTO_REUSE, VariableScope, get_variable, get_variable_scope,  # noqa: E402,F401
                               variable_scope)
@@ -40,9 +41,13 @@ globals().update(_initializers.TOP_LEVEL)  # tf.zeros_initializer(), tf.glorot_u
 # Ops and dtypes under their TF1 names; the definitions above (placeholder, Variable...) are not op names.
 globals().update({k: v for k, v in _names.build(__name__).items() if k not in globals()})
 
-train = _types.ModuleType(f"{__name__}.train", "graphjit.compat.v1.train: Saver and latest_checkpoint (TF1's tf.train)")
+train = _types.ModuleType(f"{__name__}.train", "graphjit.compat.v1.train: Saver, latest_checkpoint and the "
+                          "optimizers (TF1's tf.train)")
 train.Saver = _Saver
 train.latest_checkpoint = _latest_checkpoint
+for _name in ("Optimizer", "GradientDescentOptimizer", "MomentumOptimizer", "AdamOptimizer", "get_global_step",
+              "get_or_create_global_step"):
+    setattr(train, _name, getattr(_train, _name))
 initialize_all_variables = global_variables_initializer
 all_variables = global_variables
 initializers.global_variables = global_variables_initializer

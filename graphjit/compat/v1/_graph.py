@@ -20,14 +20,14 @@ from graphjit.tracer import context, source
 from graphjit.tracer.dtypes import result_type
 from graphjit.tracer.errors import (FailedPreconditionError, InvalidArgumentError, InvalidTypeError, NotFoundError,
                      OperatorNotAllowedInGraphError, TracingError, UnimplementedError)
-from graphjit.tracer.ir import Const, GraphBuilder, TensorType, ancestors, replay
+from graphjit.tracer.ir import Const, TensorType, ancestors, replay
 from graphjit.tracer.errors import GraphjitError
 from graphjit.tracer.op_errors import EAGER_ERRORS
 from graphjit.tracer.registry import API, OPS
 from graphjit.tracer.shapes import TensorShape, format_shape
 from graphjit.tracer.source import user_location, with_location
 from graphjit.tracer.tensor import EagerTensor, SymbolicTensor
-from graphjit.tracer.tracing import ConstantCaptures
+from graphjit.tracer.tracing import ConstantCaptures, TraceContext
 
 from ._scopes import ControlDependencies, GraphDefault, NameScope, ScopeOf, stacks
 
@@ -307,8 +307,12 @@ class Graph:
         ops = self._ops
         needed = ancestors([op._id for op in fetch_ops] + [op._id for op in target_ops],
                            lambda i: () if i in fed_types else (*ops[i]._input_ids, *ops[i]._control_ids))
-        builder = GraphBuilder(f"{self.name}_run")
+        # The builder sits in a trace context so that ops expanded while planning (``deferred`` ops such as
+        # compat.v1.gradients, which need the run's concrete shapes) can be built with ordinary op calls.
+        trace = TraceContext(f"{self.name}_run")
+        builder = trace.builder
         mapping = {}
+        expanded = {}   # what deferred ops computed, shared by the ops of one call
         inputs = sorted(i for i in needed if i in fed_types)
         for position, i in enumerate(inputs):
             mapping[i] = builder.add_input(fed_types[i], position)
@@ -322,6 +326,9 @@ class Graph:
                 raise InvalidArgumentError(
                     f"You must feed a value for placeholder tensor '{t.name}' with dtype {t.dtype.name} and "
                     f"shape {format_shape(t.type.shape)}{created}")
+            if getattr(operation.op_def, "deferred", False):
+                mapping[i] = operation.op_def.expand(operation, trace, mapping, expanded)
+                continue
             args = [mapping[j] for j in operation._input_ids]
             in_types = [builder.nodes[j].type for j in args]
             out_type = infer_partial(in_types, operation.op_def, operation.attrs, operation.loc)

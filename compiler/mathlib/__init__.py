@@ -1,0 +1,55 @@
+"""Scalar transcendental functions for generated elementwise loops.
+
+The code generator calls these inside fused loops (``out[i] = exp_f32(-x[i] * x[i]) * y[i]``). libm calls
+do not vectorise (no SVML here), so the float32 versions are straight-line arithmetic, bit manipulation
+and selects (no branches, no table lookups), which LLVM's loop vectoriser turns into AVX2/AVX-512 code.
+Each float32 function is a Numba intrinsic: one call in Numba's IR, lowered to a call of an
+``alwaysinline`` LLVM function, written here in LLVM IR (with Python operators: see _V), that LLVM inlines
+into the caller's loop before vectorising it. As Numba Python inlined into Numba's IR, the same code made
+Numba's type inference and parfor passes, which take time per statement, twice as slow: W1's parallel
+kernel compiled in ~0.95 s instead of ~0.5 s. The instructions carry their own flags, so a kernel's
+fastmath flags could never reach the range reductions (generated kernels have none: a reduction reassociates
+only its accumulation, by ``reassoc_add``/``reassoc_mul`` at the end of this file). The one exception to
+"straight-line": sin, cos and tan send arguments of 2^20 and more through a call that the vectoriser
+widens and that tests a whole vector at once (see _define_big), so that their costly exact reduction runs
+only for the vectors that hold such an argument.
+
+float32 (np.float32 in and out), valid for every float32 input, denormals included:
+
+  exp_f32       float32 throughout: Cody-Waite x = k*ln2 + r, |r| <= ln2/2, degree-6 minimax (2^-28);
+                2^k applied as two normal factors, so subnormal results round once and overflow gives inf.
+  expm1_f32     the same reduction in float64, degree-7 minimax for expm1(r) (2^-32): exact near 0.
+  log_f32,      float64: u = 2^k * m, m in [sqrt(1/2), sqrt(2)) split from the bits, log(m) = 2s + s^3 Q(s^2)
+  log1p_f32     with s = (m-1)/(m+1), degree-7 minimax (2^-30); log1p adds back the rounding error of 1+x.
+  sin_f32,      reduced modulo pi to |r| <= pi/2 (cos(x) = sin(x + pi/2)), then one degree-9 odd minimax
+  cos_f32       (2^-27) evaluated in float32. |x| < 2^20: Cody-Waite in float64 with a two-part pi/2
+                (error under 2^-38 |r|), inline. |x| >= 2^20 and infinities: an exact integer Payne-Hanek
+                reduction against 4/pi (glibc's sinf method, without its table), computed out of line and
+                only for the loop's vectors that contain such an argument (all of that vector's lanes).
+  tan_f32       the same reductions; sin(r) / sin(pi/2 - |r|) in float64.
+  tanh_f32      expm1(2x) / (expm1(2x) + 2) in float64, saturating to +-1.
+  sigmoid_f32   1 / (1 + exp(-x)) in float64 with a clamped argument (no overflow; exact 0 and 1 limits).
+  softplus_f32  max(x, 0) + log1p(exp(-|x|)) in float64.
+
+Error against NumPy's float64 result rounded to float32, checked on all 2^32 float32 inputs: at most
+2 ULP for sin_f32 and cos_f32, 1 ULP for the others (tests/test_mathlib.py checks ~2M inputs each
+against the 4 ULP contract). NaN -> NaN; infinities, overflow, underflow and signed zeros as NumPy.
+
+float64 (``*_f64``): libm through ``math`` (<= 2 ULP; not vectorised, float64 is not the target),
+except sigmoid_f64 and softplus_f64, which use overflow-free formulas (<= 2 ULP).
+
+Generated kernels contain this code, so Numba's on-disk cache of a kernel does not notice when these files
+changes: include ``SOURCE_SHA256`` in the cache key.
+
+The code is split by responsibility: ``llvm_values`` (LLVM IR written with Python operators, the typed
+constants), ``trig`` (sin/cos/tan range reductions), ``float32`` (the float32 functions and their float64
+cores), ``float64`` (libm-based float64 functions and the reduction accumulators).
+"""
+from .float32 import (cos_f32, exp_f32, expm1_f32, log1p_f32, log_f32, sigmoid_f32, sin_f32,  # noqa: F401
+                      softplus_f32, tan_f32, tanh_f32)
+from .float64 import (cos_f64, exp_f64, expm1_f64, log1p_f64, log_f64, reassoc_add, reassoc_mul,  # noqa: F401
+                      sigmoid_f64, sin_f64, softplus_f64, tan_f64, tanh_f64)
+from .llvm_values import SOURCE_SHA256  # noqa: F401
+from ..scalar_numba import mathlib_helpers
+
+__all__ = mathlib_helpers()  # the helpers that the CPU renderer's math table names

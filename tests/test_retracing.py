@@ -1,0 +1,107 @@
+"""Retraces that explain themselves: ``gj.config.explain_retracing`` logs why each new trace happened, a function
+traced 5, 10, 20... times warns with the reason, and ``@gj.function(max_traces=N)`` raises RetraceError."""
+import logging
+
+import numpy as np
+import pytest
+
+import graphjit as gj
+from graphjit import errors
+
+LOGGER = "graphjit.function"
+
+
+@pytest.fixture
+def explain(monkeypatch):
+    monkeypatch.setattr(gj.config, "explain_retracing", True)
+
+
+def _vector(n, dtype=np.float32):
+    return gj.constant(np.ones(n, dtype))
+
+
+def _messages(caplog, level=logging.INFO):
+    """The logger's messages at ``level`` (None: all of them)."""
+    return [r.getMessage() for r in caplog.records if r.name == LOGGER and level in (None, r.levelno)]
+
+
+def test_each_new_trace_is_logged_with_what_changed_and_the_call_site(explain, caplog):
+    @gj.function
+    def scale(x, n):
+        return x * n
+    with caplog.at_level(logging.INFO, logger=LOGGER):
+        scale(_vector(3), 2)
+        scale(_vector(4), 2)
+        scale(_vector(4, np.float64), 3)
+        scale(_vector(4, np.float64), 3)   # no new trace: nothing logged
+        scale(_vector(4, np.float64), 2.5)
+    first, shape, dtype_and_value, python_type = _messages(caplog)
+    assert first.startswith("scale: first trace (at ") and "test_retracing.py" in first
+    assert "scale: trace 2, because x: shape (3,) -> (4,) (at " in shape
+    assert "because x: dtype float32 -> float64; n: Python value 2 -> 3 (at " in dtype_and_value
+    assert "n: Python int 3 -> Python float 2.5" in python_type
+
+
+def test_explanations_name_nested_leaves_variables_and_new_function_objects(explain, caplog):
+    a, b = gj.Variable(1.0, name="a"), gj.Variable(2.0, name="b")
+
+    @gj.function
+    def f(pair, v, fn=None):
+        return gj.reduce_sum(pair[0]) + gj.reduce_sum(pair[-1]) + v
+    with caplog.at_level(logging.INFO, logger=LOGGER):
+        f((_vector(2), _vector(2)), a)
+        f((_vector(2), _vector(3)), a)
+        f((_vector(2), _vector(3)), b)
+        f((_vector(2), _vector(3)), b, fn=lambda: 0)
+        f((_vector(2), _vector(3)), b, fn=lambda: 0)
+        f([_vector(2)], b)
+    _, nested, variable, _, function_object, structure = _messages(caplog, None)   # the 5th is the warning
+    assert "because pair[1]: shape (2,) -> (3,)" in nested
+    assert "because v: a different variable ('a' -> 'b')" in variable
+    assert "because fn: a different function object" in function_object and "new closure" in function_object
+    assert "pair: a tuple of 2 -> a list of 1" in structure
+
+
+def test_a_function_traced_five_times_warns_with_the_reason_even_without_explain_retracing(caplog):
+    @gj.function
+    def g(x):
+        return x + 1.0
+    with caplog.at_level(logging.INFO, logger=LOGGER):
+        for n in range(1, 5):
+            g(_vector(n))
+        assert _messages(caplog, logging.WARNING) == [] and _messages(caplog) == []   # explain_retracing is off
+        g(_vector(5))
+        (warning,) = _messages(caplog, logging.WARNING)
+        for n in range(6, 11):
+            g(_vector(n))
+    assert warning.startswith("g has been traced 5 times, the latest because x: shape (4,) -> (5,)")
+    assert "pass changing numbers as tensors" in warning and "explain_retracing" in warning
+    assert len(_messages(caplog, logging.WARNING)) == 2   # again at the 10th, next at the 20th
+
+
+def test_max_traces_raises_retrace_error_with_the_explanation_and_keeps_the_traces_it_has():
+    @gj.function(max_traces=2)
+    def h(x, k):
+        return x * k
+    h(_vector(3), 1)
+    h(_vector(3), 2)
+    with pytest.raises(errors.RetraceError, match=r"h: a new trace \(number 3\) would exceed max_traces=2; it would "
+                                                  r"trace again because k: Python value 2 -> 3\n  at .*test_retracing"):
+        h(_vector(3), 3)
+    np.testing.assert_array_equal(h(_vector(3), 2).numpy(), np.full(3, 2, np.float32))
+    assert h.experimental_get_tracing_count() == 2
+
+
+def test_methods_inherit_max_traces_and_bad_settings_are_refused():
+    class Model:
+        @gj.function(max_traces=1)
+        def __call__(self, x):
+            return x * 2.0
+    model = Model()
+    model(_vector(2))
+    with pytest.raises(errors.RetraceError, match="x: shape"):
+        model(_vector(3))
+    with pytest.raises(errors.InvalidArgumentError, match="max_traces"):
+        gj.function(lambda x: x, max_traces=0)
+    with pytest.raises(errors.InvalidArgumentError, match="explain_retracing"):
+        gj.config.explain_retracing = "yes"
