@@ -31,8 +31,7 @@ import numpy as np
 import graphjit as gj
 from graphjit.errors import GraphjitError, UnimplementedError
 from graphjit.tracer import context
-from graphjit.tracer.autodiff import NOT_DIFFERENTIABLE
-from graphjit.tracer.registry import OPS
+from graphjit.tracer.registry import NOT_DIFFERENTIABLE, OPS
 from graphjit.tracer.tensor import Tensor
 
 import fuzz_check
