@@ -433,3 +433,28 @@ def test_the_checker_leaves_a_sorted_line_with_an_unchecked_element_unchecked():
     wrong = want.copy()
     wrong[2, 1] += np.float32(1e-3)
     assert fuzz_check.check_outputs(prog, [wrong], [want]) != []
+
+
+# ---- found by the gradient fuzzer (benchmarks/fuzz.py --grad, tests/fuzz_grad.py) -------------------------------
+def test_copysign_of_a_bool_magnitude_gives_its_float_sign_operand_no_gradient():
+    # copysign(bool, float) is a float; its rule took sign() of the bool magnitude for a gradient the tape drops
+    # anyway (bool operands carry none), and sign refuses bools: tape.gradient raised InvalidArgumentError
+    # "sign(bool[3]): sign does not accept dtype(s) bool" (eager and traced alike). The sign operand only flips
+    # the result's sign, so it gets no gradient: zeros with unconnected_gradients="zero".
+    magnitude = np.array([True, False, True])
+    sign = np.array([0.5, -2.0, -0.0], np.float32)
+
+    def gradient(m, s):
+        with gj.GradientTape() as tape:
+            tape.watch(s)
+            y = gj.math.copysign(m, s)
+            total = gj.reduce_sum(y)
+        return y, tape.gradient(total, s, unconnected_gradients="zero")
+
+    y, g = gradient(gj.constant(magnitude), gj.constant(sign))
+    np.testing.assert_array_equal(y.numpy(), np.copysign(magnitude, sign))
+    np.testing.assert_array_equal(g.numpy(), np.zeros(3, np.float32))
+    compiled, interpreted = _both_many(lambda m, s: list(gradient(m, s)), magnitude, sign)
+    for got in (compiled, interpreted):
+        np.testing.assert_array_equal(got[0], np.copysign(magnitude, sign))
+        np.testing.assert_array_equal(got[1], np.zeros(3, np.float32))

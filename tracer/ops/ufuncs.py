@@ -235,8 +235,10 @@ _RULES = {
     # TF's atan2: d/da atan2(a, b) = b / (a*a + b*b), d/db = -a / (a*a + b*b)
     "arctan2": lambda g, y, a, b: (g * b / (a * a + b * b), -g * a / (a * a + b * b)),
     "hypot": lambda g, y, a, b: (g * a / y, g * b / y),
-    # |a| with b's sign: d/da = sign(a) * (+-1 by b's sign bit); b moves the result only by jumps: no gradient
-    "copysign": lambda g, y, a, b: (g * OPS["sign"].bind(a) * _unit_sign(b), None),
+    # |a| with b's sign: d/da = sign(a) * (+-1 by b's sign bit); b moves the result only by jumps: no gradient.
+    # A bool or integer a carries none either (and sign refuses bools: copysign(bool, float) is a float)
+    "copysign": lambda g, y, a, b: (g * OPS["sign"].bind(a) * _unit_sign(b) if a.dtype.is_floating else None,
+                                    None),
     "fmax": _fmax_grad(lambda a, b: a >= b),
     "fmin": _fmax_grad(lambda a, b: a <= b),
     "fmod": lambda g, y, a, b: (g, -g * trunc(divide(a, b))),   # a - trunc(a / b) * b (TF's truncatemod)
