@@ -188,10 +188,14 @@ class _Recording:
         return out
 
     def local_gradients(self):
-        """Each kinked call's gradient rule on an upstream of ones: piecewise constant, it names the branch."""
+        """Each kinked call's gradient rule on an upstream of ones: piecewise constant, it names the branch. (A
+        rule that raises, off the loss's path where the tape never called it, names no branch.)"""
         found = []
         for op, inputs, attrs, out in self.kinked:
-            grads = op.grad(gj.ones_like(out), out, *inputs, **attrs)
+            try:
+                grads = op.grad(gj.ones_like(out), out, *inputs, **attrs)
+            except GraphjitError:
+                grads = ()
             found.append((op.name, [None if g is None else np.asarray(g.numpy()) for g in grads]))
         return found
 
