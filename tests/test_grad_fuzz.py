@@ -23,13 +23,14 @@ def _report(failures):
 
 
 def test_fuzzed_gradients_agree_compiled_interpreted_eager_and_with_finite_differences():
-    stats = Counter()
+    stats, programs = Counter(), 72   # 6 batches (compiles) of 12: ~15 s
     for batch in range(6):
         ch = RandomChooser((5, batch))
-        failures = fuzz_grad.check_grad_batch([fuzz_grad.draw_grad_program(ch, 8) for _ in range(20)], stats)
+        failures = fuzz_grad.check_grad_batch([fuzz_grad.draw_grad_program(ch, 6) for _ in range(12)], stats)
         assert not failures, _report(failures)
-    # not everything skipped (31 checked, 30 with finite differences when written; more as rules are added)
-    assert stats["checked"] >= 15 and stats["fd checked"] >= 12, fuzz_grad.describe_stats(stats)
+    # every op has a rule or a NOT_DIFFERENTIABLE marker (test_autodiff_rules.py), so skips are rare: when written,
+    # all 72 were checked and 70 of them against finite differences (2 had no finite gradient)
+    assert stats["checked"] >= 0.9 * programs and stats["fd checked"] >= 0.8 * programs, fuzz_grad.describe_stats(stats)
 
 
 def test_finite_differences_flag_a_wrong_rule_that_every_backend_shares(monkeypatch):
