@@ -36,7 +36,12 @@ def _quiet():
     warnings.simplefilter("ignore")
 
 
-def _signature(failure):
+def _signature(failure, grad=False):
+    """What tells distinct failures apart, for shrinking one of each: with --grad, the ops differentiated (its
+    messages all begin alike: "finite differences (float64 twin...", "d loss / d v3 compiled vs ...")."""
+    if grad:
+        import fuzz_grad
+        return failure.kind, frozenset(fuzz_grad.differentiated_ops(failure.program))
     return failure.kind, failure.message.split(":")[0].split(" ")[-1], failure.message[:40]
 
 
@@ -93,9 +98,9 @@ def run_job(job, args, report=print):
 
     reproducers, seen = [], set()
     for failure in failures:
-        if _signature(failure) in seen or len(seen) >= args.reproducers:
+        if _signature(failure, args.grad) in seen or len(seen) >= args.reproducers:
             continue
-        seen.add(_signature(failure))
+        seen.add(_signature(failure, args.grad))
 
         def fails(prog, kind=failure.kind):
             return any(f.kind == kind for f in check([prog]))
