@@ -462,6 +462,25 @@ def test_copysign_of_a_bool_magnitude_gives_its_float_sign_operand_no_gradient()
         np.testing.assert_array_equal(got[1], np.zeros(3, np.float32))
 
 
+def test_arctan2_gradient_with_a_large_integer_operand_is_computed_in_the_result_dtype():
+    # arctan2(float, int) is a float, and its rule's a * a + b * b squared the integer operand in its own dtype:
+    # 46341 ** 2 wraps in int32 and 1.2e17 ** 2 in int64, so d/da was -1.07e9 where b / (a*a + b*b) is -4.7e-10
+    # (benchmarks/fuzz.py --grad on the forward fuzzer's special values, seed 91: 0.01212 against central
+    # differences of 0.01041 for arctan2(x, -120717950954527847)).
+    a = np.array([0.5, -4.05, 1.25])
+    for ints in (np.array([46341, -2147483647, 7], np.int32), np.array([-120717950954527847, 3000000000, -7])):
+        def gradient(x, n):
+            with gj.GradientTape() as tape:
+                tape.watch(x)
+                total = gj.reduce_sum(gj.math.atan2(x, n))
+            return tape.gradient(total, x)
+        want = ints.astype(np.float64) / (a * a + ints.astype(np.float64) ** 2)
+        np.testing.assert_allclose(gradient(gj.constant(a), gj.constant(ints)).numpy(), want, rtol=1e-15)
+        compiled, interpreted = _both(gradient, a, ints)
+        np.testing.assert_allclose(compiled, want, rtol=1e-15)
+        np.testing.assert_allclose(interpreted, want, rtol=1e-15)
+
+
 def _grad_checker():
     import os
     import sys

@@ -208,6 +208,14 @@ def _unit_sign(b):
     return where(signbit(b), -1.0, 1.0)
 
 
+def _arctan2_grad(g, y, a, b):
+    """TF's atan2: d/da atan2(a, b) = b / (a*a + b*b), d/db = -a / (a*a + b*b), in the result's dtype: an integer
+    operand squared in its own dtype wraps (46341 ** 2 in int32)."""
+    a, b = (x if x.dtype is y.dtype else cast_to(x, y.dtype) for x in (a, b))
+    norm = a * a + b * b
+    return g * b / norm, -g * a / norm
+
+
 def _logaddexp_grad(exp_of):
     # y = log(e^a + e^b): d/da = e^(a - y), the share of a, computed without overflow (base 2 for logaddexp2)
     return lambda g, y, a, b: (g * exp_of(a - y), g * exp_of(b - y))
@@ -232,8 +240,7 @@ _RULES = {
     "deg2rad": lambda g, y, x: (g * _RAD_PER_DEG,),
     "rad2deg": lambda g, y, x: (g / _RAD_PER_DEG,),
     "fabs": lambda g, y, x: (g * OPS["sign"].bind(x),),   # as abs: 0 at 0
-    # TF's atan2: d/da atan2(a, b) = b / (a*a + b*b), d/db = -a / (a*a + b*b)
-    "arctan2": lambda g, y, a, b: (g * b / (a * a + b * b), -g * a / (a * a + b * b)),
+    "arctan2": _arctan2_grad,
     "hypot": lambda g, y, a, b: (g * a / y, g * b / y),
     # |a| with b's sign: d/da = sign(a) * (+-1 by b's sign bit); b moves the result only by jumps: no gradient.
     # A bool or integer a carries none either (and sign refuses bools: copysign(bool, float) is a float)
