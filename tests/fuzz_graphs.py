@@ -156,13 +156,17 @@ def random_values(rng, shape, dtype):
 
 def smooth_values(rng, shape, dtype):
     """Values for gradient checks (tests/fuzz_grad.py): floats of moderate size, never NaN, inf, zero or an
-    integer, so random points are smooth points of every op and finite differences see no kink or jump; small
-    integers, so a cast to float stays moderate too."""
+    integer, so random points are smooth points of every op and finite differences see no kink or jump; mostly
+    small integers, so a cast to float stays moderate, and a tenth large (from 46341, whose square overflows
+    int32), as a rule's integer arithmetic must take them (arctan2 squared its integer operand in its dtype)."""
     if dtype is gj.bool:
         return rng.random(shape) < 0.5
     if dtype.is_floating:
         return (rng.standard_normal(shape) * rng.choice([0.5, 1.0, 2.0])).astype(dtype.np)
-    return rng.integers(-4, 5, shape).astype(dtype.np)
+    info = np.iinfo(dtype.np)
+    large = np.array([46341, -46341, info.max, info.min + 1, int(np.sqrt(info.max)) + 1], np.int64)
+    small = rng.integers(-4, 5, shape)
+    return np.where(rng.random(shape) < 0.1, large[rng.integers(0, len(large), shape)], small).astype(dtype.np)
 
 
 def layout(rng_array, ch, shape, dtype):
