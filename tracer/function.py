@@ -12,7 +12,7 @@ import weakref
 
 import numpy as np
 
-from . import context, display, dtypes, nest, retracing
+from . import autograph, context, display, dtypes, nest, retracing
 from .errors import InvalidArgumentError, UnimplementedError
 from .ir import TensorType
 from .program import Program
@@ -185,7 +185,7 @@ class Function:
     """A Python function that is traced into graphs, one per input signature (``gj.function``)."""
 
     def __init__(self, python_function, *, input_signature=None, jit_compile=None, name=None, debug_compare=None,
-                 max_traces=None):
+                 max_traces=None, autograph=True):
         functools.update_wrapper(self, python_function)
         self.python_function = python_function
         self.name = name or getattr(python_function, "__name__", "function")
@@ -200,6 +200,7 @@ class Function:
         self._cache = {}
         self._tracing_count = 0
         self.max_traces = max_traces   # None, or the number of traces after which a new one raises RetraceError
+        self.autograph = bool(autograph)   # trace a rewrite whose tensor-dependent if/while/for stage graph ops
         self._recent_keys = collections.deque(maxlen=16)   # what retrace explanations compare a new key with
         self._created_variables = ()  # variables the first trace created: the function's, whatever is evicted
         self._bound = weakref.WeakKeyDictionary()  # instance -> Function bound to it (methods)
@@ -220,14 +221,15 @@ class Function:
             bound = None
         if bound is None:
             ref = weakref.ref(instance)
-            method = self.python_function
+            method = self._traced_python()
 
             @functools.wraps(method)
             def bound_method(*args, **kwargs):
                 return method(ref(), *args, **kwargs)
             bound_method.__signature__ = _drop_first_parameter(self._signature)
             bound = Function(bound_method, input_signature=self.input_signature, jit_compile=self.jit_compile,
-                             name=self.name, debug_compare=self.debug_compare, max_traces=self.max_traces)
+                             name=self.name, debug_compare=self.debug_compare, max_traces=self.max_traces,
+                             autograph=False)   # (method is converted already)
             try:
                 self._bound[instance] = bound
             except TypeError:
@@ -267,7 +269,11 @@ class Function:
                 defaulted = defaulted + 1 if value is param.default else 0
         if defaulted:
             del args[len(args) - defaulted:]  # trailing positional defaults: the function applies them itself
-        return self.python_function(*args, **kwargs)
+        return self._traced_python()(*args, **kwargs)
+
+    def _traced_python(self):
+        """The Python function tracing calls: with ``autograph``, the rewrite of ``tracer.autograph``."""
+        return autograph.convert(self.python_function) if self.autograph else self.python_function
 
     def __call__(self, *args, **kwargs):
         if OPTIONS.run_eagerly:
@@ -439,19 +445,21 @@ def _drop_first_parameter(signature):
     return signature.replace(parameters=params)
 
 
-def function(func=None, *, input_signature=None, jit_compile=None, name=None, debug_compare=None, max_traces=None):
+def function(func=None, *, input_signature=None, jit_compile=None, name=None, debug_compare=None, max_traces=None,
+             autograph=True):
     """Decorator: trace ``func`` into a graph per input signature (works with or without parentheses).
     ``debug_compare`` (None: follow ``gj.config.debug_compare``; True/"raise"/"warn"/False) runs this function's
     graphs beside the reference interpreter and reports the first node whose values differ (shadow mode).
     ``max_traces=N``: an (N+1)th trace raises ``RetraceError`` saying what changed (``gj.config.max_traces`` is
-    different: how many traces a function keeps before it drops the least recently used)."""
+    different: how many traces a function keeps before it drops the least recently used). ``autograph=False``
+    traces the function as written (a Python ``if`` on a tensor is then an error instead of a ``gj.cond``)."""
     if debug_compare not in (None, False, True, "raise", "warn"):
         raise InvalidArgumentError(f"gj.function: debug_compare must be None, False, True, 'raise' or 'warn'; "
                                    f"got {debug_compare!r}")
     if max_traces is not None and (type(max_traces) is not int or max_traces < 1):
         raise InvalidArgumentError(f"gj.function: max_traces must be None or a positive int; got {max_traces!r}")
     options = dict(input_signature=input_signature, jit_compile=jit_compile, name=name, debug_compare=debug_compare,
-                   max_traces=max_traces)
+                   max_traces=max_traces, autograph=autograph)
     if func is None:
         return lambda f: function(f, **options)
     if not callable(func):
