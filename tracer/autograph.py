@@ -28,7 +28,7 @@ import textwrap
 import types
 import weakref
 
-from . import autograph_runtime
+from . import autograph_runtime, source
 
 _converted = weakref.WeakKeyDictionary()   # python function -> its converted version (or itself)
 _AG = "ag__"
@@ -48,15 +48,17 @@ def convert(fn):
 
 
 def _convert(fn):
-    if not isinstance(fn, types.FunctionType) or fn.__name__ == "<lambda>":
+    code = getattr(fn, "__code__", None)
+    if not isinstance(fn, types.FunctionType) or code.co_name == "<lambda>" or code.co_filename.startswith(
+            source._OWN_DIRS):   # graphjit's own functions (gj.transpose...) run as written
         return fn
-    try:
-        lines, first_line = inspect.getsourcelines(fn)
-    except (OSError, TypeError):
+    try:   # the code object's source: fn's own, never that of a function it wraps (__wrapped__)
+        lines, first_line = inspect.getsourcelines(code)
+        tree = ast.parse(textwrap.dedent("".join(lines)))
+    except (OSError, TypeError, SyntaxError):
         return fn
-    tree = ast.parse(textwrap.dedent("".join(lines)))
-    definition = tree.body[0] if tree.body and isinstance(tree.body[0], (ast.FunctionDef,)) else None
-    if definition is None or definition.name != fn.__name__:
+    definition = tree.body[0] if tree.body and isinstance(tree.body[0], ast.FunctionDef) else None
+    if definition is None or definition.name != code.co_name:
         return fn
     converter = _Converter()
     definition.body = converter.block(definition.body)
