@@ -57,7 +57,7 @@ def test_explanations_name_nested_leaves_variables_and_new_function_objects(expl
         f([_vector(2)], b)
     _, nested, variable, _, function_object, structure = _messages(caplog, None)   # the 5th is the warning
     assert "because pair[1]: shape (2,) -> (3,)" in nested
-    assert "because v: a different variable ('a' -> 'b')" in variable
+    assert f"because v: a different variable ({a.name!r} -> {b.name!r})" in variable
     assert "because fn: a different function object" in function_object and "new closure" in function_object
     assert "pair: a tuple of 2 -> a list of 1" in structure
 
