@@ -58,6 +58,26 @@ def w6(m, a, b):
     return a + b
 
 
+def w7(m, x, w_1, b, w_2):
+    """A training step's forward and backward pass: the gradients of mean((relu(x@W1 + b)@W2)^2) with respect
+    to W1, b and W2, flattened into one vector."""
+    def loss(w_1, b, w_2):
+        out = m.matmul(m.relu(m.matmul(x, w_1) + b), w_2)
+        return m.reduce_mean(out * out)
+    grads = m.grad(loss, argnums=(0, 1, 2))(w_1, b, w_2)
+    return m.concat([m.flatten(g) for g in grads])
+
+
+def _numpy_w7(x, w_1, b, w_2):
+    """W7 with the backward pass written by hand (NumPy has no autodiff): the fair NumPy baseline."""
+    h_pre = x @ w_1 + b
+    h = np.maximum(h_pre, 0)
+    out = h @ w_2
+    d_out = out * (2 / out.size)
+    d_h = (d_out @ w_2.T) * (h_pre > 0)
+    return np.concatenate([(x.T @ d_h).ravel(), d_h.sum(0), (h.T @ d_out).ravel()])
+
+
 # -- the namespaces --------------------------------------------------------------------------------------
 
 
@@ -69,7 +89,9 @@ def _numpy_softmax(x):
 NUMPY = SimpleNamespace(exp=np.exp, sin=np.sin, reduce_sum=np.sum, softmax=_numpy_softmax,
                         relu=lambda v: np.maximum(v, 0), matmul=np.matmul)
 GRAPHJIT = SimpleNamespace(exp=gj.exp, sin=gj.sin, reduce_sum=gj.reduce_sum,
-                           softmax=lambda v: gj.nn.softmax(v, axis=-1), relu=gj.nn.relu, matmul=gj.matmul)
+                           softmax=lambda v: gj.nn.softmax(v, axis=-1), relu=gj.nn.relu, matmul=gj.matmul,
+                           reduce_mean=gj.reduce_mean, grad=gj.grad, concat=lambda ts: gj.concat(ts, axis=0),
+                           flatten=lambda t: gj.reshape(t, (-1,)))
 
 
 def bind(fn, m):
@@ -151,6 +173,7 @@ class Workload:
     per_call: bool = False  # tiny inputs: report per-call time (many calls per timing sample)
     numpy_call: object = None  # what NumPy runs instead of fn(NUMPY, ...), where that is the fairer baseline
     eager_call: object = None  # likewise for gj eager
+    peers: tuple = ("numexpr", "jax", "tensorflow", "torch")  # the peers whose namespaces can express fn
 
 
 WORKLOADS = [
@@ -166,6 +189,8 @@ WORKLOADS = [
     Workload("W6", "dispatch: f(a, b) = a + b, 16 elements", w6, _sixteen, 1e-5, "numpy", 0.0,
              "<= 2 us per call over np.add", numexpr="a + b", per_call=True,
              numpy_call=np.add, eager_call=operator.add),
+    Workload("W7", "training step: d mean((relu(x@W1 + b)@W2)^2) / d(W1, b, W2)", w7, _mlp, 1e-4, "float64",
+             1 / 1.1, "within 1.1x of NumPy by hand", numpy_call=_numpy_w7, peers=("jax",)),
 ]
 BY_KEY = {w.key: w for w in WORKLOADS}
 
@@ -242,6 +267,7 @@ def numpy_contender(workload, arrays):
 def peer_contenders(workload, arrays, peers):
     """Contenders for the peers named in ``peers`` (all installed; imported here, on first use)."""
     out = []
+    peers = [p for p in peers if p in workload.peers]
     if "numexpr" in peers and workload.numexpr:
         import numexpr
         local = {**NUMEXPR_CONSTANTS, **dict(zip(input_names(workload.fn), arrays))}
@@ -250,7 +276,8 @@ def peer_contenders(workload, arrays, peers):
         import jax
         import jax.numpy as jnp
         m = SimpleNamespace(exp=jnp.exp, sin=jnp.sin, reduce_sum=jnp.sum, relu=jax.nn.relu, matmul=jnp.matmul,
-                            softmax=lambda v: jax.nn.softmax(v, axis=-1))
+                            softmax=lambda v: jax.nn.softmax(v, axis=-1), reduce_mean=jnp.mean, grad=jax.grad,
+                            concat=jnp.concatenate, flatten=jnp.ravel)
         inputs = jax.block_until_ready([jax.device_put(a) for a in arrays])
         out.append(Contender("jax.jit", lambda: functools.partial(jax.jit(bind(workload.fn, m)), *inputs),
                              sync=jax.block_until_ready))

@@ -8,6 +8,7 @@ Workloads (float32; see graphjit/_bench_workloads.py, where each is written once
   W1 exp(-x*x)*y + sin(x)*0.5, 16M    W2 sum((x-y)**2), 16M    W3 x*2 + y*3 - 1, 16M
   W4 softmax over rows, 4096x4096     W5 relu(x@W1 + b)@W2, x 512x1024, W1/W2 1024x1024
   W6 dispatch overhead: f(a, b) = a + b on 16 elements, per call
+  W7 a training step's forward + backward (gj.grad) on W5's MLP; NumPy runs a hand-written backward
 Peers, each used only when installed: NumPy (always), numexpr, JAX (jax.jit), TensorFlow (tf.function),
 PyTorch (eager). Every result is checked against NumPy before anything is timed; targets are reported as
 met / not met and never fail the run. The exit status is 1 only when a graphjit result disagrees (or fails).
@@ -39,7 +40,7 @@ conventions: inputs are float32, made once with a seeded NumPy Generator, in mem
   + compile or cache load + run; graphjit's disk cache starts empty unless --keep-cache). vs NumPy: NumPy's
   median / this median (> 1 is faster). agrees: float32 result with |r - ref| <= rtol*(|ref| + mean|ref|)
   elementwise; err/tol is the largest share of that tolerance used; ref is NumPy's float32 result, or NumPy
-  in float64 for reductions (W2, W4, W5)."""
+  in float64 for reductions (W2, W4, W5, W7)."""
 
 
 def parse_args(argv):
@@ -108,9 +109,9 @@ def _timed(call, sync):
 
 
 def reference(workload, arrays):
-    if workload.reference == "float64":
-        return np.asarray(workload.fn(wl.NUMPY, *[a.astype(np.float64) for a in arrays]), dtype=np.float64)
     numpy_fn = workload.numpy_call or wl.bind(workload.fn, wl.NUMPY)
+    if workload.reference == "float64":
+        arrays = [a.astype(np.float64) for a in arrays]
     return np.asarray(numpy_fn(*arrays), dtype=np.float64)
 
 
