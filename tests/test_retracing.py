@@ -105,3 +105,12 @@ def test_methods_inherit_max_traces_and_bad_settings_are_refused():
         gj.function(lambda x: x, max_traces=0)
     with pytest.raises(errors.InvalidArgumentError, match="explain_retracing"):
         gj.config.explain_retracing = "yes"
+
+
+def test_get_concrete_function_without_arguments_on_a_signature_with_unknown_dims_says_what_to_pass():
+    @gj.function(input_signature=[gj.TensorSpec([None, 3], gj.float32)])
+    def f(x):
+        return x * 2.0
+    with pytest.raises(errors.UnimplementedError, match=r"unknown dimensions .*\(None, 3\).*pass arguments"):
+        f.get_concrete_function()
+    assert f.get_concrete_function(gj.TensorSpec([2, 3], gj.float32)).input_types[0].shape == (2, 3)

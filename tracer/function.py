@@ -393,6 +393,11 @@ class Function:
     def get_concrete_function(self, *args, **kwargs):
         """The ConcreteFunction for these arguments (tensors or TensorSpecs), tracing if needed."""
         if not args and not kwargs and self.input_signature is not None:
+            unknown = [spec for spec in nest.flatten(self.input_signature) if not spec.shape.is_fully_defined()]
+            if unknown:
+                raise UnimplementedError(
+                    f"{self.name}.get_concrete_function(): the input_signature has unknown dimensions ({unknown[0]}); "
+                    f"graphjit traces for full shapes, so pass arguments (or TensorSpecs) of the shapes to trace")
             args = self.input_signature
         values = self._bind(args, kwargs)
         values = nest.map_structure(
