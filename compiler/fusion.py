@@ -19,6 +19,7 @@ from graphjit.tracer.ir import In, Slice
 from graphjit.tracer.lowering import Kernel, Reduce, Scalar, View
 from graphjit.tracer.registry import OPS
 from graphjit.tracer.shapes import num_elements
+from graphjit.tracer.subgraphs import node_has_effects
 
 from .affine import AffineMap
 
@@ -126,8 +127,8 @@ def stages(graph, kinds):
         deepest = max((level[j] for j in node.inputs), default=0)
         if kind == PYTHON:
             lv = deepest if deepest % 2 == 0 else deepest + 1  # even levels run in Python
-            if node.deps or OPS[node.op].stateful:
-                lv = max(lv, last_python)  # random draws keep their order
+            if node_has_effects(node):
+                lv = max(lv, last_python)  # random draws (also inside control flow) keep their order
                 last_python = lv
         else:
             lv = deepest if deepest % 2 == 1 else deepest + 1  # odd levels are compiled

@@ -50,7 +50,7 @@ class TraceContext:
         return self.builder.add("constant", (), {"value": Const(value)}, TensorType(value.shape, _dtype(value)))
 
     def node_id(self, tensor, what="input"):
-        if type(tensor) is SymbolicTensor:
+        if type(tensor) is SymbolicTensor or isinstance(tensor, SymbolicTensor):   # (compat.v1's are a subclass)
             if tensor._trace is not self:
                 return self._capture(tensor, what)
             return tensor._id
