@@ -270,7 +270,8 @@ def while_loop(cond, body, loop_vars, shape_invariants=None, parallel_iterations
     limit = _iteration_limit(maximum_iterations)
     parent = graph_context(nest.flatten(values) + ([limit] if isinstance(limit, SymbolicTensor) else []))
     if isinstance(limit, SymbolicTensor):   # a tensor bound: a counter among the loop variables (no gradient)
-        counted = while_loop(lambda i, v: OPS["logical_and"].bind(OPS["less"].bind(i, limit), _call(cond, v)),
+        counted = while_loop(lambda i, v: OPS["logical_and"].bind(OPS["less"].bind(i, limit), _scalar_bool(
+                                 _call(cond, v), "while_loop: cond's result")),
                              lambda i, v: (i + 1, _as_structure(_call(body, v), v)),
                              (OPS["zeros"].bind(shape=(), dtype=limit.dtype), values), shape_invariants=None)
         return _result(counted[1], single)

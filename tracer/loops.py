@@ -56,6 +56,8 @@ def _stacked_loop(traced, n, carried, arguments, start, row_of, first_row=None):
     accumulators = [OPS["zeros"].bind(shape=(n,) + tuple(t.shape), dtype=t.dtype) for t in traced.types]
     if first_row is not None:
         accumulators = [_write_row(a, row_of(0), v) for a, v in zip(accumulators, first_row)]
+    if start >= n:   # no iteration (a body indexing a size-0 axis would not even trace)
+        return accumulators
     feeds = traced.feed_tensors()
 
     def body(i, carried, accumulators):
