@@ -18,6 +18,7 @@ then a backward loop over the iterations in reverse applying the body's vector-J
 from ..attrs import Int, Optional, Subgraph
 from ..errors import InvalidArgumentError, UnimplementedError
 from ..ir import In, TensorType, TupleType, same_type
+from ..lowering import Kernel
 from ..registry import HANDLED_BY_TAPE, OPS, Op, register
 from ..source import with_location
 from ..subgraphs import call_graph, has_effects
@@ -227,6 +228,11 @@ def _while_grad(upstreams, outputs, *inputs, cond, body, maximum_iterations):
         result[len(inputs) - len(body_operands) + j] = operand_grads[position]
     return result
 
+
+# ---- lowering: backends write control flow whose subgraphs they can compile as kernels of branches and loops
+# (the CPU backend: scalar subgraphs, compiler.control_flow_writer); other control flow runs as an eager step
+COND.lower = Kernel("cond")
+WHILE.lower = Kernel("while_loop")
 
 COND.grad = _cond_grad
 WHILE.grad = _while_grad
