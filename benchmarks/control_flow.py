@@ -64,7 +64,8 @@ def main(argv=None):
     assert interpreted(np.float64(small)).numpy() == python_loop(small), "interpreter disagrees"
     assert abs(numpy_sum(n) - reference) <= 1e-12 * reference, "NumPy disagrees"
     rows = [
-        ("gj.while_loop, CPU backend (one compiled call)", median_seconds(lambda: compiled(np.float64(n)), args.repeats)),
+        ("gj.while_loop, CPU backend (one compiled call)",
+         median_seconds(lambda: compiled(np.float64(n)), args.repeats)),
         ("gj.while_loop, reference interpreter (scaled)",
          median_seconds(lambda: interpreted(np.float64(small)), max(1, args.repeats // 3)) * n / small),
         ("Python loop", median_seconds(lambda: python_loop(n), max(1, args.repeats // 3))),

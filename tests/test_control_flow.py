@@ -154,6 +154,19 @@ def test_a_constant_predicate_folds_to_the_branch_it_takes():
     assert [n.op for n in optimize(graph).nodes] == ["input", "constant", "multiply"]
 
 
+def test_cse_merges_identical_conds_and_dce_drops_an_unused_one():
+    def fn(x):
+        unused = gj.cond(x[0] > 0, lambda: gj.exp(x), lambda: x)  # noqa: F841  (dead: DCE drops it)
+        first = gj.cond(x[1] > 0, lambda: x * 2.0, lambda: x - 1.0)
+        again = gj.cond(x[1] > 0, lambda: x * 2.0, lambda: x - 1.0)
+        return first + again
+    graph = graph_of(fn, V)
+    assert [n.op for n in graph.nodes].count("cond") == 3
+    optimized = optimize(graph)
+    assert [n.op for n in optimized.nodes].count("cond") == 1
+    np.testing.assert_array_equal(gj.function(fn)(V).numpy(), (V * 2 if V[1] > 0 else V - 1) * 2)
+
+
 # ---- the IR --------------------------------------------------------------------------------------------------
 
 def test_the_ir_prints_one_line_per_node_with_the_subgraphs_indented_and_round_trips_as_json():
@@ -237,8 +250,8 @@ def test_maximum_iterations_bounds_the_loop_as_an_int_or_a_tensor():
 def test_loops_inside_branches_and_branches_inside_loops():
     def fn(v):
         def body(k, s):
-            s = gj.cond(k % 2 == 0, lambda: s + v, lambda: gj.while_loop(lambda j, t: j < 2, lambda j, t: (j + 1, t * 1.5),
-                                                                         (0, s))[1])
+            inner = lambda: gj.while_loop(lambda j, t: j < 2, lambda j, t: (j + 1, t * 1.5), (0, s))[1]  # noqa: E731
+            s = gj.cond(k % 2 == 0, lambda: s + v, inner)
             return k + 1, s
         return gj.cond(gj.reduce_sum(v) > 0, lambda: gj.while_loop(lambda k, s: k < 5, body, (0, v))[1], lambda: v)
     s = V.copy()
@@ -312,7 +325,8 @@ def test_scan_matches_numpy_forward_reverse_and_with_an_initializer():
     np.testing.assert_allclose(both(lambda x: gj.scan(lambda a, e: a + e, x), X), np.cumsum(X, axis=0), rtol=1e-6)
     np.testing.assert_allclose(both(lambda x: gj.scan(lambda a, e: a + e, x, reverse=True), X),
                                np.cumsum(X[::-1], axis=0)[::-1], rtol=1e-6)
-    running = both(lambda v: gj.scan(lambda acc, e: (acc[0] + e, acc[1] * e), v, initializer=(np.float64(0), np.float64(1))), V)
+    running = both(lambda v: gj.scan(lambda acc, e: (acc[0] + e, acc[1] * e), v,
+                                     initializer=(np.float64(0), np.float64(1))), V)
     np.testing.assert_allclose(running[0], np.cumsum(V), rtol=1e-15)
     np.testing.assert_allclose(running[1], np.cumprod(V), rtol=1e-15)
     with pytest.raises(InvalidArgumentError, match="scan: fn must return the structure, dtypes and shapes of its "

@@ -28,7 +28,8 @@ def compiled_and_interpreted(fn, *args):
     graph = gj.function(fn).get_concrete_function(*args).graph
     state = get_runtime().state
     executable = get_backend("cpu").compile(graph)
-    return executable, executable.run(state, list(args)), get_backend("interpreter").compile(graph).run(state, list(args))
+    interpreted = get_backend("interpreter").compile(graph).run(state, list(args))
+    return executable, executable.run(state, list(args)), interpreted
 
 
 def steps(executable):

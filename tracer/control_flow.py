@@ -175,9 +175,8 @@ def _scalar_bool(value, what):
     return t
 
 
-def _branch_results_agree(function, names, first, second):
+def _branch_results_agree(function, a_name, a, b_name, b):
     """Raises unless two branches' results (structures of typed leaves) have one structure and one type per leaf."""
-    (a_name, b_name), a, b = names, first, second
     if skeleton(a) != skeleton(b):
         raise InvalidArgumentError(with_location(
             f"{function}: {a_name} and {b_name} must return the same structure, but {a_name} returns {describe(a)} "
@@ -210,7 +209,7 @@ def cond(pred, true_fn=None, false_fn=None, name=None):
         traced = trace_function(fn, (), what, parent)
         branches.append(lift_variable_reads(traced, traced.assigned_variables()))
     true, false = branches
-    _branch_results_agree("cond", ("true_fn", "false_fn"), true.typed(), false.typed())
+    _branch_results_agree("cond", "true_fn", true.typed(), "false_fn", false.typed())
     results = OPS["cond"].bind(pred, *true.feed_tensors(), *false.feed_tensors(), true_branch=true.graph,
                                false_branch=false.graph)
     return true.pack(results)
