@@ -155,3 +155,10 @@ def test_compat_v1_sessions_compile_control_flow(cpu):
         total = series(n)
         with v1.Session() as sess:
             assert sess.run(total, {n: 3.0}) == 1.0 + 1.0 / 4 + 1.0 / 9
+
+
+def test_with_background_compiles_a_graph_holding_a_loop_is_compiled_before_its_first_call(compiled_background):
+    fn = gj.function(series)
+    assert fn(np.float64(100)).numpy() == sum(1.0 / (k * k) for k in range(1, 101))
+    ran = get_runtime().executables(fn.get_concrete_function(np.float64(100)))
+    assert set(ran) == {"cpu"}   # not the interpreter stand-in: it would run each iteration node by node

@@ -1,6 +1,7 @@
 """``gj.map_fn`` and ``gj.scan`` (TF2's semantics), built on ``gj.while_loop``.
 
-Eagerly they are Python loops over the elements, stacked at the end. While tracing, ``fn`` is traced once
+Eagerly they are Python loops over the elements, stacked at the end. While tracing (or eagerly, for no element),
+``fn`` is traced once
 (``tracing.trace``) with the types of one element, which gives the results' structure and types before the loop
 exists; the loop's body then applies that graph to row ``i`` (``tracer.subgraphs.call_graph``) and writes the
 results into row ``i`` of accumulators ``[n, ...]`` (``scatter_add`` into zeros: each row is written once). The
@@ -35,7 +36,7 @@ def _row(tensors, i):
 
 def _stack_rows(template, rows):
     """Per-iteration results (structures like ``template``) stacked along a new leading axis."""
-    flat_rows = [nest.flatten(r) for r in rows]
+    flat_rows = [[convert_to_tensor(leaf, what="fn's result") for leaf in nest.flatten(r)] for r in rows]
     columns = [OPS["stack"].bind(*[row[k] for row in flat_rows], axis=0) for k in range(len(flat_rows[0]))]
     return nest.pack_sequence_as(template, columns)
 
