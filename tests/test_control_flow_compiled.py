@@ -138,7 +138,8 @@ def test_a_compiled_training_step_through_a_loop_and_a_branch_matches_the_interp
     executable, got, expected = compiled_and_interpreted(step, x)
     for g, e in zip(got, expected):
         np.testing.assert_allclose(g, e, rtol=1e-12)
-    h, eps = x, 1e-6   # central differences of the loss in w, in float64
+    eps = 1e-6   # central differences of the loss in w, in float64
+
     def loss_of(wv):
         h = x
         for _ in range(3):
