@@ -7,6 +7,7 @@ and loop functions take and return the variables the statement assigns, so stagi
 Variables first assigned inside a statement start as ``Undefined`` markers: a branch that leaves one undefined
 while the other defines it is TF's "must also be initialized in the other branch" error.
 """
+from .dtypes import result_type
 from .errors import GraphjitError, InvalidArgumentError, OperatorNotAllowedInGraphError
 from .source import with_location
 from .tensor import EagerTensor, Tensor, convert_to_tensor
@@ -95,29 +96,28 @@ def while_stmt(test_fn, body_fn, names, values):
 
 
 def _staged_while(test_fn, body_fn, names, values, what, counter=None):
-    """``gj.while_loop`` over the defined variables; one still undefined is local to each iteration. A for loop
-    gives ``counter = (start, test(c), advance(c), item(c))``: its counter leads the loop variables, the loop
-    runs while ``test(c)``, and the body gets ``item(c)`` before the variables."""
+    """``gj.while_loop`` over the defined variables, carried as a dict by name (so an error names the user's
+    variable: ``loop_vars['total']``); one still undefined is local to each iteration. A for loop gives
+    ``counter = (start, test(c), advance(c), item(c))``: the loop runs while ``test(c)``, and the body gets
+    ``item(c)`` before the variables."""
     from .control_flow import while_loop
-    carried = [k for k, v in enumerate(values) if not isinstance(v, Undefined)]
-    loop_vars = tuple(_loop_variable(values[k], names[k], what) for k in carried)
+    carried = {names[k]: _loop_variable(v, names[k], what) for k, v in enumerate(values)
+               if not isinstance(v, Undefined)}
 
-    def full(carried_values):
-        args = list(values)
-        for k, v in zip(carried, carried_values):
-            args[k] = v
-        return args
+    def full(state):
+        return [state.get(name, v) for name, v in zip(names, values)]
 
     def carried_out(out):
-        return tuple(out[k] for k in carried)
+        return {name: v for name, v in zip(names, out) if name in carried}
     if counter is None:
-        results = while_loop(lambda *lv: test_fn(*full(lv)), lambda *lv: carried_out(body_fn(*full(lv))), loop_vars)
+        state = while_loop(lambda state: test_fn(*full(state)), lambda state: (carried_out(body_fn(*full(state))),),
+                           (carried,))[0]
     else:
         start, test, advance, item = counter
-        results = while_loop(lambda c, *lv: test(c),
-                             lambda c, *lv: (advance(c),) + carried_out(body_fn(item(c), *full(lv))),
-                             (start,) + loop_vars)[1:]
-    return tuple(full(results))
+        state = while_loop(lambda c, state: test(c),
+                           lambda c, state: (advance(c), carried_out(body_fn(item(c), *full(state)))),
+                           (start, carried))[1]
+    return tuple(full(state))
 
 
 def _loop_variable(value, name, what):
@@ -162,8 +162,10 @@ def for_stmt(iterable, body_fn, names, values):
 
 def _for_range(r, body_fn, names, values):
     from .registry import API
-    start = convert_to_tensor(r.start)
-    limit, delta = API["cast"](r.limit, start.dtype), API["cast"](r.delta, start.dtype)
+    # The counter's dtype is the bounds' (Python ints are weak): range(1, n) with an int64 n counts in int64.
+    dtype = result_type(*(b.dtype for b in (r.start, r.limit, r.delta) if isinstance(b, Tensor)))
+    start, limit, delta = (API["cast"](b, dtype) if isinstance(b, Tensor) else convert_to_tensor(b, dtype)
+                           for b in (r.start, r.limit, r.delta))
     ascending = delta > 0
 
     def test(i):
