@@ -114,3 +114,18 @@ def test_get_concrete_function_without_arguments_on_a_signature_with_unknown_dim
     with pytest.raises(errors.UnimplementedError, match=r"unknown dimensions .*\(None, 3\).*pass arguments"):
         f.get_concrete_function()
     assert f.get_concrete_function(gj.TensorSpec([2, 3], gj.float32)).input_types[0].shape == (2, 3)
+
+
+def test_a_list_for_one_spec_is_one_tensor_also_through_star_args():
+    @gj.function(input_signature=[gj.TensorSpec([3], gj.float32), gj.TensorSpec([], gj.float32)])
+    def scaled(*xs):
+        return xs[0] * xs[1]
+    np.testing.assert_array_equal(scaled([1.0, 2.0, 3.0], 2.0).numpy(), np.array([2, 4, 6], np.float32))
+
+    @gj.function(input_signature=[gj.TensorSpec([2], gj.float32)])
+    def one(x, y=3.0):
+        return x * y
+    np.testing.assert_array_equal(one([1.0, 2.0]).numpy(), np.array([3, 6], np.float32))
+    with pytest.raises(errors.InvalidArgumentError, match="input_signature has 2 entries but the call passed 1"):
+        scaled([1.0, 2.0, 3.0])
+    assert scaled.experimental_get_tracing_count() == 1

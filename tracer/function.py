@@ -300,17 +300,22 @@ class Function:
         return concrete.call_flat(tensors)
 
     def _apply_signature(self, values):
-        # One value per spec when the arguments line up with the signature, so a nested list given for a
-        # spec becomes one tensor (as in TF); otherwise (``*args``) the flat leaves are matched in order.
-        per_argument = len(values) == len(self.input_signature)
-        flat_values = (flatten_up_to_signature(self.input_signature, values, self.name) if per_argument
-                       else nest.flatten(values))
-        specs = nest.flatten(self.input_signature)
-        if len(flat_values) != len(specs):
-            raise InvalidArgumentError(f"{self.name}: input_signature has {len(specs)} tensor(s) but the call passed "
-                                       f"{len(flat_values)} value(s)")
+        """``values`` with the tensors the input_signature describes converted and checked. The signature's
+        entries are the call's arguments in order, ``*args`` elements included, so a list given for a spec is one
+        tensor (as in TF), never several arguments."""
+        arguments = []
+        for param, value in zip(self._signature.parameters.values(), values):
+            if param.kind is param.VAR_POSITIONAL:
+                arguments.extend(value)
+            elif param.kind is not param.VAR_KEYWORD:
+                arguments.append(value)
+        count = len(self.input_signature)
+        if len(arguments) < count:
+            raise InvalidArgumentError(f"{self.name}: input_signature has {count} entries but the call passed "
+                                       f"{len(arguments)} argument(s)")
+        flat_values = flatten_up_to_signature(self.input_signature, arguments[:count], self.name)
         converted = []
-        for i, (value, spec) in enumerate(zip(flat_values, specs)):
+        for i, (value, spec) in enumerate(zip(flat_values, nest.flatten(self.input_signature))):
             t = value if isinstance(value, (EagerTensor, SymbolicTensor)) else convert_to_tensor(
                 value, spec.dtype if dtypes.is_python_scalar(value) else None, what=f"argument {i}")
             if not spec.is_compatible_with(t):
@@ -319,7 +324,19 @@ class Function:
                     f" has shape {tuple(t.shape)} and dtype {t.dtype.name}, which does not match the "
                     f"input_signature {spec}")
             converted.append(t)
-        return nest.pack_sequence_as(self.input_signature if per_argument else tuple(values), converted)
+        arguments[:count] = nest.pack_sequence_as(list(self.input_signature), converted)
+        # back into one value per parameter (the *args tuple rebuilt)
+        out, k = [], 0
+        for param, value in zip(self._signature.parameters.values(), values):
+            if param.kind is param.VAR_POSITIONAL:
+                out.append(tuple(arguments[k:k + len(value)]))
+                k += len(value)
+            elif param.kind is param.VAR_KEYWORD:
+                out.append(value)
+            else:
+                out.append(arguments[k])
+                k += 1
+        return tuple(out)
 
     def _trace(self, values, tensors, key):
         with _trace_lock:
