@@ -1,6 +1,6 @@
 """Source generation: one compiled stage -> Python source of Numba functions (one per loop group)
 and one entry function that calls them in order. Elementwise loops and reductions are written here; the
-kernels of their own (gemm, row and copy kernels) in ``kernel_writers``.
+kernels of their own (gemm, row and copy kernels) in ``kernel_writers``, control flow in ``control_flow_writer``.
 
 Every buffer is passed flat and C-contiguous (``float32[::1]``); shapes are static for a trace, so loop
 bounds and strides are literal constants. Loops use ``prange`` only above a size threshold (a parallel
@@ -15,6 +15,7 @@ from graphjit.tracer.shapes import num_elements
 
 from .affine import AffineMap
 from .fusion import REDUCE, SCALAR
+from .control_flow_writer import ControlFlowWriter
 from .kernel_writers import KernelWriters
 from .scalar_numba import cast_source as cast
 from .scalar_numba import literal, render
@@ -55,7 +56,7 @@ def _index(offset, strides, names, safe=None):
     return f"np.uint64({' + '.join(terms)})" if terms else "0"
 
 
-class StageWriter(KernelWriters):
+class StageWriter(KernelWriters, ControlFlowWriter):
     """Emits the functions of one compiled stage."""
 
     def __init__(self, name, plan, graph):
@@ -291,7 +292,8 @@ class StageWriter(KernelWriters):
                    "gather": self.gather, "take": self.take, "tile": self.tile, "concat": self.concatenate,
                    "stack": self.concatenate, "logsumexp": self.logsumexp,
                    "argmax": lambda g: self.arg_reduce(g, largest=True),
-                   "argmin": lambda g: self.arg_reduce(g, largest=False)}
+                   "argmin": lambda g: self.arg_reduce(g, largest=False),
+                   "cond": self.control_flow, "while_loop": self.control_flow}
         for group in self.plan.groups:
             writers[group.kind](group)
         args = sorted({b for _, buffers, _ in self.functions for b in buffers})

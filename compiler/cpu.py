@@ -23,7 +23,7 @@ from . import blas
 from .backend import Executable, register_backend
 from .cache import has_entry, load_module
 from .codegen import StageWriter
-from .fusion import CONSTANT, INPUT
+from .fusion import CONSTANT, INPUT, scalar_control_flow
 from .runner import build_runner
 from .schedule import Capabilities, PythonStage, ScheduledBackend
 
@@ -42,6 +42,8 @@ def _kernel_supported(name, node, in_types):
         return node.type.dtype.is_floating and len(node.type.shape) >= 1 and axis in (-1, len(node.type.shape) - 1)
     if name in ("concat", "stack", "tile", "gather", "sparse_xent"):
         return True
+    if name in ("cond", "while_loop"):   # real branches and loops over scalars (compiler.control_flow_writer)
+        return scalar_control_flow(node)
     rank = len(in_types[0].shape)
     if name == "logsumexp":  # a row kernel when the reduced axes are the trailing ones (axis=-1, axis=None)
         axes = node.attr("axis")

@@ -4,13 +4,17 @@ Variable reads become extra graph inputs (fed from the runtime state), writes be
 (``assign_add`` is ``add(old, delta)``) whose final versions are written back after the run, and
 ``print`` nodes become extra outputs printed, in order, after the run. Random draws stay as nodes:
 they run in Python against the runtime's generator (see ``schedule``).
+
+Control flow (cond, while_loop) whose subgraphs touch variables gets them threaded through: each variable's
+current value becomes an extra operand of the branches (an extra loop variable of the loop), and the values the
+subgraphs leave become extra results of the node (a branch that does not write a variable passes it through).
+A print inside control flow has no such form (the compiled run prints after it): UnimplementedError.
 """
 from dataclasses import dataclass
 
 from graphjit.tracer.errors import UnimplementedError
-from graphjit.tracer.ir import Graph, Node, replay
-from graphjit.tracer.registry import OPS
-from graphjit.tracer.subgraphs import with_subgraphs
+from graphjit.tracer.ir import Graph, Node, TupleType, make_attrs, replay
+from graphjit.tracer.subgraphs import node_has_effects, nodes_within, subgraphs_of, with_subgraphs
 
 from .passes.rebuild import typed_node
 
@@ -61,13 +65,27 @@ def functionalize(graph):
         if node.op == "print":
             prints.append((node.attr_dict, list(new_inputs)))
             return None
-        # pure ops, inputs, and random draws (which stay chained to each other, in order)
-        deps = (last_draw,) if node.deps and last_draw is not None else ()
-        node = with_subgraphs(node, _pure_subgraph)
-        new = add(Node(node.op, new_inputs, node.attrs, node.type, deps, node.loc))
+        # pure ops, inputs, random draws (which stay chained to each other, in order) and control flow
+        touched = _variables_within(node)
+        if touched:   # control flow reading or writing variables: their values are threaded through it
+            threader = _THREADERS.get(node.op)
+            if threader is None:
+                raise UnimplementedError(f"{node.op}: its subgraphs have side effects (variables), which the "
+                                         f"compiled path cannot move out of an op that does not say how")
+            threaded, written = threader(node, new_inputs, [value_of(r) for r in touched], touched)
+            deps = (last_draw,) if node_has_effects(threaded) and last_draw is not None else ()
+            new = add(Node(threaded.op, threaded.inputs, threaded.attrs, threaded.type, deps, node.loc))
+            first = len(node.type.types)
+            for k, ref in enumerate(written):
+                current[ref.id] = add(Node("tuple_get", (new,), (("index", first + k),), ref.type, (), node.loc))
+                refs[ref.id] = ref
+        else:
+            deps = (last_draw,) if node.deps and last_draw is not None else ()
+            node = with_subgraphs(node, _pure_subgraph)
+            new = add(Node(node.op, new_inputs, node.attrs, node.type, deps, node.loc))
         if node.op == "input":
             inputs.append(new)
-        elif OPS[node.op].stateful:
+        elif node_has_effects(nodes[new]):   # a random draw, or control flow that draws
             last_draw = new
         return new
     mapping = replay(graph, emit)
@@ -87,10 +105,90 @@ def functionalize(graph):
 
 
 def _pure_subgraph(graph):
-    """A node's subgraph, functionalized as well; its effects would have to cross into the enclosing graph, which
-    no subgraph op needs yet (cond and while bring that)."""
+    """A node's subgraph that touches no variable, functionalized as well (its random draws stay nodes)."""
     pure, effects = functionalize(graph)
-    if effects.variable_inputs or effects.variable_outputs or effects.prints:
-        raise UnimplementedError(f"subgraph {graph.name} reads or writes variables or prints: side effects inside "
-                                 f"a node's subgraph are not supported yet")
+    if effects.prints:
+        raise UnimplementedError(_print_inside(graph))
     return graph if pure == graph else pure
+
+
+def _print_inside(graph):
+    return (f"{graph.name} prints: gj.print inside control flow (or another node's subgraph) has side effects that "
+            f"compiled code cannot order (it prints after the run); run the function on the reference interpreter "
+            f"(gj.config.backend = 'interpreter', or @gj.function(jit_compile=False))")
+
+
+# ---- variables threaded through control flow ------------------------------------------------------------------
+
+def _variables_within(node):
+    """The variables (VarRefs, by id) that ``node``'s subgraphs read or write, at any depth."""
+    found = {}
+    for _, sub in subgraphs_of(node):
+        for inner in nodes_within(sub):
+            if inner.op in ("read_variable", "assign_variable"):
+                found.setdefault(inner.attr("var").id, inner.attr("var"))
+    return [found[k] for k in sorted(found)]
+
+
+def _written_ids(graph):
+    return {n.attr("var").id for n in nodes_within(graph) if n.op == "assign_variable"}
+
+
+def thread_variables(graph, refs_in, refs_out, at):
+    """``graph`` functionalized, taking the values of ``refs_in`` as inputs (inserted after its first ``at``
+    inputs) and returning, after its own outputs, the values of ``refs_out`` it leaves (written, or passed
+    through)."""
+    pure, effects = functionalize(graph)
+    if effects.prints:
+        raise UnimplementedError(_print_inside(graph))
+    nodes, inputs = [], []
+
+    def new_input(type_):
+        nodes.append(Node("input", (), (("index", len(inputs)),), type_))
+        inputs.append(len(nodes) - 1)
+        return inputs[-1]
+    own = len(graph.inputs)
+    given = {pure.inputs[k]: new_input(pure.nodes[pure.inputs[k]].type) for k in range(at)}
+    value_inputs = {ref.id: new_input(ref.type) for ref in refs_in}
+    given.update({pure.inputs[k]: new_input(pure.nodes[pure.inputs[k]].type) for k in range(at, own)})
+    given.update({pure.inputs[position]: value_inputs[ref.id] for ref, position in effects.variable_inputs})
+
+    def emit(node, new_inputs, new_deps):
+        nodes.append(Node(node.op, new_inputs, node.attrs, node.type, new_deps, node.loc))
+        return len(nodes) - 1
+    mapping = replay(pure, emit, inputs=given)
+    left = {ref.id: mapping[pure.outputs[position]] for ref, position in effects.variable_outputs}
+    outputs = [mapping[i] for i in pure.outputs[:effects.result_count]]
+    outputs += [left.get(ref.id, value_inputs[ref.id]) for ref in refs_out]
+    return Graph(tuple(nodes), tuple(inputs), tuple(outputs), graph.name)
+
+
+def _thread_cond(node, inputs, values, touched):
+    """cond: the values are extra operands of each branch; the variables either writes are extra results."""
+    attrs = node.attr_dict
+    true, false = attrs["true_branch"], attrs["false_branch"]
+    written = [r for r in touched if r.id in _written_ids(true) | _written_ids(false)]
+    split = 1 + len(true.inputs)
+    attrs["true_branch"] = thread_variables(true, touched, written, len(true.inputs))
+    attrs["false_branch"] = thread_variables(false, touched, written, len(false.inputs))
+    new_inputs = (inputs[0], *inputs[1:split], *values, *inputs[split:], *values)
+    out_type = TupleType(node.type.types + tuple(r.type for r in written))
+    return Node(node.op, new_inputs, make_attrs(attrs), out_type, (), node.loc), written
+
+
+def _thread_while(node, inputs, values, touched):
+    """while_loop: the values are extra loop variables (so each iteration sees the last one's writes)."""
+    attrs = node.attr_dict
+    cond, body = attrs["cond"], attrs["body"]
+    if _written_ids(cond):
+        raise UnimplementedError(f"while_loop: its cond ({cond.name}) assigns a variable; assign in the body")
+    n = len(body.outputs)
+    split = len(cond.inputs)   # loop variables and cond's operands, then body's
+    attrs["cond"] = thread_variables(cond, touched, [], n)
+    attrs["body"] = thread_variables(body, touched, touched, n)
+    new_inputs = (*inputs[:n], *values, *inputs[n:split], *inputs[split:])
+    out_type = TupleType(node.type.types + tuple(r.type for r in touched))
+    return Node(node.op, new_inputs, make_attrs(attrs), out_type, (), node.loc), touched
+
+
+_THREADERS = {"cond": _thread_cond, "while_loop": _thread_while}

@@ -11,14 +11,18 @@ Numba entry. Inside a compiled stage:
 - matmul (integer matmul as loops), row softmax/log_softmax, sparse softmax cross-entropy, logsumexp and argmax/argmin over
   trailing axes, concat, stack, tile, gather and ``x[key]`` with one integer tensor in the key (a take)
   are kernels of their own; elementwise consumers of a matmul form the next group, which writes back into
-  the matmul's buffer (one pass over the output).
+  the matmul's buffer (one pass over the output);
+- control flow (cond, while_loop) whose subgraphs compute scalars (``scalar_control_flow``) is a kernel too, of
+  real branches and loops, whose members are the node and its ``tuple_get`` results (one buffer each); other
+  control flow runs in a Python stage, its subgraphs interpreted.
 """
 from dataclasses import dataclass, field
 
-from graphjit.tracer.ir import In, Slice
+from graphjit.tracer.ir import In, Slice, TensorType, TupleType
 from graphjit.tracer.lowering import Kernel, Reduce, Scalar, View
 from graphjit.tracer.registry import OPS
 from graphjit.tracer.shapes import num_elements
+from graphjit.tracer.subgraphs import node_has_effects, subgraphs_of
 
 from .affine import AffineMap
 
@@ -29,11 +33,15 @@ def classify(node, nodes, kernel_supported):
     """What kind of code a node becomes; ``kernel_supported`` is the backend's (schedule.Capabilities)."""
     if node.op in (INPUT, CONSTANT):
         return node.op
+    if node.op == "tuple_get":   # a result of control flow: written by its kernel when it has one
+        return KERNEL if classify(nodes[node.inputs[0]], nodes, kernel_supported) == KERNEL else PYTHON
     op = OPS[node.op]
     lower = op.lower
-    if op.stateful or lower is None or op.subgraphs:   # (a fused loop cannot run a subgraph: see run_node)
+    if op.stateful or lower is None:
         return PYTHON
     in_types = [nodes[j].type for j in node.inputs]
+    if op.subgraphs:   # control flow: a kernel of branches and loops when the backend can write its subgraphs
+        return KERNEL if isinstance(lower, Kernel) and kernel_supported(lower.name, node, in_types) else PYTHON
     if isinstance(lower, Scalar):
         return SCALAR if lower.expression(in_types, node.type) is not None else PYTHON
     if isinstance(lower, View):
@@ -45,6 +53,27 @@ def classify(node, nodes, kernel_supported):
     if isinstance(lower, Kernel):
         return KERNEL if kernel_supported(lower.name, node, in_types) else PYTHON
     return PYTHON
+
+
+def scalar_control_flow(node):
+    """Whether control-flow ``node``'s subgraphs (at any depth) compute only scalars, by ops with scalar rules and
+    nested control flow of the same kind: a backend can then write it as plain branches and loops over scalar
+    variables inside its compiled code (the CPU backend does, see compiler.control_flow_writer)."""
+    for _, graph in subgraphs_of(node):
+        for inner in graph.nodes:
+            if inner.op in ("cond", "while_loop"):
+                if not scalar_control_flow(inner):
+                    return False
+                continue
+            if not isinstance(inner.type, TensorType) or tuple(inner.type.shape) != ():
+                return False
+            if inner.op in (INPUT, CONSTANT, "tuple_get"):
+                continue
+            lower = OPS[inner.op].lower
+            if OPS[inner.op].stateful or not isinstance(lower, Scalar) or lower.expression(
+                    [graph.nodes[j].type for j in inner.inputs], inner.type) is None:
+                return False
+    return True
 
 
 def take_layout(node, nodes):
@@ -126,8 +155,8 @@ def stages(graph, kinds):
         deepest = max((level[j] for j in node.inputs), default=0)
         if kind == PYTHON:
             lv = deepest if deepest % 2 == 0 else deepest + 1  # even levels run in Python
-            if node.deps or OPS[node.op].stateful:
-                lv = max(lv, last_python)  # random draws keep their order
+            if node_has_effects(node):
+                lv = max(lv, last_python)  # random draws (also inside control flow) keep their order
                 last_python = lv
         else:
             lv = deepest if deepest % 2 == 1 else deepest + 1  # odd levels are compiled
@@ -221,13 +250,20 @@ class StagePlan:
             self._place_scalar(i, node)
         elif kind == REDUCE:
             self._place_reduce(i, node)
+        elif kind == KERNEL and node.op == "tuple_get":   # written by the control-flow kernel that computes it
+            group = self.group_of[node.inputs[0]]
+            group.members.append(i)
+            self.group_of[i] = group
+            self.materialized.add(i)
         elif kind == KERNEL:
             name = kernel_name(node)
             operands = [self._kernel_operand(j, allow_transpose=name in ("matmul", "int_matmul")) for j in node.inputs]
-            group = self._new_group(name, node.type.shape, [i])
+            several = isinstance(node.type, TupleType)   # control flow: its results are its tuple_get members
+            group = self._new_group(name, () if several else node.type.shape, [i])
             group.operands = operands
             group.sealed = True
-            self.materialized.add(i)
+            if not several:
+                self.materialized.add(i)
 
     def _place_scalar(self, i, node):
         """Joins the open same-shape groups of its inputs (merging them: open groups never depend on

@@ -16,6 +16,8 @@ from typing import Callable
 
 import numpy as np
 
+from graphjit.tracer.subgraphs import nodes_within
+
 from .backend import Backend
 from .functionalize import Effects, functionalize
 from .fusion import CONSTANT, StagePlan, classify, stages
@@ -82,7 +84,7 @@ def make_schedule(graph, capabilities):
                                     needed))
     constants = {i: n.attr("value").value for i, n in enumerate(nodes) if kinds[i] == CONSTANT}
     reads = {}
-    for node in optimized.nodes:
+    for node in nodes_within(optimized):   # (reads inside control flow too)
         if node.op == "read_variable":
             reads.setdefault(node.attr("var").id, node.loc)
     return Schedule(graph, optimized, pure, effects, kinds, tuple(scheduled), constants, reads)

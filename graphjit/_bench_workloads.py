@@ -58,6 +58,47 @@ def w6(m, a, b):
     return a + b
 
 
+def w7(m, x, w_1, b, w_2):
+    """A training step's forward and backward pass: the gradients of mean((relu(x@W1 + b)@W2)^2) with respect
+    to W1, b and W2, flattened into one vector."""
+    def loss(w_1, b, w_2):
+        out = m.matmul(m.relu(m.matmul(x, w_1) + b), w_2)
+        return m.reduce_mean(out * out)
+    grads = m.grad(loss, argnums=(0, 1, 2))(w_1, b, w_2)
+    return m.concat([m.flatten(g) for g in grads])
+
+
+def w8(m, n):
+    """A while_loop of n iterations on float64 scalars: the partial sum of 1/k^2 (-> pi^2/6)."""
+    return m.while_loop(lambda k, total: k <= n, lambda k, total: (k + 1.0, total + 1.0 / (k * k)),
+                        (m.ones_like(n), m.zeros_like(n)))[1]
+
+
+def _numpy_w8(n):
+    """W8 the NumPy way: no loop, the terms materialised and summed (the bound any loop is up against)."""
+    k = np.arange(1.0, n + 1.0)
+    return np.sum(1.0 / (k * k))
+
+
+def _python_w8(n):
+    """W8 as a plain Python loop over floats."""
+    total, k, n = 0.0, 1.0, float(n)
+    while k <= n:
+        total += 1.0 / (k * k)
+        k += 1.0
+    return np.float64(total)
+
+
+def _numpy_w7(x, w_1, b, w_2):
+    """W7 with the backward pass written by hand (NumPy has no autodiff): the fair NumPy baseline."""
+    h_pre = x @ w_1 + b
+    h = np.maximum(h_pre, 0)
+    out = h @ w_2
+    d_out = out * (2 / out.size)
+    d_h = (d_out @ w_2.T) * (h_pre > 0)
+    return np.concatenate([(x.T @ d_h).ravel(), d_h.sum(0), (h.T @ d_out).ravel()])
+
+
 # -- the namespaces --------------------------------------------------------------------------------------
 
 
@@ -69,7 +110,10 @@ def _numpy_softmax(x):
 NUMPY = SimpleNamespace(exp=np.exp, sin=np.sin, reduce_sum=np.sum, softmax=_numpy_softmax,
                         relu=lambda v: np.maximum(v, 0), matmul=np.matmul)
 GRAPHJIT = SimpleNamespace(exp=gj.exp, sin=gj.sin, reduce_sum=gj.reduce_sum,
-                           softmax=lambda v: gj.nn.softmax(v, axis=-1), relu=gj.nn.relu, matmul=gj.matmul)
+                           softmax=lambda v: gj.nn.softmax(v, axis=-1), relu=gj.nn.relu, matmul=gj.matmul,
+                           reduce_mean=gj.reduce_mean, grad=gj.grad, concat=lambda ts: gj.concat(ts, axis=0),
+                           flatten=lambda t: gj.reshape(t, (-1,)), while_loop=gj.while_loop, ones_like=gj.ones_like,
+                           zeros_like=gj.zeros_like)
 
 
 def bind(fn, m):
@@ -79,6 +123,8 @@ def bind(fn, m):
     per-call numbers measure the call, not ``inspect.Signature.bind``.
     """
     arity = len(input_names(fn))
+    if arity == 0:
+        raise ValueError("bind: a workload takes at least one tensor")
     if arity == 1:
         def bound(a):
             return fn(m, a)
@@ -133,6 +179,10 @@ def _mlp(rng, scale):
     return x, w_1, b, w_2
 
 
+def _iterations(rng, scale):  # W8: the trip count (a float64 scalar), scaled
+    return (np.array(float(_count(scale, 10 ** 6)), np.float64),)
+
+
 def _sixteen(rng, scale):  # W6 measures dispatch: its size never scales
     return rng.standard_normal(16, dtype=np.float32), rng.standard_normal(16, dtype=np.float32)
 
@@ -151,6 +201,10 @@ class Workload:
     per_call: bool = False  # tiny inputs: report per-call time (many calls per timing sample)
     numpy_call: object = None  # what NumPy runs instead of fn(NUMPY, ...), where that is the fairer baseline
     eager_call: object = None  # likewise for gj eager
+    peers: tuple = ("numexpr", "jax", "tensorflow", "torch")  # the peers whose namespaces can express fn
+    dtype: type = np.float32  # of the inputs and of the result
+    eager: bool = True  # whether "gj eager" runs (W8's eager loop would take seconds a call)
+    baselines: tuple = ()  # (name, function of the NumPy arrays) contenders beside NumPy
 
 
 WORKLOADS = [
@@ -166,6 +220,11 @@ WORKLOADS = [
     Workload("W6", "dispatch: f(a, b) = a + b, 16 elements", w6, _sixteen, 1e-5, "numpy", 0.0,
              "<= 2 us per call over np.add", numexpr="a + b", per_call=True,
              numpy_call=np.add, eager_call=operator.add),
+    Workload("W7", "training step: d mean((relu(x@W1 + b)@W2)^2) / d(W1, b, W2)", w7, _mlp, 1e-4, "float64",
+             1 / 1.1, "within 1.1x of NumPy by hand", numpy_call=_numpy_w7, peers=("jax",)),
+    Workload("W8", "while_loop: sum of 1/k^2 for k = 1..n, float64 scalars", w8, _iterations, 1e-12, "numpy", 1.0,
+             ">= NumPy's vectorised sum", numpy_call=_numpy_w8, peers=("jax",), dtype=np.float64, eager=False,
+             baselines=(("python loop", _python_w8),)),
 ]
 BY_KEY = {w.key: w for w in WORKLOADS}
 
@@ -175,7 +234,8 @@ def describe_inputs(workload, arrays):
     groups = {}
     for name, a in zip(input_names(workload.fn), arrays):
         groups.setdefault(a.shape, []).append(name)
-    return "; ".join(f"{', '.join(names)}: f32[{_dims(shape)}]" for shape, names in groups.items())
+    short = {np.float32: "f32", np.float64: "f64"}[workload.dtype]
+    return "; ".join(f"{', '.join(names)}: {short}[{_dims(shape)}]" for shape, names in groups.items())
 
 
 def _dims(shape):
@@ -231,8 +291,12 @@ def graphjit_contenders(workload, arrays):
     tensors = [gj.constant(a) for a in arrays]  # once, outside the loop; eager and traced share them
     eager = workload.eager_call or bind(workload.fn, GRAPHJIT)
     traced = lambda: functools.partial(gj.function(bind(workload.fn, GRAPHJIT)), *tensors)  # a fresh gj.function
-    return [Contender("gj eager", _partial_maker(eager, tensors), kind="graphjit"),
-            Contender("gj traced", traced, kind="graphjit")]
+    return ([Contender("gj eager", _partial_maker(eager, tensors), kind="graphjit")] if workload.eager else []) + [
+        Contender("gj traced", traced, kind="graphjit")]
+
+
+def baseline_contenders(workload, arrays):
+    return [Contender(name, _partial_maker(fn, arrays), kind="baseline") for name, fn in workload.baselines]
 
 
 def numpy_contender(workload, arrays):
@@ -242,6 +306,7 @@ def numpy_contender(workload, arrays):
 def peer_contenders(workload, arrays, peers):
     """Contenders for the peers named in ``peers`` (all installed; imported here, on first use)."""
     out = []
+    peers = [p for p in peers if p in workload.peers]
     if "numexpr" in peers and workload.numexpr:
         import numexpr
         local = {**NUMEXPR_CONSTANTS, **dict(zip(input_names(workload.fn), arrays))}
@@ -250,7 +315,10 @@ def peer_contenders(workload, arrays, peers):
         import jax
         import jax.numpy as jnp
         m = SimpleNamespace(exp=jnp.exp, sin=jnp.sin, reduce_sum=jnp.sum, relu=jax.nn.relu, matmul=jnp.matmul,
-                            softmax=lambda v: jax.nn.softmax(v, axis=-1))
+                            softmax=lambda v: jax.nn.softmax(v, axis=-1), reduce_mean=jnp.mean, grad=jax.grad,
+                            concat=jnp.concatenate, flatten=jnp.ravel, ones_like=jnp.ones_like,
+                            zeros_like=jnp.zeros_like,
+                            while_loop=lambda c, b, init: jax.lax.while_loop(lambda s: c(*s), lambda s: b(*s), init))
         inputs = jax.block_until_ready([jax.device_put(a) for a in arrays])
         out.append(Contender("jax.jit", lambda: functools.partial(jax.jit(bind(workload.fn, m)), *inputs),
                              sync=jax.block_until_ready))

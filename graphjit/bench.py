@@ -4,10 +4,12 @@
     python -m graphjit.bench --quick             # fewer repeats, same sizes: well under a minute on 2 cores
     python -m graphjit.bench --json results.json --plot results.png --only W1,W3
 
-Workloads (float32; see graphjit/_bench_workloads.py, where each is written once):
+Workloads (float32 but W8; see graphjit/_bench_workloads.py, where each is written once):
   W1 exp(-x*x)*y + sin(x)*0.5, 16M    W2 sum((x-y)**2), 16M    W3 x*2 + y*3 - 1, 16M
   W4 softmax over rows, 4096x4096     W5 relu(x@W1 + b)@W2, x 512x1024, W1/W2 1024x1024
   W6 dispatch overhead: f(a, b) = a + b on 16 elements, per call
+  W7 a training step's forward + backward (gj.grad) on W5's MLP; NumPy runs a hand-written backward
+  W8 gj.while_loop of 10^6 iterations (sum of 1/k^2, float64) vs a Python loop and NumPy's vectorised sum
 Peers, each used only when installed: NumPy (always), numexpr, JAX (jax.jit), TensorFlow (tf.function),
 PyTorch (eager). Every result is checked against NumPy before anything is timed; targets are reported as
 met / not met and never fail the run. The exit status is 1 only when a graphjit result disagrees (or fails).
@@ -31,15 +33,15 @@ from graphjit import _bench_workloads as wl
 from graphjit._bench_workloads import machine_info, new_process_first_calls, versions
 
 CONVENTIONS = """\
-conventions: inputs are float32, made once with a seeded NumPy Generator, in memory, never timed; graphjit
-  gets gj tensors converted once outside the loop (gj eager and gj traced get the same tensors). A timed call
-  ends when its result exists: JAX results are block_until_ready()'d, TF and torch results stay tensors
-  (.numpy() is used only for the check). median: of N calls after warm-up, contenders interleaved (per call
-  for W6). first call: the very first call of a fresh gj.function / jax.jit / tf.function (trace + optimize
-  + compile or cache load + run; graphjit's disk cache starts empty unless --keep-cache). vs NumPy: NumPy's
-  median / this median (> 1 is faster). agrees: float32 result with |r - ref| <= rtol*(|ref| + mean|ref|)
-  elementwise; err/tol is the largest share of that tolerance used; ref is NumPy's float32 result, or NumPy
-  in float64 for reductions (W2, W4, W5)."""
+conventions: inputs are float32 (W8: a float64 scalar), made once with a seeded NumPy Generator, in memory,
+  never timed; graphjit gets gj tensors converted once outside the loop (gj eager and gj traced get the same
+  tensors). A timed call ends when its result exists: JAX results are block_until_ready()'d, TF and torch
+  results stay tensors (.numpy() is used only for the check). median: of N calls after warm-up, contenders
+  interleaved (per call for W6). first call: the very first call of a fresh gj.function / jax.jit /
+  tf.function (trace + optimize + compile or cache load + run; graphjit's disk cache starts empty unless
+  --keep-cache). vs NumPy: NumPy's median / this median (> 1 is faster). agrees: a result of the workload's
+  dtype with |r - ref| <= rtol*(|ref| + mean|ref|) elementwise; err/tol is the largest share of that tolerance
+  used; ref is NumPy's result, or NumPy in float64 for reductions (W2, W4, W5, W7)."""
 
 
 def parse_args(argv):
@@ -108,30 +110,31 @@ def _timed(call, sync):
 
 
 def reference(workload, arrays):
-    if workload.reference == "float64":
-        return np.asarray(workload.fn(wl.NUMPY, *[a.astype(np.float64) for a in arrays]), dtype=np.float64)
     numpy_fn = workload.numpy_call or wl.bind(workload.fn, wl.NUMPY)
+    if workload.reference == "float64":
+        arrays = [a.astype(np.float64) for a in arrays]
     return np.asarray(numpy_fn(*arrays), dtype=np.float64)
 
 
-def check(result, ref, rtol):
-    """Does ``result`` match ``ref`` (float32, same shape, within rtol*(|ref| + mean|ref|) everywhere)?"""
+def check(result, ref, rtol, dtype=np.float32):
+    """Does ``result`` match ``ref`` (``dtype``, same shape, within rtol*(|ref| + mean|ref|) everywhere)?"""
     got = np.asarray(result)
     out = {"dtype": str(got.dtype)}
     if got.shape != ref.shape:
         return {**out, "agrees": False, "error": f"shape {got.shape}, expected {ref.shape}"}
     scale = float(np.mean(np.abs(ref))) or 1.0
     err = float(np.max(np.abs(got.astype(np.float64) - ref) / (np.abs(ref) + scale))) / rtol
-    out.update(err_over_tol=err, agrees=bool(err <= 1.0 and got.dtype == np.float32))
-    if got.dtype != np.float32:
-        out["error"] = f"dtype {got.dtype}, expected float32"
+    out.update(err_over_tol=err, agrees=bool(err <= 1.0 and got.dtype == dtype))
+    if got.dtype != dtype:
+        out["error"] = f"dtype {got.dtype}, expected {np.dtype(dtype).name}"
     return out
 
 
 def measure_workload(workload, args):
     arrays = workload.make_inputs(np.random.default_rng(wl.SEED), args.size_scale)
     ref = reference(workload, arrays)
-    contenders = [wl.numpy_contender(workload, arrays), *wl.graphjit_contenders(workload, arrays)]
+    contenders = [wl.numpy_contender(workload, arrays), *wl.baseline_contenders(workload, arrays),
+                  *wl.graphjit_contenders(workload, arrays)]
     rows, live = {}, []
     for peer in args.peers:
         try:
@@ -147,11 +150,11 @@ def measure_workload(workload, args):
                 start = time.perf_counter()
                 gj.wait_for_compilation()
                 row["compiled_ready_s"] = row["first_call_s"] + time.perf_counter() - start
-            row.update(check(result, ref, workload.rtol))
+            row.update(check(result, ref, workload.rtol, workload.dtype))
             for _ in range(max(1, args.warmup)):
                 last, result = _timed(call, c.sync)
             if c.name == "gj traced":  # check the compiled result too, not only the interpreter's first one
-                compiled_check = check(result, ref, workload.rtol)
+                compiled_check = check(result, ref, workload.rtol, workload.dtype)
                 if not compiled_check["agrees"]:
                     row.update(compiled_check)
             result = None

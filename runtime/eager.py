@@ -26,13 +26,15 @@ class EagerContext:
         if op.check_eager:
             op.infer_checked([_type(a) for a in arrays], attrs)
         if op.subgraphs:   # (the rule took the Graphs; the eager code takes functions running them)
-            attrs = bind_subgraphs(op, attrs)
+            attrs = bind_subgraphs(op, attrs, self.runtime.state)
         if op.stateful:  # variable reads and updates: atomic with respect to graphs running on other threads
             state = self.runtime.state
             with state.lock:
                 out = run_eager(op, state, arrays, attrs, on_numpy_error=_rule_error)
         else:
             out = run_eager(op, None, arrays, attrs, on_numpy_error=_rule_error)
+        if type(out) is tuple:   # an op of several results (control flow): one tensor each
+            return [EagerTensor(np.asarray(a)) for a in out]
         if type(out) is not np.ndarray:
             out = np.asarray(out)
         if out.dtype not in _SUPPORTED:  # e.g. float16 from NumPy: the rule rejects it with a clear message

@@ -8,9 +8,8 @@ import time
 
 import numpy as np
 
-from graphjit.compiler.interpreter import eager_attrs
+from graphjit.compiler.interpreter import eager_attrs, run_node
 from graphjit.tracer import nest
-from graphjit.tracer.op_errors import run_eager
 from graphjit.tracer.tensor import EagerTensor, Tensor, convert_to_tensor
 
 from .runtime import get_runtime
@@ -56,6 +55,10 @@ def _si(value, unit):
     return f"{value:.0f}{unit}"
 
 
+def _arrays(value):
+    return value if isinstance(value, tuple) else (np.asarray(value),)
+
+
 def _median_time(call, repeats):
     times = []
     for _ in range(repeats):
@@ -85,11 +88,12 @@ def explain(function, *args, repeats=5, **kwargs):
             for i, node, op in step.nodes:
                 args_ = [values[j] for j in node.inputs]
                 attrs = eager_attrs(op, node)
-                call = lambda op=op, attrs=attrs, a=args_: run_eager(op, runtime.state, a, attrs, node.loc)
-                values[i] = np.asarray(call())
+                call = lambda op=op, node=node, attrs=attrs, a=args_: run_node(op, node, attrs, runtime.state, a)
+                values[i] = call()   # (a tuple of arrays for control flow, read by its tuple_get nodes)
+                outputs = _arrays(values[i])
                 rows.append({"kernel": f"eager {node.op}", "kind": "eager", "ops": [node.op], "parallel": False,
-                             "bytes": sum(a.nbytes for a in args_) + values[i].nbytes, "flops": values[i].size,
-                             "time_s": _median_time(call, repeats)})
+                             "bytes": sum(a.nbytes for v in args_ for a in _arrays(v)) + sum(a.nbytes for a in outputs),
+                             "flops": sum(a.size for a in outputs), "time_s": _median_time(call, repeats)})
             continue
         buffers = {}
         for node_id, owner, shape, dtype in step.args:

@@ -13,6 +13,7 @@ from graphjit.tracer import function as _function
 from graphjit.tracer.errors import CompilationError, InvalidArgumentError
 from graphjit.tracer.ir import TensorType, VarRef
 from graphjit.tracer.shapes import num_elements
+from graphjit.tracer.subgraphs import nodes_within
 from graphjit.tracer.tensor import EagerTensor
 
 from .shadow import mode_of as _shadow_mode, run_compared as _run_compared
@@ -75,12 +76,14 @@ class Runtime:
         first call after it is ready. A compile failure surfaces on that call. One exception: when the
         kernel is already in the disk cache (a load of milliseconds, not a compile of seconds) and the
         interpreter would take longer than the load, the first call waits for the load (see ``_wait_for_load``).
+        Another: a graph holding a while_loop compiles before its first call returns, since its trip count is
+        unknown and the interpreter runs each iteration node by node (10^4 times slower than a compiled loop).
         """
         backend = self.backend(concrete.jit_compile)
         executable = self._executables_of(concrete).get(backend.name)
         if executable is not None:
             return executable
-        if backend.name == "interpreter" or not config.compile_in_background:
+        if backend.name == "interpreter" or not config.compile_in_background or _has_loops(concrete.graph):
             return self._finish_compile(concrete, backend, lambda: backend.compile(concrete.graph))
         pending = self._pending.get(concrete)
         if pending is None:
@@ -250,6 +253,10 @@ _LATER_LOAD_S = 0.01
 # pages, float32 transcendentals) was measured for W1, and matrix products at ~50 GFLOP/s.
 _INTERPRET_S_PER_ELEMENT = 2e-9
 _INTERPRET_S_PER_FLOP = 2e-11
+
+
+def _has_loops(graph):
+    return any(node.op == "while_loop" for node in nodes_within(graph))
 
 
 def _interpreter_seconds(graph):

@@ -14,6 +14,7 @@ import numpy as np
 from graphjit.compiler.backend import get_backend
 from graphjit.tracer.errors import NumericalMismatchError
 from graphjit.tracer.ir import Graph, TensorType
+from graphjit.tracer.subgraphs import nodes_within
 from graphjit.tracer.tensor import EagerTensor
 
 
@@ -52,7 +53,7 @@ def run_compared(concrete, backend, executable, state, tensors, mode):
 
 
 def _variable_ids(graph):
-    return sorted({n.attr("var").id for n in graph.nodes if n.op in ("read_variable", "assign_variable")})
+    return sorted({n.attr("var").id for n in nodes_within(graph) if n.op in ("read_variable", "assign_variable")})
 
 
 

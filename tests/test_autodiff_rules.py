@@ -1,7 +1,8 @@
 """Every op's gradient decision, and every gradient rule against float64 central finite differences.
 
 1. Every registered op decides: a rule (``Op.grad`` callable), ``NOT_DIFFERENTIABLE`` (no gradient flows: the
-   kinds are listed below with the reason for each), or ``HANDLED_BY_TAPE`` (read_variable only: a read of a
+   kinds are listed below with the reason for each), or ``HANDLED_BY_TAPE`` (tuple_get, whose node the tape
+   records as one with its several results, and read_variable: a read of a
    watched variable is where the tape collects that variable's gradient).
 2. Every rule is run by at least one case here (a spy on the rule proves it ran) and must equal central
    differences of the eager forward pass (tests/gradient_check.py: h = 1e-6 in float64, rtol 1e-6, atol 1e-8,
@@ -50,7 +51,9 @@ def test_every_registered_op_has_a_rule_or_a_marker():
     undecided = sorted(name for name, op in OPS.items()
                        if not (callable(op.grad) or op.grad is NOT_DIFFERENTIABLE or op.grad is HANDLED_BY_TAPE))
     assert not undecided, f"ops without a gradient decision: {undecided}"
-    assert {name for name, op in OPS.items() if op.grad is HANDLED_BY_TAPE} == {"read_variable"}
+    # read_variable: where a watched variable's gradient arrives; tuple_get: the tape records a node of several
+    # results (cond, while_loop) as one, with one upstream per result
+    assert {name for name, op in OPS.items() if op.grad is HANDLED_BY_TAPE} == {"read_variable", "tuple_get"}
 
 
 def test_the_ops_marked_not_differentiable_are_the_listed_kinds():
@@ -172,6 +175,14 @@ CASES = {
     "cumsum": ("cumsum", lambda x: gj.math.cumsum(x, axis=1, exclusive=True), (X,), ()),
     "cumprod": ("cumprod", lambda x: gj.math.cumprod(x, axis=1, reverse=True), (X,), ()),
     "sort": ("sort", lambda x: gj.sort(x, axis=0, direction="DESCENDING"), (X,), ()),
+    # control flow: traced (eagerly the tape records the Python branch or loop that ran), the nodes replayed
+    # through the tape, so their rules run; the predicate stays put under the differences
+    "cond_true": ("cond", gj.function(lambda x, y: gj.cond(gj.reduce_sum(x) < 100.0, lambda: gj.sin(x) * y,
+                                                           lambda: x * y[0])), (X, Y), ()),
+    "cond_false": ("cond", gj.function(lambda x, y: gj.cond(gj.reduce_sum(x) > 100.0, lambda: gj.sin(x) * y,
+                                                            lambda: (x * y[0]) ** 2)), (X, Y), ()),
+    "while_loop": ("while_loop", gj.function(lambda x, c: gj.while_loop(
+        lambda k, s: k < 3, lambda k, s: (k + 1, gj.sin(s) * c + x), (0, x), maximum_iterations=5)[1]), (X, Y), ()),
 }
 
 

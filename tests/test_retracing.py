@@ -57,7 +57,7 @@ def test_explanations_name_nested_leaves_variables_and_new_function_objects(expl
         f([_vector(2)], b)
     _, nested, variable, _, function_object, structure = _messages(caplog, None)   # the 5th is the warning
     assert "because pair[1]: shape (2,) -> (3,)" in nested
-    assert "because v: a different variable ('a' -> 'b')" in variable
+    assert f"because v: a different variable ({a.name!r} -> {b.name!r})" in variable
     assert "because fn: a different function object" in function_object and "new closure" in function_object
     assert "pair: a tuple of 2 -> a list of 1" in structure
 
@@ -105,3 +105,27 @@ def test_methods_inherit_max_traces_and_bad_settings_are_refused():
         gj.function(lambda x: x, max_traces=0)
     with pytest.raises(errors.InvalidArgumentError, match="explain_retracing"):
         gj.config.explain_retracing = "yes"
+
+
+def test_get_concrete_function_without_arguments_on_a_signature_with_unknown_dims_says_what_to_pass():
+    @gj.function(input_signature=[gj.TensorSpec([None, 3], gj.float32)])
+    def f(x):
+        return x * 2.0
+    with pytest.raises(errors.UnimplementedError, match=r"unknown dimensions .*\(None, 3\).*pass arguments"):
+        f.get_concrete_function()
+    assert f.get_concrete_function(gj.TensorSpec([2, 3], gj.float32)).input_types[0].shape == (2, 3)
+
+
+def test_a_list_for_one_spec_is_one_tensor_also_through_star_args():
+    @gj.function(input_signature=[gj.TensorSpec([3], gj.float32), gj.TensorSpec([], gj.float32)])
+    def scaled(*xs):
+        return xs[0] * xs[1]
+    np.testing.assert_array_equal(scaled([1.0, 2.0, 3.0], 2.0).numpy(), np.array([2, 4, 6], np.float32))
+
+    @gj.function(input_signature=[gj.TensorSpec([2], gj.float32)])
+    def one(x, y=3.0):
+        return x * y
+    np.testing.assert_array_equal(one([1.0, 2.0]).numpy(), np.array([3, 6], np.float32))
+    with pytest.raises(errors.InvalidArgumentError, match="input_signature has 2 entries but the call passed 1"):
+        scaled([1.0, 2.0, 3.0])
+    assert scaled.experimental_get_tracing_count() == 1

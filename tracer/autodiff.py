@@ -18,9 +18,10 @@ import logging
 
 import numpy as np
 
-from . import context, ir, nest
+from . import context, nest
 from .errors import FailedPreconditionError, InvalidArgumentError, UnimplementedError
 from .registry import HANDLED_BY_TAPE, NOT_DIFFERENTIABLE, OPS  # noqa: F401  (the markers re-exported)
+from .subgraphs import call_graph
 from .tensor import EagerTensor, Tensor, convert_to_tensor
 
 log = logging.getLogger("graphjit.autodiff")
@@ -65,14 +66,7 @@ class _TapeContext:
         """A traced function called under the tape runs op by op through it, so its ops are differentiated."""
         if not self.tape._recording:
             return self.below(inputs).call_function(concrete, inputs)
-        def emit(node, args, deps):
-            if node.op == "constant":
-                return EagerTensor(node.attr("value").value)
-            return self.execute(OPS[node.op], list(args), dict(node.attrs))
-        graph = concrete.graph
-        given = {i: inputs[node.attr("index")] for i, node in enumerate(graph.nodes) if node.op == "input"}
-        values = ir.replay(graph, emit, inputs=given)
-        return [values[i] for i in graph.outputs]
+        return call_graph(concrete.graph, list(inputs))   # (each op applied in the current context: this tape)
 
     def __getattr__(self, name):
         return getattr(self.below(), name)
@@ -139,9 +133,15 @@ class GradientTape:
         return tuple(self._watched_variables.values())
 
     def _record(self, op, inputs, attrs, out):
-        if not self._recording or not _carries_gradient(out):
+        if not self._recording:
             return
-        if op.grad is HANDLED_BY_TAPE:   # read_variable, the one such op
+        if type(out) is list:   # an op of several results (control flow): one record, its results as a tuple
+            out = tuple(out)
+            if op.grad is NOT_DIFFERENTIABLE or not any(_carries_gradient(o) for o in out):
+                return
+        elif not _carries_gradient(out):
+            return
+        if op.grad is HANDLED_BY_TAPE:   # read_variable (tuple_get is never applied: see tracer.subgraphs.call_graph)
             variable = _variable_of(attrs["var"])
             if variable is None:
                 return
@@ -155,7 +155,8 @@ class GradientTape:
         followed = self._followed
         if any(isinstance(t, Tensor) and t.ref() in followed for t in inputs):
             self._records.append((op, tuple(inputs), attrs, out))
-            followed[out.ref()] = out
+            for o in out if type(out) is tuple else (out,):
+                followed[o.ref()] = o
 
     # -- gradients --
 
@@ -226,17 +227,23 @@ class GradientTape:
 
 
 def backprop(records, seeds, followed):
-    """Reverse accumulation: ``records`` are ``(op, inputs, attrs, output)`` in the order the ops ran, ``seeds``
-    ``(tensor, gradient)`` pairs to start from, ``followed`` the refs of the tensors gradients flow into (the
-    sources and what was computed from them). Returns ``{tensor.ref(): gradient}``. The tape and compat.v1's
-    symbolic ``gradients`` both run their backward pass here."""
+    """Reverse accumulation: ``records`` are ``(op, inputs, attrs, output)`` in the order the ops ran (``output`` a
+    tuple of tensors for an op of several results), ``seeds`` ``(tensor, gradient)`` pairs to start from,
+    ``followed`` the refs of the tensors gradients flow into (the sources and what was computed from them).
+    Returns ``{tensor.ref(): gradient}``. The tape and compat.v1's symbolic ``gradients`` both run their backward
+    pass here."""
     grads = {}
     for t, g in seeds:
         _accumulate(grads, t, g)
     for op, inputs, attrs, out in reversed(records):
-        upstream = grads.get(out.ref())
-        if upstream is None:
-            continue
+        if type(out) is tuple:   # several results: the rule takes one upstream per result (None where none flows)
+            upstream = [grads.get(o.ref()) for o in out]
+            if all(g is None for g in upstream):
+                continue
+        else:
+            upstream = grads.get(out.ref())
+            if upstream is None:
+                continue
         if op.grad is None:
             raise UnimplementedError(f"no gradient rule for op {op.name!r} yet (on the path from the target to "
                                      f"a source): differentiate around it with gj.stop_gradient")

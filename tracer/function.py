@@ -12,7 +12,7 @@ import weakref
 
 import numpy as np
 
-from . import context, display, dtypes, nest, retracing
+from . import autograph, context, display, dtypes, nest, retracing
 from .errors import InvalidArgumentError, UnimplementedError
 from .ir import TensorType
 from .program import Program
@@ -185,7 +185,7 @@ class Function:
     """A Python function that is traced into graphs, one per input signature (``gj.function``)."""
 
     def __init__(self, python_function, *, input_signature=None, jit_compile=None, name=None, debug_compare=None,
-                 max_traces=None):
+                 max_traces=None, autograph=True):
         functools.update_wrapper(self, python_function)
         self.python_function = python_function
         self.name = name or getattr(python_function, "__name__", "function")
@@ -200,6 +200,7 @@ class Function:
         self._cache = {}
         self._tracing_count = 0
         self.max_traces = max_traces   # None, or the number of traces after which a new one raises RetraceError
+        self.autograph = bool(autograph)   # trace a rewrite whose tensor-dependent if/while/for stage graph ops
         self._recent_keys = collections.deque(maxlen=16)   # what retrace explanations compare a new key with
         self._created_variables = ()  # variables the first trace created: the function's, whatever is evicted
         self._bound = weakref.WeakKeyDictionary()  # instance -> Function bound to it (methods)
@@ -220,14 +221,15 @@ class Function:
             bound = None
         if bound is None:
             ref = weakref.ref(instance)
-            method = self.python_function
+            method = self._traced_python()
 
             @functools.wraps(method)
             def bound_method(*args, **kwargs):
                 return method(ref(), *args, **kwargs)
             bound_method.__signature__ = _drop_first_parameter(self._signature)
             bound = Function(bound_method, input_signature=self.input_signature, jit_compile=self.jit_compile,
-                             name=self.name, debug_compare=self.debug_compare, max_traces=self.max_traces)
+                             name=self.name, debug_compare=self.debug_compare, max_traces=self.max_traces,
+                             autograph=False)   # (method is converted already)
             try:
                 self._bound[instance] = bound
             except TypeError:
@@ -267,7 +269,11 @@ class Function:
                 defaulted = defaulted + 1 if value is param.default else 0
         if defaulted:
             del args[len(args) - defaulted:]  # trailing positional defaults: the function applies them itself
-        return self.python_function(*args, **kwargs)
+        return self._traced_python()(*args, **kwargs)
+
+    def _traced_python(self):
+        """The Python function tracing calls: with ``autograph``, the rewrite of ``tracer.autograph``."""
+        return autograph.convert(self.python_function) if self.autograph else self.python_function
 
     def __call__(self, *args, **kwargs):
         if OPTIONS.run_eagerly:
@@ -294,17 +300,22 @@ class Function:
         return concrete.call_flat(tensors)
 
     def _apply_signature(self, values):
-        # One value per spec when the arguments line up with the signature, so a nested list given for a
-        # spec becomes one tensor (as in TF); otherwise (``*args``) the flat leaves are matched in order.
-        per_argument = len(values) == len(self.input_signature)
-        flat_values = (flatten_up_to_signature(self.input_signature, values, self.name) if per_argument
-                       else nest.flatten(values))
-        specs = nest.flatten(self.input_signature)
-        if len(flat_values) != len(specs):
-            raise InvalidArgumentError(f"{self.name}: input_signature has {len(specs)} tensor(s) but the call passed "
-                                       f"{len(flat_values)} value(s)")
+        """``values`` with the tensors the input_signature describes converted and checked. The signature's
+        entries are the call's arguments in order, ``*args`` elements included, so a list given for a spec is one
+        tensor (as in TF), never several arguments."""
+        arguments = []
+        for param, value in zip(self._signature.parameters.values(), values):
+            if param.kind is param.VAR_POSITIONAL:
+                arguments.extend(value)
+            elif param.kind is not param.VAR_KEYWORD:
+                arguments.append(value)
+        count = len(self.input_signature)
+        if len(arguments) < count:
+            raise InvalidArgumentError(f"{self.name}: input_signature has {count} entries but the call passed "
+                                       f"{len(arguments)} argument(s)")
+        flat_values = flatten_up_to_signature(self.input_signature, arguments[:count], self.name)
         converted = []
-        for i, (value, spec) in enumerate(zip(flat_values, specs)):
+        for i, (value, spec) in enumerate(zip(flat_values, nest.flatten(self.input_signature))):
             t = value if isinstance(value, (EagerTensor, SymbolicTensor)) else convert_to_tensor(
                 value, spec.dtype if dtypes.is_python_scalar(value) else None, what=f"argument {i}")
             if not spec.is_compatible_with(t):
@@ -313,7 +324,19 @@ class Function:
                     f" has shape {tuple(t.shape)} and dtype {t.dtype.name}, which does not match the "
                     f"input_signature {spec}")
             converted.append(t)
-        return nest.pack_sequence_as(self.input_signature if per_argument else tuple(values), converted)
+        arguments[:count] = nest.pack_sequence_as(list(self.input_signature), converted)
+        # back into one value per parameter (the *args tuple rebuilt)
+        out, k = [], 0
+        for param, value in zip(self._signature.parameters.values(), values):
+            if param.kind is param.VAR_POSITIONAL:
+                out.append(tuple(arguments[k:k + len(value)]))
+                k += len(value)
+            elif param.kind is param.VAR_KEYWORD:
+                out.append(value)
+            else:
+                out.append(arguments[k])
+                k += 1
+        return tuple(out)
 
     def _trace(self, values, tensors, key):
         with _trace_lock:
@@ -387,6 +410,11 @@ class Function:
     def get_concrete_function(self, *args, **kwargs):
         """The ConcreteFunction for these arguments (tensors or TensorSpecs), tracing if needed."""
         if not args and not kwargs and self.input_signature is not None:
+            unknown = [spec for spec in nest.flatten(self.input_signature) if not spec.shape.is_fully_defined()]
+            if unknown:
+                raise UnimplementedError(
+                    f"{self.name}.get_concrete_function(): the input_signature has unknown dimensions ({unknown[0]}); "
+                    f"graphjit traces for full shapes, so pass arguments (or TensorSpecs) of the shapes to trace")
             args = self.input_signature
         values = self._bind(args, kwargs)
         values = nest.map_structure(
@@ -439,19 +467,21 @@ def _drop_first_parameter(signature):
     return signature.replace(parameters=params)
 
 
-def function(func=None, *, input_signature=None, jit_compile=None, name=None, debug_compare=None, max_traces=None):
+def function(func=None, *, input_signature=None, jit_compile=None, name=None, debug_compare=None, max_traces=None,
+             autograph=True):
     """Decorator: trace ``func`` into a graph per input signature (works with or without parentheses).
     ``debug_compare`` (None: follow ``gj.config.debug_compare``; True/"raise"/"warn"/False) runs this function's
     graphs beside the reference interpreter and reports the first node whose values differ (shadow mode).
     ``max_traces=N``: an (N+1)th trace raises ``RetraceError`` saying what changed (``gj.config.max_traces`` is
-    different: how many traces a function keeps before it drops the least recently used)."""
+    different: how many traces a function keeps before it drops the least recently used). ``autograph=False``
+    traces the function as written (a Python ``if`` on a tensor is then an error instead of a ``gj.cond``)."""
     if debug_compare not in (None, False, True, "raise", "warn"):
         raise InvalidArgumentError(f"gj.function: debug_compare must be None, False, True, 'raise' or 'warn'; "
                                    f"got {debug_compare!r}")
     if max_traces is not None and (type(max_traces) is not int or max_traces < 1):
         raise InvalidArgumentError(f"gj.function: max_traces must be None or a positive int; got {max_traces!r}")
     options = dict(input_signature=input_signature, jit_compile=jit_compile, name=name, debug_compare=debug_compare,
-                   max_traces=max_traces)
+                   max_traces=max_traces, autograph=autograph)
     if func is None:
         return lambda f: function(f, **options)
     if not callable(func):

@@ -3,7 +3,8 @@
 A node's id is its index in ``Graph.nodes``; inputs refer to earlier ids, so list order is a valid
 execution order. Side effects (variable reads and writes, prints, random draws) are nodes whose
 ``deps`` chain them in program order: passes may drop or move pure nodes, never effectful ones.
-Attributes are hashable values (ints, floats, strings, tuples, DTypes, ``Const``, ``VarRef``, the index-key
+A node with several results (cond, while_loop) has a ``TupleType`` and is read through one ``tuple_get`` node per
+result (XLA's tuple and get-tuple-element). Attributes are hashable values (ints, floats, strings, tuples, DTypes, ``Const``, ``VarRef``, the index-key
 items ``Slice`` and ``In``, nested ``Graph``s), so equal graphs compare and hash equal and
 ``Graph.fingerprint()`` is a stable content hash. ``Graph.to_json`` / ``Graph.from_json`` write and read a graph
 as a JSON document with each attribute value type-tagged (``graphjit.tracer.serialize``).
@@ -26,6 +27,26 @@ class TensorType(NamedTuple):
 
     def __str__(self):
         return f"{self.dtype.short}{format_shape(self.shape)}"
+
+
+@dataclass(frozen=True)
+class TupleType:
+    """The type of a node with several results (control flow: a loop's variables, a branch's outputs). Its results
+    are read by ``tuple_get`` nodes, one TensorType each, so every other node still has one tensor result and
+    every edge of the graph is still one node id. Printed ``(f32[], i32[3])``."""
+    types: tuple
+
+    def __str__(self):
+        return "(" + ", ".join(str(t) for t in self.types) + ")"
+
+
+def same_type(a, b):
+    """Whether two node types are equal, shapes compared as tuples (a rule may build a shape as a list)."""
+    if isinstance(a, TupleType) or isinstance(b, TupleType):
+        return (isinstance(a, TupleType) and isinstance(b, TupleType) and len(a.types) == len(b.types)
+                and all(same_type(x, y) for x, y in zip(a.types, b.types)))
+    shape_a, shape_b = (None if t.shape is None else tuple(t.shape) for t in (a, b))
+    return shape_a == shape_b and a.dtype is b.dtype
 
 
 class Const:

@@ -13,10 +13,15 @@ function receives the runtime state first (variables, random generator) and its 
 ``attrs`` is the op's attribute schema (``tracer.attrs``: name -> kind, with defaults); graph building checks
 every node's attributes against it (``check_attrs``), the eager path does not.
 
+An op of several results (control flow) has a rule returning an ``ir.TupleType``; applying it (``bind``) gives a
+list of tensors, one per result, in every context (a trace records the node and one ``tuple_get`` node per
+result), and its eager function returns a tuple of arrays.
+
 ``grad`` (tracer.autodiff) is the op's gradient rule, ``grad(upstream, output, *inputs, **attrs) -> one gradient
 per input`` (None where none flows), or one of the two markers below; every op decides
-(tests/test_autodiff_rules.py). The markers live here, not in autodiff, so that op files set them without
-importing the tape.
+(tests/test_autodiff_rules.py). An op of several results gets, and returns, lists: ``grad(upstreams, outputs,
+*inputs, **attrs)`` with one upstream per result (None where none flows). The markers live here, not in autodiff,
+so that op files set them without importing the tape.
 """
 from . import context
 from .attrs import validate as _validate_attrs
@@ -27,7 +32,8 @@ from .source import with_location
 # Op.grad markers (plain strings, compared by identity):
 NOT_DIFFERENTIABLE = "not differentiable"   # no gradient flows through the op (comparisons, argmax, draws)
 HANDLED_BY_TAPE = "handled by the tape"     # the tape itself gives the op's gradients (read_variable: a read
-#                                             of a watched variable is where that variable's gradient arrives)
+#                                             of a watched variable is where that variable's gradient arrives;
+#                                             tuple_get: the tape records a node of several results as one)
 
 OPS = {}          # op name -> Op
 API = {}          # public dotted name ("add", "math.exp", "nn.relu") -> function

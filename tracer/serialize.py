@@ -2,7 +2,8 @@
 
 The document is ``{"format": "graphjit-graph", "version": 1, "graph": G}`` with
 ``G = {"name", "inputs", "outputs", "nodes": [{"op", "inputs", "type", "attrs", "deps"?, "loc"?}]}``
-and ``type = {"shape": [int | null] | null, "dtype": name}``. Every attribute value is a one-key object whose
+and ``type = {"shape": [int | null] | null, "dtype": name}``, or ``{"tuple": [type, ...]}`` for a node with several
+results (``ir.TupleType``). Every attribute value is a one-key object whose
 key is its type tag, so a value reads back as an object of the same Python type (``1``, ``1.0`` and ``True``
 stay apart, tuples stay tuples) and the graph's canonical text, hence ``Graph.fingerprint()``, is unchanged:
 
@@ -26,7 +27,7 @@ import numpy as np
 from . import context
 from .dtypes import ALL as _DTYPES, DType, from_numpy
 from .errors import InvalidArgumentError, InvalidTypeError, NotFoundError
-from .ir import Const, Graph, In, Node, Slice, TensorType, VarRef, install_json_codec, make_attrs
+from .ir import Const, Graph, In, Node, Slice, TensorType, TupleType, VarRef, install_json_codec, make_attrs, same_type
 from .registry import OPS
 from .source import Location
 
@@ -63,6 +64,8 @@ def _where(i, node, key):
 
 
 def _type_doc(t):
+    if isinstance(t, TupleType):
+        return {"tuple": [_type_doc(e) for e in t.types]}
     return {"shape": None if t.shape is None else list(t.shape), "dtype": t.dtype.name}
 
 
@@ -164,7 +167,7 @@ class _Reader:
             self.path.append(f"attrs.{key}")
             attrs[key] = self.value(value)
             self.path.pop()
-        node = Node(op, inputs, make_attrs(attrs), self.tensor_type(self.field(doc, "type", dict)), deps,
+        node = Node(op, inputs, make_attrs(attrs), self.node_type(self.field(doc, "type", dict)), deps,
                     self.location(doc))
         if op == "input":
             if set(attrs) != {"index"} or type(attrs["index"]) is not int:
@@ -181,6 +184,12 @@ class _Reader:
         if len(loc) != 3 or type(loc[0]) is not str or type(loc[1]) is not int or type(loc[2]) is not str:
             raise self.fail(f"'loc' must be [filename, line, function], got {loc!r}")
         return Location(*loc)
+
+    def node_type(self, doc):
+        """A node's type: a TensorType, or a TupleType (``{"tuple": [...]}``) for a node with several results."""
+        if isinstance(doc, dict) and "tuple" in doc:
+            return TupleType(tuple(self.tensor_type(e) for e in self.field(doc, "tuple", list)))
+        return self.tensor_type(doc)
 
     def tensor_type(self, doc):
         dtype = _DTYPE_BY_NAME.get(self.field(doc, "dtype", str))
@@ -304,12 +313,9 @@ def _check_type(reader, node, nodes):
         inferred = op.infer_checked([nodes[j].type for j in node.inputs], node.attr_dict)
     except Exception as err:  # noqa: BLE001 - any failure of the rule on these inputs means a bad document
         raise reader.fail(f"{node.op} rejects its inputs and attributes: {err}") from None
-    if _shape(inferred.shape) != _shape(node.type.shape) or inferred.dtype is not node.type.dtype:
+    if not same_type(inferred, node.type):
         raise reader.fail(f"{node.op} is typed {node.type} but its rule gives {inferred}")
 
-
-def _shape(shape):
-    return None if shape is None else tuple(shape)
 
 
 def graph_from_json(text, variables=None):

@@ -1,9 +1,10 @@
 """Tracing: running Python code with symbolic tensors and recording every op into a graph."""
 from . import context
-from .errors import FailedPreconditionError, InvalidArgumentError, TracingError
-from .ir import GraphBuilder, TensorType, extract_subgraph, replay
+from .errors import FailedPreconditionError, InvalidArgumentError, TracingError, UnimplementedError
+from .ir import GraphBuilder, TensorType, TupleType, extract_subgraph, replay
 from .program import Program
 from .source import user_location, with_location
+from .subgraphs import has_effects, node_has_effects, subgraphs_of_attrs
 from .tensor import EagerTensor, SymbolicTensor
 
 
@@ -49,7 +50,7 @@ class TraceContext:
         return self.builder.add("constant", (), {"value": Const(value)}, TensorType(value.shape, _dtype(value)))
 
     def node_id(self, tensor, what="input"):
-        if type(tensor) is SymbolicTensor:
+        if type(tensor) is SymbolicTensor or isinstance(tensor, SymbolicTensor):   # (compat.v1's are a subclass)
             if tensor._trace is not self:
                 return self._capture(tensor, what)
             return tensor._id
@@ -73,8 +74,16 @@ class TraceContext:
         outer_id = self.parent.node_id(tensor, what)
         node_id = self._capture_inputs.get(outer_id)
         if node_id is None:
+            shape = tensor.type.shape
+            if shape is None or None in shape:   # (a compat.v1 placeholder's: a trace's shapes are all known)
+                raise UnimplementedError(with_location(
+                    f"{what} is a tensor of partly unknown shape ({tensor._describe()}), used inside a traced "
+                    f"function or control-flow branch: graphjit traces for full shapes; give the placeholder a "
+                    f"full shape"))
             node_id = self._capture_inputs[outer_id] = self.builder.add_input(tensor.type, len(self.builder.inputs))
-            self.captures.append(SymbolicTensor(self.parent, outer_id, tensor.type))
+            # the parent's own tensor when it is one (a compat.v1 graph's tensors are GraphTensors)
+            self.captures.append(tensor if tensor._trace is self.parent else
+                                 SymbolicTensor(self.parent, outer_id, tensor.type))
         return node_id
 
     def _encloses(self, trace):
@@ -91,7 +100,11 @@ class TraceContext:
         types = [self.builder.nodes[i].type for i in ids]
         op.check_attrs(attrs, location)
         out_type = op.infer_checked(types, attrs, location)
-        node_id = self.builder.add(op.name, ids, attrs, out_type, effectful=op.stateful, loc=location)
+        effectful = op.stateful or bool(op.subgraphs and any(has_effects(g) for _, g in subgraphs_of_attrs(op, attrs)))
+        node_id = self.builder.add(op.name, ids, attrs, out_type, effectful=effectful, loc=location)
+        if isinstance(out_type, TupleType):   # several results: one tuple_get node, and one tensor, per result
+            return [SymbolicTensor(self, self.builder.add("tuple_get", (node_id,), {"index": k}, t, loc=location), t)
+                    for k, t in enumerate(out_type.types)]
         return SymbolicTensor(self, node_id, out_type)
 
     def call_function(self, concrete, inputs):
@@ -101,8 +114,7 @@ class TraceContext:
         fed = {i: self.node_id(t, f"argument of {graph.name}") for i, t in zip(graph.inputs, inputs)}
 
         def emit(node, new_inputs, _deps):
-            effectful = bool(node.deps) or _is_stateful(node.op)
-            return self.builder.add(node.op, new_inputs, dict(node.attrs), node.type, effectful=effectful,
+            return self.builder.add(node.op, new_inputs, dict(node.attrs), node.type, effectful=node_has_effects(node),
                                     loc=node.loc)
         mapping = replay(graph, emit, inputs=fed)
         return [SymbolicTensor(self, mapping[i], graph.nodes[i].type) for i in graph.outputs]
@@ -151,11 +163,6 @@ def trace(fn, in_types, parent=None, *, name=None, allow_variable_creation=True,
         flat = list(result) if isinstance(result, (list, tuple)) else [result]
         outputs = [ctx.node_id(t, f"returned value {k}") for k, t in enumerate(flat)]
     return ctx.builder.finish(outputs), tuple(ctx.captures)
-
-
-def _is_stateful(op_name):
-    from .registry import OPS
-    return OPS[op_name].stateful
 
 
 def _dtype(value):

@@ -1,6 +1,5 @@
 """Common-subexpression elimination by hash-consing: two pure nodes with the same op, inputs,
 attributes and type are one node. Constants merge by content. Effectful nodes are never merged."""
-from graphjit.tracer.registry import OPS
 
 from .rebuild import Rebuilder, is_effectful, recursive
 
@@ -11,7 +10,7 @@ def eliminate_common_subexpressions(graph):
     seen = {}
     changed = False
     for i, node in enumerate(graph.nodes):
-        if node.op == "input" or is_effectful(node, OPS):
+        if node.op == "input" or is_effectful(node):
             rebuilt.copy(i)
             continue
         key = (node.op, tuple(rebuilt.mapping[j] for j in node.inputs), node.attrs, node.type)

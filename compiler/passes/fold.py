@@ -4,7 +4,7 @@ materialised. Evaluation uses the op's own eager implementation, so folding cann
 import numpy as np
 
 from graphjit.tracer.errors import GraphjitError
-from graphjit.tracer.ir import Const
+from graphjit.tracer.ir import Const, TensorType
 from graphjit.tracer.registry import OPS
 from graphjit.tracer.op_errors import run_eager
 from graphjit.tracer.shapes import num_elements
@@ -25,7 +25,8 @@ def fold_constants(graph, max_elements=MAX_FOLDED_ELEMENTS):
         if node.op == "constant":
             values[new_id] = node.attr("value").value
             continue
-        if node.op == "input" or is_effectful(node, OPS) or num_elements(node.type.shape) > max_elements:
+        if (node.op == "input" or is_effectful(node) or not isinstance(node.type, TensorType)
+                or num_elements(node.type.shape) > max_elements):   # (a node of several results is no constant)
             continue
         args = [values.get(j) for j in rebuilt.nodes[new_id].inputs]
         if any(a is None for a in args):

@@ -3,12 +3,14 @@ from .cse import eliminate_common_subexpressions
 from .dce import eliminate_dead_code
 from .decompose import decompose
 from .fold import fold_constants
+from .known_branches import inline_known_branches
 from .simplify import simplify
 from .typecheck import check_graph
 
 PIPELINE = [
     decompose,
     fold_constants,
+    inline_known_branches,
     simplify,
     eliminate_common_subexpressions,
     eliminate_dead_code,

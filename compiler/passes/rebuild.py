@@ -3,7 +3,9 @@ import functools
 
 from graphjit.tracer.ir import Graph, Node, make_attrs, replay
 from graphjit.tracer.registry import OPS
-from graphjit.tracer.subgraphs import has_effects, map_subgraphs, subgraphs_of
+from graphjit.tracer.subgraphs import map_subgraphs
+# Effectful nodes (a node whose subgraph has effects among them) are never dropped, merged or folded.
+from graphjit.tracer.subgraphs import node_has_effects as is_effectful  # noqa: F401
 
 
 def recursive(graph_pass):
@@ -62,10 +64,3 @@ class Rebuilder:
         inputs = tuple(self.mapping[i] for i in g.inputs)
         return Graph(tuple(self.nodes), inputs, tuple(self.mapping[i] for i in g.outputs), g.name)
 
-
-def is_effectful(node, ops):
-    op = ops.get(node.op)
-    if node.deps or (op is not None and op.stateful):
-        return True
-    # a node whose subgraph has effects has them too: no pass may drop, merge or fold it
-    return op is not None and bool(op.subgraphs) and any(has_effects(g) for _, g in subgraphs_of(node))

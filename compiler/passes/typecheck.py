@@ -2,6 +2,7 @@
 gives for its inputs, inputs and effect dependencies refer to earlier nodes, and effectful nodes keep one
 chain."""
 from graphjit.tracer.errors import InternalError, InvalidArgumentError
+from graphjit.tracer.ir import same_type
 from graphjit.tracer.registry import OPS
 from graphjit.tracer.subgraphs import subgraphs_of
 
@@ -26,9 +27,9 @@ def check_graph(graph):
         for _, sub in subgraphs_of(node):   # a subgraph's nodes are checked as the graph's own
             check_graph(sub)
         inferred = op.infer(*(graph.nodes[j].type for j in node.inputs), **node.attr_dict)
-        if tuple(inferred.shape) != tuple(node.type.shape) or inferred.dtype is not node.type.dtype:
+        if not same_type(inferred, node.type):
             raise InternalError(f"%{i} ({node.op}) is typed {node.type} but its rule gives {inferred}")
-    effects = [i for i, n in enumerate(graph.nodes) if is_effectful(n, OPS)]
+    effects = [i for i, n in enumerate(graph.nodes) if is_effectful(n)]
     for earlier, later in zip(effects, effects[1:]):
         if earlier not in graph.nodes[later].deps:
             raise InternalError(f"effect order broken: %{later} ({graph.nodes[later].op}) does not follow %{earlier}")

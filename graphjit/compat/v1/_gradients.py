@@ -15,7 +15,7 @@ from typing import NamedTuple
 from graphjit.tracer import context
 from graphjit.tracer.autodiff import NOT_DIFFERENTIABLE, backprop, gradient_of_reads, ones_like, zeros_of
 from graphjit.tracer.errors import InvalidArgumentError, UnimplementedError
-from graphjit.tracer.ir import TensorType
+from graphjit.tracer.ir import TensorType, TupleType
 from graphjit.tracer.source import user_location, with_location
 from graphjit.tracer.tensor import SymbolicTensor, convert_to_tensor
 
@@ -81,11 +81,16 @@ class _GradientsCall:
         ops = graph._ops
         variables = {s.key for s in sources if s.is_variable}
         tensors = {s.key for s in sources if not s.is_variable}
+        # Results of control flow (a node of several results) are its tuple_get ops: op id -> {index: op id}
+        self.results = {}
+        for op in ops:
+            if op.type == "tuple_get":
+                self.results.setdefault(op._input_ids[0], {})[op.attrs["index"]] = op._id
         # Forward from the sources: the ops whose value depends differentiably on one of them.
         reached = set()
         for i in range(0 if variables else min(tensors), max(y_ids) + 1):
             op = ops[i]
-            if i in stopped or not op.outputs or not op.outputs[0].dtype.is_floating:
+            if i in stopped or not op.outputs or not _floating(op.outputs[0]):
                 continue
             if i in tensors or (op.type == "read_variable" and op.attrs["var"].id in variables):
                 reached.add(i)
@@ -103,7 +108,7 @@ class _GradientsCall:
         self.records = []
         for i in sorted(on_path):
             op = ops[i]
-            if i in tensors or op.type == "read_variable":
+            if i in tensors or op.type in ("read_variable", "tuple_get"):   # (a tuple_get is its node's result)
                 continue
             if getattr(op.op_def, "deferred", False):
                 raise UnimplementedError(with_location(
@@ -143,8 +148,16 @@ class _GradientsCall:
                 node_id = mapping[i]
                 found = tensors[i] = SymbolicTensor(trace, node_id, trace.builder.nodes[node_id].type)
             return found
+        def outputs(i):   # a record's output: control flow's is its results, one tensor each
+            out_type = ops[i].outputs[0].type
+            if not isinstance(out_type, TupleType):
+                return tensor(i)
+            got = self.results.get(i, {})
+            return tuple(tensor(got[k]) if got.get(k) in mapping else SymbolicTensor(
+                trace, trace.builder.add("tuple_get", (mapping[i],), {"index": k}, t), t)
+                for k, t in enumerate(out_type.types))
         with context.pushed(trace):
-            records = [(ops[i].op_def, [tensor(j) for j in ops[i]._input_ids], ops[i].attrs, tensor(i))
+            records = [(ops[i].op_def, [tensor(j) for j in ops[i]._input_ids], ops[i].attrs, outputs(i))
                        for i in self.records]
             ys = [tensor(i) for i in self.y_ids]
             weights = [tensor(i) for i in self.weight_ids] or [ones_like(y) for y in ys]
@@ -162,6 +175,11 @@ class _GradientsCall:
                     grad = zeros_of(shape, source.type.dtype)
                 results.append(trace.node_id(grad, "gradient"))
         return results
+
+
+def _floating(tensor):
+    t = tensor.type
+    return any(e.dtype.is_floating for e in t.types) if isinstance(t, TupleType) else t.dtype.is_floating
 
 
 def _as_list(value):

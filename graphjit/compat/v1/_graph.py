@@ -20,12 +20,13 @@ from graphjit.tracer import context, source
 from graphjit.tracer.dtypes import result_type
 from graphjit.tracer.errors import (FailedPreconditionError, InvalidArgumentError, InvalidTypeError, NotFoundError,
                      OperatorNotAllowedInGraphError, TracingError, UnimplementedError)
-from graphjit.tracer.ir import Const, TensorType, ancestors, replay
+from graphjit.tracer.ir import Const, Graph as IRGraph, TensorType, TupleType, ancestors, replay
 from graphjit.tracer.errors import GraphjitError
 from graphjit.tracer.op_errors import EAGER_ERRORS
 from graphjit.tracer.registry import API, OPS
 from graphjit.tracer.shapes import TensorShape, format_shape
 from graphjit.tracer.source import user_location, with_location
+from graphjit.tracer.subgraphs import has_effects
 from graphjit.tracer.tensor import EagerTensor, SymbolicTensor
 from graphjit.tracer.tracing import ConstantCaptures, TraceContext
 
@@ -238,7 +239,12 @@ class Graph:
         self._check_variable(attrs.get("var"))
         if op.name == "assign_variable":  # later uses must read the new value
             self._last_read.pop(attrs["var"].id, None)
-        return self.add_op(op.name, op, ids, attrs, out_type, name=name, loc=location).outputs[0]
+        operation = self.add_op(op.name, op, ids, attrs, out_type, name=name, loc=location)
+        if isinstance(out_type, TupleType):   # several results (control flow): one tuple_get op per result
+            return [self.add_op("tuple_get", OPS["tuple_get"], (operation._id,), {"index": k}, t,
+                                name=f"{operation.name}/output_{k}", loc=location).outputs[0]
+                    for k, t in enumerate(out_type.types)]
+        return operation.outputs[0]
 
     def _check_variable(self, var):
         if var is not None and var.id not in self._variable_ids:
@@ -332,13 +338,16 @@ class Graph:
             args = [mapping[j] for j in operation._input_ids]
             in_types = [builder.nodes[j].type for j in args]
             out_type = infer_partial(in_types, operation.op_def, operation.attrs, operation.loc)
-            if out_type.shape is None or None in out_type.shape:  # e.g. zeros_like of a partly known shape
+            if not isinstance(out_type, TupleType) and (out_type.shape is None or None in out_type.shape):
+                # e.g. zeros_like of a partly known shape (control flow's results are known: see tracing)
                 raise UnimplementedError(with_location(
                     f"{operation.name}: its result shape {format_shape(out_type.shape)} depends on the unknown "
                     f"dims of a placeholder's static shape, which graphjit cannot resolve at run time yet; give "
                     f"the placeholder a full shape", operation.loc))
-            mapping[i] = builder.add(operation.op_def.name, args, operation.attrs, out_type,
-                                     effectful=operation.op_def.stateful, loc=operation.loc)
+            effectful = operation.op_def.stateful or any(has_effects(g) for g in operation.attrs.values()
+                                                         if isinstance(g, IRGraph))
+            mapping[i] = builder.add(operation.op_def.name, args, operation.attrs, out_type, effectful=effectful,
+                                     loc=operation.loc)
         graph = builder.finish([mapping[op._id] for op in fetch_ops])
         return graph, tuple(inputs)
 
@@ -347,7 +356,7 @@ class Graph:
 def infer_partial(types, op, attrs, location=None):
     """The op's result type; with unknown input dims (placeholders) through ``partial_infer``."""
     for t in types:
-        if t.shape is None or None in t.shape:
+        if isinstance(t, TensorType) and (t.shape is None or None in t.shape):   # (a TupleType's are known)
             return partial_infer(op, types, attrs)
     return op.infer_checked(types, attrs, location)
 

@@ -228,3 +228,51 @@ def dropout(x, keep_prob=None, noise_shape=None, seed=None, name=None, rate=None
         else:
             rate = API["subtract"](1, keep_prob)
     return API["nn.dropout"](x, rate, noise_shape=noise_shape, seed=seed, name=name)
+
+
+# ---- control flow under TF1's signatures -------------------------------------------------------------------
+
+@_own("cond")
+def cond(pred, true_fn=None, false_fn=None, strict=False, name=None, fn1=None, fn2=None):
+    """TF1's ``tf.cond``: TF2's, with the old names ``fn1`` / ``fn2`` for the branches; unless ``strict``, a
+    one-element list or tuple result comes back as its element (TF1's unpacking)."""
+    if fn1 is not None:
+        if true_fn is not None:
+            _fail(InvalidArgumentError, "cond: cannot specify both 'true_fn' and 'fn1'")
+        true_fn = fn1
+    if fn2 is not None:
+        if false_fn is not None:
+            _fail(InvalidArgumentError, "cond: cannot specify both 'false_fn' and 'fn2'")
+        false_fn = fn2
+    result = API["cond"](pred, true_fn, false_fn, name=name)
+    return result[0] if not strict and isinstance(result, (list, tuple)) and len(result) == 1 else result
+
+
+@_own("while_loop")
+def while_loop(cond, body, loop_vars, shape_invariants=None, parallel_iterations=10, back_prop=True,
+               swap_memory=False, name=None, maximum_iterations=None, return_same_structure=False):
+    """TF1's ``tf.while_loop``: TF2's, except that a single loop variable comes back bare (``[i]`` gives ``i``)
+    unless ``return_same_structure``."""
+    result = API["while_loop"](cond, body, loop_vars, shape_invariants=shape_invariants,
+                               maximum_iterations=maximum_iterations, name=name)
+    if not return_same_structure and isinstance(loop_vars, (list, tuple)) and len(loop_vars) == 1:
+        return result[0]
+    return result
+
+
+@_own("case")
+def case(pred_fn_pairs, default=None, exclusive=False, strict=False, name="case"):
+    """``tf.case``: the function of the first ``(pred, fn)`` pair whose scalar bool ``pred`` holds, else
+    ``default`` (the last pair's function when there is none). ``exclusive`` is not checked. Built from conds."""
+    pairs = list(pred_fn_pairs.items()) if isinstance(pred_fn_pairs, dict) else list(pred_fn_pairs)
+    if not pairs:
+        _fail(InvalidArgumentError, "case: pred_fn_pairs is empty")
+    if default is None:
+        pairs, default = pairs[:-1], pairs[-1][1]
+
+    def from_pair(k):
+        if k == len(pairs):
+            return default()
+        pred, fn = pairs[k]
+        return API["cond"](pred, fn, lambda: from_pair(k + 1))
+    return from_pair(0)

@@ -20,6 +20,14 @@ def target_graph():
     return ctx if isinstance(ctx, Graph) else get_default_graph()
 
 
+def _traced_inside(graph):
+    """Whether a control-flow function (a cond branch, a loop body) is being traced inside ``graph`` now."""
+    ctx = context.innermost_graph()
+    while ctx is not None and not isinstance(ctx, Graph):
+        ctx = getattr(ctx, "parent", None)
+    return ctx is graph and context.innermost_graph() is not graph
+
+
 def placeholder(dtype, shape=None, name=None):
     """A graph input whose value is fed at each ``Session.run``; ``None`` dims (or ``shape=None``, any
     rank) accept any size."""
@@ -102,6 +110,8 @@ class Variable(_Variable):
     _graph_value = property(lambda self: self._value_op.outputs[0])
 
     def read_value(self):
+        if _traced_inside(self._graph):   # in a control-flow branch or loop body: read there, in program order
+            return OPS["read_variable"].bind(var=self._ref)
         return self._graph.read_variable(self)
 
     value = read_value
@@ -121,6 +131,8 @@ class Variable(_Variable):
     def _assign_op(self, value, mode, name):
         if not (hasattr(value, "_trace") or getattr(value, "_is_variable", False)):
             value = convert_to_tensor(value, self.dtype, what=f"the value assigned to {self._ref.name}")
+        if _traced_inside(self._graph):   # in a control-flow branch or loop body: an assignment of that subgraph
+            return OPS["assign_variable"].bind(value, var=self._ref, mode=mode)
         return self._graph.apply(OPS["assign_variable"], [value], {"var": self._ref, "mode": mode}, name)
 
     def assign(self, value, use_locking=None, name=None, read_value=True):
