@@ -127,14 +127,16 @@ def contenders(workload, rng_seed):
     xt, yt = gj.constant(x), gj.constant(y)
     for name, wrap in (("gj eager", lambda f: f), ("gj traced", gj.function)):
         variables = [gj.Variable(p) for p in initial]
-        optimizer = workload.optimizer()
-
-        def step(variables=variables, optimizer=optimizer):
-            with gj.GradientTape() as tape:
-                loss = workload.loss(xt, yt, *variables)
-            optimizer.apply_gradients(zip(tape.gradient(loss, variables), variables))
-            return loss
-        stepper = wrap(step)
-        found.append((name, "graphjit", stepper,
+        found.append((name, "graphjit", wrap(_step(workload, xt, yt, variables, workload.optimizer())),
                       lambda vs=variables: np.concatenate([v.numpy().ravel() for v in vs])))
     return found
+
+
+def _step(workload, x, y, variables, optimizer):
+    """The training step as a user writes it: no arguments, the model's variables and the data closed over."""
+    def train_step():
+        with gj.GradientTape() as tape:
+            loss = workload.loss(x, y, *variables)
+        optimizer.apply_gradients(zip(tape.gradient(loss, variables), variables))
+        return loss
+    return train_step
