@@ -232,3 +232,14 @@ def test_a_compiled_conv_net_forward_and_backward_matches_eager(monkeypatch):
         assert got.shape == want.shape
         np.testing.assert_allclose(got, want, rtol=0, atol=1e-5 * max(float(np.max(np.abs(want))), 1e-3),
                                    err_msg=f"output {k}")
+
+
+def test_unknown_dims_of_a_compat_v1_placeholder_are_unimplemented():
+    """The composites build constants (padding, top_k's row offsets) of the input's full shape."""
+    tf = gj.compat.v1
+    with tf.Graph().as_default():
+        x = tf.placeholder(tf.float64, [None, 4, 4, 2])
+        for call in (lambda: gj.nn.conv2d(x, W, 1, "SAME"), lambda: gj.nn.avg_pool2d(x, 2, 2, "SAME"),
+                     lambda: gj.math.top_k(x, 2)):
+            with pytest.raises(UnimplementedError, match=r"must be known while tracing, got \[\?,4,4,2\]"):
+                call()
