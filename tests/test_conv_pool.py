@@ -243,3 +243,17 @@ def test_unknown_dims_of_a_compat_v1_placeholder_are_unimplemented():
                      lambda: gj.math.top_k(x, 2)):
             with pytest.raises(UnimplementedError, match=r"must be known while tracing, got \[\?,4,4,2\]"):
                 call()
+
+
+def test_empty_batches_and_channels_keep_their_shapes():
+    no_channels = gj.nn.conv2d(np.zeros((1, 4, 4, 0)), np.zeros((2, 2, 0, 3)), 1, "SAME")
+    np.testing.assert_array_equal(np.asarray(no_channels), np.zeros((1, 4, 4, 3)))   # an empty sum is 0
+    assert gj.nn.conv2d(np.zeros((0, 5, 5, 1)), np.zeros((2, 2, 1, 3)), 2, "VALID").shape == (0, 2, 2, 3)
+    assert gj.nn.avg_pool2d(np.zeros((0, 5, 5, 2)), 2, 2, "SAME").shape == (0, 3, 3, 2)
+
+
+def test_top_k_of_integers_keeps_their_dtype():
+    values, indices = gj.math.top_k(np.array([[3, 1, 3, 2]], np.int32), 3)
+    assert values.dtype is gj.int32
+    np.testing.assert_array_equal(np.asarray(values), [[3, 3, 2]])
+    np.testing.assert_array_equal(np.asarray(indices), [[0, 2, 3]])

@@ -134,8 +134,9 @@ def conv2d(input, filters, strides, padding, data_format="NHWC", dilations=None,
     taps, rows, cols = _windows(x, (fh, fw), _spatial(strides, "strides", op_name), padding, op_name, 0)
     # Channels vary fastest within a tap, taps row-major: the order of filters reshaped to [fh * fw * in_c, -1].
     patches = taps[0] if len(taps) == 1 else concat(taps, axis=3)
-    flat = matmul(reshape(patches, [-1, fh * fw * in_c]), reshape(w, [fh * fw * in_c, out_c]))
-    return reshape(flat, [-1, rows[0], cols[0], out_c])
+    batch, positions = x.shape[0], rows[0] * cols[0]
+    flat = matmul(reshape(patches, [batch * positions, fh * fw * in_c]), reshape(w, [fh * fw * in_c, out_c]))
+    return reshape(flat, [batch, rows[0], cols[0], out_c])
 
 
 def _pool_arguments(input, ksize, strides, padding, data_format, op_name):  # noqa: A002
