@@ -151,7 +151,8 @@ def _pool_arguments(input, ksize, strides, padding, data_format, op_name):  # no
 def max_pool2d(input, ksize, strides, padding, data_format="NHWC", name=None):  # noqa: A002
     """TF's ``max_pool2d`` over NHWC float input; "SAME" padding never wins (it is -inf). The gradient is
     reduce_max's: a window's gradient is shared equally by the elements tying for its maximum (TF's
-    MaxPoolGrad gives it all to the first), and overlapping windows add up."""
+    MaxPoolGrad gives it all to the first), and overlapping windows add up. (So a window whose maximum is an
+    input -inf also shares its gradient with the -inf padding, where it is dropped.)"""
     x, window, strides = _pool_arguments(input, ksize, strides, padding, data_format, "max_pool2d")
     taps, _, _ = _windows(x, window, strides, padding, "max_pool2d", -np.inf)
     return taps[0] if len(taps) == 1 else reduce_max(stack(taps, axis=0), axis=0)
