@@ -110,15 +110,18 @@ class CompiledGraph(Executable):
         self.source_graph, self.optimized, self.pure, self.effects = sched.source, sched.optimized, sched.pure, sched.effects
         writers = {w.name: w for w in rendering.writers}
         self.steps = []
+        earlier = set()   # the nodes of the stages before this one (they have run when it starts)
         for stage in sched.stages:
             if isinstance(stage, PythonStage):
                 self.steps.append(PythonStep(stage.nodes, self.pure))
+                earlier.update(stage.nodes)
                 continue
             w = writers[stage.name]
             step = CompiledStep(w.name, rendering.args[stage.name], stage.plan, self.pure, w.scratch, list(w.kernels),
-                                _variable_updates_in_place(stage.plan, self.pure, self.effects), w.checks)
+                                _variable_updates_in_place(stage.plan, self.pure, self.effects, earlier), w.checks)
             step.entry = getattr(module, step.name)
             self.steps.append(step)
+            earlier.update(stage.nodes)
         self.constants = {i: _contiguous(value) for i, value in sched.constants.items()}
         self.kernels = {name: info for w in rendering.writers for name, info in w.kernels.items()}
         self.source = rendering.source
@@ -133,20 +136,30 @@ class CompiledGraph(Executable):
         return self.run.source
 
 
-def _variable_updates_in_place(plan, graph, effects):
+def _variable_updates_in_place(plan, graph, effects, earlier=frozenset()):
     """{new value node: old value node} for variable updates an elementwise group can write into the
-    variable's own buffer: the old value is read only by that group, at the same index it writes. The
-    runner still checks at each call that nobody else holds the buffer (``sys.getrefcount``)."""
+    variable's own buffer (a training step's ``w - lr * g``: no new buffer per weight per step). Safe when the
+    group reads the old value only at the index it writes, and every other reader has run before the group
+    writes: nodes of earlier stages (``earlier``) or of groups earlier in this stage's order (the forward
+    matmul that read the weight). The runner still checks at each call that nobody else holds the buffer
+    (``sys.getrefcount``)."""
     result = {}
     users = graph.users()
-    old_by_ref = {ref.id: graph.inputs[position] for ref, position in effects.variable_inputs}
-    for ref, position in effects.variable_outputs:
-        new, old = graph.outputs[position], old_by_ref.get(ref.id)
+    position = {}
+    for k, g in enumerate(plan.groups):   # the order the stage's entry runs its groups in
+        for m in g.members:
+            position[m] = k
+    old_by_ref = {ref.id: graph.inputs[position_] for ref, position_ in effects.variable_inputs}
+    for ref, position_ in effects.variable_outputs:
+        new, old = graph.outputs[position_], old_by_ref.get(ref.id)
         group = plan.group_of.get(new)
         if (old is None or group is None or group.kind != "elementwise" or plan.resolve(new) != new
-                or graph.nodes[old].type != graph.nodes[new].type or old in plan.maps):
+                or graph.nodes[old].type != graph.nodes[new].type or old in plan.maps or old in graph.outputs
+                or graph.outputs.count(new) != 1):
             continue
-        if set(users[old]) <= set(group.members) and graph.outputs.count(new) == 1:
+        here = position[new]
+        if all(u in group.members or u in earlier or (u not in plan.maps and position.get(u, here) < here)
+               for u in users[old]):
             result[new] = old
     return result
 
