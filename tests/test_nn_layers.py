@@ -133,6 +133,9 @@ def test_one_hot_defaults_dtype_and_empty_depth():
     as_ints = gj.one_hot(np.int32(2), 3, dtype=gj.int32)
     assert as_ints.dtype == gj.int32 and as_ints.numpy().tolist() == [0, 0, 1]
     assert gj.one_hot([1, 2], 0).shape == (2, 0)
+    inferred = gj.one_hot([1, 0], 2, on_value=5, off_value=-1)   # TF: the Python ints' dtype, int32
+    assert inferred.dtype == gj.int32 and inferred.numpy().tolist() == [[-1, 5], [5, -1]]
+    assert gj.one_hot([1], 2, off_value=gj.constant(0.5, gj.float64)).dtype == gj.float64
 
 
 @pytest.mark.parametrize("call, argument", [
@@ -141,6 +144,7 @@ def test_one_hot_defaults_dtype_and_empty_depth():
     (lambda: gj.one_hot([1], -1), "depth"),
     (lambda: gj.one_hot([1], 3, on_value=[1.0, 2.0]), "on_value"),
     (lambda: gj.one_hot([1], 3, axis=3), "axis"),
+    (lambda: gj.one_hot([1], 3, dtype="float16"), "dtype"),
 ])
 def test_one_hot_errors_name_the_argument(call, argument):
     with pytest.raises(InvalidArgumentError, match=argument):

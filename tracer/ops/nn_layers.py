@@ -9,12 +9,12 @@ import math
 
 import numpy as np
 
-from ..dtypes import as_dtype, float32
+from ..dtypes import float32
 from ..errors import InvalidArgumentError
 from ..registry import export
 from ..shapes import format_shape
 from ..source import with_location
-from ..tensor import convert_to_tensor
+from ..tensor import as_dtype_arg, convert_to_tensor
 from .elementwise import equal, erf, expm1, minimum, rsqrt, sigmoid, square, tanh, where
 from .nn import log_softmax
 from .reductions import normalize_reduction_axes, normalize_single_axis, reduce_mean, reduce_sum
@@ -85,13 +85,20 @@ def one_hot(indices, depth, on_value=None, off_value=None, axis=None, dtype=None
     """TF2's ``tf.one_hot``: a new axis of size ``depth`` at ``axis`` (default -1, the last) holding
     ``on_value`` (default 1) at each index and ``off_value`` (default 0) elsewhere; an index outside
     ``[0, depth)``, negative included, gives a row of all ``off_value``. ``indices`` are integers, ``depth`` a
-    Python int; ``dtype`` defaults to float32."""
+    Python int; without ``dtype`` the result has on_value's dtype (else off_value's, else float32), as in TF."""
     ids = convert_to_tensor(indices, what="one_hot(indices)")
     if not ids.dtype.is_integer:
         raise InvalidArgumentError(with_location(f"one_hot: indices must be integers, got {ids.dtype.name}"))
     if not isinstance(depth, (int, np.integer)) or isinstance(depth, bool) or depth < 0:
         raise InvalidArgumentError(with_location(f"one_hot: depth must be a Python int >= 0, got {depth!r}"))
-    out_dtype = float32 if dtype is None else as_dtype(dtype)
+    if dtype is not None:
+        out_dtype = as_dtype_arg(dtype, "one_hot(dtype)")
+    elif on_value is not None:  # TF's inference: on_value's dtype (a Python 5 is int32), else off_value's
+        out_dtype = convert_to_tensor(on_value, what="one_hot(on_value)").dtype
+    elif off_value is not None:
+        out_dtype = convert_to_tensor(off_value, what="one_hot(off_value)").dtype
+    else:
+        out_dtype = float32
     on = convert_to_tensor(1 if on_value is None else on_value, out_dtype, what="one_hot(on_value)")
     off = convert_to_tensor(0 if off_value is None else off_value, out_dtype, what="one_hot(off_value)")
     for value, what in ((on, "on_value"), (off, "off_value")):
