@@ -322,13 +322,13 @@ def test_initializer_errors_name_the_argument(call, argument):
         call()
 
 
-# ---- the one compiled test: a dense layer with gelu and layer normalization through the Numba backend --------
+# ---- the one compiled test: a dense layer, gelu and layer normalization through the Numba backend --------
 
 def test_compiled_layer_matches_eager(compiled_background, monkeypatch):
     monkeypatch.setattr(gj.config, "compile_in_background", False)   # the first call runs the compiled code
     w = gj.initializers.glorot_uniform(seed=3)((5, 6), gj.float64)
 
-    def layer(x):   # erf has no compiled form: it runs between the compiled stages
+    def layer(x):   # gelu's erf compiles to libm's erf, as eager's math.erf calls it
         return gj.nn.layer_normalization(gj.nn.gelu(gj.matmul(x, w)))
 
     np.testing.assert_allclose(gj.function(layer)(X64).numpy(), layer(X64).numpy(), rtol=1e-13, atol=1e-15)

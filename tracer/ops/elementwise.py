@@ -86,8 +86,8 @@ def _softplus(x):
     return np.logaddexp(x.dtype.type(0) if x.dtype.kind == "f" else 0.0, x)
 
 
-# NumPy has no erf: Python's math.erf per element (correctly rounded in float64; float32 rounds that result). The op
-# has no compiled form (lowering.MATH has no erf), so compiled functions run it with this between their stages.
+# NumPy has no erf: Python's math.erf per element in float64 (float32 rounds that result), which the CPU backend
+# compiles to the same libm call (compiler.scalar_numba.PythonMath).
 _erf_of_float = np.frompyfunc(math.erf, 1, 1)
 
 
@@ -396,7 +396,7 @@ def _pow_rule(args, ins, out):
 _LOWERINGS = {
     "negative": _arith(L.neg), "abs": _arith(L.abs_), "sign": Scalar(_sign_rule),
     **{fn: _float_fn(fn) for fn in ("exp", "expm1", "log", "log1p", "sin", "cos", "tan", "tanh", "sigmoid",
-                                    "softplus")},
+                                    "softplus", "erf")},
     "sqrt": _arith(lambda x: L.call("sqrt", x), ints=False), "rsqrt": _reciprocal_of(lambda x: L.call("sqrt", x)),
     "square": _arith(lambda x: L.mul(x, x)), "reciprocal": _reciprocal_of(lambda x: x),
     "relu": Scalar(_relu_rule),
