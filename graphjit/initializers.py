@@ -16,18 +16,35 @@ from graphjit.tracer.ops import creation, random
 from graphjit.tracer.ops.shape_ops import static_shape
 from graphjit.tracer.tensor import as_dtype_arg
 
-# The stddev of a standard normal truncated to (-2, 2): Keras divides by it so the truncated draws have the
-# intended stddev.
-_TRUNCATED_NORMAL_STDDEV = 0.87962566103423978
+# The stddev of a standard normal truncated to (-2, 2): a truncated draw's parameter is divided by it so the
+# draws have the intended stddev (Keras's and TF1's rule).
+TRUNCATED_NORMAL_STDDEV = 0.87962566103423978
 
 
-def _fans(shape):
+def fans(shape):
+    """(fan_in, fan_out) as TF and Keras compute them: a conv kernel's receptive field multiplies both."""
     if len(shape) == 0:
         return 1, 1
     if len(shape) == 1:
         return shape[0], shape[0]
     receptive_field = math.prod(shape[:-2])
     return shape[-2] * receptive_field, shape[-1] * receptive_field
+
+
+def variance_scaled(shape, dtype, scale, mode, distribution, seed):
+    """Values of variance ``scale / n``, ``n`` the fan in, the fan out or their mean (``mode``: "fan_in",
+    "fan_out", "fan_avg"), drawn from a "uniform", "truncated_normal" or "untruncated_normal" distribution
+    (VarianceScaling, which this module's and compat.v1's initializers are made of). ``dtype`` is a float dtype."""
+    fan_in, fan_out = fans(shape)
+    n = {"fan_in": fan_in, "fan_out": fan_out, "fan_avg": (fan_in + fan_out) / 2.0}[mode]
+    variance = scale / max(1.0, n)
+    if distribution == "uniform":
+        limit = math.sqrt(3.0 * variance)
+        return random.uniform(shape, -limit, limit, dtype=dtype, seed=seed)
+    if distribution == "truncated_normal":
+        stddev = math.sqrt(variance) / TRUNCATED_NORMAL_STDDEV
+        return random.truncated_normal(shape, 0.0, stddev, dtype=dtype, seed=seed)
+    return random.normal(shape, 0.0, math.sqrt(variance), dtype=dtype, seed=seed)
 
 
 class _Initializer:
@@ -64,9 +81,7 @@ class glorot_uniform(_SeededFloatInitializer):  # noqa: N801  (Keras's name)
     name = "glorot_uniform"
 
     def _draw(self, shape, dtype):
-        fan_in, fan_out = _fans(shape)
-        limit = math.sqrt(6.0 / max(1.0, fan_in + fan_out))
-        return random.uniform(shape, -limit, limit, dtype=dtype, seed=self.seed)
+        return variance_scaled(shape, dtype, 1.0, "fan_avg", "uniform", self.seed)
 
 
 class he_normal(_SeededFloatInitializer):  # noqa: N801
@@ -74,9 +89,7 @@ class he_normal(_SeededFloatInitializer):  # noqa: N801
     name = "he_normal"
 
     def _draw(self, shape, dtype):
-        fan_in, _ = _fans(shape)
-        stddev = math.sqrt(2.0 / max(1.0, fan_in)) / _TRUNCATED_NORMAL_STDDEV
-        return random.truncated_normal(shape, 0.0, stddev, dtype=dtype, seed=self.seed)
+        return variance_scaled(shape, dtype, 2.0, "fan_in", "truncated_normal", self.seed)
 
 
 class zeros(_Initializer):  # noqa: N801
