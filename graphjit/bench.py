@@ -10,6 +10,8 @@ Workloads (float32 but W8; see graphjit/_bench_workloads.py, where each is writt
   W6 dispatch overhead: f(a, b) = a + b on 16 elements, per call
   W7 a training step's forward + backward (gj.grad) on W5's MLP; NumPy runs a hand-written backward
   W8 gj.while_loop of 10^6 iterations (sum of 1/k^2, float64) vs a Python loop and NumPy's vectorised sum
+The train group (graphjit/_bench_train.py), whole steps that update variables, vs NumPy by hand:
+  T1 linear regression, one SGD step (x: 100x1)    T2 MLP 784-256-10, one Adam step, batch 256
 Peers, each used only when installed: NumPy (always), numexpr, JAX (jax.jit), TensorFlow (tf.function),
 PyTorch (eager). Every result is checked against NumPy before anything is timed; targets are reported as
 met / not met and never fail the run. The exit status is 1 only when a graphjit result disagrees (or fails).
@@ -30,6 +32,7 @@ import numpy as np
 import graphjit as gj
 
 from graphjit import _bench_workloads as wl
+from graphjit import _bench_train as tr
 from graphjit._bench_workloads import machine_info, new_process_first_calls, versions
 
 CONVENTIONS = """\
@@ -61,10 +64,11 @@ def parse_args(argv):
                         help="multiply each workload's element count by S (matrix sides by sqrt(S); W6 keeps its "
                              "16 elements). For tests: targets then do not apply. Default 1")
     args = parser.parse_args(argv)
-    args.only = _split(args.only) or [w.key for w in wl.WORKLOADS]
-    unknown = [k for k in args.only if k not in wl.BY_KEY]
+    args.only = _split(args.only) or [w.key for w in wl.WORKLOADS] + [w.key for w in tr.TRAIN]
+    unknown = [k for k in args.only if k not in wl.BY_KEY and k not in tr.BY_KEY]
     if unknown:
-        parser.error(f"--only: unknown workload(s) {', '.join(unknown)}; choose from {', '.join(wl.BY_KEY)}")
+        parser.error(f"--only: unknown workload(s) {', '.join(unknown)}; choose from "
+                     f"{', '.join([*wl.BY_KEY, *tr.BY_KEY])}")
     if args.size_scale <= 0:
         parser.error("--size-scale must be positive")
     if args.plot and _load_pyplot() is None:
@@ -175,6 +179,36 @@ def measure_workload(workload, args):
             "per_call": workload.per_call, "contenders": rows}
 
 
+def measure_train(workload, args):
+    """A train-group workload (``graphjit._bench_train``): each contender's parameters after a few steps checked
+    against float64 NumPy, then its steps timed, interleaved, as ``measure_workload`` times calls."""
+    ref = tr.reference(workload, wl.SEED)
+    rows, live = {}, []
+    for name, kind, step, parameters in tr.contenders(workload, wl.SEED):
+        row = rows[name] = {"kind": kind}
+        try:
+            row["first_call_s"], _ = _timed(step, None)
+            gj.wait_for_compilation()
+            for _ in range(tr.CHECK_STEPS - 1):
+                last, _ = _timed(step, None)
+            row.update(check(parameters(), ref, workload.rtol))
+            for _ in range(max(1, args.warmup)):
+                last, _ = _timed(step, None)
+        except Exception as err:
+            row.update(agrees=False, error=f"{type(err).__name__}: {err}")
+            continue
+        row["number"] = max(1, round(args.sample_s / last)) if workload.per_call else 1
+        live.append((wl.Contender(name, None, kind=kind), step, row["number"]))
+    repeats = args.repeats_per_call if workload.per_call else args.repeats_big
+    for name, samples in interleaved(live, repeats).items():
+        rows[name].update(median_s=median(samples), samples_s=samples)
+    base = rows["numpy"].get("median_s")
+    for row in rows.values():
+        row["speedup_vs_numpy"] = base / row["median_s"] if base and row.get("median_s") else None
+    return {"title": workload.title, "inputs": workload.inputs, "group": "train", "reference": "float64",
+            "rtol": workload.rtol, "repeats": repeats, "per_call": workload.per_call, "contenders": rows}
+
+
 def interleaved(live, repeats):
     """Median-ready samples: each round times every contender once, starting one further along each round."""
     samples = {c.name: [] for c, _, _ in live}
@@ -200,10 +234,20 @@ def interleaved(live, repeats):
 # -- targets and report ------------------------------------------------------------------------------------------
 
 
+def _train_target(key, traced, workload):
+    s, t = traced.get("speedup_vs_numpy"), traced.get("median_s")
+    met = s is not None and s >= workload.target_speedup and (key != "T1" or (t is not None and t <= 10e-6))
+    return {"name": f"{key} traced step vs NumPy by hand", "target": workload.target_text, "value": s,
+            "shown": "failed" if s is None else f"{s:.2f}x, {fmt(t)} a step", "met": met}
+
+
 def evaluate_targets(workloads, new_process, keep_cache):
     out = []
     for key, rec in workloads.items():
         traced, numpy_row = rec["contenders"].get("gj traced", {}), rec["contenders"]["numpy"]
+        if key in tr.BY_KEY:
+            out.append(_train_target(key, traced, tr.BY_KEY[key]))
+            continue
         if rec["per_call"]:
             t, base = traced.get("median_s"), numpy_row.get("median_s")
             over = t - base if t is not None and base is not None else None
@@ -374,6 +418,9 @@ def run(args, argv, started):
     print_header(results)
     new_process = None
     for key in args.only:
+        if key in tr.BY_KEY:
+            print_workload(key, results["workloads"].setdefault(key, measure_train(tr.BY_KEY[key], args)))
+            continue
         rec = results["workloads"][key] = measure_workload(wl.BY_KEY[key], args)
         print_workload(key, rec)
         if key == "W1":

@@ -116,3 +116,16 @@ def test_training_step_benchmark_runs_and_every_contender_agrees_with_the_float6
     results = json.loads(path.read_text())["results"]
     assert set(results) == {"numpy (by hand)", "gj eager (tape)", "gj traced (@gj.function)", "compat.v1 Session.run"}
     assert all(r["agrees"] and r["median_ms"] > 0 for r in results.values())
+
+
+def test_the_train_group_checks_every_contenders_parameters_and_reports_its_targets(tmp_path):
+    path = tmp_path / "train.json"
+    out = io.StringIO()
+    with contextlib.redirect_stdout(out):
+        status = bench.main(["--quick", "--repeats", "2", "--peers", "none", "--only", "T1", "--json", str(path)])
+    results = json.loads(path.read_text())
+    assert status == 0 and results["all_agree"]
+    rows = results["workloads"]["T1"]["contenders"]
+    assert set(rows) == {"numpy", "gj eager", "gj traced"} and all(r["median_s"] > 0 for r in rows.values())
+    assert [t["name"] for t in results["targets"]] == ["T1 traced step vs NumPy by hand"]
+    assert "T1 linear regression, one SGD step" in out.getvalue()

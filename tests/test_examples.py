@@ -17,15 +17,30 @@ def test_quickstart_runs_and_shows_eager_values_traces_and_the_graph():
     assert "assign_variable" in out and "read_variable" in out
 
 
-def test_training_example_learns_in_both_styles_with_one_trace_and_saves_the_slots():
-    result = subprocess.run([sys.executable, str(ROOT / "examples" / "training.py")], capture_output=True,
-                            text=True, timeout=300)
+def _run_example(name):
+    result = subprocess.run([sys.executable, str(ROOT / "examples" / name)], capture_output=True, text=True,
+                            timeout=300)
     assert result.returncode == 0, result.stderr
-    lines = result.stdout.splitlines()
+    return result.stdout
+
+
+def test_linear_regression_finds_w_2_and_b_1_in_both_styles():
+    out = _run_example("linear_regression.py")
     for style in ("TF2", "TF1"):
-        losses = [float(line.split("loss")[1]) for line in lines if line.startswith(f"{style} step")]
-        assert len(losses) == 4 and losses == sorted(losses, reverse=True), (style, losses)
-        accuracy = next(float(line.split(":")[1].split(";")[0]) for line in lines if line.startswith(f"{style} accuracy"))
-        assert accuracy > 0.75, (style, accuracy)   # three separable-ish clusters; chance is 1/3
-    assert "train_step traces: 1" in lines
-    assert "checkpoint: 14 entries, 8 optimizer slots" in result.stdout   # 4 variables, 2 slots each, iterations, save_counter
+        line = next(line for line in out.splitlines() if line.startswith(f"{style}:"))
+        w = float(line.split("W = ")[1].split(",")[0])
+        b = float(line.split("b = ")[1].split(",")[0])
+        assert abs(w - 2) <= 0.05 and abs(b - 1) <= 0.05, line
+    assert "(1 trace)" in out and "3 plans compiled for 200 runs" in out
+
+
+def test_mlp_training_reaches_95_percent_and_resumes_from_its_checkpoint_exactly():
+    lines = _run_example("mlp_training.py").splitlines()
+    epochs = [line for line in lines if line.startswith("epoch ")]
+    assert len(epochs) == 9   # 6 epochs, then the restored model's last 3
+    losses = [float(line.split("loss ")[1].split(",")[0]) for line in epochs[:6]]
+    assert losses == sorted(losses, reverse=True), losses
+    assert epochs[3:6] == epochs[6:9]   # the restored run prints what the original did
+    final = lines[-1]
+    assert float(final.split("accuracy ")[1].split(";")[0]) >= 0.95
+    assert "restored run identical: True" in final and "train_step traces: 1" in final
