@@ -29,6 +29,13 @@ class NumPyFunction:
 
 
 @dataclass(frozen=True)
+class PythonMath:
+    """Python's ``math.<name>``, always on float64 (NumPy has no such ufunc: the op's eager form calls
+    ``math.<name>`` in float64 and rounds). Numba compiles it to the same libm function CPython calls, so the
+    compiled result equals the eager one bit for bit."""
+
+
+@dataclass(frozen=True)
 class Operator:
     """A Python operator (``template`` over the operands)."""
     template: str
@@ -41,7 +48,7 @@ _NUMPY = ("sqrt", "floor", "ceil", "rint", "trunc", "arcsin", "arccos", "arctan"
 # One entry per function of tracer.lowering.MATH.
 MATH = {**{name: Mathlib() for name in _MATHLIB}, **{name: NumPyFunction() for name in _NUMPY},
         "exp2": NumPyFunction(in_float64=True), "log2": NumPyFunction(in_float64=True),
-        "pow": Operator("{0} ** {1}")}
+        "pow": Operator("{0} ** {1}"), "erf": PythonMath()}
 
 
 def mathlib_helpers():
@@ -135,6 +142,9 @@ def _call(e, args, helpers):
         return f"{helper}({', '.join(args)})"
     if isinstance(how, Operator):
         return f"{np_type(e.dtype)}({how.template.format(*args)})"
+    if isinstance(how, PythonMath):
+        wide = [_cast(a, dtype, float64) if dtype is not float64 else a for a in args]
+        return f"{np_type(e.dtype)}(math.{e.attr}({', '.join(wide)}))"
     if how.in_float64:
         args = [_cast(a, dtype, float64) if dtype is not float64 else a for a in args]
     text = f"np.{e.attr}({', '.join(args)})"

@@ -59,7 +59,7 @@ UNARY_RESULT = {
     "sign": SAME_NUMERIC,                # NumPy has no bool loop
     "exp": FLOAT_MATH, "expm1": FLOAT_MATH, "log": FLOAT_MATH, "log1p": FLOAT_MATH, "sqrt": FLOAT_MATH,
     "rsqrt": FLOAT_MATH, "sin": FLOAT_MATH, "cos": FLOAT_MATH, "tan": FLOAT_MATH, "tanh": FLOAT_MATH,
-    "sigmoid": FLOAT_MATH, "softplus": FLOAT_MATH,
+    "sigmoid": FLOAT_MATH, "softplus": FLOAT_MATH, "erf": FLOAT_MATH,
     "square": SAME_NUMERIC,              # NumPy: int8 for bool (rejected)
     "reciprocal": SAME_NUMERIC,          # NumPy: int8 for bool (rejected)
     "floor": SAME_NUMERIC, "ceil": SAME_NUMERIC,   # graphjit rejects bool (NumPy 2 returns bool)
@@ -178,6 +178,26 @@ def _ld_softplus(x):
     return np.maximum(x, 0) + np.log1p(np.exp(-np.abs(x)))
 
 
+def _ld_erf(x):
+    """erf in extended precision, independent of math.erf (the op's own): the Taylor series below |x| = 3
+    (its largest term is ~170, so about 3 of longdouble's 19 digits cancel), the continued fraction of erfc
+    from 3 to 7, and +-1 beyond (erfc(7) = 4e-23, below a float64 ulp of 1); NaN stays NaN."""
+    x = np.asarray(x, dtype=LD)
+    a = np.abs(np.where(np.isnan(x), 0, x))
+    term, series = a.copy(), a.copy()
+    for n in range(1, 80):
+        term = term * -a * a / n
+        series = series + term / (2 * n + 1)
+    fraction = np.zeros_like(a)
+    clipped = np.clip(a, 3, 7)
+    for k in range(200, 0, -1):    # erfc(a) = exp(-a^2)/sqrt(pi) / (a + (1/2)/(a + 1/(a + (3/2)/(a + ...))))
+        fraction = (k / LD(2)) / (clipped + fraction)
+    erfc = np.exp(-clipped * clipped) / np.sqrt(LD(np.pi)) / (clipped + fraction)
+    sqrt_pi = np.sqrt(LD(np.pi))
+    magnitude = np.where(a < 3, 2 / sqrt_pi * series, np.where(a < 7, 1 - erfc, 1))
+    return np.where(np.isnan(x), x, np.copysign(magnitude, x))
+
+
 def _ld_relu(x):
     return np.where(np.isnan(x), x, np.where(x > 0, x, 0))   # NaN propagates, as np.maximum does
 
@@ -216,6 +236,7 @@ UNARY = {
     "tanh": (gj.tanh, np.tanh, None, (1e-10, 5.0, -9.0, 20.0, -20.0, 0.3)),
     "sigmoid": (gj.sigmoid, _ld_sigmoid, None, (-1000.0, 1000.0, -80.0, 80.0, -30.0, 17.0, -740.0, 1e-9)),
     "softplus": (gj.math.softplus, _ld_softplus, None, (-1000.0, 1000.0, -80.0, 80.0, 30.0, -30.0, 1e-9)),
+    "erf": (gj.math.erf, _ld_erf, None, (0.5, -0.5, 1e-10, 2.9, 3.1, -4.0, 6.5, 1e-310, 0.3)),
     "square": (gj.square, np.square, lambda v: v * v, (1e20, 1e-20, 1e160, 46341.0, 3037000500.0)),
     "reciprocal": (gj.math.reciprocal, lambda x: 1 / x, lambda v: int(1 / v), (7.0, 1e-39, 1e-310)),
     "floor": (gj.floor, np.floor, lambda v: v, (1.5, -1.5, 2.5, 1e7 + 0.5, -0.3)),

@@ -109,6 +109,7 @@ CASES = {
         ("log1p", gj.math.log1p, POS), ("sqrt", gj.sqrt, POS), ("rsqrt", gj.math.rsqrt, POS),
         ("square", gj.square, X), ("reciprocal", gj.math.reciprocal, POS), ("sin", gj.sin, X), ("cos", gj.cos, X),
         ("tan", gj.tan, UNIT), ("tanh", gj.tanh, X), ("sigmoid", gj.sigmoid, X), ("softplus", gj.nn.softplus, X),
+        ("erf", gj.math.erf, X),
         ("relu", gj.nn.relu, NONZERO), ("abs", gj.abs, NONZERO), ("positive", np.positive, X),
         ("conjugate", np.conjugate, X), ("exp2", np.exp2, X), ("log2", np.log2, POS), ("log10", np.log10, POS),
         ("sinh", np.sinh, X), ("cosh", np.cosh, X), ("arcsin", np.arcsin, UNIT), ("arccos", np.arccos, UNIT),

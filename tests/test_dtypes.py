@@ -201,7 +201,7 @@ def test_binary_result_dtypes_match_numpy_for_every_dtype_pair(op):
 UNARY_NUMPY = {
     "negative": np.negative, "abs": np.abs, "sign": np.sign, "exp": np.exp, "expm1": np.expm1, "log": np.log,
     "log1p": np.log1p, "sqrt": np.sqrt, "rsqrt": np.sqrt, "sin": np.sin, "cos": np.cos, "tan": np.tan,
-    "tanh": np.tanh, "sigmoid": np.exp, "softplus": np.exp, "square": np.square, "reciprocal": np.reciprocal,
+    "tanh": np.tanh, "sigmoid": np.exp, "softplus": np.exp, "erf": np.exp, "square": np.square, "reciprocal": np.reciprocal,
     "floor": np.floor, "ceil": np.ceil, "round": np.rint, "relu": np.negative, "logical_not": np.logical_not,
     "isnan": np.isnan, "isinf": np.isinf, "isfinite": np.isfinite, "invert": np.invert,
 }

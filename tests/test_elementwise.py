@@ -65,7 +65,7 @@ PUBLIC = {
     "reciprocal": "reciprocal", "math.reciprocal": "reciprocal", "sin": "sin", "math.sin": "sin", "cos": "cos",
     "math.cos": "cos", "tan": "tan", "math.tan": "tan", "tanh": "tanh", "math.tanh": "tanh",
     "sigmoid": "sigmoid", "math.sigmoid": "sigmoid", "nn.sigmoid": "sigmoid", "nn.relu": "relu",
-    "math.softplus": "softplus", "nn.softplus": "softplus", "floor": "floor", "math.floor": "floor",
+    "math.softplus": "softplus", "nn.softplus": "softplus", "math.erf": "erf", "floor": "floor", "math.floor": "floor",
     "ceil": "ceil", "math.ceil": "ceil", "round": "round", "math.round": "round",
     "logical_not": "logical_not", "math.logical_not": "logical_not", "math.is_nan": "isnan",
     "math.isnan": "isnan", "math.is_inf": "isinf", "math.isinf": "isinf", "math.is_finite": "isfinite",

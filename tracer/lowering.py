@@ -39,7 +39,7 @@ MATH = _library(
     MathFunction("pow", 2, TRANSCENDENTAL),
     *(MathFunction(name, 1) for name in ("sqrt", "floor", "ceil", "rint", "trunc", "arcsin", "arccos", "arctan",
                                           "sinh", "cosh", "arcsinh", "arccosh", "arctanh", "exp2", "log2", "log10",
-                                          "cbrt", "deg2rad", "rad2deg", "fabs")),
+                                          "cbrt", "deg2rad", "rad2deg", "fabs", "erf")),
     *(MathFunction(name, 2) for name in ("arctan2", "hypot", "copysign", "fmod", "logaddexp", "nextafter")),
     MathFunction("signbit", 1, predicate=True),
 )

@@ -4,6 +4,8 @@ Shapes broadcast as in NumPy; dtypes follow the NumPy ufunc each op is defined b
 with results outside graphjit's five dtypes (float16 from ``exp(bool)``, int8 from ``bool // bool``)
 rejected with a clear error. Python scalar operands are weak (see ``tensor.promote_operands``).
 """
+import math
+
 import numpy as np
 
 from .. import context
@@ -84,6 +86,16 @@ def _softplus(x):
     return np.logaddexp(x.dtype.type(0) if x.dtype.kind == "f" else 0.0, x)
 
 
+# NumPy has no erf: Python's math.erf per element in float64 (float32 rounds that result), which the CPU backend
+# compiles to the same libm call (compiler.scalar_numba.PythonMath).
+_erf_of_float = np.frompyfunc(math.erf, 1, 1)
+
+
+def _erf(x):
+    dtype = x.dtype if x.dtype.kind == "f" else np.dtype(np.float64)  # ints give float64, as the rule (np.exp) says
+    return np.asarray(_erf_of_float(x.astype(np.float64)), dtype=np.float64).astype(dtype, copy=False)
+
+
 def _unary(name, eager, api, numpy=(), rule=None, quiet=False, reject_bool=False, operators=()):
     """Registers a unary op and its public function; ``operators`` are Tensor dunders like ``__neg__``."""
     op = _elementwise(name, eager, rule, quiet=quiet, reject_bool=reject_bool)
@@ -115,6 +127,7 @@ tanh = _unary("tanh", np.tanh, ("tanh", "math.tanh"), np.tanh, reject_bool=True)
 sigmoid = _unary("sigmoid", _sigmoid, ("sigmoid", "math.sigmoid", "nn.sigmoid"), (), rule=np.exp, quiet=True,
                  reject_bool=True)
 relu = _unary("relu", _relu, ("nn.relu",), (), rule=np.negative)
+erf = _unary("erf", _erf, ("math.erf",), (), rule=np.exp, reject_bool=True)
 softplus = _unary("softplus", _softplus, ("math.softplus", "nn.softplus"), (), rule=np.exp, quiet=True,
                   reject_bool=True)
 floor = _unary("floor", np.floor, ("floor", "math.floor"), np.floor, reject_bool=True)
@@ -383,7 +396,7 @@ def _pow_rule(args, ins, out):
 _LOWERINGS = {
     "negative": _arith(L.neg), "abs": _arith(L.abs_), "sign": Scalar(_sign_rule),
     **{fn: _float_fn(fn) for fn in ("exp", "expm1", "log", "log1p", "sin", "cos", "tan", "tanh", "sigmoid",
-                                    "softplus")},
+                                    "softplus", "erf")},
     "sqrt": _arith(lambda x: L.call("sqrt", x), ints=False), "rsqrt": _reciprocal_of(lambda x: L.call("sqrt", x)),
     "square": _arith(lambda x: L.mul(x, x)), "reciprocal": _reciprocal_of(lambda x: x),
     "relu": Scalar(_relu_rule),
@@ -459,6 +472,7 @@ _RULES = {
     "tanh": lambda g, y, x: (g * (1.0 - y * y),),
     "sigmoid": lambda g, y, x: (g * y * (1.0 - y),),
     "softplus": lambda g, y, x: (g * sigmoid(x),),
+    "erf": lambda g, y, x: (g * (2.0 / math.sqrt(math.pi)) * exp(-square(x)),),
     "relu": lambda g, y, x: (_zero_where_not(x > 0.0, g),),
     "abs": lambda g, y, x: (g * sign(x),),
     "maximum": lambda g, y, a, b: (_zero_where_not(a >= b, g), _zero_where_not(a < b, g)),

@@ -4,11 +4,11 @@ Each call builds ops (a ``zeros``, a random draw...) in the graph being built, s
 runs the variable's initializer computes the value anew (random ones draw from that session's
 generator). ``glorot_uniform_initializer`` is ``get_variable``'s default for float variables, as in TF1.
 """
-import math
 import types
 
 import numpy as np
 
+from graphjit.initializers import variance_scaled
 from graphjit.tracer import dtypes
 from graphjit.tracer.errors import InvalidArgumentError
 from graphjit.tracer.registry import API
@@ -106,20 +106,6 @@ class RandomUniform(Initializer):
         return API["random.uniform"](shape, self.minval, self.maxval, dtype, seed=self.seed)
 
 
-def fans(shape):
-    """(fan_in, fan_out) as TF computes them: a conv kernel's receptive field multiplies both."""
-    if len(shape) < 1:
-        return 1, 1
-    if len(shape) == 1:
-        return shape[0], shape[0]
-    receptive = math.prod(shape[:-2])
-    return shape[-2] * receptive, shape[-1] * receptive
-
-
-# stddev of the standard normal truncated to (-2, 2): a truncated draw is divided by it to keep the variance
-_TRUNCATED_STDDEV = 0.87962566103423978
-
-
 class VarianceScaling(Initializer):
     """Values of variance ``scale / n``, ``n`` the fan in, fan out or their mean (``mode``), drawn from a
     truncated normal, a normal or a uniform distribution."""
@@ -141,17 +127,8 @@ class VarianceScaling(Initializer):
         self.scale, self.mode, self.distribution, self.seed = scale, mode, distribution, seed
 
     def _build(self, shape, dtype):
-        dtype = _float(dtype, type(self).__name__)
-        fan_in, fan_out = fans(shape)
-        n = {"fan_in": fan_in, "fan_out": fan_out, "fan_avg": (fan_in + fan_out) / 2.0}[self.mode]
-        variance = self.scale / max(1.0, n)
-        if self.distribution == "uniform":
-            limit = math.sqrt(3.0 * variance)
-            return API["random.uniform"](shape, -limit, limit, dtype, seed=self.seed)
-        if self.distribution == "truncated_normal":
-            stddev = math.sqrt(variance) / _TRUNCATED_STDDEV
-            return API["random.truncated_normal"](shape, 0.0, stddev, dtype, seed=self.seed)
-        return API["random.normal"](shape, 0.0, math.sqrt(variance), dtype, seed=self.seed)
+        return variance_scaled(shape, _float(dtype, type(self).__name__), self.scale, self.mode,
+                               self.distribution, self.seed)
 
 
 class GlorotUniform(VarianceScaling):
