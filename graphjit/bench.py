@@ -167,12 +167,7 @@ def measure_workload(workload, args):
             continue
         row["number"] = max(1, round(args.sample_s / last)) if workload.per_call else 1
         live.append((c, call, row["number"]))
-    repeats = args.repeats_per_call if workload.per_call else args.repeats_big
-    for name, samples in interleaved(live, repeats).items():
-        rows[name].update(median_s=median(samples), samples_s=samples)
-    base = rows["numpy"].get("median_s")
-    for row in rows.values():
-        row["speedup_vs_numpy"] = base / row["median_s"] if base and row.get("median_s") else None
+    repeats = _time_rows(rows, live, workload, args)
     return {"title": workload.title, "inputs": wl.describe_inputs(workload, arrays),
             "input_shapes": {n: list(a.shape) for n, a in zip(wl.input_names(workload.fn), arrays)},
             "reference": workload.reference, "rtol": workload.rtol, "repeats": repeats,
@@ -199,14 +194,20 @@ def measure_train(workload, args):
             continue
         row["number"] = max(1, round(args.sample_s / last)) if workload.per_call else 1
         live.append((wl.Contender(name, None, kind=kind), step, row["number"]))
+    repeats = _time_rows(rows, live, workload, args)
+    return {"title": workload.title, "inputs": workload.inputs, "group": "train", "reference": "float64",
+            "rtol": workload.rtol, "repeats": repeats, "per_call": workload.per_call, "contenders": rows}
+
+
+def _time_rows(rows, live, workload, args):
+    """Times the live contenders interleaved into their rows (median, samples, speed-up vs NumPy); the repeats."""
     repeats = args.repeats_per_call if workload.per_call else args.repeats_big
     for name, samples in interleaved(live, repeats).items():
         rows[name].update(median_s=median(samples), samples_s=samples)
     base = rows["numpy"].get("median_s")
     for row in rows.values():
         row["speedup_vs_numpy"] = base / row["median_s"] if base and row.get("median_s") else None
-    return {"title": workload.title, "inputs": workload.inputs, "group": "train", "reference": "float64",
-            "rtol": workload.rtol, "repeats": repeats, "per_call": workload.per_call, "contenders": rows}
+    return repeats
 
 
 def interleaved(live, repeats):
