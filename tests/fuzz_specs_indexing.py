@@ -98,16 +98,26 @@ def _strided_slice():
     return make, apply
 
 
+def _indexed_axis(ch, prog, want_error, allow_negative):
+    """A value of rank >= 1, one of its axes and an index input for it (gather's and scatter_add's operands):
+    ``(x, shape, axis, index, bad)``, or None when the program has no such value."""
+    x = pick_value(ch, prog, lambda t: t is not None and len(t.shape) >= 1)
+    if x is None:
+        return None
+    shape = shape_of(prog, x)
+    axis = ch.int(0, len(shape) - 1)
+    index_shape = tuple(ch.int(0, 3) for _ in range(ch.int(0, 2)))
+    i, bad = _index_input(ch, prog, shape[axis], index_shape, want_error, allow_negative=allow_negative)
+    return x, shape, axis, i, bad
+
+
 @spec("gather", runtime_error=True)
 def _gather():
     def make(ch, prog, want_error):
-        x = pick_value(ch, prog, lambda t: t is not None and len(t.shape) >= 1)
-        if x is None:
+        drawn = _indexed_axis(ch, prog, want_error, allow_negative=False)
+        if drawn is None:
             return None
-        shape = shape_of(prog, x)
-        axis = ch.int(0, len(shape) - 1)
-        index_shape = tuple(ch.int(0, 3) for _ in range(ch.int(0, 2)))
-        i, bad = _index_input(ch, prog, shape[axis], index_shape, want_error, allow_negative=False)
+        x, shape, axis, i, bad = drawn
         return (x, i), {"axis": axis - len(shape) if ch.coin(0.3) else axis, "bad": bad}
 
     def apply(ts, params, shadow):
@@ -120,13 +130,10 @@ def _scatter_add():
     """x with updates added at x[:, ..., i] along one axis; i repeats positions and counts negatives from the end
     (NumPy's np.add.at, getitem's indices)."""
     def make(ch, prog, want_error):
-        x = pick_value(ch, prog, lambda t: t is not None and len(t.shape) >= 1)
-        if x is None:
+        drawn = _indexed_axis(ch, prog, want_error, allow_negative=True)
+        if drawn is None:
             return None
-        shape = shape_of(prog, x)
-        axis = ch.int(0, len(shape) - 1)
-        index_shape = tuple(ch.int(0, 3) for _ in range(ch.int(0, 2)))
-        i, bad = _index_input(ch, prog, shape[axis], index_shape, want_error, allow_negative=True)
+        x, shape, axis, i, bad = drawn
         u = add_input(prog, ch, tuple(shape[:axis]) + prog.types[i].shape + tuple(shape[axis + 1:]),
                       prog.types[x].dtype)
         return (x, i, u), {"axis": axis, "bad": bad}
