@@ -20,24 +20,11 @@ import time
 import numpy as np
 
 import graphjit as gj
+from graphjit._bench_workloads import GRAPHJIT, w8, w8_numpy, w8_python_loop
 
 
 def series(n):
-    return gj.while_loop(lambda k, total: k <= n, lambda k, total: (k + 1.0, total + 1.0 / (k * k)),
-                         (gj.constant(1.0, gj.float64), gj.constant(0.0, gj.float64)))[1]
-
-
-def python_loop(n):
-    total, k = 0.0, 1.0
-    while k <= n:
-        total += 1.0 / (k * k)
-        k += 1.0
-    return total
-
-
-def numpy_sum(n):
-    k = np.arange(1.0, n + 1.0)
-    return float(np.sum(1.0 / (k * k)))
+    return w8(GRAPHJIT, n)   # the main job's W8, written once in graphjit/_bench_workloads.py
 
 
 def median_seconds(call, repeats):
@@ -58,18 +45,18 @@ def main(argv=None):
     gj.config.compile_in_background = False
     compiled = gj.function(series)
     interpreted = gj.function(series, jit_compile=False)
-    reference = python_loop(n)
+    reference = w8_python_loop(n)
     assert compiled(np.float64(n)).numpy() == reference, "compiled loop disagrees with the Python loop"
     small = min(n, 1e4)
-    assert interpreted(np.float64(small)).numpy() == python_loop(small), "interpreter disagrees"
-    assert abs(numpy_sum(n) - reference) <= 1e-12 * reference, "NumPy disagrees"
+    assert interpreted(np.float64(small)).numpy() == w8_python_loop(small), "interpreter disagrees"
+    assert abs(w8_numpy(n) - reference) <= 1e-12 * reference, "NumPy disagrees"
     rows = [
         ("gj.while_loop, CPU backend (one compiled call)",
          median_seconds(lambda: compiled(np.float64(n)), args.repeats)),
         ("gj.while_loop, reference interpreter (scaled)",
          median_seconds(lambda: interpreted(np.float64(small)), max(1, args.repeats // 3)) * n / small),
-        ("Python loop", median_seconds(lambda: python_loop(n), max(1, args.repeats // 3))),
-        ("NumPy np.sum over arange (vectorised)", median_seconds(lambda: numpy_sum(n), args.repeats)),
+        ("Python loop", median_seconds(lambda: w8_python_loop(n), max(1, args.repeats // 3))),
+        ("NumPy np.sum over arange (vectorised)", median_seconds(lambda: w8_numpy(n), args.repeats)),
     ]
     print(f"sum of 1/k^2 for k = 1..{args.n} = {reference!r} (pi^2/6 = {np.pi ** 2 / 6!r})")
     print(f"{'contender':52s} {'seconds':>12s} {'vs compiled':>12s}")

@@ -74,13 +74,13 @@ def w8(m, n):
                         (m.ones_like(n), m.zeros_like(n)))[1]
 
 
-def _numpy_w8(n):
+def w8_numpy(n):
     """W8 the NumPy way: no loop, the terms materialised and summed (the bound any loop is up against)."""
     k = np.arange(1.0, n + 1.0)
     return np.sum(1.0 / (k * k))
 
 
-def _python_w8(n):
+def w8_python_loop(n):
     """W8 as a plain Python loop over floats."""
     total, k, n = 0.0, 1.0, float(n)
     while k <= n:
@@ -223,8 +223,8 @@ WORKLOADS = [
     Workload("W7", "training step: d mean((relu(x@W1 + b)@W2)^2) / d(W1, b, W2)", w7, _mlp, 1e-4, "float64",
              1 / 1.1, "within 1.1x of NumPy by hand", numpy_call=_numpy_w7, peers=("jax",)),
     Workload("W8", "while_loop: sum of 1/k^2 for k = 1..n, float64 scalars", w8, _iterations, 1e-12, "numpy", 1.0,
-             ">= NumPy's vectorised sum", numpy_call=_numpy_w8, peers=("jax",), dtype=np.float64, eager=False,
-             baselines=(("python loop", _python_w8),)),
+             ">= NumPy's vectorised sum", numpy_call=w8_numpy, peers=("jax",), dtype=np.float64, eager=False,
+             baselines=(("python loop", w8_python_loop),)),
 ]
 BY_KEY = {w.key: w for w in WORKLOADS}
 
