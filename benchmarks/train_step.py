@@ -16,6 +16,7 @@ import time
 import numpy as np
 
 import graphjit as gj
+from graphjit._bench_train import mlp_data, mlp_gradients, mlp_loss
 
 LR = 0.1
 SIZES = (784, 256, 10)
@@ -23,39 +24,17 @@ RTOL = 2e-4   # float32 training vs the float64 reference after a few steps (sum
 
 
 def make_data(batch, seed=0):
-    rng = np.random.default_rng(seed)
-    x = rng.normal(size=(batch, SIZES[0])).astype(np.float32)
-    labels = rng.integers(0, SIZES[2], size=batch).astype(np.int64)
-    params = []
-    for fan_in, fan_out in zip(SIZES, SIZES[1:]):
-        params.append((rng.normal(size=(fan_in, fan_out)) / np.sqrt(fan_in)).astype(np.float32))
-        params.append(np.zeros(fan_out, np.float32))
-    return x, labels, params
+    """x, labels and the initial parameters: the main job's T2 data (graphjit/_bench_train.py) at this batch."""
+    return mlp_data(np.random.default_rng(seed), batch=batch, sizes=SIZES)
 
 
 def numpy_step(x, labels, params):
-    """Forward, hand-written backward and SGD, in place, in the parameters' dtype."""
-    w1, b1, w2, b2 = params
-    h_pre = x @ w1 + b1
-    h = np.maximum(h_pre, 0)
-    logits = h @ w2 + b2
-    shifted = logits - logits.max(axis=1, keepdims=True)
-    probs = np.exp(shifted)
-    probs /= probs.sum(axis=1, keepdims=True)
-    n = x.shape[0]
-    d_logits = probs
-    d_logits[np.arange(n), labels] -= 1
-    d_logits /= n
-    d_h = (d_logits @ w2.T) * (h_pre > 0)
-    grads = (x.T @ d_h, d_h.sum(0), h.T @ d_logits, d_logits.sum(0))
-    for p, g in zip(params, grads):
+    """Forward, hand-written backward (T2's) and SGD, in place, in the parameters' dtype."""
+    for p, g in zip(params, mlp_gradients(x, labels, *params)):
         p -= (LR * g).astype(p.dtype)
 
 
-def _loss(x, labels, w1, b1, w2, b2):
-    h = gj.nn.relu(gj.matmul(x, w1) + b1)
-    logits = gj.matmul(h, w2) + b2
-    return gj.reduce_mean(gj.nn.sparse_softmax_cross_entropy_with_logits(labels=labels, logits=logits))
+_loss = mlp_loss
 
 
 def graphjit_step(variables):

@@ -54,7 +54,7 @@ def _regression_loss(x, y, w, b):
 
 # -- T2: MLP, Adam -----------------------------------------------------------------------------------------
 
-def _mlp_data(rng, batch=256, sizes=(784, 256, 10)):
+def mlp_data(rng, batch=256, sizes=(784, 256, 10)):
     x = rng.standard_normal((batch, sizes[0]), dtype=np.float32)
     labels = rng.integers(0, sizes[-1], size=batch).astype(np.int64)
     params = []
@@ -64,7 +64,7 @@ def _mlp_data(rng, batch=256, sizes=(784, 256, 10)):
     return x, labels, params
 
 
-def _mlp_gradients(x, labels, w1, b1, w2, b2):
+def mlp_gradients(x, labels, w1, b1, w2, b2):
     h_pre = x @ w1 + b1
     h = np.maximum(h_pre, 0)
     logits = h @ w2 + b2
@@ -79,14 +79,14 @@ def _mlp_gradients(x, labels, w1, b1, w2, b2):
 def _mlp_numpy_adam(x, labels, params, state, t, lr=0.001, beta_1=0.9, beta_2=0.999, epsilon=1e-7):
     """Keras' Adam step by hand (the formula gj.optimizers.Adam follows)."""
     alpha = lr * np.sqrt(1 - beta_2 ** t) / (1 - beta_1 ** t)
-    for k, (p, g) in enumerate(zip(params, _mlp_gradients(x, labels, *params))):
+    for k, (p, g) in enumerate(zip(params, mlp_gradients(x, labels, *params))):
         m, v = state.setdefault(k, (np.zeros_like(p), np.zeros_like(p)))
         m += (g - m) * (1 - beta_1)
         v += (g * g - v) * (1 - beta_2)
         p -= (m * alpha / (np.sqrt(v) + epsilon)).astype(p.dtype)
 
 
-def _mlp_loss(x, labels, w1, b1, w2, b2):
+def mlp_loss(x, labels, w1, b1, w2, b2):
     logits = gj.nn.relu(x @ w1 + b1) @ w2 + b2
     return gj.reduce_mean(gj.nn.sparse_softmax_cross_entropy_with_logits(labels=labels, logits=logits))
 
@@ -96,8 +96,8 @@ TRAIN = [
                   _regression_data, _regression_numpy, _regression_loss, lambda: gj.optimizers.SGD(0.1), 1e-5,
                   True, 1.5, ">= 1.5x NumPy by hand, <= 10 us"),
     TrainWorkload("T2", "MLP 784-256-10, one Adam step (lr 0.001), sparse softmax cross-entropy",
-                  "x: f32[256, 784]; labels: i64[256]; W1: f32[784, 256]; W2: f32[256, 10]", _mlp_data,
-                  _mlp_numpy_adam, _mlp_loss, lambda: gj.optimizers.Adam(0.001), 2e-4, False, 1.0,
+                  "x: f32[256, 784]; labels: i64[256]; W1: f32[784, 256]; W2: f32[256, 10]", mlp_data,
+                  _mlp_numpy_adam, mlp_loss, lambda: gj.optimizers.Adam(0.001), 2e-4, False, 1.0,
                   ">= NumPy by hand"),
 ]
 BY_KEY = {w.key: w for w in TRAIN}
