@@ -7,8 +7,11 @@ Each runs as NumPy by hand (forward, backward and the optimizer written out), as
 ``gj.optimizers``) and as gj traced (the same step under ``@gj.function``: one compiled call). Every contender
 starts from the same float32 parameters and data; after ``CHECK_STEPS`` steps its parameters are compared with
 the same steps in float64 NumPy (``graphjit.bench.check``), then it is timed (``graphjit.bench``'s interleaving).
-``benchmarks/train_step.py`` adds compat.v1 ``Session.run`` and other sizes.
+``benchmarks/train_step.py`` adds compat.v1 ``Session.run`` and other sizes. When JAX is installed (and not
+turned off with ``--peers``), ``jax.jit`` runs the same step as JAX users write it: ``jax.grad`` of the same loss
+and the optimizer's formula in jnp, parameters and optimizer state donated to the jitted step.
 """
+import functools
 from dataclasses import dataclass
 
 import numpy as np
@@ -31,6 +34,8 @@ class TrainWorkload:
     per_call: bool           # tiny steps: many calls per timing sample
     target_speedup: float    # traced vs NumPy by hand
     target_text: str
+    jax_loss: object = None  # (jnp, x, y, *params) -> scalar loss, the same loss in JAX
+    jax_update: object = None  # (jnp, params, grads, state, t) -> (params, state): the optimizer's formula
 
 
 # -- T1: linear regression, SGD ----------------------------------------------------------------------------
@@ -50,6 +55,14 @@ def _regression_numpy(x, y, params, state, t, lr=0.1):
 
 def _regression_loss(x, y, w, b):
     return gj.reduce_mean(gj.square(x @ w + b - y))
+
+
+def _regression_jax_loss(jnp, x, y, w, b):
+    return jnp.mean(jnp.square(x @ w + b - y))
+
+
+def _sgd_jax(jnp, params, grads, state, t, lr=0.1):
+    return [p - lr * g for p, g in zip(params, grads)], state
 
 
 # -- T2: MLP, Adam -----------------------------------------------------------------------------------------
@@ -91,14 +104,33 @@ def mlp_loss(x, labels, w1, b1, w2, b2):
     return gj.reduce_mean(gj.nn.sparse_softmax_cross_entropy_with_logits(labels=labels, logits=logits))
 
 
+def _mlp_jax_loss(jnp, x, labels, w1, b1, w2, b2):
+    logits = jnp.maximum(x @ w1 + b1, 0) @ w2 + b2
+    shifted = logits - logits.max(axis=1, keepdims=True)
+    log_probs = shifted - jnp.log(jnp.exp(shifted).sum(axis=1, keepdims=True))
+    return -jnp.mean(jnp.take_along_axis(log_probs, labels[:, None], axis=1))
+
+
+def _adam_jax(jnp, params, grads, state, t, lr=0.001, beta_1=0.9, beta_2=0.999, epsilon=1e-7):
+    """The formula of ``_mlp_numpy_adam`` in jnp; ``state`` is ``[(m, v)]`` per parameter."""
+    alpha = lr * jnp.sqrt(1 - beta_2 ** t) / (1 - beta_1 ** t)
+    new_params, new_state = [], []
+    for p, g, (m, v) in zip(params, grads, state):
+        m = m + (g - m) * (1 - beta_1)
+        v = v + (g * g - v) * (1 - beta_2)
+        new_params.append(p - (m * alpha / (jnp.sqrt(v) + epsilon)).astype(p.dtype))
+        new_state.append((m, v))
+    return new_params, new_state
+
+
 TRAIN = [
     TrainWorkload("T1", "linear regression, one SGD step (lr 0.1)", "x, y: f32[100, 1]; w: f32[1, 1]; b: f32[1]",
                   _regression_data, _regression_numpy, _regression_loss, lambda: gj.optimizers.SGD(0.1), 1e-5,
-                  True, 1.5, ">= 1.5x NumPy by hand, <= 10 us"),
+                  True, 1.5, ">= 1.5x NumPy by hand, <= 10 us", _regression_jax_loss, _sgd_jax),
     TrainWorkload("T2", "MLP 784-256-10, one Adam step (lr 0.001), sparse softmax cross-entropy",
                   "x: f32[256, 784]; labels: i64[256]; W1: f32[784, 256]; W2: f32[256, 10]", mlp_data,
                   _mlp_numpy_adam, mlp_loss, lambda: gj.optimizers.Adam(0.001), 2e-4, False, 1.0,
-                  ">= NumPy by hand"),
+                  ">= NumPy by hand", _mlp_jax_loss, _adam_jax),
 ]
 BY_KEY = {w.key: w for w in TRAIN}
 
@@ -115,8 +147,9 @@ def reference(workload, rng_seed):
     return np.concatenate([p.ravel() for p in params])
 
 
-def contenders(workload, rng_seed):
-    """``[(name, kind, step, parameters)]``: ``step()`` runs one training step; ``parameters()`` the flat values."""
+def contenders(workload, rng_seed, peers=()):
+    """``[(name, kind, step, parameters)]``: ``step()`` runs one training step; ``parameters()`` the flat values.
+    ``peers``: the installed peers to run as well (only JAX has a train step here)."""
     x, y, initial = workload.make_data(np.random.default_rng(rng_seed))
     params, state, count = [p.copy() for p in initial], {}, [0]
 
@@ -129,7 +162,35 @@ def contenders(workload, rng_seed):
         variables = [gj.Variable(p) for p in initial]
         found.append((name, "graphjit", wrap(_step(workload, xt, yt, variables, workload.optimizer())),
                       lambda vs=variables: np.concatenate([v.numpy().ravel() for v in vs])))
+    if "jax" in peers and workload.jax_loss is not None:
+        found.append(_jax_contender(workload, x, y, initial))
     return found
+
+
+def _jax_contender(workload, x, y, initial):
+    """The step under ``jax.jit`` with the parameters and optimizer state donated (updated in place, as
+    graphjit's variables are); the step count is an argument, so one compiled step serves every step."""
+    import jax
+    import jax.numpy as jnp
+
+    def loss(params, x, y):
+        return workload.jax_loss(jnp, x, y, *params)
+
+    @functools.partial(jax.jit, donate_argnums=(0, 1))
+    def step(params, state, x, y, t):
+        grads = jax.grad(loss)(params, x, y)
+        return workload.jax_update(jnp, params, grads, state, t)
+
+    params = [jax.device_put(p) for p in initial]
+    state = [(jnp.zeros_like(p), jnp.zeros_like(p)) for p in params]
+    live = {"params": params, "state": state, "t": 0}
+    x, y = jax.device_put(x), jax.device_put(y)
+
+    def jax_step():
+        live["t"] += 1
+        live["params"], live["state"] = step(live["params"], live["state"], x, y, np.float32(live["t"]))
+        return jax.block_until_ready(live["params"])
+    return ("jax.jit", "peer", jax_step, lambda: np.concatenate([np.asarray(p).ravel() for p in live["params"]]))
 
 
 def _step(workload, x, y, variables, optimizer):

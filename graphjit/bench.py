@@ -179,7 +179,7 @@ def measure_train(workload, args):
     against float64 NumPy, then its steps timed, interleaved, as ``measure_workload`` times calls."""
     ref = tr.reference(workload, wl.SEED)
     rows, live = {}, []
-    for name, kind, step, parameters in tr.contenders(workload, wl.SEED):
+    for name, kind, step, parameters in tr.contenders(workload, wl.SEED, args.peers):
         row = rows[name] = {"kind": kind}
         try:
             row["first_call_s"], _ = _timed(step, None)
