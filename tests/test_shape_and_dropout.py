@@ -208,3 +208,18 @@ def test_compat_v1_dropout_still_drops():
             y = sess.run(dropped)
     assert set(np.unique(y)) <= {0.0, np.float32(1 / 0.8)}
     assert 0.77 < (y != 0).mean() < 0.83
+
+
+def test_dropout_training_flag_can_be_a_compat_v1_placeholder():
+    tf = gj.compat.v1
+    with tf.Graph().as_default():
+        flag = tf.placeholder(tf.bool, [])
+        x = tf.constant(np.arange(1.0, 401.0, dtype=np.float32).reshape(20, 20))
+        y = gj.nn.dropout(x, 0.5, seed=1, training=flag)
+        with tf.Session() as sess:
+            off, on = sess.run(y, {flag: False}), sess.run(y, {flag: True})
+    want = np.arange(1.0, 401.0, dtype=np.float32).reshape(20, 20)
+    np.testing.assert_array_equal(off, want)
+    kept = on != 0
+    assert 0.3 < kept.mean() < 0.7
+    np.testing.assert_array_equal(on[kept], (want * 2)[kept])
