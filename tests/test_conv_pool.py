@@ -121,13 +121,133 @@ def test_pool_gradients(padding, strides):
     check_gradients(lambda a: gj.nn.avg_pool2d(a, (3, 2), strides, padding), x, atol=1e-7)
 
 
-def test_max_pool_shares_a_tied_window_maximum_equally():
-    """reduce_max's rule (documented on max_pool2d): TF would give the whole gradient to the first maximum."""
-    x = gj.constant(np.array([1.0, 3.0, 3.0, 0.0]).reshape(1, 2, 2, 1))
+# ---- max pool ties: the whole gradient to the first maximum, row-major in the window (TF's MaxPoolGrad) -----
+
+def reference_max_pool_and_grad(x, upstream, window, strides, padding):
+    """The pool and its gradient by loops: each window's (padding-free) block, per channel its first maximum
+    in row-major order (np.argmax: the first of equal values, the first NaN if any) gets the upstream value."""
+    out = np.zeros(reference_out_shape(x, window, strides, padding, x.shape[3]))
+    grad = np.zeros_like(x, dtype=np.float64)
+    for n, i, j, r0, c0, block in reference_windows(x, window, strides, padding):
+        flat = block.reshape(-1, x.shape[3])
+        first = np.argmax(flat, axis=0)
+        for c, k in enumerate(first):
+            a, b = divmod(int(k), block.shape[1])
+            out[n, i, j, c] = flat[k, c]
+            grad[n, max(r0, 0) + a, max(c0, 0) + b, c] += upstream[n, i, j, c]
+    return out, grad
+
+
+def _pool_and_grad(x, upstream, window, strides, padding):
+    t = gj.constant(x)
     with gj.GradientTape() as tape:
-        tape.watch(x)
-        y = gj.nn.max_pool2d(x, 2, 2, "VALID")
-    np.testing.assert_array_equal(np.asarray(tape.gradient(y, x)).ravel(), [0.0, 0.5, 0.5, 0.0])
+        tape.watch(t)
+        y = gj.nn.max_pool2d(t, window, strides, padding)
+    return y, tape.gradient(y, t, output_gradients=gj.constant(upstream))
+
+
+TIE_INPUTS = {
+    "all equal": lambda rng, shape: np.full(shape, 2.0),
+    "small integers": lambda rng, shape: rng.integers(0, 3, shape).astype(np.float64),
+    "negative integers": lambda rng, shape: -rng.integers(1, 3, shape).astype(np.float64),
+    "all -inf": lambda rng, shape: np.full(shape, -np.inf),
+    "zeros of both signs": lambda rng, shape: np.where(rng.random(shape) < 0.5, -0.0, 0.0),
+}
+TIE_GEOMETRIES = [((2, 2), (2, 2), "VALID"), ((3, 3), (2, 2), "SAME"), ((3, 3), (1, 1), "SAME"),
+                  ((2, 3), (1, 2), "SAME"), ((3, 2), (3, 2), "SAME")]
+
+
+def _tie_batch(kinds, window):
+    """One batch holding two examples of each kind of tied input (one compiled function serves them all)."""
+    rng = np.random.default_rng(sum(window))
+    return np.concatenate([TIE_INPUTS[kind](rng, (2, 7, 6, 3)) for kind in kinds])
+
+
+@pytest.mark.parametrize("window, strides, padding", TIE_GEOMETRIES)
+@pytest.mark.parametrize("kinds, backend", [*(([kind], "eager") for kind in sorted(TIE_INPUTS)),
+                                            (sorted(TIE_INPUTS), "interpreter"), (sorted(TIE_INPUTS), "cpu")])
+def test_max_pool_gradient_goes_to_the_first_maximum_of_tied_windows(backend, kinds, window, strides, padding,
+                                                                     monkeypatch):
+    rng = np.random.default_rng(len(kinds) + sum(window))
+    x = _tie_batch(kinds, window)
+    want_y, _ = reference_max_pool_and_grad(x, np.zeros(x.shape), window, strides, padding)
+    upstream = rng.uniform(0.5, 1.5, want_y.shape)
+    want_y, want_grad = reference_max_pool_and_grad(x, upstream, window, strides, padding)
+    if backend == "eager":
+        y, grad = _pool_and_grad(x, upstream, window, strides, padding)
+    else:
+        monkeypatch.setattr(gj.config, "backend", backend)
+        monkeypatch.setattr(gj.config, "compile_in_background", False)
+        y, grad = gj.function(lambda a, g: _pool_and_grad(a, g, window, strides, padding))(x, upstream)
+    np.testing.assert_array_equal(np.asarray(y), want_y)
+    np.testing.assert_array_equal(np.signbit(np.asarray(y)), np.signbit(want_y))   # the first max's own zero
+    np.testing.assert_allclose(np.asarray(grad), want_grad, rtol=1e-15, atol=0)
+
+
+def test_each_tied_window_hands_its_whole_gradient_to_its_first_element():
+    """Non-overlapping 2x2 windows of equal values: per window one nonzero, at the window's top-left, equal to
+    the window's upstream gradient (so the window sums are the upstream, and nothing is shared)."""
+    x = np.ones((1, 4, 6, 2))
+    upstream = np.arange(1.0, 13.0).reshape(1, 2, 3, 2)
+    _, grad = _pool_and_grad(x, upstream, 2, 2, "VALID")
+    grad = np.asarray(grad)
+    windows = grad.reshape(1, 2, 2, 3, 2, 2)                   # [n, i, a, j, b, c]
+    np.testing.assert_array_equal(windows.sum(axis=(2, 4)), upstream)
+    np.testing.assert_array_equal(windows[:, :, 0, :, 0, :], upstream)
+    assert np.count_nonzero(grad) == upstream.size
+
+
+def test_max_pool_same_padding_never_wins_against_negative_or_minus_inf_inputs():
+    """SAME padding on every side (3x3 windows, stride 1): windows of -inf inputs still pick an input, and
+    all-negative inputs come out unchanged in their maxima (a 0 from padding would show)."""
+    x = np.full((1, 3, 3, 1), -np.inf)
+    y, grad = _pool_and_grad(x, np.ones((1, 3, 3, 1)), 3, 1, "SAME")
+    np.testing.assert_array_equal(np.asarray(y), x)
+    # Every window's first element is its top-left input: (0,0) starts 4 windows, (0,1) and (1,0) 2, (1,1) 1.
+    np.testing.assert_array_equal(np.asarray(grad)[0, :, :, 0], [[4, 2, 0], [2, 1, 0], [0, 0, 0]])
+    negative = -np.arange(1.0, 10.0).reshape(1, 3, 3, 1)
+    y, grad = _pool_and_grad(negative, np.ones((1, 3, 3, 1)), 3, 1, "SAME")
+    want_y, want_grad = reference_max_pool_and_grad(negative, np.ones((1, 3, 3, 1)), (3, 3), (1, 1), "SAME")
+    np.testing.assert_array_equal(np.asarray(y), want_y)
+    np.testing.assert_array_equal(np.asarray(grad), want_grad)
+    assert np.asarray(grad).sum() == 9
+
+
+@pytest.mark.parametrize("backend", ["eager", "cpu"])
+def test_a_nan_wins_its_window_and_takes_the_gradient(backend, monkeypatch):
+    x = np.arange(16.0).reshape(1, 4, 4, 1)
+    x[0, 1, 0, 0] = np.nan                      # the window's third element; its larger neighbour is 5
+    upstream = np.full((1, 2, 2, 1), 3.0)
+    want_y, want_grad = reference_max_pool_and_grad(x, upstream, (2, 2), (2, 2), "VALID")
+    assert np.isnan(want_y[0, 0, 0, 0]) and want_grad[0, 1, 0, 0] == 3.0
+    if backend == "cpu":
+        monkeypatch.setattr(gj.config, "backend", "cpu")
+        monkeypatch.setattr(gj.config, "compile_in_background", False)
+        y, grad = gj.function(lambda a, g: _pool_and_grad(a, g, 2, 2, "VALID"))(x, upstream)
+    else:
+        y, grad = _pool_and_grad(x, upstream, 2, 2, "VALID")
+    np.testing.assert_array_equal(np.asarray(y), want_y)
+    np.testing.assert_array_equal(np.asarray(grad), want_grad)
+
+
+@pytest.mark.parametrize("window, strides, padding", [((2, 2), (2, 2), "VALID"), ((3, 3), (2, 2), "SAME")])
+def test_compiled_max_pool_float32_matches_the_interpreter(window, strides, padding, monkeypatch):
+    """The benchmark's shapes (smaller batch), forward and backward, the CPU backend against the interpreter."""
+    monkeypatch.setattr(gj.config, "compile_in_background", False)
+    rng = np.random.default_rng(12)
+    x = rng.integers(-3, 3, (4, 28, 28, 16)).astype(np.float32)   # many ties
+    upstream = rng.standard_normal(reference_out_shape(x, window, strides, padding, 16)).astype(np.float32)
+    step = lambda a, g: _pool_and_grad(a, g, window, strides, padding)  # noqa: E731
+    results = {}
+    for backend in ("interpreter", "cpu"):
+        monkeypatch.setattr(gj.config, "backend", backend)
+        results[backend] = [np.asarray(v) for v in gj.function(step)(x, upstream)]
+    for got, want in zip(results["cpu"], results["interpreter"]):
+        assert got.dtype == want.dtype == np.float32
+        np.testing.assert_array_equal(got, want)
+    want_y, want_grad = reference_max_pool_and_grad(x, upstream, window, strides, padding)
+    np.testing.assert_array_equal(results["cpu"][0], want_y)
+    np.testing.assert_allclose(results["cpu"][1], want_grad, rtol=1e-6, atol=1e-6)
 
 
 # ---- top_k ------------------------------------------------------------------------------------------------

@@ -3,8 +3,10 @@
 conv2d is im2col + gemm: the input is padded (``concat`` with a constant border), each of the fh * fw filter
 taps is one strided slice (``getitem``), the taps are concatenated along channels into patches
 [batch, out_h, out_w, fh * fw * in_c], and one ``matmul`` against the filters reshaped to
-[fh * fw * in_c, out_c] gives the result. Pooling stacks the same strided windows and reduces them. So the
-gradients are those of concat/getitem/matmul/reduce_*, and the compiled gemm is the one matmul already uses.
+[fh * fw * in_c, out_c] gives the result. Average pooling stacks the same strided windows and sums them; max
+pooling combines them with ``maximum`` and picks the first maximum of each window with a chain of ``where``
+(TF's MaxPoolGrad routing; see max_pool2d). So the gradients are those of concat/getitem/matmul/reduce_sum/
+where, and the compiled gemm is the one matmul already uses.
 
 Shapes follow TF (NHWC only): "VALID" keeps the windows that fit, out = (in - window) // stride + 1; "SAME"
 gives out = ceil(in / stride) with a total padding of max((out - 1) * stride + window - in, 0), the odd
@@ -149,13 +151,50 @@ def _pool_arguments(input, ksize, strides, padding, data_format, op_name):  # no
 @export("nn.max_pool2d")
 @located
 def max_pool2d(input, ksize, strides, padding, data_format="NHWC", name=None):  # noqa: A002
-    """TF's ``max_pool2d`` over NHWC float input; "SAME" padding never wins (it is -inf). The gradient is
-    reduce_max's: a window's gradient is shared equally by the elements tying for its maximum (TF's
-    MaxPoolGrad gives it all to the first), and overlapping windows add up. (So a window whose maximum is an
-    input -inf also shares its gradient with the -inf padding, where it is dropped.)"""
+    """TF's ``max_pool2d`` over NHWC float input; "SAME" padding never wins (it is -inf, and is never picked
+    even where the window's maximum is an input -inf). A window holding a NaN gives NaN.
+
+    Ties: the result is the window's *first* maximum in row-major window order (the first NaN, if any), and
+    its whole gradient goes there, as TF's MaxPoolGrad does; overlapping windows add up. It is built that way:
+    ``best`` is the maximum of the windows' taps (strided views of the padded input, combined with
+    ``maximum``), which only feeds comparisons, and the result is the chain
+    ``where(first_is_best, tap0, where(second_is_best, tap1, ... last tap))``, whose gradient (``where``'s)
+    reaches exactly the tap it selected. Compiled, the forward is one fused loop over the output reading the
+    padded input through index maps; the gradient is one fused loop of the where-chain's gradients and one
+    ``scatter_add`` per tap (getitem's adjoint, which has no compiled kernel yet and runs eagerly)."""
+    from .elementwise import equal, logical_and, logical_or, maximum, not_equal, where
     x, window, strides = _pool_arguments(input, ksize, strides, padding, data_format, "max_pool2d")
-    taps, _, _ = _windows(x, window, strides, padding, "max_pool2d", -np.inf)
-    return taps[0] if len(taps) == 1 else reduce_max(stack(taps, axis=0), axis=0)
+    taps, rows, cols = _windows(x, window, strides, padding, "max_pool2d", -np.inf)
+    if len(taps) == 1:
+        return taps[0]
+    best = taps[0]
+    for tap in taps[1:]:
+        best = maximum(best, tap)
+    inside = _taps_inside(x.shape[1:3], window, strides, rows, cols)
+    result = taps[-1]   # reached only where no earlier tap is the maximum: then the last is, and is an input
+    for k in range(len(taps) - 2, -1, -1):
+        picked = logical_or(equal(taps[k], best), not_equal(taps[k], taps[k]))
+        if inside[k] is not None:
+            picked = logical_and(picked, convert_to_tensor(inside[k]))
+        result = where(picked, taps[k], result)
+    return result
+
+
+def _taps_inside(size, window, strides, rows, cols):
+    """Per tap (row-major), a bool [1, out_h, out_w, 1] array of the output positions where the tap reads the
+    input rather than padding, or None where it always does."""
+    def along(n, k, stride, spec):
+        out, before, _ = spec
+        at = np.arange(out) * stride - before
+        return [(at + a >= 0) & (at + a < n) for a in range(k)]
+    inside_rows = along(size[0], window[0], strides[0], rows)
+    inside_cols = along(size[1], window[1], strides[1], cols)
+    masks = []
+    for r in inside_rows:
+        for c in inside_cols:
+            mask = np.logical_and.outer(r, c)
+            masks.append(None if mask.all() else mask.reshape(1, rows[0], cols[0], 1))
+    return masks
 
 
 def _valid_counts(size, window, stride, spec):

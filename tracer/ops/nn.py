@@ -138,11 +138,17 @@ def l2_loss(t, name=None):
 # ---- dropout: a composite (a uniform draw, a comparison, a select) ---------------------------------------
 
 @export("nn.dropout")
-def dropout(x, rate, noise_shape=None, seed=None, name=None):
+def dropout(x, rate, noise_shape=None, seed=None, name=None, *, training=True):
     """TF2's ``tf.nn.dropout``: each element (or each slice along the broadcast dims of ``noise_shape``) is
     zeroed with probability ``rate`` and the others are scaled by ``1 / (1 - rate)``, so the expectation is
     unchanged. ``rate`` is a Python number in [0, 1) or a scalar tensor; ``seed`` an op-level seed (see
-    ``gj.random.uniform``). Dropped elements are exactly 0, NaN and inf included (a select, not a product)."""
+    ``gj.random.uniform``). Dropped elements are exactly 0, NaN and inf included (a select, not a product).
+
+    ``training`` (keyword-only, Keras's ``Dropout(...)(x, training=...)``): a Python bool, or a scalar bool
+    tensor. ``False`` returns ``x`` itself and draws nothing. A tensor selects between the dropped and the
+    unchanged ``x`` (``where``), so one trace serves both modes; the uniform draw then happens either way
+    (the random stream advances in both modes), and the gradient is ``mask / (1 - rate)`` in training and
+    ones otherwise."""
     from .creation import zeros_like
     from .elementwise import greater_equal, where
     from .random import uniform
@@ -150,11 +156,12 @@ def dropout(x, rate, noise_shape=None, seed=None, name=None):
     x = convert_to_tensor(x, what="dropout(x)")
     if not x.dtype.is_floating:
         raise InvalidArgumentError(with_location(f"dropout: x must be float32 or float64, got {x.dtype.name}"))
-    if isinstance(rate, (int, float, np.integer, np.floating)) and not isinstance(rate, bool):
-        if not 0 <= rate < 1:
-            raise InvalidArgumentError(with_location(f"dropout: rate must be in [0, 1), got {rate!r}"))
-        if rate == 0:
-            return x
+    training = _training_flag(training)
+    python_rate = isinstance(rate, (int, float, np.integer, np.floating)) and not isinstance(rate, bool)
+    if python_rate and not 0 <= rate < 1:
+        raise InvalidArgumentError(with_location(f"dropout: rate must be in [0, 1), got {rate!r}"))
+    if training is False or (python_rate and rate == 0):
+        return x
     rate = convert_to_tensor(rate, x.dtype, what="dropout(rate)")
     if rate.shape != ():
         raise InvalidArgumentError(with_location(f"dropout: rate must be a scalar, got shape {format_shape(rate.shape)}"))
@@ -162,7 +169,23 @@ def dropout(x, rate, noise_shape=None, seed=None, name=None):
     keep = greater_equal(uniform(shape, dtype=x.dtype, seed=seed), rate)
     if shape != tuple(x.shape):
         keep = broadcast_to(keep, tuple(x.shape))
-    return where(keep, x * (1 / (1 - rate)), zeros_like(x))
+    dropped = where(keep, x * (1 / (1 - rate)), zeros_like(x))
+    return dropped if training is True else where(training, dropped, x)
+
+
+def _training_flag(training):
+    """``training`` as True, False, or a scalar bool tensor (eager or symbolic)."""
+    if isinstance(training, (bool, np.bool_)):
+        return bool(training)
+    if isinstance(training, (int, float, str, np.number)) or training is None:
+        raise InvalidArgumentError(with_location(f"dropout: training must be a Python bool or a scalar bool "
+                                                 f"tensor, got {training!r}"))
+    flag = convert_to_tensor(training, what="dropout(training)")
+    if flag.dtype.name != "bool" or tuple(flag.shape) != ():
+        raise InvalidArgumentError(with_location(
+            f"dropout: training must be a Python bool or a scalar bool tensor, got a {flag.dtype.name} tensor "
+            f"of shape {format_shape(flag.shape)}"))
+    return flag
 
 
 def _noise_shape(noise_shape, x_shape):
