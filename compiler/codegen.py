@@ -59,8 +59,9 @@ def _index(offset, strides, names, safe=None):
 class StageWriter(KernelWriters, ControlFlowWriter):
     """Emits the functions of one compiled stage."""
 
-    def __init__(self, name, plan, graph):
+    def __init__(self, name, plan, graph, kernel_supported=None):
         self.name = name
+        self.kernel_supported = kernel_supported   # the backend's (schedule.Capabilities): plans subgraphs
         self.plan = plan
         self.graph = graph
         # BLAS runs its own threads: OpenMP workers spinning after a parallel loop slowed the next gemm

@@ -1,0 +1,283 @@
+"""Control flow over arrays, compiled: a cond or while_loop whose subgraphs the stage planner can compile as a
+straight-line graph (elementwise loops, reductions, gemm, row and copy kernels, nested control flow) becomes real
+``if`` / ``while`` statements in a Numba function of the stage, never unrolled and never a Python-level call.
+
+Planning (backend-neutral): ``plan_subgraph`` plans each subgraph as one compiled stage of its own with the
+ordinary machinery (compiler.fusion: classify, StagePlan); a subgraph with effects, a node without a compiled form,
+or a constant that would need a buffer (one-element constants are inlined as literals, and a returned constant
+of one repeated value is a fill loop) has no plan, and the
+node then runs as the eager step it always was (``array_control_flow`` is the backend's test).
+
+Writing (the CPU backend): each subgraph becomes its own *sub-entry*, written by a StageWriter of the subgraph
+(recursively: nested control flow nests sub-entries) and called from the control-flow function, which holds the
+branch or loop. Every buffer a sub-entry needs is a scratch buffer of the stage, allocated by the runner once per
+call (kernels allocate nothing). Loop variables are double-buffered: the body reads ``cur`` and writes ``nxt``, and
+the two are swapped after each iteration (no copy, no allocation per iteration); the loop condition is a scalar the
+cond sub-entry writes. A variable the body returns unchanged keeps one buffer. Index checks inside (gather, take)
+stop the whole kernel at the first bad index and the runner re-runs the node eagerly, which raises the op's error.
+"""
+import numpy as np
+
+from graphjit.tracer.ir import TensorType, TupleType
+from graphjit.tracer.shapes import num_elements
+from graphjit.tracer.subgraphs import has_effects, subgraphs_of
+
+from .fusion import CONSTANT, INPUT, KERNEL, PYTHON, StagePlan, classify
+from .scalar_numba import literal
+
+
+# ---- planning -------------------------------------------------------------------------------------------------
+
+def subgraph_kinds(graph, kernel_supported):
+    """fusion.classify of each node of ``graph``; a ``tuple_get`` takes its producer's kind (computed once)."""
+    kinds = {}
+    for i, node in enumerate(graph.nodes):
+        if node.op == "tuple_get":
+            kinds[i] = KERNEL if kinds[node.inputs[0]] == KERNEL else PYTHON
+        else:
+            kinds[i] = classify(node, graph.nodes, kernel_supported)
+    return kinds
+
+
+def plan_subgraph(graph, kernel_supported):
+    """The StagePlan of ``graph`` as one compiled stage whose outputs are materialised, or None when it cannot be
+    one: effects, a node that would run eagerly, a value that is not a tensor, or a constant needing a buffer."""
+    if has_effects(graph):
+        return None
+    kinds = subgraph_kinds(graph, kernel_supported)
+    if PYTHON in kinds.values() or not all(_plain_type(n) for n in graph.nodes):
+        return None
+    members = [i for i in range(len(graph.nodes)) if kinds[i] not in (INPUT, CONSTANT)]
+    plan = StagePlan(graph, kinds, members, needed_outside=set(graph.outputs))
+    return None if _needs_constant_buffer(plan) else plan
+
+
+def array_control_flow(node, kernel_supported):
+    """Whether control-flow ``node`` compiles as branches and loops over arrays: every subgraph has a plan."""
+    return all(isinstance(t, TensorType) for t in node.type.types) and all(
+        plan_subgraph(graph, kernel_supported) is not None for _, graph in subgraphs_of(node))
+
+
+def _plain_type(node):
+    return isinstance(node.type, TensorType) or (isinstance(node.type, TupleType) and bool(subgraphs_of(node)))
+
+
+def _is_constant(plan, j, size_one_ok):
+    node = plan.graph.nodes[j]
+    return node.op == CONSTANT and not (size_one_ok and num_elements(node.type.shape) == 1)
+
+
+def _needs_constant_buffer(plan):
+    """Whether a constant of the subgraph would be read from a buffer: sub-entries get no constant buffers, so
+    only one-element constants read as literals (by loops, reductions and nested control flow) are possible."""
+    for group in plan.groups:
+        control_flow = group.kind in ("cond", "while_loop")
+        if any(_is_constant(plan, b, size_one_ok=control_flow) for b, _ in group.operands):
+            return True
+        for m in group.members:
+            if plan.kinds[m] in ("scalar", "reduce") and any(
+                    _is_constant(plan, plan.source(j)[0], size_one_ok=True) for j in plan.graph.nodes[m].inputs):
+                return True
+    return (any(_is_constant(plan, b, size_one_ok=False) for b, _ in plan.copy_source.values())
+            or any(plan.graph.nodes[o].op == CONSTANT and _uniform(plan.graph.nodes[o]) is None
+                   for o in plan.graph.outputs))
+
+
+def _uniform(constant):
+    """The one value every element of ``constant`` has (bit for bit: -0.0 is not 0.0), else None. A returned
+    constant is written by a fill loop (the zeros a gradient gives a branch's unused operands)."""
+    raw = np.ascontiguousarray(constant.attr("value").value).reshape(-1)
+    if raw.size == 0:
+        return np.zeros(1, raw.dtype)
+    return raw[:1] if raw.tobytes() == raw[:1].tobytes() * raw.size else None
+
+
+# ---- writing (the CPU backend's StageWriter) ------------------------------------------------------------------
+
+class _Value:
+    """An array of the control-flow function (``name``), or a literal (``literal``) not yet given a buffer."""
+
+    def __init__(self, name=None, literal=None, size=1, dtype=None):
+        self.name, self.literal, self.size, self.dtype = name, literal, size, dtype
+
+    def element(self):
+        return self.literal if self.name is None else f"{self.name}[0]"
+
+
+class _Emitter:
+    """The body of one control-flow function: its lines, the stage buffers it uses, its index-check flags."""
+
+    def __init__(self, writer, node_id):
+        self.writer, self.node_id = writer, node_id
+        self.lines, self.buffers, self.flags, self.sub_sources = [], [], [], []
+        self.indent = ""
+
+    def emit(self, line):
+        self.lines.append(self.indent + line)
+
+    def buffer(self, b):
+        """The argument name of stage buffer ``b`` (a node's or a scratch buffer), used by this function."""
+        self.buffers.append(b)
+        return self.writer._arg(b)
+
+    def scratch(self, size, dtype):
+        return self.buffer(self.writer._scratch(size, dtype))
+
+    def copy(self, target, source):
+        """``target[:n] = source`` (a _Value) as a plain loop: Numba's slice assignment may allocate a temporary."""
+        self.emit(f"for q in range({source.size}):")
+        self.emit(f"    {target}[q] = {source.literal if source.name is None else source.name + '[q]'}")
+
+    def array(self, value):
+        """The array name holding ``value``: a literal is written into a scratch buffer the first time."""
+        if value.name is None:
+            value.name = self.scratch(value.size, value.dtype)
+            self.emit(f"{value.name}[0] = {value.literal}")
+        return value.name
+
+
+def write_array_control_flow(writer, group):
+    """The cond or while_loop of ``group`` (the node and its ``tuple_get`` results) as one Numba function."""
+    node_id = group.members[0]
+    node = writer._node(node_id)
+    out = _Emitter(writer, node_id)
+    results = {writer._node(m).attr("index"): out.buffer(m) for m in group.members[1:]}
+    operands = [_operand(out, buffer, writer._node(j).type) for (buffer, _), j in zip(group.operands, node.inputs)]
+    if node.op == "cond":
+        _write_cond(out, node, operands, results)
+    else:
+        _write_while(out, node, operands, results)
+    zeroed = [f"{out.writer._arg(flag)}[0] = 0" for flag in out.flags]   # a check that does not run must not report
+    writer._function(node.op, out.buffers, zeroed + out.lines, parallel=False, separate=True, group=group)
+    info = writer.kernels[writer.functions[-1][0]]
+    info["source"] = "\n".join(out.sub_sources + [info["source"]])
+    for flag in out.flags:   # the runner re-runs the node eagerly, which raises the op's own error
+        writer.checks.append((flag, node_id, [b for b, _ in group.operands]))
+
+
+def _operand(out, buffer, type_):
+    size, dtype = num_elements(type_.shape), type_.dtype.np
+    literal = out.writer._literal_of(buffer)
+    if literal is not None:
+        return _Value(literal=literal, size=size, dtype=dtype)
+    return _Value(name=out.buffer(out.writer.plan.resolve(buffer)), size=size, dtype=dtype)
+
+
+def _write_cond(out, node, operands, results):
+    true, false = node.attr("true_branch"), node.attr("false_branch")
+    split = 1 + len(true.inputs)
+    branches = ((true, [out.array(v) for v in operands[1:split]], "t"),
+                (false, [out.array(v) for v in operands[split:]], "f"))
+    targets = [results.get(k) or out.scratch(num_elements(t.shape), t.dtype.np) for k, t in enumerate(node.type.types)]
+    out.emit(f"if {operands[0].element()}:")
+    for graph, inputs, tag in branches:
+        out.indent = "    "
+        _call_subgraph(out, graph, tag, inputs, targets)
+        out.indent = ""
+        if tag == "t":
+            out.emit("else:")
+
+
+def _write_while(out, node, operands, results):
+    cond, body = node.attr("cond"), node.attr("body")
+    n = len(body.outputs)
+    cond_operands = [out.array(v) for v in operands[n:len(cond.inputs)]]
+    body_operands = [out.array(v) for v in operands[len(cond.inputs):]]
+    carried = [k for k in range(n) if body.outputs[k] != body.inputs[k]]   # the others keep their one buffer
+    current, following = [], {}
+    for k, t in enumerate(node.type.types):
+        home = results.get(k) or out.scratch(operands[k].size, t.dtype.np)
+        out.copy(home, operands[k])
+        out.emit(f"v{k} = {home}")
+        current.append(f"v{k}")
+        if k in carried:
+            out.emit(f"w{k} = {out.scratch(operands[k].size, t.dtype.np)}")
+            following[k] = f"w{k}"
+    limit = node.attr("maximum_iterations")
+    out.emit("count = 0")
+    out.emit("while True:")
+    out.indent = "    "
+    if limit is not None:
+        out.emit(f"if count >= {limit}:")
+        out.emit("    break")
+    (holds,) = _call_subgraph(out, cond, "c", current + cond_operands, [None])
+    out.emit(f"if not {holds.element()}:")
+    out.emit("    break")
+    _call_subgraph(out, body, "b", current + body_operands, [following.get(k) for k in range(n)])
+    if carried:   # double buffering: what the body wrote is read by the next iteration
+        now, then = (", ".join(names[k] for k in carried) + "," for names in (current, following))
+        out.emit(f"{now} {then} = {then} {now}")
+    out.emit("count += 1")
+    out.indent = ""
+    finals = [k for k in carried if k in results]
+    if finals:   # after an odd number of swaps the values are in the other buffer
+        out.emit("if count % 2 == 1:")
+        out.indent = "    "
+        for k in finals:
+            out.copy(results[k], _Value(name=current[k], size=operands[k].size))
+        out.indent = ""
+
+
+def _call_subgraph(out, graph, tag, inputs, targets):
+    """Lines calling ``graph``'s sub-entry on the arrays ``inputs`` (one per graph input), its outputs written into
+    the arrays ``targets`` (None: a buffer of its own). Returns each output as a _Value."""
+    writer = out.writer
+    plan = plan_subgraph(graph, writer.kernel_supported)
+    sub = type(writer)(f"{writer.name}_n{out.node_id}{tag}", plan, graph, writer.kernel_supported)
+    sub.allow_parallel = sub.allow_parallel and writer.allow_parallel
+    args = sub.write()
+    writer.lines.extend(sub.lines)   # defined before the function that calls it
+    writer.mathlib |= sub.mathlib
+    out.sub_sources.append("\n".join(sub.lines))
+    position = {i: p for p, i in enumerate(graph.inputs)}
+    bound, copies = _output_buffers(plan, graph, targets)
+    names = {}
+    for b in args:
+        if b in position:
+            names[b] = inputs[position[b]]
+        elif b in bound:
+            names[b] = bound[b]
+        else:
+            shape, dtype = sub.scratch[b] if b < 0 else (sub._node(b).type.shape, sub._node(b).type.dtype.np)
+            scratch = writer._scratch(num_elements(shape), dtype)
+            names[b] = out.buffer(scratch)
+            if any(flag == b for flag, _, _ in sub.checks):
+                out.flags.append(scratch)
+    out.emit(f"{sub.name}({', '.join(names[b] for b in args)})")
+    flags = [names[flag] for flag, _, _ in sub.checks]
+    if flags:   # a bad index inside: stop at once (the flag stays set, and the runner raises)
+        out.emit(f"if {' or '.join(f'{f}[0] != 0' for f in flags)}:")
+        out.emit("    return")
+    values = []
+    for k, o in enumerate(graph.outputs):
+        value = _output_value(graph, o, plan, inputs, position, names)
+        if targets[k] is not None and k in copies:
+            out.copy(targets[k], value)
+        values.append(value if targets[k] is None else _Value(name=targets[k], size=value.size))
+    return values
+
+
+def _output_buffers(plan, graph, targets):
+    """({sub buffer id: target name} for outputs computed straight into their target, {output positions copied
+    into their target after the call}: an input, a constant, or a buffer that already holds another output)."""
+    bound, copies = {}, set()
+    for k, o in enumerate(graph.outputs):
+        buffer = plan.resolve(o)
+        if targets[k] is None:
+            continue
+        if graph.nodes[o].op in (INPUT, CONSTANT) or buffer in bound:
+            copies.add(k)
+        else:
+            bound[buffer] = targets[k]
+    return bound, copies
+
+
+def _output_value(graph, o, plan, inputs, position, names):
+    """Output node ``o`` after the call, as a _Value: its buffer, the input it is, or its literal."""
+    node = graph.nodes[o]
+    size = num_elements(node.type.shape)
+    if node.op == INPUT:
+        return _Value(name=inputs[position[o]], size=size)
+    if node.op == CONSTANT:
+        return _Value(literal=literal(_uniform(node), node.type.dtype), size=size)
+    return _Value(name=names[plan.resolve(o)], size=size)
