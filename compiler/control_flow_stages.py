@@ -4,8 +4,8 @@ straight-line graph (elementwise loops, reductions, gemm, row and copy kernels, 
 
 Planning (backend-neutral): ``plan_subgraph`` plans each subgraph as one compiled stage of its own with the
 ordinary machinery (compiler.fusion: classify, StagePlan); a subgraph with effects, a node without a compiled form,
-or a constant that would need a buffer (one-element constants are inlined as literals, and a returned constant
-of one repeated value is a fill loop) has no plan, and the
+or a constant that would need a buffer (one-element constants are inlined as literals, and a constant of one
+repeated value returned or given to nested control flow is a fill loop) has no plan, and the
 node then runs as the eager step it always was (``array_control_flow`` is the backend's test).
 
 Writing (the CPU backend): each subgraph becomes its own *sub-entry*, written by a StageWriter of the subgraph
@@ -13,7 +13,8 @@ Writing (the CPU backend): each subgraph becomes its own *sub-entry*, written by
 branch or loop. Every buffer a sub-entry needs is a scratch buffer of the stage, allocated by the runner once per
 call (kernels allocate nothing). Loop variables are double-buffered: the body reads ``cur`` and writes ``nxt``, and
 the two are swapped after each iteration (no copy, no allocation per iteration); the loop condition is a scalar the
-cond sub-entry writes. A variable the body returns unchanged keeps one buffer. Index checks inside (gather, take)
+cond sub-entry writes. A variable the body returns unchanged keeps one buffer, and so does an accumulator the body
+adds rows to (scatter_add: map_fn, scan), updated in place. Index checks inside (gather, take)
 stop the whole kernel at the first bad index and the runner re-runs the node eagerly, which raises the op's error.
 """
 import numpy as np
@@ -71,8 +72,11 @@ def _needs_constant_buffer(plan):
     """Whether a constant of the subgraph would be read from a buffer: sub-entries get no constant buffers, so
     only one-element constants read as literals (by loops, reductions and nested control flow) are possible."""
     for group in plan.groups:
-        control_flow = group.kind in ("cond", "while_loop")
-        if any(_is_constant(plan, b, size_one_ok=control_flow) for b, _ in group.operands):
+        if group.kind in ("cond", "while_loop"):   # a constant operand of one repeated value is a fill loop
+            if any(_is_constant(plan, b, size_one_ok=False) and _uniform(plan.graph.nodes[b]) is None
+                   for b, _ in group.operands):
+                return True
+        elif any(_is_constant(plan, b, size_one_ok=False) for b, _ in group.operands):
             return True
         for m in group.members:
             if plan.kinds[m] in ("scalar", "reduce") and any(
@@ -129,10 +133,11 @@ class _Emitter:
         self.emit(f"    {target}[q] = {source.literal if source.name is None else source.name + '[q]'}")
 
     def array(self, value):
-        """The array name holding ``value``: a literal is written into a scratch buffer the first time."""
+        """The array name holding ``value``: a literal fills a scratch buffer the first time."""
         if value.name is None:
-            value.name = self.scratch(value.size, value.dtype)
-            self.emit(f"{value.name}[0] = {value.literal}")
+            name = self.scratch(value.size, value.dtype)
+            self.copy(name, value)
+            value.name, value.literal = name, None
         return value.name
 
 
@@ -157,9 +162,10 @@ def write_array_control_flow(writer, group):
 
 def _operand(out, buffer, type_):
     size, dtype = num_elements(type_.shape), type_.dtype.np
-    literal = out.writer._literal_of(buffer)
-    if literal is not None:
-        return _Value(literal=literal, size=size, dtype=dtype)
+    node = out.writer._node(buffer)
+    value = _uniform(node) if node.op == CONSTANT else None
+    if value is not None:
+        return _Value(literal=literal(value, node.type.dtype), size=size, dtype=dtype)
     return _Value(name=out.buffer(out.writer.plan.resolve(buffer)), size=size, dtype=dtype)
 
 
@@ -183,7 +189,9 @@ def _write_while(out, node, operands, results):
     n = len(body.outputs)
     cond_operands = [out.array(v) for v in operands[n:len(cond.inputs)]]
     body_operands = [out.array(v) for v in operands[len(cond.inputs):]]
-    carried = [k for k in range(n) if body.outputs[k] != body.inputs[k]]   # the others keep their one buffer
+    in_place = {k for k in range(n) if _accumulates_in_place(body, k)}
+    # the others keep their one buffer: unchanged, or rows added in place
+    carried = [k for k in range(n) if body.outputs[k] != body.inputs[k] and k not in in_place]
     current, following = [], {}
     for k, t in enumerate(node.type.types):
         home = results.get(k) or out.scratch(operands[k].size, t.dtype.np)
@@ -203,7 +211,8 @@ def _write_while(out, node, operands, results):
     (holds,) = _call_subgraph(out, cond, "c", current + cond_operands, [None])
     out.emit(f"if not {holds.element()}:")
     out.emit("    break")
-    _call_subgraph(out, body, "b", current + body_operands, [following.get(k) for k in range(n)])
+    _call_subgraph(out, body, "b", current + body_operands,
+                   [current[k] if k in in_place else following.get(k) for k in range(n)])
     if carried:   # double buffering: what the body wrote is read by the next iteration
         now, then = (", ".join(names[k] for k in carried) + "," for names in (current, following))
         out.emit(f"{now} {then} = {then} {now}")
@@ -216,6 +225,15 @@ def _write_while(out, node, operands, results):
         for k in finals:
             out.copy(results[k], _Value(name=current[k], size=operands[k].size))
         out.indent = ""
+
+
+def _accumulates_in_place(body, k):
+    """Whether loop variable k's next value is a scatter_add into its current one, which nothing else in the body
+    reads: the kernel then adds its rows into the variable's own buffer (map_fn's and scan's accumulators)."""
+    output = body.nodes[body.outputs[k]]
+    current = body.inputs[k]
+    return (output.op == "scatter_add" and output.inputs[0] == current and body.outputs.count(body.outputs[k]) == 1
+            and body.users()[current] == [body.outputs[k]] and current not in body.outputs)
 
 
 def _call_subgraph(out, graph, tag, inputs, targets):

@@ -1,7 +1,8 @@
 """Control flow on the CPU backend, against the reference interpreter: a cond or while_loop whose subgraphs compute
-scalars is real branches and loops inside the stage's one Numba entry (compiler/control_flow_writer.py); other
-control flow runs as an eager step between compiled stages, its subgraphs interpreted; variables touched inside
-are threaded through (compiler/functionalize.py). Each test compiles one or two small modules (shared through
+scalars is real branches and loops inside the stage's one Numba entry (compiler/control_flow_writer.py); over arrays,
+each subgraph is a compiled sub-entry called inside the branch or loop (compiler/control_flow_stages.py); what
+neither can compile runs as an eager step between compiled stages, its subgraphs interpreted; variables touched
+inside are threaded through (compiler/functionalize.py). Each test compiles one or two small modules (shared through
 Numba's cache between runs).
 
 Tolerances: float64 add/multiply/divide/sqrt are correctly rounded in both, so those results are compared bit for
@@ -14,6 +15,8 @@ import graphjit.compat.v1 as v1
 from graphjit.compiler.backend import get_backend
 from graphjit.errors import UnimplementedError
 from graphjit.runtime import get_runtime
+from graphjit.tracer.ir import In
+from graphjit.tracer.registry import OPS
 
 
 @pytest.fixture
@@ -81,16 +84,20 @@ def test_a_scalar_cond_is_a_real_branch_for_either_predicate(cpu):
     assert any("cond" in name for name in fn.get_concrete_function(np.float32(1)).kernels)
 
 
-def test_control_flow_over_arrays_runs_as_an_eager_step_between_compiled_stages(cpu):
+def test_a_loop_a_branch_and_a_map_fn_over_arrays_compile_into_one_entry(cpu):
     def fn(x):
         scaled = x * 3.0
         _, power = gj.while_loop(lambda k, s: k < 3, lambda k, s: (k + 1, s * scaled), (0, scaled))
         return gj.cond(gj.reduce_sum(power) > 0, lambda: power + 1.0, lambda: -power), gj.map_fn(gj.reduce_sum, power)
     x = np.linspace(-1.0, 1.0, 6).reshape(2, 3)
     executable, got, expected = compiled_and_interpreted(fn, x)
-    assert "python" in steps(executable) and "compiled" in steps(executable)
+    assert steps(executable) == ["compiled"] and executable.entry_count == 1
     for g, e in zip(got, expected):
         np.testing.assert_array_equal(g, e)
+    power = x * 3.0
+    power = ((power * (x * 3.0)) * (x * 3.0)) * (x * 3.0)
+    np.testing.assert_array_equal(got[0], power + 1.0 if power.sum() > 0 else -power)
+    np.testing.assert_array_equal(got[1], power.sum(axis=1))
 
 
 def test_variables_assigned_in_loops_and_branches_are_threaded_through_and_compile(cpu):
@@ -344,3 +351,50 @@ def test_gradients_through_compiled_array_control_flow_match_finite_differences(
         eps = 1e-6
         numeric = [(loss_of(x + d) - loss_of(x - d)) / (2 * eps) for d in np.eye(3) * eps]
         np.testing.assert_allclose(got[1], numeric, rtol=1e-6)
+
+
+def test_map_fn_and_scan_over_rows_compile_with_their_accumulators_updated_in_place(cpu):
+    def fn(x):
+        rows = gj.map_fn(lambda r: r * 2.0 + gj.reduce_sum(r), x)
+        running = gj.scan(lambda acc, r: acc * 0.5 + r, x)
+        backwards = gj.scan(lambda acc, r: acc + r, x, initializer=gj.zeros_like(x[0]), reverse=True)
+        return rows, running, backwards
+    x = np.linspace(-1.0, 2.0, 20).reshape(5, 4)
+    executable, got, expected = compiled_and_interpreted(fn, x)
+    compiled_in_one_entry(executable, "while_loop")
+    sources = [info["source"] for name, info in executable.kernels.items() if "while_loop" in name]
+    assert all(".ctypes.data !=" in source for source in sources)   # the row write skips the copy in place
+    running = [x[0]]
+    for r in x[1:]:
+        running.append(running[-1] * 0.5 + r)
+    backwards = np.cumsum(x[::-1], axis=0)[::-1]
+    for g, e, r in zip(got, expected, (x * 2.0 + x.sum(axis=1, keepdims=True), np.array(running), backwards)):
+        np.testing.assert_allclose(g, r, rtol=1e-12)
+        np.testing.assert_allclose(g, e, rtol=1e-12)
+
+
+def test_a_loop_over_a_map_fn_nests_its_loop_inside(cpu):
+    def fn(x):
+        def body(k, x):
+            return k + 1, gj.map_fn(lambda r: r - gj.reduce_mean(r) * 0.5, x) * 1.5
+        return gj.while_loop(lambda k, x: k < 4, body, (0, x))[1]
+    x = np.linspace(0.0, 3.0, 12).reshape(3, 4)
+    executable, (got,), (expected,) = compiled_and_interpreted(fn, x)
+    compiled_in_one_entry(executable, "while_loop")
+    reference = x
+    for _ in range(4):
+        reference = (reference - reference.mean(axis=1, keepdims=True) * 0.5) * 1.5
+    np.testing.assert_allclose(got, reference, rtol=1e-12)
+    np.testing.assert_allclose(got, expected, rtol=1e-12)
+
+
+def test_scatter_add_of_rows_compiles_with_repeated_and_negative_indices_and_checks_them(cpu):
+    fn = gj.function(lambda x, u, i: OPS["scatter_add"].bind(x, u, i, key=(In(1),)))
+    x, u = np.arange(8.0).reshape(4, 2), np.array([[1.0, 2.0], [10.0, 20.0], [100.0, 200.0]])
+    i = np.array([1, -1, 1])
+    expected = x.copy()
+    np.add.at(expected, i, u)
+    np.testing.assert_array_equal(fn(x, u, i).numpy(), expected)
+    assert any("scatter_add" in name for name in fn.get_concrete_function(x, u, i).kernels)
+    with pytest.raises(gj.errors.InvalidArgumentError, match="indices out of range"):
+        fn(x, u, np.array([0, 4, 1]))
