@@ -4,16 +4,16 @@ straight-line graph (elementwise loops, reductions, gemm, row and copy kernels, 
 
 Planning (backend-neutral): ``plan_subgraph`` plans each subgraph as one compiled stage of its own with the
 ordinary machinery (compiler.fusion: classify, StagePlan); a subgraph with effects, a node without a compiled form,
-or a constant that would need a buffer (one-element constants are inlined as literals, and a constant of one
-repeated value returned or given to nested control flow is a fill loop) has no plan, and the
-node then runs as the eager step it always was (``array_control_flow`` is the backend's test).
+or a constant larger than MAX_CONSTANT_BYTES has no plan, and the node then runs as the eager step it always was (``array_control_flow`` is the backend's test).
 
 Writing (the CPU backend): each subgraph becomes its own *sub-entry*, written by a StageWriter of the subgraph
 (recursively: nested control flow nests sub-entries) and called from the control-flow function, which holds the
 branch or loop. Every buffer a sub-entry needs is a scratch buffer of the stage, allocated by the runner once per
 call (kernels allocate nothing). Loop variables are double-buffered: the body reads ``cur`` and writes ``nxt``, and
 the two are swapped after each iteration (no copy, no allocation per iteration); the loop condition is a scalar the
-cond sub-entry writes. A variable the body returns unchanged keeps one buffer, and so does an accumulator the body
+cond sub-entry writes. A constant array of a subgraph is a global of the generated module, copied into its
+scratch buffer once per call of the function (one-element constants are literals, constants of one repeated value
+fill loops). A variable the body returns unchanged keeps one buffer, and so does an accumulator the body
 adds rows to (scatter_add: map_fn, scan), updated in place. Index checks inside (gather, take)
 stop the whole kernel at the first bad index and the runner re-runs the node eagerly, which raises the op's error.
 """
@@ -25,6 +25,10 @@ from graphjit.tracer.subgraphs import has_effects, subgraphs_of
 
 from .fusion import CONSTANT, INPUT, KERNEL, PYTHON, StagePlan, classify
 from .scalar_numba import literal
+
+# A subgraph's constant arrays are module globals of the generated source (Numba freezes them into the code),
+# copied into scratch buffers before the branch or loop: up to this size; a graph with a larger one is not planned.
+MAX_CONSTANT_BYTES = 1 << 16
 
 
 # ---- planning -------------------------------------------------------------------------------------------------
@@ -42,7 +46,7 @@ def subgraph_kinds(graph, kernel_supported):
 
 def plan_subgraph(graph, kernel_supported):
     """The StagePlan of ``graph`` as one compiled stage whose outputs are materialised, or None when it cannot be
-    one: effects, a node that would run eagerly, a value that is not a tensor, or a constant needing a buffer."""
+    one: effects, a node that would run eagerly, a value that is not a tensor, or a constant too large to embed."""
     if has_effects(graph):
         return None
     kinds = subgraph_kinds(graph, kernel_supported)
@@ -50,7 +54,7 @@ def plan_subgraph(graph, kernel_supported):
         return None
     members = [i for i in range(len(graph.nodes)) if kinds[i] not in (INPUT, CONSTANT)]
     plan = StagePlan(graph, kinds, members, needed_outside=set(graph.outputs))
-    return None if _needs_constant_buffer(plan) else plan
+    return None if _too_large_constant(graph) else plan
 
 
 def array_control_flow(node, kernel_supported):
@@ -63,28 +67,10 @@ def _plain_type(node):
     return isinstance(node.type, TensorType) or (isinstance(node.type, TupleType) and bool(subgraphs_of(node)))
 
 
-def _is_constant(plan, j, size_one_ok):
-    node = plan.graph.nodes[j]
-    return node.op == CONSTANT and not (size_one_ok and num_elements(node.type.shape) == 1)
-
-
-def _needs_constant_buffer(plan):
-    """Whether a constant of the subgraph would be read from a buffer: sub-entries get no constant buffers, so
-    only one-element constants read as literals (by loops, reductions and nested control flow) are possible."""
-    for group in plan.groups:
-        if group.kind in ("cond", "while_loop"):   # a constant operand of one repeated value is a fill loop
-            if any(_is_constant(plan, b, size_one_ok=False) and _uniform(plan.graph.nodes[b]) is None
-                   for b, _ in group.operands):
-                return True
-        elif any(_is_constant(plan, b, size_one_ok=False) for b, _ in group.operands):
-            return True
-        for m in group.members:
-            if plan.kinds[m] in ("scalar", "reduce") and any(
-                    _is_constant(plan, plan.source(j)[0], size_one_ok=True) for j in plan.graph.nodes[m].inputs):
-                return True
-    return (any(_is_constant(plan, b, size_one_ok=False) for b, _ in plan.copy_source.values())
-            or any(plan.graph.nodes[o].op == CONSTANT and _uniform(plan.graph.nodes[o]) is None
-                   for o in plan.graph.outputs))
+def _too_large_constant(graph):
+    """Whether a constant of ``graph`` is too large to write into the generated module's source (as hex)."""
+    return any(node.op == CONSTANT and np.asarray(node.attr("value").value).nbytes > MAX_CONSTANT_BYTES
+               for node in graph.nodes)
 
 
 def _uniform(constant):
@@ -113,7 +99,7 @@ class _Emitter:
 
     def __init__(self, writer, node_id):
         self.writer, self.node_id = writer, node_id
-        self.lines, self.buffers, self.flags, self.sub_sources = [], [], [], []
+        self.lines, self.buffers, self.flags, self.sub_sources, self.prologue = [], [], [], [], []
         self.indent = ""
 
     def emit(self, line):
@@ -153,7 +139,8 @@ def write_array_control_flow(writer, group):
     else:
         _write_while(out, node, operands, results)
     zeroed = [f"{out.writer._arg(flag)}[0] = 0" for flag in out.flags]   # a check that does not run must not report
-    writer._function(node.op, out.buffers, zeroed + out.lines, parallel=False, separate=True, group=group)
+    writer._function(node.op, out.buffers, zeroed + out.prologue + out.lines, parallel=False, separate=True,
+                     group=group)
     info = writer.kernels[writer.functions[-1][0]]
     info["source"] = "\n".join(out.sub_sources + [info["source"]])
     for flag in out.flags:   # the runner re-runs the node eagerly, which raises the op's own error
@@ -255,6 +242,8 @@ def _call_subgraph(out, graph, tag, inputs, targets):
             names[b] = inputs[position[b]]
         elif b in bound:
             names[b] = bound[b]
+        elif b >= 0 and sub._node(b).op == CONSTANT:
+            names[b] = _constant_array(out, sub, b)
         else:
             shape, dtype = sub.scratch[b] if b < 0 else (sub._node(b).type.shape, sub._node(b).type.dtype.np)
             scratch = writer._scratch(num_elements(shape), dtype)
@@ -268,11 +257,24 @@ def _call_subgraph(out, graph, tag, inputs, targets):
         out.emit("    return")
     values = []
     for k, o in enumerate(graph.outputs):
+        if graph.nodes[o].op == CONSTANT and _uniform(graph.nodes[o]) is None and o not in names:
+            names[o] = _constant_array(out, sub, o)
         value = _output_value(graph, o, plan, inputs, position, names)
         if targets[k] is not None and k in copies:
             out.copy(targets[k], value)
         values.append(value if targets[k] is None else _Value(name=targets[k], size=value.size))
     return values
+
+
+def _constant_array(out, sub, b):
+    """A scratch buffer holding constant node ``b`` of ``sub``'s graph, copied from a global of the module."""
+    value = np.ascontiguousarray(sub._node(b).attr("value").value).reshape(-1)
+    name = f"{sub.name}_k{b}"
+    out.writer.lines.append(f"{name} = np.frombuffer(bytes.fromhex('{value.tobytes().hex()}'), "
+                            f"dtype='{value.dtype.str}')")
+    scratch = out.scratch(value.size, value.dtype)
+    out.prologue += [f"for q in range({value.size}):", f"    {scratch}[q] = {name}[q]"]
+    return scratch
 
 
 def _output_buffers(plan, graph, targets):
@@ -296,6 +298,6 @@ def _output_value(graph, o, plan, inputs, position, names):
     size = num_elements(node.type.shape)
     if node.op == INPUT:
         return _Value(name=inputs[position[o]], size=size)
-    if node.op == CONSTANT:
+    if node.op == CONSTANT and o not in names:
         return _Value(literal=literal(_uniform(node), node.type.dtype), size=size)
     return _Value(name=names[plan.resolve(o)], size=size)

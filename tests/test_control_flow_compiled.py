@@ -319,14 +319,32 @@ def test_a_row_index_out_of_range_inside_a_compiled_loop_raises_the_ops_error(cp
 
 
 def test_array_control_flow_the_planner_cannot_compile_stays_an_eager_step(cpu):
-    table = np.array([1.0, -2.0, 0.5])   # a constant array inside the body: sub-entries get no constant buffers
+    def fn(x):   # sort has no compiled form
+        return gj.while_loop(lambda k, x: k < 3, lambda k, x: (k + 1, gj.sort(x * -2.0)), (0, x))[1]
+    x = np.array([0.5, -1.0, 2.0])
+    executable, (got,), (expected,) = compiled_and_interpreted(fn, x)
+    assert "python" in steps(executable) and not any("while" in name for name in executable.kernels)
+    np.testing.assert_array_equal(got, np.sort(np.sort(np.sort(x * -2.0) * -2.0) * -2.0))
+    np.testing.assert_array_equal(got, expected)
+
+
+def test_constant_arrays_inside_branches_and_loops_are_embedded_in_the_module(cpu):
+    table = np.array([1.0, -2.0, 0.5, 3.0])   # folded into the body: a global of the generated module
 
     def fn(x):
-        return gj.while_loop(lambda k, x: k < 3, lambda k, x: (k + 1, x * table), (0, x))[1]
-    executable, (got,), (expected,) = compiled_and_interpreted(fn, np.ones(3))
-    assert "python" in steps(executable)
-    np.testing.assert_array_equal(got, table ** 3)
-    np.testing.assert_array_equal(got, expected)
+        _, y = gj.while_loop(lambda k, y: k < 3, lambda k, y: (k + 1, y * table + gj.reshape(table, (4,))[::-1]),
+                             (0, x))
+        return gj.cond(x[0] > 0, lambda: (y, table), lambda: (y * 2.0, table * 0.0))
+    for x in (np.ones(4), -np.ones(4)):
+        executable, got, expected = compiled_and_interpreted(fn, x)
+        compiled_in_one_entry(executable, "while_loop", "cond")
+        reference = x
+        for _ in range(3):
+            reference = reference * table + table[::-1]
+        want = (reference, table) if x[0] > 0 else (reference * 2.0, table * 0.0)
+        for g, e, r in zip(got, expected, want):
+            np.testing.assert_array_equal(g, r)
+            np.testing.assert_array_equal(g, e)
 
 
 def test_gradients_through_compiled_array_control_flow_match_finite_differences(cpu):
