@@ -287,6 +287,10 @@ class KernelWriters:
         dim, inner = shape[0], num_elements(shape[1:])
         n = num_elements(self._node(node.inputs[2]).type.shape)
         flag_buffer, check, valid = self._index_check(r, (tensor, updates, indices), indices, n, dim, lowest=-dim)
+        dtype = node.type.dtype
+        t = f"np.{dtype.name}"
+        # integers wrap as np.add.at's do: narrow ones summed in int64, int64 in uint64 (as int_matmul)
+        acc = t if dtype.is_floating else "np.uint64" if dtype.np.itemsize == 8 else "np.int64"
         body = [*check,
                 f"if b{r}.ctypes.data != b{tensor}.ctypes.data:",
                 f"    for q in range({num_elements(shape)}):",
@@ -296,7 +300,7 @@ class KernelWriters:
                 f"        i = np.int64(b{indices}[k])",
                 f"        at = (i + {dim} if i < 0 else i) * {inner}",
                 f"        for m in range({inner}):",
-                f"            b{r}[at + m] = np.{node.type.dtype.name}(b{r}[at + m] + b{updates}[k * {inner} + m])"]
+                f"            b{r}[at + m] = {t}({acc}(b{r}[at + m]) + {acc}(b{updates}[k * {inner} + m]))"]
         self._function("scatter_add", [tensor, updates, indices, r, flag_buffer], body, False, group=group,
                        flops=n * inner)
 

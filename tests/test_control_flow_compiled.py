@@ -416,3 +416,9 @@ def test_scatter_add_of_rows_compiles_with_repeated_and_negative_indices_and_che
     assert any("scatter_add" in name for name in fn.get_concrete_function(x, u, i).kernels)
     with pytest.raises(gj.errors.InvalidArgumentError, match="indices out of range"):
         fn(x, u, np.array([0, 4, 1]))
+    for dtype in (np.int32, np.int64):   # integers wrap around as np.add.at's do
+        big = np.iinfo(dtype).max
+        xi, ui = np.array([[big, 1], [2, 3]], dtype), np.array([[1, 2], [big, big]], dtype)
+        expected = xi.copy()
+        np.add.at(expected, np.array([0, 0]), ui)
+        np.testing.assert_array_equal(fn(xi, ui, np.array([0, 0])).numpy(), expected)
