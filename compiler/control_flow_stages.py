@@ -47,14 +47,13 @@ def subgraph_kinds(graph, kernel_supported):
 def plan_subgraph(graph, kernel_supported):
     """The StagePlan of ``graph`` as one compiled stage whose outputs are materialised, or None when it cannot be
     one: effects, a node that would run eagerly, a value that is not a tensor, or a constant too large to embed."""
-    if has_effects(graph):
+    if has_effects(graph) or _too_large_constant(graph) or not all(_plain_type(n) for n in graph.nodes):
         return None
     kinds = subgraph_kinds(graph, kernel_supported)
-    if PYTHON in kinds.values() or not all(_plain_type(n) for n in graph.nodes):
+    if PYTHON in kinds.values():
         return None
     members = [i for i in range(len(graph.nodes)) if kinds[i] not in (INPUT, CONSTANT)]
-    plan = StagePlan(graph, kinds, members, needed_outside=set(graph.outputs))
-    return None if _too_large_constant(graph) else plan
+    return StagePlan(graph, kinds, members, needed_outside=set(graph.outputs))
 
 
 def array_control_flow(node, kernel_supported):
