@@ -361,6 +361,10 @@ def test_gradients_through_compiled_array_control_flow_match_finite_differences(
         for _ in range(3):
             z = z * x + 1.0
         return z.sum()
+    large = np.linspace(-0.5, 0.6, 20000)   # (the gradient's zeros in a branch are a fill op: not folded)
+    large_executable, large_got, large_expected = compiled_and_interpreted(loss_and_grad, large)
+    assert any("cond" in name for name in large_executable.kernels)
+    np.testing.assert_allclose(large_got[1], large_expected[1], rtol=1e-12)
     for x in (np.array([0.5, -0.2, 1.5]), np.array([-0.5, -0.2, 0.3])):
         executable, got, expected = compiled_and_interpreted(loss_and_grad, x)
         assert any("cond" in name for name in executable.kernels)   # the gradient's cond compiles too
