@@ -59,8 +59,9 @@ def _index(offset, strides, names, safe=None):
 class StageWriter(KernelWriters, ControlFlowWriter):
     """Emits the functions of one compiled stage."""
 
-    def __init__(self, name, plan, graph):
+    def __init__(self, name, plan, graph, kernel_supported=None):
         self.name = name
+        self.kernel_supported = kernel_supported   # the backend's (schedule.Capabilities): plans subgraphs
         self.plan = plan
         self.graph = graph
         # BLAS runs its own threads: OpenMP workers spinning after a parallel loop slowed the next gemm
@@ -289,8 +290,8 @@ class StageWriter(KernelWriters, ControlFlowWriter):
         writers = {"elementwise": self.elementwise, "reduce": self.reduce, "matmul": self.matmul,
                    "int_matmul": self.int_matmul, "softmax": self.softmax,
                    "log_softmax": lambda g: self.softmax(g, log=True), "sparse_xent": self.sparse_xent,
-                   "gather": self.gather, "take": self.take, "tile": self.tile, "concat": self.concatenate,
-                   "stack": self.concatenate, "logsumexp": self.logsumexp,
+                   "gather": self.gather, "take": self.take, "scatter_add": self.scatter_add, "tile": self.tile,
+                   "concat": self.concatenate, "stack": self.concatenate, "logsumexp": self.logsumexp,
                    "argmax": lambda g: self.arg_reduce(g, largest=True),
                    "argmin": lambda g: self.arg_reduce(g, largest=False),
                    "cond": self.control_flow, "while_loop": self.control_flow}

@@ -3,9 +3,12 @@
 inlined into the stage's Numba entry (so a loop of a million iterations is one compiled call). The node's inputs
 are read from their buffers (or inlined as literals), each subgraph node is its op's scalar rule rendered by
 ``compiler.scalar_numba`` (the same text the elementwise loops use), nested control flow nests, and each
-``tuple_get`` member of the group is written to its one-element buffer. ``StageWriter`` (codegen) inherits this."""
+``tuple_get`` member of the group is written to its one-element buffer. ``StageWriter`` (codegen) inherits this.
+Control flow over arrays is written by compiler.control_flow_stages."""
 from graphjit.tracer.registry import OPS
 
+from .control_flow_stages import write_array_control_flow
+from .fusion import scalar_control_flow
 from .scalar_numba import literal
 
 
@@ -19,6 +22,8 @@ class ControlFlowWriter:
     def control_flow(self, group):
         node_id, results = group.members[0], group.members[1:]
         node = self._node(node_id)
+        if not scalar_control_flow(node):   # over arrays: sub-entries in branches and loops
+            return write_array_control_flow(self, group)
         buffers, args, body = [], [], []
         for k, (buffer, _) in enumerate(group.operands):
             lit = self._literal_of(buffer)

@@ -17,12 +17,14 @@ import numpy as np
 
 from graphjit.tracer.errors import CompilationError, GraphjitError
 from graphjit.tracer.gc_pause import paused_gc
+from graphjit.tracer.ir import In
 from graphjit.tracer.registry import OPS
 
 from . import blas
 from .backend import Executable, register_backend
 from .cache import has_entry, load_module
 from .codegen import StageWriter
+from .control_flow_stages import array_control_flow
 from .fusion import CONSTANT, INPUT, scalar_control_flow
 from .runner import build_runner
 from .schedule import Capabilities, PythonStage, ScheduledBackend
@@ -42,8 +44,10 @@ def _kernel_supported(name, node, in_types):
         return node.type.dtype.is_floating and len(node.type.shape) >= 1 and axis in (-1, len(node.type.shape) - 1)
     if name in ("concat", "stack", "tile", "gather", "sparse_xent"):
         return True
+    if name == "scatter_add":   # rows at one index tensor (map_fn's and scan's accumulators)
+        return node.attr("key") == (In(1),) and node.type.dtype.kind in "fiu" and len(node.type.shape) >= 1
     if name in ("cond", "while_loop"):   # real branches and loops over scalars (compiler.control_flow_writer)
-        return scalar_control_flow(node)
+        return scalar_control_flow(node) or array_control_flow(node, _kernel_supported)   # or arrays
     rank = len(in_types[0].shape)
     if name == "logsumexp":  # a row kernel when the reduced axes are the trailing ones (axis=-1, axis=None)
         axes = node.attr("axis")
@@ -88,7 +92,7 @@ class Rendering:
     def __init__(self, schedule):
         self.writers, self.args = [], {}
         for stage in schedule.fused:
-            writer = StageWriter(stage.name, stage.plan, schedule.pure)
+            writer = StageWriter(stage.name, stage.plan, schedule.pure, _kernel_supported)
             self.args[stage.name] = writer.write()
             self.writers.append(writer)
         self.source = _module_source(self.writers)

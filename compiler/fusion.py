@@ -9,12 +9,13 @@ Numba entry. Inside a compiled stage:
 - a reduction absorbs the elementwise group that feeds it (``sum((x-y)**2)`` reads x and y once);
 - view ops (transpose, broadcast, basic indexing, reshape of contiguous values) become index maps;
 - matmul (integer matmul as loops), row softmax/log_softmax, sparse softmax cross-entropy, logsumexp and argmax/argmin over
-  trailing axes, concat, stack, tile, gather and ``x[key]`` with one integer tensor in the key (a take)
-  are kernels of their own; elementwise consumers of a matmul form the next group, which writes back into
+  trailing axes, concat, stack, tile, gather, ``x[key]`` with one integer tensor in the key (a take) and
+  scatter_add of rows are kernels of their own; elementwise consumers of a matmul form the next group, which writes back into
   the matmul's buffer (one pass over the output);
-- control flow (cond, while_loop) whose subgraphs compute scalars (``scalar_control_flow``) is a kernel too, of
-  real branches and loops, whose members are the node and its ``tuple_get`` results (one buffer each); other
-  control flow runs in a Python stage, its subgraphs interpreted.
+- control flow (cond, while_loop) is a kernel too, of real branches and loops, whose members are the node and its
+  ``tuple_get`` results (one buffer each), when the backend can write its subgraphs: over scalars
+  (``scalar_control_flow``) or, each subgraph planned as a stage of its own, over arrays
+  (compiler.control_flow_stages); other control flow runs in a Python stage, its subgraphs interpreted.
 """
 from dataclasses import dataclass, field
 

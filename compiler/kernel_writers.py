@@ -1,6 +1,6 @@
 """The writers of kernels of their own (see fusion): BLAS gemm and integer matmul, row kernels (softmax,
 log_softmax, logsumexp, argmax/argmin, sparse softmax cross-entropy) and copy kernels (concat/stack, tile,
-gather, take). ``StageWriter`` (codegen) inherits them; they emit through its ``_function``."""
+gather, take, scatter_add). ``StageWriter`` (codegen) inherits them; they emit through its ``_function``."""
 import numpy as np
 
 from graphjit.tracer.shapes import num_elements
@@ -274,6 +274,35 @@ class KernelWriters:
         source = " + ".join([str(view.offset), "at"] + [f"i{d} * {view.strides[d]}" for d in other])
         body += [f"{indent}b{r}[t] = b{params}[{source}]", f"{indent}t += 1"]
         self._function("take", [params, indices, r, flag_buffer], body, False, group=group)
+
+    def scatter_add(self, group):
+        """``tensor`` with ``updates`` added at rows ``tensor[indices]`` (key ``(In(1),)``; np.add.at: a repeated
+        index adds every update meant for it), indices checked first as in take. The copy of ``tensor`` is skipped
+        when the output buffer is the tensor's own: a loop accumulating rows updates its buffer in place
+        (compiler.control_flow_stages), one row per iteration instead of the whole accumulator."""
+        r = group.members[0]
+        node = self._node(r)
+        tensor, updates, indices = (self.plan.resolve(b) for b, _ in group.operands)
+        shape = node.type.shape
+        dim, inner = shape[0], num_elements(shape[1:])
+        n = num_elements(self._node(node.inputs[2]).type.shape)
+        flag_buffer, check, valid = self._index_check(r, (tensor, updates, indices), indices, n, dim, lowest=-dim)
+        dtype = node.type.dtype
+        t = f"np.{dtype.name}"
+        # integers wrap as np.add.at's do: narrow ones summed in int64, int64 in uint64 (as int_matmul)
+        acc = t if dtype.is_floating else "np.uint64" if dtype.np.itemsize == 8 else "np.int64"
+        body = [*check,
+                f"if b{r}.ctypes.data != b{tensor}.ctypes.data:",
+                f"    for q in range({num_elements(shape)}):",
+                f"        b{r}[q] = b{tensor}[q]",
+                f"if {valid}:",
+                f"    for k in range({n}):",
+                f"        i = np.int64(b{indices}[k])",
+                f"        at = (i + {dim} if i < 0 else i) * {inner}",
+                f"        for m in range({inner}):",
+                f"            b{r}[at + m] = {t}({acc}(b{r}[at + m]) + {acc}(b{updates}[k * {inner} + m]))"]
+        self._function("scatter_add", [tensor, updates, indices, r, flag_buffer], body, False, group=group,
+                       flops=n * inner)
 
     def sparse_xent(self, group):
         """-log_softmax(logits)[label] per row, as the log_softmax kernel computes it; labels outside

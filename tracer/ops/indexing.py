@@ -369,7 +369,6 @@ def _scatter_add(tensor, updates, *indices, key):
     return out
 
 
-# No compiled form: backends run it with its NumPy implementation between compiled stages (lower=None).
 SCATTER_ADD = register(Op("scatter_add", infer=_scatter_add_infer, eager=_scatter_add, attrs={"key": IndexKey()},
                           doc="tensor with updates added at tensor[key] (np.add.at: repeated positions add up); "
                               "the adjoint of getitem."))
@@ -397,3 +396,5 @@ def _scatter_add_grad(g, y, tensor, updates, *indices, key):
 GETITEM.grad = _getitem_grad
 GATHER.grad = _gather_grad
 SCATTER_ADD.grad = _scatter_add_grad
+# A kernel where a backend has one (the CPU backend: rows at one index tensor); elsewhere it runs eagerly.
+SCATTER_ADD.lower = Kernel("scatter_add")
