@@ -6,7 +6,7 @@ and assembling the runner that calls the entries (compiler.runner).
 
 A graph with only compilable ops becomes one compiled stage, i.e. one Numba entry called once per
 run. Ops without a compiled form (random draws, gathers, ...) run eagerly between compiled stages.
-Inputs are passed as flat C-contiguous buffers; outputs and intermediates are allocated here, in
+Inputs are passed as C-contiguous buffers (in the shapes ``CompiledStep.entry_shapes`` says); outputs and intermediates are allocated here, in
 Python (allocating large arrays inside jitted code faults pages in a single thread).
 """
 import contextlib
@@ -70,7 +70,7 @@ class CompiledStep:
     in-place output's owner is the input buffer it overwrites."""
     kind = "compiled"
 
-    def __init__(self, name, args, plan, graph, scratch, kernels, variable_in_place, checks=()):
+    def __init__(self, name, args, plan, graph, scratch, kernels, variable_in_place, checks=(), entry_shapes=None):
         self.name = name
         # (flag owner, node id, operand owners): after the entry, a set flag re-runs the node eagerly to raise
         self.checks = [(f"s{name}_{-flag}", node_id, operands) for flag, node_id, operands in checks]
@@ -80,16 +80,20 @@ class CompiledStep:
         self.args = [(b, plan.resolve(b), graph.nodes[b].type.shape, graph.nodes[b].type.dtype.np) if b >= 0
                      else (b, f"s{name}_{-b}", *scratch[b]) for b in args]
         self.aliases = sorted(plan.alias.items())
+        # the shape the entry takes each argument in (its own, or flat): the runner passes it as it is when it has it
+        self.entry_shapes = [tuple(shape) for shape in entry_shapes] if entry_shapes is not None else [
+            (int(np.prod(shape)),) for _, _, shape, _ in self.args]
 
 
 class Rendering:
     """The CPU backend's source for a schedule: one StageWriter per fused stage, and the module they make."""
 
     def __init__(self, schedule):
-        self.writers, self.args = [], {}
+        self.writers, self.args, self.entry_shapes = [], {}, {}
         for stage in schedule.fused:
             writer = StageWriter(stage.name, stage.plan, schedule.pure)
             self.args[stage.name] = writer.write()
+            self.entry_shapes[stage.name] = writer.entry_shapes
             self.writers.append(writer)
         self.source = _module_source(self.writers)
         self._cached = None
@@ -118,7 +122,8 @@ class CompiledGraph(Executable):
                 continue
             w = writers[stage.name]
             step = CompiledStep(w.name, rendering.args[stage.name], stage.plan, self.pure, w.scratch, list(w.kernels),
-                                _variable_updates_in_place(stage.plan, self.pure, self.effects, earlier), w.checks)
+                                _variable_updates_in_place(stage.plan, self.pure, self.effects, earlier), w.checks,
+                                rendering.entry_shapes[stage.name])
             step.entry = getattr(module, step.name)
             self.steps.append(step)
             earlier.update(stage.nodes)

@@ -54,7 +54,9 @@ class Runtime:
         value = initial_value._value
         ref = VarRef(new_variable_id(), self.unique_name(name or "Variable"),
                      TensorType(value.shape, initial_value.dtype))
-        self.state.values[ref.id] = np.array(value, copy=True)
+        # C-contiguous, as State.write keeps them: compiled updates write a variable's buffer in place, and the
+        # copy a Fortran-ordered value would need on its way into a kernel would take such an update with it
+        self.state.values[ref.id] = np.array(value, copy=True, order="C")
         self.state.names[ref.id] = ref.name
         weakref.finalize(variable, self.state.forget, ref.id)
         return ref
