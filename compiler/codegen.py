@@ -307,8 +307,9 @@ class StageWriter(KernelWriters, ControlFlowWriter):
             self.lines.append(f"{self.name} = {self.functions[0][0]}  # one kernel: it is the entry")
             self.lines.append("")
             return args
-        # The entry takes each buffer in its own shape and flattens it here (free for a C-contiguous array):
-        # a reshape per argument per call in the Python runner costs more than the kernels of a small step.
+        # The entry takes each buffer in its own shape and flattens it here (compiler.flat_view: free for a
+        # C-contiguous array); a reshape per argument per call in the Python runner cost more than a small
+        # step's kernels.
         self.entry_shapes = [self._buffer_shape(b) for b in args]
         sig = ", ".join(_array_type(self._arg_type(b), len(shape)) for b, shape in zip(args, self.entry_shapes))
         params = [self._arg(b) if len(shape) == 1 else f"{self._arg(b)}nd" for b, shape in zip(args, self.entry_shapes)]
@@ -317,7 +318,8 @@ class StageWriter(KernelWriters, ControlFlowWriter):
         self.lines.append(f"def {self.name}({', '.join(params)}):")
         for b, shape in zip(args, self.entry_shapes):
             if len(shape) != 1:
-                self.lines.append(f"    {self._arg(b)} = {self._arg(b)}nd.reshape(-1)")
+                self.lines.append(f"    {self._arg(b)} = flat_view({self._arg(b)}nd)")
+                self.mathlib.add("flat_view")
         for fname, buffers, inline_body in self.functions:
             if inline_body is None:
                 self.lines.append(f"    {fname}({', '.join(self._arg(b) for b in buffers)})")

@@ -171,7 +171,7 @@ def _variable_updates_in_place(plan, graph, effects, earlier=frozenset()):
 
 def _module_source(writers):
     names = sorted(set().union(*(w.mathlib for w in writers))) if writers else []
-    math_names = [n for n in names if not n.startswith("gj_")]
+    math_names = [n for n in names if not n.startswith("gj_") and n != "flat_view"]
     blas_names = [n for n in names if n.startswith("gj_")]
     header = ["import math", "import numba", "import numpy as np"]
     if math_names:
@@ -179,6 +179,9 @@ def _module_source(writers):
         # the compile thread, rather than with graphjit: creating its Numba functions is start-up time.)
         from . import mathlib
         header.append(f"from graphjit.compiler.mathlib import {', '.join(math_names)}  # mathlib {mathlib.SOURCE_SHA256[:16]}")
+    if "flat_view" in names:
+        from . import flat_view as views  # its code is inlined into the entries: its hash joins the cache key
+        header.append(f"from graphjit.compiler.flat_view import flat_view  # flat_view {views.SOURCE_SHA256[:16]}")
     if blas_names:
         header.append(f"from graphjit.compiler.blas import {', '.join(blas_names)}")
     body = [line for w in writers for line in w.lines]

@@ -36,7 +36,7 @@ def build_runner(graph, effects, steps, constants, tensors=False, read_locations
     emit = lines.append
     user_inputs = len(graph.inputs) - len(effects.variable_inputs)
     names = {}    # node id (or scratch name) -> the name of the array holding its value
-    shapes = {}   # ... -> that array's shape, where it is not the node's (a buffer allocated for another node)
+    shapes = {}   # ... -> that array's shape, where it may not be the node's (a buffer allocated for another node)
     for i in graph.inputs[:user_inputs]:
         names[i] = f"v{i}"
     if user_inputs:
@@ -81,17 +81,14 @@ def build_runner(graph, effects, steps, constants, tensors=False, read_locations
                 env[f"shape{owner}"], env[f"dtype{owner}"] = shape, dtype
                 emit(("buffer", owner, names.get(in_place.get(owner))))
                 names[owner] = f"v{owner}"
-            held = shapes.get(owner)
-            if held is None:
-                held = tuple(getattr(graph.nodes[owner].type, "shape", ()))
+            held = _held_shape(graph, shapes, owner)
             if held == wanted:
                 passed.append(names[owner])
             else:  # a view (no copy: the runner's arrays are C-contiguous, or the entry copies them below)
                 passed.append(f"{names[owner]}.reshape({-1 if len(wanted) == 1 else wanted!r})")
-        for m, j in step.aliases:
+        for m, j in step.aliases:   # m is a view of j: the same array
             names[m] = names[j]
-            if j in shapes:
-                shapes[m] = shapes[j]
+            shapes[m] = _held_shape(graph, shapes, j)
         env[f"entry{s}"] = step.entry
         env[f"entry_shapes{s}"] = step.entry_shapes
         args = ", ".join(passed)
@@ -144,6 +141,12 @@ def build_runner(graph, effects, steps, constants, tensors=False, read_locations
     run = env["run"]
     run.source = source
     return run
+
+
+def _held_shape(graph, shapes, i):
+    """The shape of the array the runner holds node (or buffer) i's value in."""
+    held = shapes.get(i)
+    return tuple(getattr(graph.nodes[i].type, "shape", ())) if held is None else held
 
 
 def _emit_buffers(lines, internal, pooled):
