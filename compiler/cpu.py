@@ -6,8 +6,9 @@ and assembling the runner that calls the entries (compiler.runner).
 
 A graph with only compilable ops becomes one compiled stage, i.e. one Numba entry called once per
 run. Ops without a compiled form (random draws, gathers, ...) run eagerly between compiled stages.
-Inputs are passed as C-contiguous buffers (in the shapes ``CompiledStep.entry_shapes`` says); outputs and intermediates are allocated here, in
-Python (allocating large arrays inside jitted code faults pages in a single thread).
+Inputs are passed as C-contiguous buffers (in the shapes ``CompiledStep.entry_shapes`` says); outputs
+and intermediates are allocated here, in Python (allocating large arrays inside jitted code faults pages
+in a single thread).
 """
 import contextlib
 import logging
