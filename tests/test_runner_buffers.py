@@ -179,3 +179,23 @@ def test_entries_take_arrays_in_their_own_shapes(compiled):
     wide = np.zeros((4, 6), np.float32)
     wide[:, ::2] = x
     np.testing.assert_allclose(f(wide[:, ::2], y).numpy(), expected, rtol=RTOL, atol=1e-6)
+
+
+def test_a_settings_change_drops_the_per_call_shortcuts(compiled):
+    """The shortcut is the runner itself (no per-call check of the settings): changing a setting empties the
+    table, so the next call takes the ordinary path and runs on the backend now chosen."""
+    runtime = gj.runtime.runtime.get_runtime()
+    f = gj.function(lambda x: x * 3.0)
+    x = np.arange(4, dtype=np.float32)
+    f(x)
+    concrete = f.get_concrete_function(x)
+    assert concrete.uid in runtime.fast_calls
+    gj.config.backend = "interpreter"
+    try:
+        assert concrete.uid not in runtime.fast_calls
+        np.testing.assert_allclose(f(x).numpy(), x * np.float32(3), rtol=RTOL)
+        assert set(runtime.executables(concrete)) == {"cpu", "interpreter"}
+    finally:
+        gj.config.backend = "cpu"
+    assert concrete.uid not in runtime.fast_calls
+    np.testing.assert_allclose(f(x).numpy(), x * np.float32(3), rtol=RTOL)
