@@ -2,7 +2,8 @@
 and one entry function that calls them in order. Elementwise loops and reductions are written here; the
 kernels of their own (gemm, row and copy kernels) in ``kernel_writers``, control flow in ``control_flow_writer``.
 
-Every buffer is passed flat and C-contiguous (``float32[::1]``); shapes are static for a trace, so loop
+Every buffer is C-contiguous; a stage's entry takes it in its own shape (``float32[:, ::1]``, ``entry_shapes``)
+and flattens it, and the loop functions take it flat (``float32[::1]``). Shapes are static for a trace, so loop
 bounds and strides are literal constants. Loops use ``prange`` only above a size threshold (a parallel
 region costs microseconds). Constants are typed literals (``np.float32(0.5)``), never bare floats.
 """
@@ -73,6 +74,7 @@ class StageWriter(KernelWriters, ControlFlowWriter):
         self.kernels = {}     # function name -> {source, buffers, kind, ops, parallel, flops} (for inspection)
         self.lines = []
         self.mathlib = set()
+        self.entry_shapes = []  # per entry argument (write()'s order): the shape the entry takes it in
 
     # -- values --
     def _node(self, j):
@@ -101,6 +103,9 @@ class StageWriter(KernelWriters, ControlFlowWriter):
     def _arg_type(self, b):
         dtype = self._node(b).type.dtype.np if b >= 0 else self.scratch[b][1]
         return "boolean" if dtype == np.bool_ else dtype.name
+
+    def _buffer_shape(self, b):
+        return tuple(self._node(b).type.shape) if b >= 0 else self.scratch[b][0]
 
     def _scratch(self, size, dtype):
         """A kernel-private buffer, allocated (and reused) by the runner: kernels allocate nothing."""
@@ -299,13 +304,23 @@ class StageWriter(KernelWriters, ControlFlowWriter):
             writers[group.kind](group)
         args = sorted({b for _, buffers, _ in self.functions for b in buffers})
         if len(self.functions) == 1 and self.functions[0][2] is None:
+            self.entry_shapes = [(num_elements(self._buffer_shape(b)),) for b in args]
             self.lines.append(f"{self.name} = {self.functions[0][0]}  # one kernel: it is the entry")
             self.lines.append("")
             return args
-        sig = ", ".join(f"{self._arg_type(b)}[::1]" for b in args)
+        # The entry takes each buffer in its own shape and flattens it here (compiler.flat_view: free for a
+        # C-contiguous array); a reshape per argument per call in the Python runner cost more than a small
+        # step's kernels.
+        self.entry_shapes = [self._buffer_shape(b) for b in args]
+        sig = ", ".join(_array_type(self._arg_type(b), len(shape)) for b, shape in zip(args, self.entry_shapes))
+        params = [self._arg(b) if len(shape) == 1 else f"{self._arg(b)}nd" for b, shape in zip(args, self.entry_shapes)]
         self.lines.append(f"@numba.njit('void({sig})', cache=GJ_CACHE, error_model='numpy', boundscheck=False, "
                           f"nogil=True, _nrt=False)")
-        self.lines.append(f"def {self.name}({', '.join(self._arg(b) for b in args)}):")
+        self.lines.append(f"def {self.name}({', '.join(params)}):")
+        for b, shape in zip(args, self.entry_shapes):
+            if len(shape) != 1:
+                self.lines.append(f"    {self._arg(b)} = flat_view({self._arg(b)}nd)")
+                self.mathlib.add("flat_view")
         for fname, buffers, inline_body in self.functions:
             if inline_body is None:
                 self.lines.append(f"    {fname}({', '.join(self._arg(b) for b in buffers)})")
@@ -316,6 +331,13 @@ class StageWriter(KernelWriters, ControlFlowWriter):
             self.lines.append("    pass")
         self.lines.append("")
         return args
+
+
+def _array_type(dtype, rank):
+    """Numba's signature text for a C-contiguous array of ``rank`` dimensions (rank 0 has no shorthand)."""
+    if rank == 0:
+        return f'Array({dtype}, 0, "C")'
+    return f"{dtype}[{', '.join([':'] * (rank - 1) + ['::1'])}]"
 
 
 def _wide(out_dtype):

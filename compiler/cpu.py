@@ -6,8 +6,9 @@ and assembling the runner that calls the entries (compiler.runner).
 
 A graph with only compilable ops becomes one compiled stage, i.e. one Numba entry called once per
 run. Ops without a compiled form (random draws, gathers, ...) run eagerly between compiled stages.
-Inputs are passed as flat C-contiguous buffers; outputs and intermediates are allocated here, in
-Python (allocating large arrays inside jitted code faults pages in a single thread).
+Inputs are passed as C-contiguous buffers (in the shapes ``CompiledStep.entry_shapes`` says); outputs
+and intermediates are allocated here, in Python (allocating large arrays inside jitted code faults pages
+in a single thread).
 """
 import contextlib
 import logging
@@ -74,7 +75,7 @@ class CompiledStep:
     in-place output's owner is the input buffer it overwrites."""
     kind = "compiled"
 
-    def __init__(self, name, args, plan, graph, scratch, kernels, variable_in_place, checks=()):
+    def __init__(self, name, args, plan, graph, scratch, kernels, variable_in_place, checks=(), entry_shapes=None):
         self.name = name
         # (flag owner, node id, operand owners): after the entry, a set flag re-runs the node eagerly to raise
         self.checks = [(f"s{name}_{-flag}", node_id, operands) for flag, node_id, operands in checks]
@@ -84,16 +85,20 @@ class CompiledStep:
         self.args = [(b, plan.resolve(b), graph.nodes[b].type.shape, graph.nodes[b].type.dtype.np) if b >= 0
                      else (b, f"s{name}_{-b}", *scratch[b]) for b in args]
         self.aliases = sorted(plan.alias.items())
+        # the shape the entry takes each argument in (its own, or flat): the runner passes it as it is when it has it
+        self.entry_shapes = [tuple(shape) for shape in entry_shapes] if entry_shapes is not None else [
+            (int(np.prod(shape)),) for _, _, shape, _ in self.args]
 
 
 class Rendering:
     """The CPU backend's source for a schedule: one StageWriter per fused stage, and the module they make."""
 
     def __init__(self, schedule):
-        self.writers, self.args = [], {}
+        self.writers, self.args, self.entry_shapes = [], {}, {}
         for stage in schedule.fused:
             writer = StageWriter(stage.name, stage.plan, schedule.pure, _kernel_supported)
             self.args[stage.name] = writer.write()
+            self.entry_shapes[stage.name] = writer.entry_shapes
             self.writers.append(writer)
         self.source = _module_source(self.writers)
         self._cached = None
@@ -122,7 +127,8 @@ class CompiledGraph(Executable):
                 continue
             w = writers[stage.name]
             step = CompiledStep(w.name, rendering.args[stage.name], stage.plan, self.pure, w.scratch, list(w.kernels),
-                                _variable_updates_in_place(stage.plan, self.pure, self.effects, earlier), w.checks)
+                                _variable_updates_in_place(stage.plan, self.pure, self.effects, earlier), w.checks,
+                                rendering.entry_shapes[stage.name])
             step.entry = getattr(module, step.name)
             self.steps.append(step)
             earlier.update(stage.nodes)
@@ -170,7 +176,7 @@ def _variable_updates_in_place(plan, graph, effects, earlier=frozenset()):
 
 def _module_source(writers):
     names = sorted(set().union(*(w.mathlib for w in writers))) if writers else []
-    math_names = [n for n in names if not n.startswith("gj_")]
+    math_names = [n for n in names if not n.startswith("gj_") and n != "flat_view"]
     blas_names = [n for n in names if n.startswith("gj_")]
     header = ["import math", "import numba", "import numpy as np"]
     if math_names:
@@ -178,6 +184,9 @@ def _module_source(writers):
         # the compile thread, rather than with graphjit: creating its Numba functions is start-up time.)
         from . import mathlib
         header.append(f"from graphjit.compiler.mathlib import {', '.join(math_names)}  # mathlib {mathlib.SOURCE_SHA256[:16]}")
+    if "flat_view" in names:
+        from . import flat_view as views  # its code is inlined into the entries: its hash joins the cache key
+        header.append(f"from graphjit.compiler.flat_view import flat_view  # flat_view {views.SOURCE_SHA256[:16]}")
     if blas_names:
         header.append(f"from graphjit.compiler.blas import {', '.join(blas_names)}")
     body = [line for w in writers for line in w.lines]

@@ -1,12 +1,16 @@
-"""The Python side of a compiled graph, generated as straight-line code: read variables, take buffers
-from a pool, call each compiled entry (or eager op), write variables back, print, return results.
+"""The Python side of a compiled graph, generated as straight-line code: read variables, take buffers,
+call each compiled entry (or eager op), write variables back, print, return results.
 
-Per-call overhead matters (a 16-element call should cost about a microsecond more than its kernel),
-so nothing is looked up or decided at run time that can be decided here. Buffers are reused from
-earlier calls when nobody else holds them any more (``sys.getrefcount``): large outputs then skip the
-page faults of fresh memory. Each buffer has two pool entries (double buffering), so a caller that
-keeps the previous result while making the next call still gets a recycled buffer. Pools are
-per thread, so concurrent calls never share a buffer.
+Per-call overhead matters (a 16-element call should cost about a microsecond more than its kernel, a tiny
+training step a few), so nothing is looked up or decided at run time that can be decided here: variables are
+read and written through the state's dict, and entries take arrays in the shapes the runner holds them in.
+
+Buffers come in two kinds. *Internal* ones (intermediates no result, variable or eager op ever sees) cannot
+escape a call, so each thread allocates its set once and every call reuses it as it is. *Escaping* ones
+(results, new variable values, operands of eager ops) are reused from earlier calls only when nobody else holds
+them any more (``sys.getrefcount``): large outputs then skip the page faults of fresh memory. Each has two pool
+entries (double buffering), so a caller that keeps the previous result while making the next call still gets a
+recycled buffer. Both kinds are per thread, so concurrent calls never share a buffer.
 """
 import sys
 import threading
@@ -27,84 +31,97 @@ def build_runner(graph, effects, steps, constants, tensors=False, read_locations
     ``read_locations``: variable id -> the user's source line that reads it (for error messages).
     ``allocate(shape, dtype)``: the backend's allocator, for buffers the pool has no free one for."""
     env = {"np": np, "allocate": allocate, "getrefcount": sys.getrefcount, "OPS": OPS, "EagerTensor": EagerTensor,
-           "new": object.__new__, "FailedPreconditionError": FailedPreconditionError}
-    lines = ["def run(state, arrays):", "    pool = pools.slots"]
+           "new": object.__new__, "entry_argument": _entry_argument}
+    lines = ["def run(state, arrays):", None]  # None: where the buffers are taken, once known (below)
     emit = lines.append
     user_inputs = len(graph.inputs) - len(effects.variable_inputs)
-    names = {}
-    for position, i in enumerate(graph.inputs[:user_inputs]):
+    names = {}    # node id (or scratch name) -> the name of the array holding its value
+    shapes = {}   # ... -> that array's shape, where it may not be the node's (a buffer allocated for another node)
+    for i in graph.inputs[:user_inputs]:
         names[i] = f"v{i}"
     if user_inputs:
         emit(f"    {', '.join(names[i] for i in graph.inputs[:user_inputs])}{',' if user_inputs == 1 else ''} = arrays")
     if tensors:
         for i in graph.inputs[:user_inputs]:
             emit(f"    v{i} = v{i}._value if type(v{i}) is EagerTensor else np.asarray(v{i})")
+    if effects.variable_inputs or effects.variable_outputs:
+        emit("    values = state.values")
     if effects.variable_inputs:
         emit("    try:")
-    for k, (ref, position) in enumerate(effects.variable_inputs):
-        i = graph.inputs[position]
-        env[f"ref{k}"] = ref
-        names[i] = f"v{i}"
-        emit(f"        v{i} = state.read(ref{k})")
-    if effects.variable_inputs:  # an uninitialized variable: name the user's line that reads it
+        for ref, position in effects.variable_inputs:
+            i = graph.inputs[position]
+            names[i] = f"v{i}"
+            emit(f"        v{i} = values[{ref.id!r}]")
+        # an uninitialized variable: the state's error, naming the user's line that reads it
         env["reads"] = [(ref, (read_locations or {}).get(ref.id)) for ref, _ in effects.variable_inputs]
-        env["located"] = _located_read_error
-        emit("    except FailedPreconditionError as err:")
-        emit("        raise located(err, state, reads) from None")
+        env["uninitialized"] = _uninitialized_read
+        emit("    except KeyError:")
+        emit("        raise uninitialized(state, reads) from None")
     for i, value in constants.items():
         env[f"c{i}"] = value
         names[i] = f"c{i}"
-    allocated = []  # buffer owner ids, in pool-slot order
+        shapes[i] = value.shape
+    allocated = {}  # buffer owner -> (shape, dtype), in allocation order
+    eager_operands = set()  # names of arrays eager ops see (they may keep views of them)
     for s, step in enumerate(steps):
         if step.kind == "python":
             for i, node, _ in step.nodes:
                 _bind_node(env, i, node)
+                eager_operands.update(names[j] for j in node.inputs)
                 args = ", ".join(names[j] for j in node.inputs)
                 emit(f"    v{i} = run_node(op{i}, node{i}, attrs{i}, state, [{args}])")
                 names[i] = f"v{i}"
             continue
-        flat = []
+        passed = []
         in_place = step.variable_in_place
-        for node_id, owner, shape, dtype in step.args:
-            if owner not in names:  # allocated here: from the pool when free
-                slot = len(allocated)
-                allocated.append(owner)
+        for (node_id, owner, shape, dtype), wanted in zip(step.args, step.entry_shapes):
+            if owner not in names:  # allocated here (see _emit_buffers)
+                allocated[owner] = (tuple(shape), dtype)
+                shapes[owner] = tuple(shape)
                 env[f"shape{owner}"], env[f"dtype{owner}"] = shape, dtype
-                if owner in in_place:  # the variable's own buffer, when only the state holds it
-                    old = names[in_place[owner]]
-                    emit(f"    if getrefcount({old}) <= 3 + (pool[{2 * slot}] is {old}) + (pool[{2 * slot + 1}] is {old}):")
-                    emit(f"        v{owner} = {old}")
-                    emit("    else:")
-                    _emit_from_pool(emit, owner, slot, "        ")
-                else:
-                    _emit_from_pool(emit, owner, slot, "    ")
+                emit(("buffer", owner, names.get(in_place.get(owner))))
                 names[owner] = f"v{owner}"
-            flat.append(names[owner] if len(shape) == 1 else f"{names[owner]}.reshape(-1)")
-        for m, j in step.aliases:
+            held = _held_shape(graph, shapes, owner)
+            if held == wanted:
+                passed.append(names[owner])
+            else:  # a view (no copy: the runner's arrays are C-contiguous, or the entry copies them below)
+                passed.append(f"{names[owner]}.reshape({-1 if len(wanted) == 1 else wanted!r})")
+        for m, j in step.aliases:   # m is a view of j: the same array
             names[m] = names[j]
+            shapes[m] = _held_shape(graph, shapes, j)
         env[f"entry{s}"] = step.entry
-        args = ", ".join(flat)
+        env[f"entry_shapes{s}"] = step.entry_shapes
+        args = ", ".join(passed)
         emit("    try:")
         emit(f"        entry{s}({args})")
         emit("    except TypeError:  # a non-contiguous or read-only input (a view, a constant): copy it")
-        emit(f"        entry{s}(*[a if a.flags.c_contiguous and a.flags.writeable else np.array(a) for a in ({args},)])")
+        emit(f"        entry{s}(*[entry_argument(a, shape) for a, shape in zip(({args},), entry_shapes{s})])")
         for flag, i, operands in step.checks:  # e.g. a gather index out of range: the op's own error
             node = graph.nodes[i]
             _bind_node(env, i, node)
             # an operand buffer may be the base of a contiguous view starting at 0 (fusion's _kernel_operand):
             # its first `size` elements are the operand (x[:2], or x[-1:-1] of size 0)
-            shapes = [graph.nodes[j].type.shape for j in node.inputs]
+            in_shapes = [graph.nodes[j].type.shape for j in node.inputs]
             values = ", ".join(f"{names[b]}.reshape(-1)[:{int(np.prod(shape))}].reshape({shape!r})"
-                               for b, shape in zip(operands, shapes))
+                               for b, shape in zip(operands, in_shapes))
             emit(f"    if {names[flag]}[0]:")
             emit(f"        run_node(op{i}, node{i}, attrs{i}, state, [{values}])")
-    # Give buffers back to the pool before returning (the caller's references make them busy).
-    for slot, owner in enumerate(allocated):
-        emit(f"    pool[{2 * slot}] = v{owner}")
     outputs = [names[i] for i in graph.outputs]
+    escaping = set(outputs) | eager_operands
+    internal = [owner for owner in allocated if f"v{owner}" not in escaping]
+    pooled = [owner for owner in allocated if f"v{owner}" in escaping]
+    lines[:] = _emit_buffers(lines, internal, pooled)
+    # Give pooled buffers back before returning (the caller's references make them busy).
+    for slot, owner in enumerate(pooled):
+        emit(f"    pool[{2 * slot}] = v{owner}")
     for ref_pos, (ref, position) in enumerate(effects.variable_outputs):
-        env[f"wref{ref_pos}"] = ref
-        emit(f"    state.write(wref{ref_pos}, {outputs[position]})")
+        name = outputs[position]
+        owner = next((o for o in pooled if f"v{o}" == name), None)
+        if owner is not None and allocated[owner] == (tuple(ref.type.shape), ref.type.dtype.np):
+            emit(f"    values[{ref.id!r}] = {name}")   # a buffer of ours: what State.write would keep as it is
+        else:
+            env[f"wref{ref_pos}"] = ref
+            emit(f"    state.write(wref{ref_pos}, {name})")
     for k, (attrs, positions) in enumerate(effects.prints):
         env[f"pattrs{k}"] = attrs
         emit(f"    OPS['print'].eager(state, {', '.join(outputs[p] for p in positions)}{',' if positions else ''} **pattrs{k})")
@@ -115,11 +132,10 @@ def build_runner(graph, effects, steps, constants, tensors=False, read_locations
             emit(f"    r{k}._value = {name}")
         results = [f"r{k}" for k in range(len(results))]
     emit(f"    return [{', '.join(results)}]")
-    pools = _ThreadPools(2 * len(allocated))
-    env["pools"] = pools
+    env["pools"] = _ThreadBuffers(2 * len(pooled), [allocated[owner] for owner in internal], allocate)
     env["run_node"] = run_node
     if effects.variable_inputs or effects.variable_outputs:  # the whole call is one atomic update of the state
-        lines[2:] = ["    with state.lock:"] + ["    " + line for line in lines[2:]]
+        lines[1:] = ["    with state.lock:"] + ["    " + line for line in lines[1:]]
     source = "\n".join(lines) + "\n"
     exec(compile(source, "<graphjit runner>", "exec"), env)  # noqa: S102 - our own generated code
     run = env["run"]
@@ -127,18 +143,65 @@ def build_runner(graph, effects, steps, constants, tensors=False, read_locations
     return run
 
 
+def _held_shape(graph, shapes, i):
+    """The shape of the array the runner holds node (or buffer) i's value in."""
+    held = shapes.get(i)
+    return tuple(getattr(graph.nodes[i].type, "shape", ())) if held is None else held
+
+
+def _emit_buffers(lines, internal, pooled):
+    """``lines`` with the buffer placeholders filled in: the thread's buffers taken at the start (internal ones
+    as they are), and each pooled one at its place, from the pool when free."""
+    out = [lines[0]]
+    unpacked = f"({', '.join(f'v{owner}' for owner in internal)},)"
+    if pooled and internal:
+        out.append(f"    pool, {unpacked} = pools.buffers")
+    elif pooled:
+        out.append("    pool = pools.buffers[0]")
+    elif internal:
+        out.append(f"    {unpacked} = pools.buffers[1]")
+    slots = {owner: slot for slot, owner in enumerate(pooled)}
+    for line in lines[2:]:
+        if type(line) is not tuple:
+            out.append(line)
+            continue
+        _, owner, old = line
+        if owner not in slots:
+            continue   # internal: taken above
+        slot = slots[owner]
+        if old is not None:  # the variable's own buffer, when only the state holds it
+            out.append(f"    if getrefcount({old}) <= 3 + (pool[{2 * slot}] is {old}) + (pool[{2 * slot + 1}] is {old}):")
+            out.append(f"        v{owner} = {old}")
+            out.append("    else:")
+            _emit_from_pool(out.append, owner, slot, "        ")
+        else:
+            _emit_from_pool(out.append, owner, slot, "    ")
+    return out
+
+
+def _entry_argument(array, shape):
+    """An entry's argument as its compiled signature takes it: C-contiguous, writable, of ``shape``'s rank.
+    (Only inputs can fail that test: buffers the runner allocates always pass it, so copying loses no write.)"""
+    if array.flags.c_contiguous and array.flags.writeable and array.ndim == len(shape):
+        return array
+    return np.array(array, order="C").reshape(shape)
+
+
 def _bind_node(env, i, node):
     """Names ``op{i}``, ``node{i}`` and ``attrs{i}`` in the generated code, for ``run_node`` calls on node i."""
     env[f"op{i}"], env[f"node{i}"], env[f"attrs{i}"] = OPS[node.op], node, eager_attrs(OPS[node.op], node)
 
 
-def _located_read_error(err, state, reads):
-    """The error of the first variable read that fails, with the line that reads it (as the interpreter
-    reports it)."""
+def _uninitialized_read(state, reads):
+    """The error of the first variable read that fails (the state's own), with the line that reads it (as the
+    interpreter reports it)."""
     for ref, location in reads:
         if ref.id not in state.values:
-            return FailedPreconditionError(with_location(str(err), location))
-    return err
+            try:
+                state.read(ref)
+            except FailedPreconditionError as err:
+                return FailedPreconditionError(with_location(str(err), location))
+    return FailedPreconditionError("a variable was deleted while a graph read it")
 
 
 def _emit_from_pool(emit, owner, slot, indent):
@@ -149,6 +212,9 @@ def _emit_from_pool(emit, owner, slot, indent):
     emit(f"{indent}        v{owner} = allocate(shape{owner}, dtype{owner})")
 
 
-class _ThreadPools(threading.local):
-    def __init__(self, size):
-        self.slots = [None] * size
+class _ThreadBuffers(threading.local):
+    """Each thread's ``buffers``: (pool of escaping buffers, two slots each; its internal buffers, allocated
+    when the thread first calls)."""
+
+    def __init__(self, pool_size, internal, allocate):
+        self.buffers = ([None] * pool_size, tuple(allocate(shape, dtype) for shape, dtype in internal))

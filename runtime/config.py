@@ -100,6 +100,8 @@ class Config:
         if name in self._FUNCTION_SETTINGS:
             setattr(_FUNCTION_OPTIONS, name, value)
         object.__setattr__(self, "version", self.version + 1)
+        for hook in _CHANGE_HOOKS:
+            hook()
 
     def run_functions_eagerly(self, run_eagerly):
         """With True, ``gj.function`` calls run the Python function itself, op by op (for debugging)."""
@@ -111,6 +113,14 @@ class Config:
     def __repr__(self):
         options = ", ".join(f"{name}={getattr(self, name)!r}" for name in self._OPTIONS)
         return f"Config({options}, functions_run_eagerly={_FUNCTION_OPTIONS.run_eagerly})"
+
+
+# Called after every assignment (the runtime drops its per-call shortcuts, which depend on the settings).
+_CHANGE_HOOKS = []
+
+
+def on_change(hook):
+    _CHANGE_HOOKS.append(hook)
 
 
 config = Config()

@@ -103,7 +103,7 @@ def explain(function, *args, repeats=5, **kwargs):
             if isinstance(node_id, int) and node_id >= 0:
                 values[node_id] = buffers[owner]
         owner_of = {node_id: owner for node_id, owner, _, _ in step.args}
-        entry_args = [buffers[owner].reshape(-1) for _, owner, _, _ in step.args]
+        entry_args = [buffers[owner].reshape(shape) for (_, owner, _, _), shape in zip(step.args, step.entry_shapes)]
         entry_time = _median_time(lambda: step.entry(*entry_args), repeats)
         inline = {"kernel": f"{step.name} (inlined loops)", "kind": "loops", "ops": [], "parallel": False,
                   "bytes": 0, "flops": 0, "time_s": entry_time}

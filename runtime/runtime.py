@@ -1,4 +1,5 @@
 """The implicit global runtime: owns variables and the random generator; runs traced graphs."""
+import functools
 import threading
 import time
 import warnings
@@ -17,7 +18,7 @@ from graphjit.tracer.subgraphs import nodes_within
 from graphjit.tracer.tensor import EagerTensor
 
 from .shadow import mode_of as _shadow_mode, run_compared as _run_compared
-from .config import config
+from .config import config, on_change as _config_on_change
 from .eager import EagerContext
 from .state import State, new_variable_id
 
@@ -54,7 +55,9 @@ class Runtime:
         value = initial_value._value
         ref = VarRef(new_variable_id(), self.unique_name(name or "Variable"),
                      TensorType(value.shape, initial_value.dtype))
-        self.state.values[ref.id] = np.array(value, copy=True)
+        # C-contiguous, as State.write keeps them: compiled updates write a variable's buffer in place, and the
+        # copy a Fortran-ordered value would need on its way into a kernel would take such an update with it
+        self.state.values[ref.id] = np.array(value, copy=True, order="C")
         self.state.names[ref.id] = ref.name
         weakref.finalize(variable, self.state.forget, ref.id)
         return ref
@@ -188,21 +191,23 @@ class Runtime:
         return executable
 
     def run(self, concrete, tensors):
+        version = config.version
         executable = self.executable(concrete)
         compare = _shadow_mode(concrete, config)
         if compare:  # no fast_call either: every call goes through here while shadow mode is on
             backend = self.backend(concrete.jit_compile)
             return _run_compared(concrete, backend, executable, self.state, tensors, compare)
         uid = concrete.uid
-        if uid not in self.fast_calls and concrete not in self._pending:
-            self.fast_calls[uid] = self._fast_call(uid, executable)
+        if uid not in self.fast_calls and concrete not in self._pending and config.version == version:
+            self.fast_calls[uid] = self._fast_call(executable)
         arrays = [t._value if type(t) is EagerTensor else np.asarray(t) for t in tensors]
         return [EagerTensor(a) for a in executable.run(self.state, arrays)]
 
-    def _fast_call(self, uid, executable):
-        """The per-call shortcut of ConcreteFunction ``uid`` while this runtime and the settings stay current.
-        It holds the executable, never the function: the table must not keep a dropped function alive."""
-        state, version, table = self.state, config.version, self.fast_calls
+    def _fast_call(self, executable):
+        """The per-call shortcut of a ConcreteFunction: its runner with this runtime's state bound, nothing else
+        between the call and the generated code. It holds the executable, never the function: the table must not
+        keep a dropped function alive. It stays valid while the settings do (``_settings_changed`` empties the
+        table of the installed runtime, and a replaced runtime's table is no longer consulted)."""
         run_tensors = getattr(executable, "run_tensors", None)
         if run_tensors is None:
             run = executable.run
@@ -210,13 +215,7 @@ class Runtime:
             def run_tensors(state, tensors):
                 arrays = [t._value if type(t) is EagerTensor else np.asarray(t) for t in tensors]
                 return [EagerTensor(np.asarray(a)) for a in run(state, arrays)]
-
-        def fast_call(tensors):
-            if config.version != version or _runtime is not self:
-                table.pop(uid, None)
-                return None   # stale: the caller takes the ordinary path (which may install a new one)
-            return run_tensors(state, tensors)
-        return fast_call
+        return functools.partial(run_tensors, self.state)
 
     def set_seed(self, seed):
         self.state.seed(seed)
@@ -299,6 +298,15 @@ def get_runtime():
             if _runtime is None:
                 _runtime = _installed(Runtime())
     return _runtime
+
+
+def _settings_changed():
+    runtime = _runtime
+    if runtime is not None:
+        runtime.fast_calls.clear()   # the next call of each function takes the ordinary path (and reinstalls)
+
+
+_config_on_change(_settings_changed)
 
 
 def _installed(runtime):
