@@ -75,6 +75,7 @@ class StageWriter(KernelWriters, ControlFlowWriter):
         self.lines = []
         self.mathlib = set()
         self.entry_shapes = []  # per entry argument (write()'s order): the shape the entry takes it in
+        self.flat_entry = False  # True: the entry takes every buffer flat (a sub-entry called from compiled code)
 
     # -- values --
     def _node(self, j):
@@ -311,7 +312,10 @@ class StageWriter(KernelWriters, ControlFlowWriter):
         # The entry takes each buffer in its own shape and flattens it here (compiler.flat_view: free for a
         # C-contiguous array); a reshape per argument per call in the Python runner cost more than a small
         # step's kernels.
-        self.entry_shapes = [self._buffer_shape(b) for b in args]
+        # A sub-entry (control flow's branch or body, compiler.control_flow_stages) is called from compiled code
+        # on flat buffers: it takes them flat.
+        self.entry_shapes = [(num_elements(self._buffer_shape(b)),) if self.flat_entry else self._buffer_shape(b)
+                             for b in args]
         sig = ", ".join(_array_type(self._arg_type(b), len(shape)) for b, shape in zip(args, self.entry_shapes))
         params = [self._arg(b) if len(shape) == 1 else f"{self._arg(b)}nd" for b, shape in zip(args, self.entry_shapes)]
         self.lines.append(f"@numba.njit('void({sig})', cache=GJ_CACHE, error_model='numpy', boundscheck=False, "

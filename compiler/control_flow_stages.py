@@ -229,6 +229,7 @@ def _call_subgraph(out, graph, tag, inputs, targets):
     plan = plan_subgraph(graph, writer.kernel_supported)
     sub = type(writer)(f"{writer.name}_n{out.node_id}{tag}", plan, graph, writer.kernel_supported)
     sub.allow_parallel = sub.allow_parallel and writer.allow_parallel
+    sub.flat_entry = True
     args = sub.write()
     writer.lines.extend(sub.lines)   # defined before the function that calls it
     writer.mathlib |= sub.mathlib
