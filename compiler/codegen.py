@@ -12,6 +12,7 @@ from graphjit.tracer.dtypes import float64, int64
 from graphjit.tracer.lowering import is_transcendental
 from graphjit.tracer.registry import OPS
 from graphjit.tracer.shapes import num_elements
+from graphjit.tracer.symbolic import graph_symbols, is_symbolic
 
 from .affine import AffineMap
 from .fusion import REDUCE, SCALAR
@@ -72,6 +73,9 @@ class StageWriter(KernelWriters, ControlFlowWriter):
         self.kernels = {}     # function name -> {source, buffers, kind, ops, parallel, flops} (for inspection)
         self.lines = []
         self.mathlib = set()
+        # The graph's symbolic sizes (an input_signature's None dims): trailing int64 arguments of every function
+        # of the stage, named as in the shapes' text (``n0``), so that ``str(size)`` is the code of a size.
+        self.symbols = graph_symbols(graph)
 
     # -- values --
     def _node(self, j):
@@ -117,7 +121,7 @@ class StageWriter(KernelWriters, ControlFlowWriter):
         inline = not parallel and not separate
         start = len(self.lines)
         if not inline:
-            sig = ", ".join(f"{self._arg_type(b)}[::1]" for b in buffers)
+            sig = ", ".join([f"{self._arg_type(b)}[::1]" for b in buffers] + ["int64"] * len(self.symbols))
             # No fastmath flags at all. No FMA contraction: fusing `-exp(x) + x` into one FMA skips the
             # product's overflow to -inf and turns NumPy's NaN into inf (found by tests/test_fusion_fuzz.py).
             # No 'reassoc' either: Numba gives it to every instruction of the function, the fused elementwise
@@ -125,7 +129,7 @@ class StageWriter(KernelWriters, ControlFlowWriter):
             # only its accumulation, by mathlib's reassoc_add/reassoc_mul, which still vectorises the sum.
             self.lines.append(f"@numba.njit('void({sig})', parallel={parallel}, cache=GJ_CACHE, error_model='numpy', "
                               f"boundscheck=False, nogil=True, _nrt=False)")
-            self.lines.append(f"def {fname}({', '.join(self._arg(b) for b in buffers)}):")
+            self.lines.append(f"def {fname}({', '.join([self._arg(b) for b in buffers] + self.symbols)}):")
             self.lines.extend("    " + line for line in body)
             self.lines.append("")
             source = "\n".join(self.lines[start:])
@@ -253,7 +257,7 @@ class StageWriter(KernelWriters, ControlFlowWriter):
         store = f"b{r}[{_index(0, strides[-1], loop_vars)}] = {cast(finalize, acc_dtype, out_dtype)}"
         body = []
         if chunked:
-            chunks = min(REDUCTION_CHUNKS, sizes[0])
+            chunks = REDUCTION_CHUNKS if is_symbolic(sizes[0]) else min(REDUCTION_CHUNKS, sizes[0])
             step = -(-sizes[0] // chunks)
             parts = self._scratch(chunks, acc_dtype.np)
             body.append(f"parts = {self._arg(parts)}")
@@ -301,13 +305,13 @@ class StageWriter(KernelWriters, ControlFlowWriter):
             self.lines.append(f"{self.name} = {self.functions[0][0]}  # one kernel: it is the entry")
             self.lines.append("")
             return args
-        sig = ", ".join(f"{self._arg_type(b)}[::1]" for b in args)
+        sig = ", ".join([f"{self._arg_type(b)}[::1]" for b in args] + ["int64"] * len(self.symbols))
         self.lines.append(f"@numba.njit('void({sig})', cache=GJ_CACHE, error_model='numpy', boundscheck=False, "
                           f"nogil=True, _nrt=False)")
-        self.lines.append(f"def {self.name}({', '.join(self._arg(b) for b in args)}):")
+        self.lines.append(f"def {self.name}({', '.join([self._arg(b) for b in args] + self.symbols)}):")
         for fname, buffers, inline_body in self.functions:
             if inline_body is None:
-                self.lines.append(f"    {fname}({', '.join(self._arg(b) for b in buffers)})")
+                self.lines.append(f"    {fname}({', '.join([self._arg(b) for b in buffers] + self.symbols)})")
             else:
                 self.lines.append(f"    # {fname}")
                 self.lines.extend("    " + line for line in inline_body)

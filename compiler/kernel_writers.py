@@ -4,6 +4,7 @@ gather, take). ``StageWriter`` (codegen) inherits them; they emit through its ``
 import numpy as np
 
 from graphjit.tracer.shapes import num_elements
+from graphjit.tracer.symbolic import hint
 
 from .affine import AffineMap
 from .fusion import take_layout
@@ -21,6 +22,7 @@ class KernelWriters:
         matters) with ``prange``: a parallel region costs microseconds, which pay off from 64K cheap steps or 8K
         transcendental ones (heavy: exp, sin, ...); never in stages that call BLAS (see ``allow_parallel``)."""
         threshold = PARALLEL_MIN_TRANSCENDENTAL if heavy else PARALLEL_MIN_ELEMENTS
+        total, rows = hint(total), hint(rows)   # (a symbolic size: guessed, tracer.symbolic.HINT)
         return self.allow_parallel and (rows is None or rows > 1) and total >= threshold
 
     def _row_exp_sum(self, dtype, n):

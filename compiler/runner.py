@@ -8,17 +8,21 @@ page faults of fresh memory. Each buffer has two pool entries (double buffering)
 keeps the previous result while making the next call still gets a recycled buffer. Pools are
 per thread, so concurrent calls never share a buffer.
 """
+import math
 import sys
 import threading
 
 import numpy as np
 
 from graphjit.tracer.errors import FailedPreconditionError
+from graphjit.tracer.attrs import has_symbolic
 from graphjit.tracer.registry import OPS
 from graphjit.tracer.source import with_location
 from graphjit.tracer.tensor import EagerTensor
 
-from .interpreter import eager_attrs, run_node
+from graphjit.tracer.symbolic import graph_symbols, is_symbolic, shape_code, shape_is_symbolic
+
+from .interpreter import eager_attrs, run_node, run_sized
 
 
 def build_runner(graph, effects, steps, constants, tensors=False, read_locations=None, allocate=np.empty):
@@ -39,6 +43,10 @@ def build_runner(graph, effects, steps, constants, tensors=False, read_locations
     if tensors:
         for i in graph.inputs[:user_inputs]:
             emit(f"    v{i} = v{i}._value if type(v{i}) is EagerTensor else np.asarray(v{i})")
+    symbols = graph_symbols(graph)   # symbolic sizes: bound from the inputs' shapes, passed to every entry
+    if symbols:
+        _emit_symbols(emit, graph, user_inputs, symbols)
+        env["run_sized"] = run_sized
     if effects.variable_inputs:
         emit("    try:")
     for k, (ref, position) in enumerate(effects.variable_inputs):
@@ -60,7 +68,11 @@ def build_runner(graph, effects, steps, constants, tensors=False, read_locations
             for i, node, _ in step.nodes:
                 _bind_node(env, i, node)
                 args = ", ".join(names[j] for j in node.inputs)
-                emit(f"    v{i} = run_node(op{i}, node{i}, attrs{i}, state, [{args}])")
+                if symbols and (has_symbolic(node.attrs) or shape_is_symbolic(getattr(node.type, "shape", None))):
+                    sizes = "{" + ", ".join(f"{n!r}: {n}" for n in symbols) + "}"
+                    emit(f"    v{i} = run_sized(op{i}, node{i}, attrs{i}, state, [{args}], {sizes})")
+                else:
+                    emit(f"    v{i} = run_node(op{i}, node{i}, attrs{i}, state, [{args}])")
                 names[i] = f"v{i}"
             continue
         flat = []
@@ -70,34 +82,40 @@ def build_runner(graph, effects, steps, constants, tensors=False, read_locations
                 slot = len(allocated)
                 allocated.append(owner)
                 env[f"shape{owner}"], env[f"dtype{owner}"] = shape, dtype
+                sized = shape_code(shape) if shape_is_symbolic(shape) else None   # (this call's shape)
                 if owner in in_place:  # the variable's own buffer, when only the state holds it
                     old = names[in_place[owner]]
                     emit(f"    if getrefcount({old}) <= 3 + (pool[{2 * slot}] is {old}) + (pool[{2 * slot + 1}] is {old}):")
                     emit(f"        v{owner} = {old}")
                     emit("    else:")
-                    _emit_from_pool(emit, owner, slot, "        ")
+                    _emit_from_pool(emit, owner, slot, "        ", sized)
                 else:
-                    _emit_from_pool(emit, owner, slot, "    ")
+                    _emit_from_pool(emit, owner, slot, "    ", sized)
                 names[owner] = f"v{owner}"
             flat.append(names[owner] if len(shape) == 1 else f"{names[owner]}.reshape(-1)")
         for m, j in step.aliases:
             names[m] = names[j]
         env[f"entry{s}"] = step.entry
         args = ", ".join(flat)
+        sym_args = "".join(f", {n}" for n in symbols)
         emit("    try:")
-        emit(f"        entry{s}({args})")
+        emit(f"        entry{s}({args}{sym_args})")
         emit("    except TypeError:  # a non-contiguous or read-only input (a view, a constant): copy it")
-        emit(f"        entry{s}(*[a if a.flags.c_contiguous and a.flags.writeable else np.array(a) for a in ({args},)])")
+        emit(f"        entry{s}(*[a if a.flags.c_contiguous and a.flags.writeable else np.array(a) for a in ({args},)]{sym_args})")
         for flag, i, operands in step.checks:  # e.g. a gather index out of range: the op's own error
             node = graph.nodes[i]
             _bind_node(env, i, node)
             # an operand buffer may be the base of a contiguous view starting at 0 (fusion's _kernel_operand):
             # its first `size` elements are the operand (x[:2], or x[-1:-1] of size 0)
             shapes = [graph.nodes[j].type.shape for j in node.inputs]
-            values = ", ".join(f"{names[b]}.reshape(-1)[:{int(np.prod(shape))}].reshape({shape!r})"
+            values = ", ".join(f"{names[b]}.reshape(-1)[:{math.prod(shape)}].reshape({shape_code(shape)})"
                                for b, shape in zip(operands, shapes))
             emit(f"    if {names[flag]}[0]:")
-            emit(f"        run_node(op{i}, node{i}, attrs{i}, state, [{values}])")
+            if symbols:
+                sizes = "{" + ", ".join(f"{n!r}: {n}" for n in symbols) + "}"
+                emit(f"        run_sized(op{i}, node{i}, attrs{i}, state, [{values}], {sizes})")
+            else:
+                emit(f"        run_node(op{i}, node{i}, attrs{i}, state, [{values}])")
     # Give buffers back to the pool before returning (the caller's references make them busy).
     for slot, owner in enumerate(allocated):
         emit(f"    pool[{2 * slot}] = v{owner}")
@@ -141,12 +159,25 @@ def _located_read_error(err, state, reads):
     return err
 
 
-def _emit_from_pool(emit, owner, slot, indent):
+def _emit_from_pool(emit, owner, slot, indent, sized=None):
+    """``sized``: the code of a symbolic shape (a pooled buffer of another call's sizes is not reused)."""
+    shape = f"shape{owner}" if sized is None else sized
+    other = "" if sized is None else f" or v{owner}.shape != {sized}"
     emit(f"{indent}v{owner} = pool[{2 * slot}]")
-    emit(f"{indent}if v{owner} is None or getrefcount(v{owner}) > 3:  # busy: try the spare")
+    emit(f"{indent}if v{owner} is None or getrefcount(v{owner}) > 3{other}:  # busy: try the spare")
     emit(f"{indent}    v{owner}, pool[{2 * slot + 1}] = pool[{2 * slot + 1}], v{owner}")
-    emit(f"{indent}    if v{owner} is None or getrefcount(v{owner}) > 2:")
-    emit(f"{indent}        v{owner} = allocate(shape{owner}, dtype{owner})")
+    emit(f"{indent}    if v{owner} is None or getrefcount(v{owner}) > 2{other}:")
+    emit(f"{indent}        v{owner} = allocate({shape}, dtype{owner})")
+
+
+def _emit_symbols(emit, graph, user_inputs, symbols):
+    """``n0 = v3.shape[0]``...: each symbolic size from the first input that has it."""
+    bound = set()
+    for i in graph.inputs[:user_inputs]:
+        for d, size in enumerate(graph.nodes[i].type.shape):
+            if is_symbolic(size) and str(size) in symbols and str(size) not in bound:
+                bound.add(str(size))
+                emit(f"    {size} = v{i}.shape[{d}]")
 
 
 class _ThreadPools(threading.local):

@@ -107,13 +107,20 @@ def test_methods_inherit_max_traces_and_bad_settings_are_refused():
         gj.config.explain_retracing = "yes"
 
 
-def test_get_concrete_function_without_arguments_on_a_signature_with_unknown_dims_says_what_to_pass():
+def test_get_concrete_function_without_arguments_on_a_signature_with_unknown_dims_is_the_one_symbolic_trace():
     @gj.function(input_signature=[gj.TensorSpec([None, 3], gj.float32)])
     def f(x):
         return x * 2.0
-    with pytest.raises(errors.UnimplementedError, match=r"unknown dimensions .*\(None, 3\).*pass arguments"):
-        f.get_concrete_function()
+    concrete = f.get_concrete_function()
+    assert concrete.structured_outputs.shape.as_list() == [None, 3]
+    assert str(concrete.graph).startswith("graph f(%0: f32[n0,3])")
+    x = np.arange(12, dtype=np.float32).reshape(4, 3)
+    np.testing.assert_array_equal(concrete(x).numpy(), x * 2)
+    np.testing.assert_array_equal(f(x[:2]).numpy(), x[:2] * 2)
+    assert f.experimental_get_tracing_count() == 1
     assert f.get_concrete_function(gj.TensorSpec([2, 3], gj.float32)).input_types[0].shape == (2, 3)
+    with pytest.raises(errors.InvalidArgumentError, match="traced for f32\\[n0,3\\]"):
+        concrete(np.ones((4, 2), np.float32))
 
 
 def test_a_list_for_one_spec_is_one_tensor_also_through_star_args():
