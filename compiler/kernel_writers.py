@@ -233,6 +233,14 @@ class KernelWriters:
                  f"        {flag}[0] = 1"]
         return flag_buffer, lines, f"{flag}[0] == 0"
 
+    def shape(self, group):
+        """A tensor's sizes (the ``shape`` op): constants, and the stage's size arguments for symbolic ones."""
+        r = group.members[0]
+        t = f"np.{self._node(r).type.dtype.name}"
+        sizes = self._node(self._node(r).inputs[0]).type.shape
+        body = [f"b{r}[{k}] = {t}({d})" for k, d in enumerate(sizes)] or ["pass"]
+        self._function("shape", [r], body, False, group=group)
+
     def gather(self, group):
         """np.take along ``axis``, checking every index first: an index outside [0, dim) sets a flag and
         copies nothing, and the runner then raises the op's own error (kernels cannot raise)."""

@@ -364,6 +364,7 @@ class Function:
                 concrete._input_structure = display.input_structure(self._signature, [
                     nest.map_structure(lambda leaf: TensorSpec(*next(specs)) if _is_input(leaf) else leaf, v)
                     for v in values])
+                self._tracing_count += 1
                 self._cache[general_key] = concrete
                 while len(self._cache) > OPTIONS.max_traces:
                     del self._cache[next(iter(self._cache))]
@@ -476,7 +477,7 @@ class Function:
         # the trace that created them is evicted from the cache).
         concrete.variables = tuple(created)
         self._created_variables += concrete.variables
-        self._tracing_count += 1
+        self._tracing_count += symbolic_types is None   # (a symbolic trace counts once it is accepted)
         if not captures and symbolic_types is None:   # a trace fed by an outer trace's tensors is of use only
             self._cache[key] = concrete                # inside that one trace
         return concrete

@@ -25,6 +25,14 @@ from .tensor import EagerTensor
 log = logging.getLogger("graphjit")
 
 MAX_MERGES = 64
+# (graph, jit_compile) -> why the backend that would run it cannot take one graph for every size, or None; the
+# runtime installs it (the tracer imports no backend)
+_backend_check = None
+
+
+def install_backend_check(check):
+    global _backend_check
+    _backend_check = check
 
 
 class Polymorphism:
@@ -88,6 +96,11 @@ class Polymorphism:
             except Exception as err:   # (the per-size trace raises the user's error again, for the sizes given)
                 return self._give_up(what, f"{type(err).__name__}: {err}")
             problem = graph_problem(concrete.graph)
+            if problem is None and _backend_check is not None:
+                try:
+                    problem = _backend_check(concrete.graph, concrete.jit_compile)
+                except SymbolicError as err:
+                    problem = str(err)
             if problem is not None:
                 return self._give_up(what, problem)
             self.concrete = concrete
@@ -153,8 +166,10 @@ class Polymorphism:
 
 def graph_problem(graph):
     """Why a symbolic graph cannot run as one trace for every size (None when it can): control flow whose
-    bodies see symbolic shapes (not yet polymorphic)."""
+    bodies see symbolic shapes (not yet polymorphic), a shape with an unknown size (a rule that read None)."""
     for node in graph.nodes:
+        if None in (getattr(node.type, "shape", None) or ()):
+            return f"{node.op} made a tensor of unknown shape {node.type}"
         for _, value in node.attrs:
             if hasattr(value, "nodes") and hasattr(value, "inputs"):   # a subgraph
                 if any(_symbolic_type(n.type) for n in value.nodes) or _symbolic_type(node.type) or any(

@@ -15,19 +15,10 @@ Heuristics (when to go parallel) use ``hint()``, which reads every atom as ``HIN
 """
 import math
 
-from .errors import TracingError
+from .errors import SymbolicError
 
 MIN_SIZE = 2
 HINT = 1024
-
-
-class SymbolicError(TracingError):
-    """A size that depends on an unknown (None) dimension was needed as a concrete int, or compared in a way the
-    trace cannot decide. ``unify``: (atom, atom) when the question was whether two input sizes are equal."""
-
-    def __init__(self, message, unify=None):
-        super().__init__(message)
-        self.unify = unify
 
 
 class Atom:
@@ -341,7 +332,8 @@ def _text(terms):
     text = ("-" if parts[0][0] == "-" else "") + parts[0][1]
     for sign, body in parts[1:]:
         text += f" {sign} {body}"
-    return f"({text})" if len(parts) > 1 else text
+    bare = len(terms) == 1 and next(iter(terms.values())) == 1 and len(next(iter(terms))) == 1
+    return text if bare else f"({text})"   # (parenthesised: it is pasted into larger expressions)
 
 
 def is_symbolic(value):

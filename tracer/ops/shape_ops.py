@@ -431,7 +431,7 @@ def _shape(x, *, out_type):
 
 
 SHAPE = register(Op("shape", infer=_shape_infer, eager=_shape, attrs={"out_type": Dtype()},
-                    doc="The shape of a tensor as a 1-D int tensor."))
+                    doc="The shape of a tensor as a 1-D int tensor.", lower=Kernel("shape")))
 
 
 def _shape_query(input, out_type, where):
