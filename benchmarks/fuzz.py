@@ -215,7 +215,10 @@ def main(argv=None):
           + (f", finite-difference failures: {kinds['finite differences']}" if args.grad else ""))
     if args.polymorphic:
         print(f"polymorphic: {stats['symbolic']} programs traced once over symbolic sizes, {stats['per size']} per "
-              f"size (fallback), {stats['sizes compared']} runs compared")
+              f"size (fallback), {stats['no unknown size']} without a None dim, {stats['sizes compared']} runs compared")
+        reasons = sorted(((n, k) for k, n in stats.items() if k.startswith("because: ")), reverse=True)
+        for n, reason in reasons[:12]:
+            print(f"  per size {n:4d} x {reason}")
     if args.grad:
         import fuzz_grad
         for line in fuzz_grad.describe_stats(stats):

@@ -1,5 +1,6 @@
 """The fuzzer's ``--polymorphic`` mode: each random program traced once with an input_signature of None dims
-(tracer.polymorphic), compiled, run at its drawn sizes and with its inputs repeated along axis 0, and compared with
+(every drawn size >= 2; tracer.polymorphic), compiled, run at its drawn sizes and with its inputs repeated along
+axis 0, and compared with
 a per-size trace run by the reference interpreter (where that raises, the size is skipped: the program's
 attributes may fit only its drawn shapes). Where the two differ, the per-size compiled trace decides: a
 difference both compiled forms share is the compiled-vs-NumPy rounding the ordinary fuzz mode judges."""
@@ -11,11 +12,19 @@ from graphjit.tracer import dtypes
 from fuzz_check import Failure, build_function
 
 
+def _spec(x):
+    """None where the drawn size is at least 2 (sizes 0 and 1 stay fixed: a symbolic trace never serves them)."""
+    x = np.asarray(x)
+    return gj.TensorSpec([None if d >= 2 else d for d in x.shape], dtypes.from_numpy(x.dtype))
+
+
 def _variants(flat):
+    """The drawn inputs, then those with an unknown first size repeated 2 and 3 times along it."""
     yield flat
-    if any(np.ndim(x) for x in flat):
-        yield [np.concatenate([x, x]) if np.ndim(x) else x for x in flat]
-        yield [np.concatenate([x, x, x]) if np.ndim(x) else x for x in flat]
+    grown = [np.ndim(x) and np.shape(x)[0] >= 2 for x in flat]
+    if any(grown):
+        yield [np.concatenate([x, x]) if g else x for x, g in zip(flat, grown)]
+        yield [np.concatenate([x, x, x]) if g else x for x, g in zip(flat, grown)]
 
 
 def _run(function, flat, backend):
@@ -46,7 +55,7 @@ def check_polymorphic_batch(progs, stats):
         if prog.error is not None:
             continue
         flat = prog.inputs
-        specs = [gj.TensorSpec([None] * np.ndim(x), dtypes.from_numpy(np.asarray(x).dtype)) for x in flat]
+        specs = [_spec(x) for x in flat]
         python_function = build_function([prog])
         polymorphic = gj.function(python_function, input_signature=specs)
         per_size = gj.function(python_function)
@@ -69,5 +78,10 @@ def check_polymorphic_batch(progs, stats):
                 failures.append(Failure("mismatch", prog, f"polymorphic vs per-size at inputs {shapes}: {problems[0]}"))
                 break
         poly = polymorphic._polymorphism
-        stats["symbolic" if poly is not None and poly.concrete is not None else "per size"] += 1
+        if poly is None:
+            stats["no unknown size"] += 1   # (scalar inputs only, or none)
+            continue
+        stats["symbolic" if poly.concrete is not None else "per size"] += 1
+        if poly.failure is not None:
+            stats["because: " + poly.failure[:90]] += 1
     return failures
