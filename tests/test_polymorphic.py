@@ -274,3 +274,20 @@ def test_without_reduce_retracing_every_shape_traces():
     for n in (3, 5, 7):
         g(gj.constant(np.arange(n)))
     assert g.experimental_get_tracing_count() == 3
+
+
+def test_explain_and_debug_compare_run_the_symbolic_trace_at_the_given_sizes(monkeypatch):
+    w = gj.Variable(np.ones((3, 2), np.float32), name="w_explain")
+
+    @gj.function(input_signature=[gj.TensorSpec([None, 3], gj.float32)])
+    def f(x):
+        h = gj.nn.relu(x @ w + 1.0)
+        return gj.reduce_sum(h * h, axis=1)
+
+    x = np.ones((5, 3), np.float32)
+    text = str(gj.explain(f, x))
+    assert "reduce_sum" in text and "1 compiled entry per call" in text
+    assert f.get_concrete_function(x) is f.get_concrete_function() and f.experimental_get_tracing_count() == 1
+    monkeypatch.setattr(gj.config, "debug_compare", "raise")   # compiled vs interpreter at each call's sizes
+    for n in (2, 7):
+        np.testing.assert_array_equal(f(np.ones((n, 3), np.float32)).numpy(), np.full(n, 32, np.float32))

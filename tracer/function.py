@@ -487,7 +487,7 @@ class Function:
         if not args and not kwargs and self.input_signature is not None:
             args = self.input_signature
         values = self._bind(args, kwargs)
-        specs = [(tuple(v.shape), v.dtype) for v in nest.flatten(values) if isinstance(v, TensorSpec)]
+        specs = [_leaf_spec(v) for v in nest.flatten(values) if isinstance(v, (TensorSpec,) + _TENSOR_LEAVES)]
         if any(v.shape.rank is None for v in nest.flatten(values) if isinstance(v, TensorSpec)):
             raise UnimplementedError(f"{self.name}.get_concrete_function(): a TensorSpec of unknown rank cannot be "
                                      f"traced; give its rank (None for each unknown size)")
@@ -498,10 +498,13 @@ class Function:
             values = self._apply_signature(values)
         tensors = []
         key = tuple(_leaf_key(v, tensors, name) for v, name in zip(values, self._param_names))
+        poly = self._polymorphism
+        if poly is not None and poly.failure is None and poly.check(tensors):   # (what a call of these would run)
+            specs = poly.specs
         if any(d is None for shape, _ in specs for d in shape):   # the trace over symbolic sizes
-            poly = self._polymorphism
             if poly is None or [s for s, _ in poly.specs] != [s for s, _ in specs]:
                 poly = self._relaxed.setdefault(("gcf", _skeleton(key), tuple(specs)), polymorphic.Polymorphism(specs))
+                self._relaxed.setdefault(_skeleton(key), poly)   # calls that fit it are served by it
             concrete = poly.concrete or self._trace_symbolic(poly, values, key)
             if concrete is None:
                 raise UnimplementedError(f"{self.name}.get_concrete_function(): the function cannot be traced once "
@@ -526,6 +529,14 @@ class Function:
 
     def __repr__(self):
         return f"<gj.function {self.name} ({self._tracing_count} trace(s))>"
+
+
+def _leaf_spec(leaf):
+    """(shape, DType) of a TensorSpec (None dims kept) or of a tensor or array given to get_concrete_function."""
+    if isinstance(leaf, TensorSpec):
+        return tuple(leaf.shape), leaf.dtype
+    dtype = leaf.dtype if isinstance(leaf, (EagerTensor, SymbolicTensor)) else dtypes.from_numpy(leaf.dtype)
+    return tuple(leaf.shape), dtype
 
 
 def _fits(shape, expected, sizes):
