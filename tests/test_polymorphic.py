@@ -291,3 +291,13 @@ def test_explain_and_debug_compare_run_the_symbolic_trace_at_the_given_sizes(mon
     monkeypatch.setattr(gj.config, "debug_compare", "raise")   # compiled vs interpreter at each call's sizes
     for n in (2, 7):
         np.testing.assert_array_equal(f(np.ones((n, 3), np.float32)).numpy(), np.full(n, 32, np.float32))
+
+
+def test_derived_sizes_that_may_be_0_or_1_are_never_guessed():
+    n0 = _n(0)
+    half = n0 // 2   # 1 for n0 = 2 or 3: broadcasting would decide differently
+    with pytest.raises(SymbolicError):
+        half == 1   # noqa: B015
+    with pytest.raises(SymbolicError):
+        bool(n0 - 2)
+    assert (half == 7) is False and (half >= 1) is True

@@ -7,8 +7,8 @@ uses it as it uses an int, with the sizes bound to ``n0``... at run time.
 
 Comparisons are decided under the assumption that every unknown size is at least ``MIN_SIZE`` = 2 (calls with a
 size 0 or 1 take a per-size trace): ``n0 > 1`` is True and ``n0 == 1`` False, so broadcasting rules decide. An
-``==`` with a plain int that the assumption cannot decide is False (as TF's unknown dimension compares), ``!=``
-True. Anything else that cannot be decided (``n0 < 5``, ``n0 == n1``), and ``int()``, ``range()``,
+``==`` with a plain int >= 2 that the assumption cannot decide is False (as TF's unknown dimension compares),
+``!=`` True; with 0 or 1 (emptiness, broadcasting) it is never guessed. Anything else that cannot be decided (``n0 < 5``, ``n0 == n1``), and ``int()``, ``range()``,
 ``operator.index()``, raises ``SymbolicError``: the trace then falls back to one trace per size. When the failure
 was ``n0 == n1`` for two input atoms, the error's ``unify`` names them, so the tracer can merge them and retrace.
 Heuristics (when to go parallel) use ``hint()``, which reads every atom as ``HINT`` elements.
@@ -201,6 +201,9 @@ class SymInt:
         if isinstance(other, SymInt):
             raise SymbolicError(f"whether the sizes {self} and {other} are equal depends on the sizes of unknown "
                                 f"(None) dimensions", unify=_atom_pair(diff))
+        if other <= 1:   # (0 and 1 decide emptiness and broadcasting: never guessed)
+            raise SymbolicError(f"whether the size {self} is {other} depends on the sizes of unknown (None) "
+                                f"dimensions")
         return False   # an unknown size compared with a number: unknown is not equal (TF's None)
 
     def __ne__(self, other):
@@ -360,27 +363,6 @@ def hint(value):
 
 def input_atom_names(shape):
     return {a.name for d in shape if isinstance(d, SymInt) for a in d.input_atoms()}
-
-
-def substitute(value, names):
-    """``value`` with input atoms renamed by ``names`` (old name -> new name): how merged sizes are written."""
-    if isinstance(value, SymInt):
-        total = 0
-        for m, c in value.terms.items():
-            term = c
-            for a in m:
-                term = term * (SymInt.atom(Atom(names.get(a.name, a.name), a.lower)) if a.inner is None else
-                               _resubstituted(a, names))
-            total = total + term
-        return total
-    if isinstance(value, (tuple, list)):
-        return type(value)(substitute(v, names) for v in value)
-    return value
-
-
-def _resubstituted(atom, names):
-    inner = substitute(atom.inner, names)
-    return inner // atom.divisor if atom.kind == "floordiv" else inner % atom.divisor
 
 
 def graph_symbols(graph):
