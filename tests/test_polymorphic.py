@@ -171,7 +171,7 @@ def test_sgd_training_step_over_any_batch_is_one_trace_and_one_compiled_entry():
 
 @pytest.mark.parametrize("body, reason", [
     (lambda x: x[:2] * 2.0, "traced per size"),                          # a slice of the unknown dim
-    (lambda x: gj.zeros_like(x) + x, "traced per size"),                 # a creation op with a symbolic shape attr
+    (lambda x: gj.ones(x.shape) + x, "traced per size"),                 # a shape of None given to a creation op
     (lambda x: gj.stack([x[i] for i in range(x.shape[0])]), "traced per size"),   # a Python loop over the size
 ])
 def test_functions_that_need_concrete_sizes_trace_per_size_and_say_why(caplog, body, reason):
@@ -200,6 +200,17 @@ def test_control_flow_over_unknown_sizes_is_not_yet_polymorphic(caplog):
 
 
 # ---- the call path -----------------------------------------------------------------------------------------
+
+def test_zeros_like_and_ones_like_of_an_unknown_size_are_one_trace():
+    @gj.function(input_signature=[gj.TensorSpec([None, 2], gj.float64)])
+    def f(x):
+        return gj.zeros_like(x) + 2.0 * gj.ones_like(x, dtype=gj.float64) - x
+
+    for n in (2, 6):
+        x = np.arange(2.0 * n).reshape(n, 2)
+        np.testing.assert_array_equal(f(x).numpy(), 2.0 - x)
+    assert f.experimental_get_tracing_count() == 1
+
 
 def test_a_list_for_a_one_tensor_signature_is_one_tensor():
     @gj.function(input_signature=[gj.TensorSpec([None], gj.float32)])
