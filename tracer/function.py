@@ -216,7 +216,7 @@ class Function:
                                                f"got {spec!r}")
         self.reduce_retracing = bool(reduce_retracing)
         # One trace over symbolic sizes for a signature with None dims (tracer.polymorphic); with the flat
-        # signature of plain parameters, a call that fits it skips binding and conversion (``_symbolic_call``).
+        # signature of plain parameters, a call that fits it skips binding and conversion (see __call__).
         specs = None if self.input_signature is None else polymorphic.specs_of(nest.flatten(self.input_signature))
         self._polymorphism = None if specs is None else polymorphic.Polymorphism(specs)
         self._flat_signature = (self._polymorphism is not None and self._simple_arity == len(self.input_signature)
