@@ -312,3 +312,18 @@ def test_derived_sizes_that_may_be_0_or_1_are_never_guessed():
     with pytest.raises(SymbolicError):
         bool(n0 - 2)
     assert (half == 7) is False and (half >= 1) is True
+
+
+def test_an_exact_signature_takes_the_same_fast_path_to_its_one_trace():
+    @gj.function(input_signature=[gj.TensorSpec([2, 3], gj.float32), gj.TensorSpec([], gj.float32)])
+    def f(x, s):
+        return x * s
+
+    x = np.arange(6, dtype=np.float32).reshape(2, 3)
+    for args in ((x, np.float32(2)), (gj.constant(x), gj.constant(np.float32(2))), (x.tolist(), 2.0)):
+        np.testing.assert_array_equal(f(*args).numpy(), x * 2)
+    assert f.experimental_get_tracing_count() == 1
+    with pytest.raises(errors.InvalidArgumentError, match="input_signature"):
+        f(np.ones((3, 3), np.float32), 2.0)
+    with pytest.raises(errors.InvalidArgumentError, match="input_signature"):
+        f(x.astype(np.float64), 2.0)

@@ -219,8 +219,12 @@ class Function:
         # signature of plain parameters, a call that fits it skips binding and conversion (see __call__).
         specs = None if self.input_signature is None else polymorphic.specs_of(nest.flatten(self.input_signature))
         self._polymorphism = None if specs is None else polymorphic.Polymorphism(specs)
-        self._flat_signature = (self._polymorphism is not None and self._simple_arity == len(self.input_signature)
-                                and all(isinstance(s, TensorSpec) for s in self.input_signature))
+        flat = (self.input_signature is not None and self._simple_arity == len(self.input_signature)
+                and all(isinstance(s, TensorSpec) and s.shape.rank is not None for s in self.input_signature))
+        # The signature a fitting call takes straight to its one trace: the symbolic trace's, or (all sizes
+        # known) a check of the exact shapes, whose concrete function the first fitting call records.
+        self._fast_signature = None if not flat else self._polymorphism or polymorphic.Polymorphism(
+            [(tuple(s.shape), s.dtype) for s in self.input_signature])
         self._relaxed = {}   # reduce_retracing: key skeleton -> Polymorphism of the generalised signature
 
     # -- methods: one Function (and cache) per instance --
@@ -292,9 +296,10 @@ class Function:
         if OPTIONS.run_eagerly:
             return self.python_function(*args, **kwargs)
         values = args if not kwargs and len(args) == self._simple_arity else self._bind(args, kwargs)
+        fast = self._fast_signature
+        if fast is not None and fast.concrete is not None and fast.check(values):
+            return fast.concrete.call_flat(values)   # the signature's one trace: no binding, no conversion
         poly = self._polymorphism
-        if poly is not None and poly.concrete is not None and self._flat_signature and poly.check(values):
-            return poly.concrete.call_flat(values)   # the symbolic trace's fast path: no conversion needed
         if self.input_signature is not None:
             values = self._apply_signature(values)
         tensors = []
@@ -319,6 +324,8 @@ class Function:
                 concrete = self._trace(values, tensors, key)
         elif len(cache) > OPTIONS.max_traces >> 1:  # recency matters only once eviction comes near
             cache[key] = cache.pop(key, concrete)
+        if fast is not None and poly is None and fast.concrete is None and not concrete.captured_inputs:
+            fast.concrete = concrete   # (all sizes known: this is the signature's only trace)
         return concrete.call_flat(tensors)
 
     def _relaxed_trace(self, values, tensors, key):
