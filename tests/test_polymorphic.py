@@ -327,3 +327,30 @@ def test_an_exact_signature_takes_the_same_fast_path_to_its_one_trace():
         f(np.ones((3, 3), np.float32), 2.0)
     with pytest.raises(errors.InvalidArgumentError, match="input_signature"):
         f(x.astype(np.float64), 2.0)
+
+
+def test_reshape_with_minus_one_over_an_unknown_size_and_transpose_are_one_trace():
+    @gj.function(input_signature=[gj.TensorSpec([None, 4], gj.float32)])
+    def f(x):
+        pairs = gj.reshape(gj.reshape(x, [-1]) * 2.0, [-1, 2])
+        return gj.reduce_sum(pairs, axis=1), gj.transpose(x) + 1.0
+
+    for n in (2, 5, 64):
+        x = np.arange(4 * n, dtype=np.float32).reshape(n, 4)
+        sums, transposed = f(x)
+        np.testing.assert_array_equal(sums.numpy(), (x.reshape(-1) * 2).reshape(-1, 2).sum(1))
+        np.testing.assert_array_equal(transposed.numpy(), x.T + 1)
+    assert f.experimental_get_tracing_count() == 1
+    assert "f32[(n0 * 2),2]" in str(f.get_concrete_function().graph)
+
+
+def test_reshape_with_minus_one_that_may_not_divide_traces_per_size(caplog):
+    @gj.function(input_signature=[gj.TensorSpec([None], gj.float32)])
+    def f(x):
+        return gj.reshape(x, [-1, 2])
+
+    with caplog.at_level(logging.INFO, logger="graphjit"):
+        np.testing.assert_array_equal(f(np.arange(6, dtype=np.float32)).numpy(), np.arange(6).reshape(3, 2))
+        with pytest.raises(errors.InvalidArgumentError, match="cannot reshape"):
+            f(np.arange(5, dtype=np.float32))
+    assert any("traced per size" in r.getMessage() for r in caplog.records)
