@@ -5,7 +5,8 @@ against the reference interpreter and a float64 NumPy shadow (tests/fuzz_graphs.
 
 Prints cases run, mismatches, crashes (raw non-graphjit exceptions) and error disagreements, then a
 shrunk reproducer (the program listing with its inputs) for each distinct failure. Exits 1 on any failure.
-``--grad`` fuzzes backward graphs instead (tests/fuzz_grad.py): each program's weighted-sum loss differentiated
+``--polymorphic`` traces each program with an input_signature of None dims instead, runs it at several sizes and
+compares with per-size interpreted traces (tests/fuzz_polymorphic.py). ``--grad`` fuzzes backward graphs instead (tests/fuzz_grad.py): each program's weighted-sum loss differentiated
 by a tape inside the compiled function, compiled vs interpreter vs the eager tape, and the tape against float64
 finite differences; it also prints the programs checked and skipped, by reason.
 
@@ -71,6 +72,11 @@ def run_job(job, args, report=print):
     if args.grad:
         def check(progs):
             return fuzz_grad.check_grad_batch(progs, stats)
+    elif args.polymorphic:
+        import fuzz_polymorphic
+
+        def check(progs):
+            return fuzz_polymorphic.check_polymorphic_batch(progs, stats)
     else:
         check = fuzz_check.check_batch
     start = time.perf_counter()
@@ -138,6 +144,9 @@ def main(argv=None):
                         help="fraction of cases that end in a data-dependent error (each compiled alone)")
     parser.add_argument("--reproducers", type=int, default=8, help="distinct failures to shrink and print")
     parser.add_argument("--grad", action="store_true", help="fuzz backward graphs (tests/fuzz_grad.py)")
+    parser.add_argument("--polymorphic", action="store_true",
+                        help="trace each program once with None-dim signatures, run several sizes, compare with "
+                             "per-size interpreted traces (tests/fuzz_polymorphic.py)")
     parser.add_argument("--cache-dir", default=None,
                         help="kernel cache directory (default: a fresh temporary one, removed at the end)")
     args = parser.parse_args(argv)
@@ -204,6 +213,12 @@ def main(argv=None):
     print(f"failing cases: {sum(r[3] for r in results)}; mismatches: {kinds['mismatch']}, "
           f"crashes: {kinds['crash']}, error disagreements: {kinds['error']}"
           + (f", finite-difference failures: {kinds['finite differences']}" if args.grad else ""))
+    if args.polymorphic:
+        print(f"polymorphic: {stats['symbolic']} programs traced once over symbolic sizes, {stats['per size']} per "
+              f"size (fallback), {stats['no unknown size']} without a None dim, {stats['sizes compared']} runs compared")
+        reasons = sorted(((n, k) for k, n in stats.items() if k.startswith("because: ")), reverse=True)
+        for n, reason in reasons[:12]:
+            print(f"  per size {n:4d} x {reason}")
     if args.grad:
         import fuzz_grad
         for line in fuzz_grad.describe_stats(stats):

@@ -43,6 +43,11 @@ class Backend:
         """Returns an Executable for ``graph``."""
         raise NotImplementedError
 
+    def symbolic_problem(self, graph):
+        """Why this backend cannot run ``graph``, a graph over symbolic sizes (tracer.symbolic), as one
+        executable for every size; None when it can. The function then traces per size instead."""
+        return None
+
     def prepare_first_call(self):
         """Once-per-process set-up that a first call needs and that can run in the calling thread while a
         cached executable loads in another (the runtime calls it then). Idempotent and thread-safe."""

@@ -13,6 +13,7 @@ from graphjit.tracer.dtypes import float64, int64
 from graphjit.tracer.lowering import is_transcendental
 from graphjit.tracer.registry import OPS
 from graphjit.tracer.shapes import num_elements
+from graphjit.tracer.symbolic import graph_symbols, is_symbolic
 
 from .affine import AffineMap
 from .fusion import REDUCE, SCALAR
@@ -76,6 +77,9 @@ class StageWriter(KernelWriters, ControlFlowWriter):
         self.mathlib = set()
         self.entry_shapes = []  # per entry argument (write()'s order): the shape the entry takes it in
         self.flat_entry = False  # True: the entry takes every buffer flat (a sub-entry called from compiled code)
+        # The graph's symbolic sizes (an input_signature's None dims): trailing int64 arguments of every function
+        # of the stage, named as in the shapes' text (``n0``), so that ``str(size)`` is the code of a size.
+        self.symbols = graph_symbols(graph)
 
     # -- values --
     def _node(self, j):
@@ -124,7 +128,7 @@ class StageWriter(KernelWriters, ControlFlowWriter):
         inline = not parallel and not separate
         start = len(self.lines)
         if not inline:
-            sig = ", ".join(f"{self._arg_type(b)}[::1]" for b in buffers)
+            sig = ", ".join([f"{self._arg_type(b)}[::1]" for b in buffers] + ["int64"] * len(self.symbols))
             # No fastmath flags at all. No FMA contraction: fusing `-exp(x) + x` into one FMA skips the
             # product's overflow to -inf and turns NumPy's NaN into inf (found by tests/test_fusion_fuzz.py).
             # No 'reassoc' either: Numba gives it to every instruction of the function, the fused elementwise
@@ -132,7 +136,7 @@ class StageWriter(KernelWriters, ControlFlowWriter):
             # only its accumulation, by mathlib's reassoc_add/reassoc_mul, which still vectorises the sum.
             self.lines.append(f"@numba.njit('void({sig})', parallel={parallel}, cache=GJ_CACHE, error_model='numpy', "
                               f"boundscheck=False, nogil=True, _nrt=False)")
-            self.lines.append(f"def {fname}({', '.join(self._arg(b) for b in buffers)}):")
+            self.lines.append(f"def {fname}({', '.join([self._arg(b) for b in buffers] + self.symbols)}):")
             self.lines.extend("    " + line for line in body)
             self.lines.append("")
             source = "\n".join(self.lines[start:])
@@ -260,7 +264,7 @@ class StageWriter(KernelWriters, ControlFlowWriter):
         store = f"b{r}[{_index(0, strides[-1], loop_vars)}] = {cast(finalize, acc_dtype, out_dtype)}"
         body = []
         if chunked:
-            chunks = min(REDUCTION_CHUNKS, sizes[0])
+            chunks = REDUCTION_CHUNKS if is_symbolic(sizes[0]) else min(REDUCTION_CHUNKS, sizes[0])
             step = -(-sizes[0] // chunks)
             parts = self._scratch(chunks, acc_dtype.np)
             body.append(f"parts = {self._arg(parts)}")
@@ -296,8 +300,8 @@ class StageWriter(KernelWriters, ControlFlowWriter):
         writers = {"elementwise": self.elementwise, "reduce": self.reduce, "matmul": self.matmul,
                    "int_matmul": self.int_matmul, "softmax": self.softmax,
                    "log_softmax": lambda g: self.softmax(g, log=True), "sparse_xent": self.sparse_xent,
-                   "gather": self.gather, "take": self.take, "scatter_add": self.scatter_add, "tile": self.tile,
-                   "concat": self.concatenate, "stack": self.concatenate, "logsumexp": self.logsumexp,
+                   "gather": self.gather, "take": self.take, "scatter_add": self.scatter_add, "shape": self.shape,
+                   "tile": self.tile, "concat": self.concatenate, "stack": self.concatenate, "logsumexp": self.logsumexp,
                    "argmax": lambda g: self.arg_reduce(g, largest=True),
                    "argmin": lambda g: self.arg_reduce(g, largest=False),
                    "cond": self.control_flow, "while_loop": self.control_flow}
@@ -311,23 +315,23 @@ class StageWriter(KernelWriters, ControlFlowWriter):
             return args
         # The entry takes each buffer in its own shape and flattens it here (compiler.flat_view: free for a
         # C-contiguous array); a reshape per argument per call in the Python runner cost more than a small
-        # step's kernels.
-        # A sub-entry (control flow's branch or body, compiler.control_flow_stages) is called from compiled code
-        # on flat buffers: it takes them flat.
+        # step's kernels. A sub-entry (control flow's branch or body, compiler.control_flow_stages) is called
+        # from compiled code on flat buffers: it takes them flat.
         self.entry_shapes = [(num_elements(self._buffer_shape(b)),) if self.flat_entry else self._buffer_shape(b)
                              for b in args]
-        sig = ", ".join(_array_type(self._arg_type(b), len(shape)) for b, shape in zip(args, self.entry_shapes))
+        sig = ", ".join([_array_type(self._arg_type(b), len(shape)) for b, shape in zip(args, self.entry_shapes)]
+                        + ["int64"] * len(self.symbols))
         params = [self._arg(b) if len(shape) == 1 else f"{self._arg(b)}nd" for b, shape in zip(args, self.entry_shapes)]
         self.lines.append(f"@numba.njit('void({sig})', cache=GJ_CACHE, error_model='numpy', boundscheck=False, "
                           f"nogil=True, _nrt=False)")
-        self.lines.append(f"def {self.name}({', '.join(params)}):")
+        self.lines.append(f"def {self.name}({', '.join(params + self.symbols)}):")
         for b, shape in zip(args, self.entry_shapes):
             if len(shape) != 1:
                 self.lines.append(f"    {self._arg(b)} = flat_view({self._arg(b)}nd)")
                 self.mathlib.add("flat_view")
         for fname, buffers, inline_body in self.functions:
             if inline_body is None:
-                self.lines.append(f"    {fname}({', '.join(self._arg(b) for b in buffers)})")
+                self.lines.append(f"    {fname}({', '.join([self._arg(b) for b in buffers] + self.symbols)})")
             else:
                 self.lines.append(f"    # {fname}")
                 self.lines.extend("    " + line for line in inline_body)

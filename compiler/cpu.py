@@ -20,6 +20,7 @@ from graphjit.tracer.errors import CompilationError, GraphjitError
 from graphjit.tracer.gc_pause import paused_gc
 from graphjit.tracer.ir import In
 from graphjit.tracer.registry import OPS
+from graphjit.tracer.symbolic import is_symbolic
 
 from . import blas
 from .backend import Executable, register_backend
@@ -43,6 +44,8 @@ def _kernel_supported(name, node, in_types):
     if name in ("softmax", "log_softmax"):
         axis = node.attr("axis")
         return node.type.dtype.is_floating and len(node.type.shape) >= 1 and axis in (-1, len(node.type.shape) - 1)
+    if name == "shape":   # its sizes, symbolic ones from the entry's size arguments
+        return all(type(d) is int or is_symbolic(d) for d in in_types[0].shape)
     if name in ("concat", "stack", "tile", "gather", "sparse_xent"):
         return True
     if name == "scatter_add":   # rows at one index tensor (map_fn's and scan's accumulators)

@@ -2,10 +2,14 @@
 
 It is deliberately simple: every compiled backend is tested against it.
 """
+import dataclasses
+
 import numpy as np
 
+from graphjit.tracer import symbolic
+from graphjit.tracer.attrs import has_symbolic
 from graphjit.tracer.errors import InternalError, InvalidArgumentError
-from graphjit.tracer.ir import Graph, TupleType
+from graphjit.tracer.ir import Graph, TensorType, TupleType
 from graphjit.tracer.op_errors import run_eager
 from graphjit.tracer.registry import OPS
 from graphjit.tracer.subgraphs import uses_variables
@@ -23,6 +27,25 @@ class InterpretedGraph(Executable):
         # Graphs that read or write variables (their subgraphs included) run under the state's lock (one atomic
         # update per call, as compiled)
         self.locks_state = uses_variables(graph)
+        # A graph over symbolic sizes (an input_signature's None dims) binds them from its inputs on each run
+        self.symbolic = any(symbolic.shape_is_symbolic(getattr(n.type, "shape", None)) for n in graph.nodes)
+        if self.symbolic:
+            self._run = self._run_symbolic
+
+    def _run_symbolic(self, state, arrays):
+        arrays = list(arrays)
+        sizes = bind_sizes(self.graph, arrays)
+        values = [None] * len(self.steps)
+        inputs = iter(arrays)
+        for i, (op, attrs, node) in enumerate(self.steps):
+            if node.op == "input":
+                values[i] = next(inputs)
+                continue
+            if has_symbolic(node.attrs) or symbolic.shape_is_symbolic(getattr(node.type, "shape", None)):
+                attrs = {k: symbolic.evaluate(v, sizes) for k, v in attrs.items()}
+                node = dataclasses.replace(node, type=evaluate_type(node.type, sizes))
+            values[i] = run_node(op, node, attrs, state, [values[j] for j in node.inputs])
+        return [values[i] for i in self.graph.outputs]
 
     def _run(self, state, arrays):
         values = [None] * len(self.steps)
@@ -33,6 +56,32 @@ class InterpretedGraph(Executable):
                 continue
             values[i] = run_node(op, node, attrs, state, [values[j] for j in node.inputs])
         return [values[i] for i in self.graph.outputs]
+
+
+def bind_sizes(graph, arrays):
+    """Symbol name -> size, from the inputs of a graph over symbolic sizes; InvalidArgumentError naming the input
+    when a shape does not fit (a fixed size differs, an unknown one is below the minimum or disagrees)."""
+    sizes = {}
+    for position, (i, array) in enumerate(zip(graph.inputs, arrays)):
+        expected = graph.nodes[i].type.shape
+        shape = np.shape(array)
+        fits = len(shape) == len(expected)
+        for d, e in zip(shape, expected) if fits else ():
+            if type(e) is symbolic.SymInt:
+                fits = fits and d >= symbolic.MIN_SIZE and sizes.setdefault(str(e), d) == d
+            else:
+                fits = fits and d == e
+        if not fits:
+            raise InvalidArgumentError(f"{graph.name}: input {position} has shape {shape}, which does not fit "
+                                       f"{graph.nodes[i].type} (unknown sizes at least {symbolic.MIN_SIZE}, equal "
+                                       f"where named alike)")
+    return sizes
+
+
+def evaluate_type(t, sizes):
+    if isinstance(t, TupleType):
+        return TupleType(tuple(evaluate_type(x, sizes) for x in t.types))
+    return TensorType(symbolic.evaluate(tuple(t.shape), sizes), t.dtype)
 
 
 def eager_attrs(op, node):
@@ -78,6 +127,12 @@ def run_node(op, node, attrs, state, args):
     if op is not None and op.subgraphs:   # the subgraphs run with this run's state (variables, random draws)
         attrs = {k: v.with_state(state) if type(v) is SubgraphRunner else v for k, v in attrs.items()}
     return check_result(node, run_eager(op, state, args, attrs, node.loc))
+
+
+def run_sized(op, node, attrs, state, args, sizes):
+    """``run_node`` for a node of a graph over symbolic sizes: its attributes and type evaluated for ``sizes``."""
+    attrs = {k: symbolic.evaluate(v, sizes) for k, v in attrs.items()}
+    return run_node(op, dataclasses.replace(node, type=evaluate_type(node.type, sizes)), attrs, state, args)
 
 
 def check_result(node, out):

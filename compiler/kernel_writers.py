@@ -4,6 +4,7 @@ gather, take, scatter_add). ``StageWriter`` (codegen) inherits them; they emit t
 import numpy as np
 
 from graphjit.tracer.shapes import num_elements
+from graphjit.tracer.symbolic import hint
 
 from .affine import AffineMap
 from .fusion import take_layout
@@ -21,6 +22,7 @@ class KernelWriters:
         matters) with ``prange``: a parallel region costs microseconds, which pay off from 64K cheap steps or 8K
         transcendental ones (heavy: exp, sin, ...); never in stages that call BLAS (see ``allow_parallel``)."""
         threshold = PARALLEL_MIN_TRANSCENDENTAL if heavy else PARALLEL_MIN_ELEMENTS
+        total, rows = hint(total), hint(rows)   # (a symbolic size: guessed, tracer.symbolic.HINT)
         return self.allow_parallel and (rows is None or rows > 1) and total >= threshold
 
     def _row_exp_sum(self, dtype, n):
@@ -230,6 +232,14 @@ class KernelWriters:
                  f"    if b{indices}[k] < {lowest} or b{indices}[k] >= {bound}:",
                  f"        {flag}[0] = 1"]
         return flag_buffer, lines, f"{flag}[0] == 0"
+
+    def shape(self, group):
+        """A tensor's sizes (the ``shape`` op): constants, and the stage's size arguments for symbolic ones."""
+        r = group.members[0]
+        t = f"np.{self._node(r).type.dtype.name}"
+        sizes = self._node(self._node(r).inputs[0]).type.shape
+        body = [f"b{r}[{k}] = {t}({d})" for k, d in enumerate(sizes)] or ["pass"]
+        self._function("shape", [r], body, False, group=group)
 
     def gather(self, group):
         """np.take along ``axis``, checking every index first: an index outside [0, dim) sets a flag and

@@ -12,6 +12,7 @@ them any more (``sys.getrefcount``): large outputs then skip the page faults of 
 entries (double buffering), so a caller that keeps the previous result while making the next call still gets a
 recycled buffer. Both kinds are per thread, so concurrent calls never share a buffer.
 """
+import math
 import sys
 import threading
 
@@ -22,7 +23,10 @@ from graphjit.tracer.registry import OPS
 from graphjit.tracer.source import with_location
 from graphjit.tracer.tensor import EagerTensor
 
-from .interpreter import eager_attrs, run_node
+from graphjit.tracer.attrs import has_symbolic
+from graphjit.tracer.symbolic import graph_symbols, is_symbolic, shape_code, shape_is_symbolic
+
+from .interpreter import eager_attrs, run_node, run_sized
 
 
 def build_runner(graph, effects, steps, constants, tensors=False, read_locations=None, allocate=np.empty):
@@ -44,6 +48,11 @@ def build_runner(graph, effects, steps, constants, tensors=False, read_locations
     if tensors:
         for i in graph.inputs[:user_inputs]:
             emit(f"    v{i} = v{i}._value if type(v{i}) is EagerTensor else np.asarray(v{i})")
+    symbols = graph_symbols(graph)   # symbolic sizes: bound from the inputs' shapes, passed to every entry
+    sizes = "{" + ", ".join(f"{n!r}: {n}" for n in symbols) + "}"
+    if symbols:
+        _emit_symbols(emit, graph, user_inputs, symbols)
+        env["run_sized"] = run_sized
     if effects.variable_inputs or effects.variable_outputs:
         emit("    values = state.values")
     if effects.variable_inputs:
@@ -69,7 +78,10 @@ def build_runner(graph, effects, steps, constants, tensors=False, read_locations
                 _bind_node(env, i, node)
                 eager_operands.update(names[j] for j in node.inputs)
                 args = ", ".join(names[j] for j in node.inputs)
-                emit(f"    v{i} = run_node(op{i}, node{i}, attrs{i}, state, [{args}])")
+                if symbols and (has_symbolic(node.attrs) or shape_is_symbolic(getattr(node.type, "shape", None))):
+                    emit(f"    v{i} = run_sized(op{i}, node{i}, attrs{i}, state, [{args}], {sizes})")
+                else:
+                    emit(f"    v{i} = run_node(op{i}, node{i}, attrs{i}, state, [{args}])")
                 names[i] = f"v{i}"
             continue
         passed = []
@@ -82,35 +94,45 @@ def build_runner(graph, effects, steps, constants, tensors=False, read_locations
                 emit(("buffer", owner, names.get(in_place.get(owner))))
                 names[owner] = f"v{owner}"
             held = _held_shape(graph, shapes, owner)
-            if held == wanted:
+            if _same_shape(held, wanted):
                 passed.append(names[owner])
             else:  # a view (no copy: the runner's arrays are C-contiguous, or the entry copies them below)
-                passed.append(f"{names[owner]}.reshape({-1 if len(wanted) == 1 else wanted!r})")
+                passed.append(f"{names[owner]}.reshape({-1 if len(wanted) == 1 else shape_code(wanted)})")
         for m, j in step.aliases:   # m is a view of j: the same array
             names[m] = names[j]
             shapes[m] = _held_shape(graph, shapes, j)
         env[f"entry{s}"] = step.entry
-        env[f"entry_shapes{s}"] = step.entry_shapes
+        if any(shape_is_symbolic(shape) for shape in step.entry_shapes):   # this call's shapes
+            wanted_shapes = "(" + "".join(f"{shape_code(shape)}, " for shape in step.entry_shapes) + ")"
+        else:
+            env[f"entry_shapes{s}"] = step.entry_shapes
+            wanted_shapes = f"entry_shapes{s}"
         args = ", ".join(passed)
+        sym_args = "".join(f", {n}" for n in symbols)
         emit("    try:")
-        emit(f"        entry{s}({args})")
+        emit(f"        entry{s}({args}{sym_args})")
         emit("    except TypeError:  # a non-contiguous or read-only input (a view, a constant): copy it")
-        emit(f"        entry{s}(*[entry_argument(a, shape) for a, shape in zip(({args},), entry_shapes{s})])")
+        emit(f"        entry{s}(*[entry_argument(a, shape) for a, shape in zip(({args},), {wanted_shapes})]{sym_args})")
         for flag, i, operands in step.checks:  # e.g. a gather index out of range: the op's own error
             node = graph.nodes[i]
             _bind_node(env, i, node)
             # an operand buffer may be the base of a contiguous view starting at 0 (fusion's _kernel_operand):
             # its first `size` elements are the operand (x[:2], or x[-1:-1] of size 0)
             in_shapes = [graph.nodes[j].type.shape for j in node.inputs]
-            values = ", ".join(f"{names[b]}.reshape(-1)[:{int(np.prod(shape))}].reshape({shape!r})"
+            values = ", ".join(f"{names[b]}.reshape(-1)[:{math.prod(shape)}].reshape({shape_code(shape)})"
                                for b, shape in zip(operands, in_shapes))
             emit(f"    if {names[flag]}[0]:")
-            emit(f"        run_node(op{i}, node{i}, attrs{i}, state, [{values}])")
+            if symbols:
+                emit(f"        run_sized(op{i}, node{i}, attrs{i}, state, [{values}], {sizes})")
+            else:
+                emit(f"        run_node(op{i}, node{i}, attrs{i}, state, [{values}])")
     outputs = [names[i] for i in graph.outputs]
     escaping = set(outputs) | eager_operands
-    internal = [owner for owner in allocated if f"v{owner}" not in escaping]
-    pooled = [owner for owner in allocated if f"v{owner}" in escaping]
-    lines[:] = _emit_buffers(lines, internal, pooled)
+    # A buffer of symbolic shape changes size between calls: pooled, with a shape check (see _emit_from_pool).
+    internal = [owner for owner in allocated if f"v{owner}" not in escaping
+                and not shape_is_symbolic(allocated[owner][0])]
+    pooled = [owner for owner in allocated if owner not in internal]
+    lines[:] = _emit_buffers(lines, internal, pooled, allocated)
     # Give pooled buffers back before returning (the caller's references make them busy).
     for slot, owner in enumerate(pooled):
         emit(f"    pool[{2 * slot}] = v{owner}")
@@ -149,7 +171,12 @@ def _held_shape(graph, shapes, i):
     return tuple(getattr(graph.nodes[i].type, "shape", ())) if held is None else held
 
 
-def _emit_buffers(lines, internal, pooled):
+def _same_shape(a, b):
+    """Whether two shapes (maybe with symbolic sizes) are the same expressions."""
+    return len(a) == len(b) and all(str(x) == str(y) for x, y in zip(a, b))
+
+
+def _emit_buffers(lines, internal, pooled, allocated):
     """``lines`` with the buffer placeholders filled in: the thread's buffers taken at the start (internal ones
     as they are), and each pooled one at its place, from the pool when free."""
     out = [lines[0]]
@@ -169,13 +196,15 @@ def _emit_buffers(lines, internal, pooled):
         if owner not in slots:
             continue   # internal: taken above
         slot = slots[owner]
+        shape = allocated[owner][0]
+        sized = shape_code(shape) if shape_is_symbolic(shape) else None   # (this call's shape)
         if old is not None:  # the variable's own buffer, when only the state holds it
             out.append(f"    if getrefcount({old}) <= 3 + (pool[{2 * slot}] is {old}) + (pool[{2 * slot + 1}] is {old}):")
             out.append(f"        v{owner} = {old}")
             out.append("    else:")
-            _emit_from_pool(out.append, owner, slot, "        ")
+            _emit_from_pool(out.append, owner, slot, "        ", sized)
         else:
-            _emit_from_pool(out.append, owner, slot, "    ")
+            _emit_from_pool(out.append, owner, slot, "    ", sized)
     return out
 
 
@@ -204,12 +233,25 @@ def _uninitialized_read(state, reads):
     return FailedPreconditionError("a variable was deleted while a graph read it")
 
 
-def _emit_from_pool(emit, owner, slot, indent):
+def _emit_from_pool(emit, owner, slot, indent, sized=None):
+    """``sized``: the code of a symbolic shape (a pooled buffer of another call's sizes is not reused)."""
+    shape = f"shape{owner}" if sized is None else sized
+    other = "" if sized is None else f" or v{owner}.shape != {sized}"
     emit(f"{indent}v{owner} = pool[{2 * slot}]")
-    emit(f"{indent}if v{owner} is None or getrefcount(v{owner}) > 3:  # busy: try the spare")
+    emit(f"{indent}if v{owner} is None or getrefcount(v{owner}) > 3{other}:  # busy: try the spare")
     emit(f"{indent}    v{owner}, pool[{2 * slot + 1}] = pool[{2 * slot + 1}], v{owner}")
-    emit(f"{indent}    if v{owner} is None or getrefcount(v{owner}) > 2:")
-    emit(f"{indent}        v{owner} = allocate(shape{owner}, dtype{owner})")
+    emit(f"{indent}    if v{owner} is None or getrefcount(v{owner}) > 2{other}:")
+    emit(f"{indent}        v{owner} = allocate({shape}, dtype{owner})")
+
+
+def _emit_symbols(emit, graph, user_inputs, symbols):
+    """``n0 = v3.shape[0]``...: each symbolic size from the first input that has it."""
+    bound = set()
+    for i in graph.inputs[:user_inputs]:
+        for d, size in enumerate(graph.nodes[i].type.shape):
+            if is_symbolic(size) and str(size) in symbols and str(size) not in bound:
+                bound.add(str(size))
+                emit(f"    {size} = v{i}.shape[{d}]")
 
 
 class _ThreadBuffers(threading.local):

@@ -104,6 +104,16 @@ class ScheduledBackend(Backend):
         loaded = self.load(rendered, schedule) if schedule.fused else None
         return self.assemble(schedule, rendered, loaded)
 
+    def symbolic_problem(self, graph):
+        """Plans and renders ``graph`` (no compile): a size the passes, the fusion or the code writers needed as
+        a number is the problem (SymbolicError's message)."""
+        from graphjit.tracer.symbolic import SymbolicError
+        try:
+            self.render(make_schedule(graph, self.capabilities))
+        except SymbolicError as err:
+            return str(err)
+        return None
+
     def render(self, schedule):
         """The backend's source for every fused stage of ``schedule``."""
         raise NotImplementedError

@@ -8,8 +8,9 @@ import time
 
 import numpy as np
 
-from graphjit.compiler.interpreter import eager_attrs, run_node
+from graphjit.compiler.interpreter import bind_sizes, eager_attrs, run_node, run_sized
 from graphjit.tracer import nest
+from graphjit.tracer.symbolic import evaluate, graph_symbols
 from graphjit.tracer.tensor import EagerTensor, Tensor, convert_to_tensor
 
 from .runtime import get_runtime
@@ -82,13 +83,18 @@ def explain(function, *args, repeats=5, **kwargs):
         values[exe.pure.inputs[position]] = np.ascontiguousarray(t._value if type(t) is EagerTensor else t)
     for ref, position in exe.effects.variable_inputs:
         values[exe.pure.inputs[position]] = np.array(runtime.state.read(ref))  # a copy: explain writes nothing back
+    # a trace over symbolic sizes (an input_signature's None dims): this call's sizes, passed to every entry
+    symbols = graph_symbols(exe.pure)
+    sizes = bind_sizes(exe.pure, [values[i] for i in exe.pure.inputs[:len(tensors)]]) if symbols else {}
+    extra = [sizes[n] for n in symbols]
     rows = []
     for step in exe.steps:
         if step.kind == "python":
             for i, node, op in step.nodes:
                 args_ = [values[j] for j in node.inputs]
                 attrs = eager_attrs(op, node)
-                call = lambda op=op, node=node, attrs=attrs, a=args_: run_node(op, node, attrs, runtime.state, a)
+                call = (lambda op=op, node=node, attrs=attrs, a=args_: run_sized(op, node, attrs, runtime.state, a, sizes)
+                        if symbols else run_node(op, node, attrs, runtime.state, a))
                 values[i] = call()   # (a tuple of arrays for control flow, read by its tuple_get nodes)
                 outputs = _arrays(values[i])
                 rows.append({"kernel": f"eager {node.op}", "kind": "eager", "ops": [node.op], "parallel": False,
@@ -99,12 +105,14 @@ def explain(function, *args, repeats=5, **kwargs):
         for node_id, owner, shape, dtype in step.args:
             if owner not in buffers:
                 existing = values[owner] if isinstance(owner, int) and values[owner] is not None else None
-                buffers[owner] = np.ascontiguousarray(existing) if existing is not None else np.empty(shape, dtype)
+                buffers[owner] = (np.ascontiguousarray(existing) if existing is not None
+                                  else np.empty(evaluate(shape, sizes), dtype))
             if isinstance(node_id, int) and node_id >= 0:
                 values[node_id] = buffers[owner]
         owner_of = {node_id: owner for node_id, owner, _, _ in step.args}
-        entry_args = [buffers[owner].reshape(shape) for (_, owner, _, _), shape in zip(step.args, step.entry_shapes)]
-        entry_time = _median_time(lambda: step.entry(*entry_args), repeats)
+        entry_args = [buffers[owner].reshape(evaluate(tuple(shape), sizes))
+                      for (_, owner, _, _), shape in zip(step.args, step.entry_shapes)]
+        entry_time = _median_time(lambda: step.entry(*entry_args, *extra), repeats)
         inline = {"kernel": f"{step.name} (inlined loops)", "kind": "loops", "ops": [], "parallel": False,
                   "bytes": 0, "flops": 0, "time_s": entry_time}
         for fname in step.kernels:
@@ -113,12 +121,12 @@ def explain(function, *args, repeats=5, **kwargs):
             if info["inline"]:  # serial loops are compiled into the entry itself: timed together, below
                 inline["ops"] += info["ops"]
                 inline["bytes"] += sum(a.nbytes for a in flat)
-                inline["flops"] += info["flops"]
+                inline["flops"] += evaluate(info["flops"], sizes)
                 continue
             fn = getattr(exe.module, fname)
             row = {"kernel": fname, "kind": info["kind"], "ops": info["ops"], "parallel": info["parallel"],
-                   "bytes": sum(a.nbytes for a in flat), "flops": info["flops"],
-                   "time_s": _median_time(lambda: fn(*flat), repeats)}
+                   "bytes": sum(a.nbytes for a in flat), "flops": evaluate(info["flops"], sizes),
+                   "time_s": _median_time(lambda: fn(*flat, *extra), repeats)}
             inline["time_s"] -= row["time_s"]
             rows.append(row)
         if inline["ops"]:

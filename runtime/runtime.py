@@ -11,6 +11,8 @@ from graphjit.compiler import cpu as _cpu  # noqa: F401  (registers the Numba CP
 from graphjit.compiler import interpreter as _interpreter  # noqa: F401  (registers the reference interpreter)
 from graphjit.compiler.backend import get_backend
 from graphjit.tracer import function as _function
+from graphjit.tracer import polymorphic as _polymorphic
+from graphjit.tracer.symbolic import hint
 from graphjit.tracer.errors import CompilationError, InvalidArgumentError
 from graphjit.tracer.ir import TensorType, VarRef
 from graphjit.tracer.shapes import num_elements
@@ -273,7 +275,7 @@ def _interpreter_seconds(graph):
 
 
 def _shape(node):
-    return tuple(getattr(node.type, "shape", None) or ())
+    return tuple(hint(d) for d in getattr(node.type, "shape", None) or ())   # (symbolic sizes: a guess)
 
 
 _runtime = None
@@ -311,6 +313,7 @@ _config_on_change(_settings_changed)
 
 def _installed(runtime):
     _function.install_fast_calls(runtime.fast_calls)
+    _polymorphic.install_backend_check(lambda graph, jit_compile: runtime.backend(jit_compile).symbolic_problem(graph))
     return runtime
 
 

@@ -580,3 +580,14 @@ def test_int64_mean_with_cancelling_huge_terms_agrees_between_backends():
     x[0, :, 0, :] = [[m - 1, 5], [100, m - 1], [1, -m], [-(m - 1), 8], [-9, -2]]
     compiled, interpreted = _both_many(lambda v: [gj.reduce_mean(v, axis=[1, 3])], x)
     np.testing.assert_array_equal(compiled[0], interpreted[0])
+
+
+@pytest.mark.xfail(strict=True, reason="open (fuzz seed 21): the compiled float32 softmax row sums its exps in "
+                                       "float64 and divides there, NumPy in float32, so exp(-1e-7) / (1 + exp(-1e-7) "
+                                       "+ exp(-256)) rounds to 0.5 compiled and 0.49999997 interpreted (1 ULP, "
+                                       "where the checker allowed 0.65 ULP); not a symbolic-size issue: the "
+                                       "graph's shapes are all known")
+def test_float32_softmax_of_nearly_equal_logits_rounds_as_numpy():
+    x = np.array([1.0e-07, -2.5598289e+02, 1.1754944e-38], np.float32)
+    compiled, interpreted = _both(lambda v: gj.nn.softmax(v, axis=-1), x)
+    np.testing.assert_array_equal(compiled, interpreted)

@@ -107,13 +107,21 @@ def test_methods_inherit_max_traces_and_bad_settings_are_refused():
         gj.config.explain_retracing = "yes"
 
 
-def test_get_concrete_function_without_arguments_on_a_signature_with_unknown_dims_says_what_to_pass():
+def test_get_concrete_function_without_arguments_on_a_signature_with_unknown_dims_is_the_one_symbolic_trace():
     @gj.function(input_signature=[gj.TensorSpec([None, 3], gj.float32)])
     def f(x):
         return x * 2.0
-    with pytest.raises(errors.UnimplementedError, match=r"unknown dimensions .*\(None, 3\).*pass arguments"):
-        f.get_concrete_function()
-    assert f.get_concrete_function(gj.TensorSpec([2, 3], gj.float32)).input_types[0].shape == (2, 3)
+    concrete = f.get_concrete_function()
+    assert concrete.structured_outputs.shape.as_list() == [None, 3]
+    assert str(concrete.graph).startswith("graph f(%0: f32[n0,3])")
+    x = np.arange(12, dtype=np.float32).reshape(4, 3)
+    np.testing.assert_array_equal(concrete(x).numpy(), x * 2)
+    np.testing.assert_array_equal(f(x[:2]).numpy(), x[:2] * 2)
+    assert f.experimental_get_tracing_count() == 1
+    assert f.get_concrete_function(gj.TensorSpec([2, 3], gj.float32)) is concrete   # (as TF: the one trace)
+    assert f.get_concrete_function(x) is concrete
+    with pytest.raises(errors.InvalidArgumentError, match="traced for f32\\[n0,3\\]"):
+        concrete(np.ones((4, 2), np.float32))
 
 
 def test_a_list_for_one_spec_is_one_tensor_also_through_star_args():
@@ -129,3 +137,25 @@ def test_a_list_for_one_spec_is_one_tensor_also_through_star_args():
     with pytest.raises(errors.InvalidArgumentError, match="input_signature has 2 entries but the call passed 1"):
         scaled([1.0, 2.0, 3.0])
     assert scaled.experimental_get_tracing_count() == 1
+
+
+def test_a_generalised_trace_says_which_sizes_became_unknown(explain, caplog):
+    @gj.function(reduce_retracing=True)
+    def g(x, scale):
+        return x * scale
+    with caplog.at_level(logging.INFO, logger=LOGGER):
+        for n in (3, 5, 7, 9):
+            np.testing.assert_array_equal(g(_vector(n), 2.0).numpy(), np.full(n, 2, np.float32))
+    assert g.experimental_get_tracing_count() == 2
+    first, second = _messages(caplog)
+    assert "first trace" in first and "trace 2, because x: shape (3,) -> (None,)" in second
+
+
+def test_no_new_trace_for_new_sizes_of_a_signature_with_unknown_dims_and_max_traces_one():
+    @gj.function(input_signature=[gj.TensorSpec([None], gj.float32)], max_traces=1)
+    def f(x):
+        return x + 1.0
+    for n in (2, 3, 50):
+        np.testing.assert_array_equal(f(_vector(n)).numpy(), np.full(n, 2, np.float32))
+    with pytest.raises(errors.RetraceError, match="x: shape \\(None,\\) -> \\(1,\\)"):
+        f(_vector(1))   # size 1 is traced per size (broadcasting would decide differently)

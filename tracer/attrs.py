@@ -18,8 +18,16 @@ an attribute is part of a graph's identity and of its JSON document, where ``1``
 from .dtypes import DType
 from .errors import InvalidArgumentError
 from .ir import Const, Graph, In, Slice, VarRef
+from .symbolic import SymbolicError, SymInt
 
 _REQUIRED = object()
+
+
+def has_symbolic(value):
+    """Whether an attribute value holds a symbolic size (tracer.symbolic)."""
+    if type(value) is SymInt:
+        return True
+    return type(value) in (tuple, list) and any(has_symbolic(v) for v in value)
 
 
 class Attr:
@@ -120,12 +128,13 @@ class Axes(Ints):
 
 class Shape(Attr):
     """A tuple of sizes >= 0. ``unknown``: a size may be None (a compat.v1 placeholder's unknown dim);
-    ``minus_one``: a size may be -1 (reshape's "the rest")."""
-    __slots__ = ("unknown", "minus_one")
+    ``minus_one``: a size may be -1 (reshape's "the rest"); ``symbolic``: a size may be a ``SymInt`` (an
+    input_signature's unknown size, evaluated per run: reshape and broadcast_to only)."""
+    __slots__ = ("unknown", "minus_one", "symbolic")
 
-    def __init__(self, *, unknown=False, minus_one=False, **kwargs):
+    def __init__(self, *, unknown=False, minus_one=False, symbolic=False, **kwargs):
         super().__init__(**kwargs)
-        self.unknown, self.minus_one = unknown, minus_one
+        self.unknown, self.minus_one, self.symbolic = unknown, minus_one, symbolic
 
     @property
     def expected(self):
@@ -135,7 +144,7 @@ class Shape(Attr):
     def accepts(self, value):
         return type(value) is tuple and all(
             (type(d) is int and (d >= 0 or (self.minus_one and d == -1))) or (d is None and self.unknown)
-            for d in value)
+            or (self.symbolic and type(d) is SymInt) for d in value)
 
 
 class IndexKey(Attr):
@@ -202,6 +211,9 @@ def validate(op_name, schema, attrs, location=None):
             known = ", ".join(sorted(schema)) or "none"
             raise _error(f"{op_name}: unknown attribute {key!r} (its attributes: {known})", location)
         if not kind.accepts(value):
+            if has_symbolic(value):
+                raise SymbolicError(f"{op_name}: attribute {key!r} would hold a size of an unknown (None) dimension "
+                                    f"({value!r}); this op is not yet polymorphic")
             raise _error(f"{op_name}: attribute {key!r} must be {kind.expected}, got {_given(value)}", location)
     if len(attrs) < len(schema):
         for key, kind in schema.items():

@@ -30,14 +30,14 @@ log = logging.getLogger("graphjit.autodiff")
 def unbroadcast(grad, shape):
     """``grad`` of a broadcast result, summed back to an operand of ``shape`` (NumPy broadcasting's adjoint)."""
     shape = tuple(shape)
-    gshape = tuple(grad.shape)
+    gshape = tuple(grad.type.shape)   # (the type's sizes: symbolic ones kept)
     if gshape == shape:
         return grad
     lead = len(gshape) - len(shape)
     axes = tuple(range(lead)) + tuple(lead + i for i, d in enumerate(shape) if d == 1 and gshape[lead + i] != 1)
     if axes:
         grad = OPS["reduce_sum"].bind(grad, axis=axes, keepdims=False)
-    if tuple(grad.shape) != shape:
+    if tuple(grad.type.shape) != shape:
         grad = OPS["reshape"].bind(grad, shape=shape)
     return grad
 
@@ -202,7 +202,7 @@ class GradientTape:
             if all(g is None for g in found):
                 results.append(zeros_of(shape, source.dtype) if unconnected_gradients == "zero" else None)
                 continue
-            found = [zeros_of(tuple(source.shape), source.dtype) if g is None else g for g in found]
+            found = [zeros_of(tuple(source.type.shape), source.dtype) if g is None else g for g in found]
             results.append(OPS["reshape"].bind(OPS["stack"].bind(*found, axis=0), shape=shape))
         return nest.pack_sequence_as(sources, results)
 
@@ -222,7 +222,7 @@ class GradientTape:
         else:
             raise InvalidArgumentError(f"gradient: sources must be tensors or variables, got {type(source).__name__}")
         if grad is None and unconnected == "zero":
-            grad = zeros_of(tuple(source.shape), source.dtype)
+            grad = zeros_of(tuple(source.type.shape), source.dtype)
         return grad
 
 
@@ -268,12 +268,12 @@ def _accumulate(grads, tensor, grad):
     key = tensor.ref()
     if grad.dtype is not tensor.dtype:
         grad = OPS["cast"].bind(grad, dtype=tensor.dtype)
-    grad = unbroadcast(grad, tuple(tensor.shape))
+    grad = unbroadcast(grad, tuple(tensor.type.shape))
     grads[key] = grad if key not in grads else OPS["add"].bind(grads[key], grad)
 
 
 def ones_like(t):
-    return OPS["fill"].bind(EagerTensor(_scalar(1, t.dtype)), shape=tuple(t.shape))
+    return OPS["fill"].bind(EagerTensor(_scalar(1, t.dtype)), shape=tuple(t.type.shape))
 
 
 def zeros_of(shape, dtype):

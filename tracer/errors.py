@@ -17,6 +17,16 @@ class TracingError(GraphjitError, TypeError):
     """Something a traced function did cannot be represented in a graph."""
 
 
+class SymbolicError(TracingError):
+    """A size that depends on an unknown (None) dimension of an input_signature was needed as a concrete int, or
+    compared in a way the trace cannot decide (``tracer.symbolic``); the function then traces per size.
+    ``unify``: (atom, atom) when the question was whether two such sizes are equal (the trace merges them)."""
+
+    def __init__(self, message, unify=None):
+        super().__init__(message)
+        self.unify = unify
+
+
 class OperatorNotAllowedInGraphError(TracingError):
     """A symbolic tensor was used where a concrete Python value is needed (``if t:``, ``float(t)``)."""
 

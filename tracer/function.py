@@ -12,11 +12,12 @@ import weakref
 
 import numpy as np
 
-from . import autograph, context, display, dtypes, nest, retracing
+from . import autograph, context, display, dtypes, nest, polymorphic, retracing
 from .errors import InvalidArgumentError, UnimplementedError
 from .ir import TensorType
 from .program import Program
 from .specs import TensorSpec, flatten_up_to_signature
+from .symbolic import SymInt
 from .tensor import EagerTensor, SymbolicTensor, Tensor, convert_to_tensor
 from .tracing import TraceContext, trace
 
@@ -171,12 +172,16 @@ class ConcreteFunction(Program):
 
     def __call__(self, *args):
         tensors = []
+        sizes = {}   # symbolic sizes (an input_signature's None dims) bound so far: shared ones must agree
         for i, arg in enumerate(nest.flatten(args)):
             t = convert_to_tensor(arg, what=f"argument {i}")
             expected = self.input_types[i] if i < len(self.input_types) else None
-            if expected is not None and (tuple(t.shape) != tuple(expected.shape) or t.dtype is not expected.dtype):
+            if expected is not None and (not _fits(tuple(t.shape), tuple(expected.shape), sizes)
+                                         or t.dtype is not expected.dtype):
                 raise InvalidArgumentError(f"{self.name}: argument {i} has type {t.type}, but this concrete "
-                                           f"function was traced for {expected}")
+                                           f"function was traced for {expected}"
+                                           + (" (unknown sizes at least 2, equal where named alike)" if sizes or
+                                              any(isinstance(d, SymInt) for d in expected.shape) else ""))
             tensors.append(t)
         return self.call_flat(tensors)
 
@@ -185,7 +190,7 @@ class Function:
     """A Python function that is traced into graphs, one per input signature (``gj.function``)."""
 
     def __init__(self, python_function, *, input_signature=None, jit_compile=None, name=None, debug_compare=None,
-                 max_traces=None, autograph=True):
+                 max_traces=None, autograph=True, reduce_retracing=False):
         functools.update_wrapper(self, python_function)
         self.python_function = python_function
         self.name = name or getattr(python_function, "__name__", "function")
@@ -209,6 +214,18 @@ class Function:
                 if not isinstance(spec, TensorSpec):
                     raise InvalidArgumentError(f"{self.name}: input_signature must hold gj.TensorSpec objects, "
                                                f"got {spec!r}")
+        self.reduce_retracing = bool(reduce_retracing)
+        # One trace over symbolic sizes for a signature with None dims (tracer.polymorphic); with the flat
+        # signature of plain parameters, a call that fits it skips binding and conversion (see __call__).
+        specs = None if self.input_signature is None else polymorphic.specs_of(nest.flatten(self.input_signature))
+        self._polymorphism = None if specs is None else polymorphic.Polymorphism(specs)
+        flat = (self.input_signature is not None and self._simple_arity == len(self.input_signature)
+                and all(isinstance(s, TensorSpec) and s.shape.rank is not None for s in self.input_signature))
+        # The signature a fitting call takes straight to its one trace: the symbolic trace's, or (all sizes
+        # known) a check of the exact shapes, whose concrete function the first fitting call records.
+        self._fast_signature = None if not flat else self._polymorphism or polymorphic.Polymorphism(
+            [(tuple(s.shape), s.dtype) for s in self.input_signature])
+        self._relaxed = {}   # reduce_retracing: key skeleton -> Polymorphism of the generalised signature
 
     # -- methods: one Function (and cache) per instance --
 
@@ -229,7 +246,7 @@ class Function:
             bound_method.__signature__ = _drop_first_parameter(self._signature)
             bound = Function(bound_method, input_signature=self.input_signature, jit_compile=self.jit_compile,
                              name=self.name, debug_compare=self.debug_compare, max_traces=self.max_traces,
-                             autograph=False)   # (method is converted already)
+                             autograph=False, reduce_retracing=self.reduce_retracing)   # (method is converted already)
             try:
                 self._bound[instance] = bound
             except TypeError:
@@ -279,6 +296,10 @@ class Function:
         if OPTIONS.run_eagerly:
             return self.python_function(*args, **kwargs)
         values = args if not kwargs and len(args) == self._simple_arity else self._bind(args, kwargs)
+        fast = self._fast_signature
+        if fast is not None and fast.concrete is not None and fast.check(values):
+            return fast.concrete.call_flat(values)   # the signature's one trace: no binding, no conversion
+        poly = self._polymorphism
         if self.input_signature is not None:
             values = self._apply_signature(values)
         tensors = []
@@ -291,13 +312,70 @@ class Function:
             else:
                 key.append(_leaf_key(value, tensors, name))
         key = tuple(key)
+        if poly is not None and poly.failure is None and poly.check(tensors):
+            concrete = poly.concrete or self._trace_symbolic(poly, values, key)
+            if concrete is not None and poly.serves(tensors):
+                return concrete.call_flat(tensors)
         cache = self._cache
         concrete = cache.get(key)
         if concrete is None:
-            concrete = self._trace(values, tensors, key)
+            concrete = self._relaxed_trace(values, tensors, key)
+            if concrete is None:
+                concrete = self._trace(values, tensors, key)
         elif len(cache) > OPTIONS.max_traces >> 1:  # recency matters only once eviction comes near
             cache[key] = cache.pop(key, concrete)
+        if fast is not None and poly is None and fast.concrete is None and not concrete.captured_inputs:
+            fast.concrete = concrete   # (all sizes known: this is the signature's only trace)
         return concrete.call_flat(tensors)
+
+    def _relaxed_trace(self, values, tensors, key):
+        """reduce_retracing: the trace of the generalised signature serving this call (None dims where the sizes
+        of two calls differed, as TF2 generalises), traced now when this call is the second distinct shape."""
+        if not self._relaxed and not self.reduce_retracing:
+            return None
+        skeleton = _skeleton(key)
+        poly = self._relaxed.get(skeleton)
+        if poly is not None and poly.serves(tensors):
+            return poly.concrete
+        if not self.reduce_retracing:
+            return None
+        if poly is not None and poly.failure is not None:
+            return None   # (it could not be traced over symbolic sizes: per size, as without reduce_retracing)
+        leaves = _tensor_leaves(key)
+        if poly is not None:   # the generalised signature does not fit this call: widen it where it differs
+            earlier = [(tuple(-1 if d is None else d for d in shape), dtype.np) for shape, dtype in poly.specs]
+        else:
+            earlier = next((_tensor_leaves(k) for k in reversed(list(self._cache))
+                            if k[:1] != ("polymorphic",) and _skeleton(k) == skeleton), None)
+        specs = None if earlier is None else polymorphic.relaxed_specs(leaves, earlier)
+        if specs is None:
+            return None
+        relaxed = polymorphic.Polymorphism(specs)
+        if not relaxed.check(tensors):   # (a size 0 or 1: traced per size)
+            return None
+        self._relaxed[skeleton] = relaxed
+        concrete = self._trace_symbolic(relaxed, values, key)
+        return concrete if concrete is not None and relaxed.serves(tensors) else None
+
+    def _trace_symbolic(self, poly, values, key):
+        """The one trace of ``poly``'s signature over symbolic sizes (None, logged, when it cannot be made)."""
+        with _trace_lock:
+            if poly.concrete is not None or poly.failure is not None:
+                return poly.concrete
+            general_key = ("polymorphic",) + _generalized_key(key, iter(poly.specs))
+            retracing.before_trace(self, general_key[1:], log_every_trace=OPTIONS.explain_retracing)
+            concrete = poly.trace(lambda types: self._trace_new(values, None, general_key, symbolic_types=types),
+                                  self.name)
+            if concrete is not None:
+                specs = iter(poly.specs)
+                concrete._input_structure = display.input_structure(self._signature, [
+                    nest.map_structure(lambda leaf: TensorSpec(*next(specs)) if _is_input(leaf) else leaf, v)
+                    for v in values])
+                self._tracing_count += 1
+                self._cache[general_key] = concrete
+                while len(self._cache) > OPTIONS.max_traces:
+                    del self._cache[next(iter(self._cache))]
+            return concrete
 
     def _apply_signature(self, values):
         """``values`` with the tensors the input_signature describes converted and checked. The signature's
@@ -348,7 +426,9 @@ class Function:
                     del self._cache[next(iter(self._cache))]
             return concrete
 
-    def _trace_new(self, values, tensors, key):
+    def _trace_new(self, values, tensors, key, symbolic_types=None):
+        """A new trace for ``values``; with ``symbolic_types`` (the inputs' types over symbolic sizes) it is
+        the polymorphic trace, which the caller counts and keeps once it has succeeded."""
         input_types = []
 
         def input_leaf(leaf):   # the leaves that become graph inputs, in nest.flatten order
@@ -363,6 +443,8 @@ class Function:
             return leaf
         for v in values:
             nest.map_structure(input_leaf, v)
+        if symbolic_types is not None:
+            input_types = list(symbolic_types)
         template, created = None, []
 
         def flat_function(*symbolic):
@@ -402,27 +484,40 @@ class Function:
         # the trace that created them is evicted from the cache).
         concrete.variables = tuple(created)
         self._created_variables += concrete.variables
-        self._tracing_count += 1
-        if not captures:   # a trace fed by an outer trace's tensors is of use only inside that one trace
-            self._cache[key] = concrete
+        self._tracing_count += symbolic_types is None   # (a symbolic trace counts once it is accepted)
+        if not captures and symbolic_types is None:   # a trace fed by an outer trace's tensors is of use only
+            self._cache[key] = concrete                # inside that one trace
         return concrete
 
     def get_concrete_function(self, *args, **kwargs):
         """The ConcreteFunction for these arguments (tensors or TensorSpecs), tracing if needed."""
         if not args and not kwargs and self.input_signature is not None:
-            unknown = [spec for spec in nest.flatten(self.input_signature) if not spec.shape.is_fully_defined()]
-            if unknown:
-                raise UnimplementedError(
-                    f"{self.name}.get_concrete_function(): the input_signature has unknown dimensions ({unknown[0]}); "
-                    f"graphjit traces for full shapes, so pass arguments (or TensorSpecs) of the shapes to trace")
             args = self.input_signature
         values = self._bind(args, kwargs)
-        values = nest.map_structure(
-            lambda v: EagerTensor(np.zeros(v.shape, v.dtype.np)) if isinstance(v, TensorSpec) else v, values)
+        specs = [_leaf_spec(v) for v in nest.flatten(values) if isinstance(v, (TensorSpec,) + _TENSOR_LEAVES)]
+        if any(v.shape.rank is None for v in nest.flatten(values) if isinstance(v, TensorSpec)):
+            raise UnimplementedError(f"{self.name}.get_concrete_function(): a TensorSpec of unknown rank cannot be "
+                                     f"traced; give its rank (None for each unknown size)")
+        values = nest.map_structure(   # (stand-ins: only their types matter; size 2 for the unknown sizes)
+            lambda v: EagerTensor(np.zeros([2 if d is None else d for d in v.shape], v.dtype.np))
+            if isinstance(v, TensorSpec) else v, values)
         if self.input_signature is not None:
             values = self._apply_signature(values)
         tensors = []
         key = tuple(_leaf_key(v, tensors, name) for v, name in zip(values, self._param_names))
+        poly = self._polymorphism
+        if poly is not None and poly.failure is None and poly.check(tensors):   # (what a call of these would run)
+            specs = poly.specs
+        if any(d is None for shape, _ in specs for d in shape):   # the trace over symbolic sizes
+            if poly is None or [s for s, _ in poly.specs] != [s for s, _ in specs]:
+                poly = self._relaxed.setdefault(("gcf", _skeleton(key), tuple(specs)), polymorphic.Polymorphism(specs))
+                self._relaxed.setdefault(_skeleton(key), poly)   # calls that fit it are served by it
+            concrete = poly.concrete or self._trace_symbolic(poly, values, key)
+            if concrete is None:
+                raise UnimplementedError(f"{self.name}.get_concrete_function(): the function cannot be traced once "
+                                         f"for every size of the unknown dimensions ({poly.failure}); pass "
+                                         f"arguments (or TensorSpecs) of the shapes to trace")
+            return concrete
         return self._cache.get(key) or self._trace(values, tensors, key)
 
     def experimental_get_trace_count_kept(self):
@@ -441,6 +536,65 @@ class Function:
 
     def __repr__(self):
         return f"<gj.function {self.name} ({self._tracing_count} trace(s))>"
+
+
+def _leaf_spec(leaf):
+    """(shape, DType) of a TensorSpec (None dims kept) or of a tensor or array given to get_concrete_function."""
+    if isinstance(leaf, TensorSpec):
+        return tuple(leaf.shape), leaf.dtype
+    dtype = leaf.dtype if isinstance(leaf, (EagerTensor, SymbolicTensor)) else dtypes.from_numpy(leaf.dtype)
+    return tuple(leaf.shape), dtype
+
+
+def _fits(shape, expected, sizes):
+    """Whether a tensor of ``shape`` fits an input type's ``expected`` shape; a symbolic size binds in ``sizes``
+    (it must be at least the symbolic minimum, and the same wherever the symbol recurs)."""
+    if len(shape) != len(expected):
+        return False
+    for d, e in zip(shape, expected):
+        if isinstance(e, SymInt):
+            name = str(e)
+            if d is None or d < polymorphic.MIN_SIZE or sizes.setdefault(name, d) != d:
+                return False
+        elif d != e:
+            return False
+    return True
+
+
+def _is_tensor_key(part):
+    return type(part) is tuple and len(part) == 2 and type(part[0]) is tuple and isinstance(part[1], np.dtype)
+
+
+def _map_key(key, on_tensor):
+    """``key`` (a signature key, see _leaf_key) with each tensor part ``(shape, dtype)`` replaced by
+    ``on_tensor(part)``, in flatten order."""
+    def walk(part):
+        if _is_tensor_key(part):
+            return on_tensor(part)
+        if type(part) is tuple and len(part) == 2 and isinstance(part[0], type) and type(part[1]) is tuple:
+            if issubclass(part[0], dict):
+                return (part[0], tuple((k, walk(v)) for k, v in part[1]))
+            if issubclass(part[0], (list, tuple)):
+                return (part[0], tuple(walk(v) for v in part[1]))
+        return part
+    return tuple(walk(p) for p in key)
+
+
+def _tensor_leaves(key):
+    """The (shape, NumPy dtype) of each tensor of a signature key, in flatten order."""
+    found = []
+    _map_key(key, found.append)
+    return found
+
+
+def _generalized_key(key, specs):
+    """``key`` with each tensor's shape replaced by the next spec's (None dims)."""
+    return _map_key(key, lambda part: (next(specs)[0], part[1]))
+
+
+def _skeleton(key):
+    """``key`` with each tensor's sizes left out (its rank kept): the keys reduce_retracing generalises over."""
+    return _map_key(key, lambda part: ("tensor", len(part[0]), part[1]))
 
 
 def _is_input(leaf):
@@ -468,20 +622,22 @@ def _drop_first_parameter(signature):
 
 
 def function(func=None, *, input_signature=None, jit_compile=None, name=None, debug_compare=None, max_traces=None,
-             autograph=True):
+             autograph=True, reduce_retracing=False):
     """Decorator: trace ``func`` into a graph per input signature (works with or without parentheses).
     ``debug_compare`` (None: follow ``gj.config.debug_compare``; True/"raise"/"warn"/False) runs this function's
     graphs beside the reference interpreter and reports the first node whose values differ (shadow mode).
     ``max_traces=N``: an (N+1)th trace raises ``RetraceError`` saying what changed (``gj.config.max_traces`` is
     different: how many traces a function keeps before it drops the least recently used). ``autograph=False``
-    traces the function as written (a Python ``if`` on a tensor is then an error instead of a ``gj.cond``)."""
+    traces the function as written (a Python ``if`` on a tensor is then an error instead of a ``gj.cond``).
+    ``reduce_retracing=True``: after a second distinct shape of the same arguments, one trace with None in the
+    differing dimensions serves every size there (TF2's generalisation; tracer.polymorphic)."""
     if debug_compare not in (None, False, True, "raise", "warn"):
         raise InvalidArgumentError(f"gj.function: debug_compare must be None, False, True, 'raise' or 'warn'; "
                                    f"got {debug_compare!r}")
     if max_traces is not None and (type(max_traces) is not int or max_traces < 1):
         raise InvalidArgumentError(f"gj.function: max_traces must be None or a positive int; got {max_traces!r}")
     options = dict(input_signature=input_signature, jit_compile=jit_compile, name=name, debug_compare=debug_compare,
-                   max_traces=max_traces, autograph=autograph)
+                   max_traces=max_traces, autograph=autograph, reduce_retracing=reduce_retracing)
     if func is None:
         return lambda f: function(f, **options)
     if not callable(func):

@@ -24,6 +24,7 @@ per input`` (None where none flows), or one of the two markers below; every op d
 so that op files set them without importing the tape.
 """
 from . import context
+from .symbolic import SymbolicError
 from .attrs import validate as _validate_attrs
 from .errors import GraphjitError, InternalError
 from .op_errors import EAGER_ERRORS, op_error
@@ -78,6 +79,8 @@ class Op:
         """``infer`` with errors rewritten to name the op, its inputs and the user's line."""
         try:
             return self.infer(*types, **attrs)
+        except SymbolicError as err:   # (kept: the polymorphic trace merges sizes or falls back on it)
+            raise SymbolicError(f"{self.name}({', '.join(str(t) for t in types)}): {err}", err.unify) from None
         except (GraphjitError, *EAGER_ERRORS) as err:
             described = ", ".join(str(t) for t in types)
             raise op_error(err, f"{self.name}({described})", location) from None

@@ -2,6 +2,7 @@
 import math
 
 from .errors import InvalidArgumentError
+from .symbolic import SymInt
 
 
 class TensorShape(tuple):
@@ -11,7 +12,8 @@ class TensorShape(tuple):
     def __new__(cls, dims=()):
         if dims is None:
             return tuple.__new__(UnknownRankShape, ())
-        return tuple.__new__(cls, (None if d is None else int(d) for d in dims))
+        # a symbolic size (an input_signature's None dimension, tracer.symbolic) shows as None, as in TF
+        return tuple.__new__(cls, (None if d is None or isinstance(d, SymInt) else int(d) for d in dims))
 
     rank = property(lambda self: len(self))
 

@@ -4,6 +4,7 @@ import operator
 from . import dtypes, nest
 from .errors import InvalidArgumentError
 from .shapes import TensorShape
+from .symbolic import SymInt
 
 
 def checked_shape(shape, what):
@@ -16,7 +17,7 @@ def checked_shape(shape, what):
     dims = shape if isinstance(shape, (list, tuple)) else (shape,)
     checked = []
     for d in dims:
-        if d is None:
+        if d is None or isinstance(d, SymInt):   # (a symbolic size of a trace: unknown to the user)
             checked.append(None)
             continue
         try:

@@ -8,6 +8,7 @@ from graphjit.tracer.ir import Const, TensorType
 from graphjit.tracer.registry import OPS
 from graphjit.tracer.op_errors import run_eager
 from graphjit.tracer.shapes import num_elements
+from graphjit.tracer.symbolic import shape_is_symbolic
 
 from ..interpreter import eager_attrs
 from .rebuild import Rebuilder, is_effectful, recursive, typed_node
@@ -26,6 +27,7 @@ def fold_constants(graph, max_elements=MAX_FOLDED_ELEMENTS):
             values[new_id] = node.attr("value").value
             continue
         if (node.op == "input" or is_effectful(node) or not isinstance(node.type, TensorType)
+                or shape_is_symbolic(node.type.shape)   # (its size is known per run only)
                 or num_elements(node.type.shape) > max_elements):   # (a node of several results is no constant)
             continue
         args = [values.get(j) for j in rebuilt.nodes[new_id].inputs]

@@ -13,6 +13,7 @@ from .. import lowering as L
 from ..lowering import Scalar
 from ..registry import NOT_DIFFERENTIABLE, OPS, Op, export, numpy_adapter, register
 from ..shapes import broadcast_shapes, normalize_axis
+from ..symbolic import shape_is_symbolic
 from ..tensor import EagerTensor, SymbolicTensor, as_dtype_arg, convert_to_tensor
 from .indexing import located
 from .shape_ops import cast, static_shape
@@ -99,6 +100,10 @@ def _like(op, input, dtype, what):  # noqa: A002
     # Shapes are static, so the result depends only on the input's type: no edge from the input's node.
     t = convert_to_tensor(input, what=f"{what}(input)")
     dtype = as_dtype_arg(dtype, f"{what}(dtype)") or t.dtype
+    shape = tuple(t.type.shape)
+    if shape_is_symbolic(shape):   # an input_signature's unknown size: the value broadcast (broadcast_to takes it)
+        value = (np.zeros if op is ZEROS else np.ones)((), dtype.np)
+        return OPS["broadcast_to"].bind(convert_to_tensor(value), shape=shape)
     return op.bind(shape=tuple(t.shape), dtype=dtype)
 
 

@@ -178,9 +178,9 @@ def _matmul_grad(g, y, a, b, *, transpose_a, transpose_b):
     """For A = op(a), B = op(b), y = A @ B: dA = g @ B^T and dB = A^T @ g, each written as one matmul on the
     stored operands (so no transpose is materialised). 1-D operands are matrices of one row (a) or column (b);
     broadcast batch axes are summed by the tape."""
-    a2 = _reshaped(a, (1,) + tuple(a.shape)) if len(a.shape) == 1 else a
-    b2 = _reshaped(b, tuple(b.shape) + (1,)) if len(b.shape) == 1 else b
-    g_shape = list(g.shape)
+    a2 = _reshaped(a, (1,) + tuple(a.type.shape)) if len(a.shape) == 1 else a
+    b2 = _reshaped(b, tuple(b.type.shape) + (1,)) if len(b.shape) == 1 else b
+    g_shape = list(g.type.shape)   # (symbolic sizes kept)
     if len(b.shape) == 1:
         g_shape.append(1)
     if len(a.shape) == 1:
@@ -195,9 +195,9 @@ def _matmul_grad(g, y, a, b, *, transpose_a, transpose_b):
     else:
         db = MATMUL.bind(a2, g2, transpose_a=not transpose_a, transpose_b=False)
     if len(a.shape) == 1:
-        da = _reshaped(_sum_leading(da, len(da.shape) - 2), tuple(a.shape))
+        da = _reshaped(_sum_leading(da, len(da.shape) - 2), tuple(a.type.shape))
     if len(b.shape) == 1:
-        db = _reshaped(_sum_leading(db, len(db.shape) - 2), tuple(b.shape))
+        db = _reshaped(_sum_leading(db, len(db.shape) - 2), tuple(b.type.shape))
     return da, db
 
 

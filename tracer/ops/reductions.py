@@ -18,6 +18,7 @@ from ..errors import InvalidArgumentError, UnimplementedError
 from ..ir import TensorType
 from ..lowering import Kernel, Reduce
 from ..registry import API, NOT_DIFFERENTIABLE, OPS, Op, export, numpy_adapter, register
+from ..symbolic import is_symbolic
 from ..shapes import format_shape, inverse_permutation, normalize_axes, normalize_axis
 from ..source import with_location
 from ..tensor import EagerTensor, as_dtype_arg, convert_to_tensor
@@ -313,15 +314,32 @@ ARGMIN.lower = Kernel("argmin")
 
 def _spread(g, x, axis):
     """``g`` (the reduction's shape) with the reduced axes back as size 1, broadcast to ``x``'s shape."""
-    kept = OPS["reshape"].bind(g, shape=reduced_shape(tuple(x.shape), axis, True))
-    return OPS["broadcast_to"].bind(kept, shape=tuple(x.shape))
+    kept = OPS["reshape"].bind(g, shape=reduced_shape(tuple(x.type.shape), axis, True))
+    return OPS["broadcast_to"].bind(kept, shape=tuple(x.type.shape))
 
 
 def _count(x, axis):
     n = 1
     for a in axis:
-        n *= x.shape[a]
+        n *= x.type.shape[a]
     return n
+
+
+def _divided_by_count(g, x, axis):
+    """``g`` / the number of elements reduced (at least 1); over a symbolic size (an input_signature's None
+    dim) the count is computed when the graph runs, from the ``shape`` op."""
+    n = _count(x, axis)
+    if not is_symbolic(n):
+        return g / float(max(n, 1))
+    dims = OPS["shape"].bind(x, out_type=int64)
+    count = None
+    for a in axis:
+        if is_symbolic(x.type.shape[a]):
+            d = dims[a]
+            count = d if count is None else count * d
+    static = _count(x, [a for a in axis if not is_symbolic(x.type.shape[a])])
+    count = OPS["cast"].bind(count, dtype=g.dtype)
+    return g / (count * float(static)) if static != 1 else g / count
 
 
 def _extreme_grad(g, y, x, *, axis, keepdims):
@@ -332,7 +350,7 @@ def _extreme_grad(g, y, x, *, axis, keepdims):
 
 
 REDUCE_SUM.grad = lambda g, y, x, *, axis, keepdims: (_spread(g, x, axis),)
-REDUCE_MEAN.grad = lambda g, y, x, *, axis, keepdims: (_spread(g, x, axis) / float(max(_count(x, axis), 1)),)
+REDUCE_MEAN.grad = lambda g, y, x, *, axis, keepdims: (_divided_by_count(_spread(g, x, axis), x, axis),)
 def _prod_grad(g, y, x, *, axis, keepdims):
     """Each element's gradient is the product of the others in its group (the elements reduced together),
     computed without dividing by it, so zeros are handled (TF's exclusive-product formulation): with the group

@@ -15,6 +15,7 @@ from .. import lowering as L
 from ..lowering import Kernel, Scalar, View
 from ..registry import NOT_DIFFERENTIABLE, OPS, Op, export, numpy_adapter, register
 from ..shapes import broadcast_shapes, inverse_permutation, normalize_axes, normalize_axis, num_elements
+from ..symbolic import SymInt
 from ..tensor import EagerTensor, SymbolicTensor, as_dtype_arg, convert_to_tensor
 from .indexing import located, piece_bounds, pieces, static_axis, unstack
 
@@ -43,6 +44,9 @@ def static_shape(shape, what="shape", allow_minus_one=False):
             raise UnimplementedError(f"{what} contains a symbolic tensor: shapes must be known while tracing")
         if d is None:
             raise InvalidArgumentError(f"{what}={tuple(shape)} has an unknown (None) dimension")
+        if isinstance(d, SymInt):   # a size of an input_signature's None dim (the rules' own shapes): kept
+            dims.append(d)
+            continue
         if isinstance(d, (bool, np.bool_)):
             raise InvalidArgumentError(f"{what} must contain ints, got {shape!r}")
         try:
@@ -79,7 +83,7 @@ def resolve_reshape(in_shape, shape):
 
 # A -1 stays in the shape only where the input's dims are unknown (compat.v1): each run resolves it.
 RESHAPE = register(Op("reshape", infer=lambda x, *, shape: TensorType(resolve_reshape(x.shape, shape), x.dtype),
-                      eager=lambda x, *, shape: x.reshape(shape), attrs={"shape": Shape(minus_one=True)}))
+                      eager=lambda x, *, shape: x.reshape(shape), attrs={"shape": Shape(minus_one=True, symbolic=True)}))
 
 
 @export("reshape")
@@ -210,7 +214,8 @@ def _broadcast_to_infer(x, *, shape):
 
 # A contiguous copy, not NumPy's read-only zero-stride view: NumPy code given the value may write to it.
 BROADCAST_TO = register(Op("broadcast_to", infer=_broadcast_to_infer,
-                           eager=lambda x, *, shape: np.array(np.broadcast_to(x, shape)), attrs={"shape": Shape()}))
+                           eager=lambda x, *, shape: np.array(np.broadcast_to(x, shape)),
+                           attrs={"shape": Shape(symbolic=True)}))
 
 
 @export("broadcast_to")
@@ -426,7 +431,7 @@ def _shape(x, *, out_type):
 
 
 SHAPE = register(Op("shape", infer=_shape_infer, eager=_shape, attrs={"out_type": Dtype()},
-                    doc="The shape of a tensor as a 1-D int tensor."))
+                    doc="The shape of a tensor as a 1-D int tensor.", lower=Kernel("shape")))
 
 
 def _shape_query(input, out_type, where):
