@@ -101,6 +101,15 @@ def take_layout(node, nodes):
     return (view, axis, front) if expected == tuple(node.type.shape) else None
 
 
+def strided_scatter_view(node):
+    """For ``scatter_add`` with a basic key (no tensor indices): the strided view of the output's buffer that
+    the key selects, which the updates are added into; None for other keys."""
+    if node.op != "scatter_add" or len(node.inputs) != 2:
+        return None
+    key = tuple(k.to_slice() if isinstance(k, Slice) else k for k in node.attr("key"))
+    return AffineMap.contiguous(node.type.shape).index(key)
+
+
 def kernel_name(node):
     """The kernel a KERNEL node becomes: its lowering's name, "take" for a getitem (see take_layout), and
     "int_matmul" for an integer matmul (loops: BLAS has no integer gemm)."""
@@ -325,6 +334,8 @@ class StagePlan:
         """An elementwise group may write its output into a scratch input it alone reads (e.g. the
         matmul result under a bias-add + relu epilogue): one pass over the output, no new buffer."""
         for group in self.groups:
+            if group.kind == "scatter_add":
+                self._scatter_in_place(group)
             if group.kind != "elementwise":
                 continue
             outputs = [m for m in group.members if m in self.materialized]
@@ -345,6 +356,17 @@ class StagePlan:
                         break
                 if group.inplace_of:
                     break
+
+    def _scatter_in_place(self, group):
+        """A scatter_add adds into its tensor's own buffer when nothing else reads that buffer (a chain of
+        strided scatters, the gradient of several slices of one value, fills one zero-initialised buffer)."""
+        r, (j, _) = group.members[0], group.operands[0]
+        src = self.group_of.get(j)
+        if (j == self.graph.nodes[r].inputs[0] and src is not None and src.kind != "reduce" and j in self.materialized
+                and j not in self.maps and j not in self.needed_outside and set(self.users[j]) == {r}
+                and j not in self.alias.values()):
+            group.inplace_of[r] = j
+            self.alias[r] = self.resolve(j)   # j may itself add into an earlier scatter's buffer
 
     def _reads_at_output_index(self, group, m):
         """Whether copy member m reads each element at the index it writes. A copy through a transposing,
