@@ -124,14 +124,17 @@ def specialize_scalar_pow(nodes, node):
     return None
 
 
+def _is_zeros(nodes, i):
+    """zeros, or a constant of +0 (small zeros are folded into constants)."""
+    return nodes[i].op == "zeros" or _is_all(_const_value(nodes, i), 0, negative_zero=False)
+
+
 def _zero_rooted(nodes, i):
     """Whether node i is zeros (+0.0) with strided updates added: none of its elements is -0.0 (a sum is -0.0
     only when both terms are), so adding +0.0 to it changes nothing."""
-    node = nodes[i]
-    while node.op == "scatter_add" and len(node.inputs) == 2:
-        node = nodes[node.inputs[0]]
-    value = _const_value(nodes, nodes.index(node)) if node.op == "constant" else None
-    return node.op == "zeros" or (value is not None and _is_all(value, 0, negative_zero=False))
+    while nodes[i].op == "scatter_add" and len(nodes[i].inputs) == 2:
+        i = nodes[i].inputs[0]
+    return _is_zeros(nodes, i)
 
 
 def chain_strided_scatters(nodes, node):
@@ -142,7 +145,7 @@ def chain_strided_scatters(nodes, node):
         return None
     for a, b in (node.inputs, node.inputs[::-1]):
         scatter = nodes[b]
-        if (scatter.op == "scatter_add" and len(scatter.inputs) == 2 and nodes[scatter.inputs[0]].op == "zeros"
+        if (scatter.op == "scatter_add" and len(scatter.inputs) == 2 and _is_zeros(nodes, scatter.inputs[0])
                 and nodes[a].type == scatter.type == node.type and _zero_rooted(nodes, a)):
             return typed_node(nodes, "scatter_add", (a, scatter.inputs[1]), node.loc, key=scatter.attr("key"))
     return None
