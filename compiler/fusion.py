@@ -10,7 +10,7 @@ Numba entry. Inside a compiled stage:
 - view ops (transpose, broadcast, basic indexing, reshape of contiguous values) become index maps;
 - matmul (integer matmul as loops), row softmax/log_softmax, sparse softmax cross-entropy, logsumexp and argmax/argmin over
   trailing axes, concat, stack, tile, gather, ``x[key]`` with one integer tensor in the key (a take) and
-  scatter_add of rows are kernels of their own; elementwise consumers of a matmul form the next group, which writes back into
+  scatter_add (of rows, or at a basic key; in place into a tensor nothing else reads) are kernels of their own; elementwise consumers of a matmul form the next group, which writes back into
   the matmul's buffer (one pass over the output);
 - control flow (cond, while_loop) is a kernel too, of real branches and loops, whose members are the node and its
   ``tuple_get`` results (one buffer each), when the backend can write its subgraphs: over scalars
@@ -145,6 +145,7 @@ class Group:
     sealed: bool = False         # a node outside consumed a member: no more members may join
     inplace_of: dict = field(default_factory=dict)  # member id -> input buffer id it may overwrite
     operands: list = field(default_factory=list)    # kernels: (buffer id, transposed) per input
+    operand_maps: dict = field(default_factory=dict)  # kernels reading input k through a view: k -> AffineMap
 
 
 @dataclass
@@ -242,6 +243,14 @@ class StagePlan:
         self._copy_of(j)
         return j, False
 
+    def _mapped_operand(self, j):
+        """(buffer id, False, map) for a kernel that reads input j elementwise through its index map (a view
+        costs no copy)."""
+        self._materialize(j)
+        buffer, amap = self.source(j)
+        self._materialize(buffer)
+        return buffer, False, amap
+
     # -- placing nodes --
     def _place(self, i):
         node = self.graph.nodes[i]
@@ -267,10 +276,14 @@ class StagePlan:
             self.materialized.add(i)
         elif kind == KERNEL:
             name = kernel_name(node)
-            operands = [self._kernel_operand(j, allow_transpose=name in ("matmul", "int_matmul")) for j in node.inputs]
+            through_map = {1} if strided_scatter_view(node) is not None else set()   # reads updates in view order
+            operands = [self._mapped_operand(j) if k in through_map else
+                        self._kernel_operand(j, allow_transpose=name in ("matmul", "int_matmul"))
+                        for k, j in enumerate(node.inputs)]
             several = isinstance(node.type, TupleType)   # control flow: its results are its tuple_get members
             group = self._new_group(name, () if several else node.type.shape, [i])
-            group.operands = operands
+            group.operands = [operand[:2] for operand in operands]
+            group.operand_maps = {k: operand[2] for k, operand in enumerate(operands) if len(operand) == 3}
             group.sealed = True
             if not several:
                 self.materialized.add(i)

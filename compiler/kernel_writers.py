@@ -5,7 +5,7 @@ import numpy as np
 
 from graphjit.tracer.shapes import num_elements
 
-from .affine import AffineMap, contiguous_strides as _contiguous
+from .affine import AffineMap
 from .fusion import strided_scatter_view, take_layout
 from .scalar_numba import cast_source as cast
 
@@ -279,7 +279,8 @@ class KernelWriters:
         """``tensor`` with ``updates`` added at rows ``tensor[indices]`` (key ``(In(1),)``; np.add.at: a repeated
         index adds every update meant for it), indices checked first as in take. The copy of ``tensor`` is skipped
         when the output buffer is the tensor's own: a loop accumulating rows updates its buffer in place
-        (compiler.control_flow_stages), one row per iteration instead of the whole accumulator."""
+        (compiler.control_flow_stages), one row per iteration instead of the whole accumulator. A basic key (no
+        index tensor) is _scatter_add_strided's."""
         r = group.members[0]
         node = self._node(r)
         if len(node.inputs) == 2:
@@ -326,10 +327,10 @@ class KernelWriters:
             loop = "numba.prange" if parallel and k == 0 else "range"
             body.append(f"{indent}for i{d} in {loop}({view.shape[d]}):")
             indent += "    "
-        # the updates are read in the view's C order: their flat index from the loop indices
-        update_strides = dict(zip(range(len(view.shape)), _contiguous(view.shape)))
+        # the updates (of the view's shape) are read through their own index map: a view of a value costs no copy
+        reads = group.operand_maps.get(1) or AffineMap.contiguous(view.shape)
         at = " + ".join([str(view.offset)] + [f"i{d} * {view.strides[d]}" for d in dims])
-        source = " + ".join(["0"] + [f"i{d} * {update_strides[d]}" for d in dims])
+        source = " + ".join([str(reads.offset)] + [f"i{d} * {reads.strides[d]}" for d in dims])
         if view.size:
             body.append(f"{indent}b{out}[{at}] = {t}({acc}(b{out}[{at}]) + {acc}(b{updates}[{source}]))")
         self._function("scatter_add", [tensor, updates, out], body, parallel, group=group, flops=view.size)

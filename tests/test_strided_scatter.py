@@ -126,6 +126,36 @@ def test_a_sum_of_scatters_into_zeros_is_one_chain_into_one_buffer(dtype, monkey
     assert len(scatters) == 4 and {(i, scatters[0]) for i in scatters[1:]} <= set(executable.steps[0].aliases)
 
 
+@pytest.mark.parametrize("dtype", [np.float32, np.int64], ids=lambda d: np.dtype(d).name)
+def test_updates_that_are_views_are_read_through_their_index_map_without_a_copy(dtype, monkeypatch):
+    """Strided, reversed, transposed and broadcast views of a computed value as the updates (the gradient of
+    conv2d's concat of taps is a channel slice of the patches' gradient)."""
+    monkeypatch.setattr(gj.config, "compile_in_background", False)
+    rng = np.random.default_rng(11)
+    t, v, row = _draw(rng, (5, 8, 3), dtype), _draw(rng, (6, 4, 4), dtype), _draw(rng, (3,), dtype)
+    key = (S(None, None, 2), S(1, None, 2))                       # selects [3, 4, 3]
+    numpy_key = _numpy_key(key)
+
+    def fn(t, v, row):
+        w = v * 2
+        return (_scatter(t * 2, gj.transpose(w[::2, 1:, ::-1], [0, 2, 1])[:, ::-1], key),
+                _scatter(t * 2, gj.broadcast_to(row * 3, (3, 4, 3)), key))
+
+    with np.errstate(over="ignore"):
+        w = v * dtype(2)
+        first, second = np.array(t * dtype(2)), np.array(t * dtype(2))
+        first[numpy_key] += np.transpose(w[::2, 1:, ::-1], [0, 2, 1])[:, ::-1]
+        second[numpy_key] += np.broadcast_to(row * dtype(3), (3, 4, 3))
+    for backend in ("interpreter", "cpu"):
+        got = _run(backend, fn, (t, v, row), monkeypatch)
+        np.testing.assert_array_equal(got[0], first, err_msg=backend)
+        np.testing.assert_array_equal(got[1], second, err_msg=backend)
+    executable = _compiled_executable(gj.function(fn), t, v, row)
+    copies = [info for info in executable.kernels.values() if info["ops"] in (["getitem"], ["transpose"],
+                                                                              ["broadcast_to"])]
+    assert not copies and [info["kind"] for info in executable.kernels.values()].count("scatter_add") == 2
+
+
 def test_negative_zero_is_kept_where_no_scatter_adds(monkeypatch):
     """``a + scatter(zeros, g)`` is only chained when ``a`` holds no -0.0: here ``a`` is an input that may."""
     monkeypatch.setattr(gj.config, "compile_in_background", False)
