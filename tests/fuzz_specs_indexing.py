@@ -151,18 +151,16 @@ def _strided_scatter():
     def make(ch, prog, want_error):
         x = pick_value(ch, prog)
         shape = shape_of(prog, x)
-        key = []
-        for d in shape:
-            kind = ch.int(0, 5)
-            if kind == 0 and d:
+        covered = ch.int(0, len(shape)) if ch.coin(0.3) else 0   # leading axes an Ellipsis stands for
+        key = [Ellipsis] if covered else []
+        for d in shape[covered:]:
+            if ch.coin(0.3) and d:
                 key.append(ch.int(-d, d - 1))
-            elif kind == 1:
-                key.append(None)
-            elif kind == 2 and Ellipsis not in key:
-                key.append(Ellipsis)
             else:
                 key.append(Slice(ch.pick((None, ch.int(-d - 1, d + 1))), ch.pick((None, ch.int(-d - 1, d + 1))),
                                  ch.pick((None, 1, 2, -1, -2, 3))))
+        if ch.coin(0.3):
+            key.insert(ch.int(0, len(key)), None)
         selected = np.zeros(shape, bool)[tuple(k.to_slice() if isinstance(k, Slice) else k for k in key)].shape
         u = add_input(prog, ch, selected, prog.types[x].dtype)
         return (x, u), {"key": tuple(key), "bad": False}
