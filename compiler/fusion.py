@@ -10,8 +10,9 @@ Numba entry. Inside a compiled stage:
 - view ops (transpose, broadcast, basic indexing, reshape of contiguous values) become index maps;
 - matmul (integer matmul as loops), row softmax/log_softmax, sparse softmax cross-entropy, logsumexp and argmax/argmin over
   trailing axes, concat, stack, tile, gather, ``x[key]`` with one integer tensor in the key (a take) and
-  scatter_add (of rows, or at a basic key; in place into a tensor nothing else reads) are kernels of their own; elementwise consumers of a matmul form the next group, which writes back into
-  the matmul's buffer (one pass over the output);
+  scatter_add (of rows, or at a basic key; in place into a tensor nothing else reads) are kernels of their own;
+  elementwise consumers of a matmul form the next group, which writes back into the matmul's buffer (one pass
+  over the output);
 - control flow (cond, while_loop) is a kernel too, of real branches and loops, whose members are the node and its
   ``tuple_get`` results (one buffer each), when the backend can write its subgraphs: over scalars
   (``scalar_control_flow``) or, each subgraph planned as a stage of its own, over arrays
