@@ -27,7 +27,7 @@ from .backend import Executable, register_backend
 from .cache import has_entry, load_module
 from .codegen import StageWriter
 from .control_flow_stages import array_control_flow
-from .fusion import CONSTANT, INPUT, scalar_control_flow
+from .fusion import CONSTANT, INPUT, scalar_control_flow, strided_scatter_view
 from .runner import build_runner
 from .schedule import Capabilities, PythonStage, ScheduledBackend
 
@@ -48,8 +48,9 @@ def _kernel_supported(name, node, in_types):
         return all(type(d) is int or is_symbolic(d) for d in in_types[0].shape)
     if name in ("concat", "stack", "tile", "gather", "sparse_xent"):
         return True
-    if name == "scatter_add":   # rows at one index tensor (map_fn's and scan's accumulators)
-        return node.attr("key") == (In(1),) and node.type.dtype.kind in "fiu" and len(node.type.shape) >= 1
+    if name == "scatter_add":   # rows at one index tensor (map_fn's and scan's accumulators), or a basic key
+        rows = node.attr("key") == (In(1),) and len(node.type.shape) >= 1   # (strided slicing's gradient)
+        return (rows or strided_scatter_view(node) is not None) and node.type.dtype.kind in "fiu"
     if name in ("cond", "while_loop"):   # real branches and loops over scalars (compiler.control_flow_writer)
         return scalar_control_flow(node) or array_control_flow(node, _kernel_supported)   # or arrays
     rank = len(in_types[0].shape)

@@ -10,8 +10,9 @@ Numba entry. Inside a compiled stage:
 - view ops (transpose, broadcast, basic indexing, reshape of contiguous values) become index maps;
 - matmul (integer matmul as loops), row softmax/log_softmax, sparse softmax cross-entropy, logsumexp and argmax/argmin over
   trailing axes, concat, stack, tile, gather, ``x[key]`` with one integer tensor in the key (a take) and
-  scatter_add of rows are kernels of their own; elementwise consumers of a matmul form the next group, which writes back into
-  the matmul's buffer (one pass over the output);
+  scatter_add (of rows, or at a basic key; in place into a tensor nothing else reads) are kernels of their own;
+  elementwise consumers of a matmul form the next group, which writes back into the matmul's buffer (one pass
+  over the output);
 - control flow (cond, while_loop) is a kernel too, of real branches and loops, whose members are the node and its
   ``tuple_get`` results (one buffer each), when the backend can write its subgraphs: over scalars
   (``scalar_control_flow``) or, each subgraph planned as a stage of its own, over arrays
@@ -101,6 +102,15 @@ def take_layout(node, nodes):
     return (view, axis, front) if expected == tuple(node.type.shape) else None
 
 
+def strided_scatter_view(node):
+    """For ``scatter_add`` with a basic key (no tensor indices): the strided view of the output's buffer that
+    the key selects, which the updates are added into; None for other keys."""
+    if node.op != "scatter_add" or len(node.inputs) != 2:
+        return None
+    key = tuple(k.to_slice() if isinstance(k, Slice) else k for k in node.attr("key"))
+    return AffineMap.contiguous(node.type.shape).index(key)
+
+
 def kernel_name(node):
     """The kernel a KERNEL node becomes: its lowering's name, "take" for a getitem (see take_layout), and
     "int_matmul" for an integer matmul (loops: BLAS has no integer gemm)."""
@@ -136,6 +146,7 @@ class Group:
     sealed: bool = False         # a node outside consumed a member: no more members may join
     inplace_of: dict = field(default_factory=dict)  # member id -> input buffer id it may overwrite
     operands: list = field(default_factory=list)    # kernels: (buffer id, transposed) per input
+    operand_maps: dict = field(default_factory=dict)  # kernels reading input k through a view: k -> AffineMap
 
 
 @dataclass
@@ -233,6 +244,14 @@ class StagePlan:
         self._copy_of(j)
         return j, False
 
+    def _mapped_operand(self, j):
+        """(buffer id, False, map) for a kernel that reads input j elementwise through its index map (a view
+        costs no copy)."""
+        self._materialize(j)
+        buffer, amap = self.source(j)
+        self._materialize(buffer)
+        return buffer, False, amap
+
     # -- placing nodes --
     def _place(self, i):
         node = self.graph.nodes[i]
@@ -258,10 +277,14 @@ class StagePlan:
             self.materialized.add(i)
         elif kind == KERNEL:
             name = kernel_name(node)
-            operands = [self._kernel_operand(j, allow_transpose=name in ("matmul", "int_matmul")) for j in node.inputs]
+            through_map = {1} if strided_scatter_view(node) is not None else set()   # reads updates in view order
+            operands = [self._mapped_operand(j) if k in through_map else
+                        self._kernel_operand(j, allow_transpose=name in ("matmul", "int_matmul"))
+                        for k, j in enumerate(node.inputs)]
             several = isinstance(node.type, TupleType)   # control flow: its results are its tuple_get members
             group = self._new_group(name, () if several else node.type.shape, [i])
-            group.operands = operands
+            group.operands = [operand[:2] for operand in operands]
+            group.operand_maps = {k: operand[2] for k, operand in enumerate(operands) if len(operand) == 3}
             group.sealed = True
             if not several:
                 self.materialized.add(i)
@@ -325,6 +348,8 @@ class StagePlan:
         """An elementwise group may write its output into a scratch input it alone reads (e.g. the
         matmul result under a bias-add + relu epilogue): one pass over the output, no new buffer."""
         for group in self.groups:
+            if group.kind == "scatter_add":
+                self._scatter_in_place(group)
             if group.kind != "elementwise":
                 continue
             outputs = [m for m in group.members if m in self.materialized]
@@ -345,6 +370,17 @@ class StagePlan:
                         break
                 if group.inplace_of:
                     break
+
+    def _scatter_in_place(self, group):
+        """A scatter_add adds into its tensor's own buffer when nothing else reads that buffer (a chain of
+        strided scatters, the gradient of several slices of one value, fills one zero-initialised buffer)."""
+        r, (j, _) = group.members[0], group.operands[0]
+        src = self.group_of.get(j)
+        if (j == self.graph.nodes[r].inputs[0] and src is not None and src.kind != "reduce" and j in self.materialized
+                and j not in self.maps and j not in self.needed_outside and set(self.users[j]) == {r}
+                and j not in self.alias.values()):
+            group.inplace_of[r] = j
+            self.alias[r] = self.resolve(j)   # j may itself add into an earlier scatter's buffer
 
     def _reads_at_output_index(self, group, m):
         """Whether copy member m reads each element at the index it writes. A copy through a transposing,

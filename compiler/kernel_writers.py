@@ -7,7 +7,7 @@ from graphjit.tracer.shapes import num_elements
 from graphjit.tracer.symbolic import hint
 
 from .affine import AffineMap
-from .fusion import take_layout
+from .fusion import strided_scatter_view, take_layout
 from .scalar_numba import cast_source as cast
 
 PARALLEL_MIN_ELEMENTS = 1 << 16        # cheap arithmetic: below this one thread is faster
@@ -289,9 +289,12 @@ class KernelWriters:
         """``tensor`` with ``updates`` added at rows ``tensor[indices]`` (key ``(In(1),)``; np.add.at: a repeated
         index adds every update meant for it), indices checked first as in take. The copy of ``tensor`` is skipped
         when the output buffer is the tensor's own: a loop accumulating rows updates its buffer in place
-        (compiler.control_flow_stages), one row per iteration instead of the whole accumulator."""
+        (compiler.control_flow_stages), one row per iteration instead of the whole accumulator. A basic key (no
+        index tensor) is _scatter_add_strided's."""
         r = group.members[0]
         node = self._node(r)
+        if len(node.inputs) == 2:
+            return self._scatter_add_strided(group, r, node)
         tensor, updates, indices = (self.plan.resolve(b) for b, _ in group.operands)
         shape = node.type.shape
         dim, inner = shape[0], num_elements(shape[1:])
@@ -313,6 +316,34 @@ class KernelWriters:
                 f"            b{r}[at + m] = {t}({acc}(b{r}[at + m]) + {acc}(b{updates}[k * {inner} + m]))"]
         self._function("scatter_add", [tensor, updates, indices, r, flag_buffer], body, False, group=group,
                        flops=n * inner)
+
+    def _scatter_add_strided(self, group, r, node):
+        """``tensor`` with ``updates`` added at ``tensor[key]`` for a basic key (ints, slices, None, ...: the
+        gradient of strided slicing): one loop nest over the key's strided view of the output, adding the
+        updates in their order (each element is selected once). Written in place when the plan lets the output
+        share the tensor's buffer (fusion: a chain of scatters into one zero-filled buffer), else after a copy."""
+        tensor, updates = (self.plan.resolve(b) for b, _ in group.operands)
+        out = self.plan.resolve(r)
+        view = strided_scatter_view(node)
+        dtype = node.type.dtype
+        t = f"np.{dtype.name}"
+        acc = t if dtype.is_floating else "np.uint64" if dtype.np.itemsize == 8 else "np.int64"
+        body = [] if out == tensor else [f"for q in range({num_elements(node.type.shape)}):",
+                                         f"    b{out}[q] = b{tensor}[q]"]
+        dims = [d for d in range(len(view.shape)) if view.shape[d] != 1] if view.size else []
+        parallel = bool(dims) and self.parallel_loop(view.size, False, rows=view.shape[dims[0]])
+        indent = ""
+        for k, d in enumerate(dims):
+            loop = "numba.prange" if parallel and k == 0 else "range"
+            body.append(f"{indent}for i{d} in {loop}({view.shape[d]}):")
+            indent += "    "
+        # the updates (of the view's shape) are read through their own index map: a view of a value costs no copy
+        reads = group.operand_maps.get(1) or AffineMap.contiguous(view.shape)
+        at = " + ".join([str(view.offset)] + [f"i{d} * {view.strides[d]}" for d in dims])
+        source = " + ".join([str(reads.offset)] + [f"i{d} * {reads.strides[d]}" for d in dims])
+        if view.size:
+            body.append(f"{indent}b{out}[{at}] = {t}({acc}(b{out}[{at}]) + {acc}(b{updates}[{source}]))")
+        self._function("scatter_add", [tensor, updates, out], body, parallel, group=group, flops=view.size)
 
     def sparse_xent(self, group):
         """-log_softmax(logits)[label] per row, as the log_softmax kernel computes it; labels outside

@@ -144,6 +144,32 @@ def _scatter_add():
     return make, apply
 
 
+@spec("strided_scatter", op="scatter_add")
+def _strided_scatter():
+    """x with updates added at x[key] for a basic key (ints, slices of any step, None, Ellipsis): the gradient of
+    strided slicing, each selected element updated once."""
+    def make(ch, prog, want_error):
+        x = pick_value(ch, prog)
+        shape = shape_of(prog, x)
+        covered = ch.int(0, len(shape)) if ch.coin(0.3) else 0   # leading axes an Ellipsis stands for
+        key = [Ellipsis] if covered else []
+        for d in shape[covered:]:
+            if ch.coin(0.3) and d:
+                key.append(ch.int(-d, d - 1))
+            else:
+                key.append(Slice(ch.pick((None, ch.int(-d - 1, d + 1))), ch.pick((None, ch.int(-d - 1, d + 1))),
+                                 ch.pick((None, 1, 2, -1, -2, 3))))
+        if ch.coin(0.3):
+            key.insert(ch.int(0, len(key)), None)
+        selected = np.zeros(shape, bool)[tuple(k.to_slice() if isinstance(k, Slice) else k for k in key)].shape
+        u = add_input(prog, ch, selected, prog.types[x].dtype)
+        return (x, u), {"key": tuple(key), "bad": False}
+
+    def apply(ts, params, shadow):
+        return OPS["scatter_add"].bind(ts[0], ts[1], key=params["key"])
+    return make, apply
+
+
 # ---- selections -------------------------------------------------------------------------------------------
 @spec("where")
 def _where():

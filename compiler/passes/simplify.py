@@ -124,8 +124,35 @@ def specialize_scalar_pow(nodes, node):
     return None
 
 
+def _is_zeros(nodes, i):
+    """zeros, or a constant of +0 (small zeros are folded into constants)."""
+    return nodes[i].op == "zeros" or _is_all(_const_value(nodes, i), 0, negative_zero=False)
+
+
+def _zero_rooted(nodes, i):
+    """Whether node i is zeros (+0.0) with strided updates added: none of its elements is -0.0 (a sum is -0.0
+    only when both terms are), so adding +0.0 to it changes nothing."""
+    while nodes[i].op == "scatter_add" and len(nodes[i].inputs) == 2:
+        i = nodes[i].inputs[0]
+    return _is_zeros(nodes, i)
+
+
+def chain_strided_scatters(nodes, node):
+    """``a + scatter_add(zeros, g, key)`` -> ``scatter_add(a, g, key)`` for a basic key and a zero-rooted ``a``:
+    the gradient of several slices of one value (pooling and conv taps) becomes one chain of scatters into a
+    single buffer, exactly (the add's other elements are a + 0 = a, and a holds no -0.0)."""
+    if node.op != "add":
+        return None
+    for a, b in (node.inputs, node.inputs[::-1]):
+        scatter = nodes[b]
+        if (scatter.op == "scatter_add" and len(scatter.inputs) == 2 and _is_zeros(nodes, scatter.inputs[0])
+                and nodes[a].type == scatter.type == node.type and _zero_rooted(nodes, a)):
+            return typed_node(nodes, "scatter_add", (a, scatter.inputs[1]), node.loc, key=scatter.attr("key"))
+    return None
+
+
 RULES = [drop_identity, specialize_scalar_pow, drop_neutral_arithmetic, drop_double_negation, merge_transposes, merge_reshapes,
-         drop_noop_shape_and_cast]
+         drop_noop_shape_and_cast, chain_strided_scatters]
 
 
 @recursive

@@ -161,7 +161,8 @@ def max_pool2d(input, ksize, strides, padding, data_format="NHWC", name=None):  
     ``where(first_is_best, tap0, where(second_is_best, tap1, ... last tap))``, whose gradient (``where``'s)
     reaches exactly the tap it selected. Compiled, the forward is one fused loop over the output reading the
     padded input through index maps; the gradient is one fused loop of the where-chain's gradients and one
-    ``scatter_add`` per tap (getitem's adjoint, which has no compiled kernel yet and runs eagerly)."""
+    ``scatter_add`` per tap (getitem's adjoint), chained by the optimizer into one buffer: one strided loop per
+    tap adding into it in place."""
     from .elementwise import equal, logical_and, logical_or, maximum, not_equal, where
     x, window, strides = _pool_arguments(input, ksize, strides, padding, data_format, "max_pool2d")
     taps, rows, cols = _windows(x, window, strides, padding, "max_pool2d", -np.inf)

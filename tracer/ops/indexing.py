@@ -396,5 +396,5 @@ def _scatter_add_grad(g, y, tensor, updates, *indices, key):
 GETITEM.grad = _getitem_grad
 GATHER.grad = _gather_grad
 SCATTER_ADD.grad = _scatter_add_grad
-# A kernel where a backend has one (the CPU backend: rows at one index tensor); elsewhere it runs eagerly.
+# A kernel where a backend has one (the CPU backend: rows at one index tensor, or a basic key); else eagerly.
 SCATTER_ADD.lower = Kernel("scatter_add")
