@@ -5,8 +5,8 @@ signatures).
 function once over those symbolic sizes (``tracer.symbolic``). When a shape rule asks whether two atoms are equal
 (``x + y`` of two None-sized vectors), the atoms are merged and the function traced again: calls must then bring
 equal sizes there. A trace that needs a size as a number (a Python ``range`` over it, a slice whose clamp
-depends on an unknown size (``x[5:]``), a reshape with -1 that may not divide, control flow over symbolic shapes, an op whose attributes would hold a
-symbolic size, other than reshape and broadcast_to) gives up: the function logs "traced per size ... because ..."
+depends on an unknown size (``x[5:]``), a reshape with -1 that may not divide, control flow over symbolic
+shapes, an op whose attributes would hold a symbolic size, other than reshape and broadcast_to) gives up: the function logs "traced per size ... because ..."
 on the ``graphjit`` logger and traces once per size, as for a fully defined signature.
 
 A call is served by the symbolic trace when every atom's size is at least ``symbolic.MIN_SIZE`` (2) and merged
