@@ -97,6 +97,9 @@ FORMS = {
     "x[..., :2]": lambda x: x[..., :2],
     "x[1:] + x[:-1]": lambda x: x[1:] + x[:-1],
     "x[::-1] * x": lambda x: x[::-1] * x,
+    "gj.slice(x, [1, 0], [-1, 2])": lambda x: x[1:, :2] if isinstance(x, np.ndarray) else gj.slice(x, [1, 0], [-1, 2]),
+    "gj.strided_slice(x, [0, 1], [-1, 0], [2, 1], end_mask=2)": lambda x: x[:-1:2, 1:] if isinstance(x, np.ndarray)
+    else gj.strided_slice(x, [0, 1], [-1, 0], [2, 1], end_mask=2),
 }
 
 
@@ -148,6 +151,18 @@ def test_an_index_in_range_only_from_some_size_raises_for_smaller_sizes_as_per_s
         assert str(got.value).splitlines()[0] == str(want.value).splitlines()[0]
     np.testing.assert_array_equal(f(_inputs(5, 2)).numpy(), _inputs(5, 2)[3] + 1)   # still the symbolic trace
     assert f.experimental_get_tracing_count() == 1
+
+
+def test_tf_slice_past_the_minimum_is_one_trace_from_that_size_and_an_error_below(backend):
+    f = gj.function(lambda x: gj.slice(x, [1, 0], [3, -1]) * 2.0, input_signature=[gj.TensorSpec([None, 2],
+                                                                                                gj.float32)])
+    for n in (4, 7, 1000):
+        x = _inputs(n, 2)
+        np.testing.assert_array_equal(f(x).numpy(), x[1:4] * 2)
+    assert f.experimental_get_tracing_count() == 1
+    with pytest.raises(errors.InvalidArgumentError, match=r"begin=\[1, 0\], size=\[3, -1\] is out of bounds for "
+                                                          r"shape \(3, 2\)"):
+        f(_inputs(3, 2))
 
 
 def test_a_negative_index_past_the_minimum_and_merged_sizes_keep_the_larger_minimum(backend):

@@ -440,11 +440,16 @@ def index_position(k, dim, axis):
     if fits is False:
         raise IndexError(f"index {k} is out of bounds for axis {axis} with size {dim}")
     if fits is None:
-        single = _single_atom(dim)
-        least = (k + 1 if k >= 0 else -k)
-        raise SymbolicError(f"the index {k} along axis {axis} of unknown size {dim} is in range only when the size is "
-                            f"at least {least}", require=None if single is None else (single[0].name, least - single[1]))
+        raise_minimum(dim, k + 1 if k >= 0 else -k, f"the index {k} along axis {axis}")
     return dim + k if k < 0 else k
+
+
+def raise_minimum(dim, least, what):
+    """SymbolicError: ``what`` is valid only when the symbolic size ``dim`` is at least ``least``; with ``require``
+    (the atom's least size) when ``dim`` is ``n + c``, so the tracer can raise n's minimum and trace again."""
+    single = _single_atom(dim)
+    raise SymbolicError(f"{what} of unknown size {dim} is valid only when the size is at least {least}",
+                        require=None if single is None else (single[0].name, least - single[1]))
 
 
 def slice_indices(start, stop, step, dim):

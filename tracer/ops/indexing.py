@@ -27,7 +27,7 @@ from ..lowering import Kernel, View
 from ..registry import API, OPS, Op, export, numpy_adapter, register
 from ..shapes import normalize_axis
 from ..source import with_location
-from ..symbolic import SymbolicError, basic_index, shape_is_symbolic
+from ..symbolic import SymbolicError, basic_index, raise_minimum, shape_is_symbolic
 from ..tensor import EagerTensor, SymbolicTensor, _contains_tensor, convert_to_tensor
 
 
@@ -179,12 +179,19 @@ def slice_(input_, begin, size, name=None):
         raise InvalidArgumentError(f"slice: begin={begin} and size={size} need one entry per dimension of shape "
                                    f"{tuple(x.shape)}")
     key = []
-    for axis, (b, s, d) in enumerate(zip(begin, size, x.shape)):
+    for axis, (b, s, d) in enumerate(zip(begin, size, x.type.shape)):   # (symbolic sizes: decided or a fallback)
         end = d if s == -1 else b + s
-        if not 0 <= b <= end <= d or s < -1:
+        if s < -1 or not 0 <= b <= end:
             raise InvalidArgumentError(f"slice: begin={begin}, size={size} is out of bounds for shape "
                                        f"{tuple(x.shape)} (axis {axis})")
-        key.append(Slice(b, end, None))
+        try:
+            fits = end <= d
+        except SymbolicError:   # (from that size on: smaller calls trace per size and raise the error below)
+            raise_minimum(d, end, f"slice: begin={begin}, size={size} along axis {axis}")
+        if not fits:
+            raise InvalidArgumentError(f"slice: begin={begin}, size={size} is out of bounds for shape "
+                                       f"{tuple(x.shape)} (axis {axis})")
+        key.append(Slice(b, None if s == -1 and shape_is_symbolic((d,)) else end, None))
     return GETITEM.bind(x, key=tuple(key))
 
 
