@@ -6,7 +6,8 @@ broadcast_to, expand_dims, squeeze, basic indexing) and implicit broadcasting ch
 """
 from dataclasses import dataclass
 
-from graphjit.tracer.shapes import num_elements
+from graphjit.tracer.shapes import num_elements, same_size
+from graphjit.tracer.symbolic import basic_index
 
 
 def contiguous_strides(shape):
@@ -42,7 +43,7 @@ class AffineMap:
         lead = len(shape) - len(self.shape)
         strides = [0] * lead
         for d, (have, want) in enumerate(zip(self.shape, shape[lead:])):
-            strides.append(self.strides[d] if have == want else 0)
+            strides.append(self.strides[d] if same_size(have, want) else 0)   # (else have is 1)
         return AffineMap(tuple(shape), tuple(strides), self.offset)
 
     def expand_dims(self, axis):
@@ -54,34 +55,30 @@ class AffineMap:
         return AffineMap(tuple(self.shape[d] for d in keep), tuple(self.strides[d] for d in keep), self.offset)
 
     def index(self, key):
-        """Basic indexing (ints, slices, None, Ellipsis) with NumPy semantics; returns None otherwise."""
-        items = list(key)
-        if sum(1 for k in items if k is Ellipsis) > 1:
+        """Basic indexing (ints, slices, None, Ellipsis) with NumPy semantics, symbolic sizes included
+        (tracer.symbolic.basic_index); returns None for other keys."""
+        if not all(k is None or k is Ellipsis or isinstance(k, (int, slice)) for k in key):
             return None
-        free = len(self.shape) - sum(1 for k in items if k is not None and k is not Ellipsis)
-        if Ellipsis in items:
-            e = items.index(Ellipsis)
-            items[e:e + 1] = [slice(None)] * free
-        else:
-            items += [slice(None)] * free
-        shape, strides, offset, d = [], [], self.offset, 0
-        for k in items:
-            if k is None:
+        shape, strides, offset = [], [], self.offset
+        for step in basic_index(self.shape, key):
+            if step is None:
                 shape.append(1)
                 strides.append(0)
-                continue
-            if isinstance(k, int):
-                i = k + self.shape[d] if k < 0 else k
-                offset += i * self.strides[d]
-            elif isinstance(k, slice):
-                start, stop, step = k.indices(self.shape[d])
-                shape.append(len(range(start, stop, step)))
-                strides.append(self.strides[d] * step)
-                offset += start * self.strides[d]
+            elif len(step) == 2:
+                d, position = step
+                offset += position * self.strides[d]
             else:
-                return None
-            d += 1
+                d, start, stride, length = step
+                shape.append(length)
+                strides.append(self.strides[d] * stride)
+                offset += start * self.strides[d]
         return AffineMap(tuple(shape), tuple(strides), offset)
+
+    def same_as(self, other):
+        """Whether the two maps are the same for every size (symbolic sizes compared as expressions; False
+        where they may differ for some sizes)."""
+        return (len(self.shape) == len(other.shape) and same_size(self.offset, other.offset)
+                and all(map(same_size, self.shape + self.strides, other.shape + other.strides)))
 
     @property
     def size(self):

@@ -12,7 +12,7 @@ import numpy as np
 from graphjit.tracer.dtypes import float64, int64
 from graphjit.tracer.lowering import is_transcendental
 from graphjit.tracer.registry import OPS
-from graphjit.tracer.shapes import num_elements
+from graphjit.tracer.shapes import num_elements, same_size
 from graphjit.tracer.symbolic import graph_symbols, is_symbolic
 
 from .affine import AffineMap
@@ -33,7 +33,7 @@ def _collapse(sizes, stride_sets, blocks):
     sizes, stride_sets, blocks = list(sizes), [list(s) for s in stride_sets], list(blocks)
     d = len(sizes) - 2
     while d >= 0:
-        if blocks[d] == blocks[d + 1] and all(s[d] == s[d + 1] * sizes[d + 1] for s in stride_sets):
+        if blocks[d] == blocks[d + 1] and all(same_size(s[d], s[d + 1] * sizes[d + 1]) for s in stride_sets):
             sizes[d] *= sizes[d + 1]
             for s in stride_sets:
                 s[d] = s[d + 1]
@@ -47,13 +47,14 @@ def _index(offset, strides, names, safe=None):
     """The flat index of an access. Computed indices are cast to unsigned: Numba cannot prove them
     non-negative and otherwise adds a negative-index wraparound select that stops vectorisation
     (measured: 32 ms instead of 5 ms for a 16M-element reduction chunk)."""
-    terms = [str(offset)] if offset else []
+    offset = not (type(offset) is int and offset == 0) and offset   # (a symbolic offset: never asked if 0)
+    terms = [str(offset)] if offset is not False else []
     for stride, name in zip(strides, names):
-        if stride == 1:
+        if same_size(stride, 1):
             terms.append(name)
-        elif stride:
+        elif not same_size(stride, 0):
             terms.append(f"{name} * {stride}")
-    if len(terms) == 1 and not offset and terms[0] in (names if safe is None else safe):
+    if len(terms) == 1 and offset is False and terms[0] in (names if safe is None else safe):
         return terms[0]  # a loop variable counting up from 0: provably non-negative
     return f"np.uint64({' + '.join(terms)})" if terms else "0"
 

@@ -387,7 +387,7 @@ class StagePlan:
         reversing or shifting map (``x.T`` of a square ``x`` has x's type) written into its own source
         would read elements it has already overwritten (found by the differential fuzzer)."""
         _, amap = self.copy_source[m]
-        return amap.broadcast_to(tuple(group.shape)) == AffineMap.contiguous(group.shape)
+        return amap.broadcast_to(tuple(group.shape)).same_as(AffineMap.contiguous(group.shape))
 
 
 def _topological(groups, graph, group_of, maps):

@@ -68,12 +68,13 @@ def bind_sizes(graph, arrays):
         fits = len(shape) == len(expected)
         for d, e in zip(shape, expected) if fits else ():
             if type(e) is symbolic.SymInt:
-                fits = fits and d >= symbolic.MIN_SIZE and sizes.setdefault(str(e), d) == d
+                least = next(iter(e.atoms())).lower   # (MIN_SIZE, or more where an int index needs it)
+                fits = fits and d >= least and sizes.setdefault(str(e), d) == d
             else:
                 fits = fits and d == e
         if not fits:
             raise InvalidArgumentError(f"{graph.name}: input {position} has shape {shape}, which does not fit "
-                                       f"{graph.nodes[i].type} (unknown sizes at least {symbolic.MIN_SIZE}, equal "
+                                       f"{graph.nodes[i].type} (unknown sizes at least their minimum, equal "
                                        f"where named alike)")
     return sizes
 

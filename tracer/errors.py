@@ -20,11 +20,14 @@ class TracingError(GraphjitError, TypeError):
 class SymbolicError(TracingError):
     """A size that depends on an unknown (None) dimension of an input_signature was needed as a concrete int, or
     compared in a way the trace cannot decide (``tracer.symbolic``); the function then traces per size.
-    ``unify``: (atom, atom) when the question was whether two such sizes are equal (the trace merges them)."""
+    ``unify``: (atom, atom) when the question was whether two such sizes are equal (the trace merges them);
+    ``require``: (atom, least size) when the trace is valid only from that size on (an int index: the trace
+    raises the atom's minimum, and smaller calls trace per size)."""
 
-    def __init__(self, message, unify=None):
+    def __init__(self, message, unify=None, require=None):
         super().__init__(message)
         self.unify = unify
+        self.require = require
 
 
 class OperatorNotAllowedInGraphError(TracingError):

@@ -554,7 +554,8 @@ def _fits(shape, expected, sizes):
     for d, e in zip(shape, expected):
         if isinstance(e, SymInt):
             name = str(e)
-            if d is None or d < polymorphic.MIN_SIZE or sizes.setdefault(name, d) != d:
+            least = next(iter(e.atoms())).lower   # (MIN_SIZE, or more where an int index needs it)
+            if d is None or d < least or sizes.setdefault(name, d) != d:
                 return False
         elif d != e:
             return False

@@ -17,8 +17,8 @@ from typing import NamedTuple
 import numpy as np
 
 from .dtypes import DType
-from .errors import InternalError
-from .shapes import format_shape
+from .errors import InternalError, SymbolicError
+from .shapes import format_shape, same_size
 
 
 class TensorType(NamedTuple):
@@ -27,6 +27,24 @@ class TensorType(NamedTuple):
 
     def __str__(self):
         return f"{self.dtype.short}{format_shape(self.shape)}"
+
+    def __eq__(self, other):
+        try:
+            return tuple.__eq__(self, other)
+        except SymbolicError:   # (symbolic sizes: the same type is the same expressions, n0 - 1 is not asked if 1)
+            return isinstance(other, TensorType) and _same_shape(self.shape, other.shape) and self.dtype == other.dtype
+
+    def __ne__(self, other):
+        result = self.__eq__(other)
+        return result if result is NotImplemented else not result
+
+    __hash__ = tuple.__hash__
+
+
+def _same_shape(a, b):
+    if a is None or b is None:
+        return a is b
+    return len(a) == len(b) and all(map(same_size, a, b))
 
 
 @dataclass(frozen=True)
@@ -45,8 +63,7 @@ def same_type(a, b):
     if isinstance(a, TupleType) or isinstance(b, TupleType):
         return (isinstance(a, TupleType) and isinstance(b, TupleType) and len(a.types) == len(b.types)
                 and all(same_type(x, y) for x, y in zip(a.types, b.types)))
-    shape_a, shape_b = (None if t.shape is None else tuple(t.shape) for t in (a, b))
-    return shape_a == shape_b and a.dtype is b.dtype
+    return _same_shape(a.shape, b.shape) and a.dtype is b.dtype
 
 
 class Const:

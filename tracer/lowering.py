@@ -10,7 +10,7 @@ from dataclasses import dataclass
 
 from .dtypes import bool_
 from .errors import InvalidArgumentError, InvalidTypeError, NotFoundError
-from .shapes import num_elements
+from .shapes import num_elements, same_size
 
 # ---- the math library: names, arity and cost, nothing backend-specific -----------------------------------
 
@@ -181,6 +181,8 @@ def numpy_stride0(shape, out_shape):
     """Whether NumPy's ufunc loop reads an operand of ``shape`` with stride 0 in an op giving ``out_shape``: a
     size-1 operand against a larger result, or a 0-d one. (A size-1 result from size-1 operands of rank >= 1
     depends on NumPy's iterator, and counts as not.)"""
+    if len(shape) == len(out_shape) and all(map(same_size, shape, out_shape)):
+        return len(shape) == 0   # (the same shape is no broadcast; symbolic sizes are never asked whether 1)
     return num_elements(shape) == 1 and (num_elements(out_shape) > 1 or len(shape) == 0)
 
 

@@ -4,14 +4,15 @@ signatures).
 ``Polymorphism(specs)`` gives each None dimension a size atom (``n0``, ``n1``, ... in flatten order) and traces the
 function once over those symbolic sizes (``tracer.symbolic``). When a shape rule asks whether two atoms are equal
 (``x + y`` of two None-sized vectors), the atoms are merged and the function traced again: calls must then bring
-equal sizes there. A trace that needs a size as a number (a Python ``range`` over it, a slice of an unknown
-dimension, a reshape with -1 over it, control flow over symbolic shapes, an op whose attributes would hold a
-symbolic size, other than reshape and broadcast_to) gives up: the function logs "traced per size ... because ..."
+equal sizes there. A trace that needs a size as a number (a Python ``range`` over it, a slice whose clamp
+depends on an unknown size (``x[5:]``), a reshape with -1 that may not divide, control flow over symbolic
+shapes, an op whose attributes would hold a symbolic size, other than reshape and broadcast_to) gives up: the function logs "traced per size ... because ..."
 on the ``graphjit`` logger and traces once per size, as for a fully defined signature.
 
 A call is served by the symbolic trace when every atom's size is at least ``symbolic.MIN_SIZE`` (2) and merged
 atoms have equal sizes (``serves``); other calls (size 0 or 1, where broadcasting would decide differently) take
-a per-size trace.
+a per-size trace. An int index that is in range only from some size on (``x[3]``: n0 >= 4) raises that atom's
+least size and retraces; smaller calls take per-size traces, which raise the index's own error.
 """
 import logging
 
@@ -49,6 +50,7 @@ class Polymorphism:
                 count += d is None
             self.names.append(names)
         self.merged = {}      # atom name -> the name it was merged into
+        self.minimum = {}     # atom name -> its least size where above MIN_SIZE (an int index needed it)
         self.concrete = None  # the ConcreteFunction, once traced
         self.failure = None   # why it could not trace symbolically (then every call is traced per size)
         self.check = self._compile_check()   # check(arrays) -> bool: sizes fit (the fast test of ``serves``)
@@ -70,17 +72,32 @@ class Polymorphism:
                     rep = self.representative(name)
                     atom = atoms.get(rep)
                     if atom is None:
-                        atom = atoms[rep] = SymInt.atom(Atom(rep, MIN_SIZE))
+                        atom = atoms[rep] = SymInt.atom(Atom(rep, self.least(rep)))
                     dims.append(atom)
             types.append(TensorType(tuple(dims), dtype))
         return types
+
+    def least(self, name):
+        return self.minimum.get(self.representative(name), MIN_SIZE)
 
     def merge(self, pair):
         a, b = (self.representative(n) for n in pair)
         if a == b:
             return False
         keep, drop = sorted((a, b), key=lambda n: (len(n), n))
+        least = max(self.least(keep), self.least(drop))
         self.merged[drop] = keep
+        if least > MIN_SIZE:
+            self.minimum[keep] = least
+        return True
+
+    def require(self, requirement):
+        """Raises an atom's least size (``x[3]`` on ``n0``: n0 >= 4); False when that changes nothing."""
+        name, least = requirement
+        name = self.representative(name)
+        if least <= self.least(name):
+            return False
+        self.minimum[name] = least
         return True
 
     def trace(self, trace_once, what):
@@ -91,6 +108,8 @@ class Polymorphism:
                 concrete = trace_once(self.input_types())
             except SymbolicError as err:
                 if err.unify is not None and self.merge(err.unify):
+                    continue
+                if err.require is not None and self.require(err.require):
                     continue
                 return self._give_up(what, str(err))
             except Exception as err:   # (the per-size trace raises the user's error again, for the sizes given)
@@ -155,7 +174,7 @@ class Polymorphism:
                     tests.append(f"s{k}[{d}] == {first[rep]}")
                 else:
                     first[rep] = f"s{k}[{d}]"
-                    tests.append(f"s{k}[{d}] >= {MIN_SIZE}")
+                    tests.append(f"s{k}[{d}] >= {self.least(rep)}")
         lines.append("    except (AttributeError, ValueError, TypeError):")
         lines.append("        return False")
         lines.append(f"    return {' and '.join(tests) or 'True'}")

@@ -80,7 +80,7 @@ class Op:
         try:
             return self.infer(*types, **attrs)
         except SymbolicError as err:   # (kept: the polymorphic trace merges sizes or falls back on it)
-            raise SymbolicError(f"{self.name}({', '.join(str(t) for t in types)}): {err}", err.unify) from None
+            raise SymbolicError(f"{self.name}({', '.join(str(t) for t in types)}): {err}", err.unify, err.require) from None
         except (GraphjitError, *EAGER_ERRORS) as err:
             described = ", ".join(str(t) for t in types)
             raise op_error(err, f"{self.name}({described})", location) from None

@@ -74,6 +74,10 @@ def broadcast_shapes(*shapes, what="operands"):
     ndim = max(len(s) for s in shapes)
     result = []
     for axis in range(-ndim, 0):
+        sizes = [s[axis] for s in shapes if -axis <= len(s) and not (type(s[axis]) is int and s[axis] == 1)]
+        if sizes and all(same_size(d, sizes[0]) for d in sizes):   # (a size that may be 1, as n0 - 1, is not
+            result.append(sizes[0])                                 # asked whether it is 1 when all agree)
+            continue
         dim = 1
         for s in shapes:
             d = s[axis] if -axis <= len(s) else 1
@@ -84,6 +88,13 @@ def broadcast_shapes(*shapes, what="operands"):
                 dim = d
         result.append(dim)
     return tuple(result)
+
+
+def same_size(a, b):
+    """Whether two sizes (ints or SymInts) are equal for every value of the unknown sizes (never asks a SymInt)."""
+    if type(a) is int or type(b) is int:
+        return type(a) is type(b) and a == b
+    return str(a) == str(b)   # (two SymInts: the same polynomial has the same text)
 
 
 def normalize_axis(axis, ndim, what="axis"):

@@ -14,6 +14,7 @@ was ``n0 == n1`` for two input atoms, the error's ``unify`` names them, so the t
 Heuristics (when to go parallel) use ``hint()``, which reads every atom as ``HINT`` elements.
 """
 import math
+from fractions import Fraction
 
 from .errors import SymbolicError
 
@@ -290,9 +291,37 @@ def _bounds(terms):
     least = constant + sum(c * math.prod(a.lower for a in m) for m, c in terms.items() if m)
     if all(c > 0 for c in variable):   # increasing in every atom (atoms are >= their lower bounds >= 0)
         return least, None
+    if _absorbed(terms):   # (n0 * n1 - n1 = n1 * (n0 - 1): still least at the lower bounds)
+        return least, None
     if all(c < 0 for c in variable):
         return None, least
     return None, None
+
+
+def _absorbed(terms):
+    """Whether every negative term ``c * m`` is covered by positive terms ``c' * m * r`` (r atoms, at least L at
+    their bounds) with ``c' * L >= |c|`` in all: each pair is ``m * c' * (r - L) >= 0`` and grows with every atom,
+    so the polynomial is still least with every atom at its lower bound."""
+    budget = {m: Fraction(c) for m, c in terms.items() if m and c > 0}
+    for m, c in terms.items():
+        if not m or c > 0:
+            continue
+        need = Fraction(-c)
+        for big in budget:
+            rest = list(big)
+            if not all(a in rest and not rest.remove(a) for a in m) or not rest:
+                continue
+            scale = math.prod(a.lower for a in rest)
+            if scale <= 0:
+                continue
+            used = min(budget[big], need / scale)
+            budget[big] -= used
+            need -= used * scale
+            if need == 0:
+                break
+        if need > 0:
+            return False
+    return True
 
 
 def _atom_pair(diff):
@@ -376,3 +405,113 @@ def graph_symbols(graph):
 def shape_code(shape):
     """Python source of a shape tuple (its symbolic sizes as code over the atom names)."""
     return "(" + "".join(f"{d}, " for d in shape) + ")"
+
+
+# ---- slices and int indices of symbolic sizes (NumPy's rules, decided under the assumption) -------------------
+
+def _decided(question):
+    """True / False, or None when ``question()`` (a SymInt comparison) cannot be decided under the assumption."""
+    try:
+        return bool(question())
+    except SymbolicError:
+        return None
+
+
+def _single_atom(dim):
+    """(atom, c) when ``dim`` is ``atom + c`` for an input size atom, else None (a minimum can then be required)."""
+    if not isinstance(dim, SymInt):
+        return None
+    variable = [(m, c) for m, c in dim.terms.items() if m]
+    if len(variable) != 1 or variable[0][1] != 1 or len(variable[0][0]) != 1 or variable[0][0][0].inner is not None:
+        return None
+    return variable[0][0][0], dim.terms.get((), 0)
+
+
+def index_position(k, dim, axis):
+    """The position ``k`` (negative: from the end) selects along a dim of size ``dim``: ``k`` or ``dim + k``.
+    Out of range (decided): IndexError with NumPy's message. Undecided for a size ``n + c``: SymbolicError with
+    ``require`` = (n, least size that makes k valid), so the tracer raises n's minimum; calls of smaller sizes
+    take a per-size trace (which raises the same IndexError); otherwise a plain SymbolicError."""
+    if not isinstance(dim, SymInt):
+        if not -dim <= k < dim:
+            raise IndexError(f"index {k} is out of bounds for axis {axis} with size {dim}")
+        return k + dim if k < 0 else k
+    fits = _decided(lambda: dim > k) if k >= 0 else _decided(lambda: dim >= -k)
+    if fits is False:
+        raise IndexError(f"index {k} is out of bounds for axis {axis} with size {dim}")
+    if fits is None:
+        raise_minimum(dim, k + 1 if k >= 0 else -k, f"the index {k} along axis {axis}")
+    return dim + k if k < 0 else k
+
+
+def raise_minimum(dim, least, what):
+    """SymbolicError: ``what`` is valid only when the symbolic size ``dim`` is at least ``least``; with ``require``
+    (the atom's least size) when ``dim`` is ``n + c``, so the tracer can raise n's minimum and trace again."""
+    single = _single_atom(dim)
+    raise SymbolicError(f"{what} of unknown size {dim} is valid only when the size is at least {least}",
+                        require=None if single is None else (single[0].name, least - single[1]))
+
+
+def slice_indices(start, stop, step, dim):
+    """``(start, step, length)`` of ``slice(start, stop, step)`` over a dim of size ``dim`` (``slice.indices``
+    and ``len(range(...))`` for an int dim). A symbolic dim: each clamp NumPy applies must be decided under the
+    assumption (``x[1:]``, ``x[:-1]``, ``x[::2]``, ``x[::-1]`` are; ``x[5:]`` on ``n0``, which is ``max(n0 - 5, 0)``,
+    is not: SymbolicError, and the function traces per size)."""
+    if not isinstance(dim, SymInt):
+        begin, end, stride = slice(start, stop, step).indices(dim)
+        return begin, stride, len(range(begin, end, stride))
+    step = 1 if step is None else step
+    if step == 0:
+        raise ValueError("slice step cannot be zero")
+    lower, upper = (0, dim) if step > 0 else (-1, dim - 1)
+
+    def bound(value, default, what):
+        if value is None:
+            return default
+        shifted = value + dim if value < 0 else value
+        below, above = _decided(lambda: shifted < lower), _decided(lambda: shifted > upper)
+        if below is None or above is None:
+            raise SymbolicError(f"the slice {what} {value} of a dimension of unknown size {dim} is clamped to the size "
+                                f"in a way that depends on it (slices of unknown sizes are one trace when every clamp "
+                                f"is decided for sizes >= {MIN_SIZE})")
+        return lower if below else upper if above else shifted
+
+    begin = bound(start, lower if step > 0 else upper, "start")
+    end = bound(stop, upper if step > 0 else lower, "stop")
+    span = end - begin if step > 0 else begin - end
+    if _decided(lambda: span >= 0):
+        return begin, step, (span + abs(step) - 1) // abs(step)
+    if _decided(lambda: span <= 0):
+        return begin, step, 0
+    raise SymbolicError(f"the length of the slice {start}:{stop}:{step} of a dimension of unknown size {dim} depends "
+                        f"on the size")
+
+
+def basic_index(shape, key):
+    """NumPy basic indexing (ints, slices, None, one Ellipsis) of ``shape``, symbolic sizes allowed: a list with,
+    per item of the expanded key, ``None`` (a new axis), ``(d, position)`` (an int on input dim d) or
+    ``(d, start, step, length)`` (a slice of input dim d). IndexError as NumPy's; SymbolicError where a clamp or
+    a bound is undecided (see slice_indices, index_position)."""
+    items = list(key)
+    if sum(1 for k in items if k is Ellipsis) > 1:
+        raise IndexError("an index can only have a single ellipsis ('...')")
+    free = len(shape) - sum(1 for k in items if k is not None and k is not Ellipsis)
+    if free < 0:
+        raise IndexError(f"too many indices for array: array is {len(shape)}-dimensional, but "
+                         f"{len(shape) - free} were indexed")
+    if Ellipsis in items:
+        e = items.index(Ellipsis)
+        items[e:e + 1] = [slice(None)] * free
+    else:
+        items += [slice(None)] * free
+    plan, d = [], 0
+    for k in items:
+        if k is None:
+            plan.append(None)
+            continue
+        if isinstance(k, slice):
+            plan.append((d, *slice_indices(k.start, k.stop, k.step, shape[d])))
+        else:
+            plan.append((d, index_position(k, shape[d], d)))
+        d += 1
+    return plan

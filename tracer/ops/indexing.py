@@ -27,6 +27,7 @@ from ..lowering import Kernel, View
 from ..registry import API, OPS, Op, export, numpy_adapter, register
 from ..shapes import normalize_axis
 from ..source import with_location
+from ..symbolic import SymbolicError, basic_index, raise_minimum, shape_is_symbolic
 from ..tensor import EagerTensor, SymbolicTensor, _contains_tensor, convert_to_tensor
 
 
@@ -37,6 +38,8 @@ def located(fn):
     def public(*args, **kwargs):
         try:
             return fn(*args, **kwargs)
+        except SymbolicError:   # (kept as it is: the polymorphic trace reads its unify and require)
+            raise
         except GraphjitError as err:
             message = str(err)
             if "\n  at " in message:
@@ -58,6 +61,8 @@ def _getitem_infer(x, *index_types, key):
     for t in index_types:
         if not t.dtype.is_integer:
             raise InvalidArgumentError(f"tensor indices must be int32 or int64, got {t.dtype.name}")
+    if shape_is_symbolic(x.shape):
+        return TensorType(_symbolic_getitem_shape(x.shape, index_types, key), x.dtype)
     dummy = np.broadcast_to(np.empty((), _ZERO_BYTES), x.shape)
     placeholders = [np.broadcast_to(np.intp(0), t.shape) for t in index_types]
     try:
@@ -66,6 +71,20 @@ def _getitem_infer(x, *index_types, key):
         raise InvalidArgumentError(f"{err} (indexing a tensor of shape {tuple(x.shape)} with {_describe(key)})") \
             from None
     return TensorType(shape, x.dtype)
+
+
+def _symbolic_getitem_shape(shape, index_types, key):
+    """The result shape of a basic key over symbolic sizes (tracer.symbolic.basic_index: NumPy's clamps where
+    they are decided for every size; a SymbolicError, and a per-size trace, where not)."""
+    if index_types:
+        raise SymbolicError(f"indexing a tensor of unknown shape {tuple(shape)} with integer tensors "
+                            f"{_describe(key)} is not yet polymorphic (gj.gather is)")
+    try:
+        plan = basic_index(shape, _numpy_key(key, ()))
+    except (IndexError, ValueError) as err:
+        raise InvalidArgumentError(f"{err} (indexing a tensor of shape {tuple(shape)} with {_describe(key)})") \
+            from None
+    return tuple(1 if step is None else step[3] for step in plan if step is None or len(step) == 4)
 
 
 def _getitem(x, *indices, key):
@@ -160,12 +179,19 @@ def slice_(input_, begin, size, name=None):
         raise InvalidArgumentError(f"slice: begin={begin} and size={size} need one entry per dimension of shape "
                                    f"{tuple(x.shape)}")
     key = []
-    for axis, (b, s, d) in enumerate(zip(begin, size, x.shape)):
+    for axis, (b, s, d) in enumerate(zip(begin, size, x.type.shape)):   # (symbolic sizes: decided or a fallback)
         end = d if s == -1 else b + s
-        if not 0 <= b <= end <= d or s < -1:
+        if s < -1 or not 0 <= b <= end:
             raise InvalidArgumentError(f"slice: begin={begin}, size={size} is out of bounds for shape "
                                        f"{tuple(x.shape)} (axis {axis})")
-        key.append(Slice(b, end, None))
+        try:
+            fits = end <= d
+        except SymbolicError:   # (from that size on: smaller calls trace per size and raise the error below)
+            raise_minimum(d, end, f"slice: begin={begin}, size={size} along axis {axis}")
+        if not fits:
+            raise InvalidArgumentError(f"slice: begin={begin}, size={size} is out of bounds for shape "
+                                       f"{tuple(x.shape)} (axis {axis})")
+        key.append(Slice(b, None if s == -1 and shape_is_symbolic((d,)) else end, None))
     return GETITEM.bind(x, key=tuple(key))
 
 
@@ -378,15 +404,19 @@ SCATTER_ADD = register(Op("scatter_add", infer=_scatter_add_infer, eager=_scatte
 
 def scatter_into_zeros(g, shape, indices, key):
     """``g`` added into zeros of ``shape`` at ``[key]`` (``indices`` the key's tensors): the gradient of a read."""
-    return SCATTER_ADD.bind(OPS["zeros"].bind(shape=tuple(shape), dtype=g.dtype), g, *indices, key=key)
+    if shape_is_symbolic(shape):   # (an unknown size: zeros broadcast to it, as zeros_like does)
+        zeros = OPS["broadcast_to"].bind(convert_to_tensor(np.zeros((), g.dtype.np)), shape=tuple(shape))
+    else:
+        zeros = OPS["zeros"].bind(shape=tuple(shape), dtype=g.dtype)
+    return SCATTER_ADD.bind(zeros, g, *indices, key=key)
 
 
 def _getitem_grad(g, y, x, *indices, key):
-    return (scatter_into_zeros(g, x.shape, indices, key),) + (None,) * len(indices)
+    return (scatter_into_zeros(g, x.type.shape, indices, key),) + (None,) * len(indices)   # (symbolic sizes kept)
 
 
 def _gather_grad(g, y, params, indices, *, axis):
-    return scatter_into_zeros(g, params.shape, (indices,), (FULL,) * axis + (In(1),)), None
+    return scatter_into_zeros(g, params.type.shape, (indices,), (FULL,) * axis + (In(1),)), None
 
 
 def _scatter_add_grad(g, y, tensor, updates, *indices, key):
