@@ -20,7 +20,7 @@ from graphjit.tracer.errors import CompilationError, GraphjitError
 from graphjit.tracer.gc_pause import paused_gc
 from graphjit.tracer.ir import In
 from graphjit.tracer.registry import OPS
-from graphjit.tracer.symbolic import is_symbolic
+from graphjit.tracer.symbolic import is_symbolic, shape_is_symbolic
 
 from . import blas
 from .backend import Executable, register_backend
@@ -50,7 +50,8 @@ def _kernel_supported(name, node, in_types):
         return True
     if name == "scatter_add":   # rows at one index tensor (map_fn's and scan's accumulators), or a basic key
         rows = node.attr("key") == (In(1),) and len(node.type.shape) >= 1   # (strided slicing's gradient)
-        return (rows or strided_scatter_view(node) is not None) and node.type.dtype.kind in "fiu"
+        symbolic = any(shape_is_symbolic(t.shape) for t in (node.type, *in_types))   # (written for known sizes)
+        return (rows or strided_scatter_view(node) is not None) and node.type.dtype.kind in "fiu" and not symbolic
     if name in ("cond", "while_loop"):   # real branches and loops over scalars (compiler.control_flow_writer)
         return scalar_control_flow(node) or array_control_flow(node, _kernel_supported)   # or arrays
     rank = len(in_types[0].shape)
