@@ -273,3 +273,38 @@ def test_a_fed_shape_the_construct_rejects_is_a_clear_error():
                                    2.0)
         with pytest.raises(errors.InvalidArgumentError, match="add"):
             sess.run(out, feed_dict={x: np.ones(2, np.float32), y: np.ones(4, np.float32)})
+
+
+def test_tf1_row_loops_bounded_by_the_fed_batch_size(backend):
+    x = tf.placeholder(tf.float32, [None, 2])
+    n = tf.shape(x)[0]
+    _, weighted = tf.while_loop(lambda i, acc: i < n,
+                                lambda i, acc: (i + 1, acc + x[i] * tf.cast(i, tf.float32)), (0, tf.zeros([2])))
+    _, repeated = tf.while_loop(lambda i, acc: i < 100, lambda i, acc: (i + 1, acc + tf.reduce_sum(x)), (0, 0.0),
+                                maximum_iterations=n)
+    with tf.Session() as sess:
+        for size in SIZES:
+            xv = _data(size, 2)
+            got, got_repeated = sess.run([weighted, repeated], feed_dict={x: xv})
+            np.testing.assert_allclose(got, (xv * np.arange(size, dtype=np.float32)[:, None]).sum(axis=0),
+                                       rtol=1e-5, atol=1e-6)
+            np.testing.assert_allclose(got_repeated, xv.sum() * size, rtol=1e-5, atol=1e-5)
+        with pytest.raises(errors.InvalidArgumentError, match="fetch its results"):
+            sess.run(weighted.graph.get_tensor_by_name("while_loop:0"), feed_dict={x: _data(2, 2)})
+
+
+def test_each_fed_shape_traces_the_functions_once_and_adds_no_graph_op():
+    x = tf.placeholder(tf.float32, [None])
+    calls = []
+
+    def body(i, v):
+        calls.append(tuple(v.shape))
+        return i + 1, v + 1.0
+    _, out = tf.while_loop(lambda i, v: i < 2, body, (0, x))
+    graph = tf.get_default_graph()
+    assert len(calls) == 2   # the two probe traces that give the static types
+    graph.finalize()         # (a run may not add ops to the graph)
+    with tf.Session() as sess:
+        for size in (3, 3, 5, 3):
+            np.testing.assert_allclose(sess.run(out, feed_dict={x: np.zeros(size, np.float32)}), 2.0)
+    assert calls[2:] == [(3,), (5,)]

@@ -358,6 +358,11 @@ class Graph:
                                                          if isinstance(g, IRGraph))
             mapping[i] = builder.add(operation.op_def.name, args, operation.attrs, out_type, effectful=effectful,
                                      loc=operation.loc)
+        for op in fetch_ops:
+            if mapping[op._id] is None:   # a staged construct (its results are its tuple_get ops)
+                raise InvalidArgumentError(
+                    f"{op.outputs[0].name} stands for control flow of several results, which has no value of its "
+                    f"own: fetch its results ({op.name}/output_0:0, ...)")
         graph = builder.finish([mapping[op._id] for op in fetch_ops])
         return graph, tuple(inputs)
 
