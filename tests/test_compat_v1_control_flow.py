@@ -308,3 +308,11 @@ def test_each_fed_shape_traces_the_functions_once_and_adds_no_graph_op():
         for size in (3, 3, 5, 3):
             np.testing.assert_allclose(sess.run(out, feed_dict={x: np.zeros(size, np.float32)}), 2.0)
     assert calls[2:] == [(3,), (5,)]
+
+
+def test_an_error_over_known_shapes_reads_as_usual():
+    tf.placeholder(tf.float32, [None])   # (the graph has unknown dims; the loop below does not use them)
+    known = tf.placeholder(tf.float32, [3])
+    with pytest.raises(errors.InvalidArgumentError, match=r"changes shape") as caught:
+        tf.while_loop(lambda i, v: i < 2, lambda i, v: (i + 1, tf.concat([v, v], axis=0)), (0, known))
+    assert "unknown dim" not in str(caught.value) and "f32[3] to f32[6]" in str(caught.value)

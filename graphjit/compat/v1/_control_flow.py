@@ -102,6 +102,8 @@ def stage(graph, what, build, args):
         try:
             built, structure = trace.build(build, args)
         except GraphjitError as e:
+            if not any(unknown(static(i)) for i in trace.operands):
+                return NotImplemented   # (not about unknown dims: built as usual, it raises its own error)
             raise type(e)(f"{e}\n  (while building control flow over tensors of unknown dims, each unknown dim "
                           f"standing at the size {probe}: the sizes in this message may be that stand-in; a construct whose "
                           f"ops need particular sizes of those dims needs placeholder shapes that give them)") from e
