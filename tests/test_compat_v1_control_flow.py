@@ -245,7 +245,8 @@ def test_a_construct_over_known_shapes_is_built_as_before():
 
 def test_a_loop_variable_that_changes_shape_is_a_clear_error():
     x = tf.placeholder(tf.float32, [None, 2])
-    with pytest.raises(errors.InvalidArgumentError, match=r"(?s)loop variable loop_vars\[1\] changes shape.*unknown dim"):
+    changes = r"(?s)loop variable loop_vars\[1\] changes shape.*unknown dim"
+    with pytest.raises(errors.InvalidArgumentError, match=changes):
         tf.while_loop(lambda i, v: i < 3, lambda i, v: (i + 1, tf.concat([v, v], axis=0)), (0, x))
     with pytest.raises(errors.InvalidArgumentError, match=r"loop variable loop_vars\[1\] changes shape"):
         tf.while_loop(lambda i, v: i < 3, lambda i, v: (i + 1, v[:, :1]), (0, x))

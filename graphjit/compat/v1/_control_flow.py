@@ -105,12 +105,14 @@ def stage(graph, what, build, args):
             if not any(unknown(static(i)) for i in trace.operands):
                 return NotImplemented   # (not about unknown dims: built as usual, it raises its own error)
             raise type(e)(f"{e}\n  (while building control flow over tensors of unknown dims, each unknown dim "
-                          f"standing at the size {probe}: the sizes in this message may be that stand-in; a construct whose "
-                          f"ops need particular sizes of those dims needs placeholder shapes that give them)") from e
+                          f"standing at the size {probe}: the sizes in this message may be that stand-in; a "
+                          f"construct whose ops need particular sizes of those dims needs placeholder shapes that "
+                          f"give them)") from e
         if not any(unknown(static(i)) for i in trace.operands):
             return NotImplemented   # (then the probe's reads are unused graph ops, which no run needs)
         traced.append((built, structure, trace.operands))
-    (first, structure, operands), (second, other, _) = traced
+    (first, structure, operands), (second, other, more) = traced
+    operands = operands + [i for i in more if i not in operands]   # (what a run may use: both probes' tensors)
     result_types = [_partial(first.nodes[a].type, second.nodes[b].type) for a, b in zip(first.outputs,
                                                                                         second.outputs)]
     if structure != other or len(first.outputs) != len(second.outputs) or None in result_types:
