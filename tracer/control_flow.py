@@ -118,6 +118,16 @@ def lift_variable_reads(traced, keep):
     return Traced(lifted_graph, feeds, traced.result)
 
 
+def staged_by(parent, what, build, *args):
+    """What ``parent`` builds for the construct ``what`` when it stages control flow itself, else NotImplemented.
+    A graph context may provide ``stage_control_flow(what, build, args)``: ``build(*args)`` makes the construct
+    again in whatever context is current, ``args`` (nested) holding the construct's tensor arguments, which the
+    context may replace by its own. compat.v1 graphs, whose tensors may have unknown dims, re-trace a construct
+    over those for each run's shapes; NotImplemented has it built here as usual."""
+    stage = getattr(parent, "stage_control_flow", None)
+    return NotImplemented if stage is None else stage(what, build, args)
+
+
 def graph_context(tensors):
     """The context control flow builds into (a trace, a compat.v1 graph), or None when executing eagerly."""
     ctx = context.innermost_graph()
@@ -204,6 +214,9 @@ def cond(pred, true_fn=None, false_fn=None, name=None):
     parent = graph_context([pred])
     if parent is None:
         return true_fn() if bool(pred) else false_fn()
+    staged = staged_by(parent, "cond", lambda p: cond(p, true_fn, false_fn, name), pred)
+    if staged is not NotImplemented:
+        return staged
     branches = []
     for fn, what in ((true_fn, "true_fn"), (false_fn, "false_fn")):
         traced = trace_function(fn, (), what, parent)
@@ -237,9 +250,13 @@ def switch_case(branch_index, branch_fns, default=None, name=None):
     if tuple(index.shape) != () or not index.dtype.is_integer:
         raise InvalidArgumentError(with_location(f"switch_case: branch_index must be a scalar int32 or int64 tensor, "
                                                  f"got {index.dtype.name} of shape {tuple(index.shape)}"))
-    if graph_context([index]) is None:
+    parent = graph_context([index])
+    if parent is None:
         k = int(index.numpy())
         return fns[k]() if 0 <= k < len(fns) else fallback()
+    staged = staged_by(parent, "switch_case", lambda i: switch_case(i, branch_fns, default, name), index)
+    if staged is not NotImplemented:
+        return staged
     last = len(fns) - (1 if default is None else 0)   # the branches tested for equality; the rest is the fallback
 
     def from_branch(k):
@@ -268,6 +285,12 @@ def while_loop(cond, body, loop_vars, shape_invariants=None, parallel_iterations
     invariants = _invariants(shape_invariants, start, single, values, paths)
     limit = _iteration_limit(maximum_iterations)
     parent = graph_context(nest.flatten(values) + ([limit] if isinstance(limit, SymbolicTensor) else []))
+    if parent is not None:
+        staged = staged_by(parent, "while_loop", lambda v, m: while_loop(
+            cond, body, _result(v, single), shape_invariants, parallel_iterations, back_prop, swap_memory, m, name),
+            values, maximum_iterations)
+        if staged is not NotImplemented:
+            return staged
     if isinstance(limit, SymbolicTensor):   # a tensor bound: a counter among the loop variables (no gradient)
         counted = while_loop(lambda i, v: OPS["logical_and"].bind(OPS["less"].bind(i, limit), _scalar_bool(
                                  _call(cond, v), "while_loop: cond's result")),

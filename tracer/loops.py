@@ -8,7 +8,7 @@ results into row ``i`` of accumulators ``[n, ...]`` (``scatter_add`` into zeros:
 loop has ``maximum_iterations=n``, so it is differentiable like any bounded while_loop.
 """
 from . import nest
-from .control_flow import describe, graph_context, skeleton, trace_function, while_loop
+from .control_flow import describe, graph_context, skeleton, staged_by, trace_function, while_loop
 from .dtypes import as_dtype
 from .errors import InvalidArgumentError
 from .ir import In, same_type
@@ -81,6 +81,12 @@ def map_fn(fn, elems, dtype=None, parallel_iterations=None, back_prop=True, swap
     """``fn`` applied to each element of ``elems`` (unstacked along axis 0; a nested structure of tensors of one
     leading size), the results stacked (``tf.map_fn``). ``fn_output_signature`` (or TF1's ``dtype``), when given,
     is checked against the dtypes ``fn`` returns."""
+    parent = graph_context(nest.flatten(elems))
+    if parent is not None:   # (before the leading size is needed: a compat.v1 graph's may be unknown)
+        staged = staged_by(parent, "map_fn", lambda e: map_fn(
+            fn, e, dtype, parallel_iterations, back_prop, swap_memory, infer_shape, name, fn_output_signature), elems)
+        if staged is not NotImplemented:
+            return staged
     flat, n = _elements(elems, "map_fn")
     parent = graph_context(flat)
     if parent is None and n:
@@ -118,6 +124,12 @@ def scan(fn, elems, initializer=None, parallel_iterations=10, back_prop=True, sw
     ``acc`` starts as ``initializer``, or (without one) as the first element, which is then also the first row.
     ``fn`` returns the structure of ``acc``. ``reverse``: from the last element to the first; row i still holds the
     result for element i."""
+    parent = graph_context(nest.flatten(elems) + nest.flatten(initializer))
+    if parent is not None:   # (before the leading size is needed: a compat.v1 graph's may be unknown)
+        staged = staged_by(parent, "scan", lambda e, i: scan(
+            fn, e, i, parallel_iterations, back_prop, swap_memory, infer_shape, reverse, name), elems, initializer)
+        if staged is not NotImplemented:
+            return staged
     flat, n = _elements(elems, "scan")
 
     def row_of(i):

@@ -74,16 +74,19 @@ class TraceContext:
         outer_id = self.parent.node_id(tensor, what)
         node_id = self._capture_inputs.get(outer_id)
         if node_id is None:
-            shape = tensor.type.shape
+            # the type the parent gives it: a parent that stands in for another graph's tensors (compat.v1's
+            # control flow over unknown dims) may give them sizes the tensor's static type leaves unknown
+            type_ = self.parent.builder.nodes[outer_id].type if isinstance(self.parent, TraceContext) else tensor.type
+            shape = type_.shape
             if shape is None or None in shape:   # (a compat.v1 placeholder's: a trace's shapes are all known)
                 raise UnimplementedError(with_location(
                     f"{what} is a tensor of partly unknown shape ({tensor._describe()}), used inside a traced "
                     f"function or control-flow branch: graphjit traces for full shapes; give the placeholder a "
                     f"full shape"))
-            node_id = self._capture_inputs[outer_id] = self.builder.add_input(tensor.type, len(self.builder.inputs))
+            node_id = self._capture_inputs[outer_id] = self.builder.add_input(type_, len(self.builder.inputs))
             # the parent's own tensor when it is one (a compat.v1 graph's tensors are GraphTensors)
             self.captures.append(tensor if tensor._trace is self.parent else
-                                 SymbolicTensor(self.parent, outer_id, tensor.type))
+                                 SymbolicTensor(self.parent, outer_id, type_))
         return node_id
 
     def _encloses(self, trace):

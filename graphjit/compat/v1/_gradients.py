@@ -110,7 +110,7 @@ class _GradientsCall:
             op = ops[i]
             if i in tensors or op.type in ("read_variable", "tuple_get"):   # (a tuple_get is its node's result)
                 continue
-            if getattr(op.op_def, "deferred", False):
+            if getattr(op.op_def, "deferred", False) and not getattr(op.op_def, "staged", False):
                 raise UnimplementedError(with_location(
                     f"gradients: '{op.name}' (a gradient) lies between the sources and the targets; gradients of "
                     f"gradients are not supported in compat.v1 graphs yet (use nested gj.GradientTape)", op.loc))
@@ -136,10 +136,10 @@ class _GradientsCall:
                 return trace.node_id(zeros_of(shape, source.type.dtype), "gradient")
         grads = expanded.get(self)
         if grads is None:
-            grads = expanded[self] = self._backward(operation.graph._ops, trace, mapping)
+            grads = expanded[self] = self._backward(operation.graph._ops, trace, mapping, expanded)
         return grads[k]
 
-    def _backward(self, ops, trace, mapping):
+    def _backward(self, ops, trace, mapping, expanded):
         tensors = {}
 
         def tensor(i):   # one SymbolicTensor per graph op, so that gradients accumulate under one ref
@@ -153,16 +153,23 @@ class _GradientsCall:
             if not isinstance(out_type, TupleType):
                 return tensor(i)
             got = self.results.get(i, {})
+            if getattr(ops[i].op_def, "staged", False):   # staged control flow: its results as expanded
+                nodes = expanded[ops[i]][2]
+                return tuple(tensor(got[k]) if got.get(k) in mapping else SymbolicTensor(
+                    trace, node, trace.builder.nodes[node].type) for k, node in enumerate(nodes))
             return tuple(tensor(got[k]) if got.get(k) in mapping else SymbolicTensor(
                 trace, trace.builder.add("tuple_get", (mapping[i],), {"index": k}, t), t)
                 for k, t in enumerate(out_type.types))
         with context.pushed(trace):
-            records = [(ops[i].op_def, [tensor(j) for j in ops[i]._input_ids], ops[i].attrs, outputs(i))
+            records = [ops[i].op_def.gradient_record(ops[i], tensor, expanded, outputs(i))
+                       if getattr(ops[i].op_def, "staged", False) else
+                       (ops[i].op_def, [tensor(j) for j in ops[i]._input_ids], ops[i].attrs, outputs(i))
                        for i in self.records]
             ys = [tensor(i) for i in self.y_ids]
             weights = [tensor(i) for i in self.weight_ids] or [ones_like(y) for y in ys]
             seeds = [(y, w) for i, y, w in zip(self.y_ids, ys, weights) if i in self.on_path]
-            grads = backprop(records, seeds, {tensor(i).ref() for i in self.on_path})
+            grads = backprop(records, seeds, {tensor(i).ref() for i in self.on_path
+                                              if mapping[i] is not None})   # (a staged construct has no node)
             results = []
             for source in self.sources:
                 if source.is_variable:

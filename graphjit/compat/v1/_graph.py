@@ -112,6 +112,7 @@ class Graph:
         self._local = threading.local()  # this thread's name scope
         self._constants = ConstantCaptures(lambda value: self.constant(value)._id)  # eager tensors used here
         self._last_read = {}              # variable id -> node id of its latest read (reused until written)
+        self._has_unknown_dims = False    # whether an op's static shape has a None dim (control flow stages then)
         self._lock = threading.RLock()
         self.variables = []               # compat.v1 Variables, in creation order
         self._variable_ids = set()
@@ -225,6 +226,8 @@ class Graph:
             operation = Operation(self, node_id, name, type_name, op, inputs, attrs, out_type, controls, loc)
             self._ops.append(operation)
             self._by_name[name] = operation
+            if isinstance(out_type, TensorType) and (out_type.shape is None or None in out_type.shape):
+                self._has_unknown_dims = True
             return operation
 
     def execute(self, op, inputs, attrs):
@@ -277,7 +280,9 @@ class Graph:
     def read_variable(self, variable):
         """A tensor reading ``variable``: the latest read node, unless an assignment was built since (or
         control dependencies apply)."""
-        ref = variable._ref
+        return self.read_variable_ref(variable._ref)
+
+    def read_variable_ref(self, ref):
         under_controls = bool(getattr(self._local, "controls", None))  # such a read must not be shared
         node_id = None if under_controls else self._last_read.get(ref.id)
         if node_id is None:
@@ -300,6 +305,11 @@ class Graph:
                                loc=node.loc)._id
         mapping = replay(graph, emit, inputs=fed)
         return [self._ops[mapping[i]].outputs[0] for i in concrete.graph.outputs]
+
+    def stage_control_flow(self, what, build, args):
+        """Control flow over tensors of unknown dims: staged, traced per run (``_control_flow``)."""
+        from ._control_flow import stage
+        return stage(self, what, build, args)
 
     def create_variable(self, variable, name, initial_value):
         raise UnimplementedError("compat.v1 graphs create their variables with gj.compat.v1.Variable")
@@ -348,6 +358,11 @@ class Graph:
                                                          if isinstance(g, IRGraph))
             mapping[i] = builder.add(operation.op_def.name, args, operation.attrs, out_type, effectful=effectful,
                                      loc=operation.loc)
+        for op in fetch_ops:
+            if mapping[op._id] is None:   # a staged construct (its results are its tuple_get ops)
+                raise InvalidArgumentError(
+                    f"{op.outputs[0].name} stands for control flow of several results, which has no value of its "
+                    f"own: fetch its results ({op.name}/output_0:0, ...)")
         graph = builder.finish([mapping[op._id] for op in fetch_ops])
         return graph, tuple(inputs)
 
