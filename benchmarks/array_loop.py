@@ -18,12 +18,11 @@ the median of ``--repeats`` timed calls.
     python benchmarks/array_loop.py [--iterations 1000] [--size 1000] [--rows 1000] [--repeats 7]
 """
 import argparse
-import statistics
-import time
 
 import numpy as np
 
 import graphjit as gj
+from graphjit.bench import median_seconds
 
 
 def loop(x, iterations):
@@ -44,15 +43,6 @@ def rows(x):
 
 def numpy_rows(x):
     return np.stack([r * np.float32(2.0) + r.sum() for r in x])
-
-
-def median_seconds(call, repeats):
-    times = []
-    for _ in range(repeats):
-        start = time.perf_counter()
-        call()
-        times.append(time.perf_counter() - start)
-    return statistics.median(times)
 
 
 def main(argv=None):

@@ -14,26 +14,16 @@ operations in the same order). Each contender is warmed up (compiled) first; the
     python benchmarks/control_flow.py [--n 1000000] [--repeats 7]
 """
 import argparse
-import statistics
-import time
 
 import numpy as np
 
 import graphjit as gj
 from graphjit._bench_workloads import GRAPHJIT, w8, w8_numpy, w8_python_loop
+from graphjit.bench import median_seconds
 
 
 def series(n):
     return w8(GRAPHJIT, n)   # the main job's W8, written once in graphjit/_bench_workloads.py
-
-
-def median_seconds(call, repeats):
-    times = []
-    for _ in range(repeats):
-        start = time.perf_counter()
-        call()
-        times.append(time.perf_counter() - start)
-    return statistics.median(times)
 
 
 def main(argv=None):

@@ -12,12 +12,11 @@ of ``--repeats`` (and the fastest), in milliseconds.
 On a machine shared with other work, ``NUMBA_NUM_THREADS=1`` gives steadier numbers (see benchmarks/pooling.py).
 """
 import argparse
-import statistics
-import time
 
 import numpy as np
 
 import graphjit as gj
+from graphjit.bench import median_and_fastest_ms
 
 LR = 0.1
 FILTERS = 8
@@ -94,15 +93,6 @@ def graphjit_step(variables):
     return step
 
 
-def timings_ms(call, repeats):
-    times = []
-    for _ in range(repeats):
-        start = time.perf_counter()
-        call()
-        times.append(time.perf_counter() - start)
-    return statistics.median(times) * 1e3, min(times) * 1e3
-
-
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--batch", type=int, default=32)
@@ -134,7 +124,7 @@ def main(argv=None):
           f"{args.batch}x28x28x1; weights after {args.check_steps} steps match float64 NumPy (rtol {RTOL})")
     print(f"median of {args.repeats} steps (ms)")
     print(f"{'':<12}{'median':>10}{'fastest':>10}{'NumPy/this':>12}")
-    results = {name: timings_ms(call, args.repeats) for name, call in contenders.items()}
+    results = {name: median_and_fastest_ms(call, args.repeats) for name, call in contenders.items()}
     for name, (median, fastest) in results.items():
         print(f"{name:<12}{median:>10.3f}{fastest:>10.3f}{results['NumPy'][0] / median:>11.2f}x")
 

@@ -13,12 +13,11 @@ On a machine shared with other work, ``NUMBA_NUM_THREADS=1`` gives steady number
 thread is descheduled waits for a scheduler tick (milliseconds), which then dominates every median here.
 """
 import argparse
-import statistics
-import time
 
 import numpy as np
 
 import graphjit as gj
+from graphjit.bench import median_and_fastest_ms
 
 CASES = [((2, 2), (2, 2), "VALID"), ((3, 3), (2, 2), "SAME")]
 
@@ -66,17 +65,6 @@ def numpy_forward_backward(x, upstream, window, strides, padding):
     return y, grad[:, top:top + x.shape[1], left:left + x.shape[2], :]
 
 
-def timings_ms(call, repeats):
-    """(median, fastest) of ``repeats`` calls: on a shared 2-core machine a parallel loop whose second
-    thread is descheduled waits a scheduler tick (~4 ms), which the fastest call shows apart."""
-    times = []
-    for _ in range(repeats):
-        start = time.perf_counter()
-        call()
-        times.append(time.perf_counter() - start)
-    return statistics.median(times) * 1e3, min(times) * 1e3
-
-
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--batch", type=int, default=32)
@@ -114,7 +102,7 @@ def main(argv=None):
                 ("forward", lambda: forward(x), lambda: numpy_forward(x, window, strides, padding)),
                 ("fwd+bwd", lambda: forward_backward(x, upstream),
                  lambda: numpy_forward_backward(x, upstream, window, strides, padding))):
-            (m_gj, f_gj), (m_np, f_np) = timings_ms(ours, args.repeats), timings_ms(theirs, args.repeats)
+            (m_gj, f_gj), (m_np, f_np) = median_and_fastest_ms(ours, args.repeats), median_and_fastest_ms(theirs, args.repeats)
             print(f"{label:<14}{what:>8}{m_gj:>10.3f}{m_np:>10.3f}{m_np / m_gj:>7.1f}x   {f_gj:>18.3f}{f_np:>10.3f}")
 
 

@@ -210,6 +210,27 @@ def _time_rows(rows, live, workload, args):
     return repeats
 
 
+def call_times(call, repeats):
+    """Seconds of each of ``repeats`` back-to-back calls: the timer of the scripts under benchmarks/."""
+    times = []
+    for _ in range(repeats):
+        start = time.perf_counter()
+        call()
+        times.append(time.perf_counter() - start)
+    return times
+
+
+def median_seconds(call, repeats):
+    return median(call_times(call, repeats))
+
+
+def median_and_fastest_ms(call, repeats):
+    """(median, fastest) of ``repeats`` calls in ms: on a shared 2-core machine a parallel loop whose second
+    thread is descheduled waits a scheduler tick (~4 ms), which the fastest call shows apart."""
+    times = call_times(call, repeats)
+    return median(times) * 1e3, min(times) * 1e3
+
+
 def interleaved(live, repeats):
     """Median-ready samples: each round times every contender once, starting one further along each round."""
     samples = {c.name: [] for c, _, _ in live}

@@ -73,3 +73,17 @@ def float_edge_values(dtype):
 def int_edge_values(dtype):
     info = np.iinfo(dtype)
     return np.array([0, 1, -1, 2, -7, 13, info.max, info.min], dtype=dtype)
+
+
+def count_module_loads(monkeypatch, loads, backend="cpu"):
+    """Runs ``gj.function`` on ``backend``, compiling before a first call returns, and appends the graph's name to
+    ``loads`` for each module the CPU backend compiles or loads from its kernel cache."""
+    import graphjit.compiler.cpu as cpu
+    monkeypatch.setattr(gj.config, "backend", backend)
+    monkeypatch.setattr(gj.config, "compile_in_background", False)
+    load = cpu._load
+
+    def counted(source, graph):
+        loads.append(graph.name)
+        return load(source, graph)
+    monkeypatch.setattr(cpu, "_load", counted)

@@ -10,6 +10,8 @@ from graphjit import errors
 from graphjit.runtime.runtime import get_runtime
 from graphjit.tracer.symbolic import MIN_SIZE, Atom, SymInt, SymbolicError
 
+from support import count_module_loads
+
 
 LOADS = []   # one entry per module the CPU backend compiled or loaded from the kernel cache
 
@@ -17,15 +19,7 @@ LOADS = []   # one entry per module the CPU backend compiled or loaded from the 
 @pytest.fixture(autouse=True)
 def _compiled_now(monkeypatch):
     """The Numba CPU backend, compiling before the first call returns; every module load is counted."""
-    import graphjit.compiler.cpu as cpu
-    monkeypatch.setattr(gj.config, "backend", "cpu")
-    monkeypatch.setattr(gj.config, "compile_in_background", False)
-    load = cpu._load
-
-    def counted(source, graph):
-        LOADS.append(graph.name)
-        return load(source, graph)
-    monkeypatch.setattr(cpu, "_load", counted)
+    count_module_loads(monkeypatch, LOADS)
 
 
 def _loads():

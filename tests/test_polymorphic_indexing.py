@@ -11,21 +11,15 @@ import graphjit as gj
 from graphjit import errors
 from graphjit.tracer.symbolic import MIN_SIZE, Atom, SymInt, SymbolicError, basic_index, slice_indices
 
+from support import count_module_loads
+
 SIZES = (2, 3, 7, 1000)
 LOADS = []
 
 
 @pytest.fixture(params=["cpu", "interpreter"])
 def backend(request, monkeypatch):
-    import graphjit.compiler.cpu as cpu
-    monkeypatch.setattr(gj.config, "backend", request.param)
-    monkeypatch.setattr(gj.config, "compile_in_background", False)
-    load = cpu._load
-
-    def counted(source, graph):
-        LOADS.append(graph.name)
-        return load(source, graph)
-    monkeypatch.setattr(cpu, "_load", counted)
+    count_module_loads(monkeypatch, LOADS, request.param)
     return request.param
 
 
