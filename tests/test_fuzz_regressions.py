@@ -656,3 +656,36 @@ def test_the_checker_allows_float64_softmax_rows_summed_in_another_order():
     wrong = compiled.copy()
     wrong[0, 1, 1] *= 1 + 1e-12
     assert fuzz_check.check_outputs(prog, [wrong], [interpreted]) != []
+
+
+@pytest.mark.parametrize("dtype", [gj.float32, gj.float64])
+def test_the_checker_still_catches_one_ulp_in_an_elementwise_result(dtype):
+    # The reassociation and softmax bounds above are for sums and softmax rows only. Elementwise ops the checker
+    # held bit-exact before stay so, also where their result feeds a sum: exact ops (negative, abs, maximum) in
+    # both dtypes, and the correctly rounded ones (add, divide, sqrt) in float64 (a float32 one may round once
+    # more than the float64 shadow: the round32 run allows that half ULP, as before), so one ULP injected into
+    # one element is flagged.
+    fuzz_check, _, fuzz_graphs = _grad_checker()
+    rng = np.random.default_rng(5)
+    x, y = (rng.uniform(-4.0, 4.0, (4, 6)).astype(dtype.np) for _ in range(2))
+    Step = fuzz_graphs.Step
+    specs = ["negative", "abs", "maximum"] + (["add", "divide", "sqrt"] if dtype is gj.float64 else [])
+    for spec in specs:
+        arity = 2 if spec in ("maximum", "add", "divide") else 1
+        prog = fuzz_check.retyped([fuzz_graphs.Input(x), fuzz_graphs.Input(y), Step(spec, (0, 1)[:arity])], [2])
+        compiled, interpreted = (r[0] for r in fuzz_check.run_backends([prog]))
+        np.testing.assert_array_equal(compiled, interpreted)
+        assert fuzz_check.check_outputs(prog, [compiled], [interpreted]) == []
+        for toward in (np.inf, -np.inf):
+            off = compiled.copy()
+            off[0, 1] = np.nextafter(off[0, 1], dtype.np.type(toward))   # x, y > 0 there: sqrt is finite
+            assert fuzz_check.check_outputs(prog, [off], [interpreted]) != [], (spec, toward)
+    # a chain of them with a sum as its second output: the chain's elementwise result is still exact
+    prog = fuzz_check.retyped([fuzz_graphs.Input(x), fuzz_graphs.Input(y), Step("maximum", (0, 1)),
+                               Step("negative", (2,)), Step("reduce_sum", (3,), {"axis": -1, "keepdims": False})],
+                              [3, 4])
+    compiled, interpreted = fuzz_check.run_backends([prog])
+    assert fuzz_check.check_outputs(prog, compiled, interpreted) == []
+    off = compiled[0].copy()
+    off[3, 0] = np.nextafter(off[3, 0], dtype.np.type(np.inf))
+    assert fuzz_check.check_outputs(prog, [off, compiled[1]], interpreted) != []
