@@ -17,6 +17,9 @@ comparisons, max/min, ...) that deviation is 0, so the backends must agree bit f
 Two things perturbation by ULPs cannot show are marked in the perturbed runs instead: periodic ops (sin, cos,
 tan) of an operand whose allowed error spans part of a period, and the order of -0.0 and +0.0 in a sort.
 ``cmp`` bounds drive compiled-vs-interpreter, ``ref`` bounds the comparisons with the float64 shadow.
+Two bounds are not ULPs of an operand: a sum or mean may move by its reassociation bound times sum|x_i|
+(REASSOCIATED_SUMS; unchecked where a partial sum may overflow), and a softmax row by its own arithmetic's ULPs
+of p (SOFTMAX_ROW_OPS); docs/numerics.md states both.
 """
 import math
 import os

@@ -546,10 +546,13 @@ def test_the_grad_checker_skips_finite_differences_that_do_not_converge():
         assert stats["fd skipped: no convergence (a singularity within h)"] == 1 - checked
 
 
-@pytest.mark.xfail(strict=True, reason="open (fuzz seed 17): tensordot over no axes (an outer product) of 1.2e-38 and "
-                                       "-1e-310 underflows to -0.0; np.tensordot (np.dot) keeps the sign, the "
-                                       "compiled gemm sums onto +0.0 (as np.matmul does): the same class as the "
-                                       "test above, reached by an underflowing product rather than an exact zero")
+@pytest.mark.xfail(strict=True, reason="a real disagreement, not a reassociation (fuzz seed 17): tensordot over no "
+                                       "axes is an outer product, each element one IEEE product with no sum, and "
+                                       "1.2e-38 * -1e-310 is -0.0 (np.tensordot, np.multiply.outer); the compiled "
+                                       "tensordot decomposes into gemm (compiler/passes/decompose.py), whose "
+                                       "accumulator adds the product to +0.0 (np.matmul does the same). Signed zeros "
+                                       "are bit-exact in the contract: the fix is a broadcast multiply for a "
+                                       "contraction of size 1 in that rule (compiler/, not this change)")
 def test_tensordot_of_an_underflowing_outer_product_keeps_the_sign_of_zero():
     a = np.array(1.1754944e-38)
     b = np.array([-3.0, -1e-310])
