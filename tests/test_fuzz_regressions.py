@@ -551,8 +551,11 @@ def test_the_grad_checker_skips_finite_differences_that_do_not_converge():
                                        "1.2e-38 * -1e-310 is -0.0 (np.tensordot, np.multiply.outer); the compiled "
                                        "tensordot decomposes into gemm (compiler/passes/decompose.py), whose "
                                        "accumulator adds the product to +0.0 (np.matmul does the same). Signed zeros "
-                                       "are bit-exact in the contract: the fix is a broadcast multiply for a "
-                                       "contraction of size 1 in that rule (compiler/, not this change)")
+                                       "are bit-exact in the contract, but NumPy has no one rule to follow: "
+                                       "np.tensordot of (2, 1) x (1, 2) gives +0.0 in float32 (sgemm) and -0.0 "
+                                       "in float64 (dgemm), -0.0 where a dimension is 1 (gemv), so a broadcast "
+                                       "multiply for a size-1 contraction (tried) fixes float64 and breaks "
+                                       "float32 m, n > 1")
 def test_tensordot_of_an_underflowing_outer_product_keeps_the_sign_of_zero():
     a = np.array(1.1754944e-38)
     b = np.array([-3.0, -1e-310])
