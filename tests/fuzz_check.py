@@ -87,15 +87,15 @@ REASSOCIATED_SUMS = {"reduce_sum", "reduce_mean"}
 
 def sum_bound(n, accumulator):
     """docs/numerics.md's bound on a reassociated sum of n terms, relative to sum|x_i|: (log2(n) + 2) * 2^-24
-    for NumPy's pairwise float32 sum, n * 2^-53 for float64 accumulation (one more term for the rounding of
-    int64 terms to float64 and for a mean's division)."""
+    for NumPy's pairwise float32 sum, (n + 1) * 2^-53 for float64 accumulation (n * 2^-53, plus one term for the
+    rounding of int64 terms to float64 and for a mean's division)."""
     if accumulator == np.float32:
         return (math.log2(max(n, 1)) + 2) * 2.0 ** -24
     return (n + 1) * 2.0 ** -53
 
 
 def _reassociated(y, true_dtype, node, args, operand_dtype, pattern, k):
-    """``y`` moved by the reassociation bound of a sum or mean (above), NaN where a partial sum may overflow."""
+    """``y`` moved by the reassociation bound of a sum or mean (above), unchecked where a partial sum may overflow."""
     if true_dtype.np.kind != "f" or y.size == 0:
         return y
     x = args[0].numpy()
@@ -113,8 +113,8 @@ def _reassociated(y, true_dtype, node, args, operand_dtype, pattern, k):
 
 # Softmax rows: p_i = exp(x_i - max) / sum_j exp(x_j - max). A perturbation of the logits (their Tol is on "in")
 # moves nearly equal logits (1e-7, 0) by nothing, so p came back bit-exact in every run and a correct 1-ULP
-# difference was flagged: float32 0.5 compiled (float64 accumulation, one rounding) against NumPy's float32
-# 0.49999997 (seed 21), float64 rows 1 ULP apart by the order of their sum (seed 17). The perturbed runs also
+# difference was flagged: float32 [0.50000006, 0, 0.5] compiled (mathlib's float32 exp, a float64 sum) against
+# NumPy's float32 [0.5, 0, 0.49999997] (seed 21), float64 rows 1 ULP apart by the order of their sum (seed 17). The perturbed runs also
 # move p by the bound its own arithmetic implies (softmax_row_ulps).
 SOFTMAX_ROW_OPS = {"softmax"}
 
@@ -122,7 +122,7 @@ SOFTMAX_ROW_OPS = {"softmax"}
 def softmax_row_ulps(n, dtype):
     """ULPs of p (its dtype's eps) between two correct paths for a row of n: each exp's math-library bound, the
     sum of positive terms (relative error sum_bound(n), twice for two orders), one rounding of the division each."""
-    if dtype == np.float32:   # NumPy in float32 against the compiled float64 row rounded once
+    if dtype == np.float32:   # NumPy in float32 against the compiled row, which sums in float64
         return tolerance("exp").cmp + sum_bound(n, np.float32) / EPS[np.dtype(np.float32)] + 1
     return 2 + 2 * sum_bound(n, np.float64) / EPS[np.dtype(np.float64)] + 1   # libm exp against NumPy's: 2 ULP
 
