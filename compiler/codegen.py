@@ -3,8 +3,10 @@ and one entry function that calls them in order. Elementwise loops and reduction
 kernels of their own (gemm, row and copy kernels) in ``kernel_writers``, control flow in ``control_flow_writer``.
 
 Every buffer is C-contiguous; a stage's entry takes it in its own shape (``float32[:, ::1]``, ``entry_shapes``)
-and flattens it, and the loop functions take it flat (``float32[::1]``). Shapes are static for a trace, so loop
-bounds and strides are literal constants. Loops use ``prange`` only above a size threshold (a parallel
+and flattens it, and the loop functions take it flat (``float32[::1]``); a control-flow sub-entry, called from
+compiled code, takes every buffer flat. Known sizes are literal constants in loop bounds and strides; a trace over
+unknown sizes (an input_signature's None dims) writes them as code over trailing ``int64`` arguments (``n0``)
+that every function of the stage takes. Loops use ``prange`` only above a size threshold (a parallel
 region costs microseconds). Constants are typed literals (``np.float32(0.5)``), never bare floats.
 """
 import numpy as np
