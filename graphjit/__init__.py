@@ -32,7 +32,7 @@ with _paused_gc():
 
 __version__ = "0.1.0"
 
-_LAZY = ("compat", "initializers", "optimizers", "train")  # imported on first use (TF1 graphs, training): most programs need none
+_LAZY = ("compat", "initializers", "optimizers", "saved_model", "train")  # imported on first use (TF1 graphs, training): most programs need none
 
 
 def __getattr__(name):
