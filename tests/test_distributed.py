@@ -47,7 +47,9 @@ def reductions(x, y):
 @gj.function
 def layer(x, w):
     h = gj.nn.relu(x @ w + BIAS)
-    return {"soft": gj.nn.softmax(h), "t": gj.transpose(h)[1:4], "flat": gj.reshape(h, [-1]),
+    return {"soft": gj.nn.softmax(h), "cols": gj.nn.log_softmax(h, axis=0), "arg": gj.argmax(h, axis=1),
+            "lse": gj.reduce_logsumexp(h, axis=1, keepdims=True), "cum": gj.cumsum(h, axis=0),
+            "t": gj.transpose(h)[1:4], "flat": gj.reshape(h, [-1]),
             "col": h[:, 2] * 2.0, "scaled": h * np.arange(5, dtype=np.float32)}
 
 
@@ -93,7 +95,10 @@ def test_nan_propagates_through_blocked_max(threads):
 
 def test_matmul_views_rows_and_variables(threads):
     x, _ = _x()
-    _check(layer(x, WN), layer(XN, WN), rtol=1e-5)
+    lazy = layer(x, WN)
+    _check(lazy, layer(XN, WN), rtol=1e-5)
+    assert lazy["soft"].numblocks[0] == lazy["arg"].numblocks[0] == x.numblocks[0] > 1   # rows stay blocked
+    assert lazy["cols"].numblocks[0] == lazy["cum"].numblocks[0] == 1   # (along axis 0: one chunk)
     _check(layer(x, da.from_array(WN, chunks=(4, 5))), layer(XN, WN), rtol=1e-5)
 
 

@@ -12,7 +12,9 @@ pipeline; then each node becomes Dask work, in graph order:
   reduction combines those partials;
 - matmul is Dask's own blocked matmul; its elementwise epilogue is the next chain;
 - reshape, transpose, squeeze, expand_dims, broadcast_to, identity and basic slicing are Dask's own views;
-- any other node (softmax, gather, control flow, ...) runs on its inputs gathered into one chunk each: correct
+- ops along an axis (softmax and log_softmax rows, cumsum, sort, argmax, logsumexp) gather that axis into one
+  chunk and run per block of the other axes;
+- any other node (gather, concat, control flow, ...) runs on its inputs gathered into one chunk each: correct
   for every op, but one task (logged once per call at INFO on the ``graphjit`` logger).
 
 Every task runs a graph document through ``run_graph``. Variables are read once, when the function is
@@ -45,6 +47,8 @@ _REDUCTIONS = {   # op -> (Dask's combining reduction, accumulate floats in floa
     "reduce_sum": ("sum", True), "reduce_mean": ("sum", True), "reduce_prod": ("prod", True),
     "reduce_max": ("max", False), "reduce_min": ("min", False), "reduce_any": ("any", False),
     "reduce_all": ("all", False)}
+_ALONG_AXES = ("softmax", "log_softmax", "cumsum", "cumprod", "sort", "argsort", "argmax", "argmin",
+               "reduce_logsumexp")   # independent along the other axes: blockwise once ``axis`` is one chunk
 _RESHAPES = ("reshape", "squeeze", "expand_dims")
 _PASS_THROUGH = ("identity", "stop_gradient")
 _EMBEDDED_CONSTANT_ELEMENTS = 1   # larger constants enter as one-chunk Dask arrays (Dask aligns their chunks)
@@ -220,6 +224,8 @@ class _Lowering:
             if node.attr("transpose_b"):
                 b = da.swapaxes(b, -1, -2)
             self.arrays[i] = da.matmul(a, b).astype(node.type.dtype.np, copy=False)
+        elif op in _ALONG_AXES and len(node.inputs) == 1:
+            self.arrays[i] = self._along_axes(node)
         elif op in _RESHAPES:
             self.arrays[i] = self.array(node.inputs[0]).reshape(node.type.shape)
         elif op == "transpose":
@@ -274,6 +280,29 @@ class _Lowering:
                             adjust_chunks={letters[a]: 1 for a in axes} or None, dtype=out_type.dtype.np,
                             meta=np.empty((0,) * array.ndim, out_type.dtype.np),
                             name=f"graphjit-{self.name}-" + dask.base.tokenize(text, array))
+
+    def _along_axes(self, node):
+        """An op that works along ``axis`` (rows of a softmax, a cumsum, an argmax): those axes gathered into one
+        chunk, the op run per block of the others."""
+        source = self.array(node.inputs[0])
+        axis = node.attr("axis")
+        axes = tuple(a % source.ndim for a in (axis if isinstance(axis, tuple) else (axis,)))
+        source = source.rechunk({a: -1 for a in axes})
+        letters = "abcdefghijklmnopqrstuvwxyz"[:source.ndim]
+        out_shape = node.type.shape
+        if len(out_shape) == source.ndim:
+            out_letters = letters
+            adjust = {letters[a]: out_shape[a] for a in axes if out_shape[a] != source.shape[a]}
+        else:   # the axes are reduced away
+            out_letters = "".join(c for a, c in enumerate(letters) if a not in axes)
+            adjust = {}
+        nodes = [Node("input", (), make_attrs({"index": 0}), self.nodes[node.inputs[0]].type)]
+        nodes.append(Node(node.op, (0,), node.attrs, node.type, (), node.loc))
+        text = graph_to_json(Graph(tuple(nodes), (0,), (1,), f"{self.name}_{node.op}"))
+        return da.blockwise(run_graph, out_letters, text, None, source, letters, concatenate=True,
+                            adjust_chunks=adjust or None, dtype=node.type.dtype.np,
+                            meta=np.empty((0,) * len(out_shape), node.type.dtype.np),
+                            name=f"graphjit-{self.name}-" + dask.base.tokenize(text, source))
 
     def _whole(self, i, node):
         """One task: the node's own graph on its inputs gathered into one chunk each."""
