@@ -17,6 +17,7 @@ with _paused_gc():
     from graphjit.tracer.autodiff import GradientTape, grad, value_and_grad  # noqa: F401
     from graphjit.tracer.context import executing_eagerly  # noqa: F401
     from graphjit.tracer.function import ConcreteFunction, Function, function  # noqa: F401
+    from graphjit.tracer.function import install_lazy_array_handler as _install_lazy_array_handler
     from graphjit.tracer.registry import API as _API
     from graphjit.tracer import serialize as _serialize  # noqa: F401  (installs Graph.to_json/from_json)
     from graphjit.tracer.shapes import TensorShape  # noqa: F401
@@ -32,7 +33,16 @@ with _paused_gc():
 
 __version__ = "0.1.0"
 
-_LAZY = ("compat", "initializers", "optimizers", "train")  # imported on first use (TF1 graphs, training): most programs need none
+
+def _call_on_dask_arrays(function, args, kwargs):
+    """A gj.function call with a dask.array argument: handed to graphjit.distributed (imported only then)."""
+    from graphjit.distributed import call_on_dask_arrays
+    return call_on_dask_arrays(function, args, kwargs)
+
+
+_install_lazy_array_handler("dask.array", _call_on_dask_arrays)
+
+_LAZY = ("compat", "distributed", "initializers", "optimizers", "saved_model", "train")  # imported on first use (TF1 graphs, training): most programs need none
 
 
 def __getattr__(name):

@@ -44,3 +44,12 @@ def test_mlp_training_reaches_95_percent_and_resumes_from_its_checkpoint_exactly
     final = lines[-1]
     assert float(final.split("accuracy ")[1].split(";")[0]) >= 0.95
     assert "restored run identical: True" in final and "train_step traces: 1" in final
+
+
+def test_data_parallel_training_on_dask_matches_one_process():
+    import pytest
+    pytest.importorskip("distributed")   # the [distributed] extra; the test extra installs it
+    lines = _run_example("data_parallel.py").splitlines()
+    accuracies = [float(line.rsplit("test accuracy ", 1)[1]) for line in lines if "test accuracy" in line]
+    assert len(accuracies) == 2 and accuracies[0] == accuracies[1] >= 0.95, lines
+    assert float(lines[-1].rsplit(" ", 1)[1]) < 1e-4, lines[-1]   # the same weights, up to float32 rounding

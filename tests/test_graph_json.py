@@ -390,3 +390,27 @@ def test_a_document_reads_back_in_a_new_process_with_the_same_content_hash(tmp_p
     done = subprocess.run([sys.executable, "-c", reader, *map(str, paths)], capture_output=True, text=True,
                           timeout=120, check=True)
     assert done.stdout.split() == [g.fingerprint() for g in graphs]
+
+
+def test_symbolic_sizes_and_constants_stored_outside_round_trip():
+    @gj.function(input_signature=[gj.TensorSpec([None, 4], gj.float32)])
+    def f(x):
+        half = gj.reshape(x, [-1, 2, 2])                  # sizes n0, 2, 2 and n0 * 4 elements
+        return gj.concat([gj.reduce_sum(half, axis=2) * np.arange(2, dtype=np.float32), x[::2, :2]], axis=0)
+    graph = f.get_concrete_function().graph
+    assert any(isinstance(d, gj.tracer.symbolic.SymInt) for n in graph.nodes for d in (n.type.shape or ()))
+    constants = {}
+    text = serialize.graph_to_json(graph, constants)
+    assert constants and all(isinstance(a, np.ndarray) for a in constants.values()) and '"data"' not in text
+    back = serialize.graph_from_json(text, None, constants)
+    assert back.fingerprint() == graph.fingerprint() and str(back) == str(graph)
+    with pytest.raises(InvalidArgumentError, match="stored outside the document"):
+        serialize.graph_from_json(text)
+
+
+@pytest.mark.parametrize("text", ["__import__('os')", "n0 ** 2", "n0.real", "n0 / 2", "nx + 1", "(n0"])
+def test_a_size_text_is_parsed_never_evaluated(text):
+    doc = json.loads(_graph(lambda x: x + 1.0, np.ones(2, np.float32)).to_json())
+    doc["graph"]["nodes"][0]["type"]["shape"] = [text]
+    with pytest.raises(InvalidArgumentError, match="size expression"):
+        Graph.from_json(json.dumps(doc))

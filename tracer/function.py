@@ -13,7 +13,7 @@ import weakref
 import numpy as np
 
 from . import autograph, context, display, dtypes, nest, polymorphic, retracing
-from .errors import InvalidArgumentError, UnimplementedError
+from .errors import InternalError, InvalidArgumentError, UnimplementedError
 from .ir import TensorType
 from .program import Program
 from .specs import TensorSpec, flatten_up_to_signature
@@ -80,6 +80,8 @@ def _leaf_key(value, tensors, path):
         return (value.shape, value.dtype)
     if getattr(value, "_is_variable", False):
         return ("variable", value._ref.id)
+    if _lazy_array_handler(value) is not None:
+        raise _LazyArguments()
     try:
         hash(value)
     except TypeError:
@@ -87,6 +89,37 @@ def _leaf_key(value, tensors, path):
             f"argument {path} is a {kind.__name__}, which is unhashable: gj.function keys its traces by the "
             f"values of non-tensor arguments. Pass a tuple, a tensor or a hashable object instead.") from None
     return (kind, value)
+
+
+# Array types of other libraries whose calls are handed to an extension: {module prefix: handler(function, args,
+# kwargs)}. Dask arrays are lazy: converting one would compute it, so a call with one among its arguments goes to
+# graphjit.distributed (installed by the graphjit package; the core never imports Dask). Matched by the type's
+# module, so no such library is imported to recognise its arrays.
+_LAZY_ARRAY_HANDLERS = {}
+
+
+class _LazyArguments(Exception):
+    """Raised while keying a call that has an argument of a registered lazy array type."""
+
+
+def install_lazy_array_handler(module_prefix, handler):
+    _LAZY_ARRAY_HANDLERS[module_prefix] = handler
+
+
+def _lazy_array_handler(value):
+    module = type(value).__module__ or ""
+    for prefix, handler in _LAZY_ARRAY_HANDLERS.items():
+        if module.startswith(prefix):
+            return handler
+    return None
+
+
+def _call_with_lazy_arrays(function, args, kwargs):
+    for leaf in nest.flatten([list(args), kwargs]):
+        handler = _lazy_array_handler(leaf)
+        if handler is not None:
+            return handler(function, args, kwargs)
+    raise InternalError(f"{function.name}: a lazy array argument vanished while the call was keyed")
 
 
 class ConcreteFunction(Program):
@@ -300,17 +333,20 @@ class Function:
         if fast is not None and fast.concrete is not None and fast.check(values):
             return fast.concrete.call_flat(values)   # the signature's one trace: no binding, no conversion
         poly = self._polymorphism
-        if self.input_signature is not None:
-            values = self._apply_signature(values)
         tensors = []
         key = []
-        for value, name in zip(values, self._param_names):
-            if type(value) is EagerTensor:  # the common case, inlined: this is the per-call hot path
-                array = value._value
-                key.append((array.shape, array.dtype))
-                tensors.append(value)
-            else:
-                key.append(_leaf_key(value, tensors, name))
+        try:
+            if self.input_signature is not None:
+                values = self._apply_signature(values)
+            for value, name in zip(values, self._param_names):
+                if type(value) is EagerTensor:  # the common case, inlined: this is the per-call hot path
+                    array = value._value
+                    key.append((array.shape, array.dtype))
+                    tensors.append(value)
+                else:
+                    key.append(_leaf_key(value, tensors, name))
+        except _LazyArguments:
+            return _call_with_lazy_arrays(self, args, kwargs)
         key = tuple(key)
         if poly is not None and poly.failure is None and poly.check(tensors):
             concrete = poly.concrete or self._trace_symbolic(poly, values, key)
@@ -394,6 +430,8 @@ class Function:
         flat_values = flatten_up_to_signature(self.input_signature, arguments[:count], self.name)
         converted = []
         for i, (value, spec) in enumerate(zip(flat_values, nest.flatten(self.input_signature))):
+            if _lazy_array_handler(value) is not None:   # (converting it would compute it)
+                raise _LazyArguments()
             t = value if isinstance(value, (EagerTensor, SymbolicTensor)) else convert_to_tensor(
                 value, spec.dtype if dtypes.is_python_scalar(value) else None, what=f"argument {i}")
             if not spec.is_compatible_with(t):

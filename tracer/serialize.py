@@ -2,7 +2,8 @@
 
 The document is ``{"format": "graphjit-graph", "version": 1, "graph": G}`` with
 ``G = {"name", "inputs", "outputs", "nodes": [{"op", "inputs", "type", "attrs", "deps"?, "loc"?}]}``
-and ``type = {"shape": [int | null] | null, "dtype": name}``, or ``{"tuple": [type, ...]}`` for a node with several
+and ``type = {"shape": [int | null | size text] | null, "dtype": name}`` (a size text such as ``"n0 * 3"`` is a
+polymorphic trace's symbolic size, ``tracer.symbolic``; read back by ``parse_size``, never evaluated), or ``{"tuple": [type, ...]}`` for a node with several
 results (``ir.TupleType``). Every attribute value is a one-key object whose
 key is its type tag, so a value reads back as an object of the same Python type (``1``, ``1.0`` and ``True``
 stay apart, tuples stay tuples) and the graph's canonical text, hence ``Graph.fingerprint()``, is unchanged:
@@ -11,6 +12,8 @@ stay apart, tuples stay tuples) and the graph's canonical text, hence ``Graph.fi
     {"tuple": [v, ...]}  {"list": [v, ...]}  {"dtype": "float32"}  {"ellipsis": null}
     {"slice": [start, stop, step]}  {"in": k}  {"tensor_type": type}  {"graph": G}
     {"const": {"dtype": "float32", "shape": [2, 3], "data": base64 of the little-endian C-order bytes}}
+    {"const": {"dtype": "float32", "shape": [2, 3], "ref": "c0"}}   (stored outside: ``to_json(constants=dict)``)
+    {"sym": "(n0 + 1) // 2"}   (a symbolic size in an attribute)
     {"var": {"name": "w", "shape": [3, 2], "dtype": "float32"}}
 
 A variable is written by its name, the runtime's unique name that ``compat.v1.train.Saver`` also keys
@@ -30,6 +33,7 @@ from .errors import InvalidArgumentError, InvalidTypeError, NotFoundError
 from .ir import Const, Graph, In, Node, Slice, TensorType, TupleType, VarRef, install_json_codec, make_attrs, same_type
 from .registry import OPS
 from .source import Location
+from .symbolic import SymInt, parse_size
 
 FORMAT = "graphjit-graph"
 VERSION = 1
@@ -39,23 +43,69 @@ _NON_FINITE = {"nan": math.nan, "inf": math.inf, "-inf": -math.inf}
 
 # ---- writing ----------------------------------------------------------------------------------------------
 
-def graph_to_json(graph):
-    return json.dumps({"format": FORMAT, "version": VERSION, "graph": _graph_doc(graph)}, allow_nan=False)
+def graph_to_json(graph, constants=None):
+    """The document's text. ``constants``: None writes each constant inline (base64); a dict receives each
+    constant array under a key (``c0``, ``c1``, ...; one key per distinct array) and the document names the key
+    (``{"const": {"dtype", "shape", "ref"}}``), so a caller can store the arrays elsewhere (saved_model's .npz)."""
+    return json.dumps({"format": FORMAT, "version": VERSION, "graph": _Writer(constants).graph(graph)},
+                      allow_nan=False)
 
 
-def _graph_doc(graph):
-    return {"name": graph.name, "inputs": list(graph.inputs), "outputs": list(graph.outputs),
-            "nodes": [_node_doc(i, node) for i, node in enumerate(graph.nodes)]}
+class _Writer:
+    def __init__(self, constants):
+        self.constants = constants
+        self.keys = {}   # id(array) -> key, for arrays that the graph keeps alive while it is written
 
+    def graph(self, graph):
+        return {"name": graph.name, "inputs": list(graph.inputs), "outputs": list(graph.outputs),
+                "nodes": [self.node(i, node) for i, node in enumerate(graph.nodes)]}
 
-def _node_doc(i, node):
-    doc = {"op": node.op, "inputs": list(node.inputs), "type": _type_doc(node.type),
-           "attrs": {key: _encode(value, lambda: _where(i, node, key)) for key, value in node.attrs}}
-    if node.deps:
-        doc["deps"] = list(node.deps)
-    if node.loc is not None:
-        doc["loc"] = [node.loc.filename, node.loc.lineno, node.loc.function]
-    return doc
+    def node(self, i, node):
+        doc = {"op": node.op, "inputs": list(node.inputs), "type": _type_doc(node.type),
+               "attrs": {key: self.encode(value, lambda: _where(i, node, key)) for key, value in node.attrs}}
+        if node.deps:
+            doc["deps"] = list(node.deps)
+        if node.loc is not None:
+            doc["loc"] = [node.loc.filename, node.loc.lineno, node.loc.function]
+        return doc
+
+    def encode(self, value, where):
+        """The tagged JSON value of one attribute value; ``where()`` names the node for an error."""
+        kind = type(value)
+        if value is None:
+            return {"none": None}
+        if value is Ellipsis:
+            return {"ellipsis": None}
+        if kind is bool:
+            return {"bool": value}
+        if kind is int:
+            return {"int": value}
+        if kind is float:
+            return {"float": value if math.isfinite(value) else repr(value)}
+        if kind is str:
+            return {"str": value}
+        if kind is tuple or kind is list:
+            return {kind.__name__: [self.encode(item, where) for item in value]}
+        if value.__class__ in _ENCODERS:
+            tag, encode = _ENCODERS[value.__class__]
+            return {tag: encode(self, value, where)}
+        raise InvalidTypeError(f"Graph.to_json: {where()} holds a {kind.__module__}.{kind.__qualname__} "
+                               f"({value!r}), which has no JSON encoding")
+
+    def const(self, const, where):
+        array = const.value
+        if array.dtype.name not in _DTYPE_BY_NAME:
+            raise InvalidTypeError(f"Graph.to_json: {where()} is a constant of dtype {array.dtype}; only "
+                                   f"{', '.join(_DTYPE_BY_NAME)} are written")
+        doc = {"dtype": array.dtype.name, "shape": list(array.shape)}
+        if self.constants is None:
+            data = np.ascontiguousarray(array, dtype=array.dtype.newbyteorder("<")).tobytes()
+            return {**doc, "data": base64.b64encode(data).decode("ascii")}
+        key = self.keys.get(id(array))
+        if key is None:
+            key = self.keys[id(array)] = f"c{len(self.constants)}"
+            self.constants[key] = array
+        return {**doc, "ref": key}
 
 
 def _where(i, node, key):
@@ -66,50 +116,23 @@ def _where(i, node, key):
 def _type_doc(t):
     if isinstance(t, TupleType):
         return {"tuple": [_type_doc(e) for e in t.types]}
-    return {"shape": None if t.shape is None else list(t.shape), "dtype": t.dtype.name}
+    return {"shape": None if t.shape is None else [_size_doc(d) for d in t.shape], "dtype": t.dtype.name}
 
 
-def _encode(value, where):
-    """The tagged JSON value of one attribute value; ``where()`` names the node for an error."""
-    kind = type(value)
-    if value is None:
-        return {"none": None}
-    if value is Ellipsis:
-        return {"ellipsis": None}
-    if kind is bool:
-        return {"bool": value}
-    if kind is int:
-        return {"int": value}
-    if kind is float:
-        return {"float": value if math.isfinite(value) else repr(value)}
-    if kind is str:
-        return {"str": value}
-    if kind is tuple or kind is list:
-        return {kind.__name__: [_encode(item, where) for item in value]}
-    if value.__class__ in _ENCODERS:
-        tag, encode = _ENCODERS[value.__class__]
-        return {tag: encode(value, where)}
-    raise InvalidTypeError(f"Graph.to_json: {where()} holds a {kind.__module__}.{kind.__qualname__} "
-                           f"({value!r}), which has no JSON encoding")
-
-
-def _const_doc(const, where):
-    array = const.value
-    if array.dtype.name not in _DTYPE_BY_NAME:
-        raise InvalidTypeError(f"Graph.to_json: {where()} is a constant of dtype {array.dtype}; only "
-                               f"{', '.join(_DTYPE_BY_NAME)} are written")
-    data = np.ascontiguousarray(array, dtype=array.dtype.newbyteorder("<")).tobytes()
-    return {"dtype": array.dtype.name, "shape": list(array.shape), "data": base64.b64encode(data).decode("ascii")}
+def _size_doc(d):
+    """An int, null (unknown), or a symbolic size's text (``"n0 * 3"``: a polymorphic trace's size)."""
+    return str(d) if isinstance(d, SymInt) else d
 
 
 _ENCODERS = {
-    DType: ("dtype", lambda d, where: d.name),
-    Slice: ("slice", lambda s, where: [_encode(b, where) for b in (s.start, s.stop, s.step)]),
-    In: ("in", lambda marker, where: marker.k),
-    Const: ("const", _const_doc),
-    VarRef: ("var", lambda ref, where: {"name": ref.name, **_type_doc(ref.type)}),
-    TensorType: ("tensor_type", lambda t, where: _type_doc(t)),
-    Graph: ("graph", lambda g, where: _graph_doc(g)),
+    DType: ("dtype", lambda w, d, where: d.name),
+    Slice: ("slice", lambda w, s, where: [w.encode(b, where) for b in (s.start, s.stop, s.step)]),
+    In: ("in", lambda w, marker, where: marker.k),
+    Const: ("const", lambda w, const, where: w.const(const, where)),
+    VarRef: ("var", lambda w, ref, where: {"name": ref.name, **_type_doc(ref.type)}),
+    TensorType: ("tensor_type", lambda w, t, where: _type_doc(t)),
+    Graph: ("graph", lambda w, g, where: w.graph(g)),
+    SymInt: ("sym", lambda w, s, where: str(s)),
 }
 
 
@@ -118,8 +141,9 @@ _ENCODERS = {
 class _Reader:
     """Decodes one document; ``path`` lists where in it the value being read sits (for messages)."""
 
-    def __init__(self, variables):
+    def __init__(self, variables, constants=None):
         self.resolve = _resolver(variables)
+        self.constants = constants
         self.path = []
 
     def fail(self, why):
@@ -196,9 +220,17 @@ class _Reader:
         if dtype is None:
             raise self.fail(f"unknown dtype {doc['dtype']!r} (known: {', '.join(_DTYPE_BY_NAME)})")
         shape = self.field(doc, "shape", (list, type(None)))
-        if shape is not None and not all(d is None or (type(d) is int and d >= 0) for d in shape):
-            raise self.fail(f"a shape holds only sizes >= 0 (or null where unknown), got {shape!r}")
-        return TensorType(None if shape is None else tuple(shape), dtype)
+        if shape is not None and not all(d is None or type(d) is str or (type(d) is int and d >= 0) for d in shape):
+            raise self.fail(f"a shape holds only sizes >= 0, null where unknown, or a symbolic size's text, got "
+                            f"{shape!r}")
+        return TensorType(None if shape is None else tuple(self.size(d) if type(d) is str else d for d in shape),
+                          dtype)
+
+    def size(self, text):
+        try:
+            return parse_size(text)
+        except ValueError as err:
+            raise self.fail(str(err)) from None
 
     def value(self, doc):
         if not isinstance(doc, dict) or len(doc) != 1:
@@ -228,6 +260,8 @@ def _decode_const(reader, body):
     if dtype is None or not all(type(d) is int and d >= 0 for d in shape):
         raise reader.fail(f"a constant needs a known dtype and a shape of sizes >= 0, got {body['dtype']!r} "
                           f"{shape!r}")
+    if "ref" in body:
+        return _stored_const(reader, reader.field(body, "ref", str), dtype, shape)
     try:
         data = base64.b64decode(reader.field(body, "data", str), validate=True)
     except ValueError as err:
@@ -236,6 +270,16 @@ def _decode_const(reader, body):
     if len(data) != expected:
         raise reader.fail(f"a {dtype.name}{shape} constant holds {expected} bytes, the document has {len(data)}")
     array = np.frombuffer(data, dtype=dtype.np.newbyteorder("<")).astype(dtype.np).reshape(shape)
+    return Const(array)
+
+
+def _stored_const(reader, key, dtype, shape):
+    array = None if reader.constants is None else reader.constants.get(key)
+    if array is None:
+        raise reader.fail(f"constant {key!r} is stored outside the document, and no such constant was given")
+    if array.dtype != dtype.np or list(array.shape) != shape:
+        raise reader.fail(f"constant {key!r} is {dtype.name}{shape} in the document but "
+                          f"{array.dtype}{list(array.shape)} where it is stored")
     return Const(array)
 
 
@@ -294,6 +338,7 @@ _DECODERS = {
     "var": _decode_var,
     "tensor_type": lambda reader, body: reader.tensor_type(reader.expect(body, dict, "tensor_type")),
     "graph": lambda reader, body: reader.graph(reader.expect(body, dict, "graph")),
+    "sym": lambda reader, body: reader.size(reader.expect(body, str, "sym")),
 }
 
 
@@ -318,12 +363,12 @@ def _check_type(reader, node, nodes):
 
 
 
-def graph_from_json(text, variables=None):
+def graph_from_json(text, variables=None, constants=None):
     try:
         doc = json.loads(text, object_pairs_hook=_unique_keys)
     except (TypeError, ValueError) as err:
         raise InvalidArgumentError(f"Graph.from_json: not a JSON document: {err}") from None
-    reader = _Reader(variables)
+    reader = _Reader(variables, constants)
     if not isinstance(doc, dict) or doc.get("format") != FORMAT:
         found = doc.get("format") if isinstance(doc, dict) else _json_kind(doc)
         raise InvalidArgumentError(f"Graph.from_json: not a graphjit graph document (format {found!r}, "

@@ -515,3 +515,34 @@ def basic_index(shape, key):
             plan.append((d, index_position(k, shape[d], d)))
         d += 1
     return plan
+
+
+_PARSE_OPS = {"Add": lambda a, b: a + b, "Sub": lambda a, b: a - b, "Mult": lambda a, b: a * b,
+              "FloorDiv": lambda a, b: a // b, "Mod": lambda a, b: a % b}
+
+
+def parse_size(text):
+    """The size that ``str(size)`` wrote (``n0 * 3 + 1``, ``(n0 + 1) // 2``): rebuilt with the same arithmetic, so
+    ``str(parse_size(str(s))) == str(s)``. Only integers, size atoms ``n<k>`` and ``+ - * // %`` are read (a
+    document's text is never evaluated as Python); anything else raises ValueError."""
+    import ast
+
+    def build(node):
+        if isinstance(node, ast.BinOp) and type(node.op).__name__ in _PARSE_OPS:
+            return _PARSE_OPS[type(node.op).__name__](build(node.left), build(node.right))
+        if isinstance(node, ast.UnaryOp) and isinstance(node.op, ast.USub):
+            return -build(node.operand)
+        if isinstance(node, ast.Constant) and type(node.value) is int:
+            return node.value
+        if isinstance(node, ast.Name) and node.id[:1] == "n" and node.id[1:].isdigit():
+            return SymInt.atom(size_atom(int(node.id[1:])))
+        raise ValueError(f"{ast.dump(node)[:60]} is not part of a size expression")
+
+    try:
+        tree = ast.parse(text, mode="eval")
+    except SyntaxError as err:
+        raise ValueError(f"{text!r} is not a size expression: {err.msg}") from None
+    try:
+        return build(tree.body)
+    except SymbolicError as err:
+        raise ValueError(f"{text!r} is not a size expression: {err}") from None

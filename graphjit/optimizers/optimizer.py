@@ -10,7 +10,9 @@ the graph into the runtime, owned by the function, and allowed on a function's f
 traces find them made). Hyperparameters, a float learning rate included, are constants of the traced graph; a
 learning rate that changes is a schedule, called with ``iterations`` on every step.
 """
+import contextlib
 import functools
+import threading
 import warnings
 
 import numpy as np
@@ -25,6 +27,21 @@ from .updates import ADAM_SLOT_NAMES, adam, adamw, sgd, sgd_slot_names
 from ._arguments import number
 
 _cast = API["cast"]
+_capture = threading.local()   # .sink: a list while captured_gradients() is active on this thread
+
+
+@contextlib.contextmanager
+def captured_gradients():
+    """Inside it (on this thread), ``apply_gradients`` / ``apply`` / ``minimize`` record ``(optimizer, grads,
+    variables)`` in the yielded list instead of updating: gj.distributed's data-parallel step computes the
+    gradients of several shards this way and applies their average once, as TF's all-reduce inside
+    apply_gradients does."""
+    outer = getattr(_capture, "sink", None)
+    _capture.sink = []
+    try:
+        yield _capture.sink
+    finally:
+        _capture.sink = outer
 
 
 class Optimizer:
@@ -127,6 +144,10 @@ class Optimizer:
         if missing:
             warnings.warn(f"{owner}: gradients do not exist for variables {missing} (they were left unchanged)",
                           stacklevel=3)
+        sink = getattr(_capture, "sink", None)
+        if sink is not None:
+            sink.append((self, [g for g, _ in present], [v for _, v in present]))
+            return self.iterations
         self._create_slots([var for _, var in present])
         step = self.iterations.read_value()
         lr = self._learning_rate_at(step)
