@@ -216,3 +216,36 @@ def test_a_step_that_applies_nothing_is_refused(threads):
         return gj.reduce_sum(x)
     with pytest.raises(InvalidArgumentError, match="applied no gradients"):
         gj.distributed.data_parallel_step(step, [(np.ones(3, np.float32),)])
+
+
+def test_random_programs_on_randomly_chunked_arrays_match_numpy_arguments(threads):
+    """The differential fuzzer's random graphs (every op family; tests/fuzz_graphs.py, smooth values: no float32
+    sums near overflow, where a per-block float64 partial is finite and NumPy's float32 mean is inf) on Dask arrays
+    of random chunks, against the same function on NumPy arrays, both on the reference interpreter."""
+    from fuzz_check import build_function
+    from fuzz_graphs import RandomChooser, draw_program, smooth_values
+    saved = gj.config.backend
+    gj.config.backend = "interpreter"
+    checked = 0
+    try:
+        for seed in range(120):
+            prog = draw_program(RandomChooser(seed), max_ops=8, values=smooth_values)
+            if prog.error:
+                continue
+            function = gj.function(build_function([prog]))
+            try:
+                want = [np.asarray(o.numpy()) for o in function(*prog.inputs)]
+            except gj.errors.GraphjitError:
+                continue
+            rng = np.random.default_rng(seed)
+            lazy = function(*[da.from_array(np.array(a), chunks=tuple(int(rng.integers(1, d + 1)) if d else 1
+                                                                        for d in a.shape)) for a in prog.inputs])
+            for got, expected in zip(dask.compute(*lazy), want):
+                assert got.shape == expected.shape and got.dtype == expected.dtype, (seed, prog.describe())
+                tol = {np.float32: 2e-5, np.float64: 1e-11}.get(expected.dtype.type, 0)
+                np.testing.assert_allclose(got, expected, rtol=tol, atol=tol, equal_nan=True,
+                                           err_msg=f"seed {seed}\n{prog.describe()}")
+            checked += 1
+    finally:
+        gj.config.backend = saved
+    assert checked >= 90

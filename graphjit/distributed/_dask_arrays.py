@@ -37,6 +37,7 @@ from graphjit.tracer.function import _TensorSlot
 from graphjit.tracer.ir import Const, Graph, Node, Slice, TensorType, TupleType, make_attrs
 from graphjit.tracer.registry import OPS
 from graphjit.tracer.serialize import graph_to_json
+from graphjit.tracer.shapes import num_elements
 from graphjit.tracer.specs import TensorSpec
 
 from ._tasks import retyped, run_graph
@@ -58,25 +59,33 @@ def is_dask_array(value):
     return isinstance(value, da.Array)
 
 
+def _is_array(value):
+    return isinstance(value, (np.ndarray, np.generic)) or hasattr(value, "_value")
+
+
 def call(function, args, kwargs):
     """``function(*args, **kwargs)`` where some tensor arguments are Dask arrays: lazy Dask results."""
-    values = function._bind(args, kwargs)
-    leaves = []
-
     def spec_of(value):
         if is_dask_array(value):
             if any(np.isnan(c) for chunks in value.chunks for c in chunks):
                 raise InvalidArgumentError(f"{function.name}: a Dask array argument of unknown chunk sizes "
                                            f"{value.chunks}; call .compute_chunk_sizes() first")
-            leaves.append(value)
             return TensorSpec(value.shape, value.dtype)
-        if isinstance(value, (np.ndarray, np.generic)) or hasattr(value, "_value"):
+        if _is_array(value):
             array = np.asarray(value)
-            leaves.append(da.from_array(array, chunks=array.shape or ()))
             return TensorSpec(array.shape, array.dtype)
         return value
-    specs = nest.map_structure(spec_of, list(values))
-    concrete = function.get_concrete_function(*specs)
+
+    def as_dask(value):
+        if is_dask_array(value):
+            return value
+        array = np.asarray(value)
+        return da.from_array(array, chunks=array.shape or ())
+    concrete = function.get_concrete_function(*nest.map_structure(spec_of, list(args)),
+                                              **{k: nest.map_structure(spec_of, v) for k, v in kwargs.items()})
+    # the graph's inputs in the order tracing flattened the canonical (bound) arguments
+    leaves = [as_dask(v) for v in nest.flatten(list(function._bind(args, kwargs)))
+              if is_dask_array(v) or _is_array(v)]
     graph = _with_concrete_types(concrete, leaves)
     outputs = _Lowering(graph, function.name).run(leaves)
     template = concrete.output_template
@@ -135,7 +144,9 @@ class _Lowering:
                     self.arrays[i] = da.from_array(value, chunks=value.shape or ())
             elif node.op == "tuple_get":
                 pass   # materialized with its producer (see _whole)
-            elif classify(node, self.nodes, lambda *a: True) == SCALAR:
+            elif isinstance(node.type, TensorType) and num_elements(node.type.shape) == 0:
+                self.arrays[i] = da.zeros(node.type.shape, dtype=node.type.dtype.np)   # (no values to compute)
+            elif self._elementwise(node):
                 self.pending.add(i)
             else:
                 self._lower(i, node)
@@ -145,8 +156,17 @@ class _Lowering:
         return [self.array(i) for i in self.graph.outputs]
 
     def _embedded(self, i):
+        """A constant of one element in every dim (a scalar, or [[x]]) is written into the graphs that read it."""
         node = self.nodes[i]
-        return node.op == "constant" and node.attr("value").value.size <= _EMBEDDED_CONSTANT_ELEMENTS
+        return node.op == "constant" and all(d == 1 for d in node.type.shape)
+
+    def _elementwise(self, node):
+        """An op computed element by element, whose result has its inputs' broadcast shape (``fill``'s, of a shape
+        of its own, is not: it runs as one task)."""
+        if not node.inputs or classify(node, self.nodes, lambda *a: True) != SCALAR:
+            return False
+        shapes = [self.nodes[j].type.shape for j in node.inputs]
+        return tuple(np.broadcast_shapes(*shapes)) == tuple(node.type.shape)
 
     # -- values --
 
@@ -207,7 +227,10 @@ class _Lowering:
             operands += [array, letters[rank - array.ndim:]]
         text = graph_to_json(graph)
         adjust = {letters[a]: 1 for a in reduced_axes}
+        covered = set("".join(operands[1::2]))   # a dim only a written-in [[x]] constant has: size 1, new here
+        new_axes = {c: 1 for c in letters if c not in covered}
         return da.blockwise(run_graph, letters, text, None, *operands, adjust_chunks=adjust or None,
+                            new_axes=new_axes or None,
                             dtype=out_type.dtype.np, meta=np.empty((0,) * rank, out_type.dtype.np),
                             name=f"graphjit-{self.name}-" + dask.base.tokenize(text, *operands))
 
@@ -227,7 +250,11 @@ class _Lowering:
         elif op in _ALONG_AXES and len(node.inputs) == 1:
             self.arrays[i] = self._along_axes(node)
         elif op in _RESHAPES:
-            self.arrays[i] = self.array(node.inputs[0]).reshape(node.type.shape)
+            source = self.array(node.inputs[0])
+            try:
+                self.arrays[i] = source.reshape(node.type.shape)
+            except NotImplementedError:   # (chunkings Dask's reshape cannot map: gathered first)
+                self.arrays[i] = source.rechunk(-1).reshape(node.type.shape)
         elif op == "transpose":
             self.arrays[i] = da.transpose(self.array(node.inputs[0]), node.attr("perm"))
         elif op == "broadcast_to":
@@ -286,7 +313,8 @@ class _Lowering:
         chunk, the op run per block of the others."""
         source = self.array(node.inputs[0])
         axis = node.attr("axis")
-        axes = tuple(a % source.ndim for a in (axis if isinstance(axis, tuple) else (axis,)))
+        axes = (tuple(range(source.ndim)) if axis is None else
+                tuple(a % source.ndim for a in (axis if isinstance(axis, tuple) else (axis,))))
         source = source.rechunk({a: -1 for a in axes})
         letters = "abcdefghijklmnopqrstuvwxyz"[:source.ndim]
         out_shape = node.type.shape
