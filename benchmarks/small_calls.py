@@ -119,8 +119,9 @@ def breakdown():
     key = signature_key()
     layers = [("whole call add(a, b)", lambda: add(a, b))]
     last_call = getattr(add, "_last_call", None)
-    if last_call is not None:   # (the last-signature fast path, where it exists)
-        layers.append(("last-signature check + call", lambda: last_call((a, b))))
+    if last_call is not None:   # (the last-signature check, tracer.last_signature, where it exists)
+        check = last_call[0]
+        layers.append(("last-signature check", lambda: check((a, b))))
     layers += [("signature key (_leaf_key per argument)", signature_key),
                ("cache lookup by key", lambda: add._cache.get(key)),
                ("ConcreteFunction.call_flat", lambda: concrete.call_flat([a, b])),

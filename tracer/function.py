@@ -12,7 +12,7 @@ import weakref
 
 import numpy as np
 
-from . import autograph, context, display, dtypes, nest, polymorphic, retracing
+from . import autograph, context, display, dtypes, last_signature, nest, polymorphic, retracing
 from .errors import InvalidArgumentError, UnimplementedError
 from .ir import TensorType
 from .program import Program
@@ -22,6 +22,7 @@ from .tensor import EagerTensor, SymbolicTensor, Tensor, convert_to_tensor
 from .tracing import TraceContext, trace
 
 _TENSOR_LEAVES = (EagerTensor, SymbolicTensor, np.ndarray, np.generic)
+_UNBUILT = object()
 _thread = context._state
 # One lock for every trace: threads calling a function with a new signature at once trace it once, and no two
 # functions that call each other while tracing can deadlock on each other's locks. Traces are rare and short.
@@ -100,6 +101,7 @@ class ConcreteFunction(Program):
         # Tensors of an enclosing trace that feed this graph's inputs after ``input_types`` (closed-over values of a
         # function traced inside another one, as TF's ``captured_inputs``); call_flat passes them along.
         self.captured_inputs = ()
+        self._signature_check = _UNBUILT   # tracer.last_signature's check of the arguments it was cached for
 
     @property
     def structured_outputs(self):
@@ -164,6 +166,10 @@ class ConcreteFunction(Program):
             if ctx is not context.eager_context():  # recorded (a trace, a TF1 graph): arrays become constants, as in TF
                 tensors = [convert_to_tensor(t) if isinstance(t, (np.ndarray, np.generic)) else t for t in tensors]
             outputs = ctx.call_function(self, tensors)
+        return self._structured(outputs)
+
+    def _structured(self, outputs):
+        """The function's result from the graph's flat ``outputs``."""
         template = self.output_template
         if type(template) is _TensorSlot:
             return outputs[template.index]
@@ -226,6 +232,9 @@ class Function:
         self._fast_signature = None if not flat else self._polymorphism or polymorphic.Polymorphism(
             [(tuple(s.shape), s.dtype) for s in self.input_signature])
         self._relaxed = {}   # reduce_retracing: key skeleton -> Polymorphism of the generalised signature
+        # (check, concrete, result index) of the last signature served from the cache (tracer.last_signature):
+        # a call with the same one skips the key. One tuple, replaced whole: threads see an old or a new one.
+        self._last_call = None
 
     # -- methods: one Function (and cache) per instance --
 
@@ -295,10 +304,24 @@ class Function:
     def __call__(self, *args, **kwargs):
         if OPTIONS.run_eagerly:
             return self.python_function(*args, **kwargs)
+        last = self._last_call
+        if last is not None and not kwargs and _thread.top is None:
+            check, concrete, index = last
+            tensors = check(args)
+            if tensors is not None:   # the last call's signature: its trace, with no key built
+                shortcut = _fast_calls.get(concrete.uid)
+                if shortcut is not None and (outputs := shortcut(tensors)) is not None:
+                    return outputs[index] if index is not None else concrete._structured(outputs)
+                return concrete.call_flat(tensors)
         values = args if not kwargs and len(args) == self._simple_arity else self._bind(args, kwargs)
         fast = self._fast_signature
-        if fast is not None and fast.concrete is not None and fast.check(values):
-            return fast.concrete.call_flat(values)   # the signature's one trace: no binding, no conversion
+        if fast is not None and (concrete := fast.concrete) is not None and fast.check(values):
+            # the signature's one trace: no binding, no conversion (and, as above, straight to the runtime)
+            if (_thread.top is None and not concrete.captured_inputs
+                    and (shortcut := _fast_calls.get(concrete.uid)) is not None
+                    and (outputs := shortcut(values)) is not None):
+                return concrete._structured(outputs)
+            return concrete.call_flat(values)
         poly = self._polymorphism
         if self.input_signature is not None:
             values = self._apply_signature(values)
@@ -326,7 +349,20 @@ class Function:
             cache[key] = cache.pop(key, concrete)
         if fast is not None and poly is None and fast.concrete is None and not concrete.captured_inputs:
             fast.concrete = concrete   # (all sizes known: this is the signature's only trace)
+        if values is args and fast is None and cache.get(key) is concrete:
+            self._remember_signature(values, concrete)
         return concrete.call_flat(tensors)
+
+    def _remember_signature(self, values, concrete):
+        """Makes ``concrete`` (cached for ``values``' key) the one a call of the same signature goes to at once."""
+        check = concrete._signature_check
+        if check is _UNBUILT:   # (built once per trace: calls alternating between signatures only swap tuples)
+            check = concrete._signature_check = last_signature.compile_check(values)
+        if check is None:
+            self._last_call = None
+        else:
+            template = concrete.output_template
+            self._last_call = (check, concrete, template.index if type(template) is _TensorSlot else None)
 
     def _relaxed_trace(self, values, tensors, key):
         """reduce_retracing: the trace of the generalised signature serving this call (None dims where the sizes
@@ -375,6 +411,7 @@ class Function:
                 self._cache[general_key] = concrete
                 while len(self._cache) > OPTIONS.max_traces:
                     del self._cache[next(iter(self._cache))]
+                    self._last_call = None   # (it may be the evicted trace's)
             return concrete
 
     def _apply_signature(self, values):
@@ -424,6 +461,7 @@ class Function:
                 concrete = self._trace_new(values, tensors, key)
                 while len(self._cache) > OPTIONS.max_traces:
                     del self._cache[next(iter(self._cache))]
+                    self._last_call = None   # (it may be the evicted trace's)
             return concrete
 
     def _trace_new(self, values, tensors, key, symbolic_types=None):
