@@ -309,3 +309,35 @@ def test_threads_alternating_signatures_get_their_own_results():
         thread.join()
     assert not failures
     assert add.experimental_get_tracing_count() == 3
+
+
+def test_an_unsupported_dtype_is_still_refused_after_cached_calls():
+    f = gj.function(lambda x: x + 1)
+    f(np.ones(3, np.float32))
+    f(np.ones(3, np.float32))
+    for bad in (np.ones(3, np.complex64), np.ones(3, np.int8), np.array(["a", "b"])):
+        with pytest.raises(gj.errors.InvalidArgumentError, match=r"argument x has dtype"):
+            f(bad)
+
+
+def test_keyword_binding_matches_inspect():
+    seen = []
+
+    @gj.function
+    def f(x, y=2.0, z=None):
+        seen.append((y, z))
+        return x * y if z is None else x * y + z
+    x = _floats(4)
+    np.testing.assert_allclose(f(x, z=1.0).numpy(), x * np.float32(2) + np.float32(1), rtol=1e-6)
+    np.testing.assert_allclose(f(x=x, z=1.0, y=3.0).numpy(), x * np.float32(3) + np.float32(1), rtol=1e-6)
+    np.testing.assert_allclose(f(z=1.0, y=3.0, x=x).numpy(), x * np.float32(3) + np.float32(1), rtol=1e-6)
+    assert seen == [(2.0, 1.0), (3.0, 1.0)]   # the last two calls bind alike: one trace
+    for args, kwargs in [((x,), {"z": 1.0}), ((), {"x": x, "y": 3.0}), ((x, 3.0), {"z": None}), ((x,), {})]:
+        bound = f._signature.bind(*args, **kwargs)
+        bound.apply_defaults()
+        ours = f._bind(args, kwargs)
+        assert len(ours) == 3 and all(a is b for a, b in zip(ours, bound.arguments.values()))
+    for args, kwargs, message in [((x,), {"w": 1.0}, "unexpected keyword"), ((x,), {"x": x}, "multiple values"),
+                                  ((), {"y": 1.0}, "missing a required"), ((x, 1.0, 2.0, 3.0), {}, "too many")]:
+        with pytest.raises(gj.errors.InvalidArgumentError, match=message):
+            f(*args, **kwargs)
