@@ -359,6 +359,7 @@ class Function:
                 return concrete.call_flat(tensors)
         cache = self._cache
         concrete = cache.get(key)
+        cached = concrete is not None   # (is ``concrete`` the trace cached for ``key``?)
         if concrete is None:
             for value, name in zip(values, self._param_names):
                 if type(value) is np.ndarray:
@@ -366,11 +367,12 @@ class Function:
             concrete = self._relaxed_trace(values, tensors, key)
             if concrete is None:
                 concrete = self._trace(values, tensors, key)
+                cached = cache.get(key) is concrete
         elif len(cache) > OPTIONS.max_traces >> 1:  # recency matters only once eviction comes near
             cache[key] = cache.pop(key, concrete)
         if fast is not None and poly is None and fast.concrete is None and not concrete.captured_inputs:
             fast.concrete = concrete   # (all sizes known: this is the signature's only trace)
-        if values is args and fast is None and cache.get(key) is concrete:
+        if values is args and fast is None and cached:
             self._remember_signature(values, concrete)
         return concrete.call_flat(tensors)
 

@@ -40,10 +40,10 @@ def compile_check(values):
     env = {"ndarray": np.ndarray, "EagerTensor": EagerTensor, "copysign": math.copysign}
     lines = ["def check(args):"]
     names = [f"a{k}" for k in range(len(values))]
-    lines.append(f"    if len(args) != {len(values)}:")
+    lines.append("    try:")
+    lines.append(f"        {', '.join(names)}{',' if len(values) == 1 else ''} = args" if values else "        () = args")
+    lines.append("    except ValueError:   # another number of arguments")
     lines.append("        return None")
-    if values:
-        lines.append(f"    {', '.join(names)}{',' if len(values) == 1 else ''} = args")
     tests = []
     for k, (name, value) in enumerate(zip(names, values)):
         kind = type(value)
