@@ -120,7 +120,7 @@ def breakdown():
     layers = [("whole call add(a, b)", lambda: add(a, b))]
     last_call = getattr(add, "_last_call", None)
     if last_call is not None:   # (the last-signature check, tracer.last_signature, where it exists)
-        check = last_call[0]
+        check = last_call[0].check
         layers.append(("last-signature check", lambda: check((a, b))))
     layers += [("signature key (_leaf_key per argument)", signature_key),
                ("cache lookup by key", lambda: add._cache.get(key)),

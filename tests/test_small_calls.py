@@ -41,7 +41,7 @@ def _counting(fn):
 def _served_by_last(function, *args):
     """Whether the function's remembered signature covers ``args`` (the check its next call makes first)."""
     last = function._last_call
-    return last is not None and last[0](args) is not None
+    return last is not None and last[0].check(args) is not None
 
 
 def test_repeated_calls_take_the_remembered_trace_and_stay_correct():
@@ -278,10 +278,10 @@ def test_keyword_calls_and_defaults_take_the_ordinary_path():
 
 
 def test_the_check_declines_what_it_does_not_cover():
-    assert last_signature.compile_check([(np.ones(2),)]) is None           # nested structures
-    assert last_signature.compile_check([np.float32(1.0)]) is None         # NumPy scalars
-    assert last_signature.compile_check([np.ones(2).view(_Tagged)]) is None
-    check = last_signature.compile_check([np.ones(2, np.float32), 3])
+    assert last_signature.compile_call([(np.ones(2),)], 0, 0) is None           # nested structures
+    assert last_signature.compile_call([np.float32(1.0)], 0, 0) is None         # NumPy scalars
+    assert last_signature.compile_call([np.ones(2).view(_Tagged)], 0, 0) is None
+    check = last_signature.compile_call([np.ones(2, np.float32), 3], 0, 0).check
     assert check((np.zeros(2, np.float32), 3))[0].shape == (2,)
     assert check((np.zeros(2, np.float32),)) is None                       # another arity
     assert check((np.zeros(2, np.float32).astype(">f4"), 3)) is None       # an equal-sized but other dtype object

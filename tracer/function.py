@@ -23,6 +23,7 @@ from .tracing import TraceContext, trace
 
 _TENSOR_LEAVES = (EagerTensor, SymbolicTensor, np.ndarray, np.generic)
 _UNBUILT = object()
+_MISS = last_signature.MISS
 _thread = context._state
 # One lock for every trace: threads calling a function with a new signature at once trace it once, and no two
 # functions that call each other while tracing can deadlock on each other's locks. Traces are rare and short.
@@ -101,7 +102,7 @@ class ConcreteFunction(Program):
         # Tensors of an enclosing trace that feed this graph's inputs after ``input_types`` (closed-over values of a
         # function traced inside another one, as TF's ``captured_inputs``); call_flat passes them along.
         self.captured_inputs = ()
-        self._signature_check = _UNBUILT   # tracer.last_signature's check of the arguments it was cached for
+        self._signature_call = _UNBUILT   # tracer.last_signature's call, for the arguments it was cached for
 
     @property
     def structured_outputs(self):
@@ -233,7 +234,7 @@ class Function:
         self._fast_signature = None if not flat else self._polymorphism or polymorphic.Polymorphism(
             [(tuple(s.shape), s.dtype) for s in self.input_signature])
         self._relaxed = {}   # reduce_retracing: key skeleton -> Polymorphism of the generalised signature
-        # (check, concrete, result index) of the last signature served from the cache (tracer.last_signature):
+        # (call, concrete) of the last signature served from the cache (tracer.last_signature's call):
         # a call with the same one skips the key. One tuple, replaced whole: threads see an old or a new one.
         self._last_call = None
 
@@ -320,13 +321,9 @@ class Function:
             return self.python_function(*args, **kwargs)
         last = self._last_call
         if last is not None and not kwargs and _thread.top is None:
-            check, concrete, index = last
-            tensors = check(args)
-            if tensors is not None:   # the last call's signature: its trace, with no key built
-                shortcut = _fast_calls.get(concrete.uid)
-                if shortcut is not None and (outputs := shortcut(tensors)) is not None:
-                    return outputs[index] if index is not None else concrete._structured(outputs)
-                return concrete.call_flat(tensors)
+            result = last[0](args, last[1], _fast_calls)   # the last call's signature: its trace, no key built
+            if result is not _MISS:
+                return result
         values = args if not kwargs and len(args) == self._simple_arity else self._bind(args, kwargs)
         fast = self._fast_signature
         if fast is not None and (concrete := fast.concrete) is not None and fast.check(values):
@@ -378,14 +375,12 @@ class Function:
 
     def _remember_signature(self, values, concrete):
         """Makes ``concrete`` (cached for ``values``' key) the one a call of the same signature goes to at once."""
-        check = concrete._signature_check
-        if check is _UNBUILT:   # (built once per trace: calls alternating between signatures only swap tuples)
-            check = concrete._signature_check = last_signature.compile_check(values)
-        if check is None:
-            self._last_call = None
-        else:
+        call = concrete._signature_call
+        if call is _UNBUILT:   # (built once per trace: calls alternating between signatures only swap tuples)
             template = concrete.output_template
-            self._last_call = (check, concrete, template.index if type(template) is _TensorSlot else None)
+            call = concrete._signature_call = last_signature.compile_call(
+                values, concrete.uid, template.index if type(template) is _TensorSlot else None)
+        self._last_call = None if call is None else (call, concrete)
 
     def _relaxed_trace(self, values, tensors, key):
         """reduce_retracing: the trace of the generalised signature serving this call (None dims where the sizes

@@ -32,18 +32,24 @@ def _float_test(name, k, value):
     return test
 
 
-def compile_check(values):
-    """``check(args)`` for positional ``values`` (one per parameter): the list of the call's tensor arguments as
-    arrays (what the ordinary path would pass to the trace) when ``args`` have the signature of ``values``, else
-    None. None instead of a check when some value is of a kind the check does not cover (nested structures,
-    NumPy scalars, other objects: the ordinary path serves them)."""
-    env = {"ndarray": np.ndarray, "EagerTensor": EagerTensor, "copysign": math.copysign}
-    lines = ["def check(args):"]
+MISS = object()   # what ``call`` returns for arguments of another signature
+
+
+def compile_call(values, uid, index):
+    """``call(args, concrete, fast_calls)`` for a trace cached for the positional ``values`` (one per parameter):
+    MISS when ``args`` have another signature, else the call's result: the runtime's shortcut of the trace
+    (``fast_calls[uid]``, the table tracer.function reads) run on the tensor arguments as arrays, with the
+    graph's output ``index`` as the result (None: ``concrete._structured`` maps them), or ``concrete.call_flat``
+    when there is no shortcut. ``call.check(args)`` is its test alone: the tensor arguments, or None.
+    The trace comes in as an argument: the generated code holds no reference to it (the trace keeps ``call``).
+    None instead of a call when some value is of a kind the check does not cover (nested structures, NumPy
+    scalars, other objects: the ordinary path serves them)."""
+    env = {"ndarray": np.ndarray, "EagerTensor": EagerTensor, "copysign": math.copysign, "MISS": MISS}
     names = [f"a{k}" for k in range(len(values))]
-    lines.append("    try:")
-    lines.append(f"        {', '.join(names)}{',' if len(values) == 1 else ''} = args" if values else "        () = args")
-    lines.append("    except ValueError:   # another number of arguments")
-    lines.append("        return None")
+    prelude = ["    try:",
+               f"        {', '.join(names)}{',' if len(values) == 1 else ''} = args" if values else "        () = args",
+               "    except ValueError:   # another number of arguments",
+               "        return {miss}"]
     tests = []
     for k, (name, value) in enumerate(zip(names, values)):
         kind = type(value)
@@ -51,10 +57,12 @@ def compile_check(values):
         if kind is EagerTensor:
             value = value._value
         if type(value) is np.ndarray:
-            lines.append(f"    if type({name}) is EagerTensor:")
-            lines.append(f"        {name} = {name}._value")
+            prelude.append(f"    if type({name}) is EagerTensor:")
+            prelude.append(f"        {name} = {name}._value")
             env[f"dtype{k}"] = value.dtype
-            tests.append(f"type({name}) is ndarray and {name}.dtype is dtype{k} and {name}.shape == {value.shape!r}")
+            # (an equal dtype that is another object, rare for NumPy's own, is as good for the key)
+            tests.append(f"type({name}) is ndarray and ({name}.dtype is dtype{k} or {name}.dtype == dtype{k}) "
+                         f"and {name}.shape == {value.shape!r}")
         elif kind is float:
             tests.append(_float_test(name, k, value))
         elif kind in (bool, int, str):
@@ -66,12 +74,26 @@ def compile_check(values):
             tests.append(f"type({name}) is kind{k} and {name}._ref.id == variable_id{k}")
         else:
             return None
-    tensors = [name for name, value in zip(names, values) if type(value) in (np.ndarray, EagerTensor)]
-    lines.append(f"    if {' and '.join(tests) or 'True'}:")
-    lines.append(f"        return [{', '.join(tensors)}]")
-    lines.append("    return None")
+    test = " and ".join(tests) or "True"
+    tensors = "[" + ", ".join(name for name, value in zip(names, values)
+                              if type(value) in (np.ndarray, EagerTensor)) + "]"
+    result = "outputs[index]" if index is not None else "concrete._structured(outputs)"
+    env["uid"], env["index"] = uid, index
+    lines = ["def check(args):"] + [line.format(miss="None") for line in prelude] + [
+        f"    return {tensors} if {test} else None",
+        "",
+        "def call(args, concrete, fast_calls):"] + [line.format(miss="MISS") for line in prelude] + [
+        f"    if not ({test}):",
+        "        return MISS",
+        f"    tensors = {tensors}",
+        "    shortcut = fast_calls.get(uid)",
+        "    if shortcut is not None:",
+        "        outputs = shortcut(tensors)",
+        "        if outputs is not None:",
+        f"            return {result}",
+        "    return concrete.call_flat(tensors)"]
     source = "\n".join(lines) + "\n"
     exec(compile(source, "<graphjit last signature>", "exec"), env)  # noqa: S102 - our own generated code
-    check = env["check"]
-    check.source = source
-    return check
+    call = env["call"]
+    call.check, call.source = env["check"], source
+    return call
