@@ -341,3 +341,21 @@ def test_keyword_binding_matches_inspect():
                                   ((), {"y": 1.0}, "missing a required"), ((x, 1.0, 2.0, 3.0), {}, "too many")]:
         with pytest.raises(gj.errors.InvalidArgumentError, match=message):
             f(*args, **kwargs)
+
+
+def test_a_dropped_function_frees_its_remembered_trace_at_once():
+    import gc
+    import weakref
+    f = gj.function(lambda x: x + 1.0)
+    x = _floats(4)
+    f(x)
+    f(x)
+    trace = weakref.ref(f._last_call[1])
+    was_enabled = gc.isenabled()
+    gc.disable()   # freed by reference counting: the generated call holds no reference back to its trace
+    try:
+        del f
+        assert trace() is None
+    finally:
+        if was_enabled:
+            gc.enable()
