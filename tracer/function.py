@@ -2,7 +2,8 @@
 
 Path of a call: arguments -> signature key (tensors by shape/dtype, Python values by value) ->
 cached ``ConcreteFunction`` (or a new trace) -> ``context.context_for(tensors).call_function`` (the runtime runs
-the graph eagerly; an enclosing trace inlines it).
+the graph eagerly; an enclosing trace inlines it). A call with the previous call's signature skips all of that
+up to the runtime's shortcut (``tracer.last_signature``).
 """
 import collections
 import functools
