@@ -34,8 +34,8 @@ def build_runner(graph, effects, steps, constants, tensors=False, read_locations
     ``tensors=True``, ``run(state, tensors) -> list of EagerTensors`` (the runtime's per-call path).
     ``read_locations``: variable id -> the user's source line that reads it (for error messages).
     ``allocate(shape, dtype)``: the backend's allocator, for buffers the pool has no free one for."""
-    env = {"np": np, "ndarray": np.ndarray, "allocate": allocate, "getrefcount": sys.getrefcount, "OPS": OPS, "EagerTensor": EagerTensor,
-           "new": object.__new__, "entry_argument": _entry_argument}
+    env = {"np": np, "ndarray": np.ndarray, "allocate": allocate, "getrefcount": sys.getrefcount, "OPS": OPS,
+           "EagerTensor": EagerTensor, "new": object.__new__, "entry_argument": _entry_argument}
     lines = ["def run(state, arrays):", None]  # None: where the buffers are taken, once known (below)
     emit = lines.append
     user_inputs = len(graph.inputs) - len(effects.variable_inputs)
