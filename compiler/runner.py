@@ -34,8 +34,8 @@ def build_runner(graph, effects, steps, constants, tensors=False, read_locations
     ``tensors=True``, ``run(state, tensors) -> list of EagerTensors`` (the runtime's per-call path).
     ``read_locations``: variable id -> the user's source line that reads it (for error messages).
     ``allocate(shape, dtype)``: the backend's allocator, for buffers the pool has no free one for."""
-    env = {"np": np, "allocate": allocate, "getrefcount": sys.getrefcount, "OPS": OPS, "EagerTensor": EagerTensor,
-           "new": object.__new__, "entry_argument": _entry_argument}
+    env = {"np": np, "ndarray": np.ndarray, "allocate": allocate, "getrefcount": sys.getrefcount, "OPS": OPS,
+           "EagerTensor": EagerTensor, "new": object.__new__, "entry_argument": _entry_argument}
     lines = ["def run(state, arrays):", None]  # None: where the buffers are taken, once known (below)
     emit = lines.append
     user_inputs = len(graph.inputs) - len(effects.variable_inputs)
@@ -47,7 +47,8 @@ def build_runner(graph, effects, steps, constants, tensors=False, read_locations
         emit(f"    {', '.join(names[i] for i in graph.inputs[:user_inputs])}{',' if user_inputs == 1 else ''} = arrays")
     if tensors:
         for i in graph.inputs[:user_inputs]:
-            emit(f"    v{i} = v{i}._value if type(v{i}) is EagerTensor else np.asarray(v{i})")
+            emit(f"    if type(v{i}) is not ndarray:   # (arrays come as they are from tracer.last_signature's check)")
+            emit(f"        v{i} = v{i}._value if type(v{i}) is EagerTensor else np.asarray(v{i})")
     symbols = graph_symbols(graph)   # symbolic sizes: bound from the inputs' shapes, passed to every entry
     sizes = "{" + ", ".join(f"{n!r}: {n}" for n in symbols) + "}"
     if symbols:
