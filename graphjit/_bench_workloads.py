@@ -458,9 +458,9 @@ def _run_w1_child(elements, env):
     return json.loads(proc.stdout.strip().splitlines()[-1])
 
 
-def new_process_first_calls(elements):
+def new_process_first_calls(elements, latency_runs=LATENCY_RUNS):
     """W1's first result in new processes: with a cold, then a warm cache directory (``elements``), and with a
-    warm cache on ``LATENCY_ELEMENTS`` elements (median of ``LATENCY_RUNS`` processes)."""
+    warm cache on ``LATENCY_ELEMENTS`` elements (median of ``latency_runs`` processes)."""
     latency_elements = min(elements, LATENCY_ELEMENTS)
     with tempfile.TemporaryDirectory(prefix="graphjit-bench-cache-") as cache, \
             tempfile.TemporaryDirectory(prefix="graphjit-bench-cache-") as small_cache, \
@@ -468,11 +468,11 @@ def new_process_first_calls(elements):
         # Unmeasured: fills the bytecode folder and the small W1's cache entry.
         prime = _run_w1_child(latency_elements, _child_env(small_cache, pycache))
         runs = [_run_w1_child(elements, _child_env(cache, pycache)) for _ in range(2)]
-        small = [_run_w1_child(latency_elements, _child_env(small_cache, pycache)) for _ in range(LATENCY_RUNS)]
+        small = [_run_w1_child(latency_elements, _child_env(small_cache, pycache)) for _ in range(latency_runs)]
         failed = next((r for r in [prime] + runs + small if "error" in r), None)
         if failed is not None:
             return failed
     small_s = sorted(r["seconds"] for r in small)
     return {"elements": elements, "cold_s": runs[0]["seconds"], "warm_s": runs[1]["seconds"],
-            "latency_elements": latency_elements, "latency_warm_s": small_s[len(small_s) // 2],
+            "latency_elements": latency_elements, "latency_warm_s": small_s[len(small_s) // 2], "latency_runs": latency_runs,
             "agrees": all(r["agrees"] for r in [prime] + runs + small), "cache_env_vars": list(CACHE_ENV_VARS)}

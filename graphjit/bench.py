@@ -122,11 +122,11 @@ def parse_args(argv):
     args.missing_peers = [] if args.peers is None else [p for p in wanted if not installed[p]]
     args.installed_peers, args.peers = installed, [p for p in wanted if installed[p]]
     quick = args.quick
-    args.repeats_big = args.repeats or (5 if quick else 15)
+    args.repeats_big = args.repeats or (3 if quick else 9)  # the minimum: more follow while the spread is large
     args.repeats_per_call = args.repeats or (5 if quick else 15)
     args.adaptive = args.repeats is None  # an explicit --repeats is exact
-    args.max_repeats = 4 * args.repeats_big
-    args.time_cap_s = 1.5 if quick else 8.0  # of timing per workload, beyond its minimum repeats
+    args.max_repeats = 4 * max(args.repeats_big, args.repeats_per_call)
+    args.time_cap_s = 2.0 if quick else 10.0  # of timing per workload, its minimum repeats included
     args.warmup = 1 if quick else 2
     args.sample_s = 0.005 if quick else 0.02  # per_call workloads: calls per sample fill about this long
     return args
@@ -263,19 +263,20 @@ def _time_rows(rows, live, workload, args):
     samples = {c.name: [] for c, _, _ in live}
     start, repeats = time.perf_counter(), 0
     while True:
-        batch = minimum if repeats == 0 else max(2, minimum // 2)
+        batch = minimum if repeats == 0 else 2
         for name, new in interleaved(live, batch, first_round=repeats).items():
             samples[name] += new
         repeats += batch
         spread = max((_spread(v) for v in samples.values()), default=0.0)
+        shown = "unknown" if spread == float("inf") else f"{spread:.0%}"
         if not args.adaptive:
             stopped = f"{repeats} repeats as asked"
         elif spread <= SPREAD_TARGET:
             stopped = f"spread {spread:.0%} <= {SPREAD_TARGET:.0%}"
         elif repeats >= args.max_repeats:
-            stopped = f"spread {spread:.0%}, repeat cap"
+            stopped = f"spread {shown}, repeat cap"
         elif time.perf_counter() - start >= args.time_cap_s:
-            stopped = f"spread {spread:.0%}, time cap {args.time_cap_s:g} s"
+            stopped = f"spread {shown}, time cap {args.time_cap_s:g} s"
         else:
             continue
         break
@@ -285,13 +286,14 @@ def _time_rows(rows, live, workload, args):
         ratios = paired_ratios(rows["numpy"], row)
         row["speedup_vs_numpy"] = median(ratios) if ratios else None
         row["speedup_range"] = [min(ratios), max(ratios)] if ratios else None
-    return {"repeats": repeats, "stopped": stopped, "spread": spread}
+    return {"repeats": repeats, "stopped": stopped, "spread": None if spread == float("inf") else spread}
 
 
 def _spread(values):
-    """Interquartile range over median: how far repetitions of one contender disagree (0 with < 4 samples)."""
+    """Interquartile range over median: how far repetitions of one contender disagree (unknown, so infinite,
+    with fewer than 4 samples)."""
     if len(values) < 4:
-        return 0.0
+        return float("inf")
     q = np.percentile(values, [25, 50, 75])
     return float((q[2] - q[0]) / q[1]) if q[1] > 0 else 0.0
 
@@ -517,18 +519,19 @@ def print_workload(key, rec):
 
 
 def print_new_process(np_rec):
+    def row(name, first, agree):  # a first call only: no median, spread, ratio or floor
+        print(ROW.format(name, first, "", "", "", "", agree))
     if "error" in np_rec:
-        print(ROW.format("gj traced, new process", "failed", "", "NO", _shorten(np_rec["error"])))
+        row("gj traced, new process", "failed", "NO  " + _shorten(np_rec["error"]))
         return
     agree = "yes" if np_rec["agrees"] else "NO"
-    print(ROW.format("gj traced, new process, cold cache", fmt(np_rec["cold_s"]), "", "", agree +
-                     "  (first result after import numba; fresh cache dir)"))
-    print(ROW.format("gj traced, new process, warm cache", fmt(np_rec["warm_s"]), "", "", agree +
-                     "  (warm-cache first call: 2nd run, same cache dir)"))
+    row("gj traced, new process, cold cache", fmt(np_rec["cold_s"]),
+        agree + "  (first result after import numba; fresh cache dir)")
+    row("gj traced, new process, warm cache", fmt(np_rec["warm_s"]),
+        agree + "  (warm-cache first call: 2nd run, same cache dir)")
     if np_rec["latency_elements"] != np_rec["elements"]:
-        label = f"  ... warm cache, {_count(np_rec['latency_elements'])} elements"
-        print(ROW.format(label, fmt(np_rec["latency_warm_s"]), "", "",
-                         agree + "  (the same on a small W1: load overhead; median of 3 processes)"))
+        row(f"  ... warm cache, {_count(np_rec['latency_elements'])} elements", fmt(np_rec["latency_warm_s"]),
+            agree + f"  (the same on a small W1: load overhead; median of {np_rec['latency_runs']} processes)")
 
 
 def _shorten(text, limit=110):
@@ -641,7 +644,7 @@ def run(args, argv, started):
         print_workload(key, rec)
         if key == "W1":
             elements = rec["input_shapes"]["x"][0]
-            new_process = results["new_process_w1"] = new_process_first_calls(elements)
+            new_process = results["new_process_w1"] = new_process_first_calls(elements, latency_runs=1 if args.quick else 3)
             print_new_process(new_process)
     results["targets"] = evaluate_targets(results["workloads"], new_process, args.keep_cache)
     disagree = [f"{name} on {key}" + (f" (err/tol {row['err_over_tol']:.3g})" if "err_over_tol" in row else "")
