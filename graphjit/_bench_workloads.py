@@ -474,5 +474,6 @@ def new_process_first_calls(elements, latency_runs=LATENCY_RUNS):
             return failed
     small_s = sorted(r["seconds"] for r in small)
     return {"elements": elements, "cold_s": runs[0]["seconds"], "warm_s": runs[1]["seconds"],
-            "latency_elements": latency_elements, "latency_warm_s": small_s[len(small_s) // 2], "latency_runs": latency_runs,
+            "latency_elements": latency_elements, "latency_warm_s": small_s[len(small_s) // 2],
+            "latency_runs": latency_runs,
             "agrees": all(r["agrees"] for r in [prime] + runs + small), "cache_env_vars": list(CACHE_ENV_VARS)}

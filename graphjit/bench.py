@@ -59,19 +59,20 @@ PEER_ALIASES = {"tf": "tensorflow", "pytorch": "torch"}
 SPREAD_TARGET = 0.10  # stop repeating once every contender's interquartile range is within 10% of its median
 
 CONVENTIONS = """\
-conventions: inputs are float32 (W8: a float64 scalar), made once with a seeded NumPy Generator, in memory,
-  never timed; graphjit gets gj tensors converted once outside the loop (gj eager and gj traced get the same
-  tensors). A timed call ends when its result exists: JAX results are block_until_ready()'d, TF and torch
-  results stay tensors (.numpy() is used only for the check). median: of N calls after warm-up, contenders
-  interleaved, each repetition starting one contender further along; N repeats until the spread is small or a time
-  cap is hit; [min-max] beside it (per call for W6, S1, S2). first call: the very first call of a fresh gj.function / jax.jit /
-  tf.function (trace + optimize + compile or cache load + run; graphjit's disk cache starts empty unless
-  --keep-cache). vs NumPy: the median over repetitions of NumPy's time / this time in the same repetition (> 1 is
-  faster). floor: bytes read and written once / the triad bandwidth; % floor = floor / median. numba by hand:
-  njit(parallel=True) written in the group, cache=True (its first call may be a cache load). agrees: a result of the workload's
-  dtype with |r - ref| <= rtol*(|ref| + mean|ref|) elementwise; err/tol is the largest share of that tolerance
-  used; ref is NumPy's result, or NumPy in float64 for reductions (W2, W4, W5, W7, P1, N1-N3). A peer that disagrees is
-  shown as such and judged nowhere; a target against it is "not judged"."""
+conventions: inputs are float32 (W8: a float64 scalar), made once with a seeded NumPy Generator, in memory, never
+  timed; graphjit gets gj tensors converted once outside the loop (gj eager and gj traced get the same tensors). A
+  timed call ends when its result exists: JAX results are block_until_ready()'d, TF and torch results stay tensors
+  (.numpy() is used only for the check). median: of N calls after warm-up, contenders interleaved, each repetition
+  starting one contender further along; N repeats until the spread is small or a time cap is hit; [min-max] beside
+  it (per call for W6, S1, S2). first call: the very first call of a fresh gj.function / jax.jit / tf.function
+  (trace + optimize + compile or cache load + run; graphjit's disk cache starts empty unless --keep-cache). vs
+  NumPy: the median over repetitions of NumPy's time / this time in the same repetition (> 1 is faster). floor:
+  bytes read and written once / the triad bandwidth (best of its runs: a loaded machine lowers it, so a share
+  above 100% says the triad met more noise than the workload); % floor = floor / median. numba by hand:
+  njit(parallel=True) written in the group, cache=True (its first call may be a cache load). agrees: a result of
+  the workload's dtype with |r - ref| <= rtol*(|ref| + mean|ref|) elementwise; err/tol is the largest share of
+  that tolerance used; ref is NumPy's result, or NumPy in float64 for reductions (W2, W4, W5, W7, P1, N1-N3). A
+  peer that disagrees is shown as such and judged nowhere; a target against it is "not judged"."""
 
 
 def parse_args(argv):
@@ -194,7 +195,8 @@ def measure_workload(workload, args):
         try:
             call = c.make()
             row["first_call_s"], result = _timed(call, c.sync)
-            if c.kind == "graphjit" and c.name != "gj eager":  # the first result came from the interpreter while Numba compiled
+            if c.kind == "graphjit" and c.name != "gj eager":
+                # the first result came from the interpreter while Numba compiled
                 start = time.perf_counter()
                 gj.wait_for_compilation()
                 row["compiled_ready_s"] = row["first_call_s"] + time.perf_counter() - start
@@ -630,7 +632,7 @@ def run(args, argv, started):
                "machine": machine_info(), "versions": versions(), "peers": peers,
                "installed_peers": args.installed_peers, "missing_peers": args.missing_peers,
                "conventions": CONVENTIONS, "workloads": {}}
-    args.bandwidth = results["bandwidth"] = _bench_roofline.measure_bandwidth(runs=3 if args.quick else 7)
+    args.bandwidth = results["bandwidth"] = _bench_roofline.measure_bandwidth(runs=10 if args.quick else 20)
     print_header(results)
     new_process = None
     for key in args.only:
@@ -644,7 +646,8 @@ def run(args, argv, started):
         print_workload(key, rec)
         if key == "W1":
             elements = rec["input_shapes"]["x"][0]
-            new_process = results["new_process_w1"] = new_process_first_calls(elements, latency_runs=1 if args.quick else 3)
+            new_process = results["new_process_w1"] = new_process_first_calls(
+                elements, latency_runs=1 if args.quick else 3)
             print_new_process(new_process)
     results["targets"] = evaluate_targets(results["workloads"], new_process, args.keep_cache)
     disagree = [f"{name} on {key}" + (f" (err/tol {row['err_over_tol']:.3g})" if "err_over_tol" in row else "")

@@ -138,7 +138,7 @@ def test_the_train_group_checks_every_contenders_parameters_and_reports_its_targ
 def test_every_row_has_its_floor_percentage_from_the_bandwidth_measured_in_the_same_run(w3_w6):
     _, results, out = w3_w6
     bandwidth = results["bandwidth"]["bytes_per_s"]
-    assert bandwidth > 1e8 and len(results["bandwidth"]["runs_s"]) == 3
+    assert bandwidth > 1e8 and len(results["bandwidth"]["runs_s"]) == 10
     assert "memory bandwidth:" in out and "GB/s" in out
     w3 = results["workloads"]["W3"]
     assert w3["floor"]["bytes"] == 3 * 16777 * 4  # x and y read once, the float32 result written once
