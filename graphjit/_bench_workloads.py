@@ -107,13 +107,21 @@ def _numpy_softmax(x):
     return e / e.sum(axis=-1, keepdims=True)
 
 
+# Row reductions (row_mean, row_max, row_sum) reduce the last axis and keep it, for the normalisation rows.
 NUMPY = SimpleNamespace(exp=np.exp, sin=np.sin, reduce_sum=np.sum, softmax=_numpy_softmax,
-                        relu=lambda v: np.maximum(v, 0), matmul=np.matmul)
+                        relu=lambda v: np.maximum(v, 0), matmul=np.matmul, tanh=np.tanh, log1p=np.log1p,
+                        sqrt=np.sqrt, rsqrt=lambda v: 1 / np.sqrt(v),
+                        row_mean=lambda v: np.mean(v, axis=-1, keepdims=True),
+                        row_max=lambda v: np.max(v, axis=-1, keepdims=True),
+                        row_sum=lambda v: np.sum(v, axis=-1, keepdims=True))
 GRAPHJIT = SimpleNamespace(exp=gj.exp, sin=gj.sin, reduce_sum=gj.reduce_sum,
                            softmax=lambda v: gj.nn.softmax(v, axis=-1), relu=gj.nn.relu, matmul=gj.matmul,
                            reduce_mean=gj.reduce_mean, grad=gj.grad, concat=lambda ts: gj.concat(ts, axis=0),
                            flatten=lambda t: gj.reshape(t, (-1,)), while_loop=gj.while_loop, ones_like=gj.ones_like,
-                           zeros_like=gj.zeros_like)
+                           zeros_like=gj.zeros_like, tanh=gj.tanh, log1p=gj.log1p, sqrt=gj.sqrt, rsqrt=gj.rsqrt,
+                           row_mean=lambda v: gj.reduce_mean(v, axis=-1, keepdims=True),
+                           row_max=lambda v: gj.reduce_max(v, axis=-1, keepdims=True),
+                           row_sum=lambda v: gj.reduce_sum(v, axis=-1, keepdims=True))
 
 
 def bind(fn, m):
@@ -205,6 +213,22 @@ class Workload:
     dtype: type = np.float32  # of the inputs and of the result
     eager: bool = True  # whether "gj eager" runs (W8's eager loop would take seconds a call)
     baselines: tuple = ()  # (name, function of the NumPy arrays) contenders beside NumPy
+    traced_variants: tuple = ()  # (name, fn(m, ...)): more gj.function contenders (the same math written otherwise)
+    targets: tuple = ()  # Target specs, judged generically (the W workloads' targets are judged in bench.py)
+    floor: bool = True  # whether the memory floor means anything (not for W8's scalar loop)
+    group: str = "core"
+
+
+@dataclass
+class Target:
+    """One verdict on a workload: ``kind`` "speedup": the median over repetitions of the paired ratio
+    t[vs] / t[of] is >= bound; "floor": ``of`` reaches >= bound percent of the memory floor; "seconds": the
+    median of ``of`` is <= bound."""
+    text: str
+    kind: str
+    bound: float
+    vs: str = "numpy"
+    of: str = "gj traced"
 
 
 WORKLOADS = [
@@ -224,7 +248,7 @@ WORKLOADS = [
              1 / 1.1, "within 1.1x of NumPy by hand", numpy_call=_numpy_w7, peers=("jax",)),
     Workload("W8", "while_loop: sum of 1/k^2 for k = 1..n, float64 scalars", w8, _iterations, 1e-12, "numpy", 1.0,
              ">= NumPy's vectorised sum", numpy_call=w8_numpy, peers=("jax",), dtype=np.float64, eager=False,
-             baselines=(("python loop", w8_python_loop),)),
+             baselines=(("python loop", w8_python_loop),), floor=False),
 ]
 BY_KEY = {w.key: w for w in WORKLOADS}
 
@@ -291,8 +315,14 @@ def graphjit_contenders(workload, arrays):
     tensors = [gj.constant(a) for a in arrays]  # once, outside the loop; eager and traced share them
     eager = workload.eager_call or bind(workload.fn, GRAPHJIT)
     traced = lambda: functools.partial(gj.function(bind(workload.fn, GRAPHJIT)), *tensors)  # a fresh gj.function
+    variants = [Contender(name, functools.partial(_traced_maker, fn, tensors), kind="graphjit")
+                for name, fn in workload.traced_variants]
     return ([Contender("gj eager", _partial_maker(eager, tensors), kind="graphjit")] if workload.eager else []) + [
-        Contender("gj traced", traced, kind="graphjit")]
+        Contender("gj traced", traced, kind="graphjit"), *variants]
+
+
+def _traced_maker(fn, tensors):
+    return functools.partial(gj.function(bind(fn, GRAPHJIT)), *tensors)
 
 
 def baseline_contenders(workload, arrays):
@@ -314,10 +344,15 @@ def peer_contenders(workload, arrays, peers):
     if "jax" in peers:
         import jax
         import jax.numpy as jnp
+        if workload.dtype == np.float64:  # JAX computes in float32 unless told otherwise
+            jax.config.update("jax_enable_x64", True)
         m = SimpleNamespace(exp=jnp.exp, sin=jnp.sin, reduce_sum=jnp.sum, relu=jax.nn.relu, matmul=jnp.matmul,
                             softmax=lambda v: jax.nn.softmax(v, axis=-1), reduce_mean=jnp.mean, grad=jax.grad,
                             concat=jnp.concatenate, flatten=jnp.ravel, ones_like=jnp.ones_like,
-                            zeros_like=jnp.zeros_like,
+                            zeros_like=jnp.zeros_like, tanh=jnp.tanh, log1p=jnp.log1p, sqrt=jnp.sqrt,
+                            rsqrt=jax.lax.rsqrt, row_mean=lambda v: jnp.mean(v, axis=-1, keepdims=True),
+                            row_max=lambda v: jnp.max(v, axis=-1, keepdims=True),
+                            row_sum=lambda v: jnp.sum(v, axis=-1, keepdims=True),
                             while_loop=lambda c, b, init: jax.lax.while_loop(lambda s: c(*s), lambda s: b(*s), init))
         inputs = jax.block_until_ready([jax.device_put(a) for a in arrays])
         out.append(Contender("jax.jit", lambda: functools.partial(jax.jit(bind(workload.fn, m)), *inputs),
@@ -326,7 +361,11 @@ def peer_contenders(workload, arrays, peers):
         os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
         import tensorflow as tf
         m = SimpleNamespace(exp=tf.exp, sin=tf.sin, reduce_sum=tf.reduce_sum, relu=tf.nn.relu, matmul=tf.matmul,
-                            softmax=lambda v: tf.nn.softmax(v, axis=-1))
+                            softmax=lambda v: tf.nn.softmax(v, axis=-1), tanh=tf.tanh, log1p=tf.math.log1p,
+                            sqrt=tf.sqrt, rsqrt=tf.math.rsqrt,
+                            row_mean=lambda v: tf.reduce_mean(v, axis=-1, keepdims=True),
+                            row_max=lambda v: tf.reduce_max(v, axis=-1, keepdims=True),
+                            row_sum=lambda v: tf.reduce_sum(v, axis=-1, keepdims=True))
         inputs = [tf.constant(a) for a in arrays]
         out.append(Contender("tf.function", lambda: functools.partial(tf.function(bind(workload.fn, m)), *inputs)))
     if "torch" in peers:
@@ -419,9 +458,9 @@ def _run_w1_child(elements, env):
     return json.loads(proc.stdout.strip().splitlines()[-1])
 
 
-def new_process_first_calls(elements):
+def new_process_first_calls(elements, latency_runs=LATENCY_RUNS):
     """W1's first result in new processes: with a cold, then a warm cache directory (``elements``), and with a
-    warm cache on ``LATENCY_ELEMENTS`` elements (median of ``LATENCY_RUNS`` processes)."""
+    warm cache on ``LATENCY_ELEMENTS`` elements (median of ``latency_runs`` processes)."""
     latency_elements = min(elements, LATENCY_ELEMENTS)
     with tempfile.TemporaryDirectory(prefix="graphjit-bench-cache-") as cache, \
             tempfile.TemporaryDirectory(prefix="graphjit-bench-cache-") as small_cache, \
@@ -429,11 +468,12 @@ def new_process_first_calls(elements):
         # Unmeasured: fills the bytecode folder and the small W1's cache entry.
         prime = _run_w1_child(latency_elements, _child_env(small_cache, pycache))
         runs = [_run_w1_child(elements, _child_env(cache, pycache)) for _ in range(2)]
-        small = [_run_w1_child(latency_elements, _child_env(small_cache, pycache)) for _ in range(LATENCY_RUNS)]
+        small = [_run_w1_child(latency_elements, _child_env(small_cache, pycache)) for _ in range(latency_runs)]
         failed = next((r for r in [prime] + runs + small if "error" in r), None)
         if failed is not None:
             return failed
     small_s = sorted(r["seconds"] for r in small)
     return {"elements": elements, "cold_s": runs[0]["seconds"], "warm_s": runs[1]["seconds"],
             "latency_elements": latency_elements, "latency_warm_s": small_s[len(small_s) // 2],
+            "latency_runs": latency_runs,
             "agrees": all(r["agrees"] for r in [prime] + runs + small), "cache_env_vars": list(CACHE_ENV_VARS)}

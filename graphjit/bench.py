@@ -1,8 +1,15 @@
 """graphjit's benchmark: each workload eager, traced (@gj.function) and on every installed peer, in one process.
 
     python -m graphjit.bench                     # all workloads, full repeat counts
-    python -m graphjit.bench --quick             # fewer repeats, same sizes: well under a minute on 2 cores
+    python -m graphjit.bench --quick             # fewer repeats, same sizes: about 1.5 minutes on 2 cores
     python -m graphjit.bench --json results.json --plot results.png --only W1,W3
+    python -m graphjit.bench --group powers,norm  # one or more groups alone
+
+The run first measures the machine's memory bandwidth (graphjit/_bench_roofline.py: a parallel triad) and shows,
+for every workload, its floor (the bytes it must read and write / that bandwidth) and the share of the floor each
+contender reaches. Contenders are interleaved within each repetition; a workload repeats until its spread is
+small or a time cap is hit; median, min and max are shown, and a ratio between two contenders is the median of
+their per-repetition ratios (paired samples).
 
 Workloads (float32 but W8; see graphjit/_bench_workloads.py, where each is written once):
   W1 exp(-x*x)*y + sin(x)*0.5, 16M    W2 sum((x-y)**2), 16M    W3 x*2 + y*3 - 1, 16M
@@ -13,7 +20,12 @@ Workloads (float32 but W8; see graphjit/_bench_workloads.py, where each is writt
 The train group (graphjit/_bench_train.py), whole steps that update variables, vs NumPy by hand:
   T1 linear regression, one SGD step (x: 100x1)    T2 MLP 784-256-10, one Adam step, batch 256
 Peers, each used only when installed: NumPy (always), numexpr, JAX (jax.jit), TensorFlow (tf.function),
-PyTorch (eager). Every result is checked against NumPy before anything is timed; targets are reported as
+PyTorch (eager).
+Groups (--group; each a module graphjit/_bench_<group>.py, issue 22's classes; Numba by hand, JAX and TF beside):
+  core W1-W8   train T1-T2   powers P1 (x**3*0.5 + x**4, 4M)   f64 F1 (exp/tanh/log1p, 4M float64)
+  norm N1-N3 (layer norm, RMSNorm, softmax rows, 4096x4096)   small S1-S2 (16 and 100 elements, per call)
+  warmup C1 (calls 1..10 of a fresh function in a new process, empty caches, 4M elements)
+Every result is checked against NumPy before anything is timed; targets are reported as
 met / not met and never fail the run. The exit status is 1 only when a graphjit result disagrees (or fails).
 """
 import argparse
@@ -33,18 +45,34 @@ import graphjit as gj
 
 from graphjit import _bench_workloads as wl
 from graphjit import _bench_train as tr
+from graphjit import _bench_f64, _bench_norm, _bench_powers, _bench_roofline, _bench_small
+from graphjit import _bench_warmup as warmup
 from graphjit._bench_workloads import machine_info, new_process_first_calls, versions
 
+GROUPS = {"core": [w.key for w in wl.WORKLOADS], "train": [w.key for w in tr.TRAIN],
+          "powers": [w.key for w in _bench_powers.WORKLOADS], "f64": [w.key for w in _bench_f64.WORKLOADS],
+          "norm": [w.key for w in _bench_norm.WORKLOADS], "small": [w.key for w in _bench_small.WORKLOADS],
+          "warmup": ["C1"]}
+WORKLOADS = {w.key: w for w in [*wl.WORKLOADS, *_bench_powers.WORKLOADS, *_bench_f64.WORKLOADS,
+                                *_bench_norm.WORKLOADS, *_bench_small.WORKLOADS]}
+PEER_ALIASES = {"tf": "tensorflow", "pytorch": "torch"}
+SPREAD_TARGET = 0.10  # stop repeating once every contender's interquartile range is within 10% of its median
+
 CONVENTIONS = """\
-conventions: inputs are float32 (W8: a float64 scalar), made once with a seeded NumPy Generator, in memory,
-  never timed; graphjit gets gj tensors converted once outside the loop (gj eager and gj traced get the same
-  tensors). A timed call ends when its result exists: JAX results are block_until_ready()'d, TF and torch
-  results stay tensors (.numpy() is used only for the check). median: of N calls after warm-up, contenders
-  interleaved (per call for W6). first call: the very first call of a fresh gj.function / jax.jit /
-  tf.function (trace + optimize + compile or cache load + run; graphjit's disk cache starts empty unless
-  --keep-cache). vs NumPy: NumPy's median / this median (> 1 is faster). agrees: a result of the workload's
-  dtype with |r - ref| <= rtol*(|ref| + mean|ref|) elementwise; err/tol is the largest share of that tolerance
-  used; ref is NumPy's result, or NumPy in float64 for reductions (W2, W4, W5, W7)."""
+conventions: inputs are float32 (W8: a float64 scalar), made once with a seeded NumPy Generator, in memory, never
+  timed; graphjit gets gj tensors converted once outside the loop (gj eager and gj traced get the same tensors). A
+  timed call ends when its result exists: JAX results are block_until_ready()'d, TF and torch results stay tensors
+  (.numpy() is used only for the check). median: of N calls after warm-up, contenders interleaved, each repetition
+  starting one contender further along; N repeats until the spread is small or a time cap is hit; [min-max] beside
+  it (per call for W6, S1, S2). first call: the very first call of a fresh gj.function / jax.jit / tf.function
+  (trace + optimize + compile or cache load + run; graphjit's disk cache starts empty unless --keep-cache). vs
+  NumPy: the median over repetitions of NumPy's time / this time in the same repetition (> 1 is faster). floor:
+  bytes read and written once / the triad bandwidth (best of its runs: a loaded machine lowers it, so a share
+  above 100% says the triad met more noise than the workload); % floor = floor / median. numba by hand:
+  njit(parallel=True) written in the group, cache=True (its first call may be a cache load). agrees: a result of
+  the workload's dtype with |r - ref| <= rtol*(|ref| + mean|ref|) elementwise; err/tol is the largest share of
+  that tolerance used; ref is NumPy's result, or NumPy in float64 for reductions (W2, W4, W5, W7, P1, N1-N3). A
+  peer that disagrees is shown as such and judged nowhere; a target against it is "not judged"."""
 
 
 def parse_args(argv):
@@ -53,6 +81,8 @@ def parse_args(argv):
     parser.add_argument("--quick", action="store_true", help="fewer repeats (7 instead of 15) and one warm-up call; "
                         "sizes stay as specified")
     parser.add_argument("--only", metavar="W1,W3", help="comma-separated workloads to run (default: all)")
+    parser.add_argument("--group", metavar="NAME", help=f"comma-separated groups to run, from {','.join(GROUPS)} "
+                        "(default: all; --only picks workloads inside them)")
     parser.add_argument("--json", metavar="FILE", help="write every measurement and the machine info to FILE")
     parser.add_argument("--plot", metavar="FILE.png", help="draw speed-ups vs NumPy (needs matplotlib)")
     parser.add_argument("--peers", metavar="LIST", help="comma-separated peers to run besides NumPy, from "
@@ -64,25 +94,40 @@ def parse_args(argv):
                         help="multiply each workload's element count by S (matrix sides by sqrt(S); W6 keeps its "
                              "16 elements). For tests: targets then do not apply. Default 1")
     args = parser.parse_args(argv)
-    args.only = _split(args.only) or [w.key for w in wl.WORKLOADS] + [w.key for w in tr.TRAIN]
-    unknown = [k for k in args.only if k not in wl.BY_KEY and k not in tr.BY_KEY]
+    groups = _split(args.group, upper=False) or list(GROUPS)
+    bad_groups = [g for g in groups if g not in GROUPS]
+    if bad_groups:
+        parser.error(f"--group: unknown group(s) {', '.join(bad_groups)}; choose from {', '.join(GROUPS)}")
+    in_groups = [k for g in groups for k in GROUPS[g]]
+    every = [k for keys in GROUPS.values() for k in keys]
+    only = _split(args.only)
+    unknown = [k for k in only if k not in every]
     if unknown:
-        parser.error(f"--only: unknown workload(s) {', '.join(unknown)}; choose from "
-                     f"{', '.join([*wl.BY_KEY, *tr.BY_KEY])}")
+        parser.error(f"--only: unknown workload(s) {', '.join(unknown)}; choose from {', '.join(every)}")
+    args.only = [k for k in in_groups if k in only] if only else in_groups
+    if not args.only:
+        parser.error("--only and --group leave no workload to run")
     if args.size_scale <= 0:
         parser.error("--size-scale must be positive")
     if args.plot and _load_pyplot() is None:
         parser.error("--plot needs matplotlib, which is not installed; install it with "
                      "`pip install matplotlib` (or `pip install -e '.[bench]'`), or leave out --plot")
     installed = wl.installed_peers()
-    wanted = list(wl.PEERS) if args.peers is None else [p for p in _split(args.peers, upper=False) if p != "none"]
+    wanted = list(wl.PEERS) if args.peers is None else [PEER_ALIASES.get(p, p) for p in
+                                                          _split(args.peers, upper=False) if p != "none"]
     bad = [p for p in wanted if p not in wl.PEERS]
     if bad:
-        parser.error(f"--peers: unknown peer(s) {', '.join(bad)}; choose from {', '.join(wl.PEERS)} or none")
+        parser.error(f"--peers: unknown peer(s) {', '.join(bad)}; choose from {', '.join(wl.PEERS)} "
+                     f"(or {', '.join(PEER_ALIASES)}) or none")
+    # Named on the command line but not installed: said so in the header and the JSON, not silently dropped.
+    args.missing_peers = [] if args.peers is None else [p for p in wanted if not installed[p]]
     args.installed_peers, args.peers = installed, [p for p in wanted if installed[p]]
     quick = args.quick
-    args.repeats_big = args.repeats or (7 if quick else 15)
-    args.repeats_per_call = args.repeats or (7 if quick else 15)
+    args.repeats_big = args.repeats or (3 if quick else 9)  # the minimum: more follow while the spread is large
+    args.repeats_per_call = args.repeats or (5 if quick else 15)
+    args.adaptive = args.repeats is None  # an explicit --repeats is exact
+    args.max_repeats = 4 * max(args.repeats_big, args.repeats_per_call)
+    args.time_cap_s = 2.0 if quick else 10.0  # of timing per workload, its minimum repeats included
     args.warmup = 1 if quick else 2
     args.sample_s = 0.005 if quick else 0.02  # per_call workloads: calls per sample fill about this long
     return args
@@ -140,7 +185,7 @@ def measure_workload(workload, args):
     contenders = [wl.numpy_contender(workload, arrays), *wl.baseline_contenders(workload, arrays),
                   *wl.graphjit_contenders(workload, arrays)]
     rows, live = {}, []
-    for peer in args.peers:
+    for peer in [p for p in args.peers if p in workload.peers]:
         try:
             contenders += wl.peer_contenders(workload, arrays, [peer])
         except Exception as err:  # a broken peer install is reported, not fatal
@@ -150,14 +195,15 @@ def measure_workload(workload, args):
         try:
             call = c.make()
             row["first_call_s"], result = _timed(call, c.sync)
-            if c.name == "gj traced":  # the first result came from the interpreter while Numba compiled
+            if c.kind == "graphjit" and c.name != "gj eager":
+                # the first result came from the interpreter while Numba compiled
                 start = time.perf_counter()
                 gj.wait_for_compilation()
                 row["compiled_ready_s"] = row["first_call_s"] + time.perf_counter() - start
             row.update(check(result, ref, workload.rtol, workload.dtype))
             for _ in range(max(1, args.warmup)):
                 last, result = _timed(call, c.sync)
-            if c.name == "gj traced":  # check the compiled result too, not only the interpreter's first one
+            if "compiled_ready_s" in row:  # check the compiled result too, not only the interpreter's first one
                 compiled_check = check(result, ref, workload.rtol, workload.dtype)
                 if not compiled_check["agrees"]:
                     row.update(compiled_check)
@@ -167,11 +213,23 @@ def measure_workload(workload, args):
             continue
         row["number"] = max(1, round(args.sample_s / last)) if workload.per_call else 1
         live.append((c, call, row["number"]))
-    repeats = _time_rows(rows, live, workload, args)
-    return {"title": workload.title, "inputs": wl.describe_inputs(workload, arrays),
+    timing = _time_rows(rows, live, workload, args)
+    moved = int(sum(a.nbytes for a in arrays) + ref.size * np.dtype(workload.dtype).itemsize)
+    floor = _floor(rows, moved, args.bandwidth) if workload.floor else None
+    return {"title": workload.title, "inputs": wl.describe_inputs(workload, arrays), "group": workload.group,
             "input_shapes": {n: list(a.shape) for n, a in zip(wl.input_names(workload.fn), arrays)},
-            "reference": workload.reference, "rtol": workload.rtol, "repeats": repeats,
+            "reference": workload.reference, "rtol": workload.rtol, **timing, "floor": floor,
             "per_call": workload.per_call, "contenders": rows}
+
+
+def _floor(rows, moved, bandwidth):
+    """The memory floor (``moved`` bytes at the measured bandwidth) and each row's percentage of it."""
+    if not bandwidth:
+        return None
+    floor_s = moved / bandwidth["bytes_per_s"]
+    for row in rows.values():
+        row["pct_of_floor"] = 100 * floor_s / row["median_s"] if row.get("median_s") else None
+    return {"bytes": moved, "seconds": floor_s}
 
 
 def measure_train(workload, args):
@@ -194,20 +252,58 @@ def measure_train(workload, args):
             continue
         row["number"] = max(1, round(args.sample_s / last)) if workload.per_call else 1
         live.append((wl.Contender(name, None, kind=kind), step, row["number"]))
-    repeats = _time_rows(rows, live, workload, args)
+    timing = _time_rows(rows, live, workload, args)
     return {"title": workload.title, "inputs": workload.inputs, "group": "train", "reference": "float64",
-            "rtol": workload.rtol, "repeats": repeats, "per_call": workload.per_call, "contenders": rows}
+            "rtol": workload.rtol, **timing, "floor": None, "per_call": workload.per_call, "contenders": rows}
 
 
 def _time_rows(rows, live, workload, args):
-    """Times the live contenders interleaved into their rows (median, samples, speed-up vs NumPy); the repeats."""
-    repeats = args.repeats_per_call if workload.per_call else args.repeats_big
-    for name, samples in interleaved(live, repeats).items():
-        rows[name].update(median_s=median(samples), samples_s=samples)
-    base = rows["numpy"].get("median_s")
+    """Times the live contenders interleaved into their rows (median, min, max, samples, paired speed-up vs
+    NumPy), repeating until every spread is within SPREAD_TARGET or the time cap or repeat cap is hit; returns
+    {"repeats", "stopped", "spread"}."""
+    minimum = args.repeats_per_call if workload.per_call else args.repeats_big
+    samples = {c.name: [] for c, _, _ in live}
+    start, repeats = time.perf_counter(), 0
+    while True:
+        batch = minimum if repeats == 0 else 2
+        for name, new in interleaved(live, batch, first_round=repeats).items():
+            samples[name] += new
+        repeats += batch
+        spread = max((_spread(v) for v in samples.values()), default=0.0)
+        shown = "unknown" if spread == float("inf") else f"{spread:.0%}"
+        if not args.adaptive:
+            stopped = f"{repeats} repeats as asked"
+        elif spread <= SPREAD_TARGET:
+            stopped = f"spread {spread:.0%} <= {SPREAD_TARGET:.0%}"
+        elif repeats >= args.max_repeats:
+            stopped = f"spread {shown}, repeat cap"
+        elif time.perf_counter() - start >= args.time_cap_s:
+            stopped = f"spread {shown}, time cap {args.time_cap_s:g} s"
+        else:
+            continue
+        break
+    for name, values in samples.items():
+        rows[name].update(median_s=median(values), min_s=min(values), max_s=max(values), samples_s=values)
     for row in rows.values():
-        row["speedup_vs_numpy"] = base / row["median_s"] if base and row.get("median_s") else None
-    return repeats
+        ratios = paired_ratios(rows["numpy"], row)
+        row["speedup_vs_numpy"] = median(ratios) if ratios else None
+        row["speedup_range"] = [min(ratios), max(ratios)] if ratios else None
+    return {"repeats": repeats, "stopped": stopped, "spread": None if spread == float("inf") else spread}
+
+
+def _spread(values):
+    """Interquartile range over median: how far repetitions of one contender disagree (unknown, so infinite,
+    with fewer than 4 samples)."""
+    if len(values) < 4:
+        return float("inf")
+    q = np.percentile(values, [25, 50, 75])
+    return float((q[2] - q[0]) / q[1]) if q[1] > 0 else 0.0
+
+
+def paired_ratios(slower, faster):
+    """t[slower] / t[faster] repetition by repetition (both were timed in every repetition, interleaved)."""
+    a, b = slower.get("samples_s") or [], faster.get("samples_s") or []
+    return [x / y for x, y in zip(a, b) if y > 0] if len(a) == len(b) else []
 
 
 def call_times(call, repeats):
@@ -231,13 +327,13 @@ def median_and_fastest_ms(call, repeats):
     return median(times) * 1e3, min(times) * 1e3
 
 
-def interleaved(live, repeats):
+def interleaved(live, repeats, first_round=0):
     """Median-ready samples: each round times every contender once, starting one further along each round."""
     samples = {c.name: [] for c, _, _ in live}
     gc_was_enabled = gc.isenabled()
     gc.disable()
     try:
-        for r in range(repeats):
+        for r in range(first_round, first_round + repeats):
             k = r % max(1, len(live))
             for c, call, number in live[k:] + live[:k]:
                 sync = c.sync
@@ -263,9 +359,42 @@ def _train_target(key, traced, workload):
             "shown": "failed" if s is None else f"{s:.2f}x, {fmt(t)} a step", "met": met}
 
 
+def judge(key, rec, target):
+    """One generic verdict (a ``wl.Target``) on ``rec``; ``met`` is None where the row it compares against is a
+    peer that failed or disagrees with NumPy: that is the peer's result, not a verdict on graphjit."""
+    rows = rec["contenders"]
+    of, vs = rows.get(target.of, {}), rows.get(target.vs, {})
+    out = {"name": f"{key} {target.of}" + (f" vs {target.vs}" if target.kind == "speedup" else
+                                             " % of floor" if target.kind == "floor" else " per call"),
+           "target": target.text, "value": None, "met": False}
+    if not of.get("agrees") or not of.get("median_s"):
+        return {**out, "shown": f"{target.of} failed or disagrees"}
+    if target.kind == "speedup":
+        if not vs.get("agrees") or not vs.get("median_s"):
+            why = "disagrees with NumPy" if vs.get("median_s") else "failed" if vs else "did not run"
+            return {**out, "met": None, "shown": f"not judged: {target.vs} {why}"}
+        ratios = paired_ratios(vs, of)
+        value = median(ratios)
+        return {**out, "value": value, "met": value >= target.bound,
+                "shown": f"{value:.2f}x [{min(ratios):.2f}-{max(ratios):.2f}]"}
+    if target.kind == "floor":
+        value = of.get("pct_of_floor")
+        return {**out, "value": value, "met": value is not None and value >= target.bound,
+                "shown": "no floor" if value is None else f"{value:.0f}% of the floor"}
+    value = of["median_s"]
+    return {**out, "value": value, "met": value <= target.bound,
+            "shown": f"{fmt(value)} [{fmt(of['min_s'])}-{fmt(of['max_s'])}]"}
+
+
 def evaluate_targets(workloads, new_process, keep_cache):
     out = []
     for key, rec in workloads.items():
+        if key == "C1":
+            out += [{**t, "shown": _warmup_shown(t)} for t in rec.get("targets", [])]
+            continue
+        if key in WORKLOADS and WORKLOADS[key].targets:
+            out += [judge(key, rec, t) for t in WORKLOADS[key].targets]
+            continue
         traced, numpy_row = rec["contenders"].get("gj traced", {}), rec["contenders"]["numpy"]
         if key in tr.BY_KEY:
             out.append(_train_target(key, traced, tr.BY_KEY[key]))
@@ -277,9 +406,9 @@ def evaluate_targets(workloads, new_process, keep_cache):
                         "shown": f"traced {fmt(t)}/call, np.add {fmt(base)}: +{fmt(over)}",
                         "met": over is not None and over <= 2e-6})
         else:
-            s = traced.get("speedup_vs_numpy")
+            s, span = traced.get("speedup_vs_numpy"), traced.get("speedup_range")
             out.append({"name": f"{key} traced speed-up vs NumPy", "target": wl.BY_KEY[key].target_text,
-                        "value": s, "shown": "failed" if s is None else f"{s:.2f}x",
+                        "value": s, "shown": "failed" if s is None else f"{s:.2f}x [{span[0]:.2f}-{span[1]:.2f}]",
                         "met": s is not None and s >= wl.BY_KEY[key].target_speedup})
     if "W1" in workloads:
         traced = workloads["W1"]["contenders"]["gj traced"]
@@ -301,6 +430,34 @@ def evaluate_targets(workloads, new_process, keep_cache):
     return out
 
 
+def _warmup_shown(t):
+    if t["value"] is None:
+        return "failed"
+    if "bound" in t:
+        return f"{fmt(t['value'])} (bound {fmt(t['bound'])})"
+    return f"worst {t['value']:.2f}x steady"
+
+
+def measure_warmup(args):
+    """C1 (graphjit/_bench_warmup.py) in a fresh process: each contender's first ten calls and steady time."""
+    elements = max(1, round(warmup.ELEMENTS * args.size_scale))
+    rows = warmup.measure(elements, wl.SEED, [p for p in args.peers if p in ("jax", "tensorflow")])
+    if "error" in rows:
+        rows = {"gj traced": {"agrees": False, "error": rows["error"], "kind": "graphjit"}}
+    for name, row in rows.items():
+        row.setdefault("kind", "numpy" if name == "numpy" else "graphjit" if name.startswith("gj") else "peer")
+        if "steady_s" in row:
+            row["median_s"] = row["steady_s"]
+            row["first_call_s"] = row["calls_s"][0]
+    moved = 3 * elements * 4
+    floor = _floor(rows, moved, args.bandwidth)
+    ok = "calls_s" in rows.get("gj traced", {})
+    return {"title": "time to compiled speed: calls 1..10 of (x*y + 1)*x - y*0.5, new process, empty caches",
+            "inputs": f"x, y: f32[{_count(elements)}]", "group": "warmup", "reference": "float64", "rtol": 1e-5,
+            "repeats": warmup.CALLS, "stopped": "first calls", "per_call": False, "floor": floor,
+            "contenders": rows, "targets": warmup.targets(rows) if ok else []}
+
+
 def _count(n):
     return f"{n >> 20}M" if n >= 1 << 20 and n % (1 << 20) == 0 else f"{n >> 10}K" if n % 1024 == 0 else str(n)
 
@@ -312,7 +469,7 @@ def fmt(seconds):
     return f"{seconds * 1e6:.2f} µs" if a < 1e-3 else f"{seconds * 1e3:.1f} ms" if a < 1 else f"{seconds:.2f} s"
 
 
-ROW = "  {:<36} {:>11} {:>11} {:>9}  {}"
+ROW = "  {:<36} {:>10} {:>10} {:>21} {:>18} {:>7}  {}"
 
 
 def print_header(results):
@@ -326,36 +483,57 @@ def print_header(results):
     print(f"versions: Python {v['python']}, NumPy {v['numpy']}, Numba {v['numba']}, "
           f"graphjit backend: {v['graphjit_backend']}")
     print(f"peers: numpy {v['numpy']}, {peers}")
+    if results["missing_peers"]:
+        print(f"requested peers not installed (no rows for them): {', '.join(results['missing_peers'])}")
+    bw = results["bandwidth"]
+    print(f"memory bandwidth: {bw['bytes_per_s'] / 1e9:.1f} GB/s (parallel float64 triad a = b + s*c, "
+          f"{_count(bw['elements'])} elements an array, best of {len(bw['runs_s'])}: {fmt(min(bw['runs_s']))})")
     print(CONVENTIONS)
     print()
-    print(ROW.format("contender", "first call", "median", "vs NumPy", "agrees (err/tol)"))
+    print(ROW.format("contender", "first call", "median", "[min-max]", "vs NumPy [range]", "% floor",
+                     "agrees (err/tol)"))
+
+
+def agree_text(row):
+    text = ("yes" if row["agrees"] else "NO") + (f" {row['err_over_tol']:.3g}" if "err_over_tol" in row else "")
+    if not row["agrees"] and row.get("kind") not in ("graphjit", "numpy"):
+        text += "  (peer disagrees with NumPy: shown, not judged)" if row.get("median_s") else "  (peer failed)"
+    return text + (f"  ({_shorten(row['error'])})" if row.get("error") else "")
 
 
 def print_workload(key, rec):
     per = " per call" if rec["per_call"] else ""
+    floor = rec.get("floor")
+    floor_text = f"; floor {fmt(floor['seconds'])} for {floor['bytes'] / 1e6:.3g} MB" if floor else ""
     print(f"{key} {rec['title']}   [{rec['inputs']}; rtol {_rtol(rec['rtol'])} vs "
-          f"{'NumPy float64' if rec['reference'] == 'float64' else 'NumPy'}; median of {rec['repeats']}{per}]")
+          f"{'NumPy float64' if rec['reference'] == 'float64' else 'NumPy'}; median of {rec['repeats']}{per} "
+          f"({rec['stopped']}){floor_text}]")
     for name, row in rec["contenders"].items():
-        speed = f"{row['speedup_vs_numpy']:.2f}x" if row.get("speedup_vs_numpy") else "—"
-        agree = ("yes" if row["agrees"] else "NO") + (f" {row['err_over_tol']:.3f}" if "err_over_tol" in row else "")
-        agree += f"  ({_shorten(row['error'])})" if row.get("error") else ""
-        print(ROW.format(name, fmt(row.get("first_call_s")), fmt(row.get("median_s")), speed, agree))
+        speed, span = row.get("speedup_vs_numpy"), row.get("speedup_range")
+        speed = f"{speed:.2f}x [{span[0]:.2f}-{span[1]:.2f}]" if speed else "—"
+        spread = f"[{fmt(row['min_s'])}-{fmt(row['max_s'])}]" if "min_s" in row else ""
+        pct = f"{row['pct_of_floor']:.0f}%" if row.get("pct_of_floor") is not None else "—"
+        print(ROW.format(name, fmt(row.get("first_call_s")), fmt(row.get("median_s")), spread, speed, pct,
+                         agree_text(row)))
+        if "calls_s" in row:
+            print("      calls 1..10: " + " ".join(fmt(t) for t in row["calls_s"]))
     sys.stdout.flush()
 
 
 def print_new_process(np_rec):
+    def row(name, first, agree):  # a first call only: no median, spread, ratio or floor
+        print(ROW.format(name, first, "", "", "", "", agree))
     if "error" in np_rec:
-        print(ROW.format("gj traced, new process", "failed", "", "NO", _shorten(np_rec["error"])))
+        row("gj traced, new process", "failed", "NO  " + _shorten(np_rec["error"]))
         return
     agree = "yes" if np_rec["agrees"] else "NO"
-    print(ROW.format("gj traced, new process, cold cache", fmt(np_rec["cold_s"]), "", "", agree +
-                     "  (first result after import numba; fresh cache dir)"))
-    print(ROW.format("gj traced, new process, warm cache", fmt(np_rec["warm_s"]), "", "", agree +
-                     "  (warm-cache first call: 2nd run, same cache dir)"))
+    row("gj traced, new process, cold cache", fmt(np_rec["cold_s"]),
+        agree + "  (first result after import numba; fresh cache dir)")
+    row("gj traced, new process, warm cache", fmt(np_rec["warm_s"]),
+        agree + "  (warm-cache first call: 2nd run, same cache dir)")
     if np_rec["latency_elements"] != np_rec["elements"]:
-        label = f"  ... warm cache, {_count(np_rec['latency_elements'])} elements"
-        print(ROW.format(label, fmt(np_rec["latency_warm_s"]), "", "",
-                         agree + "  (the same on a small W1: load overhead; median of 3 processes)"))
+        row(f"  ... warm cache, {_count(np_rec['latency_elements'])} elements", fmt(np_rec["latency_warm_s"]),
+            agree + f"  (the same on a small W1: load overhead; median of {np_rec['latency_runs']} processes)")
 
 
 def _shorten(text, limit=110):
@@ -371,39 +549,55 @@ def print_footer(results):
     scaled = results["settings"]["size_scale"] != 1
     print(f"\ntargets (graphjit traced, ratios from this run{'; sizes scaled, so not comparable' if scaled else ''}):")
     for t in results["targets"]:
-        print(f"  {t['name']:<50} {t['target']:<24} {t['shown']:<38} {'met' if t['met'] else 'not met'}")
-    disagree = results["disagreeing"]
-    print(f"\nall results agree with NumPy: {'yes' if not disagree else 'NO: ' + ', '.join(disagree)}")
+        verdict = "not judged" if t["met"] is None else "met" if t["met"] else "not met"
+        print(f"  {t['name']:<50} {t['target']:<36} {t['shown']:<38} {verdict}")
+    ours = [d for d in results["disagreeing"] if d.startswith("gj ")]
+    peers = [d for d in results["disagreeing"] if not d.startswith("gj ")]
+    print(f"\ngraphjit results agree with NumPy: {'yes' if not ours else 'NO: ' + ', '.join(ours)}")
+    if peers:
+        print(f"peers that disagree with NumPy or failed (shown, not judged): {', '.join(peers)}")
+    if results["missing_peers"]:
+        print(f"requested peers not installed: {', '.join(results['missing_peers'])}")
     print(f"total run time: {results['total_time_s']:.1f} s")
 
 
 def plot(results, path, plt):
+    """Two panels: each contender's paired speed-up vs NumPy (bars, with the min-max of its per-repetition
+    ratios) and its percentage of the memory floor, per workload."""
     keys = list(results["workloads"])
     names = list(dict.fromkeys(n for k in keys for n in results["workloads"][k]["contenders"]))
-    fig, ax = plt.subplots(figsize=(max(6, 1.6 * len(keys)), 4.5))
+    fig, (top, bottom) = plt.subplots(2, 1, figsize=(max(7, 1.1 * len(keys)), 8), sharex=True)
     width = 0.8 / max(1, len(names))
     for i, name in enumerate(names):
-        rows = [results["workloads"][k]["contenders"].get(name) for k in keys]
+        rows = [results["workloads"][k]["contenders"].get(name) or {} for k in keys]
         xs = [j + (i - (len(names) - 1) / 2) * width for j in range(len(keys))]
-        ys = [(row or {}).get("speedup_vs_numpy") or float("nan") for row in rows]
-        ax.bar(xs, ys, width, label=name)
+        ys = [row.get("speedup_vs_numpy") or float("nan") for row in rows]
+        spans = [row.get("speedup_range") or (y, y) for row, y in zip(rows, ys)]
+        errors = [[max(0.0, y - lo) for y, (lo, _) in zip(ys, spans)], [max(0.0, hi - y) for y, (_, hi) in
+                                                                         zip(ys, spans)]]
+        bars = top.bar(xs, ys, width, yerr=errors, capsize=1.5, label=name)
+        pct = [row.get("pct_of_floor") or float("nan") for row in rows]
+        bottom.bar(xs, pct, width, color=bars.patches[0].get_facecolor() if bars.patches else None)
         for x, row in zip(xs, rows):
             if row and not row["agrees"]:
                 label = "disagrees" if row.get("median_s") else "failed"
-                ax.annotate(label, (x, 1.0), rotation=90, ha="center", va="bottom", fontsize="x-small")
+                top.annotate(label, (x, 1.0), rotation=90, ha="center", va="bottom", fontsize="x-small")
     for j, k in enumerate(keys):
-        target = wl.BY_KEY[k].target_speedup
+        target = wl.BY_KEY[k].target_speedup if k in wl.BY_KEY else 0
         if target:
-            ax.plot([j - 0.4, j + 0.4], [target, target], "k--", lw=1)
-    ax.axhline(1.0, color="grey", lw=0.8)
-    ax.set_yscale("log")
-    ax.set_xticks(range(len(keys)), keys)
-    ax.set_ylabel("speed-up vs NumPy (higher is faster; dashed: target)")
+            top.plot([j - 0.4, j + 0.4], [target, target], "k--", lw=1)
+    top.axhline(1.0, color="grey", lw=0.8)
+    top.set_yscale("log")
+    top.set_ylabel("speed-up vs NumPy (paired median,\nmin-max bars; dashed: target)")
+    bottom.axhline(100.0, color="grey", lw=0.8)
+    bottom.set_ylabel("% of the memory floor\n(bytes moved / triad bandwidth)")
+    bottom.set_xticks(range(len(keys)), keys)
     m = results["machine"]
     scale = results["settings"]["size_scale"]
-    ax.set_title(f"graphjit {results['versions']['graphjit']} on {m['cpu_model']} ({m['cores']} cores)"
-                 + ("" if scale == 1 else f", sizes scaled by {scale:g}"))
-    ax.legend(fontsize="small")
+    top.set_title(f"graphjit {results['versions']['graphjit']} on {m['cpu_model']} ({m['cores']} cores), "
+                  f"{results['bandwidth']['bytes_per_s'] / 1e9:.1f} GB/s" + ("" if scale == 1 else
+                                                                             f", sizes scaled by {scale:g}"))
+    top.legend(fontsize="x-small", ncol=2)
     fig.tight_layout()
     fig.savefig(path, dpi=120)
     plt.close(fig)
@@ -436,21 +630,28 @@ def run(args, argv, started):
                             "repeats": args.repeats_big, "repeats_per_call": args.repeats_per_call,
                             "warmup": args.warmup, "peers": args.peers, "keep_cache": args.keep_cache},
                "machine": machine_info(), "versions": versions(), "peers": peers,
-               "installed_peers": args.installed_peers, "conventions": CONVENTIONS, "workloads": {}}
+               "installed_peers": args.installed_peers, "missing_peers": args.missing_peers,
+               "conventions": CONVENTIONS, "workloads": {}}
+    args.bandwidth = results["bandwidth"] = _bench_roofline.measure_bandwidth(runs=10 if args.quick else 20)
     print_header(results)
     new_process = None
     for key in args.only:
+        if key == "C1":
+            print_workload(key, results["workloads"].setdefault(key, measure_warmup(args)))
+            continue
         if key in tr.BY_KEY:
             print_workload(key, results["workloads"].setdefault(key, measure_train(tr.BY_KEY[key], args)))
             continue
-        rec = results["workloads"][key] = measure_workload(wl.BY_KEY[key], args)
+        rec = results["workloads"][key] = measure_workload(WORKLOADS[key], args)
         print_workload(key, rec)
         if key == "W1":
             elements = rec["input_shapes"]["x"][0]
-            new_process = results["new_process_w1"] = new_process_first_calls(elements)
+            new_process = results["new_process_w1"] = new_process_first_calls(
+                elements, latency_runs=1 if args.quick else 3)
             print_new_process(new_process)
     results["targets"] = evaluate_targets(results["workloads"], new_process, args.keep_cache)
-    disagree = [f"{name} on {key}" for key, rec in results["workloads"].items()
+    disagree = [f"{name} on {key}" + (f" (err/tol {row['err_over_tol']:.3g})" if "err_over_tol" in row else "")
+                for key, rec in results["workloads"].items()
                 for name, row in rec["contenders"].items() if not row["agrees"]]
     if new_process and not new_process["agrees"]:
         disagree.append("gj traced on W1 in a new process")
