@@ -1,0 +1,214 @@
+"""A graph's early calls: the interpreter stand-in (compiler.stand_in) that answers while Numba compiles, and the
+runtime's wait for a compile that is nearly done. Results only; speed is measured by benchmarks/early_calls.py."""
+import threading
+import tracemalloc
+
+import numpy as np
+import pytest
+
+import graphjit as gj
+from graphjit.compiler.backend import get_backend
+from graphjit.compiler.stand_in import StandInGraph
+from graphjit.runtime.runtime import get_runtime
+
+RNG = np.random.default_rng(22)
+N = 1 << 12
+
+
+def _arrays(*shapes, dtype=np.float32):
+    return [RNG.standard_normal(s).astype(dtype) for s in shapes]
+
+
+def _elementwise(x, y):
+    return gj.exp(x * y - 1.0) * x + y
+
+
+def _views(x, y):   # a ufunc's value reshaped (a view) and returned, and reused after the reshape
+    a = x * y
+    b = gj.reshape(a, (64, -1))
+    c = a + 1.0
+    return b, c * c, gj.reduce_sum(c - y)
+
+
+def _broadcast(x, r):   # r broadcasts against x: no in-place write into it
+    d = x - r
+    return gj.sqrt(d * d + 1.0) - gj.log1p(gj.abs(d)), d * 2.0
+
+
+def _ints(a, b):
+    return (a * b + 3) // 2 - a, a * b
+
+
+CASES = [
+    ("elementwise", _elementwise, lambda: _arrays(N, N)),
+    ("views", _views, lambda: _arrays(N, N)),
+    ("broadcast", _broadcast, lambda: _arrays((64, N // 64), (N // 64,))),
+    ("ints", _ints, lambda: [RNG.integers(-1000, 1000, N).astype(np.int32) for _ in range(2)]),
+    ("nan_inf", _elementwise, lambda: [np.array([np.nan, np.inf, -np.inf, 0.0, -0.0, 1e30, -1e30, 3.0] * 8,
+                                                np.float32)] * 2),
+]
+
+
+def _graph(fn, args):
+    return gj.function(fn).get_concrete_function(*args).graph
+
+
+@pytest.mark.parametrize("name,fn,make", CASES, ids=[c[0] for c in CASES])
+def test_stand_in_equals_the_interpreter_and_the_compiled_code(name, fn, make):
+    args = make()
+    graph = _graph(fn, args)
+    state = get_runtime().state
+    stand_in = StandInGraph(graph)
+    reference = get_backend("interpreter").compile(graph).run(state, args)
+    compiled = get_backend("cpu").compile(graph).run(state, args)
+    first = stand_in.run(state, args)
+    kept = [np.array(a, copy=True) for a in first]
+    for _ in range(3):   # later calls reuse its buffers: results stay right, earlier results untouched
+        again = stand_in.run(state, args)
+        for got, want, comp in zip(again, reference, compiled):
+            assert got.dtype == want.dtype and got.shape == want.shape
+            np.testing.assert_array_equal(got, want)   # the same eager code: bit for bit
+            if got.dtype.kind == "f":   # the compiled kernels' float32 math is within a few ULP of NumPy's
+                np.testing.assert_allclose(got, comp, rtol=2e-6, atol=1e-6)
+            else:
+                np.testing.assert_array_equal(got, comp)
+    for got, before in zip(first, kept):
+        np.testing.assert_array_equal(got, before)
+    assert stand_in.plan is not None
+
+
+def test_stand_in_buffers_and_in_place_writes():
+    x, y = _arrays(N, N)
+    stand_in = StandInGraph(_graph(_elementwise, [x, y]))
+    # multiply -> subtract (in place) -> exp (in place) -> multiply (in place) -> add (the output, fresh)
+    assert len(stand_in.slot_types) == 1
+    views = StandInGraph(_graph(_views, [x, y]))
+    reshaped_source = next(i for i, n in enumerate(views.graph.nodes) if n.op == "multiply")
+    assert views.plan[reshaped_source][2] == -1   # read by reshape: never a reused buffer
+
+
+def _peak_bytes(call):
+    tracemalloc.start()
+    try:
+        tracemalloc.reset_peak()
+        base = tracemalloc.get_traced_memory()[0]
+        call()
+        return tracemalloc.get_traced_memory()[1] - base
+    finally:
+        tracemalloc.stop()
+
+
+def test_stand_in_allocates_no_more_than_numpy_eager():
+    x, y = _arrays(1 << 20, 1 << 20)
+    state = get_runtime().state
+    stand_in = StandInGraph(_graph(_elementwise, [x, y]))
+    interpreter = get_backend("interpreter").compile(stand_in.graph)
+    one = np.float32(1)
+    stand_in.run(state, [x, y])   # its buffers are allocated once per thread, on the first run
+    eager = _peak_bytes(lambda: np.exp(x * y - one) * x + y)
+    ours = _peak_bytes(lambda: stand_in.run(state, [x, y]))
+    reference = _peak_bytes(lambda: interpreter.run(state, [x, y]))
+    assert ours <= eager
+    assert ours < 1.5 * x.nbytes          # the result alone
+    assert reference > 2 * x.nbytes       # (what it replaces keeps every value alive)
+
+
+def test_stand_in_threads_have_their_own_buffers():
+    x, y = _arrays(N, N)
+    stand_in = StandInGraph(_graph(_elementwise, [x, y]))
+    state = get_runtime().state
+    expected = get_backend("interpreter").compile(stand_in.graph).run(state, [x, y])[0]
+    failures = []
+
+    def worker(k):
+        xs = [x * np.float32(k + 1), y]
+        want = get_backend("interpreter").compile(stand_in.graph).run(state, xs)[0]
+        for _ in range(50):
+            if not np.array_equal(stand_in.run(state, xs)[0], want):
+                failures.append(k)
+    threads = [threading.Thread(target=worker, args=(k,)) for k in range(4)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert failures == []
+    np.testing.assert_array_equal(stand_in.run(state, [x, y])[0], expected)
+
+
+def test_first_calls_use_the_stand_in(compiled_background, monkeypatch):
+    x, y = _arrays(N, N)
+    gate = threading.Event()
+    backend = get_backend("cpu")
+    real_compile = backend.compile
+    monkeypatch.setattr(backend, "compile", lambda graph, **kw: (gate.wait(30), real_compile(graph, **kw))[1])
+    f = gj.function(_elementwise)
+    try:
+        out = f(x, y).numpy()
+        concrete = f.get_concrete_function(x, y)
+        assert isinstance(get_runtime().executables(concrete)["interpreter"], StandInGraph)
+        np.testing.assert_array_equal(out, np.exp(x * y - np.float32(1)) * x + y)
+    finally:
+        gate.set()
+
+
+def test_a_call_waits_for_a_compile_that_is_nearly_done(compiled_background, monkeypatch):
+    """The compile is held back until the second call has started waiting for it; the estimate says it is
+    done at once. The second call must then return the compiled code's result, not the stand-in's."""
+    monkeypatch.setenv("GRAPHJIT_CACHE", "0")   # a real compile, never a cache load
+    x, y = _arrays(N, N)
+    backend = get_backend("cpu")
+    real_compile = backend.compile
+    planned, release = threading.Event(), threading.Event()
+
+    def slow_compile(graph, on_planned=None):
+        def report(cached, compile_s=None):
+            on_planned(cached, 0.0)   # "done any moment now"
+            planned.set()
+        result = real_compile(graph, on_planned=report)
+        release.wait(30)
+        return result
+    monkeypatch.setattr(backend, "compile", slow_compile)
+    f = gj.function(_elementwise)
+    f(x, y)   # the stand-in answers; the compile finished planning but is held back
+    concrete = f.get_concrete_function(x, y)
+    runtime = get_runtime()
+    assert planned.wait(30) and "cpu" not in runtime.executables(concrete)
+    stand_in = runtime.executables(concrete)["interpreter"]
+    stand_in.last_run_s = 5.0   # a call that would take seconds to interpret: waiting is worth it
+    timer = threading.Timer(0.2, release.set)
+    timer.start()
+    out = f(x, y).numpy()
+    timer.join()
+    compiled = runtime.executables(concrete).get("cpu")
+    assert compiled is not None and not isinstance(compiled, StandInGraph)
+    np.testing.assert_array_equal(out, compiled.run(runtime.state, [x, y])[0])
+    np.testing.assert_allclose(out, np.exp(x * y - np.float32(1)) * x + y, rtol=2e-6, atol=1e-6)
+
+
+def test_a_compile_far_from_done_is_not_waited_for(compiled_background, monkeypatch):
+    monkeypatch.setenv("GRAPHJIT_CACHE", "0")
+    x, y = _arrays(N, N)
+    backend = get_backend("cpu")
+    real_compile = backend.compile
+    release = threading.Event()
+    planned = threading.Event()
+
+    def slow_compile(graph, on_planned=None):
+        def report(cached, compile_s=None):
+            on_planned(cached, 60.0)
+            planned.set()
+        result = real_compile(graph, on_planned=report)
+        release.wait(30)
+        return result
+    monkeypatch.setattr(backend, "compile", slow_compile)
+    f = gj.function(_elementwise)
+    try:
+        f(x, y)
+        assert planned.wait(30)
+        concrete = f.get_concrete_function(x, y)
+        get_runtime().executables(concrete)["interpreter"].last_run_s = 5.0   # even a slow stand-in run
+        out = f(x, y).numpy()   # interpreted again: the estimate says a minute to go
+        assert "cpu" not in get_runtime().executables(concrete)
+        np.testing.assert_array_equal(out, np.exp(x * y - np.float32(1)) * x + y)
+    finally:
+        release.set()
