@@ -22,7 +22,7 @@ from graphjit.tracer.ir import In
 from graphjit.tracer.registry import OPS
 from graphjit.tracer.symbolic import is_symbolic, shape_is_symbolic
 
-from . import blas
+from . import blas, threads
 from .backend import Executable, register_backend
 from .cache import has_entry, load_module
 from .codegen import StageWriter
@@ -181,7 +181,7 @@ def _variable_updates_in_place(plan, graph, effects, earlier=frozenset()):
 
 def _module_source(writers):
     names = sorted(set().union(*(w.mathlib for w in writers))) if writers else []
-    math_names = [n for n in names if not n.startswith("gj_") and n != "flat_view"]
+    math_names = [n for n in names if not n.startswith("gj_") and n not in ("flat_view", "TwoTierEntry")]
     blas_names = [n for n in names if n.startswith("gj_")]
     header = ["import math", "import numba", "import numpy as np"]
     if math_names:
@@ -192,6 +192,8 @@ def _module_source(writers):
     if "flat_view" in names:
         from . import flat_view as views  # its code is inlined into the entries: its hash joins the cache key
         header.append(f"from graphjit.compiler.flat_view import flat_view  # flat_view {views.SOURCE_SHA256[:16]}")
+    if "TwoTierEntry" in names:
+        header.append("from graphjit.compiler.threads import TwoTierEntry")
     if blas_names:
         header.append(f"from graphjit.compiler.blas import {', '.join(blas_names)}")
     body = [line for w in writers for line in w.lines]
@@ -251,6 +253,7 @@ class CPUBackend(ScheduledBackend):
             module = _load(rendering.source, schedule.source)
             _prime_argument_typing()
         _compiled_once = True
+        threads.start_upgrades(module)   # two-tier entries: their prange kernels compile in the background
         return module
 
     def compile_estimate(self, rendering):

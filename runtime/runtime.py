@@ -11,6 +11,7 @@ from graphjit.compiler import cpu as _cpu  # noqa: F401  (registers the Numba CP
 from graphjit.compiler import interpreter as _interpreter  # noqa: F401  (registers the reference interpreter)
 from graphjit.compiler.backend import get_backend
 from graphjit.compiler.stand_in import StandInGraph
+from graphjit.compiler import threads as _threads
 from graphjit.tracer import function as _function
 from graphjit.tracer import polymorphic as _polymorphic
 from graphjit.tracer.symbolic import hint
@@ -202,6 +203,7 @@ class Runtime:
             # The pool has one thread and runs in submission order: once a no-op submitted now has run, every
             # compile before it has finished, those of functions that died meanwhile included.
             _compile_pool().submit(lambda: None).result()
+        _threads.wait_for_upgrades()   # and every two-tier kernel's prange tier (compiler.threads)
 
     def compiled(self, concrete, backend_name):
         table = self._executables_of(concrete)

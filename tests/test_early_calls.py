@@ -212,3 +212,54 @@ def test_a_compile_far_from_done_is_not_waited_for(compiled_background, monkeypa
         np.testing.assert_array_equal(out, np.exp(x * y - np.float32(1)) * x + y)
     finally:
         release.set()
+
+
+# ---- two-tier kernels (compiler.threads): a serial chunk kernel on threads until the prange kernel is ready ----
+
+BIG = 1 << 20   # compiler.codegen.TWO_TIER_MIN_ELEMENTS
+
+TWO_TIER_CASES = [
+    ("elementwise", _elementwise, lambda: _arrays(BIG, BIG)),
+    ("broadcast", lambda x, r: x * r + 1.0, lambda: _arrays((BIG // 512, 512), (512,))),
+    ("sum", lambda x, y: gj.reduce_sum((x - y) * (x - y)), lambda: _arrays(BIG + 77, BIG + 77)),
+    ("mean_2d", lambda x: gj.reduce_mean(x * 2.0), lambda: _arrays((512, BIG // 512))),
+    ("max_nan", lambda x: gj.reduce_max(x * x), lambda: [np.where(np.arange(BIG) == 12345, np.nan,
+                                                                   _arrays(BIG)[0]).astype(np.float32)]),
+    ("int_sum", lambda a: gj.reduce_sum(a * 3), lambda: [RNG.integers(-1000, 1000, BIG).astype(np.int32)]),
+]
+
+
+@pytest.mark.parametrize("name,fn,make", TWO_TIER_CASES, ids=[c[0] for c in TWO_TIER_CASES])
+def test_two_tier_kernels_give_the_same_result_in_both_tiers(name, fn, make):
+    from graphjit.compiler import threads
+    args = make()
+    graph = _graph(fn, args)
+    state = get_runtime().state
+    executable = get_backend("cpu").compile(graph)
+    entry = executable.steps[0].entry
+    assert type(entry) is threads.TwoTierEntry
+    assert entry.tier in ("threads", "prange")   # (a fast upgrade may already have landed)
+    entry._call = entry._threaded                # the threaded tier, whatever the upgrade's progress
+    threaded = [np.array(a, copy=True) for a in executable.run(state, args)]
+    threads.wait_for_upgrades()
+    assert entry.tier == "prange"
+    parallel = executable.run(state, args)
+    reference = get_backend("interpreter").compile(graph).run(state, args)
+    for a, b, ref in zip(threaded, parallel, reference):
+        np.testing.assert_array_equal(a, b)   # the same elements, the same per-chunk partial sums
+        if a.dtype.kind == "f":
+            np.testing.assert_allclose(a, ref, rtol=2e-6 if name in ("elementwise", "broadcast") else 1e-5,
+                                       atol=1e-6)
+        else:
+            np.testing.assert_array_equal(a, ref)
+
+
+def test_small_and_symbolic_loops_stay_single_tier():
+    from graphjit.compiler import threads
+    small = get_backend("cpu").compile(_graph(_elementwise, _arrays(BIG // 2, BIG // 2)))
+    assert type(small.steps[0].entry) is not threads.TwoTierEntry
+    f = gj.function(lambda x: x * 2.0 + 1.0, input_signature=[gj.TensorSpec([None], gj.float32)])
+    x = _arrays(BIG)[0]
+    symbolic = get_backend("cpu").compile(f.get_concrete_function(x).graph)
+    assert all(type(step.entry) is not threads.TwoTierEntry for step in symbolic.steps if step.kind == "compiled")
+    np.testing.assert_array_equal(symbolic.run(get_runtime().state, [x])[0], x * np.float32(2) + np.float32(1))
