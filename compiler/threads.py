@@ -13,6 +13,7 @@ their results are identical bit for bit.
 """
 import concurrent.futures
 import logging
+import os
 import threading
 
 log = logging.getLogger("graphjit.compiler")
@@ -101,3 +102,16 @@ def wait_for_upgrades():
                 return
             future = _in_flight.pop(0)
         future.result()
+
+
+def _forget_threads_after_fork():
+    """A forked child has none of its parent's worker threads: its pools start afresh (a copied executor would
+    wait forever for threads that do not exist)."""
+    global _pool, _upgrades, _lock
+    _pool = _upgrades = None
+    _lock = threading.Lock()
+    _in_flight.clear()
+
+
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_forget_threads_after_fork)
