@@ -71,7 +71,14 @@ class TwoTierEntry:
         """Compiles (or loads from Numba's cache) the prange tier and makes it the entry. Should that fail,
         the threaded tier stays (same results), and the failure is logged."""
         try:
-            self.parallel.compile(self.signature)
+            try:
+                self.parallel.compile(self.signature)
+            except ModuleNotFoundError:
+                # Numba's cache could not locate the kernel's module (one executed from memory, or outside the
+                # thread that loaded it: compiler.cache_numba): compile it without Numba's cache instead
+                from numba.core.caching import NullCache
+                self.parallel._cache = NullCache()
+                self.parallel.compile(self.signature)
             self.parallel.disable_compile()   # as an explicit signature does: other types raise, never compile
         except Exception:  # noqa: BLE001 - the entry still works; say why it stays slower
             log.warning("graphjit: the parallel tier of %s did not compile; its threaded tier stays",
