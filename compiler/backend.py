@@ -35,8 +35,9 @@ class Executable:
 
 class Backend:
     name = "abstract"
-    # compile() takes ``on_planned(cached)`` and calls it once it knows whether the code will come from a cache
-    # (a load of milliseconds) or from a compiler (seconds); the runtime then decides whether a first call waits.
+    # compile() takes ``on_planned(cached, compile_s=None)`` and calls it once it knows whether the code will come
+    # from a cache (a load of milliseconds) or from a compiler (seconds, roughly ``compile_s`` when it can tell);
+    # the runtime then decides whether a call waits for it.
     reports_plan = False
 
     def compile(self, graph):

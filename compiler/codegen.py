@@ -15,7 +15,7 @@ from graphjit.tracer.dtypes import float64, int64
 from graphjit.tracer.lowering import is_transcendental
 from graphjit.tracer.registry import OPS
 from graphjit.tracer.shapes import num_elements, same_size
-from graphjit.tracer.symbolic import graph_symbols, is_symbolic
+from graphjit.tracer.symbolic import graph_symbols, hint, is_symbolic
 
 from .affine import AffineMap
 from .fusion import REDUCE, SCALAR
@@ -25,6 +25,10 @@ from .scalar_numba import cast_source as cast
 from .scalar_numba import literal, render
 
 REDUCTION_CHUNKS = 64
+# A stage that is one parallel loop of at least this many elements starts on a serial kernel run on threads
+# while its prange kernel compiles (compiler.threads): below it, the threads' dispatch (~40 us) costs more
+# than a compile saves on the few calls in between.
+TWO_TIER_MIN_ELEMENTS = 1 << 20
 # A float sum's or product's order is unspecified, so its accumulation alone may reassociate (which lets it
 # vectorise); the flag is on that one instruction (mathlib), never on the fused producers (see _function).
 _REASSOCIABLE = {"{acc} + {v}": "reassoc_add({acc}, {v})", "{acc} * {v}": "reassoc_mul({acc}, {v})"}
@@ -83,6 +87,7 @@ class StageWriter(KernelWriters, ControlFlowWriter):
         # The graph's symbolic sizes (an input_signature's None dims): trailing int64 arguments of every function
         # of the stage, named as in the shapes' text (``n0``), so that ``str(size)`` is the code of a size.
         self.symbols = graph_symbols(graph)
+        self.two_tier_entry = None   # the entry's source when its one kernel is written in two tiers
 
     # -- values --
     def _node(self, j):
@@ -120,6 +125,44 @@ class StageWriter(KernelWriters, ControlFlowWriter):
         b = -len(self.scratch) - 1
         self.scratch[b] = ((size,), np.dtype(dtype))
         return b
+
+    def _two_tier(self, parallel, total):
+        """Whether this loop is written in two tiers (compiler.threads): the stage's one kernel, parallel and
+        large, over known sizes, as the entry of a graph (not a control-flow sub-entry)."""
+        return (parallel and not self.symbols and not self.flat_entry and len(self.plan.groups) == 1
+                and hint(total) >= TWO_TIER_MIN_ELEMENTS)
+
+    def _two_tier_function(self, kind, buffers, parallel_body, chunk_body, outer, finish_body=None, group=None,
+                           flops=0):
+        """The prange kernel (compiled lazily, by the upgrade), its serial chunk kernel over ``[lo, hi)`` of the
+        outer loop and, for a reduction, the serial ``finish``; the entry joins them (see ``write``)."""
+        buffers = sorted(set(buffers))
+        fname = f"{self.name}_{kind}{len(self.functions)}"
+        types = [f"{self._arg_type(b)}[::1]" for b in buffers]
+        params = [self._arg(b) for b in buffers]
+        flags = "cache=GJ_CACHE, error_model='numpy', boundscheck=False, nogil=True, _nrt=False"
+        start = len(self.lines)
+        self.lines.append(f"@numba.njit(parallel=True, {flags})")
+        self.lines.append(f"def {fname}({', '.join(params)}):")
+        self.lines.extend("    " + line for line in parallel_body)
+        self.lines.append("")
+        source = "\n".join(self.lines[start:])
+        self.lines.append(f"@numba.njit('void({', '.join(types + ['int64', 'int64'])})', {flags})")
+        self.lines.append(f"def {fname}_chunk({', '.join(params + ['lo', 'hi'])}):")
+        self.lines.extend("    " + line for line in chunk_body)
+        self.lines.append("")
+        if finish_body is not None:
+            self.lines.append(f"@numba.njit('void({', '.join(types)})', {flags})")
+            self.lines.append(f"def {fname}_finish({', '.join(params)}):")
+            self.lines.extend("    " + line for line in finish_body)
+            self.lines.append("")
+        finish = f"{fname}_finish" if finish_body is not None else "None"
+        self.two_tier_entry = (f"TwoTierEntry({fname}_chunk, {outer}, {fname}, 'void({', '.join(types)})', "
+                               f"{finish})")
+        self.functions.append((fname, buffers, None))
+        ops = [self._node(m).op for m in group.members] if group is not None else []
+        self.kernels[fname] = {"source": source, "buffers": buffers, "kind": kind, "ops": ops, "parallel": True,
+                               "flops": flops, "inline": False, "two_tier": True}
 
     def _function(self, kind, buffers, body, parallel, separate=False, group=None, flops=0):
         """A kernel: its own Numba function when it is parallel or ``separate``, else inlined into the stage
@@ -193,14 +236,34 @@ class StageWriter(KernelWriters, ControlFlowWriter):
         loop_vars = [f"i{d}" for d in range(len(sizes))]
         exprs = self._expressions(group)
         parallel = self.parallel_loop(num_elements(shape), any(map(is_transcendental, exprs.values())))
+        two_tier = self._two_tier(parallel, num_elements(shape)) and bool(sizes)
+        if two_tier:   # the same body twice: prange over the outer loop, and a chunk of it over [lo, hi)
+            self._elementwise_body(group, loads, accesses, outputs, store_buffer, sizes, strides, loop_vars, exprs,
+                                   parallel=False, chunk=True)
+            chunk_body = self._last_body
+        body = self._elementwise_body(group, loads, accesses, outputs, store_buffer, sizes, strides, loop_vars,
+                                      exprs, parallel=parallel, chunk=False)
+        buffers = [b for _, b, _ in accesses] + list(store_buffer.values())
+        flops = num_elements(shape) * sum(self.plan.kinds[m] == SCALAR for m in group.members)
+        if two_tier:
+            self._two_tier_function("loop", buffers, body, chunk_body, sizes[0], group=group, flops=flops)
+            return
+        self._function("loop", buffers, body, parallel, group=group, flops=flops)
+
+    def _elementwise_body(self, group, loads, accesses, outputs, store_buffer, sizes, strides, loop_vars, exprs,
+                          parallel, chunk):
+        """The loop nest of an elementwise group; ``chunk``: its outer loop over ``range(lo, hi)`` (an index
+        Numba cannot prove non-negative then: every access is cast to unsigned, see ``_index``)."""
+        safe = loop_vars[1:] if chunk else loop_vars
         body, indent = [], ""
         for d, (size, var) in enumerate(zip(sizes, loop_vars)):
             loop = "numba.prange" if parallel and d == 0 else "range"
-            body.append(f"{indent}for {var} in {loop}({size}):")
+            bounds = "lo, hi" if chunk and d == 0 else str(size)
+            body.append(f"{indent}for {var} in {loop}({bounds}):")
             indent += "    "
         value = {}
         for k, (j, buffer, amap) in enumerate(accesses):
-            body.append(f"{indent}l{j} = b{buffer}[{_index(amap.offset, strides[k], loop_vars)}]")
+            body.append(f"{indent}l{j} = b{buffer}[{_index(amap.offset, strides[k], loop_vars, safe)}]")
             value[j] = f"l{j}"
         for j, (lit, amap) in loads.items():
             if amap is None:
@@ -212,12 +275,11 @@ class StageWriter(KernelWriters, ControlFlowWriter):
                 args = [value[j] if j in value else f"v{j}" for j in self._node(m).inputs]
                 body.append(f"{indent}v{m} = {self._scalar_source(exprs[m], args)}")
             value[m] = f"v{m}"
-        out_index = _index(0, strides[-1], loop_vars)
+        out_index = _index(0, strides[-1], loop_vars, safe)
         for m in outputs:
             body.append(f"{indent}b{store_buffer[m]}[{out_index}] = v{m}")
-        buffers = [b for _, b, _ in accesses] + list(store_buffer.values())
-        self._function("loop", buffers, body, parallel, group=group,
-                       flops=num_elements(shape) * sum(self.plan.kinds[m] == SCALAR for m in group.members))
+        self._last_body = body
+        return body
 
     def reduce(self, group):
         r = group.members[-1]
@@ -270,20 +332,26 @@ class StageWriter(KernelWriters, ControlFlowWriter):
             chunks = REDUCTION_CHUNKS if is_symbolic(sizes[0]) else min(REDUCTION_CHUNKS, sizes[0])
             step = -(-sizes[0] // chunks)
             parts = self._scratch(chunks, acc_dtype.np)
-            body.append(f"parts = {self._arg(parts)}")
-            body.append(f"for c in numba.prange({chunks}):")
-            body.append(f"    acc = {init}")
-            body.append(f"    for i0 in range(c * {step}, min((c + 1) * {step}, {sizes[0]})):")
-            indent = "        "
-            for d in range(1, len(sizes)):
-                body.append(f"{indent}for i{d} in range({sizes[d]}):")
-                indent += "    "
-            body.extend(indent + line for line in inner)
-            body.append("    parts[c] = acc")
-            body.append(f"acc = {init}")
-            body.append(f"for c in range({chunks}):")
-            body.append(f"    acc = {combine.format(acc='acc', v='parts[c]')}")
-            body.append(f"b{r}[0] = {cast(finalize, acc_dtype, out_dtype)}")
+
+            def partial_sums(chunk_range):
+                lines = [f"parts = {self._arg(parts)}", f"for c in {chunk_range}:", f"    acc = {init}",
+                         f"    for i0 in range(c * {step}, min((c + 1) * {step}, {sizes[0]})):"]
+                indent = "        "
+                for d in range(1, len(sizes)):
+                    lines.append(f"{indent}for i{d} in range({sizes[d]}):")
+                    indent += "    "
+                lines.extend(indent + line for line in inner)
+                lines.append("    parts[c] = acc")
+                return lines
+            combined = [f"parts = {self._arg(parts)}", f"acc = {init}", f"for c in range({chunks}):",
+                        f"    acc = {combine.format(acc='acc', v='parts[c]')}",
+                        f"b{r}[0] = {cast(finalize, acc_dtype, out_dtype)}"]
+            body = partial_sums(f"numba.prange({chunks})") + combined[1:]
+            if self._two_tier(parallel, total):
+                buffers = [b for _, b, _ in accesses] + [r, parts]
+                self._two_tier_function("reduce", buffers, body, partial_sums("range(lo, hi)"), chunks,
+                                        finish_body=combined, group=group, flops=total * len(group.members))
+                return
         else:
             indent = ""
             for d in range(len(sizes)):
@@ -311,6 +379,13 @@ class StageWriter(KernelWriters, ControlFlowWriter):
         for group in self.plan.groups:
             writers[group.kind](group)
         args = sorted({b for _, buffers, _ in self.functions for b in buffers})
+        if self.two_tier_entry is not None and len(self.functions) == 1:
+            self.entry_shapes = [(num_elements(self._buffer_shape(b)),) for b in args]
+            self.lines.append(f"{self.name} = {self.two_tier_entry}  # one kernel in two tiers: the entry")
+            self.lines.append("")
+            self.mathlib.add("TwoTierEntry")
+            return args
+        assert self.two_tier_entry is None, "a two-tier kernel must be its stage's only function"
         if len(self.functions) == 1 and self.functions[0][2] is None:
             self.entry_shapes = [(num_elements(self._buffer_shape(b)),) for b in args]
             self.lines.append(f"{self.name} = {self.functions[0][0]}  # one kernel: it is the entry")

@@ -22,7 +22,7 @@ from graphjit.tracer.ir import In
 from graphjit.tracer.registry import OPS
 from graphjit.tracer.symbolic import is_symbolic, shape_is_symbolic
 
-from . import blas
+from . import blas, threads
 from .backend import Executable, register_backend
 from .cache import has_entry, load_module
 from .codegen import StageWriter
@@ -181,7 +181,7 @@ def _variable_updates_in_place(plan, graph, effects, earlier=frozenset()):
 
 def _module_source(writers):
     names = sorted(set().union(*(w.mathlib for w in writers))) if writers else []
-    math_names = [n for n in names if not n.startswith("gj_") and n != "flat_view"]
+    math_names = [n for n in names if not n.startswith("gj_") and n not in ("flat_view", "TwoTierEntry")]
     blas_names = [n for n in names if n.startswith("gj_")]
     header = ["import math", "import numba", "import numpy as np"]
     if math_names:
@@ -192,6 +192,8 @@ def _module_source(writers):
     if "flat_view" in names:
         from . import flat_view as views  # its code is inlined into the entries: its hash joins the cache key
         header.append(f"from graphjit.compiler.flat_view import flat_view  # flat_view {views.SOURCE_SHA256[:16]}")
+    if "TwoTierEntry" in names:
+        header.append("from graphjit.compiler.threads import TwoTierEntry")
     if blas_names:
         header.append(f"from graphjit.compiler.blas import {', '.join(blas_names)}")
     body = [line for w in writers for line in w.lines]
@@ -227,6 +229,12 @@ def _prime_argument_typing():
 _primed = False
 _prime_lock = threading.Lock()
 
+# Compile seconds measured on a loaded 2-core machine (numba 0.65): the first compile of a process sets up
+# Numba's target (~0.2 s); each parallel function ~0.3 s (parfor lowering compiles its body a second time as a
+# gufunc), each serial one or entry ~0.08 s. Only used to judge whether a compile is nearly done.
+_COMPILE_S = {"first": 0.2, "parallel": 0.3, "serial": 0.08}
+_compiled_once = False
+
 
 class CPUBackend(ScheduledBackend):
     name = "cpu"
@@ -240,10 +248,19 @@ class CPUBackend(ScheduledBackend):
 
     def load(self, rendering, schedule):
         # A cache hit is a load of milliseconds: no GC pass in the middle of it (see tracer.gc_pause)
+        global _compiled_once
         with paused_gc() if rendering.cached else contextlib.nullcontext():
             module = _load(rendering.source, schedule.source)
             _prime_argument_typing()
+        _compiled_once = True
+        threads.start_upgrades(module)   # two-tier entries: their prange kernels compile in the background
         return module
+
+    def compile_estimate(self, rendering):
+        functions = [info for w in rendering.writers for info in w.kernels.values() if not info["inline"]]
+        parallel = sum(bool(info["parallel"]) for info in functions)
+        return (_COMPILE_S["first"] * (not _compiled_once) + _COMPILE_S["parallel"] * parallel
+                + _COMPILE_S["serial"] * (len(functions) - parallel + len(rendering.writers)))
 
     def assemble(self, schedule, rendering, module):
         return CompiledGraph(schedule, rendering, module, self.allocate)

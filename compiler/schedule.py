@@ -100,7 +100,8 @@ class ScheduledBackend(Backend):
         schedule = make_schedule(graph, self.capabilities)
         rendered = self.render(schedule)
         if on_planned is not None:
-            on_planned(self.is_cached(rendered))
+            cached = self.is_cached(rendered)
+            on_planned(cached, None if cached else self.compile_estimate(rendered))
         loaded = self.load(rendered, schedule) if schedule.fused else None
         return self.assemble(schedule, rendered, loaded)
 
@@ -121,6 +122,11 @@ class ScheduledBackend(Backend):
     def is_cached(self, rendered):
         """Whether ``load`` will find ``rendered`` already compiled (a cache hit) rather than compile it."""
         return False
+
+    def compile_estimate(self, rendered):
+        """Roughly how many seconds ``load`` will take to compile ``rendered`` (None: no idea). The runtime
+        waits for a background compile that this says is nearly done rather than interpret once more."""
+        return None
 
     def load(self, rendered, schedule):
         """``rendered``, compiled (or loaded from a cache) into something ``assemble`` can call."""

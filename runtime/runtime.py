@@ -10,6 +10,8 @@ import numpy as np
 from graphjit.compiler import cpu as _cpu  # noqa: F401  (registers the Numba CPU backend)
 from graphjit.compiler import interpreter as _interpreter  # noqa: F401  (registers the reference interpreter)
 from graphjit.compiler.backend import get_backend
+from graphjit.compiler.stand_in import StandInGraph
+from graphjit.compiler import threads as _threads
 from graphjit.tracer import function as _function
 from graphjit.tracer import polymorphic as _polymorphic
 from graphjit.tracer.symbolic import hint
@@ -98,8 +100,10 @@ class Runtime:
                     pending = self._pending[concrete] = self._submit(concrete, backend)
         future = pending.future
         if not future.done():
-            report, pending.report = pending.report, None  # only the first call may wait for a cache load
-            if report is None or not self._wait_for_load(concrete, backend, future, report):
+            report, first = pending.report, pending.first
+            pending.first = False  # only the first call may wait for a cache load; later ones for a compile
+            if report is None or not (self._wait_for_load(concrete, backend, future, report) if first
+                                      else self._wait_if_nearly_done(concrete, future, report)):
                 return self._stand_in(concrete)
         with self._lock:
             self._pending.pop(concrete, None)
@@ -140,6 +144,25 @@ class Runtime:
         concurrent.futures.wait([future], timeout=max(0.0, deadline - time.monotonic()))
         return future.done()
 
+    def _wait_if_nearly_done(self, concrete, future, report):
+        """On a later call while the compile runs: wait for it when its estimate (the backend's
+        ``compile_estimate``) says it is done sooner than the stand-in would answer, then run compiled code
+        instead of interpreting once more. A wait is at most twice the stand-in's last run; one that runs out
+        stretches the estimate, so a machine slower than the estimate's costs a few such waits, not every call.
+        True when the compile has finished."""
+        run_s = getattr(self._executables_of(concrete).get("interpreter"), "last_run_s", None)
+        if run_s is None or not report.reported.is_set():
+            return future.done()
+        expected = self._load_estimate() if report.cached else report.compile_s
+        elapsed = time.monotonic() - report.planned_at
+        if expected is None or expected - elapsed > run_s:
+            return False
+        import concurrent.futures  # already imported by the compile pool
+        concurrent.futures.wait([future], timeout=2 * run_s)
+        if not future.done():
+            report.cached, report.compile_s = False, max(expected, elapsed) * 1.5
+        return future.done()
+
     def _executables_of(self, owner):
         """``owner``'s {backend name: executable} (a ConcreteFunction, a compat.v1 plan, a lifted graph)."""
         table = self._executables.get(owner)
@@ -159,7 +182,7 @@ class Runtime:
         table = self._executables_of(concrete)
         executable = table.get("interpreter")
         if executable is None:
-            executable = table["interpreter"] = get_backend("interpreter").compile(concrete.graph)
+            executable = table["interpreter"] = StandInGraph(concrete.graph)
         return executable
 
     def _finish_compile(self, concrete, backend, compile_now):
@@ -180,6 +203,7 @@ class Runtime:
             # The pool has one thread and runs in submission order: once a no-op submitted now has run, every
             # compile before it has finished, those of functions that died meanwhile included.
             _compile_pool().submit(lambda: None).result()
+        _threads.wait_for_upgrades()   # and every two-tier kernel's prange tier (compiler.threads)
 
     def compiled(self, concrete, backend_name):
         table = self._executables_of(concrete)
@@ -224,22 +248,27 @@ class Runtime:
 
 
 class _PendingCompile:
-    """A background compile: its future, and its report until the graph's first call has used it."""
-    __slots__ = ("future", "report")
+    """A background compile: its future, its report, and whether the graph's first call is still to come."""
+    __slots__ = ("future", "report", "first")
 
     def __init__(self, future, report):
-        self.future, self.report = future, report
+        self.future, self.report, self.first = future, report, True
 
 
 class _CompileReport:
-    """What a background compile reported before loading: ``cached`` (see CompiledGraph's ``on_planned``)."""
+    """What a background compile reported before loading: ``cached``, and when it is not, ``compile_s`` (the
+    backend's estimate of the compile, from ``planned_at``); see ScheduledBackend.compile's ``on_planned``."""
 
     def __init__(self):
         self.reported = threading.Event()
         self.cached = False
+        self.compile_s = None
+        self.planned_at = None
 
-    def planned(self, cached):
+    def planned(self, cached, compile_s=None):
         self.cached = bool(cached)
+        self.compile_s = compile_s
+        self.planned_at = time.monotonic()
         self.reported.set()
 
     def finished(self, future):  # a compile that failed before reporting must not keep a waiter waiting

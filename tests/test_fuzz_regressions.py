@@ -695,3 +695,15 @@ def test_the_checker_still_catches_one_ulp_in_an_elementwise_result(dtype):
     off = compiled[0].copy()
     off[3, 0] = np.nextafter(off[3, 0], dtype.np.type(np.inf))
     assert fuzz_check.check_outputs(prog, [off, compiled[1]], interpreted) != []
+
+
+def test_sign_of_tan_of_a_huge_float32_argument_is_numpys_float32_sign():
+    """Fuzz seed 2208 (forward, 1000 cases): signbit(tan(sqrt(x))) at x = 3e38 differed from the float64
+    reference, in the compiled code and the interpreter alike: sqrt(3e38) = 1.7e19 rounded to float32 is another
+    angle than in float64, so the float64 sign says nothing there. Both backends must give NumPy's float32 sign."""
+    x = np.array([3e38, 1.4193975e+03, 6.1995074e+02, 7.0, -0.0, 1e-38], np.float32)
+    compiled, interpreted = _both_many(lambda v: [gj.math.signbit(gj.tan(gj.sqrt(v)))], x)
+    with np.errstate(invalid="ignore"):
+        expected = np.signbit(np.tan(np.sqrt(x)))
+    np.testing.assert_array_equal(interpreted[0], expected)
+    np.testing.assert_array_equal(compiled[0], expected)
