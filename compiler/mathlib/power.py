@@ -231,8 +231,8 @@ def _small_power_dd(x, y, integer, odd):
     acc = _select_dd(y < 0.0, _dd_reciprocal(acc), acc)
     v = acc[0] + acc[1]                   # in [2^-32, 2^32]
     k = j * (y * 2.0)                     # the power of two: |x|^y = v 2^k
-    k = where(k > 1100.0, 1100.0, k)      # beyond these the result is inf / 0 anyway
-    k = where(k < -1100.0, -1100.0, k)
+    k = where(k > 1200.0, 1200.0, k)      # beyond these the result is inf / 0 anyway (v < 2^33)
+    k = where(k < -1200.0, -1200.0, k)
     k1 = _floor(k * 0.5)
     magnitude = (v * _power_of_two(k1)) * _power_of_two(k - k1)    # only the last multiply can round
     positive, inf = y > 0.0, _const_like(a, math.inf)
