@@ -41,14 +41,14 @@ class Operator:
     template: str
 
 
-_MATHLIB = ("exp", "expm1", "log", "log1p", "sin", "cos", "tan", "tanh", "sigmoid", "softplus")
+_MATHLIB = ("exp", "expm1", "log", "log1p", "sin", "cos", "tan", "tanh", "sigmoid", "softplus", "pow")
 _NUMPY = ("sqrt", "floor", "ceil", "rint", "trunc", "arcsin", "arccos", "arctan", "sinh", "cosh", "arcsinh",
           "arccosh", "arctanh", "log10", "cbrt", "deg2rad", "rad2deg", "fabs", "arctan2", "hypot", "copysign", "fmod",
           "logaddexp", "nextafter", "signbit")
 # One entry per function of tracer.lowering.MATH.
 MATH = {**{name: Mathlib() for name in _MATHLIB}, **{name: NumPyFunction() for name in _NUMPY},
         "exp2": NumPyFunction(in_float64=True), "log2": NumPyFunction(in_float64=True),
-        "pow": Operator("{0} ** {1}"), "erf": PythonMath()}
+        "erf": PythonMath()}
 
 
 def mathlib_helpers():

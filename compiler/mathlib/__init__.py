@@ -35,6 +35,11 @@ Error against NumPy's float64 result rounded to float32, checked on all 2^32 flo
 2 ULP for sin_f32 and cos_f32, 1 ULP for the others (tests/test_mathlib.py checks ~2M inputs each
 against the 4 ULP contract). NaN -> NaN; infinities, overflow, underflow and signed zeros as NumPy.
 
+pow_f32, pow_f64 (``power``): NumPy's power of two operands. Integer and half-integer exponents up to 16 take
+binary powering (float64 multiplies for float32, double-double for float64), which folds to its few multiplies
+for a literal exponent; others exp(y log|x|) in float64 for float32, libm pow for float64. <= 0.5 + 2^-28 ULP
+(float32 small exponents), <= 0.51 ULP (float32 others), <= 1 ULP (float64 small exponents; libm's for others).
+
 float64 (``*_f64``): libm through ``math`` (<= 2 ULP; not vectorised, float64 is not the target),
 except sigmoid_f64 and softplus_f64, which use overflow-free formulas (<= 2 ULP).
 
@@ -43,13 +48,14 @@ changes: include ``SOURCE_SHA256`` in the cache key.
 
 The code is split by responsibility: ``llvm_values`` (LLVM IR written with Python operators, the typed
 constants), ``trig`` (sin/cos/tan range reductions), ``float32`` (the float32 functions and their float64
-cores), ``float64`` (libm-based float64 functions and the reduction accumulators).
+cores), ``float64`` (libm-based float64 functions and the reduction accumulators), ``power`` (pow, two operands).
 """
 from .float32 import (cos_f32, exp_f32, expm1_f32, log1p_f32, log_f32, sigmoid_f32, sin_f32,  # noqa: F401
                       softplus_f32, tan_f32, tanh_f32)
 from .float64 import (cos_f64, exp_f64, expm1_f64, log1p_f64, log_f64, reassoc_add, reassoc_mul,  # noqa: F401
                       sigmoid_f64, sin_f64, softplus_f64, tan_f64, tanh_f64)
 from .llvm_values import SOURCE_SHA256  # noqa: F401
+from .power import pow_f32, pow_f64  # noqa: F401
 from ..scalar_numba import mathlib_helpers
 
 __all__ = mathlib_helpers()  # the helpers that the CPU renderer's math table names

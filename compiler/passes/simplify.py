@@ -107,23 +107,6 @@ def drop_noop_shape_and_cast(nodes, node):
     return None
 
 
-def specialize_scalar_pow(nodes, node):
-    """``x ** 2`` is ``x * x`` exactly (pow is correctly rounded for exponent 2), and far cheaper;
-    ``x ** 0.5`` is ``sqrt(x)`` because NumPy itself computes it so for a scalar exponent (which is
-    what the interpreter runs), differing from C's pow at -0.0 and -inf."""
-    if node.op == "pow":
-        x, e = node.inputs
-        value = _const_value(nodes, e)
-        if value is None or value.size != 1 or not _same_type(nodes, x, node):
-            return None
-        exponent = value.reshape(-1)[0]
-        if exponent == 2:
-            return typed_node(nodes, "square", (x,), node.loc)
-        if exponent == 0.5 and node.type.dtype.is_floating:
-            return typed_node(nodes, "sqrt", (x,), node.loc)
-    return None
-
-
 def _is_zeros(nodes, i):
     """zeros, or a constant of +0 (small zeros are folded into constants)."""
     return nodes[i].op == "zeros" or _is_all(_const_value(nodes, i), 0, negative_zero=False)
@@ -151,7 +134,7 @@ def chain_strided_scatters(nodes, node):
     return None
 
 
-RULES = [drop_identity, specialize_scalar_pow, drop_neutral_arithmetic, drop_double_negation, merge_transposes, merge_reshapes,
+RULES = [drop_identity, drop_neutral_arithmetic, drop_double_negation, merge_transposes, merge_reshapes,
          drop_noop_shape_and_cast, chain_strided_scatters]
 
 

@@ -381,9 +381,11 @@ def _reciprocal_of(build):
 
 
 def _pow_rule(args, ins, out):
-    """NumPy's float power loop computes ``x * x`` for an exponent of 2 and ``sqrt(x)`` for 0.5 where it reads
-    the exponent with stride 0 (``arg.stride0``), instead of pow: the results differ at -0.0 and -inf (sqrt
-    gives -0.0 and NaN, pow +0.0 and +inf)."""
+    """``pow`` (compiler mathlib's pow_f32/pow_f64: binary powering for integer and half-integer exponents up to
+    16, which a literal exponent folds to its multiplies, sqrt and reciprocal). Where NumPy's float power loop
+    reads the exponent with stride 0 (``arg.stride0``) it computes ``x * x`` for 2 and ``sqrt(x)`` for 0.5
+    instead of pow; so do we: sqrt differs from pow at -0.0 and -inf (-0.0 and NaN, where pow gives +0.0 and
+    +inf), and x * x rounds a subnormal square once."""
     if not out.is_floating:
         return None
     x, e = _as_result_dtype(args, out)

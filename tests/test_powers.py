@@ -1,0 +1,396 @@
+"""pow in compiled code (compiler.mathlib.power) against exact and NumPy references.
+
+Contract (the package docstring of compiler.mathlib.power), error against the exactly rounded x**y:
+  float32, integer and half-integer y with |y| <= 16: <= 0.5 + 2^-28 ULP (float64 multiplies rounded once)
+  float32, other y: <= 0.51 ULP (exp(y log|x|) in float64)
+  float64, integer and half-integer y with |y| <= 16: <= 0.5 + 2^-40 ULP for normal results, <= 1 ULP for
+      subnormal ones (double-double); other y: libm's pow
+and C99 pow's special values exactly. NumPy's own float power (SIMD code on AVX-512 machines) is not correctly
+rounded: it differs from the exact result by up to 1 ULP, so compiled results are held to the exact result
+(long double, or Python fractions for the float64 claim) and to NumPy within 1 ULP.
+
+The ULP tests run each dtype's loop over >= 10^6 points per exponent with the exponent an array (the select-
+chained form a tensor exponent takes); a literal exponent (what a traced ``x ** 3`` compiles to, its selects
+folded by LLVM) is checked to give the same bits, and traced graphs against eager NumPy and the interpreter.
+"""
+import math
+import re
+from fractions import Fraction
+
+import numba
+import numpy as np
+import pytest
+
+import graphjit as gj
+from graphjit.compiler import mathlib
+
+LD = np.longdouble
+N = 1_000_000
+INTEGERS = [n for n in range(-16, 17)]
+HALVES = [n + 0.5 for n in range(-16, 16)]
+SMALL = INTEGERS + HALVES
+GENERAL = [0.3, -2.7, 16.25, -16.5, 17.0, -17.0, 100.0, 1e-3, 0.1]
+BOUND_SMALL_F32 = 0.5 + 2.0 ** -28
+BOUND_GENERAL_F32 = 0.51
+BOUND_SMALL_F64 = 0.5 + 2.0 ** -7   # the long double reference's own error is up to ~2^-8 ULP here;
+                                     # test_f64_small_exponents_exact checks 0.5 + 2^-40 with exact fractions
+
+needs_long_double = pytest.mark.skipif(np.finfo(LD).nmant < 63, reason="long double is not x87 extended here")
+
+_LOOPS = {}
+
+
+def loop(dtype):
+    """``out[i] = pow_<dtype>(x[i], y[i])``, compiled as the code generator's kernels are."""
+    if dtype not in _LOOPS:
+        fn = mathlib.pow_f32 if dtype == np.float32 else mathlib.pow_f64
+        t = np.dtype(dtype).name
+
+        @numba.njit(f"void({t}[::1], {t}[::1], {t}[::1])", error_model="numpy", fastmath={"contract"},
+                    boundscheck=False)
+        def run(x, y, out):
+            for i in range(x.size):
+                out[i] = fn(x[i], y[i])
+        _LOOPS[dtype] = run
+    return _LOOPS[dtype]
+
+
+def compiled_pow(x, y):
+    x = np.ascontiguousarray(x)
+    y = np.array(np.broadcast_to(np.asarray(y, x.dtype), x.shape))
+    out = np.empty_like(x)
+    loop(x.dtype.type)(x, y, out)
+    return out
+
+
+def literal_loop(dtype, exponent):
+    """The same loop with the exponent a typed literal, as generated code has it."""
+    fn = mathlib.pow_f32 if dtype == np.float32 else mathlib.pow_f64
+    e = dtype(exponent)
+    t = np.dtype(dtype).name
+
+    @numba.njit(f"void({t}[::1], {t}[::1])", error_model="numpy", fastmath={"contract"}, boundscheck=False)
+    def run(x, out):
+        for i in range(x.size):
+            out[i] = fn(x[i], e)
+    return run
+
+
+# ---- inputs -------------------------------------------------------------------------------------------
+
+def sample(dtype, exponent, n=N, seed=0):
+    """n points: a third random bit patterns (every binade, subnormals, both signs), a third log-uniform over the
+    magnitudes whose power stays finite and normal, a third near 1 and near the overflow and underflow edges;
+    then the special values. Exponents that need a non-negative base (half-integers) get |x| for most points."""
+    with np.errstate(all="ignore"):   # (the edges' draws overflow and underflow on purpose)
+        return _sample(dtype, exponent, n, seed)
+
+
+def _sample(dtype, exponent, n, seed):
+    rng = np.random.default_rng(seed)
+    info = np.finfo(dtype)
+    itype = np.uint32 if dtype == np.float32 else np.uint64
+    k = n // 3
+    bits = rng.integers(0, np.iinfo(itype).max, size=k, dtype=itype, endpoint=True).view(dtype)
+    bits = bits[np.isfinite(bits)]
+    e = max(abs(exponent), 1.0)
+    lo, hi = np.log2(float(info.tiny)) / e, np.log2(float(info.max)) / e
+    magnitudes = np.exp2(rng.uniform(lo, hi, size=k))
+    near = np.concatenate([1 + rng.standard_normal(k // 3) * 1e-3, np.exp2(hi + rng.standard_normal(k // 3) * 0.01),
+                           np.exp2(lo + rng.standard_normal(k - 2 * (k // 3)) * 0.05),
+                           np.exp2(np.log2(float(info.smallest_subnormal)) / e + rng.uniform(0, 2, size=k // 4))])
+    x = np.concatenate([bits, magnitudes, near]).astype(dtype)
+    signs = np.where(rng.random(x.size) < (0.1 if exponent % 1 else 0.5), -1, 1).astype(dtype)
+    x = x * signs
+    specials = np.array([0.0, -0.0, np.inf, -np.inf, np.nan, 1.0, -1.0, 2.0, -2.0, 0.5, -0.5, info.max, -info.max,
+                         info.tiny, -info.tiny, info.smallest_subnormal, -info.smallest_subnormal], dtype)
+    x = np.concatenate([x, specials])
+    return x[: max(n, specials.size)] if x.size > n + specials.size else x
+
+
+# ---- references ---------------------------------------------------------------------------------------
+
+def reference_small(x, exponent):
+    """x ** exponent in long double (a half-integer power of -0.0 / -inf as C99: of +0.0 / +inf)."""
+    h = int(abs(exponent))
+    half = abs(exponent) != h
+    with np.errstate(all="ignore"):
+        base = x.astype(LD)
+        if half:
+            base = np.where((base == 0) | (base == -np.inf), np.abs(base), base)
+        acc = np.ones_like(base)
+        for _ in range(h):
+            acc = acc * base
+        if half:
+            acc = acc * np.sqrt(base)
+        if exponent < 0:
+            acc = 1 / acc
+    return acc
+
+
+def ulp_error(got, exact, dtype):
+    """|got - exact| in ULPs of the exact value (long double ``exact``); NaN against NaN is 0, and a result
+    whose correct rounding is infinite or zero must equal it (with its sign)."""
+    with np.errstate(all="ignore"):
+        want = exact.astype(dtype)
+        mant, e = np.frexp(np.abs(exact))
+        digits = np.finfo(dtype).nmant + 1
+        ulp = np.maximum(np.ldexp(np.ones_like(exact), e - digits), LD(np.finfo(dtype).smallest_subnormal))
+        err = np.abs(got.astype(LD) - exact) / ulp
+    err = np.where(np.isnan(err), np.inf, err).astype(np.float64)
+    nan_got, nan_want = np.isnan(got), np.isnan(want)
+    err[nan_got & nan_want] = 0
+    err[nan_got != nan_want] = np.inf
+    edge = np.isinf(want) | np.isinf(got) | (want == 0) | (got == 0)
+    same = (got == want) & (np.signbit(got) == np.signbit(want))
+    err[edge & ~nan_want] = np.where(same[edge & ~nan_want], 0.0, np.inf)
+    return err
+
+
+def worst(x, got, exact, err):
+    i = int(np.argmax(err))
+    return f"{err[i]:.4f} ULP at x={x[i]!r}: got {got[i]!r}, exact {exact[i]!r}"
+
+
+def numpy_ulp_distance(a, b):
+    itype = np.int32 if a.dtype == np.float32 else np.int64
+    sign = np.array(np.iinfo(itype).max, itype)
+
+    def ordered(v):
+        i = v.view(itype).astype(np.int64)
+        return np.where(i < 0, -(i & sign), i)
+    d = np.abs(ordered(a) - ordered(b))
+    d[np.isnan(a) & np.isnan(b)] = 0
+    d[np.isnan(a) != np.isnan(b)] = np.iinfo(np.int64).max
+    return d
+
+
+# ---- ULP over >= 10^6 points per exponent ------------------------------------------------------------------
+
+@needs_long_double
+@pytest.mark.parametrize("exponent", SMALL)
+def test_f32_small_exponents(exponent):
+    x = sample(np.float32, exponent)
+    got = compiled_pow(x, exponent)
+    exact = reference_small(x, exponent)
+    err = ulp_error(got, exact, np.float32)
+    assert x.size >= N and err.max() <= BOUND_SMALL_F32, worst(x, got, exact, err)
+    with np.errstate(all="ignore"):
+        numpy = np.power(x, np.full_like(x, exponent))   # (a scalar 0.5 would be NumPy's sqrt)
+    assert numpy_ulp_distance(got, numpy).max() <= 1
+
+
+@needs_long_double
+@pytest.mark.parametrize("exponent", SMALL)
+def test_f64_small_exponents(exponent):
+    x = sample(np.float64, exponent)
+    got = compiled_pow(x, exponent)
+    exact = reference_small(x, exponent)
+    err = ulp_error(got, exact, np.float64)
+    subnormal = np.abs(exact) < LD(np.finfo(np.float64).tiny)
+    assert x.size >= N and err[~subnormal].max() <= BOUND_SMALL_F64, worst(x, got, exact, np.where(subnormal, 0, err))
+    assert err[subnormal].max(initial=0) <= 1.0, worst(x, got, exact, np.where(subnormal, err, 0))
+    with np.errstate(all="ignore"):
+        numpy = np.power(x, np.full_like(x, exponent))
+    assert numpy_ulp_distance(got, numpy).max() <= 1
+
+
+def _exact_ulp_error(x, y, got):
+    """Exact error (Fractions) of float64 results of normal magnitude."""
+    exact = Fraction(x) ** int(abs(y)) if y == int(y) else None
+    if exact is None:
+        raise ValueError
+    if y < 0:
+        exact = 1 / exact
+    e = math.frexp(float(abs(exact)))[1]
+    return abs(Fraction(got) - exact) / Fraction(2) ** (e - 53)
+
+
+@pytest.mark.parametrize("exponent", [n for n in INTEGERS if n not in (0, 1)])
+def test_f64_small_exponents_exact(exponent):
+    """The double-double claim, 0.5 + 2^-40 ULP, against exact rationals on a subsample of normal results."""
+    x = sample(np.float64, exponent, n=6000, seed=exponent + 100)
+    got = compiled_pow(x, exponent)
+    tiny, big = np.finfo(np.float64).tiny, np.finfo(np.float64).max
+    keep = np.isfinite(got) & (np.abs(got) >= tiny) & (np.abs(got) < big)
+    worst_err = max(_exact_ulp_error(float(v), exponent, float(g)) for v, g in zip(x[keep], got[keep]))
+    assert keep.sum() > 3000 and worst_err <= Fraction(1, 2) + Fraction(1, 2 ** 40), float(worst_err)
+
+
+@needs_long_double
+@pytest.mark.parametrize("exponent", GENERAL)
+def test_f32_general_exponents(exponent):
+    x = np.abs(sample(np.float32, exponent))     # a negative base gives NaN for these (checked below)
+    got = compiled_pow(x, exponent)
+    with np.errstate(all="ignore"):
+        exact = np.power(x.astype(LD), LD(np.float32(exponent)))  # the float32 exponent
+    err = ulp_error(got, exact, np.float32)
+    assert x.size >= N and err.max() <= BOUND_GENERAL_F32, worst(x, got, exact, err)
+
+
+@needs_long_double
+def test_f32_tensor_exponents():
+    """A tensor exponent: every element classified on its own (small, half, general), 10^6 random pairs."""
+    rng = np.random.default_rng(7)
+    x = np.abs(sample(np.float32, 4.0))[:N]
+    kinds = rng.integers(0, 3, size=x.size)
+    y = np.where(kinds == 0, rng.integers(-16, 17, size=x.size),
+                 np.where(kinds == 1, rng.integers(-16, 16, size=x.size) + 0.5, rng.uniform(-20, 20, size=x.size)))
+    y = y.astype(np.float32)
+    x = np.where(np.abs(np.log2(np.maximum(x, 1e-30))) * np.abs(y) > 140, np.float32(1.5), x).astype(np.float32)
+    got = compiled_pow(x, y)
+    with np.errstate(all="ignore"):
+        exact = np.power(x.astype(LD), y.astype(LD))
+    err = ulp_error(got, exact, np.float32)
+    assert err.max() <= BOUND_GENERAL_F32, worst(x, got, exact, err)
+
+
+def test_f64_general_exponents_are_libm():
+    rng = np.random.default_rng(3)
+    x = np.abs(rng.standard_normal(20000)) * 10
+    y = rng.uniform(-30, 30, size=x.size)
+    got = compiled_pow(x, y)
+    want = np.array([math.pow(a, b) for a, b in zip(x.tolist(), y.tolist())])
+    assert np.array_equal(got, want)
+
+
+# ---- special values, exactly --------------------------------------------------------------------------
+
+SPECIAL_X = [0.0, -0.0, 1.0, -1.0, 0.5, -0.5, 2.0, -2.0, 3.0, -3.0, math.inf, -math.inf, math.nan, 1e-40, -1e-40]
+SPECIAL_Y = [0.0, -0.0, 1.0, -1.0, 2.0, -2.0, 3.0, -3.0, 0.5, -0.5, 1.5, -1.5, 2.5, 16.0, -16.0, 15.5, 17.0,
+             -17.0, 0.3, -0.3, 1e30, -1e30, math.inf, -math.inf, math.nan]
+
+
+def c99_pow(a, b):
+    """C99 pow through Python's math.pow (which raises where C returns inf or NaN)."""
+    try:
+        return math.pow(a, b)
+    except OverflowError:
+        odd = float(b).is_integer() and b % 2 == 1
+        return -math.inf if (a < 0 and odd) else math.inf
+    except ValueError:
+        if a == 0:
+            odd = float(b).is_integer() and b % 2 == 1
+            return math.copysign(math.inf, a) if odd else math.inf
+        return math.nan
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_special_values_as_c99(dtype):
+    xs, ys = np.meshgrid(np.array(SPECIAL_X, dtype), np.array(SPECIAL_Y, dtype))
+    x, y = xs.ravel(), ys.ravel()
+    got = compiled_pow(x, y)
+    want = np.array([c99_pow(float(a), float(b)) for a, b in zip(x, y)]).astype(dtype)
+    same = (got == want) & (np.signbit(got) == np.signbit(want)) | (np.isnan(got) & np.isnan(want))
+    # finite non-special results are covered by the ULP tests; here they may round either way by 1 ULP
+    close = np.isfinite(want) & (want != 0) & (numpy_ulp_distance(got, want) <= 1)
+    bad = ~(same | close)
+    assert not bad.any(), list(zip(x[bad], y[bad], got[bad], want[bad]))[:8]
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_literal_exponent_gives_the_same_bits(dtype):
+    """A literal exponent folds the selects away: the result must not change."""
+    x = sample(dtype, 3.0, n=1 << 16, seed=5)
+    for exponent in [2, 3, 4, -1, -2, 7, 16, -16, 0.5, -0.5, 1.5, -1.5, 15.5, 0, 1, 0.3, -2.7, 17.0]:
+        out = np.empty_like(x)
+        literal_loop(dtype, exponent)(x, out)
+        want = compiled_pow(x, exponent)
+        assert np.array_equal(out.view(np.uint8), want.view(np.uint8)), exponent
+
+
+# ---- graphs: traced == eager NumPy == interpreter, within the bounds -------------------------------------
+
+def _run_on(backend, fn, *args):
+    """fn traced and run by ``backend`` ('cpu': compiled before the call returns; 'interpreter': the oracle)."""
+    saved = gj.config.backend, gj.config.compile_in_background
+    gj.config.backend, gj.config.compile_in_background = backend, False
+    try:
+        return np.asarray(gj.function(fn)(*args))
+    finally:
+        gj.config.backend, gj.config.compile_in_background = saved
+
+
+def _compiled(fn, *args):
+    return _run_on("cpu", fn, *args)
+
+
+def interpreter(fn, *args):
+    return _run_on("interpreter", fn, *args)
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("exponent", [2, 3, 4, -1, -2, -3, 5, 16, -16, 0.5, -0.5, 1.5, -1.5, 2.5, 0, 0.3])
+def test_traced_equals_eager_and_interpreter(dtype, exponent):
+    rng = np.random.default_rng(11)
+    x = (rng.standard_normal(4096) * rng.choice([1e-3, 1.0, 30.0], size=4096)).astype(dtype)
+    x[:6] = [0.0, -0.0, np.inf, -np.inf, np.nan, -1.0]
+
+    def fn(v):
+        return v ** exponent
+    with np.errstate(all="ignore"):
+        eager = np.asarray(fn(gj.constant(x)))
+        numpy = np.power(x, dtype(exponent))
+    traced = _compiled(fn, x)
+    interpreted = interpreter(fn, x)
+    assert np.array_equal(eager, numpy, equal_nan=True) and np.array_equal(interpreted, numpy, equal_nan=True)
+    assert numpy_ulp_distance(traced, numpy).max() <= 1
+    signed = ~np.isnan(numpy[:6])
+    assert np.array_equal(np.signbit(traced[:6][signed]), np.signbit(numpy[:6][signed]))
+    with np.errstate(all="ignore"):
+        exact = (reference_small(x, exponent) if exponent in SMALL else np.power(x.astype(LD), LD(dtype(exponent))))
+        if exponent == 0.5:
+            exact = np.sqrt(x.astype(LD))   # NumPy's scalar 0.5 (sqrt: -0.0 stays -0.0, -inf gives NaN)
+    bound = BOUND_SMALL_F32 if dtype == np.float32 and exponent in SMALL else BOUND_GENERAL_F32
+    if dtype == np.float64 and exponent in SMALL:
+        bound = 1.0
+    if dtype == np.float64 and exponent not in SMALL:
+        return   # libm
+    if np.finfo(LD).nmant >= 63:
+        err = ulp_error(traced, exact, dtype)
+        assert err.max() <= bound, worst(x, traced, exact, err)
+
+
+def test_scalar_half_exponent_keeps_numpys_sqrt():
+    """np.power(x, 0.5) with a scalar exponent is sqrt in NumPy: (-0.0) ** 0.5 = -0.0, (-inf) ** 0.5 = NaN."""
+    x = np.array([-0.0, -np.inf, 4.0, np.inf], np.float32)
+    got = _compiled(lambda v: v ** 0.5, x)
+    assert np.array_equal(got, np.sqrt(x), equal_nan=True) and np.signbit(got[0])
+    tensor = _compiled(lambda v, e: v ** e, x, np.full(4, 0.5, np.float32))   # a tensor exponent is C99 pow
+    assert tensor[0] == 0 and not np.signbit(tensor[0]) and tensor[1] == np.inf
+
+
+def test_literal_exponents_call_no_libm():
+    """With a literal exponent the optimised loop calls no pow (float64's general case is the control)."""
+    def calls_pow(dtype, exponent):
+        ir_text = "\n".join(literal_loop(dtype, exponent).inspect_llvm().values())
+        return re.search(r"call [^\n]*@(llvm\.pow\.f\d\d|powf?)\(", ir_text) is not None
+    for dtype in (np.float32, np.float64):
+        for exponent in (3, -2, 1.5, -0.5, 16):
+            assert not calls_pow(dtype, exponent), (dtype, exponent)
+    assert not calls_pow(np.float32, 0.3)          # exp(y log|x|) inline
+    assert calls_pow(np.float64, 0.3)
+
+
+def test_constant_powers_compile_to_mathlib_pow(compiled_background):
+    """A traced x ** 3 calls mathlib's pow_f32 (the test above: with a literal exponent, no libm)."""
+    f = gj.function(lambda v: v ** 3 * 0.5 + v ** 4)
+    x = np.linspace(-2, 2, 1 << 16, dtype=np.float32)
+    f(x)
+    gj.wait_for_compilation()
+    sources = "\n".join(f.get_concrete_function(x).kernels.values())
+    assert "pow_f32(" in sources and "**" not in sources
+
+
+# ---- gradients ------------------------------------------------------------------------------------------
+
+@pytest.mark.parametrize("exponent", [3, -2, 1.5, -0.5, 0.3])
+def test_power_gradient(exponent):
+    x = np.linspace(0.5, 3.0, 64)
+
+    def loss(v):
+        return gj.reduce_sum(v ** exponent)
+    want = exponent * x ** (exponent - 1)
+    for backend in ("interpreter", "cpu"):
+        np.testing.assert_allclose(_run_on(backend, gj.grad(loss), x), want, rtol=1e-14, err_msg=backend)
+    np.testing.assert_allclose(np.asarray(gj.grad(loss)(gj.constant(x))), want, rtol=1e-14, err_msg="eager")
