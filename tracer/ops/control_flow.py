@@ -15,7 +15,7 @@ vector-Jacobian product, zeros for the other's operands); while_loop's (with an 
 TF/XLA require) runs the loop again stacking each iteration's variables into ``[maximum_iterations, ...]`` tensors,
 then a backward loop over the iterations in reverse applying the body's vector-Jacobian product.
 """
-from ..attrs import Int, Optional, Subgraph
+from ..attrs import Int, Optional, Size, Subgraph
 from ..errors import InvalidArgumentError, UnimplementedError
 from ..ir import In, TensorType, TupleType, same_type
 from ..lowering import Kernel
@@ -108,7 +108,7 @@ def _while(*inputs, cond, body, maximum_iterations):
 
 
 WHILE = register(Op("while_loop", infer=_while_infer, eager=_while,
-                    attrs={"cond": Subgraph(), "body": Subgraph(), "maximum_iterations": Optional(Int())},
+                    attrs={"cond": Subgraph(), "body": Subgraph(), "maximum_iterations": Optional(Size())},
                     subgraphs=("cond", "body"),
                     doc="Loop variables updated by body while cond holds (at most maximum_iterations times)."))
 
