@@ -60,6 +60,13 @@ def _kernel_supported(name, node, in_types):
         axes = node.attr("axis")
         return (in_types[0].dtype is node.type.dtype and bool(axes)
                 and tuple(axes) == tuple(range(rank - len(axes), rank)))
+    if name == "cumulative":   # cumsum / cumprod in a dtype Numba computes in (float16 has none)
+        return node.type.dtype.kind in "fiu" and node.type.dtype.np.itemsize >= (4 if node.type.dtype.is_floating else 1) \
+            and in_types[0].dtype.kind in "fiub"
+    if name == "sort":   # sort, and argsort when stable (an unstable one's ties are NumPy's algorithm's)
+        dtype = in_types[0].dtype
+        return (dtype.kind in "fiu" and not (dtype.is_floating and dtype.np.itemsize < 4)
+                and (node.op == "sort" or node.attr("stable")))
     if name in ("argmax", "argmin"):  # over the flattened tensor, or the last axis
         return node.attr("axis") in (None, rank - 1) and in_types[0].dtype.kind in "fi"
     return False
