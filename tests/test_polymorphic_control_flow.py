@@ -187,3 +187,33 @@ def test_row_scatter_of_a_gathers_gradient_over_unknown_sizes_is_one_trace():
         np.add.at(want, i, np.float32([1, 2, 3]) * np.ones((len(i), 3), np.float32))
         np.testing.assert_array_equal(f(x, i).numpy(), want)
     assert f.experimental_get_tracing_count() == 1
+
+
+def test_a_none_signature_function_called_inside_another_trace_is_traced_over_its_sizes():
+    @gj.function(input_signature=[ROWS])
+    def inner(x):
+        return gj.cumsum(x * 2.0, axis=0)
+
+    @gj.function(input_signature=[ROWS])
+    def outer(x):
+        return inner(x) + 1.0
+
+    before = len(LOADS)
+    for n in (2, 5, 30):
+        x = _rows(n)
+        np.testing.assert_array_equal(outer(x).numpy(), np.cumsum(x * np.float32(2), 0) + np.float32(1))
+    assert outer.experimental_get_tracing_count() == 1 and inner.experimental_get_tracing_count() == 1
+    assert len(LOADS) - before == 1
+
+
+def test_reshape_to_minus_one_over_two_unknown_sizes_is_one_trace():
+    @gj.function(input_signature=[gj.TensorSpec([None, None], gj.float32)])
+    def f(x):
+        return gj.reshape(x, [-1]) * 2.0, gj.reshape(gj.reshape(x, [-1]), [-1, 1])
+
+    for shape in ((2, 3), (4, 7), (9, 2)):
+        x = np.arange(np.prod(shape), dtype=np.float32).reshape(shape)
+        flat, back = f(x)
+        np.testing.assert_array_equal(flat.numpy(), x.reshape(-1) * np.float32(2))
+        np.testing.assert_array_equal(back.numpy(), x.reshape(-1, 1))
+    assert f.experimental_get_tracing_count() == 1
