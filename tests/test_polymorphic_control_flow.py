@@ -217,3 +217,20 @@ def test_reshape_to_minus_one_over_two_unknown_sizes_is_one_trace():
         np.testing.assert_array_equal(flat.numpy(), x.reshape(-1) * np.float32(2))
         np.testing.assert_array_equal(back.numpy(), x.reshape(-1, 1))
     assert f.experimental_get_tracing_count() == 1
+
+
+def test_a_known_table_indexed_by_an_unknown_number_of_indices_is_one_trace():
+    table = np.arange(12, dtype=np.float32).reshape(4, 3)
+
+    @gj.function(input_signature=[gj.TensorSpec([None], gj.int64)])
+    def f(i):
+        return gj.constant(table)[i] * 2.0, gj.constant(table)[1:, i[:2] % 3]
+
+    for n in (2, 5, 11):
+        i = np.int64(np.arange(n) * 3 % 4)
+        rows, cols = f(i)
+        np.testing.assert_array_equal(rows.numpy(), table[i] * np.float32(2))
+        np.testing.assert_array_equal(cols.numpy(), table[1:, i[:2] % 3])
+    assert f.experimental_get_tracing_count() == 1
+    with pytest.raises(gj.errors.InvalidArgumentError):
+        f(np.int64([0, 4]))

@@ -61,7 +61,7 @@ def _getitem_infer(x, *index_types, key):
     for t in index_types:
         if not t.dtype.is_integer:
             raise InvalidArgumentError(f"tensor indices must be int32 or int64, got {t.dtype.name}")
-    if shape_is_symbolic(x.shape):
+    if shape_is_symbolic(x.shape) or any(shape_is_symbolic(t.shape) for t in index_types):
         return TensorType(_symbolic_getitem_shape(x.shape, index_types, key), x.dtype)
     dummy = np.broadcast_to(np.empty((), _ZERO_BYTES), x.shape)
     placeholders = [np.broadcast_to(np.intp(0), t.shape) for t in index_types]
