@@ -234,3 +234,22 @@ def test_a_known_table_indexed_by_an_unknown_number_of_indices_is_one_trace():
     assert f.experimental_get_tracing_count() == 1
     with pytest.raises(gj.errors.InvalidArgumentError):
         f(np.int64([0, 4]))
+
+
+def test_the_gradient_of_map_fn_over_unknown_rows_traces_per_size_and_says_why(caplog):
+    import logging
+
+    @gj.function(input_signature=[ROWS])
+    def g(x):
+        with gj.GradientTape() as tape:
+            tape.watch(x)
+            y = gj.reduce_sum(gj.map_fn(lambda r: r * r, x))
+        return tape.gradient(y, x)
+
+    with caplog.at_level(logging.INFO, logger="graphjit"):
+        for n in (2, 5):
+            x = _rows(n)
+            np.testing.assert_allclose(g(x).numpy(), 2 * x, rtol=1e-6)
+    assert g.experimental_get_tracing_count() == 2
+    assert any("traced per size" in r.getMessage() and "gradient of a while_loop" in r.getMessage()
+               for r in caplog.records)

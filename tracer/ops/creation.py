@@ -149,7 +149,7 @@ def _fill_infer(value, *, shape):
 
 # The value is an input (it may be computed in the graph, as in TF); the shape is an attribute.
 FILL = register(Op("fill", infer=_fill_infer, eager=lambda value, *, shape: np.full(shape, value, value.dtype),
-                   attrs={"shape": Shape()}))
+                   attrs={"shape": Shape(symbolic=True)}))
 
 
 @export("fill")
