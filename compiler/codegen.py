@@ -371,7 +371,7 @@ class StageWriter(KernelWriters, ControlFlowWriter):
         writers = {"elementwise": self.elementwise, "reduce": self.reduce, "matmul": self.matmul,
                    "int_matmul": self.int_matmul, "softmax": self.softmax,
                    "log_softmax": lambda g: self.softmax(g, log=True), "sparse_xent": self.sparse_xent,
-                   "gather": self.gather, "take": self.take, "scatter_add": self.scatter_add, "shape": self.shape,
+                   "gather": self.gather, "take": self.take, "cumulative": self.cumulative, "sort": self.sort, "scatter_add": self.scatter_add, "shape": self.shape,
                    "tile": self.tile, "concat": self.concatenate, "stack": self.concatenate, "logsumexp": self.logsumexp,
                    "argmax": lambda g: self.arg_reduce(g, largest=True),
                    "argmin": lambda g: self.arg_reduce(g, largest=False),

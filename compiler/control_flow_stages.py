@@ -230,6 +230,7 @@ def _call_subgraph(out, graph, tag, inputs, targets):
     sub = type(writer)(f"{writer.name}_n{out.node_id}{tag}", plan, graph, writer.kernel_supported)
     sub.allow_parallel = sub.allow_parallel and writer.allow_parallel
     sub.flat_entry = True
+    sub.symbols = writer.symbols   # (unknown sizes: every function of the stage takes the stage's size arguments)
     args = sub.write()
     writer.lines.extend(sub.lines)   # defined before the function that calls it
     writer.mathlib |= sub.mathlib
@@ -250,7 +251,7 @@ def _call_subgraph(out, graph, tag, inputs, targets):
             names[b] = out.buffer(scratch)
             if any(flag == b for flag, _, _ in sub.checks):
                 out.flags.append(scratch)
-    out.emit(f"{sub.name}({', '.join(names[b] for b in args)})")
+    out.emit(f"{sub.name}({', '.join([names[b] for b in args] + sub.symbols)})")
     flags = [names[flag] for flag, _, _ in sub.checks]
     if flags:   # a bad index inside: stop at once (the flag stays set, and the runner raises)
         out.emit(f"if {' or '.join(f'{f}[0] != 0' for f in flags)}:")

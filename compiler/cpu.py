@@ -50,8 +50,9 @@ def _kernel_supported(name, node, in_types):
         return True
     if name == "scatter_add":   # rows at one index tensor (map_fn's and scan's accumulators), or a basic key
         rows = node.attr("key") == (In(1),) and len(node.type.shape) >= 1   # (strided slicing's gradient)
-        symbolic = any(shape_is_symbolic(t.shape) for t in (node.type, *in_types))   # (written for known sizes)
-        return (rows or strided_scatter_view(node) is not None) and node.type.dtype.kind in "fiu" and not symbolic
+        # (the strided form is written for known sizes; the rows' loops take sizes as code)
+        symbolic = any(shape_is_symbolic(t.shape) for t in (node.type, *in_types))
+        return (rows or (not symbolic and strided_scatter_view(node) is not None)) and node.type.dtype.kind in "fiu"
     if name in ("cond", "while_loop"):   # real branches and loops over scalars (compiler.control_flow_writer)
         return scalar_control_flow(node) or array_control_flow(node, _kernel_supported)   # or arrays
     rank = len(in_types[0].shape)
@@ -59,6 +60,13 @@ def _kernel_supported(name, node, in_types):
         axes = node.attr("axis")
         return (in_types[0].dtype is node.type.dtype and bool(axes)
                 and tuple(axes) == tuple(range(rank - len(axes), rank)))
+    if name == "cumulative":   # cumsum / cumprod in a dtype Numba computes in (float16 has none)
+        return node.type.dtype.kind in "fiu" and node.type.dtype.np.itemsize >= (4 if node.type.dtype.is_floating else 1) \
+            and in_types[0].dtype.kind in "fiub"
+    if name == "sort":   # sort, and argsort when stable (an unstable one's ties are NumPy's algorithm's)
+        dtype = in_types[0].dtype
+        return (dtype.kind in "fiu" and not (dtype.is_floating and dtype.np.itemsize < 4)
+                and (node.op == "sort" or node.attr("stable")))
     if name in ("argmax", "argmin"):  # over the flattened tensor, or the last axis
         return node.attr("axis") in (None, rank - 1) and in_types[0].dtype.kind in "fi"
     return False

@@ -260,6 +260,85 @@ class KernelWriters:
                 f"            b{r}[target + m] = b{params}[source + m]"]
         self._function("gather", [params, indices, r, flag_buffer], body, False, group=group)
 
+    def cumulative(self, group):
+        """cumsum / cumprod along ``axis`` (TF's ``exclusive`` and ``reverse``), each element cast to the result
+        dtype and combined in order with the running value in that dtype: NumPy's add/multiply.accumulate, so
+        the bits are NumPy's (float32 sums stay float32; ints wrap)."""
+        r = group.members[0]
+        node = self._node(r)
+        (x,) = (self.plan.resolve(b) for b, _ in group.operands)
+        shape, axis = node.type.shape, node.attr("axis")
+        outer, n, inner = num_elements(shape[:axis]), shape[axis], num_elements(shape[axis + 1:])
+        t = f"np.{node.type.dtype.name}"
+        combine = "+" if node.op == "cumsum" else "*"
+        steps = f"range({n} - 1, -1, -1)" if node.attr("reverse") else f"range({n})"
+        update = [f"            b{r}[at] = acc", f"            acc = {t}(acc {combine} v)"] if node.attr("exclusive") \
+            else [f"            acc = {t}(acc {combine} v)", f"            b{r}[at] = acc"]
+        body = [f"for o in range({outer}):",
+                f"    for m in range({inner}):",
+                f"        acc = {t}({0 if node.op == 'cumsum' else 1})",
+                f"        for k in {steps}:",
+                f"            at = (o * {n} + k) * {inner} + m",
+                f"            v = {t}(b{x}[at])",
+                *update]
+        self._function("cumulative", [x, r], body, False, separate=True, group=group, flops=num_elements(shape))
+
+    def sort(self, group):
+        """sort / stable argsort along ``axis``: a bottom-up merge sort of each row's positions (stable: of equal
+        elements the earlier comes first), NaN after every number ascending and before them descending, as
+        NumPy's ``sort`` and the eager ``argsort`` order them; sort writes the elements at the sorted positions
+        (so -0.0 and 0.0 keep their input order, where NumPy's order is its algorithm's)."""
+        r = group.members[0]
+        node = self._node(r)
+        (x,) = (self.plan.resolve(b) for b, _ in group.operands)
+        shape, axis = self._node(node.inputs[0]).type.shape, node.attr("axis")
+        outer, n, inner = num_elements(shape[:axis]), shape[axis], num_elements(shape[axis + 1:])
+        floating = self._node(node.inputs[0]).type.dtype.is_floating
+        # before(p, q): element p goes strictly before q
+        if node.attr("descending"):
+            before = "(q < p or (p != p and q == q))" if floating else "q < p"
+        else:
+            before = "(p < q or (q != q and p == p))" if floating else "p < q"
+        first, second = self._scratch(n, np.int64), self._scratch(n, np.int64)
+        write = (f"b{r}[base + k * {inner}] = b{x}[base + idx[k] * {inner}]" if node.op == "sort"
+                 else f"b{r}[base + k * {inner}] = np.{node.type.dtype.name}(idx[k])")
+        body = [f"for o in range({outer}):",
+                f"    for m in range({inner}):",
+                f"        base = o * {n} * {inner} + m",
+                f"        idx, tmp = {self._arg(first)}, {self._arg(second)}",
+                f"        for k in range({n}):",
+                "            idx[k] = k",
+                "        width = 1",
+                f"        while width < {n}:",
+                "            lo = 0",
+                f"            while lo < {n}:",
+                f"                mid, hi = min(lo + width, {n}), min(lo + 2 * width, {n})",
+                "                a, b, t = lo, mid, lo",
+                "                while a < mid and b < hi:",
+                f"                    p, q = b{x}[base + idx[b] * {inner}], b{x}[base + idx[a] * {inner}]",
+                f"                    if {before}:",
+                "                        tmp[t] = idx[b]",
+                "                        b += 1",
+                "                    else:",
+                "                        tmp[t] = idx[a]",
+                "                        a += 1",
+                "                    t += 1",
+                "                while a < mid:",
+                "                    tmp[t] = idx[a]",
+                "                    a += 1",
+                "                    t += 1",
+                "                while b < hi:",
+                "                    tmp[t] = idx[b]",
+                "                    b += 1",
+                "                    t += 1",
+                "                lo = hi",
+                "            idx, tmp = tmp, idx",
+                "            width *= 2",
+                f"        for k in range({n}):",
+                f"            {write}"]
+        self._function("sort", [x, r, first, second], body, False, separate=True, group=group,
+                       flops=num_elements(shape) * 8)
+
     def take(self, group):
         """``x[key]`` with one integer tensor in the key (see fusion.take_layout): the elements of the key's
         strided view, the indexed axis read at each index (NumPy's negatives counting from the end), written

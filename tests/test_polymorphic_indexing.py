@@ -176,7 +176,6 @@ def test_a_negative_index_past_the_minimum_and_merged_sizes_keep_the_larger_mini
     (lambda x: x[5:], "the slice start 5 of a dimension of unknown size n0"),
     (lambda x: x[:3], "the slice stop 3 of a dimension of unknown size n0"),
     (lambda x: x[-4:], "the slice start -4 of a dimension of unknown size n0"),
-    (lambda x: x[np.array([0, 1])], "integer tensors"),
 ])
 def test_slices_whose_clamp_depends_on_the_size_trace_per_size_and_say_why(caplog, backend, body, reason):
     f = gj.function(body, input_signature=[gj.TensorSpec([None, 2], gj.float32)])

@@ -69,6 +69,8 @@ Float = _exact("Float", (float,), "a float")
 Number = _exact("Number", (int, float), "an int or a float",
                 "An int or a float, as the op's dtype needs (``range``'s bounds are ints for int dtypes).")
 Bool = _exact("Bool", (bool,), "a bool")
+Size = _exact("Size", (int, SymInt), "an int or a symbolic size",
+              "An int, or a ``SymInt`` (an input_signature's unknown size, evaluated per run): while_loop's bound.")
 Value = _exact("Value", (Const,), "a Const", 'A constant array (``Const``).')
 Variable = _exact("Variable", (VarRef,), "a variable reference (VarRef)",
                   "A reference to a runtime variable (``VarRef``).")

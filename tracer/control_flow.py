@@ -28,6 +28,7 @@ from .ir import Graph, Node, VarRef, same_type
 from .registry import OPS, export
 from .shapes import TensorShape
 from .source import with_location
+from .symbolic import is_symbolic
 from .subgraphs import node_has_effects, nodes_within
 from .tensor import EagerTensor, SymbolicTensor, convert_to_tensor
 from .tracing import trace
@@ -343,6 +344,8 @@ def _iteration_limit(maximum_iterations):
         if tuple(maximum_iterations.shape) != () or not maximum_iterations.dtype.is_integer:
             raise InvalidArgumentError(with_location(f"while_loop: maximum_iterations must be a scalar int, got "
                                                      f"{describe(maximum_iterations)}"))
+        return maximum_iterations
+    if is_symbolic(maximum_iterations):   # an unknown size (map_fn, scan over an input_signature's None dim)
         return maximum_iterations
     value = np.asarray(convert_to_tensor(maximum_iterations, what="while_loop: maximum_iterations"))
     if value.shape != () or value.dtype.kind not in "iu" or value < 0:

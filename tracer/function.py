@@ -77,7 +77,8 @@ def _leaf_key(value, tensors, path):
     if isinstance(value, _TENSOR_LEAVES):
         tensors.append(value)
         if isinstance(value, SymbolicTensor):  # the trace inlines into value's graph: keyed apart from eager
-            return (type(value), tuple(value.shape), value.shape.rank, value.dtype.np)
+            # (by its type's sizes: an enclosing trace's unknown ones are SymInts, which TensorShape shows as None)
+            return (type(value), tuple(value.type.shape), value.shape.rank, value.dtype.np)
         if dtypes.from_numpy(value.dtype) is None:
             raise InvalidArgumentError(f"argument {path} has dtype {value.dtype}, which graphjit does not support")
         return (value.shape, value.dtype)
@@ -529,6 +530,8 @@ class Function:
         def input_leaf(leaf):   # the leaves that become graph inputs, in nest.flatten order
             if isinstance(leaf, (np.ndarray, np.generic)):  # only its type matters here: no copy of the data
                 input_types.append(TensorType(leaf.shape, dtypes.from_numpy(leaf.dtype)))
+            elif isinstance(leaf, SymbolicTensor) and None not in tuple(leaf.type.shape):
+                input_types.append(TensorType(tuple(leaf.type.shape), leaf.dtype))   # (SymInts: traced over them)
             elif isinstance(leaf, (EagerTensor, SymbolicTensor)):
                 if not leaf.shape.is_fully_defined():
                     raise UnimplementedError(f"{self.name}: argument {leaf!r} has a partly unknown shape; a "

@@ -28,6 +28,8 @@ def memory_bytes():
 def check_allocation(shape, dtype, what=None):
     """Raises ResourceExhaustedError when a tensor of ``shape`` and ``dtype`` cannot fit in memory (``what``,
     e.g. the op's name, starts the message)."""
+    if any(type(d) is not int for d in shape):   # unknown sizes (SymInts, None): known only when it runs
+        return
     nbytes = math.prod(shape) * dtype.itemsize
     limit = memory_bytes()
     if limit is not None and nbytes > limit:

@@ -15,7 +15,8 @@ from .ir import In, same_type
 from .registry import OPS, export
 from .source import with_location
 from .subgraphs import call_graph
-from .tensor import convert_to_tensor
+from .symbolic import is_symbolic
+from .tensor import SymbolicTensor, convert_to_tensor
 
 
 def _elements(elems, function):
@@ -23,11 +24,16 @@ def _elements(elems, function):
     flat = [convert_to_tensor(e, what=f"{function}: elems") for e in nest.flatten(elems)]
     if not flat:
         raise InvalidArgumentError(with_location(f"{function}: elems is empty"))
-    sizes = {tuple(t.shape)[0] if len(t.shape) else None for t in flat}
+    sizes = {_dims(t)[0] if len(_dims(t)) else None for t in flat}
     if None in sizes or len(sizes) != 1:
         raise InvalidArgumentError(with_location(
             f"{function}: every tensor of elems must have the same leading dimension, got {describe(elems)}"))
     return flat, sizes.pop()
+
+
+def _dims(t):
+    """A tensor's sizes, an input_signature's unknown ones as ``SymInt``s (``t.shape`` shows them as None)."""
+    return tuple(t.type.shape) if isinstance(t, SymbolicTensor) else tuple(t.shape)
 
 
 def _row(tensors, i):
@@ -65,8 +71,9 @@ def _stacked_loop(traced, n, carried, arguments, start, row_of, first_row=None):
         results = call_graph(traced.graph, [*arguments(i, carried), *feeds])
         row = row_of(i)
         return i + 1, results[:len(carried)], [_write_row(a, row, r) for a, r in zip(accumulators, results)]
-    _, _, accumulators = while_loop(lambda i, carried, accumulators: i < n, body, (start, list(carried), accumulators),
-                                    maximum_iterations=n - start)
+    # (an unknown n, a SymInt: the bound alone stops the loop; it is an attribute evaluated per run)
+    _, _, accumulators = while_loop(lambda i, carried, accumulators: True if is_symbolic(n) else i < n, body,
+                                    (start, list(carried), accumulators), maximum_iterations=n - start)
     return accumulators
 
 
@@ -103,7 +110,7 @@ def map_fn(fn, elems, dtype=None, parallel_iterations=None, back_prop=True, swap
 
 def _one_element(elems, flat, n):
     """An element of ``elems`` with the types of each, for tracing ``fn`` (zeros when there is no element)."""
-    return nest.pack_sequence_as(elems, [t[0] if n else OPS["zeros"].bind(shape=tuple(t.shape)[1:], dtype=t.dtype)
+    return nest.pack_sequence_as(elems, [t[0] if n else OPS["zeros"].bind(shape=_dims(t)[1:], dtype=t.dtype)
                                          for t in flat])
 
 
@@ -132,8 +139,8 @@ def scan(fn, elems, initializer=None, parallel_iterations=10, back_prop=True, sw
             return staged
     flat, n = _elements(elems, "scan")
 
-    def row_of(i):
-        return n - 1 - i if reverse else i
+    def row_of(i):   # (an unknown n: row n - 1 - i counted from the end, as a negative index)
+        return (-1 - i if is_symbolic(n) else n - 1 - i) if reverse else i
     if initializer is None:
         if not n:
             raise InvalidArgumentError(with_location("scan: elems has no element and there is no initializer"))

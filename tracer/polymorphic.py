@@ -5,8 +5,8 @@ signatures).
 function once over those symbolic sizes (``tracer.symbolic``). When a shape rule asks whether two atoms are equal
 (``x + y`` of two None-sized vectors), the atoms are merged and the function traced again: calls must then bring
 equal sizes there. A trace that needs a size as a number (a Python ``range`` over it, a slice whose clamp
-depends on an unknown size (``x[5:]``), a reshape with -1 that may not divide, control flow over symbolic
-shapes, an op whose attributes would hold a symbolic size, other than reshape and broadcast_to) gives up: the function logs "traced per size ... because ..."
+depends on an unknown size (``x[5:]``), a reshape with -1 that may not divide, an op whose attributes would hold a
+symbolic size, other than reshape's, broadcast_to's, zeros' and while_loop's bound) gives up: the function logs "traced per size ... because ..."
 on the ``graphjit`` logger and traces once per size, as for a fully defined signature.
 
 A call is served by the symbolic trace when every atom's size is at least ``symbolic.MIN_SIZE`` (2) and merged
@@ -184,16 +184,16 @@ class Polymorphism:
 
 
 def graph_problem(graph):
-    """Why a symbolic graph cannot run as one trace for every size (None when it can): control flow whose
-    bodies see symbolic shapes (not yet polymorphic), a shape with an unknown size (a rule that read None)."""
+    """Why a symbolic graph cannot run as one trace for every size (None when it can): a shape with an unknown
+    size (a rule that read None), here or in a subgraph."""
     for node in graph.nodes:
         if None in (getattr(node.type, "shape", None) or ()):
             return f"{node.op} made a tensor of unknown shape {node.type}"
         for _, value in node.attrs:
-            if hasattr(value, "nodes") and hasattr(value, "inputs"):   # a subgraph
-                if any(_symbolic_type(n.type) for n in value.nodes) or _symbolic_type(node.type) or any(
-                        _symbolic_type(graph.nodes[j].type) for j in node.inputs):
-                    return f"{node.op} over tensors of unknown size is not yet polymorphic"
+            if hasattr(value, "nodes") and hasattr(value, "inputs"):   # a subgraph: its shapes are checked too
+                problem = graph_problem(value)
+                if problem is not None:
+                    return problem
     return None
 
 

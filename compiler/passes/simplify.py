@@ -8,6 +8,7 @@ signed-zero results: ``x + 0.0`` stays (``-0.0 + 0.0`` is ``+0.0``), while ``x +
 import numpy as np
 
 from graphjit.tracer.ir import Node
+from graphjit.tracer.shapes import same_size
 
 from .rebuild import Rebuilder, recursive, typed_node
 
@@ -93,7 +94,8 @@ def merge_reshapes(nodes, node):
     source = node.inputs[0]
     while nodes[source].op == "reshape":
         source = nodes[source].inputs[0]
-    if tuple(nodes[source].type.shape) == tuple(node.type.shape):
+    before, after = tuple(nodes[source].type.shape), tuple(node.type.shape)
+    if len(before) == len(after) and all(same_size(a, b) for a, b in zip(before, after)):   # (symbolic: as code)
         return source
     if source != node.inputs[0]:
         return typed_node(nodes, "reshape", (source,), node.loc, **dict(node.attrs))

@@ -15,7 +15,8 @@ vector-Jacobian product, zeros for the other's operands); while_loop's (with an 
 TF/XLA require) runs the loop again stacking each iteration's variables into ``[maximum_iterations, ...]`` tensors,
 then a backward loop over the iterations in reverse applying the body's vector-Jacobian product.
 """
-from ..attrs import Int, Optional, Subgraph
+from ..attrs import Int, Optional, Size, Subgraph
+from ..symbolic import SymbolicError, is_symbolic
 from ..errors import InvalidArgumentError, UnimplementedError
 from ..ir import In, TensorType, TupleType, same_type
 from ..lowering import Kernel
@@ -108,7 +109,7 @@ def _while(*inputs, cond, body, maximum_iterations):
 
 
 WHILE = register(Op("while_loop", infer=_while_infer, eager=_while,
-                    attrs={"cond": Subgraph(), "body": Subgraph(), "maximum_iterations": Optional(Int())},
+                    attrs={"cond": Subgraph(), "body": Subgraph(), "maximum_iterations": Optional(Size())},
                     subgraphs=("cond", "body"),
                     doc="Loop variables updated by body while cond holds (at most maximum_iterations times)."))
 
@@ -165,7 +166,7 @@ def _present(grads):
 
 def _zeros_like(t):
     from ..autodiff import zeros_of
-    return zeros_of(tuple(t.shape), t.dtype)
+    return zeros_of(tuple(t.type.shape), t.dtype)
 
 
 def _cond_grad(upstreams, outputs, pred, *operands, true_branch, false_branch):
@@ -191,6 +192,9 @@ def _while_grad(upstreams, outputs, *inputs, cond, body, maximum_iterations):
         raise UnimplementedError(with_location(
             "gradient of while_loop: the loop needs maximum_iterations (a Python int), as TF requires under XLA: "
             "the gradient stacks each iteration's loop variables into tensors of that many rows"))
+    if is_symbolic(maximum_iterations):   # (map_fn/scan over an unknown size: the function traces per size)
+        raise SymbolicError(f"the gradient of a while_loop of at most {maximum_iterations} iterations (an unknown "
+                            f"size) is not yet polymorphic")
     _pure_for_gradient("while_loop", cond, body)
     variables, cond_operands, body_operands = _split_loop_inputs(inputs, cond, body)
     n = len(variables)
@@ -201,7 +205,7 @@ def _while_grad(upstreams, outputs, *inputs, cond, body, maximum_iterations):
     def stacking_body(count, values, stacks):   # stacks[j][count] = values[j]: the body's inputs, per iteration
         stacks = [OPS["scatter_add"].bind(s, v, count, key=(In(1),)) for s, v in zip(stacks, values)]
         return count + 1, call_graph(body, [*values, *body_operands]), stacks
-    empty = [OPS["zeros"].bind(shape=(maximum_iterations,) + tuple(v.shape), dtype=v.dtype) for v in variables]
+    empty = [OPS["zeros"].bind(shape=(maximum_iterations,) + tuple(v.type.shape), dtype=v.dtype) for v in variables]
     count, _, stacks = while_loop(stacking_cond, stacking_body, (0, list(variables), empty),
                                   maximum_iterations=maximum_iterations)
 

@@ -58,8 +58,9 @@ def _shaped_infer(*, shape, dtype):
     return TensorType(tuple(shape), dtype)
 
 
-# A shape may hold None: zeros_like of a compat.v1 placeholder's partly known shape (resolved when it runs).
-_SHAPED = {"shape": Shape(unknown=True), "dtype": Dtype()}
+# A shape may hold None: zeros_like of a compat.v1 placeholder's partly known shape (resolved when it runs); or
+# SymInts: an input_signature's unknown sizes (map_fn's and scan's accumulators), evaluated per run.
+_SHAPED = {"shape": Shape(unknown=True, symbolic=True), "dtype": Dtype()}
 ZEROS = register(Op("zeros", infer=_shaped_infer, eager=lambda *, shape, dtype: np.zeros(shape, dtype.np),
                     attrs=_SHAPED, check_eager=False))
 ONES = register(Op("ones", infer=_shaped_infer, eager=lambda *, shape, dtype: np.ones(shape, dtype.np),
@@ -148,7 +149,7 @@ def _fill_infer(value, *, shape):
 
 # The value is an input (it may be computed in the graph, as in TF); the shape is an attribute.
 FILL = register(Op("fill", infer=_fill_infer, eager=lambda value, *, shape: np.full(shape, value, value.dtype),
-                   attrs={"shape": Shape()}))
+                   attrs={"shape": Shape(symbolic=True)}))
 
 
 @export("fill")

@@ -25,9 +25,9 @@ from ..errors import GraphjitError, InvalidArgumentError, UnimplementedError
 from ..ir import In, Slice, TensorType
 from ..lowering import Kernel, View
 from ..registry import API, OPS, Op, export, numpy_adapter, register
-from ..shapes import normalize_axis
+from ..shapes import broadcast_shapes, normalize_axis
 from ..source import with_location
-from ..symbolic import SymbolicError, basic_index, raise_minimum, shape_is_symbolic
+from ..symbolic import SymbolicError, basic_index, index_position, raise_minimum, shape_is_symbolic, slice_indices
 from ..tensor import EagerTensor, SymbolicTensor, _contains_tensor, convert_to_tensor
 
 
@@ -61,7 +61,7 @@ def _getitem_infer(x, *index_types, key):
     for t in index_types:
         if not t.dtype.is_integer:
             raise InvalidArgumentError(f"tensor indices must be int32 or int64, got {t.dtype.name}")
-    if shape_is_symbolic(x.shape):
+    if shape_is_symbolic(x.shape) or any(shape_is_symbolic(t.shape) for t in index_types):
         return TensorType(_symbolic_getitem_shape(x.shape, index_types, key), x.dtype)
     dummy = np.broadcast_to(np.empty((), _ZERO_BYTES), x.shape)
     placeholders = [np.broadcast_to(np.intp(0), t.shape) for t in index_types]
@@ -77,14 +77,56 @@ def _symbolic_getitem_shape(shape, index_types, key):
     """The result shape of a basic key over symbolic sizes (tracer.symbolic.basic_index: NumPy's clamps where
     they are decided for every size; a SymbolicError, and a per-size trace, where not)."""
     if index_types:
-        raise SymbolicError(f"indexing a tensor of unknown shape {tuple(shape)} with integer tensors "
-                            f"{_describe(key)} is not yet polymorphic (gj.gather is)")
+        return _symbolic_advanced_shape(shape, index_types, key)
     try:
         plan = basic_index(shape, _numpy_key(key, ()))
     except (IndexError, ValueError) as err:
         raise InvalidArgumentError(f"{err} (indexing a tensor of shape {tuple(shape)} with {_describe(key)})") \
             from None
     return tuple(1 if step is None else step[3] for step in plan if step is None or len(step) == 4)
+
+
+def _symbolic_advanced_shape(shape, index_types, key):
+    """NumPy's result shape of a key with integer tensors over symbolic sizes: the slices' lengths
+    (``slice_indices``), a 1 per None, and the broadcast shape of the index tensors (ints among them count as
+    0-d indices, as NumPy's) in place of the first of them when they are adjacent in the key, else first."""
+    items = list(key)
+    if sum(1 for k in items if k is Ellipsis) > 1:
+        raise InvalidArgumentError("an index can only have a single ellipsis ('...')")
+    free = len(shape) - sum(1 for k in items if k is not None and k is not Ellipsis)
+    if free < 0:
+        raise InvalidArgumentError(f"too many indices for array: array is {len(shape)}-dimensional, but "
+                                   f"{len(shape) - free} were indexed (indexing with {_describe(key)})")
+    if Ellipsis in items:
+        e = items.index(Ellipsis)
+        items[e:e + 1] = [FULL] * free
+    else:
+        items += [FULL] * free
+    advanced = [p for p, k in enumerate(items) if type(k) is In or type(k) is int]
+    index_shapes = [tuple(index_types[k.k - 1].shape) for k in items if type(k) is In]
+    broadcast = broadcast_shapes(*index_shapes, what="index tensors")
+    together = advanced == list(range(advanced[0], advanced[-1] + 1))
+    dims, d = [] if together else list(broadcast), 0
+    for p, k in enumerate(items):
+        if k is None:
+            dims.append(1)
+            continue
+        if type(k) is Slice:
+            try:
+                dims.append(slice_indices(k.start, k.stop, k.step, shape[d])[2])
+            except ValueError as err:
+                raise InvalidArgumentError(f"{err} (indexing a tensor of shape {tuple(shape)} with "
+                                           f"{_describe(key)})") from None
+        elif together and p == advanced[0]:
+            dims.extend(broadcast)
+        if type(k) is int:
+            try:
+                index_position(k, shape[d], d)
+            except IndexError as err:
+                raise InvalidArgumentError(f"{err} (indexing a tensor of shape {tuple(shape)} with "
+                                           f"{_describe(key)})") from None
+        d += 1
+    return tuple(dims)
 
 
 def _getitem(x, *indices, key):

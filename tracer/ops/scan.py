@@ -1,7 +1,8 @@
 """Ops along one axis that keep its length: cumsum, cumprod, sort and argsort.
 
-They have no compiled form: the CPU backend runs them with their NumPy implementation between compiled
-stages, so compiled and eager results are the same bits. Dtypes are NumPy 2's (cumsum/cumprod of bool and
+Compiled forms (``Kernel("cumulative")``, ``Kernel("sort")``; compiler/kernel_writers.py) give NumPy's bits:
+cumsum/cumprod combine in order in the result dtype, sort/argsort are a stable merge sort with NumPy's NaN
+placement (the CPU backend compiles argsort only when ``stable``; other ties are NumPy's algorithm's). Dtypes are NumPy 2's (cumsum/cumprod of bool and
 ints give int64, as np.sum does); ``axis=None`` in the NumPy functions means the flattened tensor.
 
 Gradients: cumsum's is the cumsum of the upstream the other way; cumprod's divides only where x is nonzero and
@@ -17,6 +18,7 @@ from ..attrs import Axis, Bool, Dtype
 from ..dtypes import int32, int64
 from ..errors import InvalidArgumentError, UnimplementedError
 from ..ir import In, TensorType
+from ..lowering import Kernel
 from ..registry import NOT_DIFFERENTIABLE, Op, export, numpy_adapter, register
 from ..shapes import format_shape
 from ..tensor import EagerTensor, as_dtype_arg, convert_to_tensor
@@ -50,7 +52,7 @@ def _scan(name, np_fn):
             out = np.concatenate([identity[tuple(first)], out[tuple(rest)]], axis=axis)
         return np.flip(out, axis) if reverse else out
     return register(Op(name, infer=infer, eager=eager, attrs={"axis": Axis(), "exclusive": Bool(), "reverse": Bool()},
-                       doc=f"{np_fn.__name__} along ``axis`` (TF's exclusive/reverse flags); NumPy's dtypes."))
+                       lower=Kernel("cumulative"), doc=f"{np_fn.__name__} along ``axis`` (TF's exclusive/reverse flags); NumPy's dtypes."))
 
 
 CUMSUM = _scan("cumsum", np.cumsum)
@@ -124,8 +126,9 @@ def _argsort(x, *, axis, descending, stable, output_type):
 
 
 SORT = register(Op("sort", infer=_sort_infer, eager=_sort, attrs={"axis": Axis(), "descending": Bool()},
+                   lower=Kernel("sort"),
                    doc="Sorted along ``axis``; NaN last (NumPy)."))
-ARGSORT = register(Op("argsort", infer=_argsort_infer, eager=_argsort,
+ARGSORT = register(Op("argsort", infer=_argsort_infer, eager=_argsort, lower=Kernel("sort"),
                       attrs={"axis": Axis(), "descending": Bool(), "stable": Bool(), "output_type": Dtype()},
                       doc="Indices that sort along ``axis``; ``stable`` keeps ties in order."))
 
