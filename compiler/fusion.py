@@ -27,6 +27,7 @@ from graphjit.tracer.shapes import num_elements
 from graphjit.tracer.subgraphs import node_has_effects, subgraphs_of
 
 from .affine import AffineMap
+from .row_fusion import merge_row_chains
 
 SCALAR, VIEW, REDUCE, KERNEL, PYTHON, INPUT, CONSTANT = "scalar", "view", "reduce", "kernel", "python", "input", "constant"
 
@@ -341,6 +342,7 @@ class StagePlan:
             for m in group.members:
                 if any(u not in group.members for u in self.users[m]):
                     self.materialized.add(m)
+        merge_row_chains(self, Group)   # (compiler.row_fusion: reductions over rows and their elementwise work)
         self._plan_inplace()
         self.groups = _topological(self.groups, self.graph, self.group_of, self.maps)
 
