@@ -13,6 +13,8 @@ Numba entry. Inside a compiled stage:
   scatter_add (of rows, or at a basic key; in place into a tensor nothing else reads) are kernels of their own;
   elementwise consumers of a matmul form the next group, which writes back into the matmul's buffer (one pass
   over the output);
+- reductions over trailing axes together with the elementwise work between and after them (layer norm, RMSNorm,
+  a softmax written out) merge into one ``rows`` group, one pass over memory (compiler.row_fusion);
 - control flow (cond, while_loop) is a kernel too, of real branches and loops, whose members are the node and its
   ``tuple_get`` results (one buffer each), when the backend can write its subgraphs: over scalars
   (``scalar_control_flow``) or, each subgraph planned as a stage of its own, over arrays
