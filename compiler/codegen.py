@@ -21,6 +21,7 @@ from .affine import AffineMap
 from .fusion import REDUCE, SCALAR
 from .control_flow_writer import ControlFlowWriter
 from .kernel_writers import KernelWriters
+from .row_writers import RowWriters
 from .scalar_numba import cast_source as cast
 from .scalar_numba import literal, render
 
@@ -65,7 +66,7 @@ def _index(offset, strides, names, safe=None):
     return f"np.uint64({' + '.join(terms)})" if terms else "0"
 
 
-class StageWriter(KernelWriters, ControlFlowWriter):
+class StageWriter(KernelWriters, RowWriters, ControlFlowWriter):
     """Emits the functions of one compiled stage."""
 
     def __init__(self, name, plan, graph, kernel_supported=None):
@@ -375,7 +376,7 @@ class StageWriter(KernelWriters, ControlFlowWriter):
                    "tile": self.tile, "concat": self.concatenate, "stack": self.concatenate, "logsumexp": self.logsumexp,
                    "argmax": lambda g: self.arg_reduce(g, largest=True),
                    "argmin": lambda g: self.arg_reduce(g, largest=False),
-                   "cond": self.control_flow, "while_loop": self.control_flow}
+                   "cond": self.control_flow, "while_loop": self.control_flow, "rows": self.rows}
         for group in self.plan.groups:
             writers[group.kind](group)
         args = sorted({b for _, buffers, _ in self.functions for b in buffers})

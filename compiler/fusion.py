@@ -13,6 +13,8 @@ Numba entry. Inside a compiled stage:
   scatter_add (of rows, or at a basic key; in place into a tensor nothing else reads) are kernels of their own;
   elementwise consumers of a matmul form the next group, which writes back into the matmul's buffer (one pass
   over the output);
+- reductions over trailing axes together with the elementwise work between and after them (layer norm, RMSNorm,
+  a softmax written out) merge into one ``rows`` group, one pass over memory (compiler.row_fusion);
 - control flow (cond, while_loop) is a kernel too, of real branches and loops, whose members are the node and its
   ``tuple_get`` results (one buffer each), when the backend can write its subgraphs: over scalars
   (``scalar_control_flow``) or, each subgraph planned as a stage of its own, over arrays
@@ -27,6 +29,7 @@ from graphjit.tracer.shapes import num_elements
 from graphjit.tracer.subgraphs import node_has_effects, subgraphs_of
 
 from .affine import AffineMap
+from .row_fusion import merge_row_chains
 
 SCALAR, VIEW, REDUCE, KERNEL, PYTHON, INPUT, CONSTANT = "scalar", "view", "reduce", "kernel", "python", "input", "constant"
 
@@ -341,6 +344,7 @@ class StagePlan:
             for m in group.members:
                 if any(u not in group.members for u in self.users[m]):
                     self.materialized.add(m)
+        merge_row_chains(self, Group)   # (compiler.row_fusion: reductions over rows and their elementwise work)
         self._plan_inplace()
         self.groups = _topological(self.groups, self.graph, self.group_of, self.maps)
 

@@ -8,6 +8,7 @@ from graphjit.tracer.symbolic import hint
 
 from .affine import AffineMap
 from .fusion import strided_scatter_view, take_layout
+from .row_writers import extreme_lines
 from .scalar_numba import cast_source as cast
 
 PARALLEL_MIN_ELEMENTS = 1 << 16        # cheap arithmetic: below this one thread is faster
@@ -119,7 +120,7 @@ class KernelWriters:
         body = [f"for row in {'numba.prange' if parallel else 'range'}({rows}):",
                 f"    xs = b{x}[row * {n}:(row + 1) * {n}]",
                 f"    os = b{r}[row * {n}:(row + 1) * {n}]",
-                *_row_max(t, n),
+                *_row_max(dt, n),
                 "    if nan:",
                 f"        m = {t}(np.nan)"]
         if log:
@@ -157,7 +158,7 @@ class KernelWriters:
         parallel = self.parallel_loop(rows * n, heavy=True, rows=rows)
         body = [f"for row in {'numba.prange' if parallel else 'range'}({rows}):",
                 f"    xs = b{x}[row * {n}:(row + 1) * {n}]",
-                *_row_max(t, n),
+                *_row_max(dt, n),
                 f"    if nan or m == {t}(np.inf) or m == {t}(-np.inf):",
                 f"        m = {t}(0.0)",
                 *self._row_exp_sum(dt, n),
@@ -438,7 +439,7 @@ class KernelWriters:
         body = [*check,
                 f"for row in range({rows} if {valid} else 0):",
                 f"    xs = b{x}[row * {n}:(row + 1) * {n}]",
-                *_row_max(t, n),
+                *_row_max(dt, n),
                 "    if nan:",
                 f"        m = {t}(np.nan)",
                 *self._row_exp_sum(dt, n),
@@ -447,12 +448,7 @@ class KernelWriters:
                        flops=4 * rows * n)
 
 
-def _row_max(t, n):
+def _row_max(dtype, n):
     """Lines computing row ``xs``'s max ``m`` and whether it holds a NaN (tracked apart from the max, so
-    that the max loop is a plain vectorisable reduction)."""
-    return [f"    m = {t}(-np.inf)",
-            "    nan = False",
-            f"    for j in range({n}):",
-            "        v = xs[j]",
-            "        m = v if v > m else m",
-            "        nan |= v != v"]
+    that the max loop is a plain vectorisable reduction: row_writers.extreme_lines)."""
+    return ["    " + line for line in extreme_lines(dtype, n, [], "xs[j]", largest=True)]
