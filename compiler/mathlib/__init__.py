@@ -47,8 +47,9 @@ cores), ``float64`` (libm-based float64 functions and the reduction accumulators
 """
 from .float32 import (cos_f32, exp_f32, expm1_f32, log1p_f32, log_f32, sigmoid_f32, sin_f32,  # noqa: F401
                       softplus_f32, tan_f32, tanh_f32)
-from .float64 import (cos_f64, exp_f64, expm1_f64, log1p_f64, log_f64, reassoc_add, reassoc_mul,  # noqa: F401
-                      sigmoid_f64, sin_f64, softplus_f64, tan_f64, tanh_f64)
+from .float64 import (exp_f64, expm1_f64, log1p_f64, log_f64, reassoc_add, reassoc_mul,  # noqa: F401
+                      sigmoid_f64, softplus_f64, tan_f64, tanh_f64)
+from .float64_trig import cos_f64, sin_f64  # noqa: F401
 from .llvm_values import SOURCE_SHA256  # noqa: F401
 from ..scalar_numba import mathlib_helpers
 

@@ -153,8 +153,6 @@ def softplus_f64(x, context):
 # argument would compute in float32).
 _inline = numba.njit(inline="always", error_model="numpy")
 tan_f64 = _inline(lambda x: math.tan(np.float64(x)))
-sin_f64 = _inline(lambda x: math.sin(np.float64(x)))
-cos_f64 = _inline(lambda x: math.cos(np.float64(x)))
 
 
 
