@@ -18,7 +18,7 @@ from graphjit.compiler import mathlib
 
 NAMES = ["exp", "expm1", "log", "log1p", "sin", "cos", "tan", "tanh", "sigmoid", "softplus"]
 MAX_ULP_F32 = 4   # the contract; measured once on all 2^32 inputs: 2 for sin and cos, 1 for the others
-MAX_ULP_F64 = 2   # libm against NumPy (glibc tanh is 2 ULP); measured <= 2 for sigmoid/softplus too
+MAX_ULP_F64 = 3   # against NumPy (itself within 1 ULP); tests/test_mathlib_f64.py has the 4 ULP contract
 
 _KERNELS = {}
 
@@ -238,9 +238,10 @@ def test_module_exports_every_function():
 
 
 def test_float64_libm_matches_math_module():
-    """The libm-backed float64 functions are Python's math functions, compiled."""
+    """The libm-backed float64 function (tan) is Python's math function, compiled (the others are polynomial
+    code: tests/test_mathlib_f64.py checks them against long double)."""
     x = np.array([0.3, -2.5, 10.0])
-    for name in ("exp", "expm1", "sin", "cos", "tan", "tanh"):
+    for name in ("tan",):
         assert run(f"{name}_f64", x).tolist() == [getattr(math, name)(v) for v in x]
 
 

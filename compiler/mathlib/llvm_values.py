@@ -117,13 +117,21 @@ def where(cond, a, b):
 def _float32_function(body):
     """``body`` (float32 _V, context -> float32 _V) as a function for generated code: a Numba intrinsic of
     one number (converted to float32) that calls an alwaysinline IR function, defined once per module."""
+    return _float_function(body, ir.FloatType(), types.float32)
+
+
+def _float64_function(body):
+    """``_float32_function`` for float64: ``body`` maps a float64 _V to a float64 _V."""
+    return _float_function(body, ir.DoubleType(), types.float64)
+
+
+def _float_function(body, ir_type, numba_type):
     symbol = f"graphjit_mathlib_{body.__name__}_{SOURCE_SHA256[:16]}"
 
     def define(context, module):
         fn = module.globals.get(symbol)
         if fn is None:
-            f32 = ir.FloatType()
-            fn = ir.Function(module, ir.FunctionType(f32, [f32]), symbol)
+            fn = ir.Function(module, ir.FunctionType(ir_type, [ir_type]), symbol)
             fn.linkage = "internal"
             fn.attributes.add("alwaysinline")
             fn.attributes.add("nounwind")
@@ -136,13 +144,12 @@ def _float32_function(body):
             return None
 
         def codegen(context, builder, sig, args):
-            v = context.cast(builder, args[0], sig.args[0], types.float32)
+            v = context.cast(builder, args[0], sig.args[0], numba_type)
             return builder.call(define(context, builder.module), [v])
-        return types.float32(x), codegen
+        return numba_type(x), codegen
     typer.__name__ = typer.__qualname__ = body.__name__
     typer.__doc__ = body.__doc__
     return intrinsic(typer)
-
 
 
 # ---- constants (typed scalars: float64 _F, float32 _G, uint64 _U, uint32 _U32) ------------------------

@@ -183,13 +183,14 @@ def _emit_payne_hanek(b, x, name):
 _BIG_WIDTHS = (2, 4, 8, 16)
 
 
-def _define_big(context, module, name):
-    """big(x, y) for ``name`` in ``module``, with its vector versions: defined on first use."""
+def _define_big(context, module, name, element=ir.FloatType(), limit=_FAST_MAX, emit=_emit_payne_hanek):
+    """big(x, y) for ``name`` in ``module``, with its vector versions: defined on first use. (float64's sin and
+    cos use it with ``element`` double and ``emit`` a libm call: (builder, x, name) -> f(x).)"""
     scalar_name = f"graphjit_mathlib_{name}_big_{SOURCE_SHA256[:16]}"
     fn = module.globals.get(scalar_name)
     if fn is not None:
         return fn
-    f32 = ir.FloatType()
+    f32 = element
     # set.add: llvmlite's attribute sets refuse names they don't know. LLVM would end a function that used
     # 256/512-bit registers with vzeroupper, which clears the upper halves of every vector register, the
     # caller's included: that breaks no_caller_saved_registers, so it is switched off for these functions
@@ -214,7 +215,7 @@ def _define_big(context, module, name):
                                 ir.Constant(ir.VectorType(ir.IntType(32), width), [0] * width))
 
     bounds = []
-    for tag, v in (("lo", -_FAST_MAX), ("hi", _FAST_MAX)):
+    for tag, v in (("lo", -limit), ("hi", limit)):
         g = ir.GlobalVariable(module, f32, f"{scalar_name}_{tag}")
         g.linkage = "weak_odr"             # not constant, so not folded: see above
         g.initializer = ir.Constant(f32, v)
@@ -234,7 +235,7 @@ def _define_big(context, module, name):
             set.add(fn.attributes, attr)
         b = ir.IRBuilder(fn.append_basic_block("entry"))
         if width == 1:
-            b.ret(_emit_payne_hanek(b, fn.args[0], name))
+            b.ret(emit(b, fn.args[0], name))
             made[1] = fn
             return fn
         scalar, out = slow(1), ir.Constant(ty, ir.Undefined)
@@ -257,7 +258,7 @@ def _define_big(context, module, name):
         entry, slow_path, fast_path = (fn.append_basic_block(n) for n in ("entry", "slow", "fast"))
         b = ir.IRBuilder(entry)
         if width == 1:                     # (the scalar function must not read memory: see below)
-            lo, hi = (ir.Constant(f32, v) for v in (-_FAST_MAX, _FAST_MAX))
+            lo, hi = (ir.Constant(f32, v) for v in (-limit, limit))
         else:
             lo, hi = (splat(b, b.load(g), width) for g in bounds)
         big = b.or_(b.fcmp_ordered("<=", x, lo), b.fcmp_ordered(">=", x, hi))   # NaN: not big
