@@ -26,8 +26,14 @@ def _threads():
     return SIMULATED_THREADS if os.environ.get("NUMBA_ENABLE_CUDASIM", "0") not in ("", "0") else 256
 
 
-def _no_kernels(name, node, in_types):
-    """No hand-written kernels yet (gemm, softmax rows, gathers, control flow): those ops run on the host."""
+def _kernel_supported(name, node, in_types):
+    """The hand-written kernels it has: float matmul (one batch shape, or one side unbatched). The others (softmax
+    rows, gathers, integer matmul, control flow) run on the host between stages for now."""
+    if name == "matmul":
+        a, b = in_types
+        batches = {tuple(a.shape[:-2]), tuple(b.shape[:-2])} - {()}
+        return (len(a.shape) >= 2 and len(b.shape) >= 2 and len(batches) <= 1 and a.dtype is b.dtype is node.type.dtype
+                and a.dtype.is_floating)
     return False
 
 
@@ -71,7 +77,7 @@ def _to_host(device_array, host):
 
 class CudaBackend(ScheduledBackend):
     name = "cuda"
-    capabilities = Capabilities("cuda", _no_kernels)
+    capabilities = Capabilities("cuda", _kernel_supported)
 
     def symbolic_problem(self, graph):
         if graph_symbols(graph):

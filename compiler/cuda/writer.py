@@ -5,6 +5,8 @@ The stage's plan (compiler.fusion.StagePlan) is the CPU backend's: the same grou
 
 - an elementwise group is one grid-stride kernel: thread t computes flat elements t, t + gridsize, ... of the
   group's loop shape (its index split into the loop dims by div/mod), every member's scalar rule inline;
+- a float matmul is a tiled kernel: a block of threads per tile of the result, the inner dimension staged through
+  shared memory a tile at a time (its elementwise epilogue is the next group's loop);
 - a reduction is one kernel with one block per kept element (grid-stride over them): each of the block's THREADS
   threads accumulates a strided share of the reduced elements (the group's elementwise producers inline), then
   the block combines the partial results in shared memory in a fixed tree order, so a result never depends on
@@ -12,7 +14,7 @@ The stage's plan (compiler.fusion.StagePlan) is the CPU backend's: the same grou
 
 The entry is plain Python: it copies the stage's inputs to the GPU, launches the kernels in order on device
 arrays, and copies back what they wrote (``backend.TRANSFERS`` counts the copies). Kinds of group this writer has
-no kernel for (matmul, softmax rows, gathers, control flow) never reach it: the backend's capabilities leave
+no kernel for (softmax rows, gathers, integer matmul, control flow) never reach it: the backend's capabilities leave
 them to the host, between stages.
 """
 from graphjit.tracer.errors import CompilationError
@@ -40,14 +42,14 @@ class CudaStageWriter(StageWriter):
     def _scalar_source(self, expr, names):
         return render_cuda(expr, names, simulated=self.threads == SIMULATED_THREADS)
 
-    def _kernel(self, kind, body, buffers, reads, writes, blocks, group):
+    def _kernel(self, kind, body, buffers, reads, writes, blocks, group, threads=None):
         fname = f"{self.name}_{kind}{len(self.launches)}"
         start = len(self.lines)
         self.lines.append("@cuda.jit")
         self.lines.append(f"def {fname}({', '.join(self._arg(b) for b in buffers)}):")
         self.lines.extend("    " + line for line in body)
         self.lines.append("")
-        self.launches.append((fname, buffers, blocks, reads, writes))
+        self.launches.append((fname, buffers, blocks, reads, writes, threads or self.threads))
         self.kernels[fname] = {"source": "\n".join(self.lines[start:]), "buffers": buffers, "kind": kind,
                                "ops": [self._node(m).op for m in group.members], "parallel": True, "flops": 0,
                                "inline": False}
@@ -137,9 +139,41 @@ class CudaStageWriter(StageWriter):
         self._kernel("reduce", body, sorted(set(reads + [out])), reads, [out], self._blocks(n_kept * self.threads),
                      group)
 
+    def matmul(self, group):
+        """C = op(A) @ op(B), float: one TILE x TILE block of threads per tile of C (a z-block per batch matrix),
+        stepping through the inner dimension a tile at a time through shared memory. Each C element sums its
+        products in order in the output dtype (as sgemm/dgemm do)."""
+        m = self._matmul_layout(group)
+        r, rows, cols, inner, batch = m["r"], m["rows"], m["cols"], m["inner"], m["batch"]
+        dtype = self._node(r).type.dtype
+        tile = 4 if self.threads == SIMULATED_THREADS else 16
+        t = f"np.{dtype.name}"
+        a_step, b_step = m["steps"]
+        a_at = f"kb * {a_step} + " + ("l * {lda} + row" if m["trans_a"] else "row * {lda} + l").format(lda=m["lda"])
+        b_at = f"kb * {b_step} + " + ("col * {ldb} + l" if m["trans_b"] else "l * {ldb} + col").format(ldb=m["ldb"])
+        a, b, c = self._arg(m["a"]), self._arg(m["b"]), self._arg(r)
+        body = [f"sa = cuda.shared.array(({tile}, {tile}), numba.{dtype.name})",
+                f"sb = cuda.shared.array(({tile}, {tile}), numba.{dtype.name})",
+                "tx = cuda.threadIdx.x", "ty = cuda.threadIdx.y", "kb = cuda.blockIdx.z",
+                f"row = cuda.blockIdx.y * {tile} + ty", f"col = cuda.blockIdx.x * {tile} + tx",
+                f"acc = {t}(0)", f"for step in range({-(-inner // tile)}):",
+                f"    l = step * {tile} + tx",
+                f"    sa[ty, tx] = {a}[{a_at}] if row < {rows} and l < {inner} else {t}(0)",
+                f"    l = step * {tile} + ty",
+                f"    sb[ty, tx] = {b}[{b_at}] if l < {inner} and col < {cols} else {t}(0)",
+                "    cuda.syncthreads()",
+                f"    for q in range({tile}):",
+                f"        acc = {t}(acc + sa[ty, q] * sb[q, tx])",
+                "    cuda.syncthreads()",
+                f"if row < {rows} and col < {cols}:",
+                f"    {c}[kb * {rows * cols} + row * {cols} + col] = acc"]
+        grid = f"({max(1, -(-cols // tile))}, {max(1, -(-rows // tile))}, {max(1, batch)})"
+        self._kernel("matmul", body, sorted({m["a"], m["b"], r}), [m["a"], m["b"]], [r], grid, group,
+                     threads=f"({tile}, {tile})")
+
     def write(self):
         for group in self.plan.groups:
-            writer = {"elementwise": self.elementwise, "reduce": self.reduce}.get(group.kind)
+            writer = {"elementwise": self.elementwise, "reduce": self.reduce, "matmul": self.matmul}.get(group.kind)
             if writer is None:
                 raise CompilationError(f"the CUDA backend has no {group.kind} kernel (stage {self.name})")
             writer(group)
@@ -147,7 +181,7 @@ class CudaStageWriter(StageWriter):
         self.entry_shapes = [(num_elements(self._buffer_shape(b)),) for b in args]
         on_device, lines = set(), [f"def {self.name}({', '.join(self._arg(b) for b in args)}):"]
         written = []
-        for fname, buffers, blocks, reads, writes in self.launches:
+        for fname, buffers, blocks, reads, writes, threads in self.launches:
             for b in buffers:
                 if b in on_device:
                     continue
@@ -155,7 +189,7 @@ class CudaStageWriter(StageWriter):
                 arg = self._arg(b)
                 lines.append(f"    d{arg} = to_device({arg})" if b in reads else
                              f"    d{arg} = device_array({arg}.shape, {arg}.dtype)")
-            lines.append(f"    {fname}[{blocks}, {self.threads}]({', '.join('d' + self._arg(b) for b in buffers)})")
+            lines.append(f"    {fname}[{blocks}, {threads}]({', '.join('d' + self._arg(b) for b in buffers)})")
             written += [b for b in writes if b not in written]
         lines += [f"    to_host(d{self._arg(b)}, {self._arg(b)})" for b in written]
         if len(lines) == 1:

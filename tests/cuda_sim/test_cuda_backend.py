@@ -98,3 +98,18 @@ def test_the_simulated_gpu_is_listed():
     with pytest.raises(gj.errors.DeviceError, match="one device, cuda:0"):
         with gj.device("cuda:1"):
             pass
+
+
+@pytest.mark.parametrize("shapes, ta, tb", [(((5, 7), (7, 3)), False, False), (((7, 5), (7, 3)), True, False),
+                                            (((5, 7), (3, 7)), False, True), (((2, 5, 6), (6, 9)), False, False),
+                                            (((1, 9), (9, 1)), False, False)])
+def test_tiled_matmul_and_its_epilogue(shapes, ta, tb):
+    rng = np.random.default_rng(5)
+    a, b = (rng.normal(size=s).astype(np.float32) for s in shapes)
+    f = gj.function(lambda a, b: gj.nn.relu(gj.matmul(a, b, transpose_a=ta, transpose_b=tb) + 0.5))
+    graph = f.get_concrete_function(a, b).graph
+    executable = get_backend("cuda").compile(graph)
+    assert any(info["kind"] == "matmul" for info in executable.kernels.values())
+    got = executable.run(get_runtime().state, [a, b])[0]
+    want = np.maximum(np.matmul(np.swapaxes(a, -1, -2) if ta else a, np.swapaxes(b, -1, -2) if tb else b) + 0.5, 0)
+    np.testing.assert_allclose(got, want, rtol=1e-5, atol=1e-6)
