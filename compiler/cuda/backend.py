@@ -27,13 +27,17 @@ def _threads():
 
 
 def _kernel_supported(name, node, in_types):
-    """The hand-written kernels it has: float matmul (one batch shape, or one side unbatched). The others (softmax
-    rows, gathers, integer matmul, control flow) run on the host between stages for now."""
+    """The hand-written kernels it has: float matmul (one batch shape, or one side unbatched), softmax and
+    log_softmax over the last axis. The others (gathers, integer matmul, control flow, ...) run on the host between
+    stages for now."""
     if name == "matmul":
         a, b = in_types
         batches = {tuple(a.shape[:-2]), tuple(b.shape[:-2])} - {()}
         return (len(a.shape) >= 2 and len(b.shape) >= 2 and len(batches) <= 1 and a.dtype is b.dtype is node.type.dtype
                 and a.dtype.is_floating)
+    if name in ("softmax", "log_softmax"):
+        return (node.type.dtype.is_floating and len(node.type.shape) >= 1
+                and node.attr("axis") in (-1, len(node.type.shape) - 1))
     return False
 
 

@@ -7,6 +7,7 @@ The stage's plan (compiler.fusion.StagePlan) is the CPU backend's: the same grou
   group's loop shape (its index split into the loop dims by div/mod), every member's scalar rule inline;
 - a float matmul is a tiled kernel: a block of threads per tile of the result, the inner dimension staged through
   shared memory a tile at a time (its elementwise epilogue is the next group's loop);
+- softmax and log_softmax rows: a block per row, its max and float64 sum of exponentials combined in shared memory;
 - a reduction is one kernel with one block per kept element (grid-stride over them): each of the block's THREADS
   threads accumulates a strided share of the reduced elements (the group's elementwise producers inline), then
   the block combines the partial results in shared memory in a fixed tree order, so a result never depends on
@@ -14,7 +15,7 @@ The stage's plan (compiler.fusion.StagePlan) is the CPU backend's: the same grou
 
 The entry is plain Python: it copies the stage's inputs to the GPU, launches the kernels in order on device
 arrays, and copies back what they wrote (``backend.TRANSFERS`` counts the copies). Kinds of group this writer has
-no kernel for (softmax rows, gathers, integer matmul, control flow) never reach it: the backend's capabilities leave
+no kernel for (gathers, integer matmul, control flow, ...) never reach it: the backend's capabilities leave
 them to the host, between stages.
 """
 from graphjit.tracer.errors import CompilationError
@@ -171,9 +172,52 @@ class CudaStageWriter(StageWriter):
         self._kernel("matmul", body, sorted({m["a"], m["b"], r}), [m["a"], m["b"]], [r], grid, group,
                      threads=f"({tile}, {tile})")
 
+    def softmax(self, group, log=False):
+        """softmax / log_softmax over the last axis: one block per row (grid-stride over rows); the row max (a NaN
+        anywhere makes it NaN, as on the CPU) and the float64 sum of exp(x - max) combine in shared memory in a
+        fixed tree order, then each thread writes its share of the row."""
+        r = group.members[0]
+        node = self._node(r)
+        x = self._arg(self.plan.resolve(group.operands[0][0]))
+        out = self._arg(r)
+        n = node.type.shape[-1]
+        rows = num_elements(node.type.shape[:-1])
+        t = f"np.{node.type.dtype.name}"
+        T = self.threads
+        tree = ["    s = {half}", "    while s > 0:", "        if tid < s:", "            {combine}",
+                "        cuda.syncthreads()", "        s //= 2"]
+
+        def combine(line):
+            return [x.format(half=T // 2, combine=line) for x in tree]
+        body = [f"smax = cuda.shared.array({T}, numba.{node.type.dtype.name})",
+                f"snan = cuda.shared.array({T}, numba.boolean)", f"ssum = cuda.shared.array({T}, numba.float64)",
+                "tid = cuda.threadIdx.x", "row = cuda.blockIdx.x", f"while row < {rows}:",
+                f"    base = row * {n}", f"    m = {t}(-np.inf)", "    nan = False", "    j = tid",
+                f"    while j < {n}:", f"        v = {x}[base + j]", "        m = v if v > m else m",
+                "        nan = nan or v != v", f"        j += {T}",
+                "    smax[tid] = m", "    snan[tid] = nan", "    cuda.syncthreads()",
+                *combine("smax[tid] = smax[tid + s] if smax[tid + s] > smax[tid] else smax[tid]"),
+                *combine("snan[tid] = snan[tid] or snan[tid + s]"),
+                f"    m = {t}(np.nan) if snan[0] else smax[0]", "    acc = 0.0", "    j = tid",
+                f"    while j < {n}:", f"        acc += np.float64({t}(gm.exp({x}[base + j] - m)))", f"        j += {T}",
+                "    ssum[tid] = acc", "    cuda.syncthreads()",
+                *combine("ssum[tid] = ssum[tid] + ssum[tid + s]"),
+                "    total = ssum[0]", "    j = tid"]
+        if log:
+            body += [f"    lse = {t}(gm.log(total))", f"    while j < {n}:",
+                     f"        {out}[base + j] = ({x}[base + j] - m) - lse", f"        j += {T}"]
+        else:
+            body += [f"    inv = {t}(1.0 / total)", f"    while j < {n}:",
+                     f"        {out}[base + j] = {t}(gm.exp({x}[base + j] - m)) * inv", f"        j += {T}"]
+        body += ["    cuda.syncthreads()", "    row += cuda.gridDim.x"]
+        buffers = sorted({self.plan.resolve(group.operands[0][0]), r})
+        self._kernel("log_softmax" if log else "softmax", body, buffers, [self.plan.resolve(group.operands[0][0])],
+                     [r], self._blocks(rows * T), group)
+
     def write(self):
         for group in self.plan.groups:
-            writer = {"elementwise": self.elementwise, "reduce": self.reduce, "matmul": self.matmul}.get(group.kind)
+            writer = {"elementwise": self.elementwise, "reduce": self.reduce, "matmul": self.matmul,
+                      "softmax": self.softmax, "log_softmax": lambda g: self.softmax(g, log=True)}.get(group.kind)
             if writer is None:
                 raise CompilationError(f"the CUDA backend has no {group.kind} kernel (stage {self.name})")
             writer(group)

@@ -113,3 +113,19 @@ def test_tiled_matmul_and_its_epilogue(shapes, ta, tb):
     got = executable.run(get_runtime().state, [a, b])[0]
     want = np.maximum(np.matmul(np.swapaxes(a, -1, -2) if ta else a, np.swapaxes(b, -1, -2) if tb else b) + 0.5, 0)
     np.testing.assert_allclose(got, want, rtol=1e-5, atol=1e-6)
+
+
+@pytest.mark.parametrize("log", [False, True])
+def test_softmax_rows(log):
+    rng = np.random.default_rng(6)
+    x = (rng.normal(size=(6, 70)) * 5).astype(np.float32)
+    x[1, 3] = np.nan
+    x[2] = -np.inf
+    x[3, 10] = np.inf
+    op = gj.nn.log_softmax if log else gj.nn.softmax
+    graph = gj.function(lambda x: op(x)).get_concrete_function(x).graph
+    executable = get_backend("cuda").compile(graph)
+    assert any(info["kind"] == ("log_softmax" if log else "softmax") for info in executable.kernels.values())
+    got = executable.run(get_runtime().state, [x])[0]
+    want = get_backend("interpreter").compile(graph).run(get_runtime().state, [x])[0]
+    np.testing.assert_allclose(got, want, rtol=2e-6, atol=1e-7, equal_nan=True)
