@@ -46,7 +46,7 @@ def _kernel_supported(name, node, in_types):
         return node.type.dtype.is_floating and len(node.type.shape) >= 1 and axis in (-1, len(node.type.shape) - 1)
     if name == "shape":   # its sizes, symbolic ones from the entry's size arguments
         return all(type(d) is int or is_symbolic(d) for d in in_types[0].shape)
-    if name in ("concat", "stack", "tile", "gather", "sparse_xent"):
+    if name in ("concat", "stack", "tile", "gather", "take", "sparse_xent"):
         return True
     if name == "scatter_add":   # rows at one index tensor (map_fn's and scan's accumulators), or a basic key
         rows = node.attr("key") == (In(1),) and len(node.type.shape) >= 1   # (strided slicing's gradient)

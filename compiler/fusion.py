@@ -52,7 +52,8 @@ def classify(node, nodes, kernel_supported):
     if isinstance(lower, View):
         if len(node.inputs) == 1:
             return VIEW
-        return KERNEL if take_layout(node, nodes) is not None else PYTHON   # other tensor-index keys: eagerly
+        take = take_layout(node, nodes) is not None and kernel_supported("take", node, in_types)
+        return KERNEL if take else PYTHON   # other tensor-index keys: eagerly
     if isinstance(lower, Reduce):
         return REDUCE
     if isinstance(lower, Kernel):

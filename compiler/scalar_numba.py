@@ -84,10 +84,12 @@ def literal(value, dtype):
     return f"np.{dtype.name}({int(v)})"
 
 
-def render(expr, names):
-    """(source text of ``expr`` with operand k named ``names[k]``, the mathlib helpers it calls)."""
+def render(expr, names, call=None):
+    """(source text of ``expr`` with operand k named ``names[k]``, the mathlib helpers it calls). ``call(e, args,
+    helpers)`` renders a math function call (another backend's math library: compiler.cuda.scalar); default,
+    this module's ``MATH``."""
     helpers = set()
-    return _render(expr, names, helpers), frozenset(helpers)
+    return _render(expr, names, helpers, call or _call), frozenset(helpers)
 
 
 def cast_source(text, from_dtype, to_dtype):
@@ -95,8 +97,9 @@ def cast_source(text, from_dtype, to_dtype):
     return render(cast_expr(arg(0, from_dtype), to_dtype), [text])[0]
 
 
-def _render(e, names, helpers):
-    args = [_render(a, names, helpers) for a in e.args]
+def _render(e, names, helpers, call=None):
+    call = call or _call
+    args = [_render(a, names, helpers, call) for a in e.args]
     if e.op == "arg":
         return names[e.attr[0]]
     if e.op == "const":
@@ -106,7 +109,7 @@ def _render(e, names, helpers):
     if e.op == "select":
         return f"({args[1]} if {args[0]} else {args[2]})"
     if e.op == "call":
-        return _call(e, args, helpers)
+        return call(e, args, helpers)
     if e.op in COMPARISONS or (e.dtype.is_bool and e.op in ("bit_and", "bit_or", "bit_xor")):
         return f"({_OPERATORS[e.op].format(*args)})"  # bool results need no wrapping
     if e.op == "invert" and e.dtype.is_bool:

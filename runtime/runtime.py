@@ -21,6 +21,7 @@ from graphjit.tracer.shapes import num_elements
 from graphjit.tracer.subgraphs import nodes_within
 from graphjit.tracer.tensor import EagerTensor
 
+from .devices import blocks_open, current as current_device, on_block_open
 from .shadow import mode_of as _shadow_mode, run_compared as _run_compared
 from .config import config, on_change as _config_on_change
 from .eager import EagerContext
@@ -30,7 +31,6 @@ from .state import State, new_variable_id
 class Runtime:
     def __init__(self, seed=None):
         self.state = State(seed)
-        self.device = "cpu"
         self.eager = EagerContext(self)
         self._names = {}
         self._lock = threading.Lock()
@@ -71,7 +71,8 @@ class Runtime:
     def backend(self, jit_compile=None):
         if jit_compile is False:
             return get_backend("interpreter")
-        return get_backend(config.backend if self.device == "cpu" else self.device)
+        device = current_device()
+        return get_backend(config.backend if device.kind == "cpu" else device.kind)
 
     def executable(self, concrete):
         """The compiled form of a traced graph for the current backend (compiled once, then reused).
@@ -224,7 +225,8 @@ class Runtime:
             backend = self.backend(concrete.jit_compile)
             return _run_compared(concrete, backend, executable, self.state, tensors, compare)
         uid = concrete.uid
-        if uid not in self.fast_calls and concrete not in self._pending and config.version == version:
+        if (uid not in self.fast_calls and concrete not in self._pending and config.version == version
+                and not blocks_open()):   # (a shortcut skips the device choice: none while one is open)
             self.fast_calls[uid] = self._fast_call(executable)
         arrays = [t._value if type(t) is EagerTensor else np.asarray(t) for t in tensors]
         return [EagerTensor(a) for a in executable.run(self.state, arrays)]
@@ -338,6 +340,7 @@ def _settings_changed():
 
 
 _config_on_change(_settings_changed)
+on_block_open(_settings_changed)
 
 
 def _installed(runtime):

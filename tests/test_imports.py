@@ -116,10 +116,12 @@ def test_every_package_folder_is_listed_in_pyproject():
 
 
 def test_the_core_imports_no_optional_extra():
-    """Dask (graphjit[distributed]) and matplotlib ([plot]) are imported only when their features are used."""
+    """Dask (graphjit[distributed]), numba-cuda ([cuda]) and matplotlib ([plot]) are imported only when their
+    features are used."""
     import subprocess
     code = ("import sys, numpy as np, graphjit as gj\n"
             "gj.function(lambda x: gj.exp(x) + 1)(np.ones(3, np.float32))\n"
-            "print(sorted(m for m in sys.modules if m.split('.')[0] in ('dask', 'distributed', 'matplotlib')))\n")
+            "print(sorted(m for m in sys.modules if m.split('.')[0] in ('dask', 'distributed', 'matplotlib', 'numba_cuda')\n"
+            "             or m.startswith('numba.cuda')))\n")
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120, check=True)
     assert done.stdout.strip() == "[]"

@@ -54,6 +54,11 @@ class DataLossError(GraphjitError, ValueError):
     """Stored data is corrupt or unreadable (e.g. a checkpoint whose checksum does not match its index)."""
 
 
+class DeviceError(GraphjitError, RuntimeError):
+    """A device cannot be used: an unknown device name, or CUDA asked for where it cannot run (no numba-cuda, no
+    driver, no GPU, a compute capability too old); the message says which."""
+
+
 class ResourceExhaustedError(GraphjitError, MemoryError):
     """A tensor would need more memory than the machine has (e.g. ``gj.zeros((2**40, 2**40))``)."""
 

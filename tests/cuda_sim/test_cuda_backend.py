@@ -1,0 +1,131 @@
+"""The CUDA backend's kernels (compiler/cuda) against the CPU backend, under the CUDA simulator: every op case of
+tests/cases.py batched into graphs (each stage's elementwise loops and reductions run as CUDA kernels, the rest
+on the host between them), and fused graphs of the kinds the benchmark runs. Small arrays: the simulator runs each
+GPU thread as a Python thread."""
+import numpy as np
+import pytest
+
+import graphjit as gj
+from graphjit.compiler.backend import get_backend
+from graphjit.compiler.cuda import backend as cuda_backend
+from graphjit.runtime import get_runtime
+
+from cases import ALL_CASES
+from support import assert_same, flatten_results
+
+BATCH = 80
+# float32 math runs through CUDA's libdevice on a GPU (<= 2 ULP for exp/log/sin...; the simulator computes in
+# float64 and rounds), and float sums accumulate in float64 in a tree order rather than sequentially
+F32_RTOL, F32_ATOL = 2e-5, 1e-6
+F64_RTOL, F64_ATOL = 1e-12, 1e-300
+
+
+def _small(case):
+    return all(not isinstance(a, np.ndarray) or a.size <= 1024 for a in case.args)
+
+
+def _batches():
+    cases = [c for c in ALL_CASES if _small(c) and all(
+        isinstance(a, (np.ndarray, int, float, bool, str, type(None), tuple, list)) for a in c.args)]
+    return [cases[k:k + BATCH] for k in range(0, len(cases), BATCH)]
+
+
+BATCHES = _batches()
+
+
+def _batch_function(cases):
+    def run_all(*arrays):
+        it = iter(arrays)
+        outs = []
+        for case in cases:
+            args = [next(it) if isinstance(a, np.ndarray) else a for a in case.args]
+            outs.extend(flatten_results(case.fn(*args, **case.kwargs)))
+        return outs
+    return run_all, [a for case in cases for a in case.args if isinstance(a, np.ndarray)]
+
+
+@pytest.mark.parametrize("index", range(len(BATCHES)), ids=lambda k: f"batch{k}")
+def test_cuda_matches_cpu_on_every_op_case(index):
+    fn, arrays = _batch_function(BATCHES[index])
+    concrete = gj.function(fn).get_concrete_function(*arrays)
+    state = get_runtime().state
+    expected = get_backend("interpreter").compile(concrete.graph).run(state, arrays)
+    compiled = get_backend("cuda").compile(concrete.graph)
+    assert compiled.kernels, "no stage of the batch became CUDA kernels"
+    actual = compiled.run(state, arrays)
+    assert len(actual) == len(expected)
+    for k, (a, e) in enumerate(zip(actual, expected)):
+        rtol, atol = (F32_RTOL, F32_ATOL) if e.dtype == np.float32 else (F64_RTOL, F64_ATOL)
+        assert_same(a, e, rtol, atol, what=f"output {k} of batch {index}")
+
+
+@gj.function
+def fused(x, y, b):
+    z = gj.exp(-x * x) * y + gj.sin(x) * 0.5          # W1: one elementwise kernel
+    rows = gj.reduce_sum((x - y) ** 2, axis=1)          # a reduction with its producers inline
+    mean = gj.reduce_mean(gj.nn.relu(gj.transpose(x) + b[:, None]), axis=0, keepdims=True)   # through a view
+    return z, rows, mean, gj.reduce_max(x), gj.reduce_all(x > -2.0), gj.reduce_sum(gj.cast(x > 0, gj.int32))
+
+
+def test_fused_graphs_under_a_cuda_device_block():
+    rng = np.random.default_rng(3)
+    x, y = rng.normal(size=(33, 17)).astype(np.float32), rng.normal(size=(33, 17)).astype(np.float32)
+    b = rng.normal(size=17).astype(np.float32)
+    x[5, 3] = np.nan
+    gj.config.compile_in_background = False
+    expected = [t.numpy() for t in fused(x, y, b)]
+    before = dict(cuda_backend.TRANSFERS)
+    with gj.device("cuda"):
+        got = [t.numpy() for t in fused(x, y, b)]
+    assert cuda_backend.TRANSFERS["to_device"] > before["to_device"]   # it ran on the (simulated) GPU
+    for g, e in zip(got, expected):
+        assert g.dtype == e.dtype and g.shape == e.shape
+        np.testing.assert_allclose(g, e, rtol=2e-6, atol=1e-6, equal_nan=True)
+
+
+def test_reductions_are_deterministic_and_thread_order_free():
+    x = np.random.default_rng(4).normal(size=(3, 5000)).astype(np.float32)
+    f = gj.function(lambda x: gj.reduce_sum(x, axis=1))
+    gj.config.compile_in_background = False
+    with gj.device("cuda"):
+        runs = [f(x).numpy() for _ in range(3)]
+    assert all(np.array_equal(runs[0], r) for r in runs[1:])
+    np.testing.assert_allclose(runs[0], x.astype(np.float64).sum(axis=1), rtol=1e-6)
+
+
+def test_the_simulated_gpu_is_listed():
+    assert [d.name for d in gj.list_devices()] == ["cpu", "cuda:0"]
+    with pytest.raises(gj.errors.DeviceError, match="one device, cuda:0"):
+        with gj.device("cuda:1"):
+            pass
+
+
+@pytest.mark.parametrize("shapes, ta, tb", [(((5, 7), (7, 3)), False, False), (((7, 5), (7, 3)), True, False),
+                                            (((5, 7), (3, 7)), False, True), (((2, 5, 6), (6, 9)), False, False),
+                                            (((1, 9), (9, 1)), False, False)])
+def test_tiled_matmul_and_its_epilogue(shapes, ta, tb):
+    rng = np.random.default_rng(5)
+    a, b = (rng.normal(size=s).astype(np.float32) for s in shapes)
+    f = gj.function(lambda a, b: gj.nn.relu(gj.matmul(a, b, transpose_a=ta, transpose_b=tb) + 0.5))
+    graph = f.get_concrete_function(a, b).graph
+    executable = get_backend("cuda").compile(graph)
+    assert any(info["kind"] == "matmul" for info in executable.kernels.values())
+    got = executable.run(get_runtime().state, [a, b])[0]
+    want = np.maximum(np.matmul(np.swapaxes(a, -1, -2) if ta else a, np.swapaxes(b, -1, -2) if tb else b) + 0.5, 0)
+    np.testing.assert_allclose(got, want, rtol=1e-5, atol=1e-6)
+
+
+@pytest.mark.parametrize("log", [False, True])
+def test_softmax_rows(log):
+    rng = np.random.default_rng(6)
+    x = (rng.normal(size=(6, 70)) * 5).astype(np.float32)
+    x[1, 3] = np.nan
+    x[2] = -np.inf
+    x[3, 10] = np.inf
+    op = gj.nn.log_softmax if log else gj.nn.softmax
+    graph = gj.function(lambda x: op(x)).get_concrete_function(x).graph
+    executable = get_backend("cuda").compile(graph)
+    assert any(info["kind"] == ("log_softmax" if log else "softmax") for info in executable.kernels.values())
+    got = executable.run(get_runtime().state, [x])[0]
+    want = get_backend("interpreter").compile(graph).run(get_runtime().state, [x])[0]
+    np.testing.assert_allclose(got, want, rtol=2e-6, atol=1e-7, equal_nan=True)

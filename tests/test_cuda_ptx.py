@@ -1,0 +1,102 @@
+"""The CUDA kernels the test graphs generate compile to PTX for compute capabilities 7.5 and 9.0 (numba.cuda's
+compile_ptx: NVVM and NVRTC from the nvidia-nvvm / nvidia-cuda-nvrtc packages, no GPU needed). The simulator
+suite (tests/cuda_sim) runs the kernels as Python; this checks that numba.cuda can type and lower their source.
+
+A compile takes ~0.3 s and the op cases write ~1000 kernels, so the suite compiles a cover: kernels are taken in
+order while they hold an (op, kernel kind) pair no earlier one held (~90 pairs: every op's scalar rule, in an
+elementwise loop and in a reduction's producers). ``GRAPHJIT_PTX_ALL=1`` compiles every kernel of a distinct
+code shape (minutes)."""
+import os
+
+import numpy as np
+import pytest
+
+import graphjit as gj
+
+cuda = pytest.importorskip("numba.cuda")   # the [cuda] extra; the test extra installs it
+
+from cases import ALL_CASES  # noqa: E402
+
+CAPABILITIES = [(7, 5), (9, 0)]
+
+
+def _nvvm_problem():
+    def probe(x):
+        x[0] = 1.0
+    try:
+        cuda.compile_ptx(probe, "void(float32[::1])", cc=CAPABILITIES[0])
+    except Exception as err:  # noqa: BLE001 - NVVM/NVRTC missing or unloadable: the reason is printed
+        return f"{type(err).__name__}: {str(err).splitlines()[0][:200]}"
+    return None
+
+
+PROBLEM = _nvvm_problem()
+
+
+def _shape_of_code(source):
+    """A kernel's source with its buffer names, value names and numbers (sizes, strides, offsets) blanked: kernels
+    that differ only there type and lower alike, so one of them is compiled."""
+    import re
+    return re.sub(r"\b\d+\b", "N", re.sub(r"\b[blvd]+\d+\b", "X", source.split("\n", 2)[2]))
+
+
+def _kernels(function, arrays):
+    """(code shape, (kind, op) pairs, Python function, signature) of every kernel the backend writes for the graph."""
+    from graphjit.compiler.backend import get_backend
+    from graphjit.compiler.cuda import backend  # noqa: F401  (registers it)
+    from graphjit.compiler.schedule import make_schedule
+    cuda_backend = get_backend("cuda")
+    concrete = gj.function(function).get_concrete_function(*arrays)
+    rendering = cuda_backend.render(make_schedule(concrete.graph, cuda_backend.capabilities))
+    module = cuda_backend.load(rendering, make_schedule(concrete.graph, cuda_backend.capabilities))
+    for writer in rendering.writers:
+        for name, buffers, *_ in writer.launches:
+            types = ", ".join(f"{writer._arg_type(b)}[::1]" for b in buffers)
+            info = writer.kernels[name]
+            pairs = {(info["kind"], op) for op in info["ops"]}
+            yield _shape_of_code(info["source"]), pairs, getattr(module, name).py_func, f"void({types})"
+
+
+def _graphs():
+    cases = [c for c in ALL_CASES if all(isinstance(a, (np.ndarray, int, float, bool, str, type(None), tuple, list))
+                                         for a in c.args)]
+    for k in range(0, len(cases), 150):
+        batch = cases[k:k + 150]
+        yield f"cases{k // 150}", _batch_function(batch), [a for c in batch for a in c.args
+                                                          if isinstance(a, np.ndarray)]
+
+
+def _batch_function(batch):
+    from support import flatten_results
+
+    def run_all(*arrays):
+        it = iter(arrays)
+        outs = []
+        for case in batch:
+            args = [next(it) if isinstance(a, np.ndarray) else a for a in case.args]
+            outs.extend(flatten_results(case.fn(*args, **case.kwargs)))
+        return outs
+    return run_all
+
+
+GRAPHS = list(_graphs())
+_COMPILED = set()   # code shapes compiled by an earlier graph's test
+_COVERED = set()    # (kind, op) pairs a compiled kernel held
+EVERY_KERNEL = os.environ.get("GRAPHJIT_PTX_ALL", "0") not in ("", "0")
+
+
+@pytest.mark.skipif(PROBLEM is not None, reason=f"NVVM cannot compile here: {PROBLEM}")
+@pytest.mark.parametrize("name, function, arrays", GRAPHS, ids=[g[0] for g in GRAPHS])
+def test_every_generated_kernel_compiles_to_ptx(name, function, arrays):
+    seen, count = _COMPILED, 0
+    for code, pairs, pyfunc, signature in _kernels(function, arrays):
+        key = (code, signature)
+        if key in seen or not (EVERY_KERNEL or pairs - _COVERED):
+            continue
+        seen.add(key)
+        _COVERED.update(pairs)
+        for cc in CAPABILITIES:
+            ptx, _ = cuda.compile_ptx(pyfunc, signature, cc=cc)
+            assert f".target sm_{cc[0]}{cc[1]}" in ptx, code
+        count += 1
+    assert count > 0 or name != "cases0"

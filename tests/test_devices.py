@@ -1,0 +1,58 @@
+"""gj.device / gj.list_devices / DeviceError in the main process (no GPU here, no simulator), and the CUDA backend's
+own suite (tests/cuda_sim) run under Numba's CUDA simulator in a process of its own."""
+import os
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+
+import graphjit as gj
+from graphjit.errors import DeviceError
+from graphjit.runtime import devices
+
+
+@pytest.mark.parametrize("spec, name", [("cpu", "cpu"), ("CPU", "cpu"), ("cuda", "cuda:0"), ("cuda:1", "cuda:1"),
+                                        ("gpu:2", "cuda:2"), ("/GPU:0", "cuda:0"), ("/device:GPU:3", "cuda:3")])
+def test_device_names(spec, name):
+    assert devices.parse(spec).name == name
+
+
+@pytest.mark.parametrize("spec", ["tpu", "cuda:x", "cpu:1", "", 3])
+def test_unknown_devices_are_refused_by_name(spec):
+    with pytest.raises(DeviceError, match="device"):
+        with gj.device(spec):
+            pass
+
+
+def test_a_cpu_block_runs_as_before():
+    f = gj.function(lambda x: gj.exp(x) * 2.0)
+    x = np.linspace(-1, 1, 7, dtype=np.float32)
+    with gj.device("cpu"):
+        inside = f(x).numpy()
+    np.testing.assert_array_equal(inside, f(x).numpy())
+    assert devices.current() is devices.CPU and not devices.blocks_open()
+
+
+def test_cuda_where_it_cannot_run_says_why(monkeypatch):
+    if devices.cuda_problem(0) is None:
+        pytest.skip("this machine can run CUDA: the refusal cannot be observed here")
+    with pytest.raises(DeviceError, match="cuda:0 cannot be used: .*(numba-cuda|driver|GPU)"):
+        with gj.device("cuda"):
+            pass
+    assert [d.name for d in gj.list_devices()] == ["cpu"]
+    monkeypatch.setitem(sys.modules, "numba.cuda", None)   # numba-cuda absent: the extra is named
+    with pytest.raises(DeviceError, match=r"pip install 'graphjit\[cuda\]'"):
+        with gj.device("cuda:0"):
+            pass
+
+
+def test_the_cuda_backend_suite_under_the_simulator():
+    pytest.importorskip("numba.cuda")   # the [cuda] extra; the test extra installs it
+    root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    env = dict(os.environ, NUMBA_ENABLE_CUDASIM="1")
+    done = subprocess.run([sys.executable, "-m", "pytest", "-q", "-W", "ignore::RuntimeWarning", "-p", "no:cacheprovider",
+                           os.path.join(root, "tests", "cuda_sim")], capture_output=True, text=True, env=env,
+                          timeout=1200, cwd=root)
+    assert done.returncode == 0, done.stdout[-4000:] + done.stderr[-2000:]
+    assert " passed" in done.stdout and "failed" not in done.stdout.splitlines()[-1]
