@@ -21,6 +21,7 @@ from .affine import AffineMap
 from .fusion import REDUCE, SCALAR
 from .control_flow_writer import ControlFlowWriter
 from .kernel_writers import KernelWriters
+from .random_writer import RandomWriter
 from .scalar_numba import cast_source as cast
 from .scalar_numba import literal, render
 
@@ -61,7 +62,7 @@ def _index(offset, strides, names, safe=None):
     return f"np.uint64({' + '.join(terms)})" if terms else "0"
 
 
-class StageWriter(KernelWriters, ControlFlowWriter):
+class StageWriter(KernelWriters, ControlFlowWriter, RandomWriter):
     """Emits the functions of one compiled stage."""
 
     def __init__(self, name, plan, graph, kernel_supported=None):
@@ -80,6 +81,9 @@ class StageWriter(KernelWriters, ControlFlowWriter):
         self.mathlib = set()
         self.entry_shapes = []  # per entry argument (write()'s order): the shape the entry takes it in
         self.flat_entry = False  # True: the entry takes every buffer flat (a sub-entry called from compiled code)
+        # The random generators its draws use, by op seed (None: the global stream): arguments after the buffers
+        self.generators = []
+        self.function_generators = {}   # function name -> the op seeds it draws from
         # The graph's symbolic sizes (an input_signature's None dims): trailing int64 arguments of every function
         # of the stage, named as in the shapes' text (``n0``), so that ``str(size)`` is the code of a size.
         self.symbols = graph_symbols(graph)
@@ -108,6 +112,16 @@ class StageWriter(KernelWriters, ControlFlowWriter):
         """Argument name of a buffer: ``b<node id>``, or ``s<k>`` for scratch buffer -k-1."""
         return f"b{b}" if b >= 0 else f"s{-b - 1}"
 
+    def _generator_names(self, seeds):
+        """The argument names of the generators of op ``seeds``, in one fixed order (the global stream first)."""
+        return [self.generator(seed) for seed in entry_order(seeds)]
+
+    @property
+    def entry_generators(self):
+        """The op seeds of the generators the entry takes, in its argument order (the runner passes
+        ``state.rng_for(seed)`` for each)."""
+        return entry_order(self.generators)
+
     def _arg_type(self, b):
         dtype = self._node(b).type.dtype.np if b >= 0 else self.scratch[b][1]
         return "boolean" if dtype == np.bool_ else dtype.name
@@ -121,17 +135,21 @@ class StageWriter(KernelWriters, ControlFlowWriter):
         self.scratch[b] = ((size,), np.dtype(dtype))
         return b
 
-    def _function(self, kind, buffers, body, parallel, separate=False, group=None, flops=0):
+    def _function(self, kind, buffers, body, parallel, separate=False, group=None, flops=0, generators=()):
         """A kernel: its own Numba function when it is parallel or ``separate``, else inlined into the stage
         entry. Each Numba function costs ~0.1 s to compile, and test graphs hold hundreds of small loops.
+        ``generators``: the op seeds of the random generators it draws from (arguments after the buffers).
         (Reductions and row kernels are ``separate``: they once needed their own fastmath flags. Inlining the
         serial ones would now save compile time, but their vectorisation there has not been measured.)"""
         buffers = sorted(set(buffers))
         fname = f"{self.name}_{kind}{len(self.functions)}"
         inline = not parallel and not separate
         start = len(self.lines)
+        generators = self._generator_names(generators)
+        self.function_generators[fname] = generators
         if not inline:
-            sig = ", ".join([f"{self._arg_type(b)}[::1]" for b in buffers] + ["int64"] * len(self.symbols))
+            sig = ", ".join([f"{self._arg_type(b)}[::1]" for b in buffers] + [GENERATOR_TYPE] * len(generators)
+                            + ["int64"] * len(self.symbols))
             # No fastmath flags at all. No FMA contraction: fusing `-exp(x) + x` into one FMA skips the
             # product's overflow to -inf and turns NumPy's NaN into inf (found by tests/test_fusion_fuzz.py).
             # No 'reassoc' either: Numba gives it to every instruction of the function, the fused elementwise
@@ -139,7 +157,7 @@ class StageWriter(KernelWriters, ControlFlowWriter):
             # only its accumulation, by mathlib's reassoc_add/reassoc_mul, which still vectorises the sum.
             self.lines.append(f"@numba.njit('void({sig})', parallel={parallel}, cache=GJ_CACHE, error_model='numpy', "
                               f"boundscheck=False, nogil=True, _nrt=False)")
-            self.lines.append(f"def {fname}({', '.join([self._arg(b) for b in buffers] + self.symbols)}):")
+            self.lines.append(f"def {fname}({', '.join([self._arg(b) for b in buffers] + generators + self.symbols)}):")
             self.lines.extend("    " + line for line in body)
             self.lines.append("")
             source = "\n".join(self.lines[start:])
@@ -307,7 +325,8 @@ class StageWriter(KernelWriters, ControlFlowWriter):
                    "tile": self.tile, "concat": self.concatenate, "stack": self.concatenate, "logsumexp": self.logsumexp,
                    "argmax": lambda g: self.arg_reduce(g, largest=True),
                    "argmin": lambda g: self.arg_reduce(g, largest=False),
-                   "cond": self.control_flow, "while_loop": self.control_flow}
+                   "cond": self.control_flow, "while_loop": self.control_flow, "random_uniform": self.random_draw,
+                   "random_normal": self.random_draw, "random_truncated_normal": self.random_draw}
         for group in self.plan.groups:
             writers[group.kind](group)
         args = sorted({b for _, buffers, _ in self.functions for b in buffers})
@@ -322,19 +341,21 @@ class StageWriter(KernelWriters, ControlFlowWriter):
         # from compiled code on flat buffers: it takes them flat.
         self.entry_shapes = [(num_elements(self._buffer_shape(b)),) if self.flat_entry else self._buffer_shape(b)
                              for b in args]
+        generators = self._generator_names(self.generators)
         sig = ", ".join([_array_type(self._arg_type(b), len(shape)) for b, shape in zip(args, self.entry_shapes)]
-                        + ["int64"] * len(self.symbols))
+                        + [GENERATOR_TYPE] * len(generators) + ["int64"] * len(self.symbols))
         params = [self._arg(b) if len(shape) == 1 else f"{self._arg(b)}nd" for b, shape in zip(args, self.entry_shapes)]
         self.lines.append(f"@numba.njit('void({sig})', cache=GJ_CACHE, error_model='numpy', boundscheck=False, "
                           f"nogil=True, _nrt=False)")
-        self.lines.append(f"def {self.name}({', '.join(params + self.symbols)}):")
+        self.lines.append(f"def {self.name}({', '.join(params + generators + self.symbols)}):")
         for b, shape in zip(args, self.entry_shapes):
             if len(shape) != 1:
                 self.lines.append(f"    {self._arg(b)} = flat_view({self._arg(b)}nd)")
                 self.mathlib.add("flat_view")
         for fname, buffers, inline_body in self.functions:
             if inline_body is None:
-                self.lines.append(f"    {fname}({', '.join([self._arg(b) for b in buffers] + self.symbols)})")
+                called = [self._arg(b) for b in buffers] + self.function_generators[fname] + self.symbols
+                self.lines.append(f"    {fname}({', '.join(called)})")
             else:
                 self.lines.append(f"    # {fname}")
                 self.lines.extend("    " + line for line in inline_body)
@@ -342,6 +363,15 @@ class StageWriter(KernelWriters, ControlFlowWriter):
             self.lines.append("    pass")
         self.lines.append("")
         return args
+
+
+# Numba's type of an np.random.Generator argument (any bit generator: Numba reaches it through its ctypes view)
+GENERATOR_TYPE = 'NumPyRandomGeneratorType("NumPyRandomGeneratorType")'
+
+
+def entry_order(seeds):
+    """Op seeds in the order entries take their generators (and the runner locks them): None first."""
+    return sorted(set(seeds), key=lambda seed: (seed is not None, seed or 0))
 
 
 def _array_type(dtype, rank):

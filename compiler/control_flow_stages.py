@@ -21,7 +21,7 @@ import numpy as np
 
 from graphjit.tracer.ir import TensorType, TupleType
 from graphjit.tracer.shapes import num_elements
-from graphjit.tracer.subgraphs import has_effects, subgraphs_of
+from graphjit.tracer.subgraphs import subgraphs_of
 
 from .fusion import CONSTANT, INPUT, KERNEL, PYTHON, StagePlan, classify
 from .scalar_numba import literal
@@ -46,8 +46,9 @@ def subgraph_kinds(graph, kernel_supported):
 
 def plan_subgraph(graph, kernel_supported):
     """The StagePlan of ``graph`` as one compiled stage whose outputs are materialised, or None when it cannot be
-    one: effects, a node that would run eagerly, a value that is not a tensor, or a constant too large to embed."""
-    if has_effects(graph) or _too_large_constant(graph) or not all(_plain_type(n) for n in graph.nodes):
+    one: a node that would run eagerly (random draws have kernels: see compiler.random_writer), a value that is
+    not a tensor, or a constant too large to embed."""
+    if _too_large_constant(graph) or not all(_plain_type(n) for n in graph.nodes):
         return None
     kinds = subgraph_kinds(graph, kernel_supported)
     if PYTHON in kinds.values():
@@ -99,6 +100,7 @@ class _Emitter:
     def __init__(self, writer, node_id):
         self.writer, self.node_id = writer, node_id
         self.lines, self.buffers, self.flags, self.sub_sources, self.prologue = [], [], [], [], []
+        self.generators = []   # op seeds of the random generators its sub-entries draw from
         self.indent = ""
 
     def emit(self, line):
@@ -139,7 +141,7 @@ def write_array_control_flow(writer, group):
         _write_while(out, node, operands, results)
     zeroed = [f"{out.writer._arg(flag)}[0] = 0" for flag in out.flags]   # a check that does not run must not report
     writer._function(node.op, out.buffers, zeroed + out.prologue + out.lines, parallel=False, separate=True,
-                     group=group)
+                     group=group, generators=out.generators)
     info = writer.kernels[writer.functions[-1][0]]
     info["source"] = "\n".join(out.sub_sources + [info["source"]])
     for flag in out.flags:   # the runner re-runs the node eagerly, which raises the op's own error
@@ -250,7 +252,9 @@ def _call_subgraph(out, graph, tag, inputs, targets):
             names[b] = out.buffer(scratch)
             if any(flag == b for flag, _, _ in sub.checks):
                 out.flags.append(scratch)
-    out.emit(f"{sub.name}({', '.join(names[b] for b in args)})")
+    out.generators += sub.entry_generators   # (the same names in every function: see StageWriter.generator)
+    passed = [names[b] for b in args] + [writer.generator(seed) for seed in sub.entry_generators]
+    out.emit(f"{sub.name}({', '.join(passed)})")
     flags = [names[flag] for flag, _, _ in sub.checks]
     if flags:   # a bad index inside: stop at once (the flag stays set, and the runner raises)
         out.emit(f"if {' or '.join(f'{f}[0] != 0' for f in flags)}:")

@@ -22,7 +22,7 @@ from graphjit.tracer.ir import In
 from graphjit.tracer.registry import OPS
 from graphjit.tracer.symbolic import is_symbolic, shape_is_symbolic
 
-from . import blas
+from . import blas, random_writer
 from .backend import Executable, register_backend
 from .cache import has_entry, load_module
 from .codegen import StageWriter
@@ -52,6 +52,8 @@ def _kernel_supported(name, node, in_types):
         rows = node.attr("key") == (In(1),) and len(node.type.shape) >= 1   # (strided slicing's gradient)
         symbolic = any(shape_is_symbolic(t.shape) for t in (node.type, *in_types))   # (written for known sizes)
         return (rows or strided_scatter_view(node) is not None) and node.type.dtype.kind in "fiu" and not symbolic
+    if name in ("random_uniform", "random_normal", "random_truncated_normal"):   # bit for bit the eager draws
+        return random_writer.supported(node)
     if name in ("cond", "while_loop"):   # real branches and loops over scalars (compiler.control_flow_writer)
         return scalar_control_flow(node) or array_control_flow(node, _kernel_supported)   # or arrays
     rank = len(in_types[0].shape)
@@ -80,8 +82,10 @@ class CompiledStep:
     in-place output's owner is the input buffer it overwrites."""
     kind = "compiled"
 
-    def __init__(self, name, args, plan, graph, scratch, kernels, variable_in_place, checks=(), entry_shapes=None):
+    def __init__(self, name, args, plan, graph, scratch, kernels, variable_in_place, checks=(), entry_shapes=None,
+                 generators=()):
         self.name = name
+        self.generators = list(generators)          # op seeds: the entry's trailing generator arguments
         # (flag owner, node id, operand owners): after the entry, a set flag re-runs the node eagerly to raise
         self.checks = [(f"s{name}_{-flag}", node_id, operands) for flag, node_id, operands in checks]
         self.entry = None
@@ -133,7 +137,7 @@ class CompiledGraph(Executable):
             w = writers[stage.name]
             step = CompiledStep(w.name, rendering.args[stage.name], stage.plan, self.pure, w.scratch, list(w.kernels),
                                 _variable_updates_in_place(stage.plan, self.pure, self.effects, earlier), w.checks,
-                                rendering.entry_shapes[stage.name])
+                                rendering.entry_shapes[stage.name], w.entry_generators)
             step.entry = getattr(module, step.name)
             self.steps.append(step)
             earlier.update(stage.nodes)
@@ -181,7 +185,8 @@ def _variable_updates_in_place(plan, graph, effects, earlier=frozenset()):
 
 def _module_source(writers):
     names = sorted(set().union(*(w.mathlib for w in writers))) if writers else []
-    math_names = [n for n in names if not n.startswith("gj_") and n != "flat_view"]
+    math_names = [n for n in names if not n.startswith(("gj_", "rng_")) and n != "flat_view"]
+    random_names = [n for n in names if n.startswith("rng_")]
     blas_names = [n for n in names if n.startswith("gj_")]
     header = ["import math", "import numba", "import numpy as np"]
     if math_names:
@@ -192,6 +197,10 @@ def _module_source(writers):
     if "flat_view" in names:
         from . import flat_view as views  # its code is inlined into the entries: its hash joins the cache key
         header.append(f"from graphjit.compiler.flat_view import flat_view  # flat_view {views.SOURCE_SHA256[:16]}")
+    if random_names:
+        from . import random_numba  # inlined into the entries too
+        header.append(f"from graphjit.compiler.random_numba import {', '.join(random_names)}  "
+                      f"# random_numba {random_numba.SOURCE_SHA256[:16]}")
     if blas_names:
         header.append(f"from graphjit.compiler.blas import {', '.join(blas_names)}")
     body = [line for w in writers for line in w.lines]

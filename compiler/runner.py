@@ -108,11 +108,21 @@ def build_runner(graph, effects, steps, constants, tensors=False, read_locations
             env[f"entry_shapes{s}"] = step.entry_shapes
             wanted_shapes = f"entry_shapes{s}"
         args = ", ".join(passed)
-        sym_args = "".join(f", {n}" for n in symbols)
-        emit("    try:")
-        emit(f"        entry{s}({args}{sym_args})")
-        emit("    except TypeError:  # a non-contiguous or read-only input (a view, a constant): copy it")
-        emit(f"        entry{s}(*[entry_argument(a, shape) for a, shape in zip(({args},), {wanted_shapes})]{sym_args})")
+        # random generators (the stream of each op seed), then the symbolic sizes: after the buffers
+        generators = [f"rng{s}_{k}" for k in range(len(step.generators))]
+        sym_args = "".join(f", {n}" for n in generators + symbols)
+        indent = "    "
+        for name, seed in zip(generators, step.generators):
+            # Numba draws without the Generator's lock, which NumPy's own methods take: the runner holds it (the
+            # entries take generators in one order, so two threads never wait for each other's)
+            emit(f"{indent}{name} = state.rng_for({seed!r})")
+            emit(f"{indent}with {name}.bit_generator.lock:")
+            indent += "    "
+        emit(f"{indent}try:")
+        emit(f"{indent}    entry{s}({args}{sym_args})")
+        emit(f"{indent}except TypeError:  # a non-contiguous or read-only input (a view, a constant): copy it")
+        emit(f"{indent}    entry{s}(*[entry_argument(a, shape) for a, shape in zip(({args},), {wanted_shapes})]"
+             f"{sym_args})")
         for flag, i, operands in step.checks:  # e.g. a gather index out of range: the op's own error
             node = graph.nodes[i]
             _bind_node(env, i, node)
