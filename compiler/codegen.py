@@ -84,6 +84,7 @@ class StageWriter(KernelWriters, ControlFlowWriter, RandomWriter):
         # The random generators its draws use, by op seed (None: the global stream): arguments after the buffers
         self.generators = []
         self.function_generators = {}   # function name -> the op seeds it draws from
+        self.constant_buffers = {}   # scratch id -> the constant array the runner passes in it (never written)
         # The graph's symbolic sizes (an input_signature's None dims): trailing int64 arguments of every function
         # of the stage, named as in the shapes' text (``n0``), so that ``str(size)`` is the code of a size.
         self.symbols = graph_symbols(graph)
@@ -122,6 +123,13 @@ class StageWriter(KernelWriters, ControlFlowWriter, RandomWriter):
         ``state.rng_for(seed)`` for each)."""
         return entry_order(self.generators)
 
+    def constant_buffer(self, value):
+        """A scratch buffer that holds constant ``value`` (flat): the runner passes the array itself (large
+        constants of control-flow subgraphs, which the source would hold as text)."""
+        b = self._scratch(value.size, value.dtype)
+        self.constant_buffers[b] = np.array(value, order="C").reshape(-1)   # (writable: the signatures want it)
+        return b
+
     def _arg_type(self, b):
         dtype = self._node(b).type.dtype.np if b >= 0 else self.scratch[b][1]
         return "boolean" if dtype == np.bool_ else dtype.name
@@ -135,7 +143,8 @@ class StageWriter(KernelWriters, ControlFlowWriter, RandomWriter):
         self.scratch[b] = ((size,), np.dtype(dtype))
         return b
 
-    def _function(self, kind, buffers, body, parallel, separate=False, group=None, flops=0, generators=()):
+    def _function(self, kind, buffers, body, parallel, separate=False, group=None, flops=0, generators=(),
+                  nogil=True):
         """A kernel: its own Numba function when it is parallel or ``separate``, else inlined into the stage
         entry. Each Numba function costs ~0.1 s to compile, and test graphs hold hundreds of small loops.
         ``generators``: the op seeds of the random generators it draws from (arguments after the buffers).
@@ -156,7 +165,7 @@ class StageWriter(KernelWriters, ControlFlowWriter, RandomWriter):
             # producers included ((x * b) * b became x * (b * b): inf * 0 = NaN). A reduction reassociates
             # only its accumulation, by mathlib's reassoc_add/reassoc_mul, which still vectorises the sum.
             self.lines.append(f"@numba.njit('void({sig})', parallel={parallel}, cache=GJ_CACHE, error_model='numpy', "
-                              f"boundscheck=False, nogil=True, _nrt=False)")
+                              f"boundscheck=False, nogil={nogil}, _nrt=False)")
             self.lines.append(f"def {fname}({', '.join([self._arg(b) for b in buffers] + generators + self.symbols)}):")
             self.lines.extend("    " + line for line in body)
             self.lines.append("")
@@ -326,7 +335,8 @@ class StageWriter(KernelWriters, ControlFlowWriter, RandomWriter):
                    "argmax": lambda g: self.arg_reduce(g, largest=True),
                    "argmin": lambda g: self.arg_reduce(g, largest=False),
                    "cond": self.control_flow, "while_loop": self.control_flow, "random_uniform": self.random_draw,
-                   "random_normal": self.random_draw, "random_truncated_normal": self.random_draw}
+                   "random_normal": self.random_draw, "random_truncated_normal": self.random_draw,
+                   "print": self.print_kernel}
         for group in self.plan.groups:
             writers[group.kind](group)
         args = sorted({b for _, buffers, _ in self.functions for b in buffers})

@@ -11,7 +11,8 @@ import numpy as np
 
 
 class RandomWriter:
-    """Mixin of ``codegen.StageWriter``: one kernel per draw node."""
+    """Mixin of ``codegen.StageWriter``: one kernel per draw node, and one per ``print`` that compiled control
+    flow holds (the other effect that runs inside a loop)."""
 
     def generator(self, seed):
         """The argument name of the generator an op with op-level ``seed`` draws from (None: the global one)."""
@@ -64,6 +65,20 @@ class RandomWriter:
             body += [f"if not ({p} == 0 and {q} == 1):", f"    for i in range({n}):",
                      f"        b{r}[i] = b{r}[i] * {q} + {p}"]
         self._function("random", buffers, body, False, group=group, generators=[node.attr("seed")])
+
+    def print_kernel(self, group):
+        """``gj.print`` inside compiled code: its operands' addresses handed to compiler.print_callback through
+        ``numba.objmode`` (a function of its own without ``nogil``: object mode takes the GIL back)."""
+        r = group.members[0]
+        node = self._node(r)
+        operands = [self.plan.resolve(j) for j, _ in group.operands]
+        types = tuple((tuple(self._node(j).type.shape), self._node(j).type.dtype.np.str) for j in node.inputs)
+        spec = f"{self.name}_print{r}"
+        self.lines.append(f"{spec} = {(node.attr('template'), node.attr('sep'), node.attr('end'), node.attr('stream'), types)!r}")
+        self.mathlib.add("print_values")
+        addresses = "".join(f", b{j}.ctypes.data" for j in operands)
+        body = [f"b{r}[0] = True", "with numba.objmode():", f"    print_values({spec}{addresses})"]
+        self._function("print", operands + [r], body, False, separate=True, group=group, nogil=False)
 
 
 def supported(node):

@@ -86,6 +86,10 @@ def build_runner(graph, effects, steps, constants, tensors=False, read_locations
             continue
         passed = []
         in_place = step.variable_in_place
+        for owner, value in step.constant_buffers.items():   # large constants: passed as they are, never written
+            env[f"k{owner}"] = value
+            names[owner] = f"k{owner}"
+            shapes[owner] = value.shape
         for (node_id, owner, shape, dtype), wanted in zip(step.args, step.entry_shapes):
             if owner not in names:  # allocated here (see _emit_buffers)
                 allocated[owner] = (tuple(shape), dtype)
