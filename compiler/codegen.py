@@ -154,7 +154,8 @@ class StageWriter(KernelWriters, ControlFlowWriter, RandomWriter):
         fname = f"{self.name}_{kind}{len(self.functions)}"
         inline = not parallel and not separate
         start = len(self.lines)
-        generators = self._generator_names(generators)
+        seeds = generators
+        generators = self._generator_names(seeds)
         self.function_generators[fname] = generators
         if not inline:
             sig = ", ".join([f"{self._arg_type(b)}[::1]" for b in buffers] + [GENERATOR_TYPE] * len(generators)
@@ -175,7 +176,7 @@ class StageWriter(KernelWriters, ControlFlowWriter, RandomWriter):
         self.functions.append((fname, buffers, body if inline else None))
         ops = [self._node(m).op for m in group.members] if group is not None else []
         self.kernels[fname] = {"source": source, "buffers": buffers, "kind": kind, "ops": ops, "parallel": parallel,
-                               "flops": flops, "inline": inline}
+                               "flops": flops, "inline": inline, "generators": entry_order(seeds)}
 
     def _expressions(self, group):
         """The scalar expression of each elementwise member of ``group`` (its op's ``Scalar`` rule)."""
@@ -340,7 +341,8 @@ class StageWriter(KernelWriters, ControlFlowWriter, RandomWriter):
         for group in self.plan.groups:
             writers[group.kind](group)
         args = sorted({b for _, buffers, _ in self.functions for b in buffers})
-        if len(self.functions) == 1 and self.functions[0][2] is None:
+        # (a stage entry that draws turns its generators' pointer arrays into Generators first: not a kernel alone)
+        if len(self.functions) == 1 and self.functions[0][2] is None and (self.flat_entry or not self.generators):
             self.entry_shapes = [(num_elements(self._buffer_shape(b)),) for b in args]
             self.lines.append(f"{self.name} = {self.functions[0][0]}  # one kernel: it is the entry")
             self.lines.append("")
@@ -351,13 +353,20 @@ class StageWriter(KernelWriters, ControlFlowWriter, RandomWriter):
         # from compiled code on flat buffers: it takes them flat.
         self.entry_shapes = [(num_elements(self._buffer_shape(b)),) if self.flat_entry else self._buffer_shape(b)
                              for b in args]
+        # Generators: a sub-entry takes them as they are; a stage entry, called from Python, takes each as its
+        # pointer array (compiler.random_numba.generator_at: unboxing a Generator object costs ~7 us and leaks it)
         generators = self._generator_names(self.generators)
+        generator_type = GENERATOR_TYPE if self.flat_entry else "uint64[::1]"
         sig = ", ".join([_array_type(self._arg_type(b), len(shape)) for b, shape in zip(args, self.entry_shapes)]
-                        + [GENERATOR_TYPE] * len(generators) + ["int64"] * len(self.symbols))
+                        + [generator_type] * len(generators) + ["int64"] * len(self.symbols))
         params = [self._arg(b) if len(shape) == 1 else f"{self._arg(b)}nd" for b, shape in zip(args, self.entry_shapes)]
+        params += generators if self.flat_entry else [f"{g}_at" for g in generators]
         self.lines.append(f"@numba.njit('void({sig})', cache=GJ_CACHE, error_model='numpy', boundscheck=False, "
                           f"nogil=True, _nrt=False)")
-        self.lines.append(f"def {self.name}({', '.join(params + generators + self.symbols)}):")
+        self.lines.append(f"def {self.name}({', '.join(params + self.symbols)}):")
+        if generators and not self.flat_entry:
+            self.lines.extend(f"    {g} = generator_at({g}_at)" for g in generators)
+            self.mathlib.add("generator_at")
         for b, shape in zip(args, self.entry_shapes):
             if len(shape) != 1:
                 self.lines.append(f"    {self._arg(b)} = flat_view({self._arg(b)}nd)")

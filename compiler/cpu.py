@@ -5,7 +5,8 @@ fused stage to Numba source (compiler.codegen), loading the module through the k
 and assembling the runner that calls the entries (compiler.runner).
 
 A graph with only compilable ops becomes one compiled stage, i.e. one Numba entry called once per
-run. Ops without a compiled form (random draws, gathers, ...) run eagerly between compiled stages.
+run. Ops without a compiled form run eagerly between compiled stages; random draws are kernels drawing from the
+runtime's generator, which the entry takes as an argument (compiler.random_writer).
 Inputs are passed as C-contiguous buffers (in the shapes ``CompiledStep.entry_shapes`` says); outputs
 and intermediates are allocated here, in Python (allocating large arrays inside jitted code faults pages
 in a single thread).
@@ -189,8 +190,8 @@ def _variable_updates_in_place(plan, graph, effects, earlier=frozenset()):
 
 def _module_source(writers):
     names = sorted(set().union(*(w.mathlib for w in writers))) if writers else []
-    math_names = [n for n in names if not n.startswith(("gj_", "rng_")) and n not in ("flat_view", "print_values")]
-    random_names = [n for n in names if n.startswith("rng_")]
+    random_names = [n for n in names if n.startswith("rng_") or n == "generator_at"]
+    math_names = [n for n in names if not n.startswith("gj_") and n not in random_names + ["flat_view", "print_values"]]
     blas_names = [n for n in names if n.startswith("gj_")]
     header = ["import math", "import numba", "import numpy as np"]
     if math_names:

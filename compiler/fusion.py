@@ -1,8 +1,8 @@
 """Fusion: partitions a pure graph into stages and, inside compiled stages, into loop groups.
 
-Stages alternate between Python (ops with no compiled form, e.g. random draws, which use the
-runtime's generator) and compiled code; a graph without such ops is one compiled stage, i.e. one
-Numba entry. Inside a compiled stage:
+Stages alternate between Python (ops with no compiled form) and compiled code; a graph without such
+ops is one compiled stage, i.e. one Numba entry. Effect nodes (random draws, kept prints, control flow holding
+them) keep program order: across stages by their levels, within one by their ``deps``. Inside a compiled stage:
 
 - elementwise ops of one shape fuse into one loop (a *group*) with no intermediate arrays; a value
   is written to memory only when something outside its group needs it;

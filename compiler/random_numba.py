@@ -14,7 +14,9 @@ import hashlib
 import pathlib
 
 import numpy as np
-from numba.core.extending import register_jitable
+from numba.core import cgutils, types
+from numba.core.extending import intrinsic, register_jitable
+from numba.np.arrayobj import make_array
 from numba.np.random.generator_core import next_uint32, next_uint64
 from numba.np.random.random_methods import bounded_lemire_uint64, buffered_bounded_lemire_uint32
 
@@ -50,3 +52,46 @@ def rng_int32(bitgen, low, high):
     else:
         bits = np.uint32(buffered_bounded_lemire_uint32(bitgen, span))
     return np.int32(np.uint32(np.uint32(low) + bits))
+
+
+_BIT_GENERATOR = types.NumPyRandomBitGeneratorType("bit_generator")
+# The fields of Numba's bit generator struct (numba.np.random.generator_core's model), in the order
+# ``pointers_of`` lists them: an entry takes them as one uint64 array, not the Generator object, whose unboxing
+# costs ~7 us per call and, in code compiled without the NRT, leaks a reference to it each call.
+_FIELDS = ("state_address", "state", "fnptr_next_uint64", "fnptr_next_uint32", "fnptr_next_double", "bit_generator")
+
+
+def pointers_of(generator):
+    """The uint64 array an entry turns back into ``generator`` (``generator_at``): its bit generator's state and
+    functions (valid while the generator lives: the caller keeps it)."""
+    import ctypes
+    interface = generator.bit_generator.ctypes
+
+    def address(function):
+        return ctypes.cast(function, ctypes.c_void_p).value
+    return np.array([interface.state_address, interface.state.value, address(interface.next_uint64),
+                     address(interface.next_uint32), address(interface.next_double), interface.bit_generator.value],
+                    dtype=np.uint64)
+
+
+@intrinsic
+def generator_at(typingctx, pointers):
+    """The Generator whose ``pointers_of`` array ``pointers`` is: Numba's Generator methods then draw from the very
+    state the Python object has (no parent object, no meminfo: nothing to count references to)."""
+    if not isinstance(pointers, types.Array) or pointers.dtype != types.uint64 or pointers.ndim != 1:
+        return None
+    generator_type = types.NumPyRandomGeneratorType("NumPyRandomGeneratorType")
+
+    def codegen(context, builder, signature, args):
+        array = make_array(signature.args[0])(context, builder, args[0])
+        bits = cgutils.create_struct_proxy(_BIT_GENERATOR)(context, builder)
+        for k, field in enumerate(_FIELDS):
+            value = builder.load(builder.gep(array.data, [context.get_constant(types.intp, k)]))
+            setattr(bits, field, value)
+        bits.parent = cgutils.get_null_value(bits.parent.type)
+        generator = cgutils.create_struct_proxy(generator_type)(context, builder)
+        generator.bit_generator = bits._getvalue()
+        generator.meminfo = cgutils.get_null_value(generator.meminfo.type)
+        generator.parent = cgutils.get_null_value(generator.parent.type)
+        return generator._getvalue()
+    return generator_type(pointers), codegen

@@ -117,10 +117,11 @@ def build_runner(graph, effects, steps, constants, tensors=False, read_locations
         sym_args = "".join(f", {n}" for n in generators + symbols)
         indent = "    "
         for name, seed in zip(generators, step.generators):
-            # Numba draws without the Generator's lock, which NumPy's own methods take: the runner holds it (the
-            # entries take generators in one order, so two threads never wait for each other's)
-            emit(f"{indent}{name} = state.rng_for({seed!r})")
-            emit(f"{indent}with {name}.bit_generator.lock:")
+            # the entry takes each generator as its pointer array (compiler.random_numba) and draws without the
+            # Generator's lock, which NumPy's own methods take: the runner holds it (the entries take generators
+            # in one order, so two threads never wait for each other's)
+            emit(f"{indent}lock_{name}, {name} = state.generator_arguments({seed!r})")
+            emit(f"{indent}with lock_{name}:")
             indent += "    "
         emit(f"{indent}try:")
         emit(f"{indent}    entry{s}({args}{sym_args})")

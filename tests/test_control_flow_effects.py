@@ -240,3 +240,19 @@ def test_a_constant_over_64_kib_in_a_loop_body_is_passed_in_and_compiles(cpu):
     np.testing.assert_array_equal(got, want)
     np.testing.assert_array_equal(got, get_backend("interpreter").compile(graph).run(get_runtime().state, [x])[0])
     np.testing.assert_array_equal(executable.run(get_runtime().state, [x])[0], want)   # the constant is unchanged
+
+
+def test_compiled_draws_hold_no_reference_to_the_generator_and_advance_it_as_eager(cpu):
+    f = gj.function(lambda x: x + gj.random.normal([8], dtype=gj.float64))
+    x = np.zeros(8)
+    f(x)
+    compiled_entirely(get_runtime().compiled(f.get_concrete_function(x), "cpu"), "random")
+    import sys
+    gj.random.set_seed(5)
+    rng = get_runtime().state.rng
+    first = f(x).numpy()   # (the state then keeps the generator's pointers, with the generator: one reference)
+    before = sys.getrefcount(rng)
+    got = np.concatenate([first] + [f(x).numpy() for _ in range(200)])
+    assert sys.getrefcount(rng) == before   # (Numba's unboxing of a Generator object would leak one per call)
+    want = np.random.Generator(np.random.PCG64(5)).standard_normal(1608)
+    np.testing.assert_array_equal(got, want)
