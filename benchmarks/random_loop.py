@@ -2,6 +2,7 @@
 
 - walk: a while_loop random walk of ``--steps`` float64 steps (position += normal draw; the walk's sum kept too);
 - dropout: ``gj.scan`` over the rows of a float32 [rows, width] input, each row masked by a fresh uniform draw;
+- small step: one draw in the main graph, compiled into the one entry vs run as an eager step (the path before);
 - print: the cost of one ``gj.print`` inside a compiled loop (the objmode callback to the eager print), from a loop
   with and without the print (output into a StringIO).
 
@@ -22,6 +23,7 @@ import numpy as np
 
 import graphjit as gj
 from graphjit.bench import median_and_fastest_ms
+from graphjit.runtime import get_runtime
 
 
 def walk(steps):
@@ -137,6 +139,28 @@ def main(argv=None):
                   ("NumPy loop over rows", numpy_seeded(lambda rng: dropout_numpy(xs, rng)), 1)], args.repeats)
     report(f"dropout in scan: {args.rows} rows of {args.width} float32", rows,
            "gj.function, CPU backend (one compiled entry)")
+
+    # a small step with one draw in the main graph: compiled draw vs the draw as an eager step between two compiled
+    # stages (what every draw was before issue 21; forced here by refusing the draw kernels in a second trace)
+    from graphjit.compiler import random_writer
+    def small_step(x, w):
+        return gj.reduce_sum(gj.nn.relu(x @ w) * gj.cast(gj.random.uniform([64, 64]) >= 0.5, gj.float32))
+    x64, w64 = xs[:64, :64].copy(), np.eye(64, dtype=np.float32)
+    fused = gj.function(small_step)
+    fused(x64, w64)
+    supported = random_writer.supported
+    random_writer.supported = lambda node: False
+    try:
+        split = gj.function(small_step)
+        split(x64, w64)
+        kinds = [step.kind for step in get_runtime().compiled(split.get_concrete_function(x64, w64), "cpu").steps]
+    finally:
+        random_writer.supported = supported
+    assert "python" in kinds and same(seeded(lambda: fused(x64, w64))(), seeded(lambda: split(x64, w64))())
+    rows = timed([("draw compiled in the one entry", seeded(lambda: fused(x64, w64)), 1),
+                  ("draw as an eager step between compiled stages", seeded(lambda: split(x64, w64)), 1)],
+                 max(args.repeats, 20))
+    report("small step: matmul 64x64, relu, dropout mask of 64x64 float32, sum", rows, "draw compiled in the one entry")
 
     loops = min(args.steps, 10 ** 4)
     quiet, printing = gj.function(lambda n: counting(n, False)), gj.function(lambda n: counting(n, True))
