@@ -124,7 +124,11 @@ _fast_install_lock = threading.Lock()
 def may_use_nrt(source):
     """False when every Numba function of a module is compiled with ``_nrt=False`` (as the code generator's
     are): its stored code then calls nothing of the NRT, which may stay uninitialised. Code that does use it
-    would crash without it, so anything else counts as using it."""
+    would crash without it, so anything else counts as using it, and so does an entry that takes a random
+    Generator (Numba's unboxing of it makes an NRT meminfo for its parent object, whatever ``_nrt`` says) or calls
+    back in object mode."""
+    if "NumPyRandomGeneratorType" in source or "numba.objmode" in source:
+        return True
     decorators = [line for line in source.splitlines() if line.lstrip().startswith("@numba.")]
     return not decorators or not all("_nrt=False" in line for line in decorators)
 

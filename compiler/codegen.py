@@ -21,6 +21,7 @@ from .affine import AffineMap
 from .fusion import REDUCE, SCALAR
 from .control_flow_writer import ControlFlowWriter
 from .kernel_writers import KernelWriters
+from .random_writer import RandomWriter
 from .row_writers import RowWriters
 from .scalar_numba import cast_source as cast
 from .scalar_numba import literal, render
@@ -66,7 +67,7 @@ def _index(offset, strides, names, safe=None):
     return f"np.uint64({' + '.join(terms)})" if terms else "0"
 
 
-class StageWriter(KernelWriters, RowWriters, ControlFlowWriter):
+class StageWriter(KernelWriters, RowWriters, ControlFlowWriter, RandomWriter):
     """Emits the functions of one compiled stage."""
 
     def __init__(self, name, plan, graph, kernel_supported=None):
@@ -85,6 +86,10 @@ class StageWriter(KernelWriters, RowWriters, ControlFlowWriter):
         self.mathlib = set()
         self.entry_shapes = []  # per entry argument (write()'s order): the shape the entry takes it in
         self.flat_entry = False  # True: the entry takes every buffer flat (a sub-entry called from compiled code)
+        # The random generators its draws use, by op seed (None: the global stream): arguments after the buffers
+        self.generators = []
+        self.function_generators = {}   # function name -> the op seeds it draws from
+        self.constant_buffers = {}   # scratch id -> the constant array the runner passes in it (never written)
         # The graph's symbolic sizes (an input_signature's None dims): trailing int64 arguments of every function
         # of the stage, named as in the shapes' text (``n0``), so that ``str(size)`` is the code of a size.
         self.symbols = graph_symbols(graph)
@@ -113,6 +118,23 @@ class StageWriter(KernelWriters, RowWriters, ControlFlowWriter):
     def _arg(self, b):
         """Argument name of a buffer: ``b<node id>``, or ``s<k>`` for scratch buffer -k-1."""
         return f"b{b}" if b >= 0 else f"s{-b - 1}"
+
+    def _generator_names(self, seeds):
+        """The argument names of the generators of op ``seeds``, in one fixed order (the global stream first)."""
+        return [self.generator(seed) for seed in entry_order(seeds)]
+
+    @property
+    def entry_generators(self):
+        """The op seeds of the generators the entry takes, in its argument order (the runner passes
+        ``state.rng_for(seed)`` for each)."""
+        return entry_order(self.generators)
+
+    def constant_buffer(self, value):
+        """A scratch buffer that holds constant ``value`` (flat): the runner passes the array itself (large
+        constants of control-flow subgraphs, which the source would hold as text)."""
+        b = self._scratch(value.size, value.dtype)
+        self.constant_buffers[b] = np.array(value, order="C").reshape(-1)   # (writable: the signatures want it)
+        return b
 
     def _arg_type(self, b):
         dtype = self._node(b).type.dtype.np if b >= 0 else self.scratch[b][1]
@@ -163,27 +185,34 @@ class StageWriter(KernelWriters, RowWriters, ControlFlowWriter):
         self.functions.append((fname, buffers, None))
         ops = [self._node(m).op for m in group.members] if group is not None else []
         self.kernels[fname] = {"source": source, "buffers": buffers, "kind": kind, "ops": ops, "parallel": True,
-                               "flops": flops, "inline": False, "two_tier": True}
+                               "flops": flops, "inline": False, "two_tier": True, "generators": entry_order(())}
+        self.function_generators[fname] = []
 
-    def _function(self, kind, buffers, body, parallel, separate=False, group=None, flops=0):
+    def _function(self, kind, buffers, body, parallel, separate=False, group=None, flops=0, generators=(),
+                  nogil=True):
         """A kernel: its own Numba function when it is parallel or ``separate``, else inlined into the stage
         entry. Each Numba function costs ~0.1 s to compile, and test graphs hold hundreds of small loops.
+        ``generators``: the op seeds of the random generators it draws from (arguments after the buffers).
         (Reductions and row kernels are ``separate``: they once needed their own fastmath flags. Inlining the
         serial ones would now save compile time, but their vectorisation there has not been measured.)"""
         buffers = sorted(set(buffers))
         fname = f"{self.name}_{kind}{len(self.functions)}"
         inline = not parallel and not separate
         start = len(self.lines)
+        seeds = generators
+        generators = self._generator_names(seeds)
+        self.function_generators[fname] = generators
         if not inline:
-            sig = ", ".join([f"{self._arg_type(b)}[::1]" for b in buffers] + ["int64"] * len(self.symbols))
+            sig = ", ".join([f"{self._arg_type(b)}[::1]" for b in buffers] + [GENERATOR_TYPE] * len(generators)
+                            + ["int64"] * len(self.symbols))
             # No fastmath flags at all. No FMA contraction: fusing `-exp(x) + x` into one FMA skips the
             # product's overflow to -inf and turns NumPy's NaN into inf (found by tests/test_fusion_fuzz.py).
             # No 'reassoc' either: Numba gives it to every instruction of the function, the fused elementwise
             # producers included ((x * b) * b became x * (b * b): inf * 0 = NaN). A reduction reassociates
             # only its accumulation, by mathlib's reassoc_add/reassoc_mul, which still vectorises the sum.
             self.lines.append(f"@numba.njit('void({sig})', parallel={parallel}, cache=GJ_CACHE, error_model='numpy', "
-                              f"boundscheck=False, nogil=True, _nrt=False)")
-            self.lines.append(f"def {fname}({', '.join([self._arg(b) for b in buffers] + self.symbols)}):")
+                              f"boundscheck=False, nogil={nogil}, _nrt=False)")
+            self.lines.append(f"def {fname}({', '.join([self._arg(b) for b in buffers] + generators + self.symbols)}):")
             self.lines.extend("    " + line for line in body)
             self.lines.append("")
             source = "\n".join(self.lines[start:])
@@ -192,7 +221,7 @@ class StageWriter(KernelWriters, RowWriters, ControlFlowWriter):
         self.functions.append((fname, buffers, body if inline else None))
         ops = [self._node(m).op for m in group.members] if group is not None else []
         self.kernels[fname] = {"source": source, "buffers": buffers, "kind": kind, "ops": ops, "parallel": parallel,
-                               "flops": flops, "inline": inline}
+                               "flops": flops, "inline": inline, "generators": entry_order(seeds)}
 
     def _expressions(self, group):
         """The scalar expression of each elementwise member of ``group`` (its op's ``Scalar`` rule)."""
@@ -376,7 +405,9 @@ class StageWriter(KernelWriters, RowWriters, ControlFlowWriter):
                    "tile": self.tile, "concat": self.concatenate, "stack": self.concatenate, "logsumexp": self.logsumexp,
                    "argmax": lambda g: self.arg_reduce(g, largest=True),
                    "argmin": lambda g: self.arg_reduce(g, largest=False),
-                   "cond": self.control_flow, "while_loop": self.control_flow, "rows": self.rows}
+                   "cond": self.control_flow, "while_loop": self.control_flow, "rows": self.rows,
+                   "random_uniform": self.random_draw, "random_normal": self.random_draw,
+                   "random_truncated_normal": self.random_draw, "print": self.print_kernel}
         for group in self.plan.groups:
             writers[group.kind](group)
         args = sorted({b for _, buffers, _ in self.functions for b in buffers})
@@ -387,7 +418,8 @@ class StageWriter(KernelWriters, RowWriters, ControlFlowWriter):
             self.mathlib.add("TwoTierEntry")
             return args
         assert self.two_tier_entry is None, "a two-tier kernel must be its stage's only function"
-        if len(self.functions) == 1 and self.functions[0][2] is None:
+        # (a stage entry that draws turns its generators' pointer arrays into Generators first: not a kernel alone)
+        if len(self.functions) == 1 and self.functions[0][2] is None and (self.flat_entry or not self.generators):
             self.entry_shapes = [(num_elements(self._buffer_shape(b)),) for b in args]
             self.lines.append(f"{self.name} = {self.functions[0][0]}  # one kernel: it is the entry")
             self.lines.append("")
@@ -398,19 +430,28 @@ class StageWriter(KernelWriters, RowWriters, ControlFlowWriter):
         # from compiled code on flat buffers: it takes them flat.
         self.entry_shapes = [(num_elements(self._buffer_shape(b)),) if self.flat_entry else self._buffer_shape(b)
                              for b in args]
+        # Generators: a sub-entry takes them as they are; a stage entry, called from Python, takes each as its
+        # pointer array (compiler.random_numba.generator_at: unboxing a Generator object costs ~7 us and leaks it)
+        generators = self._generator_names(self.generators)
+        generator_type = GENERATOR_TYPE if self.flat_entry else "uint64[::1]"
         sig = ", ".join([_array_type(self._arg_type(b), len(shape)) for b, shape in zip(args, self.entry_shapes)]
-                        + ["int64"] * len(self.symbols))
+                        + [generator_type] * len(generators) + ["int64"] * len(self.symbols))
         params = [self._arg(b) if len(shape) == 1 else f"{self._arg(b)}nd" for b, shape in zip(args, self.entry_shapes)]
+        params += generators if self.flat_entry else [f"{g}_at" for g in generators]
         self.lines.append(f"@numba.njit('void({sig})', cache=GJ_CACHE, error_model='numpy', boundscheck=False, "
                           f"nogil=True, _nrt=False)")
         self.lines.append(f"def {self.name}({', '.join(params + self.symbols)}):")
+        if generators and not self.flat_entry:
+            self.lines.extend(f"    {g} = generator_at({g}_at)" for g in generators)
+            self.mathlib.add("generator_at")
         for b, shape in zip(args, self.entry_shapes):
             if len(shape) != 1:
                 self.lines.append(f"    {self._arg(b)} = flat_view({self._arg(b)}nd)")
                 self.mathlib.add("flat_view")
         for fname, buffers, inline_body in self.functions:
             if inline_body is None:
-                self.lines.append(f"    {fname}({', '.join([self._arg(b) for b in buffers] + self.symbols)})")
+                called = [self._arg(b) for b in buffers] + self.function_generators[fname] + self.symbols
+                self.lines.append(f"    {fname}({', '.join(called)})")
             else:
                 self.lines.append(f"    # {fname}")
                 self.lines.extend("    " + line for line in inline_body)
@@ -418,6 +459,15 @@ class StageWriter(KernelWriters, RowWriters, ControlFlowWriter):
             self.lines.append("    pass")
         self.lines.append("")
         return args
+
+
+# Numba's type of an np.random.Generator argument (any bit generator: Numba reaches it through its ctypes view)
+GENERATOR_TYPE = 'NumPyRandomGeneratorType("NumPyRandomGeneratorType")'
+
+
+def entry_order(seeds):
+    """Op seeds in the order entries take their generators (and the runner locks them): None first."""
+    return sorted(set(seeds), key=lambda seed: (seed is not None, seed or 0))
 
 
 def _array_type(dtype, rank):

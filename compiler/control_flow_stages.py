@@ -3,8 +3,10 @@ straight-line graph (elementwise loops, reductions, gemm, row and copy kernels, 
 ``if`` / ``while`` statements in a Numba function of the stage, never unrolled and never a Python-level call.
 
 Planning (backend-neutral): ``plan_subgraph`` plans each subgraph as one compiled stage of its own with the
-ordinary machinery (compiler.fusion: classify, StagePlan); a subgraph with effects, a node without a compiled form,
-or a constant larger than MAX_CONSTANT_BYTES has no plan, and the node then runs as the eager step it always was (``array_control_flow`` is the backend's test).
+ordinary machinery (compiler.fusion: classify, StagePlan); a subgraph with a node without a compiled form has no
+plan, and the node then runs as the eager step it always was (``array_control_flow`` is the backend's test). Random
+draws and prints inside are kernels of their own (compiler.random_writer), run in program order each time the
+subgraph runs.
 
 Writing (the CPU backend): each subgraph becomes its own *sub-entry*, written by a StageWriter of the subgraph
 (recursively: nested control flow nests sub-entries) and called from the control-flow function, which holds the
@@ -13,7 +15,7 @@ call (kernels allocate nothing). Loop variables are double-buffered: the body re
 the two are swapped after each iteration (no copy, no allocation per iteration); the loop condition is a scalar the
 cond sub-entry writes. A constant array of a subgraph is a global of the generated module, copied into its
 scratch buffer once per call of the function (one-element constants are literals, constants of one repeated value
-fill loops). A variable the body returns unchanged keeps one buffer, and so does an accumulator the body
+fill loops; one over MAX_CONSTANT_BYTES is an argument the runner passes as it is). A variable the body returns unchanged keeps one buffer, and so does an accumulator the body
 adds rows to (scatter_add: map_fn, scan), updated in place. Index checks inside (gather, take)
 stop the whole kernel at the first bad index and the runner re-runs the node eagerly, which raises the op's error.
 """
@@ -21,13 +23,14 @@ import numpy as np
 
 from graphjit.tracer.ir import TensorType, TupleType
 from graphjit.tracer.shapes import num_elements
-from graphjit.tracer.subgraphs import has_effects, subgraphs_of
+from graphjit.tracer.subgraphs import subgraphs_of
 
 from .fusion import CONSTANT, INPUT, KERNEL, PYTHON, StagePlan, classify
 from .scalar_numba import literal
 
 # A subgraph's constant arrays are module globals of the generated source (Numba freezes them into the code),
-# copied into scratch buffers before the branch or loop: up to this size; a graph with a larger one is not planned.
+# copied into scratch buffers before the branch or loop: up to this size; a larger one is a buffer the runner passes
+# to the entry as it is (StageWriter.constant_buffer), which keeps the source and its compile small.
 MAX_CONSTANT_BYTES = 1 << 16
 
 
@@ -46,8 +49,9 @@ def subgraph_kinds(graph, kernel_supported):
 
 def plan_subgraph(graph, kernel_supported):
     """The StagePlan of ``graph`` as one compiled stage whose outputs are materialised, or None when it cannot be
-    one: effects, a node that would run eagerly, a value that is not a tensor, or a constant too large to embed."""
-    if has_effects(graph) or _too_large_constant(graph) or not all(_plain_type(n) for n in graph.nodes):
+    one: a node that would run eagerly (random draws have kernels: see compiler.random_writer) or a value that is
+    not a tensor."""
+    if not all(_plain_type(n) for n in graph.nodes):
         return None
     kinds = subgraph_kinds(graph, kernel_supported)
     if PYTHON in kinds.values():
@@ -64,12 +68,6 @@ def array_control_flow(node, kernel_supported):
 
 def _plain_type(node):
     return isinstance(node.type, TensorType) or (isinstance(node.type, TupleType) and bool(subgraphs_of(node)))
-
-
-def _too_large_constant(graph):
-    """Whether a constant of ``graph`` is too large to write into the generated module's source (as hex)."""
-    return any(node.op == CONSTANT and np.asarray(node.attr("value").value).nbytes > MAX_CONSTANT_BYTES
-               for node in graph.nodes)
 
 
 def _uniform(constant):
@@ -99,6 +97,7 @@ class _Emitter:
     def __init__(self, writer, node_id):
         self.writer, self.node_id = writer, node_id
         self.lines, self.buffers, self.flags, self.sub_sources, self.prologue = [], [], [], [], []
+        self.generators = []   # op seeds of the random generators its sub-entries draw from
         self.indent = ""
 
     def emit(self, line):
@@ -139,7 +138,7 @@ def write_array_control_flow(writer, group):
         _write_while(out, node, operands, results)
     zeroed = [f"{out.writer._arg(flag)}[0] = 0" for flag in out.flags]   # a check that does not run must not report
     writer._function(node.op, out.buffers, zeroed + out.prologue + out.lines, parallel=False, separate=True,
-                     group=group)
+                     group=group, generators=out.generators)
     info = writer.kernels[writer.functions[-1][0]]
     info["source"] = "\n".join(out.sub_sources + [info["source"]])
     for flag in out.flags:   # the runner re-runs the node eagerly, which raises the op's own error
@@ -246,12 +245,17 @@ def _call_subgraph(out, graph, tag, inputs, targets):
         elif b >= 0 and sub._node(b).op == CONSTANT:
             names[b] = _constant_array(out, sub, b)
         else:
+            if b in sub.constant_buffers:   # a large constant of nested control flow: passed down from the runner
+                names[b] = out.buffer(writer.constant_buffer(sub.constant_buffers[b]))
+                continue
             shape, dtype = sub.scratch[b] if b < 0 else (sub._node(b).type.shape, sub._node(b).type.dtype.np)
             scratch = writer._scratch(num_elements(shape), dtype)
             names[b] = out.buffer(scratch)
             if any(flag == b for flag, _, _ in sub.checks):
                 out.flags.append(scratch)
-    out.emit(f"{sub.name}({', '.join([names[b] for b in args] + sub.symbols)})")
+    out.generators += sub.entry_generators   # (the same names in every function: see StageWriter.generator)
+    passed = [names[b] for b in args] + [writer.generator(seed) for seed in sub.entry_generators]
+    out.emit(f"{sub.name}({', '.join(passed + sub.symbols)})")
     flags = [names[flag] for flag, _, _ in sub.checks]
     if flags:   # a bad index inside: stop at once (the flag stays set, and the runner raises)
         out.emit(f"if {' or '.join(f'{f}[0] != 0' for f in flags)}:")
@@ -270,6 +274,8 @@ def _call_subgraph(out, graph, tag, inputs, targets):
 def _constant_array(out, sub, b):
     """A scratch buffer holding constant node ``b`` of ``sub``'s graph, copied from a global of the module."""
     value = np.ascontiguousarray(sub._node(b).attr("value").value).reshape(-1)
+    if value.nbytes > MAX_CONSTANT_BYTES:
+        return out.buffer(out.writer.constant_buffer(value))
     name = f"{sub.name}_k{b}"
     out.writer.lines.append(f"{name} = np.frombuffer(bytes.fromhex('{value.tobytes().hex()}'), "
                             f"dtype='{value.dtype.str}')")

@@ -5,7 +5,8 @@ fused stage to Numba source (compiler.codegen), loading the module through the k
 and assembling the runner that calls the entries (compiler.runner).
 
 A graph with only compilable ops becomes one compiled stage, i.e. one Numba entry called once per
-run. Ops without a compiled form (random draws, gathers, ...) run eagerly between compiled stages.
+run. Ops without a compiled form run eagerly between compiled stages; random draws are kernels drawing from the
+runtime's generator, which the entry takes as an argument (compiler.random_writer).
 Inputs are passed as C-contiguous buffers (in the shapes ``CompiledStep.entry_shapes`` says); outputs
 and intermediates are allocated here, in Python (allocating large arrays inside jitted code faults pages
 in a single thread).
@@ -22,7 +23,7 @@ from graphjit.tracer.ir import In
 from graphjit.tracer.registry import OPS
 from graphjit.tracer.symbolic import is_symbolic, shape_is_symbolic
 
-from . import blas, threads
+from . import blas, random_writer, threads
 from .backend import Executable, register_backend
 from .cache import has_entry, load_module
 from .codegen import StageWriter
@@ -53,6 +54,10 @@ def _kernel_supported(name, node, in_types):
         # (the strided form is written for known sizes; the rows' loops take sizes as code)
         symbolic = any(shape_is_symbolic(t.shape) for t in (node.type, *in_types))
         return (rows or (not symbolic and strided_scatter_view(node) is not None)) and node.type.dtype.kind in "fiu"
+    if name in ("random_uniform", "random_normal", "random_truncated_normal"):   # bit for bit the eager draws
+        return random_writer.supported(node)
+    if name == "print":   # gj.print inside compiled control flow (compiler.print_callback)
+        return all(type(d) is int for t in in_types for d in t.shape)
     if name in ("cond", "while_loop"):   # real branches and loops over scalars (compiler.control_flow_writer)
         return scalar_control_flow(node) or array_control_flow(node, _kernel_supported)   # or arrays
     rank = len(in_types[0].shape)
@@ -88,8 +93,12 @@ class CompiledStep:
     in-place output's owner is the input buffer it overwrites."""
     kind = "compiled"
 
-    def __init__(self, name, args, plan, graph, scratch, kernels, variable_in_place, checks=(), entry_shapes=None):
+    def __init__(self, name, args, plan, graph, scratch, kernels, variable_in_place, checks=(), entry_shapes=None,
+                 generators=(), constant_buffers=None):
         self.name = name
+        self.generators = list(generators)          # op seeds: the entry's trailing generator arguments
+        # scratch owner -> the constant array the runner passes in it (large constants of control flow)
+        self.constant_buffers = {f"s{name}_{-b}": value for b, value in (constant_buffers or {}).items()}
         # (flag owner, node id, operand owners): after the entry, a set flag re-runs the node eagerly to raise
         self.checks = [(f"s{name}_{-flag}", node_id, operands) for flag, node_id, operands in checks]
         self.entry = None
@@ -141,7 +150,7 @@ class CompiledGraph(Executable):
             w = writers[stage.name]
             step = CompiledStep(w.name, rendering.args[stage.name], stage.plan, self.pure, w.scratch, list(w.kernels),
                                 _variable_updates_in_place(stage.plan, self.pure, self.effects, earlier), w.checks,
-                                rendering.entry_shapes[stage.name])
+                                rendering.entry_shapes[stage.name], w.entry_generators, w.constant_buffers)
             step.entry = getattr(module, step.name)
             self.steps.append(step)
             earlier.update(stage.nodes)
@@ -189,7 +198,9 @@ def _variable_updates_in_place(plan, graph, effects, earlier=frozenset()):
 
 def _module_source(writers):
     names = sorted(set().union(*(w.mathlib for w in writers))) if writers else []
-    math_names = [n for n in names if not n.startswith("gj_") and n not in ("flat_view", "TwoTierEntry")]
+    random_names = [n for n in names if n.startswith("rng_") or n == "generator_at"]
+    math_names = [n for n in names if not n.startswith("gj_")
+                  and n not in random_names + ["flat_view", "print_values", "TwoTierEntry"]]
     blas_names = [n for n in names if n.startswith("gj_")]
     header = ["import math", "import numba", "import numpy as np"]
     if math_names:
@@ -202,9 +213,19 @@ def _module_source(writers):
         header.append(f"from graphjit.compiler.flat_view import flat_view  # flat_view {views.SOURCE_SHA256[:16]}")
     if "TwoTierEntry" in names:
         header.append("from graphjit.compiler.threads import TwoTierEntry")
+    if random_names:
+        from . import random_numba  # inlined into the entries too
+        header.append(f"from graphjit.compiler.random_numba import {', '.join(random_names)}  "
+                      f"# random_numba {random_numba.SOURCE_SHA256[:16]}")
+    if "print_values" in names:   # (called back in object mode: not part of the compiled code)
+        header.append("from graphjit.compiler.print_callback import print_values")
     if blas_names:
         header.append(f"from graphjit.compiler.blas import {', '.join(blas_names)}")
     body = [line for w in writers for line in w.lines]
+    if "print_values" in names:
+        # Numba's disk cache loses the globals of an object-mode block (a cached module's print callback raised
+        # NameError for print_values), so a module that prints inside compiled code compiles in each process.
+        body = [line.replace("cache=GJ_CACHE", "cache=False") for line in body]
     return "\n".join(header + ["", ""] + body) + "\n"
 
 

@@ -2,13 +2,16 @@
 
 Variable reads become extra graph inputs (fed from the runtime state), writes become values
 (``assign_add`` is ``add(old, delta)``) whose final versions are written back after the run, and
-``print`` nodes become extra outputs printed, in order, after the run. Random draws stay as nodes:
-they run in Python against the runtime's generator (see ``schedule``).
+``print`` nodes become extra outputs printed, in order, after the run. Random draws stay as nodes, chained in
+program order by their ``deps``: compiled kernels drawing from the runtime's generator (compiler.random_writer)
+or eager steps, in that order.
 
 Control flow (cond, while_loop) whose subgraphs touch variables gets them threaded through: each variable's
 current value becomes an extra operand of the branches (an extra loop variable of the loop), and the values the
 subgraphs leave become extra results of the node (a branch that does not write a variable passes it through).
-A print inside control flow has no such form (the compiled run prints after it): UnimplementedError.
+A print inside control flow stays a node of its subgraph, printing each time it runs (compiled: a callback,
+compiler.print_callback), and then every print of the graph stays a node, chained with the draws, so that the
+prints keep their order.
 """
 from dataclasses import dataclass
 
@@ -29,7 +32,12 @@ class Effects:
     result_count: int        # the first outputs are the function's results
 
 
-def functionalize(graph):
+def functionalize(graph, keep_prints=None):
+    """(pure graph, Effects). ``keep_prints``: prints stay nodes, ordered with the random draws (a subgraph's, and
+    every print of a graph whose control flow prints, so that its prints keep their order); None: only then."""
+    if keep_prints is None:
+        keep_prints = any(inner.op == "print" for node in graph.nodes for _, sub in subgraphs_of(node)
+                          for inner in nodes_within(sub))
     nodes = []
     inputs = []
     current = {}       # var id -> new node id holding its current value
@@ -62,10 +70,10 @@ def functionalize(graph):
             current[ref.id] = value
             refs[ref.id] = ref
             return value
-        if node.op == "print":
+        if node.op == "print" and not keep_prints:
             prints.append((node.attr_dict, list(new_inputs)))
             return None
-        # pure ops, inputs, random draws (which stay chained to each other, in order) and control flow
+        # pure ops, inputs, random draws and kept prints (which stay chained to each other, in order), control flow
         touched = _variables_within(node)
         if touched:   # control flow reading or writing variables: their values are threaded through it
             threader = _THREADERS.get(node.op)
@@ -85,7 +93,7 @@ def functionalize(graph):
             new = add(Node(node.op, new_inputs, node.attrs, node.type, deps, node.loc))
         if node.op == "input":
             inputs.append(new)
-        elif node_has_effects(nodes[new]):   # a random draw, or control flow that draws
+        elif node_has_effects(nodes[new]):   # a random draw, a kept print, or control flow holding them
             last_draw = new
         return new
     mapping = replay(graph, emit)
@@ -105,17 +113,10 @@ def functionalize(graph):
 
 
 def _pure_subgraph(graph):
-    """A node's subgraph that touches no variable, functionalized as well (its random draws stay nodes)."""
-    pure, effects = functionalize(graph)
-    if effects.prints:
-        raise UnimplementedError(_print_inside(graph))
+    """A node's subgraph that touches no variable, functionalized as well (its random draws and prints stay
+    nodes: they run where the subgraph runs, each iteration of a loop)."""
+    pure, _ = functionalize(graph, keep_prints=True)
     return graph if pure == graph else pure
-
-
-def _print_inside(graph):
-    return (f"{graph.name} prints: gj.print inside control flow (or another node's subgraph) has side effects that "
-            f"compiled code cannot order (it prints after the run); run the function on the reference interpreter "
-            f"(gj.config.backend = 'interpreter', or @gj.function(jit_compile=False))")
 
 
 # ---- variables threaded through control flow ------------------------------------------------------------------
@@ -138,9 +139,7 @@ def thread_variables(graph, refs_in, refs_out, at):
     """``graph`` functionalized, taking the values of ``refs_in`` as inputs (inserted after its first ``at``
     inputs) and returning, after its own outputs, the values of ``refs_out`` it leaves (written, or passed
     through)."""
-    pure, effects = functionalize(graph)
-    if effects.prints:
-        raise UnimplementedError(_print_inside(graph))
+    pure, effects = functionalize(graph, keep_prints=True)
     nodes, inputs = [], []
 
     def new_input(type_):

@@ -1,8 +1,8 @@
 """Fusion: partitions a pure graph into stages and, inside compiled stages, into loop groups.
 
-Stages alternate between Python (ops with no compiled form, e.g. random draws, which use the
-runtime's generator) and compiled code; a graph without such ops is one compiled stage, i.e. one
-Numba entry. Inside a compiled stage:
+Stages alternate between Python (ops with no compiled form) and compiled code; a graph without such
+ops is one compiled stage, i.e. one Numba entry. Effect nodes (random draws, kept prints, control flow holding
+them) keep program order: across stages by their levels, within one by their ``deps``. Inside a compiled stage:
 
 - elementwise ops of one shape fuse into one loop (a *group*) with no intermediate arrays; a value
   is written to memory only when something outside its group needs it;
@@ -42,7 +42,7 @@ def classify(node, nodes, kernel_supported):
         return KERNEL if classify(nodes[node.inputs[0]], nodes, kernel_supported) == KERNEL else PYTHON
     op = OPS[node.op]
     lower = op.lower
-    if op.stateful or lower is None:
+    if lower is None or (op.stateful and not isinstance(lower, Kernel)):
         return PYTHON
     in_types = [nodes[j].type for j in node.inputs]
     if op.subgraphs:   # control flow: a kernel of branches and loops when the backend can write its subgraphs
@@ -162,20 +162,21 @@ class Stage:
 def stages(graph, kinds):
     """Orders nodes into alternating Python and compiled stages, each node as early as possible."""
     level = {}
-    last_python = -1
+    last_effect = -1   # the stage level of the last random draw (or control flow that draws): effects keep order
     for i, node in enumerate(graph.nodes):
         kind = kinds[i]
         if kind in (INPUT, CONSTANT):
             level[i] = 0
             continue
         deepest = max((level[j] for j in node.inputs), default=0)
+        if node_has_effects(node):   # not before the last effect's stage (in a stage, node.deps keep the order)
+            deepest = max(deepest, last_effect)
         if kind == PYTHON:
             lv = deepest if deepest % 2 == 0 else deepest + 1  # even levels run in Python
-            if node_has_effects(node):
-                lv = max(lv, last_python)  # random draws (also inside control flow) keep their order
-                last_python = lv
         else:
             lv = deepest if deepest % 2 == 1 else deepest + 1  # odd levels are compiled
+        if node_has_effects(node):
+            last_effect = lv
         level[i] = lv
     result = []
     for lv in range(max(level.values(), default=0) + 1):
@@ -407,7 +408,7 @@ def _topological(groups, graph, group_of, maps):
             return
         done.add(id(group))
         for m in group.members:
-            for j in graph.nodes[m].inputs:
+            for j in graph.nodes[m].inputs + graph.nodes[m].deps:   # (deps: random draws keep their order)
                 src = group_of.get(maps[j][0] if j in maps else j)
                 if src is not None and src is not group and id(src) in position:
                     visit(src)

@@ -87,6 +87,10 @@ def build_runner(graph, effects, steps, constants, tensors=False, read_locations
             continue
         passed = []
         in_place = step.variable_in_place
+        for owner, value in step.constant_buffers.items():   # large constants: passed as they are, never written
+            env[f"k{owner}"] = value
+            names[owner] = f"k{owner}"
+            shapes[owner] = value.shape
         for (node_id, owner, shape, dtype), wanted in zip(step.args, step.entry_shapes):
             if owner not in names:  # allocated here (see _emit_buffers)
                 allocated[owner] = (tuple(shape), dtype)
@@ -109,11 +113,22 @@ def build_runner(graph, effects, steps, constants, tensors=False, read_locations
             env[f"entry_shapes{s}"] = step.entry_shapes
             wanted_shapes = f"entry_shapes{s}"
         args = ", ".join(passed)
-        sym_args = "".join(f", {n}" for n in symbols)
-        emit("    try:")
-        emit(f"        entry{s}({args}{sym_args})")
-        emit("    except TypeError:  # a non-contiguous or read-only input (a view, a constant): copy it")
-        emit(f"        entry{s}(*[entry_argument(a, shape) for a, shape in zip(({args},), {wanted_shapes})]{sym_args})")
+        # random generators (the stream of each op seed), then the symbolic sizes: after the buffers
+        generators = [f"rng{s}_{k}" for k in range(len(step.generators))]
+        sym_args = "".join(f", {n}" for n in generators + symbols)
+        indent = "    "
+        for name, seed in zip(generators, step.generators):
+            # the entry takes each generator as its pointer array (compiler.random_numba) and draws without the
+            # Generator's lock, which NumPy's own methods take: the runner holds it (the entries take generators
+            # in one order, so two threads never wait for each other's)
+            emit(f"{indent}lock_{name}, {name} = state.generator_arguments({seed!r})")
+            emit(f"{indent}with lock_{name}:")
+            indent += "    "
+        emit(f"{indent}try:")
+        emit(f"{indent}    entry{s}({args}{sym_args})")
+        emit(f"{indent}except TypeError:  # a non-contiguous or read-only input (a view, a constant): copy it")
+        emit(f"{indent}    entry{s}(*[entry_argument(a, shape) for a, shape in zip(({args},), {wanted_shapes})]"
+             f"{sym_args})")
         for flag, i, operands in step.checks:  # e.g. a gather index out of range: the op's own error
             node = graph.nodes[i]
             _bind_node(env, i, node)

@@ -36,7 +36,7 @@ class Capabilities:
 
 @dataclass(frozen=True)
 class PythonStage:
-    """Nodes run eagerly, in order, by their ops' eager implementations (random draws, unlowered ops)."""
+    """Nodes run eagerly, in order, by their ops' eager implementations (ops without a compiled form)."""
     nodes: tuple
 
 

@@ -4,6 +4,7 @@ Each row is one compiled kernel (a fused loop, a reduction, a gemm, a softmax) o
 between compiled stages: the ops it covers, bytes it moves (buffers read and written), an estimate of
 its arithmetic operations, and its median time over a few runs on the given arguments.
 """
+import copy
 import time
 
 import numpy as np
@@ -104,7 +105,8 @@ def explain(function, *args, repeats=5, **kwargs):
         buffers = {}
         for node_id, owner, shape, dtype in step.args:
             if owner not in buffers:
-                existing = values[owner] if isinstance(owner, int) and values[owner] is not None else None
+                existing = (values[owner] if isinstance(owner, int) and values[owner] is not None
+                            else step.constant_buffers.get(owner))
                 buffers[owner] = (np.ascontiguousarray(existing) if existing is not None
                                   else np.empty(evaluate(shape, sizes), dtype))
             if isinstance(node_id, int) and node_id >= 0:
@@ -112,7 +114,11 @@ def explain(function, *args, repeats=5, **kwargs):
         owner_of = {node_id: owner for node_id, owner, _, _ in step.args}
         entry_args = [buffers[owner].reshape(evaluate(tuple(shape), sizes))
                       for (_, owner, _, _), shape in zip(step.args, step.entry_shapes)]
-        entry_time = _median_time(lambda: step.entry(*entry_args, *extra), repeats)
+        from graphjit.compiler.random_numba import pointers_of
+        # copies of the random streams it draws from: explain leaves the runtime's where they are
+        streams = {seed: copy.deepcopy(runtime.state.rng_for(seed)) for seed in step.generators}
+        generators = [pointers_of(streams[seed]) for seed in step.generators]   # (kernels take the Generators)
+        entry_time = _median_time(lambda: step.entry(*entry_args, *generators, *extra), repeats)
         inline = {"kernel": f"{step.name} (inlined loops)", "kind": "loops", "ops": [], "parallel": False,
                   "bytes": 0, "flops": 0, "time_s": entry_time}
         for fname in step.kernels:
@@ -126,7 +132,8 @@ def explain(function, *args, repeats=5, **kwargs):
             fn = getattr(exe.module, fname)
             row = {"kernel": fname, "kind": info["kind"], "ops": info["ops"], "parallel": info["parallel"],
                    "bytes": sum(a.nbytes for a in flat), "flops": evaluate(info["flops"], sizes),
-                   "time_s": _median_time(lambda: fn(*flat, *extra), repeats)}
+                   "time_s": _median_time(lambda: fn(*flat, *[streams[s] for s in info["generators"]], *extra),
+                                          repeats)}
             inline["time_s"] -= row["time_s"]
             rows.append(row)
         if inline["ops"]:

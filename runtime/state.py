@@ -61,6 +61,7 @@ class State:
         self.global_seed = seed
         self.rng = np.random.Generator(np.random.PCG64(seed))
         self._op_streams = {}
+        self._pointers = {}   # op seed -> (generator, its lock, its pointer array): see generator_arguments
 
     def rng_for(self, op_seed):
         """The generator a random op draws from: the global one, or for an op-level ``seed`` its own stream,
@@ -75,6 +76,17 @@ class State:
             stream = np.random.Generator(np.random.PCG64(np.random.SeedSequence((base, op_seed))))
             stream = self._op_streams.setdefault(op_seed, stream)
         return stream
+
+
+    def generator_arguments(self, op_seed):
+        """(lock, pointer array) of ``rng_for(op_seed)`` for a compiled entry that draws from it (the runner holds
+        the lock around the call; compiler.random_numba.pointers_of), computed once per generator."""
+        rng = self.rng_for(op_seed)
+        known = self._pointers.get(op_seed)
+        if known is None or known[0] is not rng:   # (kept with the generator, whose state the pointers address)
+            from graphjit.compiler.random_numba import pointers_of   # (imports Numba: only once a draw compiled)
+            known = self._pointers[op_seed] = (rng, rng.bit_generator.lock, pointers_of(rng))
+        return known[1], known[2]
 
 
 DEFAULT_GLOBAL_SEED = 87654321   # TF's DEFAULT_GRAPH_SEED: the global seed op-level seeds pair with when none is set

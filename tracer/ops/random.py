@@ -7,6 +7,10 @@ numbers. Bounds, mean and stddev are scalar inputs (they may be computed tensors
 op-level seed are attributes. An op seed selects a stream of its own, fixed by (global seed, op seed), that
 every call continues (``State.rng_for``); ops that share an op seed share its stream, eagerly as in TF and
 also inside a traced function (where TF gives each op its own copy of the stream).
+
+Compiled (``lower``: a kernel of its own), a draw takes the same generator into the compiled entry and draws there,
+bit for bit the numbers this eager code draws (compiler.random_writer says for which dtypes; the others run
+eagerly between compiled stages).
 """
 import numpy as np
 
@@ -15,6 +19,7 @@ from ..attrs import Dtype, Int, Optional, Shape
 from ..errors import InvalidArgumentError
 from ..ir import TensorType
 from ..limits import check_allocation
+from ..lowering import Kernel
 from ..registry import NOT_DIFFERENTIABLE, Op, export, register
 from ..tensor import as_dtype_arg, convert_to_tensor
 from .indexing import located
@@ -52,7 +57,7 @@ def _uniform(state, lo, hi, *, shape, dtype, seed=None):
 # shape, dtype and the op-level seed (None: the global stream); bounds, mean and stddev are inputs.
 _ATTRS = {"shape": Shape(), "dtype": Dtype(), "seed": Optional(Int(), default=None)}
 RANDOM_UNIFORM = register(Op("random_uniform", infer=_scalar_params_rule("fi", ("minval", "maxval")),
-                             eager=_uniform, attrs=_ATTRS, stateful=True,
+                             eager=_uniform, attrs=_ATTRS, stateful=True, lower=Kernel("random_uniform"),
                              doc="Uniform numbers in [minval, maxval) of the given shape and dtype."))
 
 
@@ -64,7 +69,7 @@ def _normal(state, mean, stddev, *, shape, dtype, seed=None):
 
 
 RANDOM_NORMAL = register(Op("random_normal", infer=_scalar_params_rule("f", ("mean", "stddev")), eager=_normal,
-                            attrs=_ATTRS, stateful=True, doc="Normal numbers with the given mean and stddev."))
+                            attrs=_ATTRS, stateful=True, lower=Kernel("random_normal"), doc="Normal numbers with the given mean and stddev."))
 
 
 def _truncated_normal(state, mean, stddev, *, shape, dtype, seed=None):
@@ -84,6 +89,7 @@ def _truncated_normal(state, mean, stddev, *, shape, dtype, seed=None):
 
 RANDOM_TRUNCATED_NORMAL = register(Op("random_truncated_normal", infer=_scalar_params_rule("f", ("mean", "stddev")),
                                       eager=_truncated_normal, attrs=_ATTRS, stateful=True,
+                                      lower=Kernel("random_truncated_normal"),
                                       doc="Normal numbers within 2 stddev of the mean (others are redrawn)."))
 
 

@@ -7,6 +7,7 @@ from ..attrs import Optional, Str, Tuple, Variable
 from ..dtypes import bool_
 from ..errors import InvalidArgumentError
 from ..ir import TensorType
+from ..lowering import Kernel
 from ..registry import HANDLED_BY_TAPE, NOT_DIFFERENTIABLE, OPS, Op, export, register
 from ..tensor import Tensor, convert_to_tensor
 
@@ -60,7 +61,7 @@ def _print(state, *arrays, template, sep, end, stream):
 
 
 # template: the literal strings, None where the next input is printed
-register(Op("print", infer=_print_infer, eager=_print, stateful=True,
+register(Op("print", infer=_print_infer, eager=_print, stateful=True, lower=Kernel("print"),
             attrs={"template": Tuple(Optional(Str())), "sep": Str(), "end": Str(),
                    "stream": Str(choices=("stdout", "stderr"))},
             doc="Prints its inputs (and the literal parts of ``template``) every time it runs."))
