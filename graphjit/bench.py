@@ -88,6 +88,8 @@ def parse_args(argv):
     parser.add_argument("--peers", metavar="LIST", help="comma-separated peers to run besides NumPy, from "
                         f"{','.join(wl.PEERS)}, or 'none' (default: every installed one)")
     parser.add_argument("--repeats", type=int, metavar="N", help="timed calls per contender (overrides the mode)")
+    parser.add_argument("--device", default="cpu", metavar="NAME", help="where gj traced runs its kernels: cpu "
+                        "(default) or cuda / cuda:<k> (the CUDA backend; needs graphjit[cuda] and a usable GPU)")
     parser.add_argument("--keep-cache", action="store_true", help="use graphjit's usual disk cache (first calls "
                         "may then be cache loads); by default the run compiles into a fresh temporary directory")
     parser.add_argument("--size-scale", type=float, default=1.0, metavar="S",
@@ -480,6 +482,8 @@ def print_header(results):
     sizes = "as specified (16M elements etc.)" if s["size_scale"] == 1 else f"scaled by {s['size_scale']:g}"
     print(f"graphjit {v['graphjit']} benchmark ({'quick' if s['quick'] else 'full'} mode; sizes {sizes})")
     print(f"machine: {m['cpu_model']}, {m['cores']} cores ({m['usable_cores']} usable); {m['platform']}")
+    if s.get("device", "cpu") != "cpu":
+        print(f"gj traced runs its kernels on {s['device']} (the CUDA backend); everything else on the CPU")
     print(f"versions: Python {v['python']}, NumPy {v['numpy']}, Numba {v['numba']}, "
           f"graphjit backend: {v['graphjit_backend']}")
     print(f"peers: numpy {v['numpy']}, {peers}")
@@ -606,6 +610,13 @@ def plot(results, path, plt):
 def main(argv=None):
     started = time.perf_counter()
     args = parse_args(argv)
+    import graphjit as gj
+    try:
+        device = gj.device(args.device)
+        device.__enter__()   # (traced calls consult the device; eager ops and the peers run where they always do)
+    except gj.errors.DeviceError as err:
+        print(f"python -m graphjit.bench: --device {args.device}: {err}", file=sys.stderr)
+        return 2
     if args.keep_cache:
         return run(args, argv, started)
     saved = os.environ.get("GRAPHJIT_CACHE_DIR")
@@ -627,6 +638,7 @@ def run(args, argv, started):
     peers = {p: (args.installed_peers[p] if p in args.peers else None) for p in wl.PEERS}
     results = {"schema": 1, "command": ["python", "-m", "graphjit.bench", *(sys.argv[1:] if argv is None else argv)],
                "settings": {"quick": args.quick, "only": args.only, "size_scale": args.size_scale,
+                            "device": args.device,
                             "repeats": args.repeats_big, "repeats_per_call": args.repeats_per_call,
                             "warmup": args.warmup, "peers": args.peers, "keep_cache": args.keep_cache},
                "machine": machine_info(), "versions": versions(), "peers": peers,

@@ -250,3 +250,16 @@ def test_plot_draws_speed_ups_and_floor_percentages(tmp_path):
     with contextlib.redirect_stdout(io.StringIO()):
         assert bench.main([*TINY, "--repeats", "2", "--only", "W3,S1", "--plot", str(path)]) == 0
     assert path.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_a_device_that_cannot_run_is_refused_before_anything_runs():
+    import subprocess
+    import sys
+    from graphjit.runtime import devices
+    if devices.cuda_problem(0) is None:
+        import pytest
+        pytest.skip("this machine can run CUDA")
+    done = subprocess.run([sys.executable, "-m", "graphjit.bench", "--device", "cuda", "--only", "W3"],
+                          capture_output=True, text=True, timeout=120)
+    assert done.returncode == 2 and "--device cuda: device cuda:0 cannot be used" in done.stderr
+    assert "W3" not in done.stdout
