@@ -309,7 +309,7 @@ def test_a_subgraph_op_runs_eagerly_on_the_interpreter_and_on_the_cpu_backend(ca
     np.testing.assert_allclose(compiled.run(get_runtime().state, [X])[0], expected, rtol=1e-6)
 
 
-def test_a_subgraph_with_side_effects_is_kept_by_the_passes_run_by_the_interpreter_and_refused_compiled(
+def test_a_subgraph_with_side_effects_is_kept_by_the_passes_and_prints_interpreted_and_compiled(
         call_op, capsys):
     def printed(z):
         gj.print(z)
@@ -318,6 +318,7 @@ def test_a_subgraph_with_side_effects_is_kept_by_the_passes_run_by_the_interpret
     assert "call" in [n.op for n in optimize(graph).nodes]   # unused, but its body prints: DCE keeps it
     np.testing.assert_array_equal(interpret(graph, X)[0], X)
     assert capsys.readouterr().out == f"{X}\n"   # the body's print ran, with the run's state
-    # the compiled path moves effects out of the graph, which an op must help with (cond and while_loop do)
-    with pytest.raises(UnimplementedError, match="side effects"):
-        get_backend("cpu").compile(graph)
+    # compiled, its print stays a node of the body (compiler.functionalize): the op is an eager step that prints
+    executable = get_backend("cpu").compile(graph)
+    np.testing.assert_array_equal(executable.run(get_runtime().state, [X])[0], X)
+    assert capsys.readouterr().out == f"{X}\n"
