@@ -87,3 +87,23 @@ def count_module_loads(monkeypatch, loads, backend="cpu"):
         loads.append(graph.name)
         return load(source, graph)
     monkeypatch.setattr(cpu, "_load", counted)
+
+
+def batched_cases(cases, size, keep=lambda case: True):
+    """The op cases whose arguments a traced function can take (arrays and plain Python values), ``keep``-filtered,
+    in batches of ``size``: a few compiled graphs cover them all."""
+    usable = [c for c in cases if keep(c) and all(
+        isinstance(a, (np.ndarray, int, float, bool, str, type(None), tuple, list)) for a in c.args)]
+    return [usable[k:k + size] for k in range(0, len(usable), size)]
+
+
+def batch_function(cases):
+    """(one function computing every case of ``cases``, flat list of results; the arrays it takes, in order)."""
+    def run_all(*arrays):
+        it = iter(arrays)
+        outs = []
+        for case in cases:
+            args = [next(it) if isinstance(a, np.ndarray) else a for a in case.args]
+            outs.extend(flatten_results(case.fn(*args, **case.kwargs)))
+        return outs
+    return run_all, [a for case in cases for a in case.args if isinstance(a, np.ndarray)]

@@ -8,7 +8,7 @@ from graphjit.compiler.backend import get_backend
 from graphjit.runtime import get_runtime
 
 from cases import ALL_CASES
-from support import assert_same, flatten_results
+from support import assert_same, batch_function, batched_cases
 
 BATCH = 60
 # Compiled float32 transcendentals are polynomial (<= 4 ULP), sums accumulate in float64 where NumPy
@@ -17,31 +17,13 @@ F32_RTOL, F32_ATOL = 2e-5, 1e-6
 F64_RTOL, F64_ATOL = 1e-12, 1e-300
 
 
-def _batches():
-    cases = [c for c in ALL_CASES if all(isinstance(a, (np.ndarray, int, float, bool, str, type(None), tuple, list))
-                                         for a in c.args)]
-    return [cases[k:k + BATCH] for k in range(0, len(cases), BATCH)]
-
-
-BATCHES = _batches()
-
-
-def _batch_function(cases):
-    def run_all(*arrays):
-        it = iter(arrays)
-        outs = []
-        for case in cases:
-            args = [next(it) if isinstance(a, np.ndarray) else a for a in case.args]
-            outs.extend(flatten_results(case.fn(*args, **case.kwargs)))
-        return outs
-    arrays = [a for case in cases for a in case.args if isinstance(a, np.ndarray)]
-    return run_all, arrays
+BATCHES = batched_cases(ALL_CASES, BATCH)
 
 
 @pytest.mark.parametrize("index", range(len(BATCHES)), ids=lambda k: f"batch{k}")
 def test_compiled_matches_interpreter(index):
     cases = BATCHES[index]
-    fn, arrays = _batch_function(cases)
+    fn, arrays = batch_function(cases)
     concrete = gj.function(fn).get_concrete_function(*arrays)
     state = get_runtime().state
     expected = get_backend("interpreter").compile(concrete.graph).run(state, arrays)

@@ -58,25 +58,10 @@ def _kernels(function, arrays):
 
 
 def _graphs():
-    cases = [c for c in ALL_CASES if all(isinstance(a, (np.ndarray, int, float, bool, str, type(None), tuple, list))
-                                         for a in c.args)]
-    for k in range(0, len(cases), 150):
-        batch = cases[k:k + 150]
-        yield f"cases{k // 150}", _batch_function(batch), [a for c in batch for a in c.args
-                                                          if isinstance(a, np.ndarray)]
-
-
-def _batch_function(batch):
-    from support import flatten_results
-
-    def run_all(*arrays):
-        it = iter(arrays)
-        outs = []
-        for case in batch:
-            args = [next(it) if isinstance(a, np.ndarray) else a for a in case.args]
-            outs.extend(flatten_results(case.fn(*args, **case.kwargs)))
-        return outs
-    return run_all
+    from support import batch_function, batched_cases
+    for k, batch in enumerate(batched_cases(ALL_CASES, 150)):
+        function, arrays = batch_function(batch)
+        yield f"cases{k}", function, arrays
 
 
 GRAPHS = list(_graphs())

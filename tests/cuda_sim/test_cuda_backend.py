@@ -11,7 +11,7 @@ from graphjit.compiler.cuda import backend as cuda_backend
 from graphjit.runtime import get_runtime
 
 from cases import ALL_CASES
-from support import assert_same, flatten_results
+from support import assert_same, batch_function, batched_cases
 
 BATCH = 80
 # float32 math runs through CUDA's libdevice on a GPU (<= 2 ULP for exp/log/sin...; the simulator computes in
@@ -24,29 +24,12 @@ def _small(case):
     return all(not isinstance(a, np.ndarray) or a.size <= 1024 for a in case.args)
 
 
-def _batches():
-    cases = [c for c in ALL_CASES if _small(c) and all(
-        isinstance(a, (np.ndarray, int, float, bool, str, type(None), tuple, list)) for a in c.args)]
-    return [cases[k:k + BATCH] for k in range(0, len(cases), BATCH)]
-
-
-BATCHES = _batches()
-
-
-def _batch_function(cases):
-    def run_all(*arrays):
-        it = iter(arrays)
-        outs = []
-        for case in cases:
-            args = [next(it) if isinstance(a, np.ndarray) else a for a in case.args]
-            outs.extend(flatten_results(case.fn(*args, **case.kwargs)))
-        return outs
-    return run_all, [a for case in cases for a in case.args if isinstance(a, np.ndarray)]
+BATCHES = batched_cases(ALL_CASES, BATCH, keep=_small)
 
 
 @pytest.mark.parametrize("index", range(len(BATCHES)), ids=lambda k: f"batch{k}")
 def test_cuda_matches_cpu_on_every_op_case(index):
-    fn, arrays = _batch_function(BATCHES[index])
+    fn, arrays = batch_function(BATCHES[index])
     concrete = gj.function(fn).get_concrete_function(*arrays)
     state = get_runtime().state
     expected = get_backend("interpreter").compile(concrete.graph).run(state, arrays)
