@@ -612,8 +612,9 @@ def main(argv=None):
     args = parse_args(argv)
     import graphjit as gj
     try:
-        device = gj.device(args.device)
-        device.__enter__()   # (traced calls consult the device; eager ops and the peers run where they always do)
+        if gj.runtime.devices.parse(args.device).kind != "cpu":
+            # (traced calls consult the device; eager ops and the peers run where they always do)
+            gj.device(args.device).__enter__()
     except gj.errors.DeviceError as err:
         print(f"python -m graphjit.bench: --device {args.device}: {err}", file=sys.stderr)
         return 2

@@ -109,7 +109,7 @@ def current():
     return stack[-1] if stack else CPU
 
 
-_open = [0]   # device blocks open in any thread: while one is, calls take the runtime's ordinary path
+_open = [0]   # non-CPU device blocks open in any thread: while one is, calls take the runtime's ordinary path
 _open_lock = threading.Lock()
 
 
@@ -132,14 +132,17 @@ def device(spec):
     stack = getattr(_local, "stack", None)
     if stack is None:
         stack = _local.stack = []
-    with _open_lock:
-        _open[0] += 1
-    for hook in _on_open:
-        hook()
+    counted = chosen.kind != "cpu"   # (the shortcuts are the CPU's: a cpu block keeps them)
+    if counted:
+        with _open_lock:
+            _open[0] += 1
+        for hook in _on_open:
+            hook()
     stack.append(chosen)
     try:
         yield chosen
     finally:
         stack.pop()
-        with _open_lock:
-            _open[0] -= 1
+        if counted:
+            with _open_lock:
+                _open[0] -= 1
