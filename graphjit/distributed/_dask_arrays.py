@@ -140,8 +140,7 @@ class _Lowering:
                 continue
             if node.op == "constant":
                 if not self._embedded(i):
-                    value = node.attr("value").value
-                    self.arrays[i] = da.from_array(value, chunks=value.shape or ())
+                    self.arrays[i] = self.array(i)
             elif node.op == "tuple_get":
                 pass   # materialized with its producer (see _whole)
             elif isinstance(node.type, TensorType) and num_elements(node.type.shape) == 0:

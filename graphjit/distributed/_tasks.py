@@ -14,7 +14,7 @@ import numpy as np
 from graphjit.compiler.passes.rebuild import typed_node
 from graphjit.tracer.dtypes import from_numpy
 from graphjit.tracer.function import ConcreteFunction, _TensorSlot
-from graphjit.tracer.ir import Graph, Node, TensorType, make_attrs
+from graphjit.tracer.ir import Graph, Node, TensorType
 
 _programs = {}      # (document sha256, input types) -> ConcreteFunction, for this process's lifetime
 _documents = {}     # document sha256 -> Graph
@@ -63,9 +63,3 @@ def retyped(graph, input_types):
             nodes.append(typed_node(nodes, node.op, node.inputs, node.loc, **node.attr_dict))
     return Graph(tuple(nodes), graph.inputs, graph.outputs, graph.name)
 
-
-def make_graph(name, input_types, emit):
-    """A graph of ``input_types`` inputs built by ``emit(nodes, input_ids) -> output ids`` (nodes typed by rule)."""
-    nodes = [Node("input", (), make_attrs({"index": k}), t) for k, t in enumerate(input_types)]
-    outputs = emit(nodes, list(range(len(nodes))))
-    return Graph(tuple(nodes), tuple(range(len(input_types))), tuple(outputs), name)
