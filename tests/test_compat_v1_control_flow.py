@@ -261,7 +261,7 @@ def test_branches_that_disagree_on_a_shape_are_a_clear_error():
 def test_a_construct_whose_ops_need_particular_sizes_is_a_clear_error():
     x = tf.placeholder(tf.float32, [None, None])
     w = tf.constant(np.ones((3, 3), np.float32))
-    with pytest.raises(errors.InvalidArgumentError, match=r"(?s)matmul.*unknown dim standing at the size"):
+    with pytest.raises(errors.InvalidArgumentError, match=r"(?s)matmul.*n1 != 3.*each unknown dim a symbolic size"):
         tf.while_loop(lambda i, v: i < 2, lambda i, v: (i + 1, tf.matmul(v, w)), (0, x))
 
 
@@ -294,21 +294,167 @@ def test_tf1_row_loops_bounded_by_the_fed_batch_size(backend):
             sess.run(weighted.graph.get_tensor_by_name("while_loop:0"), feed_dict={x: _data(2, 2)})
 
 
-def test_each_fed_shape_traces_the_functions_once_and_adds_no_graph_op():
-    x = tf.placeholder(tf.float32, [None])
-    calls = []
+class Calls:
+    """Counts the Python calls of the functions it wraps, by name."""
 
-    def body(i, v):
-        calls.append(tuple(v.shape))
-        return i + 1, v + 1.0
-    _, out = tf.while_loop(lambda i, v: i < 2, body, (0, x))
-    graph = tf.get_default_graph()
-    assert len(calls) == 2   # the two probe traces that give the static types
-    graph.finalize()         # (a run may not add ops to the graph)
+    def __init__(self):
+        self.counts = {}
+
+    def __call__(self, name, fn):
+        def counted(*args):
+            self.counts[name] = self.counts.get(name, 0) + 1
+            return fn(*args)
+        return counted
+
+
+def test_functions_are_traced_once_when_built_and_never_in_runs(backend):
+    x = tf.placeholder(tf.float32, [None, 3])
+    k = tf.placeholder(tf.int32, [])
+    calls = Calls()
+    picked = tf.cond(tf.reduce_sum(x) > 0, calls("true_fn", lambda: x * 2.0), calls("false_fn", lambda: x - 1.0))
+    n, looped = tf.while_loop(calls("cond", lambda i, v: i < 3),
+                              calls("body", lambda i, v: (i + 1, tf.cond(tf.reduce_sum(v) > 0,
+                                                                         calls("inner_true", lambda: v * 0.5),
+                                                                         calls("inner_false", lambda: v + 1.0)))),
+                              (0, x))
+    switched = tf.switch_case(k, [calls("branch_0", lambda: x + 1.0), calls("branch_1", lambda: x * x)])
+    norms = tf.map_fn(calls("map_fn", lambda row: tf.sqrt(tf.reduce_sum(row * row))), x)
+    running = tf.scan(calls("scan", lambda acc, row: acc * 0.5 + row), x)
+    built = dict(calls.counts)
+    assert built == {name: 1 for name in ("true_fn", "false_fn", "cond", "body", "inner_true", "inner_false",
+                                          "branch_0", "branch_1", "map_fn", "scan")}
+    assert picked.shape.as_list() == [None, 3] and looped.shape.as_list() == [None, 3]
+    assert norms.shape.as_list() == [None] and running.shape.as_list() == [None, 3]
+    tf.get_default_graph().finalize()   # (a run adds no op to the graph)
     with tf.Session() as sess:
-        for size in (3, 3, 5, 3):
-            np.testing.assert_allclose(sess.run(out, feed_dict={x: np.zeros(size, np.float32)}), 2.0)
-    assert calls[2:] == [(3,), (5,)]
+        for size, index in ((3, 0), (5, 1), (2, 0), (7, 1), (3, 1)):
+            xv = _data(size, 3)
+            got = sess.run([picked, n, looped, switched, norms, running], feed_dict={x: xv, k: index})
+            v = xv.copy()
+            for _ in range(3):
+                v = v * np.float32(0.5) if v.sum() > 0 else v + np.float32(1)
+            acc, scanned = xv[0], [xv[0]]
+            for row in xv[1:]:
+                acc = acc * np.float32(0.5) + row
+                scanned.append(acc)
+            np.testing.assert_allclose(got[0], xv * 2 if xv.sum() > 0 else xv - 1, rtol=1e-6)
+            assert got[1] == 3
+            np.testing.assert_allclose(got[2], v, rtol=1e-6, atol=1e-6)
+            np.testing.assert_allclose(got[3], xv + 1 if index == 0 else xv * xv, rtol=1e-6)
+            np.testing.assert_allclose(got[4], np.linalg.norm(xv, axis=1), rtol=1e-5)
+            np.testing.assert_allclose(got[5], np.stack(scanned), rtol=1e-5, atol=1e-6)
+    assert calls.counts == built
+
+
+def test_a_rule_that_needs_two_unknown_sizes_equal_still_traces_at_build_only(backend):
+    x = tf.placeholder(tf.float32, [None])
+    y = tf.placeholder(tf.float32, [None])
+    calls = Calls()   # (x + y merges the two sizes: a second trace, at build time)
+    out = tf.cond(tf.reduce_sum(x) > 0, calls("true_fn", lambda: x + y), calls("false_fn", lambda: x - y))
+    built = dict(calls.counts)
+    assert set(built) == {"true_fn", "false_fn"} and max(built.values()) <= 2
+    with tf.Session() as sess:
+        for size in (2, 4, 3):
+            xv, yv = np.abs(_data(size)), _data(size)
+            np.testing.assert_allclose(sess.run(out, feed_dict={x: xv, y: yv}), xv + yv, rtol=1e-6)
+    assert calls.counts == built
+
+
+def test_a_size_the_symbolic_trace_does_not_serve_traces_that_run_again():
+    x = tf.placeholder(tf.float32, [None])
+    calls = Calls()
+    _, out = tf.while_loop(lambda i, v: i < 2, calls("body", lambda i, v: (i + 1, v * 3.0)), (0, x))
+    assert calls.counts == {"body": 1}
+    with tf.Session() as sess:
+        # sizes 0 and 1 (where broadcasting and emptiness decide differently) trace for their shapes, as a
+        # gj.function's symbolic trace leaves them to per-size traces
+        for size in (1, 0, 4):
+            xv = _data(size)
+            np.testing.assert_allclose(sess.run(out, feed_dict={x: xv}), xv * 9, rtol=1e-6)
+    assert calls.counts == {"body": 3}
+
+
+def test_a_construct_that_needs_concrete_sizes_is_traced_per_run(backend):
+    x = tf.placeholder(tf.float32, [None])
+    calls = Calls()   # x[5:] clamps its start at a size graphjit does not decide over a symbolic size
+    out = tf.cond(tf.reduce_sum(x) > 0, calls("true_fn", lambda: x[5:] * 2.0), calls("false_fn", lambda: x[5:]))
+    assert out.shape.as_list() == [None]
+    with tf.Session() as sess:
+        for size in (3, 6, 8):
+            xv = np.abs(_data(size))
+            np.testing.assert_allclose(sess.run(out, feed_dict={x: xv}), xv[5:] * 2, rtol=1e-6)
+    assert calls.counts["true_fn"] == 1 + 2 + 3   # (the symbolic attempt, two probe sizes, one trace per run)
+
+
+def test_gradients_through_control_flow_traced_once(backend):
+    x = tf.placeholder(tf.float64, [None, 2])
+    w0 = np.array([[0.6, -0.3], [0.2, 0.4]])
+    w = tf.Variable(w0, name="w")
+    calls = Calls()
+    _, h = tf.while_loop(calls("cond", lambda i, v: i < 2),
+                         calls("body", lambda i, v: (i + 1, tf.sin(tf.matmul(v, w)))), (0, x), maximum_iterations=2)
+    c = tf.cond(tf.reduce_sum(x) > 0, calls("true_fn", lambda: h * h), calls("false_fn", lambda: h * w[1, 1]))
+    loss = tf.reduce_sum(c * tf.reduce_sum(x, axis=1, keepdims=True))
+    gx, gw = tf.gradients(loss, [x, w])
+    built = dict(calls.counts)
+    assert built == {"cond": 1, "body": 1, "true_fn": 1, "false_fn": 1}
+
+    def reference(xv, wv):
+        v = xv
+        for _ in range(2):
+            v = np.sin(v @ wv)
+        cv = v * v if xv.sum() > 0 else v * wv[1, 1]
+        return (cv * xv.sum(axis=1, keepdims=True)).sum()
+    with tf.Session() as sess:
+        sess.run(tf.global_variables_initializer())
+        for size, sign in ((3, 1.0), (4, -1.0), (2, 1.0)):
+            xv = np.abs(rng.standard_normal((size, 2))) * sign
+            got_x, got_w = sess.run([gx, gw], feed_dict={x: xv})
+            np.testing.assert_allclose(got_x, _finite_difference(lambda a: reference(a, w0), xv), rtol=1e-6,
+                                       atol=1e-8)
+            np.testing.assert_allclose(got_w, _finite_difference(lambda b: reference(xv, b), w0), rtol=1e-6,
+                                       atol=1e-8)
+    assert calls.counts == built
+
+
+def test_variables_made_inside_bodies_are_made_once_in_order(backend, tmp_path):
+    x = tf.placeholder(tf.float32, [None])
+    y = tf.placeholder(tf.float32, [None])
+    first = tf.get_variable("first", initializer=np.float32(1.5))
+
+    calls = Calls()
+
+    def body(i, v):   # (v + y merges two unknown sizes: the body is traced twice, its variable made once)
+        scale = tf.get_variable("scale", initializer=np.float32(2.0))
+        return i + 1, v * scale + y
+    _, out = tf.while_loop(lambda i, v: i < 2, calls("body", body), (0, x))
+    assert calls.counts == {"body": 2}
+    with tf.variable_scope("branch"):
+        picked = tf.cond(tf.reduce_sum(x) > 0, lambda: x * tf.get_variable("bias", initializer=np.float32(3.0)),
+                         lambda: x)
+    last = tf.get_variable("last", initializer=np.float32(-1.0))
+    assert [v.name for v in tf.global_variables()] == ["first:0", "scale:0", "branch/bias:0", "last:0"]
+    saver = tf.train.Saver()
+    xv, yv = _data(3), _data(3)
+    with tf.Session() as sess:
+        sess.run(tf.global_variables_initializer())
+        sess.run(first.assign(4.0))
+        path = saver.save(sess, str(tmp_path / "model.ckpt"))
+    with tf.Session() as sess:
+        saver.restore(sess, path)
+        assert sess.run(first) == 4.0 and sess.run(last) == -1.0
+        expected = (xv * 2 + yv) * 2 + yv
+        got_out, got_picked = sess.run([out, picked], feed_dict={x: xv, y: yv})
+        np.testing.assert_allclose(got_out, expected, rtol=1e-6)
+        np.testing.assert_allclose(got_picked, xv * 3 if xv.sum() > 0 else xv, rtol=1e-6)
+
+
+def test_a_loop_variable_that_changes_dtype_is_a_clear_error():
+    x = tf.placeholder(tf.float32, [None, 2])
+    with pytest.raises(errors.InvalidArgumentError,
+                       match=r"(?s)loop variable loop_vars\[1\] changes dtype.*from f32\[n0,2\] to i32\[n0,2\]"):
+        tf.while_loop(lambda i, v: i < 3, lambda i, v: (i + 1, tf.cast(v, tf.int32)), (0, x))
+    assert [op.type for op in tf.get_default_graph().get_operations()] == ["placeholder"]   # (nothing left)
 
 
 def test_an_error_over_known_shapes_reads_as_usual():

@@ -1,28 +1,40 @@
-"""Control flow over tensors of unknown dims in compat.v1 graphs: staged, and traced again for each run's shapes.
+"""Control flow over tensors of unknown dims in compat.v1 graphs: traced once over symbolic sizes, as TF1 builds
+its branch and body graphs once.
 
-A subgraph (a cond branch, a loop body) is traced for the types of its inputs, and graphjit's traces have full
-shapes; a TF1 placeholder usually has an unknown batch dim. So ``gj.cond`` / ``gj.while_loop`` / ``gj.switch_case``
-/ ``gj.map_fn`` / ``gj.scan`` over such tensors (the core asks ``Graph.stage_control_flow``, see
-``tracer.control_flow.staged_by``) keep the construct's Python call and build it twice more:
+A subgraph (a cond branch, a loop body) is traced for the types of its inputs, and a TF1 placeholder usually has
+an unknown batch dim. So ``gj.cond`` / ``gj.while_loop`` / ``gj.switch_case`` / ``gj.map_fn`` / ``gj.scan`` over
+such tensors (the core asks ``Graph.stage_control_flow``, see ``tracer.control_flow.staged_by``) are staged: the
+construct's Python call is traced in a ``ConstructTrace`` whose inputs are the graph tensors (and variable reads) it
+uses, each unknown dim a size atom (``_symbolic_sizes``), once when the user builds it (again only while a rule
+merges two atoms or raises an atom's least size, after undoing the attempt's graph ops and variables). The graph
+gets one op standing for the construct (plus one op per result), whose static shapes have None where a size
+depends on an atom. When a Session plans a run (``Graph.plan_graph`` expands these ``deferred`` ops) the stored
+graph is specialized for the fed sizes and inlined into the run's IR graph: no user function runs then.
+``compat.v1.gradients`` through it differentiates that graph (``vector_jacobian``, as cond's gradient
+differentiates a branch).
 
-- when the graph is built, in a ``ConstructTrace`` where each unknown dim is a probe size (as ``partial_infer``
-  runs an op's rule, twice, with two probe sizes): the result dims that differ between the probes are unknown
-  (``None``) in the static shapes the user sees, and the graph's tensors (and variable reads) it used become the
-  inputs of one graph op standing for the construct (plus one op per result);
-- when a Session plans a run (``Graph.plan_graph`` expands these ``deferred`` ops), in a ``ConstructTrace`` typed by
-  the fed shapes, whose graph is inlined into the run's IR graph. ``compat.v1.gradients`` through it differentiates
-  that graph (``vector_jacobian``, as cond's gradient differentiates a branch).
-
-The construct's Python functions thus run once per probe and once per planned run (TF1 traces them once).
+Two fallbacks keep what symbolic sizes cannot express working, at the cost of calling the functions again:
+a construct that cannot be traced over symbolic sizes (``int()`` of an unknown size, a slice clamp that depends
+on one, an unknown rank: logged on the ``graphjit`` logger) is traced at two probe sizes for its static types
+and again for each planned run (``StagedConstruct``); and a run whose sizes the symbolic trace does not serve
+(a size 0 or 1, unequal sizes where it needed them equal) traces the construct for that run's shapes.
 """
+import logging
+
 from graphjit.tracer import context, nest
-from graphjit.tracer.errors import GraphjitError, InvalidArgumentError, UnimplementedError
+from graphjit.tracer.errors import GraphjitError, InvalidArgumentError, SymbolicError, UnimplementedError
 from graphjit.tracer.ir import TensorType, TupleType, replay
 from graphjit.tracer.ops.control_flow import vector_jacobian
+from graphjit.tracer.polymorphic import MAX_MERGES, graph_problem
 from graphjit.tracer.source import user_location, with_location
 from graphjit.tracer.subgraphs import node_has_effects
 from graphjit.tracer.tensor import SymbolicTensor
 from graphjit.tracer.tracing import TraceContext
+
+from ._symbolic_sizes import SizeAtoms, bind, specialize, static
+from ._variable_scope import forget_variables
+
+log = logging.getLogger("graphjit")
 
 PROBES = (9973, 10007)   # the sizes unknown dims stand at while the graph is built (as _graph.partial_infer's)
 
@@ -82,7 +94,9 @@ def unknown(t):
 
 def stage(graph, what, build, args):
     """The construct ``what`` that ``build()`` makes, staged in ``graph`` when it uses tensors of unknown dims (else
-    NotImplemented: it is built into the graph as usual). Returns its results in its structure."""
+    NotImplemented: it is built into the graph as usual). Returns its results in its structure. Traced once over
+    symbolic sizes where it can be; else (``int()`` of an unknown size, a slice clamp it cannot decide...) over
+    probe sizes, and again for each run's shapes."""
     if not graph._has_unknown_dims:
         return NotImplemented
     location = user_location()
@@ -93,23 +107,84 @@ def stage(graph, what, build, args):
         if ref.id not in reads:
             reads[ref.id] = graph.read_variable_ref(ref)._id
         return reads[ref.id]
+    found = _traced_symbolically(graph, what, build, args, read_op, reads, location)
+    if isinstance(found, str):
+        log.info("%s at %s: traced again for each run's shapes because %s", what, location, found)
+        return _stage_per_run(graph, what, build, args, read_op, reads, location)
+    if found is NotImplemented:
+        return NotImplemented
+    built, structure, operands = found
+    construct = SymbolicConstruct(what, build, args, reads, built, structure)
+    return _add(graph, construct, operands, location)
 
-    def static(i):
-        return graph._ops[i].outputs[0].type
+
+def _static(graph, i):
+    return graph._ops[i].outputs[0].type
+
+
+def _traced_symbolically(graph, what, build, args, read_op, reads, location):
+    """(graph, result structure, operand op ids) of the construct traced once over size atoms for the unknown dims
+    of the graph tensors it uses (retraced, still here, when a rule needs two atoms equal or an atom at least some
+    size); NotImplemented when it uses no unknown dim (the graph is left as it was); a sentence saying why it
+    cannot be traced over symbolic sizes."""
+    atoms = SizeAtoms()
+
+    def type_of(i):
+        typed = atoms.typed(i, _static(graph, i))
+        if typed is None:
+            raise SymbolicError(f"{graph._ops[i].name} has an unknown rank")
+        return typed
+    for _ in range(MAX_MERGES):
+        mark = graph.mark()
+        trace = ConstructTrace(graph, type_of, read_op)
+        try:
+            built, structure = trace.build(build, args)
+        except SymbolicError as err:
+            _rollback(graph, mark, reads)
+            if (err.unify is not None and atoms.merge(err.unify)) or (err.require is not None
+                                                                      and atoms.require(err.require)):
+                continue
+            return str(err).splitlines()[0]
+        except GraphjitError as e:
+            _rollback(graph, mark, reads)
+            if not any(unknown(_static(graph, i)) for i in trace.operands):
+                return NotImplemented   # (not about unknown dims: built as usual, it raises its own error)
+            raise type(e)(f"{e}\n  (while building control flow over tensors of unknown dims, each unknown dim a "
+                          f"symbolic size n0, n1, ...: graphjit decides that such a size is at least 2 and differs "
+                          f"from any other given size; a construct whose ops need particular sizes of those dims "
+                          f"needs placeholder shapes that give them)") from e
+        except BaseException:
+            _rollback(graph, mark, reads)
+            raise
+        if not any(unknown(_static(graph, i)) for i in trace.operands):
+            _rollback(graph, mark, reads)
+            return NotImplemented
+        problem = graph_problem(built)
+        if problem is not None:
+            _rollback(graph, mark, reads)
+            return problem
+        return built, structure, trace.operands
+    _rollback(graph, mark, reads)
+    return f"more than {MAX_MERGES} retraces merging unknown sizes"
+
+
+def _rollback(graph, mark, reads):
+    forget_variables(graph, graph.rollback(mark))
+    reads.clear()
+
+
+def _stage_per_run(graph, what, build, args, read_op, reads, location):
+    """The construct traced at two probe sizes for its static types, and again when each run is planned."""
     traced = []
     for probe in PROBES:
-        trace = ConstructTrace(graph, lambda i, probe=probe: _probed(static(i), probe), read_op)
+        trace = ConstructTrace(graph, lambda i, probe=probe: _probed(_static(graph, i), probe), read_op)
         try:
             built, structure = trace.build(build, args)
         except GraphjitError as e:
-            if not any(unknown(static(i)) for i in trace.operands):
-                return NotImplemented   # (not about unknown dims: built as usual, it raises its own error)
             raise type(e)(f"{e}\n  (while building control flow over tensors of unknown dims, each unknown dim "
                           f"standing at the size {probe}: the sizes in this message may be that stand-in; a "
                           f"construct whose ops need particular sizes of those dims needs placeholder shapes that "
                           f"give them)") from e
-        if not any(unknown(static(i)) for i in trace.operands):
-            return NotImplemented   # (then the probe's reads are unused graph ops, which no run needs)
         traced.append((built, structure, trace.operands))
     (first, structure, operands), (second, other, more) = traced
     operands = operands + [i for i in more if i not in operands]   # (what a run may use: both probes' tensors)
@@ -119,12 +194,17 @@ def stage(graph, what, build, args):
         raise UnimplementedError(with_location(
             "control flow over tensors of unknown dims returns different structures or dtypes for different sizes "
             "of those dims; graphjit cannot give it static types: give the placeholders full shapes", location))
-    construct = StagedConstruct(what, build, args, reads, result_types, structure)
+    return _add(graph, StagedConstruct(what, build, args, reads, result_types, structure), operands, location)
+
+
+def _add(graph, construct, operands, location):
+    """The construct's graph op and one ``tuple_get`` op per result; its results in its structure."""
+    result_types = construct.result_types
     operation = graph.add_op(construct.name, construct, operands, {}, TupleType(tuple(result_types)), loc=location)
     results = [graph.add_op("tuple_get", StagedResult(construct), (operation._id,), {"index": k}, t,
                             name=f"{operation.name}/output_{k}", loc=location).outputs[0]
                for k, t in enumerate(result_types)]
-    return nest.map_structure(lambda k: None if k is None else results[k], structure)
+    return nest.map_structure(lambda k: None if k is None else results[k], construct.structure)
 
 
 def _probed(t, probe):
@@ -182,16 +262,7 @@ class StagedConstruct:
             raise InvalidArgumentError(with_location(
                 f"{operation.name}: for the fed shapes its functions return another structure than when the graph "
                 f"was built", operation.loc))
-
-        def emit(node, new_inputs, _deps):
-            return builder.add(node.op, new_inputs, dict(node.attrs), node.type, effectful=node_has_effects(node),
-                               loc=node.loc)
-        fed = {built.inputs[k]: mapping[i] for k, i in enumerate(construct.operands)}
-        outputs = replay(built, emit, inputs=fed)
-        results = [outputs[i] for i in built.outputs]
-        for k, (node_id, static) in enumerate(zip(results, self.result_types)):
-            _check_result(operation, k, builder.nodes[node_id].type, static)
-        expanded[operation] = (built, construct.operands, results)
+        _inline(operation, builder, built, construct.operands, self.result_types, mapping, expanded)
         return None
 
     def gradient_record(self, operation, tensor, expanded, outputs):
@@ -199,6 +270,42 @@ class StagedConstruct:
         is the run's tensor of a graph op, ``outputs`` its results' tensors."""
         built, operands, _ = expanded[operation]
         return self, [tensor(i) for i in operands], {"graph": built}, outputs
+
+
+class SymbolicConstruct(StagedConstruct):
+    """A staged construct traced once, over size atoms (``built``, its operands' types symbolic): a run binds the
+    atoms to the fed sizes and inlines ``built`` specialized for them. Sizes the trace does not serve (below an
+    atom's least size, 2 unless an int index needed more; unequal where it needed them equal) trace the
+    construct again for that run (``StagedConstruct.expand``), which also raises the user's own error for them."""
+
+    def __init__(self, name, build, args, reads, built, structure):
+        super().__init__(name, build, args, reads, [static(built.nodes[i].type) for i in built.outputs], structure)
+        self.built = built
+        self.operand_types = [built.nodes[i].type for i in built.inputs]
+
+    def expand(self, operation, trace, mapping, expanded):
+        builder = trace.builder
+        operands = operation._input_ids
+        sizes = bind(self.operand_types, [builder.nodes[mapping[i]].type for i in operands])
+        if isinstance(sizes, str):
+            log.info("%s: traced again for the fed shapes because %s", operation.name, sizes)
+            return super().expand(operation, trace, mapping, expanded)
+        _inline(operation, builder, specialize(self.built, sizes), operands, self.result_types, mapping, expanded)
+        return None
+
+
+def _inline(operation, builder, built, operands, result_types, mapping, expanded):
+    """Inlines ``built`` (the construct for a run's concrete types, fed by the graph ops ``operands``) into the run's
+    ``builder`` and keeps in ``expanded[operation]`` (graph, operand op ids, result node ids)."""
+    def emit(node, new_inputs, _deps):
+        return builder.add(node.op, new_inputs, dict(node.attrs), node.type, effectful=node_has_effects(node),
+                           loc=node.loc)
+    fed = {built.inputs[k]: mapping[i] for k, i in enumerate(operands)}
+    outputs = replay(built, emit, inputs=fed)
+    results = [outputs[i] for i in built.outputs]
+    for k, (node_id, static_type) in enumerate(zip(results, result_types)):
+        _check_result(operation, k, builder.nodes[node_id].type, static_type)
+    expanded[operation] = (built, tuple(operands), results)
 
 
 def _check_result(operation, k, concrete, static):

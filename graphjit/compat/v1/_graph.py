@@ -311,6 +311,25 @@ class Graph:
         from ._control_flow import stage
         return stage(self, what, build, args)
 
+    def mark(self):
+        """What ``rollback`` returns the graph to: its ops, names, reads, constants and variables now."""
+        with self._lock:
+            return (len(self._ops), dict(self._name_counts), dict(self._last_read), dict(self._constants._nodes),
+                    len(self.variables), set(self._variable_ids), self._has_unknown_dims)
+
+    def rollback(self, mark):
+        """Forgets every op and variable built since ``mark()`` (a control-flow construct traced again, at build
+        time, must not leave its first attempt's ops, or make its variables twice)."""
+        with self._lock:
+            count, names, reads, constants, variables, variable_ids, unknown = mark
+            for operation in self._ops[count:]:
+                self._by_name.pop(operation.name, None)
+            forgotten = self.variables[variables:]
+            del self._ops[count:], self.variables[variables:]
+            self._name_counts, self._last_read, self._constants._nodes = names, reads, constants
+            self._variable_ids, self._has_unknown_dims = variable_ids, unknown
+            return forgotten
+
     def create_variable(self, variable, name, initial_value):
         raise UnimplementedError("compat.v1 graphs create their variables with gj.compat.v1.Variable")
 

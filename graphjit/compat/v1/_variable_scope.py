@@ -223,3 +223,11 @@ def _get_variable(graph, state, scope, name, shape, dtype, initializer, trainabl
                                                  f"differs from the requested shape {shape}"))
     state.variables[full] = (variable, user_location())
     return variable
+
+
+def forget_variables(graph, variables):
+    """Drops ``variables`` (rolled back from ``graph``: see ``Graph.rollback``) from the names get_variable knows."""
+    state = _scopes(graph)
+    with state.lock:
+        for full in [k for k, (v, _) in state.variables.items() if any(v is f for f in variables)]:
+            del state.variables[full]
