@@ -32,7 +32,6 @@ from graphjit.tracer.tensor import SymbolicTensor
 from graphjit.tracer.tracing import TraceContext
 
 from ._symbolic_sizes import SizeAtoms, bind, specialize, static
-from ._variable_scope import forget_variables
 
 log = logging.getLogger("graphjit")
 
@@ -169,7 +168,7 @@ def _traced_symbolically(graph, what, build, args, read_op, reads, location):
 
 
 def _rollback(graph, mark, reads):
-    forget_variables(graph, graph.rollback(mark))
+    graph.rollback(mark)
     reads.clear()
 
 

@@ -33,6 +33,9 @@ from graphjit.tracer.tracing import ConstantCaptures, TraceContext
 from ._scopes import ControlDependencies, GraphDefault, NameScope, ScopeOf, stacks
 
 _graph_numbers = itertools.count(1)
+# (graph, variables) -> None for each module that keeps variables by name (get_variable's scopes), told when
+# Graph.rollback forgets them; those modules install themselves (this one imports none of them)
+ROLLBACK_HOOKS = []
 
 
 class Operation:
@@ -328,7 +331,8 @@ class Graph:
             del self._ops[count:], self.variables[variables:]
             self._name_counts, self._last_read, self._constants._nodes = names, reads, constants
             self._variable_ids, self._has_unknown_dims = variable_ids, unknown
-            return forgotten
+            for forget in ROLLBACK_HOOKS:
+                forget(self, forgotten)
 
     def create_variable(self, variable, name, initial_value):
         raise UnimplementedError("compat.v1 graphs create their variables with gj.compat.v1.Variable")

@@ -15,7 +15,7 @@ from graphjit.tracer.shapes import TensorShape
 from graphjit.tracer.source import user_location, with_location
 from graphjit.tracer.tensor import as_dtype_arg
 
-from ._graph import GraphTensor
+from ._graph import ROLLBACK_HOOKS, GraphTensor
 from ._initializers import GlorotUniform, Zeros
 from ._scopes import ScopeOf
 from ._variables import Variable, target_graph
@@ -231,3 +231,6 @@ def forget_variables(graph, variables):
     with state.lock:
         for full in [k for k, (v, _) in state.variables.items() if any(v is f for f in variables)]:
             del state.variables[full]
+
+
+ROLLBACK_HOOKS.append(forget_variables)
