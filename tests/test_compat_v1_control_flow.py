@@ -261,7 +261,7 @@ def test_branches_that_disagree_on_a_shape_are_a_clear_error():
 def test_a_construct_whose_ops_need_particular_sizes_is_a_clear_error():
     x = tf.placeholder(tf.float32, [None, None])
     w = tf.constant(np.ones((3, 3), np.float32))
-    with pytest.raises(errors.InvalidArgumentError, match=r"(?s)matmul.*n1 != 3.*each unknown dim a symbolic size"):
+    with pytest.raises(errors.InvalidArgumentError, match=r"(?s)matmul.*n1 != 3.*n0, n1, \.\.\. stand for those dims' sizes"):
         tf.while_loop(lambda i, v: i < 2, lambda i, v: (i + 1, tf.matmul(v, w)), (0, x))
 
 
@@ -455,6 +455,17 @@ def test_a_loop_variable_that_changes_dtype_is_a_clear_error():
                        match=r"(?s)loop variable loop_vars\[1\] changes dtype.*from f32\[n0,2\] to i32\[n0,2\]"):
         tf.while_loop(lambda i, v: i < 3, lambda i, v: (i + 1, tf.cast(v, tf.int32)), (0, x))
     assert [op.type for op in tf.get_default_graph().get_operations()] == ["placeholder"]   # (nothing left)
+
+
+def test_a_loop_variable_that_takes_another_unknown_size_is_a_clear_error_in_that_run():
+    x = tf.placeholder(tf.float32, [None, 2])
+    y = tf.placeholder(tf.float32, [None, 2])
+    _, out = tf.while_loop(lambda i, v: i < 3, lambda i, v: (i + 1, v * 0.0 + y), (0, x))   # (sizes merged)
+    with tf.Session() as sess:
+        yv = _data(4, 2)
+        np.testing.assert_allclose(sess.run(out, feed_dict={x: _data(4, 2), y: yv}), yv, rtol=1e-6)
+        with pytest.raises(errors.InvalidArgumentError, match=r"multiply|add"):
+            sess.run(out, feed_dict={x: _data(3, 2), y: yv})
 
 
 def test_an_error_over_known_shapes_reads_as_usual():

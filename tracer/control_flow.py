@@ -123,8 +123,8 @@ def staged_by(parent, what, build, *args):
     """What ``parent`` builds for the construct ``what`` when it stages control flow itself, else NotImplemented.
     A graph context may provide ``stage_control_flow(what, build, args)``: ``build(*args)`` makes the construct
     again in whatever context is current, ``args`` (nested) holding the construct's tensor arguments, which the
-    context may replace by its own. compat.v1 graphs, whose tensors may have unknown dims, re-trace a construct
-    over those for each run's shapes; NotImplemented has it built here as usual."""
+    context may replace by its own. compat.v1 graphs, whose tensors may have unknown dims, trace a construct
+    over symbolic sizes for those; NotImplemented has it built here as usual."""
     stage = getattr(parent, "stage_control_flow", None)
     return NotImplemented if stage is None else stage(what, build, args)
 

@@ -148,10 +148,10 @@ def _traced_symbolically(graph, what, build, args, read_op, reads, location):
             _rollback(graph, mark, reads)
             if not any(unknown(_static(graph, i)) for i in trace.operands):
                 return NotImplemented   # (not about unknown dims: built as usual, it raises its own error)
-            raise type(e)(f"{e}\n  (while building control flow over tensors of unknown dims, each unknown dim a "
-                          f"symbolic size n0, n1, ...: graphjit decides that such a size is at least 2 and differs "
-                          f"from any other given size; a construct whose ops need particular sizes of those dims "
-                          f"needs placeholder shapes that give them)") from e
+            raise type(e)(f"{e}\n  (while building control flow over tensors of unknown dims, where n0, n1, ... "
+                          f"stand for those dims' sizes, each taken to be at least 2 and unequal to any fixed size; "
+                          f"a construct whose ops need particular sizes of those dims needs placeholder shapes that "
+                          f"give them)") from e
         except BaseException:
             _rollback(graph, mark, reads)
             raise

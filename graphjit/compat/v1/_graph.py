@@ -310,7 +310,7 @@ class Graph:
         return [self._ops[mapping[i]].outputs[0] for i in concrete.graph.outputs]
 
     def stage_control_flow(self, what, build, args):
-        """Control flow over tensors of unknown dims: staged, traced per run (``_control_flow``)."""
+        """Control flow over tensors of unknown dims: staged, traced once over symbolic sizes (``_control_flow``)."""
         from ._control_flow import stage
         return stage(self, what, build, args)
 
