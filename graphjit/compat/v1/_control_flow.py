@@ -106,7 +106,8 @@ def stage(graph, what, build, args):
         if ref.id not in reads:
             reads[ref.id] = graph.read_variable_ref(ref)._id
         return reads[ref.id]
-    found = _traced_symbolically(graph, what, build, args, read_op, reads, location)
+    with graph._lock:   # (an attempt that is rolled back must not take another thread's new ops with it)
+        found = _traced_symbolically(graph, what, build, args, read_op, reads, location)
     if isinstance(found, str):
         log.info("%s at %s: traced again for each run's shapes because %s", what, location, found)
         return _stage_per_run(graph, what, build, args, read_op, reads, location)
