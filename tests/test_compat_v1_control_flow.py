@@ -261,7 +261,8 @@ def test_branches_that_disagree_on_a_shape_are_a_clear_error():
 def test_a_construct_whose_ops_need_particular_sizes_is_a_clear_error():
     x = tf.placeholder(tf.float32, [None, None])
     w = tf.constant(np.ones((3, 3), np.float32))
-    with pytest.raises(errors.InvalidArgumentError, match=r"(?s)matmul.*n1 != 3.*n0, n1, \.\.\. stand for those dims' sizes"):
+    stands_for = r"(?s)matmul.*n1 != 3.*n0, n1, \.\.\. stand for those dims' sizes"
+    with pytest.raises(errors.InvalidArgumentError, match=stands_for):
         tf.while_loop(lambda i, v: i < 2, lambda i, v: (i + 1, tf.matmul(v, w)), (0, x))
 
 
@@ -447,6 +448,9 @@ def test_variables_made_inside_bodies_are_made_once_in_order(backend, tmp_path):
         got_out, got_picked = sess.run([out, picked], feed_dict={x: xv, y: yv})
         np.testing.assert_allclose(got_out, expected, rtol=1e-6)
         np.testing.assert_allclose(got_picked, xv * 3 if xv.sum() > 0 else xv, rtol=1e-6)
+        # a size of 1 traces the functions again, which would make `scale` again: refused, saying why
+        with pytest.raises(errors.InvalidArgumentError, match=r"(?s)scale already exists.*traced again for this run"):
+            sess.run(out, feed_dict={x: _data(1), y: _data(1)})
 
 
 def test_a_loop_variable_that_changes_dtype_is_a_clear_error():

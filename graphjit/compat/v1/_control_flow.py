@@ -107,7 +107,7 @@ def stage(graph, what, build, args):
             reads[ref.id] = graph.read_variable_ref(ref)._id
         return reads[ref.id]
     with graph._lock:   # (an attempt that is rolled back must not take another thread's new ops with it)
-        found = _traced_symbolically(graph, what, build, args, read_op, reads, location)
+        found = _traced_symbolically(graph, build, args, read_op, reads)
     if isinstance(found, str):
         log.info("%s at %s: traced again for each run's shapes because %s", what, location, found)
         return _stage_per_run(graph, what, build, args, read_op, reads, location)
@@ -122,7 +122,7 @@ def _static(graph, i):
     return graph._ops[i].outputs[0].type
 
 
-def _traced_symbolically(graph, what, build, args, read_op, reads, location):
+def _traced_symbolically(graph, build, args, read_op, reads):
     """(graph, result structure, operand op ids) of the construct traced once over size atoms for the unknown dims
     of the graph tensors it uses (retraced, still here, when a rule needs two atoms equal or an atom at least some
     size); NotImplemented when it uses no unknown dim (the graph is left as it was); a sentence saying why it
@@ -289,7 +289,12 @@ class SymbolicConstruct(StagedConstruct):
         sizes = bind(self.operand_types, [builder.nodes[mapping[i]].type for i in operands])
         if isinstance(sizes, str):
             log.info("%s: traced again for the fed shapes because %s", operation.name, sizes)
-            return super().expand(operation, trace, mapping, expanded)
+            try:
+                return super().expand(operation, trace, mapping, expanded)
+            except GraphjitError as e:   # (e.g. a variable its functions make, made again: say why they ran)
+                raise type(e)(f"{e}\n  ({operation.name} was traced again for this run's shapes, because {sizes}: "
+                              f"its graph from when it was built serves sizes of at least 2, equal where its "
+                              f"functions needed them equal)") from e
         _inline(operation, builder, specialize(self.built, sizes), operands, self.result_types, mapping, expanded)
         return None
 
