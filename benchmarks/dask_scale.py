@@ -23,6 +23,9 @@ def main(argv=None):
     parser.add_argument("--chunk", type=int, default=16 * 2**20)
     parser.add_argument("--workers", type=int, default=2)
     parser.add_argument("--repeats", type=int, default=5)
+    parser.add_argument("--worker-numba-threads", type=int, default=None,
+                        help="NUMBA_NUM_THREADS in the workers' environment (default: unset, so each graphjit "
+                             "task runs on OMP_NUM_THREADS=1 thread, as Dask's nanny sets it)")
     args = parser.parse_args(argv)
 
     import dask.array as da
@@ -44,9 +47,12 @@ def main(argv=None):
         "W2": {"graphjit": lambda x, y: float(w2(x, y).compute()),
                "dask+numpy": lambda x, y: float(((x - y) ** 2).sum(dtype=np.float64).compute())},
     }
+    env = {"GRAPHJIT_BACKEND": "cpu", "GRAPHJIT_BACKGROUND_COMPILE": "0"}
+    if args.worker_numba_threads is not None:
+        env["NUMBA_NUM_THREADS"] = str(args.worker_numba_threads)
     cluster = distributed.LocalCluster(n_workers=args.workers, threads_per_worker=1, processes=True,
                                        dashboard_address=None, worker_dashboard_address=None,
-                                       env={"GRAPHJIT_BACKEND": "cpu", "GRAPHJIT_BACKGROUND_COMPILE": "0"})
+                                       env=env)
     with distributed.Client(cluster) as client:
         rng = da.random.default_rng(0)
         x = rng.random(args.elements, dtype=np.float32, chunks=args.chunk).persist()
