@@ -26,30 +26,32 @@ def main(argv=None):
     parser.add_argument("--worker-numba-threads", type=int, default=None,
                         help="NUMBA_NUM_THREADS in the workers' environment (default: unset, so each graphjit "
                              "task runs on OMP_NUM_THREADS=1 thread, as Dask's nanny sets it)")
+    parser.add_argument("--worker-recycle-bytes", type=int, default=None,
+                        help="GRAPHJIT_DASK_RECYCLE_BYTES in the workers' environment (0: no result buffer reuse)")
     args = parser.parse_args(argv)
+
+    from types import SimpleNamespace
 
     import dask.array as da
     import distributed
 
     import graphjit as gj
+    from graphjit import _bench_workloads as workloads   # W1 and W2, written once (tests/test_distributed.py too)
 
-    @gj.function
-    def w1(x, y):
-        return gj.exp(-x * x) * y + gj.sin(x) * 0.5
-
-    @gj.function
-    def w2(x, y):
-        return gj.reduce_sum((x - y) ** 2)
-
+    w1 = gj.function(workloads.bind(workloads.w1, workloads.GRAPHJIT))
+    w2 = gj.function(workloads.bind(workloads.w2, workloads.GRAPHJIT))
+    on_dask = SimpleNamespace(exp=da.exp, sin=da.sin, reduce_sum=lambda v: v.sum(dtype=np.float64))
     contenders = {
         "W1": {"graphjit": lambda x, y: _persisted(w1(x, y)),
-               "dask+numpy": lambda x, y: _persisted(da.exp(-x * x) * y + da.sin(x) * 0.5)},
+               "dask+numpy": lambda x, y: _persisted(workloads.w1(on_dask, x, y))},
         "W2": {"graphjit": lambda x, y: float(w2(x, y).compute()),
-               "dask+numpy": lambda x, y: float(((x - y) ** 2).sum(dtype=np.float64).compute())},
+               "dask+numpy": lambda x, y: float(workloads.w2(on_dask, x, y).compute())},
     }
     env = {"GRAPHJIT_BACKEND": "cpu", "GRAPHJIT_BACKGROUND_COMPILE": "0"}
     if args.worker_numba_threads is not None:
         env["NUMBA_NUM_THREADS"] = str(args.worker_numba_threads)
+    if args.worker_recycle_bytes is not None:
+        env["GRAPHJIT_DASK_RECYCLE_BYTES"] = str(args.worker_recycle_bytes)
     cluster = distributed.LocalCluster(n_workers=args.workers, threads_per_worker=1, processes=True,
                                        dashboard_address=None, worker_dashboard_address=None,
                                        env=env)

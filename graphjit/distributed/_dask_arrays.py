@@ -194,7 +194,7 @@ class _Lowering:
                 for k in self.nodes[j].inputs:
                     visit(k)
                 inside.append(j)
-            elif self._embedded(j) and j not in self.arrays:
+            elif self._embedded(j) and j not in self.arrays and j != root:   # (a constant root is read)
                 inside.append(j)
             else:
                 boundary.append(j)
@@ -282,30 +282,12 @@ class _Lowering:
                 root = len(nodes) - 1
             nodes.append(typed_node(nodes, partial_op, (root,), node.loc, axis=axes, keepdims=True))
             return [len(nodes) - 1]
-        if source in self.pending and source not in self.arrays:
-            partials = self._blockwise(source, axes, finish)
-        else:
-            partials = self._blockwise_on(source, axes, finish)
+        partials = self._blockwise(source, axes, finish)   # (a materialized source: its cone is just itself)
         total = getattr(partials, combine)(axis=axes, keepdims=keepdims)
         if node.op == "reduce_mean":
             count = int(np.prod([in_type.shape[a] for a in axes], dtype=np.int64))
             total = total / count if count else total * np.nan
         return total.astype(node.type.dtype.np, copy=False)
-
-    def _blockwise_on(self, source, axes, finish):
-        """A per-block reduction of a materialized array: its graph is an input and the finishing nodes."""
-        array = self.array(source)
-        t = self.nodes[source].type
-        nodes = [Node("input", (), make_attrs({"index": 0}), t)]
-        outputs = finish(nodes, 0)
-        graph = Graph(tuple(nodes), (0,), tuple(outputs), f"{self.name}_part")
-        out_type = nodes[outputs[0]].type
-        letters = "abcdefghijklmnopqrstuvwxyz"[:array.ndim]
-        text = graph_to_json(graph)
-        return da.blockwise(run_graph, letters, text, None, array, letters,
-                            adjust_chunks={letters[a]: 1 for a in axes} or None, dtype=out_type.dtype.np,
-                            meta=np.empty((0,) * array.ndim, out_type.dtype.np),
-                            name=f"graphjit-{self.name}-" + dask.base.tokenize(text, array))
 
     def _along_axes(self, node):
         """An op that works along ``axis`` (rows of a softmax, a cumsum, an argmax): those axes gathered into one

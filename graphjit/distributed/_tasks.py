@@ -6,12 +6,10 @@ through the runtime and the persistent kernel cache) for as long as it lives. A 
 whole arrays; a block is a part of them, so the graph is retyped for the block's shapes by each op's own rule
 (elementwise chains and per-block reductions are valid for any block shape).
 
-On a ``dask.distributed`` worker a task's kernels run on ``OMP_NUM_THREADS`` threads (1 unless set: Dask's nanny
-sets it to 1 so that BLAS does not oversubscribe the cores its worker threads already use), not on Numba's default
-of one thread per core in every worker process; ``NUMBA_NUM_THREADS`` in a worker's environment is left in charge.
+On a ``dask.distributed`` worker, the first task of each thread sets up its threads and the process's result
+buffers (``_worker``).
 """
 import hashlib
-import os
 import threading
 
 import numpy as np
@@ -21,38 +19,21 @@ from graphjit.tracer.dtypes import from_numpy
 from graphjit.tracer.function import ConcreteFunction, _TensorSlot
 from graphjit.tracer.ir import Graph, Node, TensorType
 
+from . import _worker
+
 _programs = {}      # (document sha256, input types) -> ConcreteFunction, for this process's lifetime
 _documents = {}     # document sha256 -> Graph
 _lock = threading.Lock()
-_this_thread = threading.local()   # .threads_set: this thread's Numba thread count is settled
 
 
 def run_graph(text, *arrays):
     """The graph's outputs on ``arrays`` (one array, or a tuple when the graph has several outputs)."""
-    if not getattr(_this_thread, "threads_set", False):
-        _set_task_threads()
+    if not getattr(_worker.this_thread, "settled", False):
+        _worker.settle_thread()
     outputs = program(text, [np.asarray(a) for a in arrays])(*arrays)
     if isinstance(outputs, tuple):
         return tuple(np.asarray(o._value) for o in outputs)
     return np.asarray(outputs._value)
-
-
-def _set_task_threads():
-    """Numba's thread count for this thread (``numba.set_num_threads`` is per thread) when it is a Dask worker's."""
-    _this_thread.threads_set = True
-    if "NUMBA_NUM_THREADS" in os.environ:
-        return
-    try:
-        from distributed import get_worker
-        get_worker()
-    except (ImportError, ValueError):   # not on a dask.distributed worker
-        return
-    import numba
-    try:
-        wanted = int(os.environ.get("OMP_NUM_THREADS", "1"))
-    except ValueError:
-        wanted = 1
-    numba.set_num_threads(max(1, min(wanted, numba.config.NUMBA_NUM_THREADS)))
 
 
 def program(text, arrays):
