@@ -22,6 +22,7 @@ called, and enter as constants; a function that assigns variables or draws rando
 training-step path is ``gj.distributed.data_parallel_step``).
 """
 import logging
+import weakref
 
 import dask
 import dask.array as da
@@ -52,6 +53,7 @@ _ALONG_AXES = ("softmax", "log_softmax", "cumsum", "cumprod", "sort", "argsort",
                "reduce_logsumexp")   # independent along the other axes: blockwise once ``axis`` is one chunk
 _RESHAPES = ("reshape", "squeeze", "expand_dims")
 _PASS_THROUGH = ("identity", "stop_gradient")
+_optimized = weakref.WeakKeyDictionary()   # ConcreteFunction -> its optimized graph (the same for every call)
 _EMBEDDED_CONSTANT_ELEMENTS = 1   # larger constants enter as one-chunk Dask arrays (Dask aligns their chunks)
 
 
@@ -95,7 +97,9 @@ def call(function, args, kwargs):
 
 
 def _with_concrete_types(concrete, leaves):
-    graph = optimize(concrete.graph)
+    graph = _optimized.get(concrete)
+    if graph is None:
+        graph = _optimized[concrete] = optimize(concrete.graph)
     if concrete.captured_inputs:
         raise UnimplementedError(f"{concrete.name}: a function traced inside another one cannot run on Dask arrays")
     types = [TensorType(tuple(a.shape), from_numpy(a.dtype)) for a in leaves]
