@@ -29,10 +29,12 @@ DEFAULT_LIMIT_BYTES = 1 << 30
 def settle_thread():
     """Sets up this thread (and, the first time, its process) when it is a Dask worker's; else nothing."""
     this_thread.settled = True
+    running = sys.modules.get("distributed")   # (a worker has imported it; importing it here would cost ~0.3 s)
     try:
-        from distributed import get_worker
-        worker = get_worker()
-    except (ImportError, ValueError):   # not on a dask.distributed worker
+        worker = running.get_worker() if running is not None else None
+    except ValueError:   # not a worker's thread
+        worker = None
+    if worker is None:
         return
     _use_task_threads()
     global _recycler
