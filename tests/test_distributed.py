@@ -311,3 +311,11 @@ def test_random_programs_on_randomly_chunked_arrays_match_numpy_arguments(thread
     finally:
         gj.config.backend = saved
     assert checked >= 90
+
+
+def test_a_bad_recycle_limit_in_the_environment_is_named(monkeypatch):
+    monkeypatch.setenv("GRAPHJIT_DASK_RECYCLE_BYTES", "lots")
+    with pytest.raises(InvalidArgumentError, match="GRAPHJIT_DASK_RECYCLE_BYTES='lots'.*number of bytes"):
+        _worker._recycle_limit(worker=None)
+    monkeypatch.setenv("GRAPHJIT_DASK_RECYCLE_BYTES", "0")
+    assert _worker._recycle_limit(worker=None) == 0

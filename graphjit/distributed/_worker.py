@@ -5,7 +5,7 @@
   per core in every worker process. ``numba.set_num_threads`` is per thread, so each task thread sets it once;
   ``NUMBA_NUM_THREADS`` in a worker's environment is left in charge.
 - Buffers: a task's result is new memory each time (Dask keeps it), and faulting in fresh pages of a 64 MiB block
-  costs about half as long as computing an elementwise chain on it. So large buffers of the CPU backend come from
+  costs over half as long as computing an elementwise chain on it (27 ms against 42 ms). So large buffers of the CPU backend come from
   a ``Recycler``: it owns their memory, hands out views of it, and hands a block out again only once no view of it
   is alive (Dask has released the result; ``sys.getrefcount``), as the runner's own pool does within one process.
   It holds at most an eighth of the worker's memory limit (1 GiB without one; ``GRAPHJIT_DASK_RECYCLE_BYTES`` in
@@ -48,7 +48,12 @@ def settle_thread():
 def _recycle_limit(worker):
     given = os.environ.get("GRAPHJIT_DASK_RECYCLE_BYTES")
     if given is not None:
-        return int(given)
+        try:
+            return int(given)
+        except ValueError:
+            from graphjit.tracer.errors import InvalidArgumentError
+            raise InvalidArgumentError(f"GRAPHJIT_DASK_RECYCLE_BYTES={given!r} in a Dask worker's environment: "
+                                       f"expected a number of bytes (0 turns buffer recycling off)") from None
     limit = worker.memory_manager.memory_limit
     return limit // 8 if limit else DEFAULT_LIMIT_BYTES
 
