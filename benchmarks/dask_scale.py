@@ -5,7 +5,8 @@ same run, inputs persisted on the workers first (so only the computation is time
     W2  sum((x-y)**2)                 reduction: per-chunk fused partials, Dask's tree combine (scalar fetched)
 
 Each repetition runs the systems back to back (interleaved), so machine noise hits them alike; the ratio is the
-median of the per-repetition ratios. The first run of each is a warm-up (graphjit's workers compile, or load
+median of the per-repetition ratios. Each result is released (and no worker holds it) before the next run: Dask's
+keys are deterministic, so a result still held would be reused instead of computed. The first run of each is a warm-up (graphjit's workers compile, or load
 from the disk cache, their kernels then: the workers compile in the foreground here).
 
     python benchmarks/dask_scale.py [--elements 268435456] [--chunk 16777216] [--workers 2] [--repeats 5]
@@ -23,30 +24,38 @@ def main(argv=None):
     parser.add_argument("--chunk", type=int, default=16 * 2**20)
     parser.add_argument("--workers", type=int, default=2)
     parser.add_argument("--repeats", type=int, default=5)
+    parser.add_argument("--worker-numba-threads", type=int, default=None,
+                        help="NUMBA_NUM_THREADS in the workers' environment (default: unset, so each graphjit "
+                             "task runs on OMP_NUM_THREADS=1 thread, as Dask's nanny sets it)")
+    parser.add_argument("--worker-recycle-bytes", type=int, default=None,
+                        help="GRAPHJIT_DASK_RECYCLE_BYTES in the workers' environment (0: no result buffer reuse)")
     args = parser.parse_args(argv)
+
+    from types import SimpleNamespace
 
     import dask.array as da
     import distributed
 
     import graphjit as gj
+    from graphjit import _bench_workloads as workloads   # W1 and W2, written once (tests/test_distributed.py too)
 
-    @gj.function
-    def w1(x, y):
-        return gj.exp(-x * x) * y + gj.sin(x) * 0.5
-
-    @gj.function
-    def w2(x, y):
-        return gj.reduce_sum((x - y) ** 2)
-
+    w1 = gj.function(workloads.bind(workloads.w1, workloads.GRAPHJIT))
+    w2 = gj.function(workloads.bind(workloads.w2, workloads.GRAPHJIT))
+    on_dask = SimpleNamespace(exp=da.exp, sin=da.sin, reduce_sum=lambda v: v.sum(dtype=np.float64))
     contenders = {
         "W1": {"graphjit": lambda x, y: _persisted(w1(x, y)),
-               "dask+numpy": lambda x, y: _persisted(da.exp(-x * x) * y + da.sin(x) * 0.5)},
-        "W2": {"graphjit": lambda x, y: float(w2(x, y).compute()),
-               "dask+numpy": lambda x, y: float(((x - y) ** 2).sum(dtype=np.float64).compute())},
+               "dask+numpy": lambda x, y: _persisted(workloads.w1(on_dask, x, y))},
+        "W2": {"graphjit": lambda x, y: _fetched(w2(x, y)),
+               "dask+numpy": lambda x, y: _fetched(workloads.w2(on_dask, x, y))},
     }
+    env = {"GRAPHJIT_BACKEND": "cpu", "GRAPHJIT_BACKGROUND_COMPILE": "0"}
+    if args.worker_numba_threads is not None:
+        env["NUMBA_NUM_THREADS"] = str(args.worker_numba_threads)
+    if args.worker_recycle_bytes is not None:
+        env["GRAPHJIT_DASK_RECYCLE_BYTES"] = str(args.worker_recycle_bytes)
     cluster = distributed.LocalCluster(n_workers=args.workers, threads_per_worker=1, processes=True,
                                        dashboard_address=None, worker_dashboard_address=None,
-                                       env={"GRAPHJIT_BACKEND": "cpu", "GRAPHJIT_BACKGROUND_COMPILE": "0"})
+                                       env=env)
     with distributed.Client(cluster) as client:
         rng = da.random.default_rng(0)
         x = rng.random(args.elements, dtype=np.float32, chunks=args.chunk).persist()
@@ -57,16 +66,22 @@ def main(argv=None):
         for name, systems in contenders.items():
             results = {system: run(x, y) for system, run in systems.items()}   # warm-up, and the check
             if name == "W2":
-                assert abs(results["graphjit"] - results["dask+numpy"]) <= 1e-5 * abs(results["dask+numpy"]), results
+                ours, theirs = (float(results[s].result()) for s in ("graphjit", "dask+numpy"))
+                assert abs(ours - theirs) <= 1e-5 * abs(theirs), (ours, theirs)
             else:
                 _check_w1(results["graphjit"], results["dask+numpy"])
-            del results   # (a result kept alive would let the timed runs reuse its persisted chunks)
+            for result in results.values():
+                _released(client, result)
+            del results
+            client.run(gj.wait_for_compilation)   # (and the prange tiers the warm-up scheduled)
             times = {system: [] for system in systems}
             for _ in range(args.repeats):
                 for system, run in systems.items():
                     start = time.perf_counter()
-                    run(x, y)
+                    result = run(x, y)
                     times[system].append(time.perf_counter() - start)
+                    _released(client, result)
+                    del result
             ratios = [d / g for d, g in zip(times["dask+numpy"], times["graphjit"])]
             print(f"{name}: " + ", ".join(f"{s} {statistics.median(t) * 1e3:.0f} ms (min {min(t) * 1e3:.0f}, max "
                                           f"{max(t) * 1e3:.0f})" for s, t in times.items())
@@ -80,6 +95,28 @@ def _persisted(lazy):
     result = lazy.persist()
     distributed.wait(result)
     return result
+
+
+def _fetched(lazy):
+    """The scalar computed and brought to the client; the future is returned (to be released, see _released)."""
+    import distributed
+    future = distributed.get_client().compute(lazy)
+    float(future.result())
+    return future
+
+
+def _released(client, result):
+    """Releases ``result`` and waits until no worker holds its keys: Dask's names are deterministic, so a result
+    still held when the next repetition asks for the same keys would be reused, not computed."""
+    import distributed
+    from dask.core import flatten
+    keys = [result.key] if isinstance(result, distributed.Future) else list(flatten(result.__dask_keys__()))
+    client.cancel(result)
+    deadline = time.monotonic() + 60
+    while any(client.who_has(keys).values()):
+        if time.monotonic() > deadline:
+            raise RuntimeError("dask_scale: a released result is still held after 60 s")
+        time.sleep(0.01)
 
 
 def _check_w1(ours, theirs):

@@ -25,7 +25,13 @@ _in_flight = []       # upgrade futures not yet waited for (wait_for_upgrades)
 
 
 def _threads():
+    """The calling thread's Numba thread count (``numba.set_num_threads`` is per thread: a Dask worker's task
+    threads set 1, graphjit.distributed._tasks), so both tiers use as many threads; before Numba's threading
+    layer has started (nothing can have set a count yet) its configured count, without starting the layer."""
     import numba
+    from numba.np.ufunc import parallel
+    if parallel._is_initialized:
+        return numba.get_num_threads()
     return max(1, numba.config.NUMBA_NUM_THREADS)
 
 

@@ -11,7 +11,10 @@ import dask  # noqa: E402
 import distributed  # noqa: E402
 
 import graphjit as gj  # noqa: E402
-from graphjit.distributed import _tasks  # noqa: E402
+from graphjit import _bench_workloads as workloads  # noqa: E402
+from graphjit._bench_workloads import bind  # noqa: E402
+from graphjit.distributed import _tasks, _worker  # noqa: E402
+from graphjit.runtime.runtime import wait_for_compilation  # noqa: E402
 from graphjit.errors import InvalidArgumentError, UnimplementedError  # noqa: E402
 
 RNG = np.random.default_rng(7)
@@ -25,14 +28,9 @@ def _x():   # uneven chunks on both axes, and y chunked differently: blockwise m
     return da.from_array(XN, chunks=(100, 3)), da.from_array(YN, chunks=(64, 7))
 
 
-@gj.function
-def w1(x, y):
-    return gj.exp(-x * x) * y + gj.sin(x) * 0.5
-
-
-@gj.function
-def w2(x, y):
-    return gj.reduce_sum((x - y) ** 2)
+# the benchmarks' W1 and W2 (benchmarks/dask_scale.py runs them at scale), written once in graphjit/_bench_workloads
+w1 = gj.function(bind(workloads.w1, workloads.GRAPHJIT))
+w2 = gj.function(bind(workloads.w2, workloads.GRAPHJIT))
 
 
 @gj.function
@@ -156,6 +154,70 @@ def test_functions_on_a_process_cluster(client):
     assert sum(map(len, per_worker.values())) <= 2 * distinct
 
 
+def test_worker_tasks_use_one_numba_thread_and_reuse_only_released_result_buffers(client):
+    """Results stay right while earlier ones are held (a held block is never handed out again), blocks come back
+    once Dask released them, and each task thread runs its kernels on one Numba thread (OMP_NUM_THREADS=1)."""
+    rng = np.random.default_rng(3)
+    n, chunk = 4 * 2**20, 2**20   # 4 MiB float32 blocks: large enough to recycle, two per worker
+    pairs = [(rng.random(n, dtype=np.float32), rng.random(n, dtype=np.float32)) for _ in range(2)]
+    lazy = [(da.from_array(a, chunks=chunk), da.from_array(b, chunks=chunk)) for a, b in pairs]
+
+    def want(k):
+        a, b = pairs[k]
+        return np.exp(-a * a) * b + np.sin(a) * 0.5
+
+    distributed.wait(w1(*lazy[0]).persist())
+    client.run(wait_for_compilation)   # (the workers compile in the background: the stand-in answers meanwhile)
+    for _ in range(3):   # each round keeps its two results (and the runner's pool) busy while both are made
+        held = [w1(*lazy[k]).persist() for k in range(2)]
+        distributed.wait(held)
+        for k in range(2):
+            np.testing.assert_allclose(held[k].compute(), want(k), rtol=2e-6, atol=1e-6)
+        del held
+        _wait_until_released(client)
+
+    def task_threads():   # (what run_graph does first on each thread)
+        import numba
+        _worker.settle_thread()
+        return numba.get_num_threads()
+
+    def recycled():
+        return _worker._recycler.reused if _worker._recycler is not None else 0
+    assert {client.submit(task_threads, pure=False).result() for _ in range(4)} == {1}
+    assert sum(client.run(recycled).values()) > 0
+
+
+def _wait_until_released(client, timeout=30.0):
+    import time
+    deadline = time.monotonic() + timeout
+    while any(k.startswith("('graphjit-w1") for keys in client.has_what().values() for k in map(str, keys)):
+        assert time.monotonic() < deadline, client.has_what()
+        time.sleep(0.05)
+
+
+def test_recycler_hands_out_a_block_only_when_no_view_of_it_lives():
+    recycler = _worker.Recycler(limit_bytes=3 * _worker.LARGE_BYTES)
+    shape = (_worker.LARGE_BYTES // 4,)
+    first = recycler.allocate(shape, np.float32)
+    second = recycler.allocate(shape, np.float32)
+    assert first.shape == shape and first.dtype == np.float32 and not np.shares_memory(first, second)
+    first[:] = 1.0
+    address = first.ctypes.data
+    del first
+    again = recycler.allocate(shape, np.float32)   # the free block, not the held one
+    assert again.ctypes.data == address and not np.shares_memory(again, second)
+    assert (recycler.fresh, recycler.reused) == (2, 1)
+    small = recycler.allocate((16,), np.float64)   # small buffers are malloc's business
+    assert small.base is None and recycler.held_bytes == 2 * _worker.LARGE_BYTES
+    # over the limit: a free block of another size makes room, busy ones never do; past that, plain memory
+    del again
+    bigger = recycler.allocate((2, _worker.LARGE_BYTES // 8), np.float64)
+    assert bigger.shape == (2, _worker.LARGE_BYTES // 8) and recycler.held_bytes == 3 * _worker.LARGE_BYTES
+    assert recycler.fresh == 3 and len(recycler.blocks) == 2
+    overflow = recycler.allocate(shape, np.float32)
+    assert overflow.base is None and len(recycler.blocks) == 2
+
+
 class Linear(gj.Module):
     def __init__(self):
         super().__init__()
@@ -249,3 +311,11 @@ def test_random_programs_on_randomly_chunked_arrays_match_numpy_arguments(thread
     finally:
         gj.config.backend = saved
     assert checked >= 90
+
+
+def test_a_bad_recycle_limit_in_the_environment_is_named(monkeypatch):
+    monkeypatch.setenv("GRAPHJIT_DASK_RECYCLE_BYTES", "lots")
+    with pytest.raises(InvalidArgumentError, match="GRAPHJIT_DASK_RECYCLE_BYTES='lots'.*number of bytes"):
+        _worker._recycle_limit(worker=None)
+    monkeypatch.setenv("GRAPHJIT_DASK_RECYCLE_BYTES", "0")
+    assert _worker._recycle_limit(worker=None) == 0

@@ -254,6 +254,25 @@ def test_two_tier_kernels_give_the_same_result_in_both_tiers(name, fn, make):
             np.testing.assert_array_equal(a, ref)
 
 
+def test_the_threaded_tier_splits_its_loop_by_the_calling_threads_numba_count():
+    """``numba.set_num_threads`` is per thread (a Dask worker's task threads set 1): the threaded tier follows it,
+    as the prange tier does."""
+    import numba
+    from graphjit.compiler import threads
+    ranges = []
+    entry = threads.TwoTierEntry(lambda lo, hi: ranges.append((lo, hi)), 100, parallel=None, signature=None)
+    everyone = numba.get_num_threads()
+    numba.set_num_threads(1)
+    try:
+        entry()
+        assert ranges == [(0, 100)]
+    finally:
+        numba.set_num_threads(everyone)
+    ranges.clear()
+    entry()
+    assert sorted(ranges) == [(100 * k // everyone, 100 * (k + 1) // everyone) for k in range(everyone)]
+
+
 def test_small_and_symbolic_loops_stay_single_tier():
     from graphjit.compiler import threads
     small = get_backend("cpu").compile(_graph(_elementwise, _arrays(BIG // 2, BIG // 2)))

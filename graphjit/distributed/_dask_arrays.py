@@ -22,6 +22,7 @@ called, and enter as constants; a function that assigns variables or draws rando
 training-step path is ``gj.distributed.data_parallel_step``).
 """
 import logging
+import weakref
 
 import dask
 import dask.array as da
@@ -52,6 +53,7 @@ _ALONG_AXES = ("softmax", "log_softmax", "cumsum", "cumprod", "sort", "argsort",
                "reduce_logsumexp")   # independent along the other axes: blockwise once ``axis`` is one chunk
 _RESHAPES = ("reshape", "squeeze", "expand_dims")
 _PASS_THROUGH = ("identity", "stop_gradient")
+_optimized = weakref.WeakKeyDictionary()   # ConcreteFunction -> its optimized graph (the same for every call)
 _EMBEDDED_CONSTANT_ELEMENTS = 1   # larger constants enter as one-chunk Dask arrays (Dask aligns their chunks)
 
 
@@ -95,7 +97,9 @@ def call(function, args, kwargs):
 
 
 def _with_concrete_types(concrete, leaves):
-    graph = optimize(concrete.graph)
+    graph = _optimized.get(concrete)
+    if graph is None:
+        graph = _optimized[concrete] = optimize(concrete.graph)
     if concrete.captured_inputs:
         raise UnimplementedError(f"{concrete.name}: a function traced inside another one cannot run on Dask arrays")
     types = [TensorType(tuple(a.shape), from_numpy(a.dtype)) for a in leaves]
@@ -194,7 +198,7 @@ class _Lowering:
                 for k in self.nodes[j].inputs:
                     visit(k)
                 inside.append(j)
-            elif self._embedded(j) and j not in self.arrays:
+            elif self._embedded(j) and j not in self.arrays and j != root:   # (a constant root is read)
                 inside.append(j)
             else:
                 boundary.append(j)
@@ -282,30 +286,12 @@ class _Lowering:
                 root = len(nodes) - 1
             nodes.append(typed_node(nodes, partial_op, (root,), node.loc, axis=axes, keepdims=True))
             return [len(nodes) - 1]
-        if source in self.pending and source not in self.arrays:
-            partials = self._blockwise(source, axes, finish)
-        else:
-            partials = self._blockwise_on(source, axes, finish)
+        partials = self._blockwise(source, axes, finish)   # (a materialized source: its cone is just itself)
         total = getattr(partials, combine)(axis=axes, keepdims=keepdims)
         if node.op == "reduce_mean":
             count = int(np.prod([in_type.shape[a] for a in axes], dtype=np.int64))
             total = total / count if count else total * np.nan
         return total.astype(node.type.dtype.np, copy=False)
-
-    def _blockwise_on(self, source, axes, finish):
-        """A per-block reduction of a materialized array: its graph is an input and the finishing nodes."""
-        array = self.array(source)
-        t = self.nodes[source].type
-        nodes = [Node("input", (), make_attrs({"index": 0}), t)]
-        outputs = finish(nodes, 0)
-        graph = Graph(tuple(nodes), (0,), tuple(outputs), f"{self.name}_part")
-        out_type = nodes[outputs[0]].type
-        letters = "abcdefghijklmnopqrstuvwxyz"[:array.ndim]
-        text = graph_to_json(graph)
-        return da.blockwise(run_graph, letters, text, None, array, letters,
-                            adjust_chunks={letters[a]: 1 for a in axes} or None, dtype=out_type.dtype.np,
-                            meta=np.empty((0,) * array.ndim, out_type.dtype.np),
-                            name=f"graphjit-{self.name}-" + dask.base.tokenize(text, array))
 
     def _along_axes(self, node):
         """An op that works along ``axis`` (rows of a softmax, a cumsum, an argmax): those axes gathered into one

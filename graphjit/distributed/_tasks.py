@@ -5,6 +5,9 @@ and each process parses a document once and keeps, per block shape, one Concrete
 through the runtime and the persistent kernel cache) for as long as it lives. A document's graph is typed for the
 whole arrays; a block is a part of them, so the graph is retyped for the block's shapes by each op's own rule
 (elementwise chains and per-block reductions are valid for any block shape).
+
+On a ``dask.distributed`` worker, the first task of each thread sets up its threads and the process's result
+buffers (``_worker``).
 """
 import hashlib
 import threading
@@ -16,6 +19,8 @@ from graphjit.tracer.dtypes import from_numpy
 from graphjit.tracer.function import ConcreteFunction, _TensorSlot
 from graphjit.tracer.ir import Graph, Node, TensorType
 
+from . import _worker
+
 _programs = {}      # (document sha256, input types) -> ConcreteFunction, for this process's lifetime
 _documents = {}     # document sha256 -> Graph
 _lock = threading.Lock()
@@ -23,6 +28,8 @@ _lock = threading.Lock()
 
 def run_graph(text, *arrays):
     """The graph's outputs on ``arrays`` (one array, or a tuple when the graph has several outputs)."""
+    if not getattr(_worker.this_thread, "settled", False):
+        _worker.settle_thread()
     outputs = program(text, [np.asarray(a) for a in arrays])(*arrays)
     if isinstance(outputs, tuple):
         return tuple(np.asarray(o._value) for o in outputs)
