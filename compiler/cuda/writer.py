@@ -13,8 +13,9 @@ The stage's plan (compiler.fusion.StagePlan) is the CPU backend's: the same grou
   the block combines the partial results in shared memory in a fixed tree order, so a result never depends on
   timing (deterministic), and float sums accumulate in float64 as on the CPU.
 
-The entry is plain Python: it copies the stage's inputs to the GPU, launches the kernels in order on device
-arrays, and copies back what they wrote (``backend.TRANSFERS`` counts the copies). Kinds of group this writer has
+The entry is plain Python: it launches the kernels in order on device arrays. The runner's buffers are device
+arrays already (the backend allocates them on the GPU), so only host arguments are copied in and only host buffers
+receive copies back (``memory.TRANSFERS`` counts them): a stage whose data lives on the GPU makes no copy. Kinds of group this writer has
 no kernel for (gathers, integer matmul, control flow, ...) never reach it: the backend's capabilities leave
 them to the host, between stages.
 """
@@ -231,11 +232,10 @@ class CudaStageWriter(StageWriter):
                     continue
                 on_device.add(b)
                 arg = self._arg(b)
-                lines.append(f"    d{arg} = to_device({arg})" if b in reads else
-                             f"    d{arg} = device_array({arg}.shape, {arg}.dtype)")
+                lines.append(f"    d{arg} = to_device({arg})" if b in reads else f"    d{arg} = output_buffer({arg})")
             lines.append(f"    {fname}[{blocks}, {threads}]({', '.join('d' + self._arg(b) for b in buffers)})")
             written += [b for b in writes if b not in written]
-        lines += [f"    to_host(d{self._arg(b)}, {self._arg(b)})" for b in written]
+        lines += [f"    copy_back(d{self._arg(b)}, {self._arg(b)})" for b in written]
         if len(lines) == 1:
             lines.append("    pass")
         self.lines += lines + [""]
