@@ -318,8 +318,10 @@ class DeviceTensor(EagerTensor):
 
     def __array__(self, dtype=None, copy=None):
         from .errors import DeviceError
-        raise DeviceError(f"a tensor on cuda:0 ({self._describe()}) cannot become a NumPy array (on cpu:0) "
-                          f"implicitly: call .numpy() or .cpu() to copy it to the host")
+        raise DeviceError(f"a tensor on cuda:0 ({self._describe()}) cannot be used on cpu:0 (as a NumPy array, or "
+                          f"by a call running on the CPU): graphjit does not copy between devices implicitly; call "
+                          f".numpy() or .cpu() to copy it to the host, or call the function inside "
+                          f"`with gj.device('cuda'):`")
 
     def __repr__(self):
         return (f"<gj.Tensor: shape={tuple(self.shape)}, dtype={self.dtype.name}, device=cuda:0, "
