@@ -164,3 +164,13 @@ def test_eager_variable_ops_keep_a_gpu_variable_on_the_gpu():
         gj.function(lambda: host_v.assign(gj.ones([2])))()
     assert host_v.device == "cpu:0" and type(gj.runtime.get_runtime().state.values[host_v._ref.id]) is np.ndarray
     np.testing.assert_array_equal(host_v.numpy(), np.ones(2))
+
+
+def test_a_checkpoint_saves_and_restores_a_gpu_variable_on_the_gpu(tmp_path):
+    v = gj.Variable(np.arange(5, dtype=np.float64), device="cuda")
+    checkpoint = gj.train.Checkpoint(v=v)
+    path = checkpoint.save(str(tmp_path / "ckpt"))
+    v.assign(np.zeros(5))
+    checkpoint.restore(path)
+    assert v.device == "cuda:0"
+    np.testing.assert_array_equal(v.numpy(), np.arange(5, dtype=np.float64))
