@@ -2,6 +2,8 @@
 traced calls, every host <-> device copy is counted (gj.cuda_transfer_stats), __cuda_array_interface__ goes in and
 out without copies, and mixing devices follows the rule of docs/architecture.md ("Devices"): an error naming both
 devices, except the host values a call under gj.device("cuda") reads and values assigned to a variable."""
+import time
+
 import numpy as np
 import pytest
 from numba import cuda
@@ -9,6 +11,7 @@ from numba import cuda
 import graphjit as gj
 from graphjit.compiler.cuda import memory
 from graphjit.errors import DeviceError
+from graphjit.runtime.runtime import _compile_pool
 
 RTOL, ATOL = 2e-5, 1e-6
 
@@ -91,8 +94,12 @@ def test_a_training_step_on_gpu_variables_makes_no_copies():
 def test_host_inputs_under_a_cuda_block_are_copied_in_and_results_stay_on_the_gpu():
     f = gj.function(lambda x, y: gj.exp(x) * y + 1.0)
     x, y = np.linspace(-1, 1, 10, dtype=np.float32), np.full(10, 2.0, np.float32)
+    # CUDA compiles before its first call returns even with background compiles on and the compile thread busy:
+    # a host stand-in could not read GPU values
+    gj.config.compile_in_background = True
+    _compile_pool().submit(time.sleep, 0.5)
     with gj.device("cuda"):
-        f(x, y)
+        assert f(x, y).device == "cuda:0"
         before = gj.cuda_transfer_stats()
         out = f(x, y)
         assert _copies(before) == (2, 0)   # each host argument once; the result is not copied back
