@@ -26,9 +26,8 @@ import importlib
 import os
 import re
 import threading
-from dataclasses import dataclass
-
 import weakref
+from dataclasses import dataclass
 
 import numpy as np
 
