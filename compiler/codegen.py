@@ -238,6 +238,24 @@ class StageWriter(KernelWriters, RowWriters, ControlFlowWriter, RandomWriter):
         self.mathlib |= helpers
         return text
 
+    def _element_lines(self, members, loads, accesses, exprs, index):
+        """The lines computing one element of a group (every backend's loops share them): each access's load
+        (``index(k, amap)``: the index code of access k), then each of ``members``' value. Returns (lines, the
+        name holding each node's value)."""
+        lines = []
+        value = {j: lit for j, (lit, amap) in loads.items() if amap is None}
+        for k, (j, buffer, amap) in enumerate(accesses):
+            lines.append(f"l{j} = {self._arg(buffer)}[{index(k, amap)}]")
+            value[j] = f"l{j}"
+        for m in members:
+            if self.plan.kinds[m] == "copy":
+                lines.append(f"v{m} = {value[m]}")
+            else:
+                args = [value[j] if j in value else f"v{j}" for j in self._node(m).inputs]
+                lines.append(f"v{m} = {self._scalar_source(exprs[m], args)}")
+            value[m] = f"v{m}"
+        return lines, value
+
     def _loads(self, group, shape):
         """What one element of ``group`` over ``shape`` reads: node id -> (buffer, map) or (literal, None)."""
         members = set(group.members)
@@ -291,20 +309,9 @@ class StageWriter(KernelWriters, RowWriters, ControlFlowWriter, RandomWriter):
             bounds = "lo, hi" if chunk and d == 0 else str(size)
             body.append(f"{indent}for {var} in {loop}({bounds}):")
             indent += "    "
-        value = {}
-        for k, (j, buffer, amap) in enumerate(accesses):
-            body.append(f"{indent}l{j} = b{buffer}[{_index(amap.offset, strides[k], loop_vars, safe)}]")
-            value[j] = f"l{j}"
-        for j, (lit, amap) in loads.items():
-            if amap is None:
-                value[j] = lit
-        for m in group.members:
-            if self.plan.kinds[m] == "copy":
-                body.append(f"{indent}v{m} = {value[m]}")
-            else:
-                args = [value[j] if j in value else f"v{j}" for j in self._node(m).inputs]
-                body.append(f"{indent}v{m} = {self._scalar_source(exprs[m], args)}")
-            value[m] = f"v{m}"
+        lines, _ = self._element_lines(group.members, loads, accesses, exprs,
+                                       lambda k, amap: _index(amap.offset, strides[k], loop_vars, safe))
+        body.extend(indent + line for line in lines)
         out_index = _index(0, strides[-1], loop_vars, safe)
         for m in outputs:
             body.append(f"{indent}b{store_buffer[m]}[{out_index}] = v{m}")
@@ -338,17 +345,10 @@ class StageWriter(KernelWriters, RowWriters, ControlFlowWriter, RandomWriter):
         parallel = self.parallel_loop(total, any(map(is_transcendental, exprs.values())))
         init = _init(lowering.init, in_dtype if lowering.acc_dtype == "out" else acc_dtype, acc_t)
         loop_vars = [f"i{d}" for d in range(len(sizes))]
-        value = {j: lit for j, (lit, amap) in loads.items() if amap is None}
         chunked = n_kept == 0 and parallel and bool(sizes)
         safe = loop_vars[1:] if chunked else loop_vars  # the chunked loop starts at c * step
-        inner = []
-        for k, (j, buffer, amap) in enumerate(accesses):
-            inner.append(f"l{j} = b{buffer}[{_index(amap.offset, strides[k], loop_vars, safe)}]")
-            value[j] = f"l{j}"
-        for m in group.members[:-1]:
-            args = [value[j] if j in value else f"v{j}" for j in self._node(m).inputs]
-            inner.append(f"v{m} = {self._scalar_source(exprs[m], args)}")
-            value[m] = f"v{m}"
+        inner, value = self._element_lines(group.members[:-1], loads, accesses, exprs,
+                                           lambda k, amap: _index(amap.offset, strides[k], loop_vars, safe))
         v = cast(value.get(source, f"v{source}"), in_dtype, acc_dtype)
         combine = lowering.combine
         if acc_dtype.is_floating and combine in _REASSOCIABLE:

@@ -29,11 +29,15 @@ from graphjit.tracer.symbolic import graph_symbols, is_symbolic, shape_code, sha
 from .interpreter import eager_attrs, run_node, run_sized
 
 
-def build_runner(graph, effects, steps, constants, tensors=False, read_locations=None, allocate=np.empty):
+def build_runner(graph, effects, steps, constants, tensors=False, read_locations=None, allocate=np.empty,
+                 run_node=run_node, variable_writes="direct", to_host=None):
     """Returns ``run(state, arrays) -> list of result arrays`` for a functionalized graph; with
     ``tensors=True``, ``run(state, tensors) -> list of EagerTensors`` (the runtime's per-call path).
     ``read_locations``: variable id -> the user's source line that reads it (for error messages).
-    ``allocate(shape, dtype)``: the backend's allocator, for buffers the pool has no free one for."""
+    ``allocate(shape, dtype)``: the backend's allocator, for buffers the pool has no free one for.
+    A backend whose buffers are not host arrays (CUDA) also passes ``run_node`` (runs a Python step's node on its
+    buffers), ``variable_writes="state"`` (every variable write through ``State.write``, which keeps a variable on
+    its device) and ``to_host`` (an array prints can read)."""
     env = {"np": np, "ndarray": np.ndarray, "allocate": allocate, "getrefcount": sys.getrefcount, "OPS": OPS,
            "EagerTensor": EagerTensor, "new": object.__new__, "entry_argument": _entry_argument}
     lines = ["def run(state, arrays):", None]  # None: where the buffers are taken, once known (below)
@@ -155,14 +159,16 @@ def build_runner(graph, effects, steps, constants, tensors=False, read_locations
     for ref_pos, (ref, position) in enumerate(effects.variable_outputs):
         name = outputs[position]
         owner = next((o for o in pooled if f"v{o}" == name), None)
-        if owner is not None and allocated[owner] == (tuple(ref.type.shape), ref.type.dtype.np):
+        if (owner is not None and allocated[owner] == (tuple(ref.type.shape), ref.type.dtype.np)
+                and variable_writes == "direct"):
             emit(f"    values[{ref.id!r}] = {name}")   # a buffer of ours: what State.write would keep as it is
         else:
             env[f"wref{ref_pos}"] = ref
             emit(f"    state.write(wref{ref_pos}, {name})")
     for k, (attrs, positions) in enumerate(effects.prints):
         env[f"pattrs{k}"] = attrs
-        emit(f"    OPS['print'].eager(state, {', '.join(outputs[p] for p in positions)}{',' if positions else ''} **pattrs{k})")
+        printed = [outputs[p] if to_host is None else f"to_host({outputs[p]})" for p in positions]
+        emit(f"    OPS['print'].eager(state, {', '.join(printed)}{',' if positions else ''} **pattrs{k})")
     results = outputs[:effects.result_count]
     if tensors:
         for k, name in enumerate(results):
@@ -172,6 +178,7 @@ def build_runner(graph, effects, steps, constants, tensors=False, read_locations
     emit(f"    return [{', '.join(results)}]")
     env["pools"] = _ThreadBuffers(2 * len(pooled), [allocated[owner] for owner in internal], allocate)
     env["run_node"] = run_node
+    env["to_host"] = to_host
     if effects.variable_inputs or effects.variable_outputs:  # the whole call is one atomic update of the state
         lines[1:] = ["    with state.lock:"] + ["    " + line for line in lines[1:]]
     source = "\n".join(lines) + "\n"

@@ -27,7 +27,7 @@ with _paused_gc():
     from graphjit.tracer.module import Module  # noqa: F401
     from graphjit import runtime as _runtime  # noqa: F401  (installs the eager context)
     from graphjit.runtime.config import config  # noqa: F401
-    from graphjit.runtime.devices import device, list_devices  # noqa: F401
+    from graphjit.runtime.devices import cuda_transfer_stats, device, list_devices  # noqa: F401
     from graphjit.runtime.explain import explain  # noqa: F401
     from graphjit.runtime.runtime import wait_for_compilation  # noqa: F401
     from graphjit.compiler.cache import cache_info  # noqa: F401

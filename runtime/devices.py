@@ -7,18 +7,34 @@ run raises ``DeviceError`` saying why (numba-cuda not installed, no driver, no G
 MIN_COMPUTE_CAPABILITY) when the ``with`` is entered; the CPU path never imports numba.cuda. Under Numba's CUDA
 simulator (``NUMBA_ENABLE_CUDASIM=1``, set before numba.cuda is imported) the simulated GPU is cuda:0.
 
-What runs where today: each compiled stage's elementwise loops and reductions are CUDA kernels; the other ops of
-the graph run on the host, and a stage's inputs and outputs are copied to and from the GPU at each call
-(``compiler.cuda.backend.TRANSFERS`` counts the copies). Device-resident tensors and variables are not built yet.
+Where values live: a tensor's ``device`` is "cpu:0" or "cuda:0" (a ``DeviceTensor``, whose value is a numba.cuda
+device array); ``t.cuda()`` / ``t.cpu()`` / ``t.numpy()`` are the explicit copies. A variable lives where it was
+created (``gj.Variable(..., device="cuda")``, or any variable created inside ``with gj.device("cuda")``) and stays
+there: compiled calls update it in place on the GPU. A traced call under a CUDA block takes device tensors, objects
+exposing ``__cuda_array_interface__`` and GPU variables without copying, and returns DeviceTensors, so a step
+whose inputs and variables are on the GPU makes no host <-> device copy (``cuda_transfer_stats()`` counts them).
+
+The rule for mixing devices (docs/architecture.md, "Devices"): graphjit copies between devices only where asked:
+the explicit calls above; the host values (NumPy arrays, Python numbers, CPU tensors and CPU variables) a call
+running under ``gj.device("cuda")`` reads, which the device block asks to bring to the GPU; and values assigned
+to a variable, which are stored on the variable's device. Anything else that meets two devices raises
+DeviceError naming both: an eager op (eager ops run on the host) given a CUDA tensor, a call running on the CPU
+given a CUDA tensor or touching a CUDA variable.
 """
 import contextlib
 import importlib
 import os
 import re
 import threading
+import weakref
 from dataclasses import dataclass
 
+import numpy as np
+
+from graphjit.tracer import tensor as _tensor
 from graphjit.tracer.errors import DeviceError
+from graphjit.tracer.subgraphs import nodes_within
+from graphjit.tracer.tensor import DeviceTensor, EagerTensor
 
 MIN_COMPUTE_CAPABILITY = (5, 0)
 _NAME = re.compile(r"^(?:/(?:device:)?)?(cpu|gpu|cuda)(?::(\d+))?$", re.IGNORECASE)
@@ -146,3 +162,87 @@ def device(spec):
         if counted:
             with _open_lock:
                 _open[0] -= 1
+
+
+# -- where values live (see the module's docstring) --
+
+def _memory():
+    require("cuda")   # (DeviceError saying why where CUDA cannot run; registers the backend)
+    from graphjit.compiler.cuda import memory
+    return memory
+
+
+def cuda_transfer_stats():
+    """Host <-> GPU copies made so far: {"to_device": count, "to_host": count, "bytes": bytes moved}
+    (all zero where CUDA was never used)."""
+    import sys
+    memory = sys.modules.get("graphjit.compiler.cuda.memory")
+    return memory.transfer_stats() if memory is not None else {"to_device": 0, "to_host": 0, "bytes": 0}
+
+
+def _to_cuda(array):
+    return DeviceTensor(_memory().to_device(array))
+
+
+def _to_host(array):
+    from graphjit.compiler.cuda import memory   # (a device array exists: so does the module)
+    return memory.to_host(array)
+
+
+def _wrap(value, what):
+    """A DeviceTensor sharing the memory of a GPU array (``__cuda_array_interface__``, a numba device array)."""
+    from graphjit.tracer import dtypes
+    from graphjit.tracer.errors import InvalidArgumentError
+    array = _memory().from_interface(value, what)
+    if dtypes.from_numpy(array.dtype) is None:
+        raise InvalidArgumentError(f"{what} has dtype {array.dtype}, which graphjit does not support")
+    return DeviceTensor(array)
+
+
+def _interface(array):
+    from graphjit.compiler.cuda import memory
+    return memory.interface(array)
+
+
+def place_variable(state, ref, device):
+    """Moves variable ``ref``'s value to ``device`` (one counted copy) and records where it lives."""
+    device = require(device)
+    value = state.read(ref)
+    if device.kind == "cpu":
+        state.devices.pop(ref.id, None)
+        state.values[ref.id] = np.array(_to_host(value), order="C") if type(value) is not np.ndarray else value
+    else:
+        state.values[ref.id] = _memory().to_device(value)
+        state.devices[ref.id] = device.name
+
+
+def variable_device(state, ref):
+    return state.devices.get(ref.id, "cpu:0")
+
+
+_gpu_variables = weakref.WeakKeyDictionary()   # program -> ids of the variables its graph reads or writes
+
+
+def refuse_gpu_variables(program, state):
+    """A call running on the CPU that touches a variable living on a GPU: DeviceError naming both devices."""
+    ids = _gpu_variables.get(program)
+    if ids is None:
+        ids = _gpu_variables[program] = {node.attr("var").id: node.attr("var") for node in nodes_within(program.graph)
+                                         if node.op in ("read_variable", "assign_variable")}
+    for variable_id, ref in ids.items():
+        if variable_id in state.devices:
+            raise DeviceError(f"{program.graph.name} runs on cpu:0 but variable {ref.name!r} lives on "
+                              f"{state.devices[variable_id]}: call it inside `with gj.device("
+                              f"{state.devices[variable_id]!r}):` (graphjit does not copy between devices "
+                              f"implicitly)")
+
+
+def gpu_call(executable, state, tensors):
+    """Runs a GPU executable on ``tensors`` (device tensors and arrays as they are, host ones copied in by the
+    stages that read them); every result is a DeviceTensor (a result a host step made is copied to the GPU)."""
+    from graphjit.compiler.cuda import memory
+    arrays = [t._value if isinstance(t, EagerTensor) else np.asarray(t) for t in tensors]
+    return [DeviceTensor(memory.to_device(a)) for a in executable.run(state, arrays)]
+
+
+_tensor.DEVICE_HOOKS.update(to_cuda=_to_cuda, to_host=_to_host, wrap=_wrap, interface=_interface)

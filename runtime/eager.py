@@ -3,10 +3,10 @@ import numpy as np
 
 from graphjit.compiler.interpreter import bind_subgraphs
 from graphjit.tracer.dtypes import ALL as ALL_DTYPES
-from graphjit.tracer.errors import InternalError, InvalidArgumentError, TracingError
+from graphjit.tracer.errors import DeviceError, InternalError, InvalidArgumentError, TracingError
 from graphjit.tracer.op_errors import run_eager
 from graphjit.tracer.source import with_location
-from graphjit.tracer.tensor import EagerTensor, SymbolicTensor
+from graphjit.tracer.tensor import DeviceTensor, EagerTensor, SymbolicTensor
 
 
 _SUPPORTED = frozenset(d.np for d in ALL_DTYPES)
@@ -21,6 +21,8 @@ class EagerContext:
         for t in inputs:
             if type(t) is EagerTensor:
                 arrays.append(t._value)
+            elif type(t) is DeviceTensor:
+                arrays.append(_host_operand(t, op))
             else:
                 arrays.append(_escaped(t, op))
         if op.check_eager:
@@ -36,6 +38,8 @@ class EagerContext:
         if type(out) is tuple:   # an op of several results (control flow): one tensor each
             return [EagerTensor(np.asarray(a)) for a in out]
         if type(out) is not np.ndarray:
+            if hasattr(out, "copy_to_host"):   # a variable's value on the GPU (read_variable)
+                return DeviceTensor(out)
             out = np.asarray(out)
         if out.dtype not in _SUPPORTED:  # e.g. float16 from NumPy: the rule rejects it with a clear message
             op.infer_checked([_type(a) for a in arrays], attrs)
@@ -68,6 +72,17 @@ def _type(array):
     if dtype is None:
         raise InvalidArgumentError(f"unsupported dtype {array.dtype}")
     return TensorType(array.shape, dtype)
+
+
+def _host_operand(tensor, op):
+    """Eager ops run on the host. A variable op takes a GPU value (copied back, counted: a value assigned to a
+    variable is stored on the variable's device); any other op refuses it, naming both devices."""
+    if op.stateful:
+        return tensor.numpy()
+    raise DeviceError(with_location(
+        f"{op.name}: an operand is on cuda:0 ({tensor._describe()}) but eager ops run on cpu:0; graphjit does not "
+        f"copy between devices implicitly: call .cpu() (or .numpy()) first, or run the op inside a gj.function "
+        f"called under `with gj.device('cuda'):`"))
 
 
 def _escaped(tensor, op):

@@ -19,9 +19,11 @@ from graphjit.tracer.errors import CompilationError, InvalidArgumentError
 from graphjit.tracer.ir import TensorType, VarRef
 from graphjit.tracer.shapes import num_elements
 from graphjit.tracer.subgraphs import nodes_within
+from graphjit.tracer import tensor as _tensor
 from graphjit.tracer.tensor import EagerTensor
 
-from .devices import blocks_open, current as current_device, on_block_open
+from .devices import (blocks_open, current as current_device, gpu_call, on_block_open, place_variable,
+                      refuse_gpu_variables)
 from .shadow import mode_of as _shadow_mode, run_compared as _run_compared
 from .config import config, on_change as _config_on_change
 from .eager import EagerContext
@@ -63,6 +65,9 @@ class Runtime:
         # copy a Fortran-ordered value would need on its way into a kernel would take such an update with it
         self.state.values[ref.id] = np.array(value, copy=True, order="C")
         self.state.names[ref.id] = ref.name
+        device = current_device()
+        if device.kind != "cpu":   # created inside ``with gj.device("cuda")``: it lives on the GPU
+            place_variable(self.state, ref, device)
         weakref.finalize(variable, self.state.forget, ref.id)
         return ref
 
@@ -91,7 +96,8 @@ class Runtime:
         executable = self._executables_of(concrete).get(backend.name)
         if executable is not None:
             return executable
-        if backend.name == "interpreter" or not config.compile_in_background or _has_loops(concrete.graph):
+        if (backend.name == "interpreter" or not config.compile_in_background or _has_loops(concrete.graph)
+                or getattr(backend, "foreground", False)):
             return self._finish_compile(concrete, backend, lambda: backend.compile(concrete.graph))
         pending = self._pending.get(concrete)
         if pending is None:
@@ -228,6 +234,10 @@ class Runtime:
         if (uid not in self.fast_calls and concrete not in self._pending and config.version == version
                 and not blocks_open()):   # (a shortcut skips the device choice: none while one is open)
             self.fast_calls[uid] = self._fast_call(executable)
+        if getattr(executable, "device", None) is not None:   # a GPU executable: device tensors in and out
+            return gpu_call(executable, self.state, tensors)
+        if self.state.devices:   # (a CUDA tensor argument meets np.asarray below: DeviceTensor.__array__ refuses)
+            refuse_gpu_variables(concrete, self.state)
         arrays = [t._value if type(t) is EagerTensor else np.asarray(t) for t in tensors]
         return [EagerTensor(a) for a in executable.run(self.state, arrays)]
 
@@ -360,3 +370,15 @@ def reset_runtime(seed=None):
     with _runtime_lock:
         _runtime = _installed(Runtime(seed))
     return _runtime
+
+
+def _place_variable(ref, device):
+    state = get_runtime().state
+    if ref.id not in state.values:
+        from graphjit.tracer.errors import DeviceError
+        raise DeviceError(f"variable {ref.name}: device= places variables of the eager runtime only")
+    place_variable(state, ref, device)
+
+
+_tensor.DEVICE_HOOKS.update(place_variable=_place_variable,
+                            variable_device=lambda ref: get_runtime().state.devices.get(ref.id, "cpu:0"))

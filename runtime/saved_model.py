@@ -168,7 +168,7 @@ def _variable_values(variables):
             if value is None:
                 raise FailedPreconditionError(f"gj.saved_model.save: variable {name!r} has no value (it was "
                                               f"deleted, or never initialized)")
-            values[name] = np.array(value, order="C")
+            values[name] = np.array(value if type(value) is np.ndarray else state.read_host(ref), order="C")
     return values
 
 

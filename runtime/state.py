@@ -21,6 +21,9 @@ class State:
         self.lock = threading.RLock()
         self.values = {}  # variable id -> ndarray (updated in place only by a run holding the lock: see runner)
         self.names = {}   # variable id -> name, for messages
+        # variable id -> device name, for variables whose value lives on a GPU (a numba.cuda device array in
+        # ``values``); the others are on the host. A variable stays on the device it was created on.
+        self.devices = {}
         self.seed(seed)
 
     def read(self, ref):
@@ -30,10 +33,20 @@ class State:
             raise FailedPreconditionError(
                 f"Attempting to use uninitialized value {ref.name}: run its initializer first") from None
 
+    def read_host(self, ref):
+        """The variable's value on the host (a counted copy when it lives on a GPU)."""
+        value = self.read(ref)
+        return value if type(value) is np.ndarray or ref.id not in self.devices else _memory().to_host(value)
+
     def write(self, ref, array):
         if array.shape != ref.type.shape or array.dtype != ref.type.dtype.np:
             raise InvalidArgumentError(f"cannot assign a {array.dtype}{list(array.shape)} value to variable "
                                        f"{ref.name} of type {ref.type}")
+        if self.devices and ref.id in self.devices:   # kept on its GPU (a host value is copied there, counted)
+            self.values[ref.id] = _memory().to_device(array)
+            return
+        if type(array) is not np.ndarray and hasattr(array, "copy_to_host"):   # a GPU value for a host variable
+            array = _memory().to_host(array)
         if type(array) is not np.ndarray or array.base is not None or not (array.flags.writeable
                                                                           and array.flags.c_contiguous):
             # The state owns a contiguous, writable buffer: a compiled update may later write into it in place
@@ -55,6 +68,7 @@ class State:
     def forget(self, variable_id):
         self.values.pop(variable_id, None)
         self.names.pop(variable_id, None)
+        self.devices.pop(variable_id, None)
 
     def seed(self, seed):
         """The global seed (None: fresh entropy). Op-level streams restart from it, as TF resets its counters."""
@@ -90,3 +104,9 @@ class State:
 
 
 DEFAULT_GLOBAL_SEED = 87654321   # TF's DEFAULT_GRAPH_SEED: the global seed op-level seeds pair with when none is set
+
+
+def _memory():
+    """The CUDA backend's memory module (imported only once a GPU variable or value exists: numba.cuda)."""
+    from graphjit.compiler.cuda import memory
+    return memory

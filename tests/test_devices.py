@@ -56,3 +56,22 @@ def test_the_cuda_backend_suite_under_the_simulator():
                           timeout=1200, cwd=root)
     assert done.returncode == 0, done.stdout[-4000:] + done.stderr[-2000:]
     assert " passed" in done.stdout and "failed" not in done.stdout.splitlines()[-1]
+
+
+def test_host_tensors_and_variables_say_where_they_live():
+    t = gj.constant(np.arange(3, dtype=np.float32))
+    v = gj.Variable(np.zeros(2, np.float32))
+    assert t.device == "cpu:0" and t.cpu() is t and v.device == "cpu:0"
+    np.testing.assert_array_equal(v.cpu().numpy(), np.zeros(2))
+    assert gj.cuda_transfer_stats() == {"to_device": 0, "to_host": 0, "bytes": 0}   # no GPU in this process
+
+
+def test_asking_for_the_gpu_where_it_cannot_run_says_why():
+    if devices.cuda_problem(0) is None:
+        pytest.skip("this machine can run CUDA: the refusal cannot be observed here")
+    with pytest.raises(DeviceError, match="cuda:0 cannot be used"):
+        gj.constant(np.ones(2, np.float32)).cuda()
+    with pytest.raises(DeviceError, match="cuda:0 cannot be used"):
+        gj.Variable(np.ones(2, np.float32), device="cuda")
+    with pytest.raises(DeviceError, match="unknown device"):
+        gj.Variable(np.ones(2, np.float32), device="tpu")

@@ -19,7 +19,7 @@ from .ir import TensorType
 from .program import Program
 from .specs import TensorSpec, flatten_up_to_signature
 from .symbolic import SymInt
-from .tensor import EagerTensor, SymbolicTensor, Tensor, convert_to_tensor
+from .tensor import EagerTensor, SymbolicTensor, Tensor, convert_to_tensor, is_gpu_array
 from .tracing import TraceContext, trace
 
 _TENSOR_LEAVES = (EagerTensor, SymbolicTensor, np.ndarray, np.generic)
@@ -76,6 +76,9 @@ def _leaf_key(value, tensors, path):
         return (kind, value)
     if isinstance(value, _TENSOR_LEAVES):
         tensors.append(value)
+        if isinstance(value, EagerTensor):   # a DeviceTensor: keyed as its host twin (one trace, any device)
+            v = value._value
+            return (tuple(v.shape), v.dtype)
         if isinstance(value, SymbolicTensor):  # the trace inlines into value's graph: keyed apart from eager
             # (by its type's sizes: an enclosing trace's unknown ones are SymInts, which TensorShape shows as None)
             return (type(value), tuple(value.type.shape), value.shape.rank, value.dtype.np)
@@ -84,6 +87,8 @@ def _leaf_key(value, tensors, path):
         return (value.shape, value.dtype)
     if getattr(value, "_is_variable", False):
         return ("variable", value._ref.id)
+    if is_gpu_array(value):   # a GPU array (CuPy, PyTorch, numba.cuda): a DeviceTensor of its memory
+        return _leaf_key(convert_to_tensor(value, what=f"argument {path}"), tensors, path)   # no copy
     if _lazy_array_handler(value) is not None:
         raise _LazyArguments()
     try:
@@ -538,6 +543,8 @@ class Function:
                                              f"gj.function traces for full shapes (feed or give the placeholder "
                                              f"a full shape)")
                 input_types.append(TensorType(tuple(leaf.shape), leaf.dtype))
+            elif is_gpu_array(leaf):   # (its DeviceTensor shares its memory: only the type is read)
+                input_types.append(convert_to_tensor(leaf).type)
             return leaf
         for v in values:
             nest.map_structure(input_leaf, v)
@@ -697,7 +704,7 @@ def _skeleton(key):
 
 
 def _is_input(leaf):
-    return isinstance(leaf, (np.ndarray, np.generic, EagerTensor, SymbolicTensor))
+    return isinstance(leaf, (np.ndarray, np.generic, EagerTensor, SymbolicTensor)) or is_gpu_array(leaf)
 
 
 # Python values a traced function may return as they are (every call returns the same value). Anything else

@@ -1,4 +1,5 @@
-"""Tensors: ``EagerTensor`` holds a NumPy value; ``SymbolicTensor`` names a node of a graph being traced.
+"""Tensors: ``EagerTensor`` holds a NumPy value; ``DeviceTensor`` (an EagerTensor) a GPU array; ``SymbolicTensor``
+names a node of a graph being traced.
 
 Arithmetic operators, indexing and NumPy functions are not defined here: each op's file declares the
 operators it implements (``registry.export``) and ``install_operators`` attaches them to ``Tensor``.
@@ -235,6 +236,16 @@ class EagerTensor(Tensor):
         value = self._value
         return value[()] if value.ndim == 0 else value.copy()
 
+    device = property(lambda self: "cpu:0", doc="Where the value lives: 'cpu:0', or 'cuda:<k>' (DeviceTensor).")
+
+    def cpu(self):
+        """The value on the host (itself for a host tensor; a DeviceTensor copies its value back)."""
+        return self
+
+    def cuda(self):
+        """The value on the GPU, a DeviceTensor (one copy to the device; needs a usable CUDA device)."""
+        return DEVICE_HOOKS["to_cuda"](self._value)
+
     def __array__(self, dtype=None, copy=None):
         value = self._value
         if dtype is not None and value.dtype != dtype:
@@ -274,6 +285,64 @@ class EagerTensor(Tensor):
         if self.dtype.kind not in "ib" or self._value.ndim:
             raise TypeError(f"only 0-d integer tensors can be used as an index, got {self._describe()}")
         return int(self._value)
+
+
+# Installed by the runtime (graphjit.runtime.devices), which may import numba.cuda; the tracer never does:
+# "to_cuda"(host array) -> DeviceTensor, "to_host"(device array) -> ndarray, "wrap"(object with
+# __cuda_array_interface__) -> DeviceTensor (no copy).
+DEVICE_HOOKS = {}
+
+
+class DeviceTensor(EagerTensor):
+    """An eager tensor whose value is a GPU array (a numba.cuda device array: the result of a traced call under
+    ``gj.device("cuda")``, ``t.cuda()``, or an argument exposing ``__cuda_array_interface__``). Nothing reads it on
+    the host but ``numpy()``, ``cpu()`` and conversions to Python values, each one counted copy back. Eager ops run on
+    the host and refuse it (DeviceError naming both devices; see docs/architecture.md, "Devices")."""
+    __slots__ = ()
+
+    device = property(lambda self: "cuda:0")
+
+    def numpy(self):
+        value = DEVICE_HOOKS["to_host"](self._value)
+        return value[()] if value.ndim == 0 else value
+
+    def cpu(self):
+        return EagerTensor(DEVICE_HOOKS["to_host"](self._value))
+
+    def cuda(self):
+        return self
+
+    @property
+    def __cuda_array_interface__(self):
+        return DEVICE_HOOKS["interface"](self._value)
+
+    def __array__(self, dtype=None, copy=None):
+        from .errors import DeviceError
+        raise DeviceError(f"a tensor on cuda:0 ({self._describe()}) cannot be used on cpu:0 (as a NumPy array, or "
+                          f"by a call running on the CPU): graphjit does not copy between devices implicitly; call "
+                          f".numpy() or .cpu() to copy it to the host, or call the function inside "
+                          f"`with gj.device('cuda'):`")
+
+    def __repr__(self):
+        return (f"<gj.Tensor: shape={tuple(self.shape)}, dtype={self.dtype.name}, device=cuda:0, "
+                f"numpy={self.numpy()!r}>")
+
+    def __str__(self):
+        return str(self.numpy())
+
+    def _repr_html_(self):
+        return f"<pre>{self!r}</pre>"
+
+    def _scalar(self, kind):
+        if self._value.size != 1:
+            raise TypeError(f"only tensors with one element can be converted to {kind.__name__}, "
+                            f"got {self._describe()}")
+        return kind(self.numpy().reshape(()))
+
+    def __index__(self):
+        if self.dtype.kind not in "ib" or self._value.ndim:
+            raise TypeError(f"only 0-d integer tensors can be used as an index, got {self._describe()}")
+        return int(self.numpy())
 
 
 class SymbolicTensor(Tensor):
@@ -432,7 +501,27 @@ def convert_to_tensor(value, dtype=None, name=None, *, what="value"):
         return EagerTensor(array)
     if value is None:
         raise _conversion_error(f"{what}: None cannot be converted to a tensor")
+    if is_gpu_array(value):
+        return _device_tensor(value, dtype, what)   # a GPU array (CuPy, PyTorch, numba.cuda): no copy
     raise _conversion_error(f"{what}: cannot convert an object of type {type(value).__name__} to a tensor")
+
+
+def is_gpu_array(value):
+    """Whether ``value`` is a GPU array a traced call takes without a copy: it exposes ``__cuda_array_interface__``
+    (CuPy, PyTorch, numba.cuda), or is a numba.cuda device array (the simulator's expose no interface)."""
+    return (hasattr(value, "__cuda_array_interface__") or getattr(value, "__cuda_memory__", False)
+            or type(value).__name__ == "FakeCUDAArray")
+
+
+def _device_tensor(value, dtype, what):
+    wrap = DEVICE_HOOKS.get("wrap")
+    if wrap is None:
+        raise _conversion_error(f"{what}: a GPU array ({type(value).__name__}) needs graphjit's CUDA support")
+    tensor = wrap(value, what)
+    if dtype is not None and dtypes.as_dtype(dtype) is not tensor.dtype:
+        raise InvalidArgumentError(f"{what}: expected a tensor of dtype {dtypes.as_dtype(dtype).name}, "
+                                   f"got {tensor.dtype.name} (use gj.cast to convert)")
+    return tensor
 
 
 def _short_repr(value, limit=80):

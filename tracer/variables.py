@@ -12,7 +12,7 @@ from . import context
 from .errors import InvalidArgumentError
 from .registry import OPS
 from .shapes import TensorShape
-from .tensor import EagerTensor, Tensor, as_dtype_arg, convert_to_tensor
+from .tensor import DEVICE_HOOKS, EagerTensor, Tensor, as_dtype_arg, convert_to_tensor
 
 
 # variable id -> the live Variable object (held weakly): how a gradient tape, which sees read_variable ops and
@@ -74,7 +74,7 @@ class Variable(Tensor):
         routed = getattr(context.current(), "variable_class", None) if cls is Variable else None
         return object.__new__(routed or cls)
 
-    def __init__(self, initial_value=None, trainable=True, name=None, dtype=None):
+    def __init__(self, initial_value=None, trainable=True, name=None, dtype=None, device=None):
         if initial_value is None:
             raise InvalidArgumentError("gj.Variable needs an initial_value")
         dtype = as_dtype_arg(dtype)
@@ -91,6 +91,8 @@ class Variable(Tensor):
             name = scope + (name or "Variable")
         self._ref = context.current().create_variable(self, name, value)
         _by_id[self._ref.id] = self
+        if device is not None:   # (else where it was created: on the GPU inside ``with gj.device("cuda")``)
+            DEVICE_HOOKS["place_variable"](self._ref, device)
 
     # -- facts --
     name = property(lambda self: self._ref.name)
@@ -107,6 +109,17 @@ class Variable(Tensor):
 
     def numpy(self):
         return self.read_value().numpy()
+
+    @property
+    def device(self):
+        """Where its value lives ("cpu:0", "cuda:0"): where it was created, for its whole life."""
+        return DEVICE_HOOKS["variable_device"](self._ref)
+
+    def cpu(self):
+        return self.read_value().cpu()
+
+    def cuda(self):
+        return self.read_value().cuda()
 
     def __array__(self, dtype=None, copy=None):
         return np.asarray(self.read_value().__array__(dtype))

@@ -1,11 +1,13 @@
 """The CUDA backend: the schedule's fused stages as numba.cuda kernels (``writer``), run by the CPU backend's
-runner (compiler.runner: the same buffers, Python stages and variable updates), each stage's entry copying its
-inputs to the GPU and its results back. Kernels are compiled by numba.cuda on their first launch; the source of a
-graph is compiled once per graph (no disk cache yet). The block size is 256 threads on a GPU and 32 under Numba's
-CUDA simulator, which runs each thread as a Python thread."""
+runner (compiler.runner: the same plans, Python stages and variable updates) with GPU buffers: the runner allocates
+its buffers on the device (``memory.device_array``), constants are copied there once when the graph is assembled,
+and device tensors and variables are passed as they are, so a call whose inputs and variables live on the GPU makes
+no host <-> device copy (``memory.TRANSFERS``). Host inputs are copied in by the stage entry that reads them; ops with
+no CUDA kernel run on the host between stages (their operands copied back, counted). Kernels are compiled by
+numba.cuda on their first launch; the source of a graph is compiled once per graph (no disk cache yet). The block
+size is 256 threads on a GPU and 32 under Numba's CUDA simulator, which runs each thread as a Python thread."""
 import math
 import os
-import threading
 import types
 
 import numpy as np
@@ -14,13 +16,13 @@ from graphjit.tracer.symbolic import graph_symbols
 
 from ..backend import register_backend
 from ..cpu import CompiledGraph
+from ..interpreter import run_node
+from ..runner import build_runner
 from ..schedule import Capabilities, ScheduledBackend
+from . import memory
+from .memory import TRANSFERS  # noqa: F401  (the copy counters, read by tests and gj.cuda_transfer_stats)
 from .scalar import SIMULATED_MATH
 from .writer import SIMULATED_THREADS, CudaStageWriter
-
-TRANSFERS = {"to_device": 0, "to_host": 0, "bytes": 0}   # host <-> GPU copies made by stage entries
-_count_lock = threading.Lock()
-
 
 def _threads():
     return SIMULATED_THREADS if os.environ.get("NUMBA_ENABLE_CUDASIM", "0") not in ("", "0") else 256
@@ -54,33 +56,30 @@ class Rendering:
         self.source = "\n".join(header + [line for w in self.writers for line in w.lines]) + "\n"
 
 
-def _to_device(array):
-    from numba import cuda
-    with _count_lock:
-        TRANSFERS["to_device"] += 1
-        TRANSFERS["bytes"] += array.nbytes
-    return cuda.to_device(np.ascontiguousarray(array))
+def _run_on_host(op, node, attrs, state, arrays):
+    """A node with no CUDA kernel, run eagerly between stages: its GPU operands copied to the host (counted)."""
+    return run_node(op, node, attrs, state, [memory.to_host(a) for a in arrays])
 
 
-def _device_array(shape, dtype):
-    from numba import cuda
-    return cuda.device_array(shape, dtype)
+class CudaGraph(CompiledGraph):
+    """The CPU backend's compiled graph with GPU buffers: constants on the device (copied once, here), buffers
+    allocated there, host steps given host copies, and variable writes through ``State.write`` (which keeps each
+    variable on its own device). Its results are device arrays, or host arrays a host step made (the runtime
+    copies those to the device)."""
+    device = "cuda:0"
 
-
-def _to_host(device_array, host):
-    if host.size == 0:
-        return
-    with _count_lock:
-        TRANSFERS["to_host"] += 1
-        TRANSFERS["bytes"] += host.nbytes
-    if host.flags.c_contiguous:
-        device_array.copy_to_host(host)
-    else:   # (a strided view of the host buffer: the copy lands in a temporary, then in place)
-        host[...] = device_array.copy_to_host().reshape(host.shape)
+    def __init__(self, sched, rendering, module):
+        super().__init__(sched, rendering, module, np.empty)
+        self.constants = {i: memory.to_device(value) for i, value in self.constants.items()}
+        self.run = build_runner(self.pure, self.effects, self.steps, self.constants,
+                                read_locations=sched.read_locations, allocate=memory.device_array,
+                                run_node=_run_on_host, variable_writes="state", to_host=memory.to_host)
+        self.run_tensors = None   # (no per-call shortcut: the runtime's path wraps device results)
 
 
 class CudaBackend(ScheduledBackend):
     name = "cuda"
+    foreground = True   # compiled before the first call returns: the host stand-in cannot read GPU values
     capabilities = Capabilities("cuda", _kernel_supported)
 
     def symbolic_problem(self, graph):
@@ -93,13 +92,14 @@ class CudaBackend(ScheduledBackend):
 
     def load(self, rendering, schedule):
         module = types.ModuleType(f"graphjit_cuda_{schedule.source.name}")
-        module.__dict__.update(to_device=_to_device, device_array=_device_array, to_host=_to_host,
+        module.__dict__.update(to_device=memory.to_device, output_buffer=memory.output_buffer,
+                               copy_back=memory.copy_back,
                                gm=SIMULATED_MATH if _threads() == SIMULATED_THREADS else math)
         exec(compile(rendering.source, f"<graphjit cuda {schedule.source.name}>", "exec"), module.__dict__)
         return module
 
     def assemble(self, schedule, rendering, module):
-        return CompiledGraph(schedule, rendering, module, np.empty)
+        return CudaGraph(schedule, rendering, module)
 
 
 register_backend(CudaBackend())

@@ -4,7 +4,8 @@ The stage's plan (compiler.fusion.StagePlan) is the CPU backend's: the same grou
 (views cost no copy), materialised values and in-place outputs. What differs is how a group becomes code:
 
 - an elementwise group is one grid-stride kernel: thread t computes flat elements t, t + gridsize, ... of the
-  group's loop shape (its index split into the loop dims by div/mod), every member's scalar rule inline;
+  group's loop shape (its index split into the loop dims by div/mod), every member's scalar rule inline (the
+  loads and member lines are the CPU writer's, ``StageWriter._element_lines``);
 - a float matmul is a tiled kernel: a block of threads per tile of the result, the inner dimension staged through
   shared memory a tile at a time (its elementwise epilogue is the next group's loop);
 - softmax and log_softmax rows: a block per row, its max and float64 sum of exponentials combined in shared memory;
@@ -13,8 +14,9 @@ The stage's plan (compiler.fusion.StagePlan) is the CPU backend's: the same grou
   the block combines the partial results in shared memory in a fixed tree order, so a result never depends on
   timing (deterministic), and float sums accumulate in float64 as on the CPU.
 
-The entry is plain Python: it copies the stage's inputs to the GPU, launches the kernels in order on device
-arrays, and copies back what they wrote (``backend.TRANSFERS`` counts the copies). Kinds of group this writer has
+The entry is plain Python: it launches the kernels in order on device arrays. The runner's buffers are device
+arrays already (the backend allocates them on the GPU), so only host arguments are copied in and only host buffers
+receive copies back (``memory.TRANSFERS`` counts them): a stage whose data lives on the GPU makes no copy. Kinds of group this writer has
 no kernel for (gathers, integer matmul, control flow, ...) never reach it: the backend's capabilities leave
 them to the host, between stages.
 """
@@ -71,18 +73,9 @@ class CudaStageWriter(StageWriter):
         names = [f"i{d}" for d in range(len(sizes))]
         body = ["t = cuda.grid(1)", "step = cuda.gridsize(1)", f"while t < {total}:"]
         body += ["    " + line for line in _split_index("t", sizes, names)]
-        value = {j: lit for j, (lit, amap) in loads.items() if amap is None}
-        for k, (j, buffer, amap) in enumerate(accesses):
-            body.append(f"    l{j} = {self._arg(buffer)}[{_index(amap.offset, strides[k], names)}]")
-            value[j] = f"l{j}"
-        exprs = self._expressions(group)
-        for m in group.members:
-            if self.plan.kinds[m] == "copy":
-                body.append(f"    v{m} = {value[m]}")
-            else:
-                args = [value[j] if j in value else f"v{j}" for j in self._node(m).inputs]
-                body.append(f"    v{m} = {self._scalar_source(exprs[m], args)}")
-            value[m] = f"v{m}"
+        lines, _ = self._element_lines(group.members, loads, accesses, self._expressions(group),
+                                       lambda k, amap: _index(amap.offset, strides[k], names))
+        body += ["    " + line for line in lines]
         out_index = _index(0, strides[-1], names)
         body += [f"    {self._arg(store[m])}[{out_index}] = v{m}" for m in outputs]
         body.append("    t += step")
@@ -117,15 +110,9 @@ class CudaStageWriter(StageWriter):
         body += ["    " + line for line in _split_index("k", [in_shape[d] for d in kept], kept_names)]
         body += [f"    acc = {init}", "    j = tid", f"    while j < {n_red}:"]
         body += ["        " + line for line in _split_index("j", [in_shape[d] for d in reduced], red_names)]
-        value = {j: lit for j, (lit, amap) in loads.items() if amap is None}
-        for j, buffer, amap in accesses:
-            body.append(f"        l{j} = {self._arg(buffer)}[{_index(amap.offset, amap.strides, names)}]")
-            value[j] = f"l{j}"
-        exprs = self._expressions(group)
-        for m in group.members[:-1]:
-            args = [value[j] if j in value else f"v{j}" for j in self._node(m).inputs]
-            body.append(f"        v{m} = {self._scalar_source(exprs[m], args)}")
-            value[m] = f"v{m}"
+        lines, value = self._element_lines(group.members[:-1], loads, accesses, self._expressions(group),
+                                           lambda k, amap: _index(amap.offset, amap.strides, names))
+        body += ["        " + line for line in lines]
         v = cast(value.get(source, f"v{source}"), in_dtype, acc_dtype)
         body += [f"        acc = {combine.format(acc='acc', v=v)}", f"        j += {self.threads}",
                  "    sm[tid] = acc", "    cuda.syncthreads()", f"    s = {self.threads // 2}", "    while s > 0:",
@@ -231,11 +218,10 @@ class CudaStageWriter(StageWriter):
                     continue
                 on_device.add(b)
                 arg = self._arg(b)
-                lines.append(f"    d{arg} = to_device({arg})" if b in reads else
-                             f"    d{arg} = device_array({arg}.shape, {arg}.dtype)")
+                lines.append(f"    d{arg} = to_device({arg})" if b in reads else f"    d{arg} = output_buffer({arg})")
             lines.append(f"    {fname}[{blocks}, {threads}]({', '.join('d' + self._arg(b) for b in buffers)})")
             written += [b for b in writes if b not in written]
-        lines += [f"    to_host(d{self._arg(b)}, {self._arg(b)})" for b in written]
+        lines += [f"    copy_back(d{self._arg(b)}, {self._arg(b)})" for b in written]
         if len(lines) == 1:
             lines.append("    pass")
         self.lines += lines + [""]

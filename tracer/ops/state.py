@@ -39,7 +39,8 @@ def _assign_infer(value, *, var, mode):
 
 def _assign(state, value, *, var, mode):
     combine = _MODES[mode]
-    new = np.array(value, copy=True) if combine is None else combine(state.read(var), value)
+    # (read_host: a GPU variable's value comes to the host for the NumPy update; state.write puts it back there)
+    new = np.array(value, copy=True) if combine is None else combine(state.read_host(var), value)
     state.write(var, new)
     return new
 
