@@ -1,5 +1,5 @@
 """Backward graphs through the compiler: random programs of differentiable ops, their gradients taken by a tape
-inside one @gj.function (forward and backward optimized, fused and compiled by the Numba CPU backend) against
+inside @gj.functions (forward and backward optimized, fused and compiled by the Numba CPU backend) against
 the same tape run eagerly (NumPy, op by op), and against float64 central finite differences of the eager forward.
 
 Inputs are moderate (|x| <= 2) and ops are kept in their smooth domains (log(1 + x*x), x / (1 + x*x)), so the
@@ -62,12 +62,14 @@ def _gradients(programs, tensors):
     return results
 
 
-@pytest.mark.parametrize("dtype, seed", [(np.float32, 1), (np.float64, 2)])
-def test_compiled_backward_graphs_agree_with_eager_gradients_and_finite_differences(monkeypatch, dtype, seed):
-    monkeypatch.setattr(gj.config, "backend", "cpu")
-    monkeypatch.setattr(gj.config, "compile_in_background", False)
-    rng = np.random.default_rng(seed)
-    programs = [_draw(rng, dtype) for _ in range(16)]
+# Programs per traced function: Numba's compile time grows faster than a graph (16 programs in one graph cost more
+# than four graphs of 4).
+GROUP = 4
+
+
+def _compiled_gradients(programs):
+    """The programs' gradients from one @gj.function compiled by the CPU backend."""
+    from graphjit.runtime import get_runtime
     flat_inputs = [a for _, inputs, _ in programs for a in inputs]
 
     @gj.function
@@ -75,10 +77,18 @@ def test_compiled_backward_graphs_agree_with_eager_gradients_and_finite_differen
         return _gradients(programs, list(zip(arrays[::2], arrays[1::2])))
 
     compiled = [np.asarray(g) for g in all_gradients(*flat_inputs)]
-    concrete = all_gradients.get_concrete_function(*flat_inputs)
-    from graphjit.runtime import get_runtime
-    executable = get_runtime().executables(concrete)["cpu"]
+    executable = get_runtime().executables(all_gradients.get_concrete_function(*flat_inputs))["cpu"]
     assert executable.entry_count >= 1 and "stage" in executable.source   # it ran compiled code
+    return compiled
+
+
+@pytest.mark.parametrize("dtype, seed", [(np.float32, 1), (np.float64, 2)])
+def test_compiled_backward_graphs_agree_with_eager_gradients_and_finite_differences(monkeypatch, dtype, seed):
+    monkeypatch.setattr(gj.config, "backend", "cpu")
+    monkeypatch.setattr(gj.config, "compile_in_background", False)
+    rng = np.random.default_rng(seed)
+    programs = [_draw(rng, dtype) for _ in range(16)]
+    compiled = [g for start in range(0, len(programs), GROUP) for g in _compiled_gradients(programs[start:start + GROUP])]
     eager_tensors = [(gj.constant(x), gj.constant(y)) for _, (x, y), _ in programs]
     eager = [np.asarray(g) for g in _gradients(programs, eager_tensors)]
     rtol = 2e-4 if dtype == np.float32 else 1e-9
