@@ -287,7 +287,8 @@ class CPUBackend(ScheduledBackend):
 
     def compile_estimate(self, rendering):
         functions = [info for w in rendering.writers for info in w.kernels.values() if not info["inline"]]
-        parallel = sum(bool(info["parallel"]) for info in functions)
+        # (a two-tier kernel's load compiles its serial chunk kernel; its prange tier comes later, if at all)
+        parallel = sum(bool(info["parallel"]) and not info.get("two_tier") for info in functions)
         return (_COMPILE_S["first"] * (not _compiled_once) + _COMPILE_S["parallel"] * parallel
                 + _COMPILE_S["serial"] * (len(functions) - parallel + len(rendering.writers)))
 

@@ -230,8 +230,9 @@ TWO_TIER_CASES = [
 
 
 @pytest.mark.parametrize("name,fn,make", TWO_TIER_CASES, ids=[c[0] for c in TWO_TIER_CASES])
-def test_two_tier_kernels_give_the_same_result_in_both_tiers(name, fn, make):
+def test_two_tier_kernels_give_the_same_result_in_both_tiers(name, fn, make, monkeypatch):
     from graphjit.compiler import threads
+    monkeypatch.setattr(threads, "UPGRADE_MIN_THREADS", 1)   # the prange tier whatever this machine's threads
     args = make()
     graph = _graph(fn, args)
     state = get_runtime().state
@@ -252,6 +253,22 @@ def test_two_tier_kernels_give_the_same_result_in_both_tiers(name, fn, make):
                                        atol=1e-6)
         else:
             np.testing.assert_array_equal(a, ref)
+
+
+def test_few_threads_keep_the_threaded_tier(compiled_background, monkeypatch):
+    from graphjit.compiler import threads
+    monkeypatch.setattr(threads, "UPGRADE_MIN_THREADS", 1 << 30)   # no machine has that many
+    x, y = _arrays(BIG + 3, BIG + 3)
+    f = gj.function(lambda x, y: gj.reduce_sum(x * y - 0.25))
+    first = f(x, y).numpy()   # (the stand-in, or the threaded tier)
+    gj.wait_for_compilation()
+    later = f(x, y).numpy()   # compiled
+    executable = get_runtime().executables(f.get_concrete_function(x, y))["cpu"]
+    entry = executable.steps[0].entry
+    assert type(entry) is threads.TwoTierEntry and entry.tier == "threads"
+    assert entry.parallel.signatures == []   # its prange kernel was never compiled
+    reference = np.sum(x.astype(np.float64) * y - 0.25)
+    np.testing.assert_allclose([first, later], [reference, reference], rtol=1e-5)
 
 
 def test_small_and_symbolic_loops_stay_single_tier():
