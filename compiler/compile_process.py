@@ -38,8 +38,11 @@ def in_compile_thread():
 def compile_into_cache(source, name_hint, timeout=CHILD_TIMEOUT_S):
     """Compiles ``source`` into the disk cache in a forked child; True when the entry is there now (then
     ``cache.load_module(source)`` is a hit), False when the child failed or timed out (nothing to rely on)."""
+    from numba.core.compiler_lock import global_compiler_lock
+
     from . import cache
-    pid = os.fork()
+    with global_compiler_lock:   # no other thread is inside Numba's compiler (holding its locks) at the fork
+        pid = os.fork()
     if pid == 0:   # the child: compile, store, and leave without running the parent's exit handlers
         code = 1
         try:
