@@ -386,6 +386,18 @@ def _classify(module, key, name_hint, new):
     log.debug("graphjit cache %s: %s (%s)", "hit" if hit else "miss", name_hint, key[:12])
 
 
+def _forget_locks_after_fork():
+    """A forked child (compiler.compile_process) has only the forking thread: a lock another thread held at the
+    fork would stay held for ever, so the child starts with fresh ones."""
+    global _state_lock
+    _state_lock = threading.Lock()
+    _key_locks.clear()
+
+
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_forget_locks_after_fork)
+
+
 def _warn_once(tag, message, *args):
     """A condition of the directory (unsafe, read-only, full) is warned about once per process, not once per
     kernel; later occurrences are logged at debug level."""

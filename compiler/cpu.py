@@ -13,6 +13,7 @@ in a single thread).
 """
 import contextlib
 import logging
+import os
 import threading
 
 import numpy as np
@@ -23,9 +24,10 @@ from graphjit.tracer.ir import In
 from graphjit.tracer.registry import OPS
 from graphjit.tracer.symbolic import is_symbolic, shape_is_symbolic
 
-from . import blas, random_writer, threads
+from . import blas, compile_process, random_writer, threads
 from .backend import Executable, register_backend
-from .cache import has_entry, load_module
+from .cache import cache_dir, has_entry, load_module, safety_problem
+from .cache import enabled as cache_enabled
 from .codegen import StageWriter
 from .control_flow_stages import array_control_flow
 from .fusion import CONSTANT, INPUT, scalar_control_flow, strided_scatter_view
@@ -241,6 +243,20 @@ def _load(source, graph):
                                f"{str(err).splitlines()[0] if str(err) else ''}") from err
 
 
+def _compiles_in_a_child(rendering):
+    """Whether this compile goes to a forked child process (compiler.compile_process): in the background compile
+    thread, with a usable disk cache, for a module whose functions all go to that cache and that compiles no
+    parfor eagerly (two-tier kernels' prange functions compile lazily, in this process)."""
+    if not (compile_process.enabled() and compile_process.in_compile_thread() and cache_enabled()):
+        return False
+    if "cache=False" in rendering.source or safety_problem() is not None:
+        return False
+    directory = cache_dir()
+    if os.path.isdir(directory) and not os.access(directory, os.W_OK):
+        return False
+    return all(not info["parallel"] or info.get("two_tier") for w in rendering.writers for info in w.kernels.values())
+
+
 def _prime_argument_typing():
     """Numba types the first array argument of a process in Python (``typeof`` imports ``numpy.ma`` for that:
     ~10-15 ms). Done before the first call of a compiled graph: by the runtime's waiting thread while a
@@ -278,6 +294,9 @@ class CPUBackend(ScheduledBackend):
     def load(self, rendering, schedule):
         # A cache hit is a load of milliseconds: no GC pass in the middle of it (see tracer.gc_pause)
         global _compiled_once
+        if not rendering.cached and _compiles_in_a_child(rendering):
+            # (then the load below is a cache hit; should the child have failed, it compiles here as before)
+            rendering._cached = compile_process.compile_into_cache(rendering.source, schedule.source.name) or None
         with paused_gc() if rendering.cached else contextlib.nullcontext():
             module = _load(rendering.source, schedule.source)
             _prime_argument_typing()
@@ -287,7 +306,8 @@ class CPUBackend(ScheduledBackend):
 
     def compile_estimate(self, rendering):
         functions = [info for w in rendering.writers for info in w.kernels.values() if not info["inline"]]
-        parallel = sum(bool(info["parallel"]) for info in functions)
+        # (a two-tier kernel's load compiles its serial chunk kernel; its prange tier comes later, if at all)
+        parallel = sum(bool(info["parallel"]) and not info.get("two_tier") for info in functions)
         return (_COMPILE_S["first"] * (not _compiled_once) + _COMPILE_S["parallel"] * parallel
                 + _COMPILE_S["serial"] * (len(functions) - parallel + len(rendering.writers)))
 

@@ -5,7 +5,9 @@ elementwise ops, called ten times in a row by NumPy (eager), graphjit (@gj.funct
 the interpreter while Numba compiles), Numba by hand (``njit(parallel=True)``, compiled on its first call) and,
 when installed and requested, ``jax.jit`` and ``tf.function``. Then each is timed at steady state (graphjit after
 ``gj.wait_for_compilation()``). Targets (issue 22, item 1): graphjit's first call <= NumPy eager + 20 ms, and
-every call from the 3rd on <= 1.5x graphjit's steady time.
+every call from the 3rd on <= 1.5x graphjit's steady time. A second fresh process on the same (now warm) cache
+directories gives the row "gj traced, warm cache" and the same calls-3..10 target for it: with a cold cache, a
+2-core machine cannot compile within two calls (Numba's set-up alone takes longer than ten interpreted calls).
 """
 import json
 import os
@@ -89,16 +91,22 @@ def measure(elements, seed, peers, timeout=300):
     {"error": ...}. Every contender of the child counts as a peer but graphjit and NumPy."""
     with tempfile.TemporaryDirectory(prefix="graphjit-bench-warmup-") as cache:
         env = {**os.environ, "GRAPHJIT_CACHE_DIR": cache, "NUMBA_CACHE_DIR": cache}
-        try:
-            proc = subprocess.run([sys.executable, "-c", CHILD, str(elements), str(seed), str(CALLS),
-                                   ",".join(peers) or "none"], capture_output=True, text=True, env=env,
-                                  timeout=timeout)
-        except subprocess.TimeoutExpired:
-            return {"error": f"the new process took over {timeout} s"}
-    if proc.returncode != 0:
-        last = (proc.stderr.strip().splitlines() or ["no output"])[-1]
-        return {"error": f"the new process failed: {last}"}
-    return json.loads(proc.stdout.strip().splitlines()[-1])
+        runs = []
+        for run_peers in (peers, ()):   # cold caches, then warm ones (graphjit's row only)
+            try:
+                proc = subprocess.run([sys.executable, "-c", CHILD, str(elements), str(seed), str(CALLS),
+                                       ",".join(run_peers) or "none"], capture_output=True, text=True, env=env,
+                                      timeout=timeout)
+            except subprocess.TimeoutExpired:
+                return {"error": f"the new process took over {timeout} s"}
+            if proc.returncode != 0:
+                last = (proc.stderr.strip().splitlines() or ["no output"])[-1]
+                return {"error": f"the new process failed: {last}"}
+            runs.append(json.loads(proc.stdout.strip().splitlines()[-1]))
+    rows, warm = runs
+    if "gj traced" in warm:
+        rows["gj traced, warm cache"] = warm["gj traced"]
+    return rows
 
 
 def targets(rows):
@@ -110,7 +118,13 @@ def targets(rows):
     bound = numpy_row["steady_s"] + 0.020 if numpy_row else None
     worst = max(t / gj_row["steady_s"] for t in gj_row["calls_s"][2:]) if gj_row else None
     ok = bool(gj_row and gj_row["agrees"])
-    return [{"name": "C1 first call vs NumPy eager + 20 ms", "target": "<= NumPy eager + 20 ms", "value": first,
-             "bound": bound, "met": ok and first is not None and first <= bound},
-            {"name": "C1 calls 3..10 vs gj traced steady", "target": "<= 1.5x steady", "value": worst,
-             "met": ok and worst is not None and worst <= 1.5}]
+    verdicts = [{"name": "C1 first call vs NumPy eager + 20 ms", "target": "<= NumPy eager + 20 ms", "value": first,
+                 "bound": bound, "met": ok and first is not None and first <= bound},
+                {"name": "C1 calls 3..10 vs gj traced steady", "target": "<= 1.5x steady", "value": worst,
+                 "met": ok and worst is not None and worst <= 1.5}]
+    warm = rows.get("gj traced, warm cache")
+    if warm and "calls_s" in warm:
+        worst_warm = max(t / warm["steady_s"] for t in warm["calls_s"][2:])
+        verdicts.append({"name": "C1 warm cache: calls 3..10 vs its steady", "target": "<= 1.5x steady",
+                         "value": worst_warm, "met": bool(warm["agrees"]) and worst_warm <= 1.5})
+    return verdicts

@@ -230,8 +230,9 @@ TWO_TIER_CASES = [
 
 
 @pytest.mark.parametrize("name,fn,make", TWO_TIER_CASES, ids=[c[0] for c in TWO_TIER_CASES])
-def test_two_tier_kernels_give_the_same_result_in_both_tiers(name, fn, make):
+def test_two_tier_kernels_give_the_same_result_in_both_tiers(name, fn, make, monkeypatch):
     from graphjit.compiler import threads
+    monkeypatch.setattr(threads, "UPGRADE_MIN_THREADS", 1)   # the prange tier whatever this machine's threads
     args = make()
     graph = _graph(fn, args)
     state = get_runtime().state
@@ -273,6 +274,22 @@ def test_the_threaded_tier_splits_its_loop_by_the_calling_threads_numba_count():
     assert sorted(ranges) == [(100 * k // everyone, 100 * (k + 1) // everyone) for k in range(everyone)]
 
 
+def test_few_threads_keep_the_threaded_tier(compiled_background, monkeypatch):
+    from graphjit.compiler import threads
+    monkeypatch.setattr(threads, "UPGRADE_MIN_THREADS", 1 << 30)   # no machine has that many
+    x, y = _arrays(BIG + 3, BIG + 3)
+    f = gj.function(lambda x, y: gj.reduce_sum(x * y - 0.25))
+    first = f(x, y).numpy()   # (the stand-in, or the threaded tier)
+    gj.wait_for_compilation()
+    later = f(x, y).numpy()   # compiled
+    executable = get_runtime().executables(f.get_concrete_function(x, y))["cpu"]
+    entry = executable.steps[0].entry
+    assert type(entry) is threads.TwoTierEntry and entry.tier == "threads"
+    assert entry.parallel.signatures == []   # its prange kernel was never compiled
+    reference = np.sum(x.astype(np.float64) * y - 0.25)
+    np.testing.assert_allclose([first, later], [reference, reference], rtol=1e-5)
+
+
 def test_small_and_symbolic_loops_stay_single_tier():
     from graphjit.compiler import threads
     small = get_backend("cpu").compile(_graph(_elementwise, _arrays(BIG // 2, BIG // 2)))
@@ -282,3 +299,117 @@ def test_small_and_symbolic_loops_stay_single_tier():
     symbolic = get_backend("cpu").compile(f.get_concrete_function(x).graph)
     assert all(type(step.entry) is not threads.TwoTierEntry for step in symbolic.steps if step.kind == "compiled")
     np.testing.assert_array_equal(symbolic.run(get_runtime().state, [x])[0], x * np.float32(2) + np.float32(1))
+
+
+# ---- block runs of the stand-in (compiler.stand_in): runs of large ufunc nodes, block by block ----
+
+from graphjit.compiler import stand_in as stand_in_module  # noqa: E402
+
+BLOCKED = stand_in_module._MIN_BLOCKED_ELEMENTS + 12345   # several blocks and a partial one
+
+
+def _kept_and_reshaped(x, y):   # an intermediate read by a non-ufunc op (a view) after the run, and returned
+    a = x * y + 1.0
+    b = a * a - y
+    return gj.reshape(a, (-1,)) * 2.0, b, gj.reduce_sum(b)
+
+
+def _one_element_operands(x, s):   # a (1, 1) operand broadcast against (rows, cols)
+    return (x * s - 1.0) * x + s
+
+
+BLOCK_CASES = [
+    ("five_ops", lambda x, y: (x * y + 1.0) * x - y * 0.5, lambda: _arrays(BLOCKED, BLOCKED)),
+    ("quiet_transcendentals", lambda x, y: gj.exp(x * y - 1.0) * gj.log(y) + gj.sqrt(x), lambda: _arrays(BLOCKED, BLOCKED)),
+    ("kept_and_reshaped", _kept_and_reshaped, lambda: _arrays(BLOCKED, BLOCKED)),
+    ("one_element_operands", _one_element_operands, lambda: _arrays((BLOCKED // 256, 256), (1, 1))),
+    ("float64", lambda x, y: (x - y) * (x + y) / (y * y + 1.0), lambda: _arrays(BLOCKED, BLOCKED, dtype=np.float64)),
+    ("ints", _ints, lambda: [RNG.integers(-1000, 1000, BLOCKED).astype(np.int32) for _ in range(2)]),
+    ("nan_inf", lambda x, y: gj.exp(x * y - 1.0) * x + y,
+     lambda: [np.resize(np.array([np.nan, np.inf, -np.inf, 0.0, -0.0, 1e30, -1e30, 3.0], np.float32), BLOCKED)] * 2),
+]
+
+
+@pytest.mark.parametrize("name,fn,make", BLOCK_CASES, ids=[c[0] for c in BLOCK_CASES])
+def test_block_runs_equal_the_interpreter_bit_for_bit(name, fn, make):
+    args = make()
+    graph = _graph(fn, args)
+    state = get_runtime().state
+    stand_in = StandInGraph(graph)
+    assert stand_in.runs, "the graph should have a block run"
+    reference = get_backend("interpreter").compile(graph).run(state, args)
+    with np.errstate(all="ignore"):
+        numpy_order = [np.array(a) for a in reference]
+    for _ in range(2):   # (the second call reuses the planned buffers and the block scratch)
+        got = stand_in.run(state, args)
+        for a, ref in zip(got, numpy_order):
+            assert a.dtype == ref.dtype and a.shape == ref.shape
+            np.testing.assert_array_equal(a, ref)
+
+
+def test_block_runs_take_non_contiguous_inputs():
+    x, y = _arrays((BLOCKED, 2), BLOCKED)
+    x = x[:, 1]   # a strided view
+    fn = lambda x, y: (x * y + 1.0) * x - y * 0.5   # noqa: E731
+    graph = _graph(fn, [np.ascontiguousarray(x), y])
+    stand_in = StandInGraph(graph)
+    assert stand_in.runs
+    got = stand_in.run(get_runtime().state, [x, y])[0]
+    np.testing.assert_array_equal(got, (x * y + np.float32(1)) * x - y * np.float32(0.5))
+
+
+def test_block_runs_report_floating_point_errors_like_numpy():
+    x = np.full(BLOCKED, 3e38, np.float32)
+    x[7] = np.float32(0)
+    y = np.ones(BLOCKED, np.float32)
+    fn = lambda x, y: (x * x + y) * (x - x) - (x * x)   # overflow in multiply, inf * 0 and inf - inf invalid  # noqa: E731
+    graph = _graph(fn, [x, y])
+    stand_in = StandInGraph(graph)
+    assert stand_in.runs
+    state = get_runtime().state
+    with pytest.warns(RuntimeWarning) as reference_warnings:
+        expected = get_backend("interpreter").compile(graph).run(state, [x, y])[0]
+    with pytest.warns(RuntimeWarning) as block_warnings:
+        got = stand_in.run(state, [x, y])[0]
+    np.testing.assert_array_equal(got, expected)
+    # once per op and kind, in the same order, as the interpreter (NumPy eager) warns (not once per block)
+    assert [str(w.message) for w in block_warnings] == [str(w.message) for w in reference_warnings]
+    assert len(block_warnings) >= 2
+    with np.errstate(over="raise"):
+        with pytest.raises(FloatingPointError, match="overflow encountered in multiply"):
+            stand_in.run(state, [x, y])
+    with np.errstate(all="ignore"):
+        import warnings
+        with warnings.catch_warnings():
+            warnings.simplefilter("error")
+            np.testing.assert_array_equal(stand_in.run(state, [x, y])[0], expected)
+
+
+def test_block_runs_keep_quiet_ops_quiet():
+    x = np.resize(np.array([-1.0, 0.0, 2.0, np.inf], np.float32), BLOCKED)
+    graph = _graph(lambda x: gj.log(x) * 2.0 + gj.sqrt(x), [x])
+    stand_in = StandInGraph(graph)
+    assert stand_in.runs
+    import warnings
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")   # gj.log and gj.sqrt never warn (tracer.ops.elementwise's quiet ops)
+        got = stand_in.run(get_runtime().state, [x])[0]
+    with np.errstate(all="ignore"):
+        np.testing.assert_array_equal(got, np.log(x) * np.float32(2) + np.sqrt(x))
+
+
+def test_a_callers_error_handler_gets_the_node_by_node_run():
+    x = np.full(BLOCKED, 3e38, np.float32)
+    graph = _graph(lambda x: x * x + 1.0, [x])
+    stand_in = StandInGraph(graph)
+    assert stand_in.runs
+    seen = []
+    with np.errstate(over="call", call=lambda kind, flag: seen.append(kind)):
+        got = stand_in.run(get_runtime().state, [x])[0]
+    assert seen == ["overflow"]   # one call, as NumPy eager makes it
+    np.testing.assert_array_equal(got, np.full(BLOCKED, np.inf, np.float32))
+
+
+def test_small_graphs_have_no_block_runs():
+    graph = _graph(lambda x, y: (x * y + 1.0) * x - y * 0.5, _arrays(N, N))
+    assert StandInGraph(graph).runs == {}

@@ -53,9 +53,9 @@ def _convert(fn):
             source._OWN_DIRS):   # graphjit's own functions (gj.transpose...) run as written
         return fn
     try:   # the code object's source: fn's own, never that of a function it wraps (__wrapped__)
-        lines, first_line = inspect.getsourcelines(code)
+        lines, first_line = _source_lines(fn, code)
         tree = ast.parse(textwrap.dedent("".join(lines)))
-    except (OSError, TypeError, SyntaxError):
+    except (OSError, TypeError, SyntaxError, IndexError):
         return fn
     definition = tree.body[0] if tree.body and isinstance(tree.body[0], ast.FunctionDef) else None
     if definition is None or definition.name != code.co_name:
@@ -67,6 +67,18 @@ def _convert(fn):
     definition.decorator_list = []
     ast.increment_lineno(tree, first_line - 1)
     return _rebuild(fn, definition)
+
+
+def _source_lines(fn, code):
+    """(lines, first line number) of ``code``'s definition, as ``inspect.getsourcelines(code)`` finds them, but
+    read straight from ``linecache``: for a code object, inspect first looks for its module by scanning every
+    module in ``sys.modules`` (a realpath per module: 40-100 ms of a function's first call)."""
+    linecache.checkcache(code.co_filename)
+    lines = linecache.getlines(code.co_filename, fn.__globals__)
+    start = code.co_firstlineno - 1
+    if not lines or not 0 <= start < len(lines):
+        raise OSError("could not get source code")
+    return inspect.getblock(lines[start:]), code.co_firstlineno
 
 
 def _rebuild(fn, definition):
