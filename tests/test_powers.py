@@ -3,8 +3,9 @@
 Contract (the package docstring of compiler.mathlib.power), error against the exactly rounded x**y:
   float32, integer and half-integer y with |y| <= 16: <= 0.5 + 2^-28 ULP (float64 multiplies rounded once)
   float32, other y: <= 0.51 ULP (exp(y log|x|) in float64)
-  float64, integer and half-integer y with |y| <= 16: <= 0.5 + 2^-40 ULP for normal results, <= 1 ULP for
-      subnormal ones (double-double); other y: <= 1 ULP (double-double log and exp, measured 0.62; 0.75 subnormal)
+  float64, literal integer and half-integer y with |y| <= 16: <= 0.5 + 2^-40 ULP for normal results, <= 1 ULP for
+      subnormal ones (double-double); other y and every tensor y: <= 1 ULP (double-double log and exp, measured
+      0.62; 0.75 subnormal)
 and C99 pow's special values exactly. NumPy's own float power (SIMD code on AVX-512 machines) is not correctly
 rounded: it differs from the exact result by up to 1 ULP, so compiled results are held to the exact result
 (long double, or Python fractions for the float64 claim) and to NumPy within 1 ULP.
@@ -20,9 +21,11 @@ from fractions import Fraction
 import numba
 import numpy as np
 import pytest
+from llvmlite import ir
 
 import graphjit as gj
 from graphjit.compiler import mathlib
+from graphjit.compiler.mathlib import power
 
 LD = np.longdouble
 N = 1_000_000
@@ -41,10 +44,22 @@ needs_long_double = pytest.mark.skipif(np.finfo(LD).nmant < 63, reason="long dou
 _LOOPS = {}
 
 
-def loop(dtype):
+def _binary_powering_only(x, y, context):
+    _, integer, odd = power._classify(y)
+    return power._small_power_dd(x, y, integer, odd)
+
+
+# pow_f64's binary powering, which it takes only for a literal exponent, as a function of a tensor exponent (what a
+# literal small exponent folds to: test_literal_exponent_gives_the_same_bits), so one loop tests every exponent
+pow_f64_binary_powering = power._binary_function("pow_f64_binary_powering", _binary_powering_only, ir.DoubleType(),
+                                                 numba.types.float64)
+
+
+def loop(dtype, binary_powering=False):
     """``out[i] = pow_<dtype>(x[i], y[i])``, compiled as the code generator's kernels are."""
-    if dtype not in _LOOPS:
+    if (dtype, binary_powering) not in _LOOPS:
         fn = mathlib.pow_f32 if dtype == np.float32 else mathlib.pow_f64
+        fn = pow_f64_binary_powering if binary_powering else fn
         t = np.dtype(dtype).name
 
         @numba.njit(f"void({t}[::1], {t}[::1], {t}[::1])", error_model="numpy", fastmath={"contract"},
@@ -52,15 +67,15 @@ def loop(dtype):
         def run(x, y, out):
             for i in range(x.size):
                 out[i] = fn(x[i], y[i])
-        _LOOPS[dtype] = run
-    return _LOOPS[dtype]
+        _LOOPS[dtype, binary_powering] = run
+    return _LOOPS[dtype, binary_powering]
 
 
-def compiled_pow(x, y):
+def compiled_pow(x, y, binary_powering=False):
     x = np.ascontiguousarray(x)
     y = np.array(np.broadcast_to(np.asarray(y, x.dtype), x.shape))
     out = np.empty_like(x)
-    loop(x.dtype.type)(x, y, out)
+    loop(x.dtype.type, binary_powering)(x, y, out)
     return out
 
 
@@ -184,8 +199,15 @@ def test_f32_small_exponents(exponent):
 @needs_long_double
 @pytest.mark.parametrize("exponent", SMALL)
 def test_f64_small_exponents(exponent):
+    """A literal small exponent takes binary powering (0.5 + 2^-40; its folded form gives the same bits:
+    test_literal_exponent_gives_the_same_bits); a tensor exponent holding the same value takes the general
+    double-double path (pow_f64 computes binary powering only where the exponent is a constant: for a tensor it
+    would cost 2.5x): within the general bound (here on every 8th point; test_f64_tensor_exponents has 10^6
+    pairs, a third of them with integer and half-integer exponents)."""
     x = sample(np.float64, exponent)
-    got = compiled_pow(x, exponent)
+    part = x[::8]
+    _assert_f64_general(part, np.full_like(part, exponent), compiled_pow(part, exponent))
+    got = compiled_pow(x, exponent, binary_powering=True)
     exact = reference_small(x, exponent)
     err = ulp_error(got, exact, np.float64)
     subnormal = np.abs(exact) < LD(np.finfo(np.float64).tiny)
@@ -211,7 +233,7 @@ def _exact_ulp_error(x, y, got):
 def test_f64_small_exponents_exact(exponent):
     """The double-double claim, 0.5 + 2^-40 ULP, against exact rationals on a subsample of normal results."""
     x = sample(np.float64, exponent, n=6000, seed=exponent + 100)
-    got = compiled_pow(x, exponent)
+    got = compiled_pow(x, exponent, binary_powering=True)
     tiny, big = np.finfo(np.float64).tiny, np.finfo(np.float64).max
     keep = np.isfinite(got) & (np.abs(got) >= tiny) & (np.abs(got) < big)
     worst_err = max(_exact_ulp_error(float(v), exponent, float(g)) for v, g in zip(x[keep], got[keep]))
@@ -357,10 +379,12 @@ def test_special_table_matches_numpy(dtype):
 def test_literal_exponent_gives_the_same_bits(dtype):
     """A literal exponent folds the selects away: the result must not change."""
     x = sample(dtype, 3.0, n=1 << 16, seed=5)
-    for exponent in [2, 3, 4, -1, -2, 7, 16, -16, 0.5, -0.5, 1.5, -1.5, 15.5, 0, 1, 0.3, -2.7, 17.0]:
+    small = [2, 3, 4, -1, -2, 7, 16, -16, 0.5, -0.5, 1.5, -1.5, 15.5, 0, 1]
+    for exponent in small + [0.3, -2.7, 17.0, 100.0, -16.25]:
         out = np.empty_like(x)
         literal_loop(dtype, exponent)(x, out)
-        want = compiled_pow(x, exponent)
+        # (float64: a small literal exponent takes binary powering, a tensor one the general path)
+        want = compiled_pow(x, exponent, binary_powering=dtype == np.float64 and exponent in small)
         assert np.array_equal(out.view(np.uint8), want.view(np.uint8)), exponent
 
 
@@ -433,6 +457,24 @@ def test_literal_exponents_call_no_libm():
             assert not calls_pow(dtype, exponent), (dtype, exponent)
     assert not calls_pow(np.float32, 0.3)          # exp(y log|x|) inline
     assert not calls_pow(np.float64, 0.3)          # double-double exp(y log|x|) inline
+
+
+def test_float64_tensor_exponent_loop_vectorises():
+    """A prange loop of pow_f64 with a tensor exponent compiles to packed double arithmetic and calls no libm
+    (pow, exp or log): the general path is straight-line double-double code."""
+    pow_f64 = mathlib.pow_f64
+
+    @numba.njit("void(float64[::1], float64[::1], float64[::1])", parallel=True, error_model="numpy",
+                fastmath={"contract"}, boundscheck=False)
+    def kernel(x, y, out):
+        for i in numba.prange(x.size):
+            out[i] = pow_f64(x[i], y[i])
+
+    llvm = "\n".join(kernel.inspect_llvm().values())
+    widths = {int(n) for n in re.findall(r"\bf(?:mul|add|sub) (?:contract )?<(\d+) x double>", llvm)}
+    assert widths and max(widths) >= 2, f"no packed double arithmetic (vector widths {widths})"
+    calls = set(re.findall(r"call [^@]*@([\w.]+)\(", llvm))
+    assert not {c for c in calls if re.fullmatch(r"(llvm\.)?(pow|exp|log)(\.\w+)?", c)}, calls
 
 
 def test_constant_powers_compile_to_mathlib_pow(compiled_background):

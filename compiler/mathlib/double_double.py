@@ -64,8 +64,9 @@ def log_dd(a):
     m = ((ix & _MANT_MASK) + _SQRT_HALF_BITS).as_float()
     f = m - 1.0
     d, d_lo = fast_two_sum(_const(f, 2.0), f)   # 2 + f exactly, as d + d_lo
-    s = f / d
-    s_lo = (fma(-s, d, f) - s * d_lo) / d        # f / (d + d_lo) - s, to ~2^-106 relative
+    reciprocal = 1.0 / d                         # one division: s_lo corrects s's extra rounding
+    s = f * reciprocal
+    s_lo = (fma(-s, d, f) - s * d_lo) * reciprocal   # f / (d + d_lo) - s, to ~2^-100 relative
     S = (s, s_lo)
     z = s * s
     q = z * _horner(z, _ATANH_TAIL)              # <= 0.012
