@@ -29,26 +29,18 @@ class NumPyFunction:
 
 
 @dataclass(frozen=True)
-class PythonMath:
-    """Python's ``math.<name>``, always on float64 (NumPy has no such ufunc: the op's eager form calls
-    ``math.<name>`` in float64 and rounds). Numba compiles it to the same libm function CPython calls, so the
-    compiled result equals the eager one bit for bit."""
-
-
-@dataclass(frozen=True)
 class Operator:
     """A Python operator (``template`` over the operands)."""
     template: str
 
 
-_MATHLIB = ("exp", "expm1", "log", "log1p", "sin", "cos", "tan", "tanh", "sigmoid", "softplus", "pow")
+_MATHLIB = ("exp", "expm1", "log", "log1p", "sin", "cos", "tan", "tanh", "sigmoid", "softplus", "erf", "pow")
 _NUMPY = ("sqrt", "floor", "ceil", "rint", "trunc", "arcsin", "arccos", "arctan", "sinh", "cosh", "arcsinh",
           "arccosh", "arctanh", "log10", "cbrt", "deg2rad", "rad2deg", "fabs", "arctan2", "hypot", "copysign", "fmod",
           "logaddexp", "nextafter", "signbit")
 # One entry per function of tracer.lowering.MATH.
 MATH = {**{name: Mathlib() for name in _MATHLIB}, **{name: NumPyFunction() for name in _NUMPY},
-        "exp2": NumPyFunction(in_float64=True), "log2": NumPyFunction(in_float64=True),
-        "erf": PythonMath()}
+        "exp2": NumPyFunction(in_float64=True), "log2": NumPyFunction(in_float64=True)}
 
 
 def mathlib_helpers():
@@ -145,9 +137,6 @@ def _call(e, args, helpers):
         return f"{helper}({', '.join(args)})"
     if isinstance(how, Operator):
         return f"{np_type(e.dtype)}({how.template.format(*args)})"
-    if isinstance(how, PythonMath):
-        wide = [_cast(a, dtype, float64) if dtype is not float64 else a for a in args]
-        return f"{np_type(e.dtype)}(math.{e.attr}({', '.join(wide)}))"
     if how.in_float64:
         args = [_cast(a, dtype, float64) if dtype is not float64 else a for a in args]
     text = f"np.{e.attr}({', '.join(args)})"

@@ -37,8 +37,9 @@ against the 4 ULP contract). NaN -> NaN; infinities, overflow, underflow and sig
 
 pow_f32, pow_f64 (``power``): NumPy's power of two operands. Integer and half-integer exponents up to 16 take
 binary powering (float64 multiplies for float32, double-double for float64), which folds to its few multiplies
-for a literal exponent; others exp(y log|x|) in float64 for float32, libm pow for float64. <= 0.5 + 2^-28 ULP
-(float32 small exponents), <= 0.51 ULP (float32 others), <= 1 ULP (float64 small exponents; libm's for others).
+for a literal exponent; others exp(y log|x|) in float64 for float32, in double-double for float64
+(``double_double``). <= 0.5 + 2^-28 ULP (float32 small exponents), <= 0.51 ULP (float32 others), <= 1 ULP
+(float64 small exponents; others: measured 0.62, 0.75 for subnormal results).
 
 float64 (``*_f64``), straight-line IR like float32 (tan_f64 alone is libm); coefficients are Taylor series
 (1/n!, 2/(2n+1)) taken past 2^-56 of the result. Error against 80-bit long double, ~1.1M sampled arguments
@@ -53,7 +54,11 @@ each (tests/test_mathlib_f64.py checks the 4 ULP contract): measured max ULP in 
   sin_f64,      4-part Cody-Waite pi/2 (33+33+33+53 bits, TwoSum-compensated, r as a double-double) for
   cos_f64       |x| < 2^20, Taylor to r^17/r^18; |x| >= 2^20 and inf: libm through trig's _define_big, only
                 for vectors holding such an argument (0.8).
-  erf           still libm's erf through ``math.erf`` (compiler.scalar_numba.PythonMath): not yet vectorised.
+  erf_f64       |x| < 1: x + x A(x^2); 1 <= |x| < 6: 1 - exp(-x^2) B(1/|x|) on two pieces (coefficients selected);
+                +-1 beyond. Chebyshev fits (benchmarks/erf_coefficients.py); measured against math.erf, itself
+                within 1 ULP, on ~1.2M points (tests/test_mathlib_erf.py asserts 2): 1.0 (0.87 against mpmath at
+                math.erf's 300 worst points).
+  erf_f32       the same in float64 with lower-degree fits (2^-29.6), rounded once: 0.52 ULP (asserted 1).
 
 Generated kernels contain this code, so Numba's on-disk cache of a kernel does not notice when these files
 changes: include ``SOURCE_SHA256`` in the cache key.
@@ -61,13 +66,15 @@ changes: include ``SOURCE_SHA256`` in the cache key.
 The code is split by responsibility: ``llvm_values`` (LLVM IR written with Python operators, the typed
 constants), ``trig`` (sin/cos/tan range reductions), ``float32`` (the float32 functions and their float64
 cores), ``float64`` (the float64 exp/log family and the reduction accumulators), ``float64_trig`` (float64 sin,
-cos), ``power`` (pow, two operands).
+cos), ``erf`` (erf, both dtypes), ``power`` (pow, two operands) and ``double_double`` (float64 pow's log and
+exp).
 """
 from .float32 import (cos_f32, exp_f32, expm1_f32, log1p_f32, log_f32, sigmoid_f32, sin_f32,  # noqa: F401
                       softplus_f32, tan_f32, tanh_f32)
 from .float64 import (exp_f64, expm1_f64, log1p_f64, log_f64, reassoc_add, reassoc_mul,  # noqa: F401
                       sigmoid_f64, softplus_f64, tan_f64, tanh_f64)
 from .float64_trig import cos_f64, sin_f64  # noqa: F401
+from .erf import erf_f32, erf_f64  # noqa: F401
 from .llvm_values import SOURCE_SHA256  # noqa: F401
 from .power import pow_f32, pow_f64  # noqa: F401
 from ..scalar_numba import mathlib_helpers

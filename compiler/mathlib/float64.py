@@ -1,5 +1,5 @@
 """mathlib's float64 functions (exp, expm1, log, log1p, tanh, sigmoid, softplus: straight-line IR that vectorises;
-tan: libm) and the reduction accumulators. sin, cos and erf are in float64_trig. The accuracy contract of each is
+tan: libm) and the reduction accumulators. sin and cos are in float64_trig, erf in erf. The accuracy contract of each is
 in the package docstring."""
 import math
 

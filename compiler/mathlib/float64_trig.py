@@ -1,5 +1,5 @@
 """mathlib's float64 sin and cos (a 4-part Cody-Waite reduction inline for |x| < 2^20, libm beyond, only for the
-vectors of a loop that hold such an argument) and erf; the accuracy contract of each is in the package
+vectors of a loop that hold such an argument); the accuracy contract of each is in the package
 docstring."""
 import math
 

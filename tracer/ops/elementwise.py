@@ -87,8 +87,8 @@ def _softplus(x):
     return np.logaddexp(x.dtype.type(0) if x.dtype.kind == "f" else 0.0, x)
 
 
-# NumPy has no erf: Python's math.erf per element in float64 (float32 rounds that result), which the CPU backend
-# compiles to the same libm call (compiler.scalar_numba.PythonMath).
+# NumPy has no erf: Python's math.erf per element in float64 (float32 rounds that result). Compiled CPU kernels
+# use compiler.mathlib's erf_f32 / erf_f64 (vectorised; within 1 ULP of this, see the mathlib docstring).
 _erf_of_float = np.frompyfunc(math.erf, 1, 1)
 
 
