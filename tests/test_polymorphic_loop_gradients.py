@@ -226,3 +226,13 @@ def test_no_polymorphic_loop_gradient_falls_back_to_per_size_traces(caplog):
             np.testing.assert_allclose(grad_fn(x)[0].numpy(), 2 * x, rtol=1e-12)
     assert grad_fn.experimental_get_tracing_count() == 1
     assert not any("traced per size" in r.getMessage() for r in caplog.records)
+
+
+def test_the_gradient_of_map_fn_does_not_stack_its_accumulator():
+    """The accumulator [n, 3] is only added into, so its value per iteration is not kept: no [n, n, 3] stack (which
+    would be quadratic in n); the row values the body's gradient needs still are ([n, 3])."""
+    grad_fn = _gradient_function(lambda x: gj.reduce_sum(gj.map_fn(lambda r: gj.sin(r) * r, x)), [ROWS])
+    listing = repr(grad_fn.get_concrete_function().graph)
+    assert "f64[n0,n0,3]" not in listing and "f64[n0,3]" in listing
+    x = _input((4, 3), seed=4)
+    np.testing.assert_allclose(grad_fn(x)[0].numpy(), np.cos(x) * x + np.sin(x), rtol=1e-12)

@@ -204,10 +204,13 @@ def _while_grad(upstreams, outputs, *inputs, cond, body, maximum_iterations):
     def stacking_cond(count, values, stacks):
         return call_graph(cond, [*values, *cond_operands])[0]
 
+    stacked = [j for j in range(n) if not _only_added_into(body, j)]
+
     def stacking_body(count, values, stacks):   # stacks[j][count] = values[j]: the body's inputs, per iteration
-        stacks = [OPS["scatter_add"].bind(s, v, count, key=(In(1),)) for s, v in zip(stacks, values)]
+        stacks = [OPS["scatter_add"].bind(s, values[j], count, key=(In(1),)) for s, j in zip(stacks, stacked)]
         return count + 1, call_graph(body, [*values, *body_operands]), stacks
-    empty = [OPS["zeros"].bind(shape=(maximum_iterations,) + tuple(v.type.shape), dtype=v.dtype) for v in variables]
+    empty = [OPS["zeros"].bind(shape=(maximum_iterations,) + tuple(variables[j].type.shape), dtype=variables[j].dtype)
+             for j in stacked]
     count, _, stacks = while_loop(stacking_cond, stacking_body, (0, list(variables), empty),
                                   maximum_iterations=maximum_iterations)
 
@@ -215,7 +218,8 @@ def _while_grad(upstreams, outputs, *inputs, cond, body, maximum_iterations):
     float_operands = [j for j, x in enumerate(body_operands) if _floating(x)]
 
     def backward_body(k, grads, operand_grads):
-        values = [s[k] for s in stacks]
+        rows = dict(zip(stacked, (s[k] for s in stacks)))
+        values = [rows[j] if j in rows else variables[j] for j in range(n)]   # (any value: see _only_added_into)
         ups = [None] * n
         for position, j in enumerate(float_vars):
             ups[j] = grads[position]
@@ -233,6 +237,15 @@ def _while_grad(upstreams, outputs, *inputs, cond, body, maximum_iterations):
     for position, j in enumerate(float_operands):
         result[len(inputs) - len(body_operands) + j] = operand_grads[position]
     return result
+
+
+def _only_added_into(body, j):
+    """Whether loop variable j's only use in ``body`` is as the tensor a scatter_add adds into, which is its next
+    value (map_fn's and scan's accumulators): the body's vector-Jacobian product does not depend on its value, so
+    the gradient need not stack it (``[n, n, ...]`` for an accumulator of n rows)."""
+    current, output = body.inputs[j], body.nodes[body.outputs[j]]
+    return (output.op == "scatter_add" and output.inputs[0] == current and body.users()[current] == [body.outputs[j]]
+            and current not in body.outputs)
 
 
 # ---- lowering: backends write control flow whose subgraphs they can compile as kernels of branches and loops
