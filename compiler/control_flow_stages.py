@@ -236,21 +236,24 @@ def _call_subgraph(out, graph, tag, inputs, targets):
     out.sub_sources.append("\n".join(sub.lines))
     position = {i: p for p, i in enumerate(graph.inputs)}
     bound, copies = _output_buffers(plan, graph, targets)
-    names = {}
+    names, shared = {}, {}   # shared: a buffer that holds several values (in place) -> its one scratch
     for b in args:
+        home = plan.resolve(b) if b >= 0 else b
         if b in position:
             names[b] = inputs[position[b]]
-        elif b in bound:
-            names[b] = bound[b]
+        elif home in bound:
+            names[b] = bound[home]
         elif b >= 0 and sub._node(b).op == CONSTANT:
             names[b] = _constant_array(out, sub, b)
+        elif home in shared:   # (a kernel writing in place takes the buffer it adds into as its output too)
+            names[b] = shared[home]
         else:
             if b in sub.constant_buffers:   # a large constant of nested control flow: passed down from the runner
                 names[b] = out.buffer(writer.constant_buffer(sub.constant_buffers[b]))
                 continue
             shape, dtype = sub.scratch[b] if b < 0 else (sub._node(b).type.shape, sub._node(b).type.dtype.np)
             scratch = writer._scratch(num_elements(shape), dtype)
-            names[b] = out.buffer(scratch)
+            names[b] = shared[home] = out.buffer(scratch)
             if any(flag == b for flag, _, _ in sub.checks):
                 out.flags.append(scratch)
     out.generators += sub.entry_generators   # (the same names in every function: see StageWriter.generator)

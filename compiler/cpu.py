@@ -22,7 +22,7 @@ from graphjit.tracer.errors import CompilationError, GraphjitError
 from graphjit.tracer.gc_pause import paused_gc
 from graphjit.tracer.ir import In
 from graphjit.tracer.registry import OPS
-from graphjit.tracer.symbolic import is_symbolic, shape_is_symbolic
+from graphjit.tracer.symbolic import is_symbolic
 
 from . import blas, compile_process, random_writer, threads
 from .backend import Executable, register_backend
@@ -53,9 +53,8 @@ def _kernel_supported(name, node, in_types):
         return True
     if name == "scatter_add":   # rows at one index tensor (map_fn's and scan's accumulators), or a basic key
         rows = node.attr("key") == (In(1),) and len(node.type.shape) >= 1   # (strided slicing's gradient)
-        # (the strided form is written for known sizes; the rows' loops take sizes as code)
-        symbolic = any(shape_is_symbolic(t.shape) for t in (node.type, *in_types))
-        return (rows or (not symbolic and strided_scatter_view(node) is not None)) and node.type.dtype.kind in "fiu"
+        # (both take sizes as code: an unknown size's loop bound, offset and strides are expressions of the atoms)
+        return (rows or strided_scatter_view(node) is not None) and node.type.dtype.kind in "fiu"
     if name in ("random_uniform", "random_normal", "random_truncated_normal"):   # bit for bit the eager draws
         return random_writer.supported(node)
     if name == "print":   # gj.print inside compiled control flow (compiler.print_callback)

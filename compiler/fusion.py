@@ -336,8 +336,11 @@ class StagePlan:
         self.materialized.add(i)
 
     def resolve(self, j):
-        """The buffer that holds node j's value (an in-place group output shares its input's buffer)."""
-        return self.alias.get(j, j)
+        """The buffer that holds node j's value (an in-place group output shares its input's buffer, which may
+        itself be in place in another's: an add into a scatter_add's result that adds into zeros)."""
+        while j in self.alias:
+            j = self.alias[j]
+        return j
 
     def _finish(self):
         for j in sorted(self.needed_outside & set(self.maps)):  # views leaving the stage get a real buffer

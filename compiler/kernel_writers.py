@@ -410,7 +410,9 @@ class KernelWriters:
         acc = t if dtype.is_floating else "np.uint64" if dtype.np.itemsize == 8 else "np.int64"
         body = [] if out == tensor else [f"for q in range({num_elements(node.type.shape)}):",
                                          f"    b{out}[q] = b{tensor}[q]"]
-        dims = [d for d in range(len(view.shape)) if view.shape[d] != 1] if view.size else []
+        # (an unknown size is looped over even where it may be 1 or 0: a loop of one or no step is still right)
+        empty = type(view.size) is int and view.size == 0
+        dims = [] if empty else [d for d in range(len(view.shape)) if not _known(view.shape[d], 1)]
         parallel = bool(dims) and self.parallel_loop(view.size, False, rows=view.shape[dims[0]])
         indent = ""
         for k, d in enumerate(dims):
@@ -421,7 +423,7 @@ class KernelWriters:
         reads = group.operand_maps.get(1) or AffineMap.contiguous(view.shape)
         at = " + ".join([str(view.offset)] + [f"i{d} * {view.strides[d]}" for d in dims])
         source = " + ".join([str(reads.offset)] + [f"i{d} * {reads.strides[d]}" for d in dims])
-        if view.size:
+        if not empty:
             body.append(f"{indent}b{out}[{at}] = {t}({acc}(b{out}[{at}]) + {acc}(b{updates}[{source}]))")
         self._function("scatter_add", [tensor, updates, out], body, parallel, group=group, flops=view.size)
 
@@ -452,3 +454,8 @@ def _row_max(dtype, n):
     """Lines computing row ``xs``'s max ``m`` and whether it holds a NaN (tracked apart from the max, so
     that the max loop is a plain vectorisable reduction: row_writers.extreme_lines)."""
     return ["    " + line for line in extreme_lines(dtype, n, [], "xs[j]", largest=True)]
+
+
+def _known(size, value):
+    """Whether ``size`` is the int ``value`` (a symbolic size never is, whatever its run's value)."""
+    return type(size) is int and size == value

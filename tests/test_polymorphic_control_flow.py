@@ -236,9 +236,8 @@ def test_a_known_table_indexed_by_an_unknown_number_of_indices_is_one_trace():
         f(np.int64([0, 4]))
 
 
-def test_the_gradient_of_map_fn_over_unknown_rows_traces_per_size_and_says_why(caplog):
-    import logging
-
+def test_the_gradient_of_map_fn_over_unknown_rows_is_one_trace():
+    """(tests/test_polymorphic_loop_gradients.py checks such gradients by finite differences.)"""
     @gj.function(input_signature=[ROWS])
     def g(x):
         with gj.GradientTape() as tape:
@@ -246,10 +245,9 @@ def test_the_gradient_of_map_fn_over_unknown_rows_traces_per_size_and_says_why(c
             y = gj.reduce_sum(gj.map_fn(lambda r: r * r, x))
         return tape.gradient(y, x)
 
-    with caplog.at_level(logging.INFO, logger="graphjit"):
-        for n in (2, 5):
-            x = _rows(n)
-            np.testing.assert_allclose(g(x).numpy(), 2 * x, rtol=1e-6)
-    assert g.experimental_get_tracing_count() == 2
-    assert any("traced per size" in r.getMessage() and "gradient of a while_loop" in r.getMessage()
-               for r in caplog.records)
+    before = len(LOADS)
+    for n in (2, 5, 9):
+        x = _rows(n)
+        np.testing.assert_array_equal(g(x).numpy(), 2 * x)   # (2 * x is exact in float32, and so is x + x)
+    assert g.experimental_get_tracing_count() == 1 and len(LOADS) - before == 1
+    assert set(_steps(g)) == {"compiled"}

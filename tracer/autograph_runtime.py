@@ -95,11 +95,11 @@ def while_stmt(test_fn, body_fn, names, values):
         values = body_fn(*values)
 
 
-def _staged_while(test_fn, body_fn, names, values, what, counter=None):
+def _staged_while(test_fn, body_fn, names, values, what, counter=None, bound=None):
     """``gj.while_loop`` over the defined variables, carried as a dict by name (so an error names the user's
     variable: ``loop_vars['total']``); one still undefined is local to each iteration. A for loop gives
     ``counter = (start, test(c), advance(c), item(c))``: the loop runs while ``test(c)``, and the body gets
-    ``item(c)`` before the variables."""
+    ``item(c)`` before the variables; ``bound``, when known, is at least its number of iterations."""
     from .control_flow import while_loop
     carried = {names[k]: _loop_variable(v, names[k], what) for k, v in enumerate(values)
                if not isinstance(v, Undefined)}
@@ -116,7 +116,7 @@ def _staged_while(test_fn, body_fn, names, values, what, counter=None):
         start, test, advance, item = counter
         state = while_loop(lambda c, state: test(c),
                            lambda c, state: (advance(c), carried_out(body_fn(item(c), *full(state)))),
-                           (start, carried))[1]
+                           (start, carried), maximum_iterations=bound)[1]
     return tuple(full(state))
 
 
@@ -171,17 +171,33 @@ def _for_range(r, body_fn, names, values):
     def test(i):
         return API["logical_or"](API["logical_and"](ascending, i < limit),
                                  API["logical_and"](API["logical_not"](ascending), i > limit))
-    return _staged_while(None, body_fn, names, values, "for loop", (start, test, lambda i: i + delta, lambda i: i))
+    return _staged_while(None, body_fn, names, values, "for loop", (start, test, lambda i: i + delta, lambda i: i),
+                         _range_bound(r))
+
+
+def _range_bound(r):
+    """A bound on the iterations of a tensor range, known while tracing (an int, or an unknown size as a SymInt),
+    or None: the loop's ``maximum_iterations``, which its gradient needs to size the stacks of its iterations.
+    Known are Python and constant numbers and the dims of ``gj.shape(x)[k]`` (an input_signature's None dim:
+    one trace for every size, its gradient too)."""
+    from .control_flow import known_int
+    start, limit, delta = (known_int(b) for b in (r.start, r.limit, r.delta))
+    if start is None or limit is None or not isinstance(delta, int) or not isinstance(start, int):
+        return None
+    if isinstance(limit, int):
+        return max(0, -(-(limit - start) // delta)) if delta else None
+    return limit if delta > 0 and start >= 0 else None   # (ceil((limit - start) / delta) <= limit)
 
 
 def _for_tensor(tensor, body_fn, names, values):
     from .registry import API
+    from .symbolic import is_symbolic
     if tensor.shape.rank == 0:
         raise InvalidArgumentError(with_location(f"cannot iterate over a scalar tensor ({tensor._describe()})"))
-    count = tensor.shape[0]
+    count = tensor.type.shape[0]   # (an unknown size of an input_signature: a SymInt, and the bound alone stops)
     return _staged_while(None, body_fn, names, values, "for loop",
-                         (convert_to_tensor(0), lambda i: i < count, lambda i: i + 1,
-                          lambda i: API["gather"](tensor, i, axis=0)))
+                         (convert_to_tensor(0), (lambda i: True) if is_symbolic(count) else (lambda i: i < count),
+                          lambda i: i + 1, lambda i: API["gather"](tensor, i, axis=0)), count)
 
 
 # ---- statements left as Python ----------------------------------------------------------------------------

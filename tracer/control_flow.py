@@ -344,7 +344,8 @@ def _iteration_limit(maximum_iterations):
         if tuple(maximum_iterations.shape) != () or not maximum_iterations.dtype.is_integer:
             raise InvalidArgumentError(with_location(f"while_loop: maximum_iterations must be a scalar int, got "
                                                      f"{describe(maximum_iterations)}"))
-        return maximum_iterations
+        known = known_int(maximum_iterations)   # gj.shape(x)[0]: the size itself, so the loop has a gradient
+        return maximum_iterations if known is None or (isinstance(known, int) and known < 0) else known
     if is_symbolic(maximum_iterations):   # an unknown size (map_fn, scan over an input_signature's None dim)
         return maximum_iterations
     value = np.asarray(convert_to_tensor(maximum_iterations, what="while_loop: maximum_iterations"))
@@ -352,6 +353,41 @@ def _iteration_limit(maximum_iterations):
         raise InvalidArgumentError(with_location(f"while_loop: maximum_iterations must be an int >= 0, got "
                                                  f"{maximum_iterations!r}"))
     return int(value)
+
+
+def known_int(value):
+    """``value`` as an int or SymInt when tracing knows it: a Python int, a constant, or an element of a traced
+    ``shape`` (possibly cast), whose dims the input's type holds; else None."""
+    if isinstance(value, (bool, np.bool_)):
+        return None
+    if isinstance(value, (int, np.integer)):
+        return int(value)
+    if isinstance(value, EagerTensor):
+        array = np.asarray(value.numpy())
+        return int(array) if array.shape == () and array.dtype.kind in "iu" else None
+    nodes = getattr(getattr(getattr(value, "_trace", None), "builder", None), "nodes", None)
+    if (nodes is None or not isinstance(value, SymbolicTensor) or value.dtype.kind not in "iu"
+            or tuple(value.shape) != ()):
+        return None
+    node = nodes[value._id]
+    while node.op == "cast":
+        node = nodes[node.inputs[0]]
+    if node.op == "constant":
+        array = np.asarray(node.attr("value").value)
+        return int(array) if array.shape == () and array.dtype.kind in "iu" else None
+    if node.op != "getitem" or len(node.inputs) != 1:
+        return None
+    key, source = node.attr("key"), nodes[node.inputs[0]]
+    if source.op not in ("shape", "constant") or len(key) != 1 or not isinstance(key[0], int):
+        return None
+    if source.op == "constant":   # (gj.shape of a static shape, indexed inside the trace)
+        array = np.asarray(source.attr("value").value)
+        return int(array[key[0]]) if array.ndim == 1 and -len(array) <= key[0] < len(array) else None
+    dims = tuple(nodes[source.inputs[0]].type.shape)
+    if not -len(dims) <= key[0] < len(dims):
+        return None
+    dim = dims[key[0]]
+    return dim if isinstance(dim, int) or is_symbolic(dim) else None
 
 
 def _invariants(shape_invariants, start, single, values, paths):

@@ -12,11 +12,11 @@ next values (the same types: graphs have static shapes). ``maximum_iterations``:
 Gradients are written with the public functions, so they are control flow themselves and run eagerly or traced
 like any rule: cond's is a cond whose branches recompute the forward branch under a tape (the taken one's
 vector-Jacobian product, zeros for the other's operands); while_loop's (with an int ``maximum_iterations``, as
-TF/XLA require) runs the loop again stacking each iteration's variables into ``[maximum_iterations, ...]`` tensors,
+TF/XLA require, or an unknown size of an input_signature: a SymInt bound, evaluated per run, so one trace serves
+every size) runs the loop again stacking each iteration's variables into ``[maximum_iterations, ...]`` tensors,
 then a backward loop over the iterations in reverse applying the body's vector-Jacobian product.
 """
 from ..attrs import Int, Optional, Size, Subgraph
-from ..symbolic import SymbolicError, is_symbolic
 from ..errors import InvalidArgumentError, UnimplementedError
 from ..ir import In, TensorType, TupleType, same_type
 from ..lowering import Kernel
@@ -190,22 +190,27 @@ def _while_grad(upstreams, outputs, *inputs, cond, body, maximum_iterations):
     from ..control_flow import while_loop
     if maximum_iterations is None:
         raise UnimplementedError(with_location(
-            "gradient of while_loop: the loop needs maximum_iterations (a Python int), as TF requires under XLA: "
-            "the gradient stacks each iteration's loop variables into tensors of that many rows"))
-    if is_symbolic(maximum_iterations):   # (map_fn/scan over an unknown size: the function traces per size)
-        raise SymbolicError(f"the gradient of a while_loop of at most {maximum_iterations} iterations (an unknown "
-                            f"size) is not yet polymorphic")
+            "gradient of while_loop: the loop needs maximum_iterations (a Python int, or a size such as "
+            "gj.shape(x)[0]), as TF requires under XLA: the gradient stacks each iteration's loop variables into "
+            "tensors of that many rows"))
     _pure_for_gradient("while_loop", cond, body)
     variables, cond_operands, body_operands = _split_loop_inputs(inputs, cond, body)
     n = len(variables)
+    if type(maximum_iterations) is int and maximum_iterations == 0:   # no iteration: the results are the inputs
+        return [(upstreams[j] if upstreams[j] is not None else _zeros_like(outputs[j])) if j < n and _floating(x)
+                else _zeros_like(x) if j >= len(inputs) - len(body_operands) and _floating(x) else None
+                for j, x in enumerate(inputs)]
 
     def stacking_cond(count, values, stacks):
         return call_graph(cond, [*values, *cond_operands])[0]
 
+    stacked = [j for j in range(n) if not _only_added_into(body, j)]
+
     def stacking_body(count, values, stacks):   # stacks[j][count] = values[j]: the body's inputs, per iteration
-        stacks = [OPS["scatter_add"].bind(s, v, count, key=(In(1),)) for s, v in zip(stacks, values)]
+        stacks = [OPS["scatter_add"].bind(s, values[j], count, key=(In(1),)) for s, j in zip(stacks, stacked)]
         return count + 1, call_graph(body, [*values, *body_operands]), stacks
-    empty = [OPS["zeros"].bind(shape=(maximum_iterations,) + tuple(v.type.shape), dtype=v.dtype) for v in variables]
+    empty = [OPS["zeros"].bind(shape=(maximum_iterations,) + tuple(variables[j].type.shape), dtype=variables[j].dtype)
+             for j in stacked]
     count, _, stacks = while_loop(stacking_cond, stacking_body, (0, list(variables), empty),
                                   maximum_iterations=maximum_iterations)
 
@@ -213,7 +218,8 @@ def _while_grad(upstreams, outputs, *inputs, cond, body, maximum_iterations):
     float_operands = [j for j, x in enumerate(body_operands) if _floating(x)]
 
     def backward_body(k, grads, operand_grads):
-        values = [s[k] for s in stacks]
+        rows = dict(zip(stacked, (s[k] for s in stacks)))
+        values = [rows[j] if j in rows else variables[j] for j in range(n)]   # (any value: see _only_added_into)
         ups = [None] * n
         for position, j in enumerate(float_vars):
             ups[j] = grads[position]
@@ -231,6 +237,15 @@ def _while_grad(upstreams, outputs, *inputs, cond, body, maximum_iterations):
     for position, j in enumerate(float_operands):
         result[len(inputs) - len(body_operands) + j] = operand_grads[position]
     return result
+
+
+def _only_added_into(body, j):
+    """Whether loop variable j's only use in ``body`` is as the tensor a scatter_add adds into, which is its next
+    value (map_fn's and scan's accumulators): the body's vector-Jacobian product does not depend on its value, so
+    the gradient need not stack it (``[n, n, ...]`` for an accumulator of n rows)."""
+    current, output = body.inputs[j], body.nodes[body.outputs[j]]
+    return (output.op == "scatter_add" and output.inputs[0] == current and body.users()[current] == [body.outputs[j]]
+            and current not in body.outputs)
 
 
 # ---- lowering: backends write control flow whose subgraphs they can compile as kernels of branches and loops

@@ -43,6 +43,15 @@ def _fmax_rule(pick):
     return Scalar(rule)
 
 
+def _heaviside_rule(args, ins, out):
+    """NumPy's heaviside: 0 below zero, 1 above, ``h0`` at +-0, NaN for NaN (selects only: exact)."""
+    if not out.is_floating:
+        return None
+    x, h0 = (L.cast(a, out) for a in args)
+    zero, one = L.const(0, out), L.const(1, out)
+    return L.select(L.ne(x, x), x, L.select(L.lt(x, zero), zero, L.select(L.gt(x, zero), one, h0)))
+
+
 def _fmod_rule(args, ins, out):
     a, b = (L.cast(x, out) for x in args)
     if out.is_floating:
@@ -183,6 +192,7 @@ _LOWERINGS = {
     "rint": _int_identity_or("rint"), "trunc": _int_identity_or("trunc"),
     "signbit": Scalar(_signbit_rule), "positive": Scalar(_identity_rule), "conjugate": Scalar(_identity_rule),
     "fmax": _fmax_rule(L.ge), "fmin": _fmax_rule(L.le), "fmod": Scalar(_fmod_rule),
+    "heaviside": Scalar(_heaviside_rule),
 }
 for _name, _lowering in _LOWERINGS.items():
     OPS[_name].lower = _lowering
