@@ -128,6 +128,44 @@ FORMS = {
 }
 
 
+W = np.random.default_rng(7).standard_normal((3, 4)).astype(np.float32)
+
+
+def _either(traced, numpy):
+    return lambda x: numpy(x) if isinstance(x, np.ndarray) else traced(x)
+
+
+# Ops over a clamped size that may be 0 or 1: the compiled code tests it at run time (gemm's beta and its empty
+# case, concat's and tile's loops, a kernel operand's offset), map_fn's loop is bounded by it, and the
+# interpreter gives control-flow bodies the run's sizes.
+CONSUMERS = {
+    "x[5:] @ w": lambda x: x[5:] @ W,
+    "x[-3:].T @ x[-3:]": _either(lambda x: gj.matmul(x[-3:], x[-3:], transpose_a=True), lambda x: x[-3:].T @ x[-3:]),
+    "concat": _either(lambda x: gj.concat([x[5:], x[:2]], axis=0), lambda x: np.concatenate([x[5:], x[:2]])),
+    "stack": _either(lambda x: gj.stack([x[5:], x[5:] * 2.0]), lambda x: np.stack([x[5:], x[5:] * 2])),
+    "tile": _either(lambda x: gj.tile(x[5:], [2, 1]), lambda x: np.tile(x[5:], [2, 1])),
+    "reshape": _either(lambda x: gj.reshape(x[5:], [-1]), lambda x: x[5:].reshape(-1)),
+    "gather": _either(lambda x: gj.gather(x[-3:], [0, 1]), lambda x: x[-3:][[0, 1]]),
+    "map_fn": _either(lambda x: gj.map_fn(lambda r: r * 2.0 + 1.0, x[5:]), lambda x: x[5:] * 2 + 1),
+    "cond": _either(lambda x: gj.cond(gj.reduce_sum(x) > 0, lambda: x[5:] * 2.0, lambda: x[5:] - 1.0),
+                    lambda x: x[5:] * 2 if x.sum() > 0 else x[5:] - 1),
+    "mean": _either(lambda x: gj.reduce_mean(x[3:7], axis=0), lambda x: x[3:7].mean(0)),
+}
+
+
+@pytest.mark.filterwarnings("ignore:Mean of empty slice")   # (NumPy's nan mean of no rows: the result compared)
+@pytest.mark.parametrize("name", sorted(CONSUMERS))
+def test_ops_over_a_clamped_size_are_one_trace_and_one_module(backend, name):
+    body = CONSUMERS[name]
+    f = gj.function(body, input_signature=[gj.TensorSpec([None, 3], gj.float32)])
+    before = len(LOADS)
+    for n in SERVED:
+        x = _inputs(n)
+        np.testing.assert_allclose(f(x).numpy(), body(x), rtol=1e-5, atol=1e-5)
+    assert f.experimental_get_tracing_count() == 1, f._polymorphism.failure
+    assert len(LOADS) - before == (1 if backend == "cpu" else 0)
+
+
 @pytest.mark.parametrize("name", sorted(FORMS))
 def test_each_clamped_slice_is_one_trace_and_one_module_at_every_size(backend, name):
     body = FORMS[name]

@@ -481,8 +481,9 @@ def shape_code(shape):
 
 # ---- slices and int indices of symbolic sizes (NumPy's rules, decided under the assumption) -------------------
 
-def _decided(question):
-    """True / False, or None when ``question()`` (a SymInt comparison) cannot be decided under the assumption."""
+def decided(question):
+    """True / False, or None when ``question()`` (a SymInt comparison) cannot be decided under the assumption
+    (a code writer then tests it at run time)."""
     try:
         return bool(question())
     except SymbolicError:
@@ -508,7 +509,7 @@ def index_position(k, dim, axis):
         if not -dim <= k < dim:
             raise IndexError(f"index {k} is out of bounds for axis {axis} with size {dim}")
         return k + dim if k < 0 else k
-    fits = _decided(lambda: dim > k) if k >= 0 else _decided(lambda: dim >= -k)
+    fits = decided(lambda: dim > k) if k >= 0 else decided(lambda: dim >= -k)
     if fits is False:
         raise IndexError(f"index {k} is out of bounds for axis {axis} with size {dim}")
     if fits is None:
@@ -559,8 +560,8 @@ def slice_indices(start, stop, step, dim):
 def basic_index(shape, key):
     """NumPy basic indexing (ints, slices, None, one Ellipsis) of ``shape``, symbolic sizes allowed: a list with,
     per item of the expanded key, ``None`` (a new axis), ``(d, position)`` (an int on input dim d) or
-    ``(d, start, step, length)`` (a slice of input dim d). IndexError as NumPy's; SymbolicError where a clamp or
-    a bound is undecided (see slice_indices, index_position)."""
+    ``(d, start, step, length)`` (a slice of input dim d). IndexError as NumPy's; SymbolicError where an int
+    index is in range only for some sizes (see index_position; slices clamp as size expressions)."""
     items = list(key)
     if sum(1 for k in items if k is Ellipsis) > 1:
         raise IndexError("an index can only have a single ellipsis ('...')")
