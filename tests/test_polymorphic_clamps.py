@@ -272,3 +272,16 @@ def test_the_gradient_of_a_clamped_slice_is_one_trace_and_matches_finite_differe
         eager = tape.gradient(gj.reduce_sum(gj.sin(body(x))), x).numpy()
     np.testing.assert_allclose(grad(big).numpy(), eager, rtol=1e-12, atol=1e-14)
     assert grad.experimental_get_tracing_count() == 1, grad._polymorphism.failure
+
+
+def test_reduce_retracing_generalises_a_clamped_slice_to_one_symbolic_trace(backend):
+    @gj.function(reduce_retracing=True)
+    def f(x):
+        return x[5:] * 2.0 + x[-3:].sum()
+
+    before = len(LOADS)
+    for n in (3, 8, 2, 6, 1000, 4):   # (3: exact; 8: the None-dim trace, which serves the rest)
+        x = _inputs(n)
+        np.testing.assert_allclose(f(x).numpy(), x[5:] * 2 + x[-3:].sum(), rtol=1e-5, atol=1e-5)
+    assert f.experimental_get_tracing_count() == 2
+    assert len(LOADS) - before == (2 if backend == "cpu" else 0)
