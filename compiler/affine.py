@@ -7,7 +7,7 @@ broadcast_to, expand_dims, squeeze, basic indexing) and implicit broadcasting ch
 from dataclasses import dataclass
 
 from graphjit.tracer.shapes import num_elements, same_size
-from graphjit.tracer.symbolic import basic_index
+from graphjit.tracer.symbolic import basic_index, decided, is_symbolic
 
 
 def contiguous_strides(shape):
@@ -29,7 +29,9 @@ class AffineMap:
         return cls(tuple(shape), contiguous_strides(shape), offset)
 
     def is_contiguous(self):
-        return all(st == c for st, c, d in zip(self.strides, contiguous_strides(self.shape), self.shape) if d != 1)
+        # (a size that may be 1 only for some sizes: its stride must be the contiguous one)
+        return all(same_size(st, c) if is_symbolic(st) or is_symbolic(c) else st == c for st, c, d in
+                   zip(self.strides, contiguous_strides(self.shape), self.shape) if decided(lambda: d == 1) is not True)
 
     def transpose(self, perm):
         return AffineMap(tuple(self.shape[p] for p in perm), tuple(self.strides[p] for p in perm), self.offset)

@@ -27,6 +27,7 @@ from graphjit.tracer.lowering import Kernel, Reduce, Scalar, View
 from graphjit.tracer.registry import OPS
 from graphjit.tracer.shapes import num_elements
 from graphjit.tracer.subgraphs import node_has_effects, subgraphs_of
+from graphjit.tracer.symbolic import decided
 
 from .affine import AffineMap
 from .row_fusion import merge_row_chains
@@ -241,9 +242,10 @@ class StagePlan:
             return j, False
         buffer, amap = self.maps[j]
         self._materialize(buffer)
-        if amap.offset == 0 and amap.is_contiguous():
+        at_start = decided(lambda: amap.offset == 0)   # (None: an offset that is 0 only for some sizes)
+        if at_start and amap.is_contiguous():
             return buffer, False
-        if (allow_transpose and len(amap.shape) == 2 and amap.offset == 0 and amap.strides == (1, amap.shape[0])
+        if (allow_transpose and len(amap.shape) == 2 and at_start and amap.strides == (1, amap.shape[0])
                 and num_elements(self.graph.nodes[buffer].type.shape) == amap.size):
             return buffer, True
         self._copy_of(j)

@@ -32,17 +32,17 @@ class InterpretedGraph(Executable):
         if self.symbolic:
             self._run = self._run_symbolic
 
-    def _run_symbolic(self, state, arrays):
+    def _run_symbolic(self, state, arrays, sizes=None):
         arrays = list(arrays)
-        sizes = bind_sizes(self.graph, arrays)
+        sizes = bind_sizes(self.graph, arrays) if sizes is None else sizes
         values = [None] * len(self.steps)
         inputs = iter(arrays)
         for i, (op, attrs, node) in enumerate(self.steps):
             if node.op == "input":
                 values[i] = next(inputs)
                 continue
-            if has_symbolic(node.attrs) or symbolic.shape_is_symbolic(getattr(node.type, "shape", None)):
-                attrs = {k: symbolic.evaluate(v, sizes) for k, v in attrs.items()}
+            if has_symbolic(node.attrs) or _type_is_symbolic(node.type):
+                attrs = {k: _sized(v, sizes) for k, v in attrs.items()}
                 node = dataclasses.replace(node, type=evaluate_type(node.type, sizes))
             values[i] = run_node(op, node, attrs, state, [values[j] for j in node.inputs])
         return [values[i] for i in self.graph.outputs]
@@ -79,6 +79,13 @@ def bind_sizes(graph, arrays):
     return sizes
 
 
+def _type_is_symbolic(t):
+    """Whether a node's type (a TensorType, or a TupleType of a node with several results) has a symbolic size."""
+    if isinstance(t, TupleType):
+        return any(_type_is_symbolic(x) for x in t.types)
+    return symbolic.shape_is_symbolic(getattr(t, "shape", None))
+
+
 def evaluate_type(t, sizes):
     if isinstance(t, TupleType):
         return TupleType(tuple(evaluate_type(x, sizes) for x in t.types))
@@ -108,18 +115,27 @@ def bind_subgraphs(op, attrs, state=None):
 
 class SubgraphRunner:
     """``runner(*arrays) -> list of arrays``: one subgraph of a node, interpreted with the run's ``state``."""
-    __slots__ = ("executable", "state")
+    __slots__ = ("executable", "state", "sizes")
 
-    def __init__(self, executable, state):
-        self.executable, self.state = executable, state
+    def __init__(self, executable, state, sizes=None):
+        self.executable, self.state, self.sizes = executable, state, sizes
 
     graph = property(lambda self: self.executable.graph)
 
     def __call__(self, *arrays):
-        return self.executable.run(self.state, arrays)
+        executable = self.executable
+        if self.sizes is None or not executable.symbolic:
+            return executable.run(self.state, arrays)
+        if executable.locks_state:   # (as Executable.run, with the enclosing run's symbolic sizes)
+            with self.state.lock:
+                return executable._run_symbolic(self.state, arrays, self.sizes)
+        return executable._run_symbolic(self.state, arrays, self.sizes)
 
     def with_state(self, state):
-        return self if state is self.state else SubgraphRunner(self.executable, state)
+        return self if state is self.state else SubgraphRunner(self.executable, state, self.sizes)
+
+    def with_sizes(self, sizes):
+        return SubgraphRunner(self.executable, self.state, sizes)
 
 
 def run_node(op, node, attrs, state, args):
@@ -132,8 +148,14 @@ def run_node(op, node, attrs, state, args):
 
 def run_sized(op, node, attrs, state, args, sizes):
     """``run_node`` for a node of a graph over symbolic sizes: its attributes and type evaluated for ``sizes``."""
-    attrs = {k: symbolic.evaluate(v, sizes) for k, v in attrs.items()}
+    attrs = {k: _sized(v, sizes) for k, v in attrs.items()}
     return run_node(op, dataclasses.replace(node, type=evaluate_type(node.type, sizes)), attrs, state, args)
+
+
+def _sized(value, sizes):
+    """An attribute for this run's ``sizes``: symbolic values evaluated, subgraphs given the sizes (their own
+    inputs may have only derived sizes, as ``max(n0 - 5, 0)``, which do not tell ``n0``)."""
+    return value.with_sizes(sizes) if type(value) is SubgraphRunner else symbolic.evaluate(value, sizes)
 
 
 def check_result(node, out):

@@ -4,7 +4,7 @@ gather, take, scatter_add). ``StageWriter`` (codegen) inherits them; they emit t
 import numpy as np
 
 from graphjit.tracer.shapes import num_elements
-from graphjit.tracer.symbolic import hint
+from graphjit.tracer.symbolic import decided, hint
 
 from .affine import AffineMap
 from .fusion import strided_scatter_view, take_layout
@@ -64,16 +64,23 @@ class KernelWriters:
         # NumPy's matmul takes dot, gemv or its own loop where a dimension is 1, each summing onto +0.0, and gemm
         # otherwise (BLAS gemm with beta 0 never adds that +0.0): the sum of products that are all -0.0 is +0.0
         # there and -0.0 here. Zeroing C and asking gemm to add onto it (beta 1) gives NumPy's sign of zero.
-        onto_zero = 1 in (rows, cols, inner)
+        onto_zero = decided(lambda: 1 in (rows, cols, inner))
+        beta = int(onto_zero) if onto_zero is not None else f"{rows} == 1 or {cols} == 1 or {inner} == 1"
         call = (f"{fn}(101, {112 if m['trans_a'] else 111}, {112 if m['trans_b'] else 111}, {rows}, {cols}, {inner}, "
-                f"{t}(1), {at[0]}, {m['lda']}, {at[1]}, {m['ldb']}, {t}({int(onto_zero)}), {at[2]}, {cols})")
+                f"{t}(1), {at[0]}, {m['lda']}, {at[1]}, {m['ldb']}, {t}({beta}), {at[2]}, {cols})")
         body = [call] if batch == 1 else [f"for k in range({batch}):", f"    {call}"]
-        if onto_zero:
+        if onto_zero is None:   # (sizes that may be 1 or 0: NumPy's choice made at run time)
+            body = [f"if {beta}:", f"    b{r}[:] = 0", *body]
+        elif onto_zero:
             body = [f"b{r}[:] = 0", *body]
-        if rows * cols * batch == 0:
+        empty, no_inner = decided(lambda: rows * cols * batch == 0), decided(lambda: inner == 0)
+        if empty:
             body = ["pass"]
-        elif inner == 0:
+        elif no_inner:
             body = [f"b{r}[:] = 0"]
+        elif empty is None or no_inner is None:   # (BLAS is never called with a zero size: its lda would be 0)
+            body = [f"if {rows * cols * batch} == 0:", "    pass", f"elif {inner} == 0:", f"    b{r}[:] = 0",
+                    "else:", *(f"    {line}" for line in body)]
         self._function("gemm", [m["a"], m["b"], r], body, False, group=group, flops=2 * batch * rows * cols * inner)
 
     def int_matmul(self, group):
@@ -197,7 +204,7 @@ class KernelWriters:
             block = (1 if node.op == "stack" else source.shape[axis]) * inner
             b = self.plan.resolve(operand)
             buffers.append(b)
-            if outer and block:
+            if decided(lambda: outer and block) is not False:   # (an unknown size: a loop that may run 0 times)
                 value = cast(f"b{b}[o * {block} + m]", source.dtype, dtype)
                 body += [f"for o in range({outer}):",
                          f"    for m in range({block}):",
@@ -219,7 +226,7 @@ class KernelWriters:
         out_index = " + ".join(f"i{d} * {out_strides[d]}" for d in range(len(out_shape))) or "0"
         in_index = " + ".join(f"(i{d} % {in_shape[d]}) * {in_strides[d]}" for d in range(len(in_shape))) or "0"
         body.append(f"{indent}b{r}[{out_index}] = b{x}[{in_index}]")
-        self._function("tile", [x, r], body if num_elements(out_shape) else ["pass"], False, group=group)
+        self._function("tile", [x, r], body if decided(lambda: num_elements(out_shape) != 0) is not False else ["pass"], False, group=group)
 
     def _index_check(self, r, operands, indices, count, bound, lowest=0):
         """(flag scratch buffer, lines, validity expression) checking that the ``count`` values of buffer

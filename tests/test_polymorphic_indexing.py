@@ -1,7 +1,7 @@
 """Slices and int indices of unknown (None) sizes: one trace and one compiled module for every size where NumPy's
 clamps are decided for sizes >= 2 (tracer.symbolic.basic_index); an int index valid only from some size on raises
-that size's minimum (smaller calls trace per size and raise the index's own error); the rest traces per size,
-logged with the reason. Results are compared with NumPy at sizes 2, 3, 7 and 1000, on both backends."""
+that size's minimum (smaller calls trace per size and raise the index's own error); a clamp that depends on the
+size is a size expression (tests/test_polymorphic_clamps.py); the rest traces per size, logged with the reason. Results are compared with NumPy at sizes 2, 3, 7 and 1000, on both backends."""
 import logging
 
 import numpy as np
@@ -46,13 +46,11 @@ def test_slice_indices_over_a_symbolic_size_match_python_at_every_size(start, st
 
 @pytest.mark.parametrize("start, stop, step", [(5, None, None), (None, 3, None), (-3, None, None), (None, -3, None),
                                                (2, None, -1), (None, None, 3)])
-def test_clamps_that_depend_on_the_size_are_not_guessed(start, stop, step):
-    if step == 3:   # (a step over n0 is a floor-division atom, which is exact)
-        begin, stride, length = slice_indices(start, stop, step, _n(0))
-        assert [length.evaluate({"n0": n}) for n in (2, 3, 4, 7)] == [1, 1, 2, 3]
-        return
-    with pytest.raises(SymbolicError, match="depends on it"):
-        slice_indices(start, stop, step, _n(0))
+def test_clamps_that_depend_on_the_size_are_size_expressions_not_guesses(start, stop, step):
+    begin, stride, length = slice_indices(start, stop, step, _n(0))   # (clamp atoms: tests/test_polymorphic_clamps)
+    for n in (2, 3, 4, 5, 7, 1000):
+        want = slice(start, stop, step).indices(n)
+        assert [length.evaluate({"n0": n}), stride] == [len(range(*want)), want[2]]
 
 
 def test_an_int_index_past_the_minimum_asks_for_a_larger_minimum():
@@ -172,20 +170,19 @@ def test_a_negative_index_past_the_minimum_and_merged_sizes_keep_the_larger_mini
         f(np.ones(2), np.ones(2))
 
 
-@pytest.mark.parametrize("body, reason", [
-    (lambda x: x[5:], "the slice start 5 of a dimension of unknown size n0"),
-    (lambda x: x[:3], "the slice stop 3 of a dimension of unknown size n0"),
-    (lambda x: x[-4:], "the slice start -4 of a dimension of unknown size n0"),
+@pytest.mark.parametrize("body, reason, sizes", [
+    (lambda x: x[2:] * x[-2:], "whether the size (n0 - 2) is 1 depends on the sizes", (3, 4)),   # (1 or 2 rows)
+    (lambda x: x[5:] * x[:-1], "whether the size max(n0 - 5, 0) is 1 depends on the sizes", (2, 6)),
 ])
-def test_slices_whose_clamp_depends_on_the_size_trace_per_size_and_say_why(caplog, backend, body, reason):
+def test_slices_whose_broadcast_depends_on_the_size_trace_per_size_and_say_why(caplog, backend, body, reason, sizes):
     f = gj.function(body, input_signature=[gj.TensorSpec([None, 2], gj.float32)])
     with caplog.at_level(logging.INFO, logger="graphjit"):
-        for n in (2, 3, 7):
+        for n in sizes:
             x = _inputs(n, 2)
             np.testing.assert_array_equal(f(x).numpy(), body(x))
     messages = [r.getMessage() for r in caplog.records if r.name == "graphjit"]
     assert any("traced per size" in m and reason in m for m in messages), messages
-    assert f.experimental_get_tracing_count() == 3
+    assert f.experimental_get_tracing_count() == len(sizes)
 
 
 def test_gather_along_an_unknown_axis_is_one_trace_and_checks_its_indices(backend):

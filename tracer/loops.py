@@ -15,7 +15,7 @@ from .ir import In, same_type
 from .registry import OPS, export
 from .source import with_location
 from .subgraphs import call_graph
-from .symbolic import is_symbolic
+from .symbolic import decided, is_symbolic
 from .tensor import SymbolicTensor, convert_to_tensor
 
 
@@ -63,7 +63,7 @@ def _stacked_loop(traced, n, carried, arguments, start, row_of, first_row=None):
     accumulators = [OPS["zeros"].bind(shape=(n,) + tuple(t.shape), dtype=t.dtype) for t in traced.types]
     if first_row is not None:
         accumulators = [_write_row(a, row_of(0), v) for a, v in zip(accumulators, first_row)]
-    if start >= n:   # no iteration (a body indexing a size-0 axis would not even trace)
+    if decided(lambda: start >= n):   # no iteration (a body indexing a size-0 axis would not even trace)
         return accumulators
     feeds = traced.feed_tensors()
 
@@ -109,8 +109,9 @@ def map_fn(fn, elems, dtype=None, parallel_iterations=None, back_prop=True, swap
 
 
 def _one_element(elems, flat, n):
-    """An element of ``elems`` with the types of each, for tracing ``fn`` (zeros when there is no element)."""
-    return nest.pack_sequence_as(elems, [t[0] if n else OPS["zeros"].bind(shape=_dims(t)[1:], dtype=t.dtype)
+    """An element of ``elems`` with the types of each, for tracing ``fn`` (zeros when there may be no element)."""
+    some = decided(lambda: n != 0)   # (None: an unknown size that may be 0, as x[5:]'s)
+    return nest.pack_sequence_as(elems, [t[0] if some else OPS["zeros"].bind(shape=_dims(t)[1:], dtype=t.dtype)
                                          for t in flat])
 
 

@@ -183,7 +183,7 @@ def numpy_stride0(shape, out_shape):
     depends on NumPy's iterator, and counts as not.)"""
     if len(shape) == len(out_shape) and all(map(same_size, shape, out_shape)):
         return len(shape) == 0   # (the same shape is no broadcast; symbolic sizes are never asked whether 1)
-    return num_elements(shape) == 1 and (num_elements(out_shape) > 1 or len(shape) == 0)
+    return num_elements(shape) == 1 and (len(shape) == 0 or num_elements(out_shape) > 1)   # (0-d: never asks)
 
 
 

@@ -4,8 +4,8 @@ signatures).
 ``Polymorphism(specs)`` gives each None dimension a size atom (``n0``, ``n1``, ... in flatten order) and traces the
 function once over those symbolic sizes (``tracer.symbolic``). When a shape rule asks whether two atoms are equal
 (``x + y`` of two None-sized vectors), the atoms are merged and the function traced again: calls must then bring
-equal sizes there. A trace that needs a size as a number (a Python ``range`` over it, a slice whose clamp
-depends on an unknown size (``x[5:]``), a reshape with -1 that may not divide, an op whose attributes would hold a
+equal sizes there. A trace that needs a size as a number (a Python ``range`` over it, a broadcast that
+depends on an unknown size (``x[5:] * x[-3:]``), a reshape with -1 that may not divide, an op whose attributes would hold a
 symbolic size, other than reshape's, broadcast_to's, zeros' and while_loop's bound) gives up: the function logs "traced per size ... because ..."
 on the ``graphjit`` logger and traces once per size, as for a fully defined signature.
 

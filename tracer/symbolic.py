@@ -1,5 +1,7 @@
 """Symbolic sizes: ``SymInt``, an integer polynomial over size atoms ``n0, n1, ...`` (an input_signature's None
-dimensions) and floor-division / remainder atoms of such polynomials.
+dimensions) and floor-division / remainder / clamp atoms of such polynomials. A clamp atom is ``max(p, 0)``
+(``size_max`` and ``size_min`` are written with it: ``max(a, b) = b + max(a - b, 0)``), so slices whose clamps
+depend on an unknown size (``x[5:]`` has ``max(n0 - 5, 0)`` rows) stay one trace.
 
 One trace serves every size of the None dims when the shape rules can compute with these values instead of ints.
 ``str(s)`` is Python (and Numba) source over the atom names (``n0 * 3 + 1``, ``(n0 + 1) // 2``), so generated code
@@ -20,14 +22,17 @@ from .errors import SymbolicError
 
 MIN_SIZE = 2
 HINT = 1024
+MAX_CLAMP_SPLITS = 4   # clamp atoms a bound splits into their two cases (2 ** 4 interval sums at most)
 
 
 class Atom:
-    """A size atom: an input size ``n<k>`` (``lower`` = MIN_SIZE), or ``inner // divisor`` / ``inner % divisor``."""
-    __slots__ = ("name", "lower", "inner", "divisor", "kind", "_hint")
+    """A size atom: an input size ``n<k>`` (``lower`` = MIN_SIZE), or ``inner // divisor`` / ``inner % divisor``
+    / ``max(inner, 0)`` (kind "clamp"). Every atom is >= ``lower`` >= 0, and <= ``upper`` unless that is None."""
+    __slots__ = ("name", "lower", "upper", "inner", "divisor", "kind", "_hint")
 
-    def __init__(self, name, lower, inner=None, divisor=None, kind="size"):
+    def __init__(self, name, lower, inner=None, divisor=None, kind="size", upper=None):
         self.name, self.lower, self.inner, self.divisor, self.kind = name, lower, inner, divisor, kind
+        self.upper = upper
         self._hint = HINT if inner is None else _combine(inner.hint(), divisor, kind)
 
     def __repr__(self):
@@ -46,6 +51,8 @@ class Atom:
 
 
 def _combine(value, divisor, kind):
+    if kind == "clamp":
+        return max(value, 0)
     return value // divisor if kind == "floordiv" else value % divisor
 
 
@@ -158,7 +165,7 @@ class SymInt:
 
     def bounds(self):
         """(least, greatest) under the assumption (None: unbounded that way)."""
-        return _bounds(self.terms)
+        return _split_bounds(self, MAX_CLAMP_SPLITS)
 
     def _compare(self, other, op):
         if not _is_size(other):
@@ -270,32 +277,97 @@ def _atom_order(atom):
 def _derived(inner, divisor, kind):
     op = "//" if kind == "floordiv" else "%"
     name = f"({inner} {op} {divisor})"
+    low, high = inner.bounds()
     if kind == "floordiv":
-        low = _lower_bound(inner)
         lower = max(0, low // divisor) if low is not None else 0
+        upper = None if high is None else max(0, high // divisor)
     else:
         lower = 0
-    return Atom(name, lower, inner, divisor, kind)
+        upper = divisor - 1 if high is None or high < 0 else min(divisor - 1, high)
+    return Atom(name, lower, inner, divisor, kind, upper)
 
 
-def _lower_bound(p):
-    """The polynomial's least value over atoms at their bounds when every coefficient is >= 0, else None."""
-    if any(c < 0 for m, c in p.terms.items() if m):
-        return None
-    return sum(c * math.prod(a.lower for a in m) for m, c in p.terms.items())
+def _clamped(inner):
+    """``max(inner, 0)``: the inner polynomial itself or 0 where its sign is decided, else a clamp atom."""
+    if type(inner) is int:
+        return max(inner, 0)
+    low, high = inner.bounds()
+    if low is not None and low >= 0:
+        return inner
+    if high is not None and high <= 0:
+        return 0
+    if _leading_coefficient(inner) < 0:   # max(q, 0) = q + max(-q, 0): one atom for q and -q, so min(n0, 3)
+        return inner + _clamped(-inner)   # is one expression however it was reached
+    text = str(inner)
+    text = text[1:-1] if text.startswith("(") and text.endswith(")") and len(inner.terms) > 1 else text
+    return SymInt.atom(Atom(f"max({text}, 0)", 0, inner, None, "clamp", high))
+
+
+def _leading_coefficient(p):
+    """The coefficient of the polynomial's first term as ``str`` writes it (a non-constant one)."""
+    return min(((-len(m), [a.name for a in m]), c) for m, c in p.terms.items())[1]
+
+
+def size_max(a, b):
+    """``max(a, b)`` of sizes (ints or SymInts): one of them where decided, else ``b + max(a - b, 0)``."""
+    if not isinstance(a, SymInt) and not isinstance(b, SymInt):
+        return max(a, b)
+    return b + _clamped(a - b)
+
+
+def size_min(a, b):
+    """``min(a, b)`` of sizes: ``a - max(a - b, 0)``."""
+    if not isinstance(a, SymInt) and not isinstance(b, SymInt):
+        return min(a, b)
+    return a - _clamped(a - b)
+
+
+def _split_bounds(p, splits):
+    """Bounds of ``p``, where each clamp atom ``max(q, 0)`` in it is also tried as each of its two values (``q`` and
+    ``0``): the union of the cases' bounds holds too, and is often tighter than the atom's interval
+    (``max(n0 - 3, 0) - n0`` is ``-3`` or ``-n0``, so <= 0)."""
+    low, high = _bounds(p.terms)
+    clamp = next((a for m in p.terms for a in m if a.kind == "clamp"), None) if splits else None
+    if clamp is None or (low is not None and high is not None):
+        return low, high
+    cases = [_substitute(p, clamp, clamp.inner), _substitute(p, clamp, 0)]
+    case_bounds = [(c, c) if type(c) is int else _split_bounds(c, splits - 1) for c in cases]
+    if low is None and all(b[0] is not None for b in case_bounds):
+        low = min(b[0] for b in case_bounds)
+    if high is None and all(b[1] is not None for b in case_bounds):
+        high = max(b[1] for b in case_bounds)
+    return low, high
+
+
+def _substitute(p, atom, value):
+    """``p`` with ``atom`` replaced by ``value`` (an int or a SymInt)."""
+    total = 0
+    for m, c in p.terms.items():
+        term = c
+        for a in m:
+            term = term * (value if a == atom else SymInt.atom(a))
+        total = total + term
+    return total
 
 
 def _bounds(terms):
-    constant = terms.get((), 0)
-    variable = [c for m, c in terms.items() if m]
-    least = constant + sum(c * math.prod(a.lower for a in m) for m, c in terms.items() if m)
-    if all(c > 0 for c in variable):   # increasing in every atom (atoms are >= their lower bounds >= 0)
-        return least, None
-    if _absorbed(terms):   # (n0 * n1 - n1 = n1 * (n0 - 1): still least at the lower bounds)
-        return least, None
-    if all(c < 0 for c in variable):
-        return None, least
-    return None, None
+    """Interval arithmetic over the atoms' [lower, upper] (every atom >= 0, so a monomial lies between the
+    products of its atoms' bounds); a polynomial whose negative terms are absorbed is least at the lower bounds."""
+    least = greatest = terms.get((), 0)
+    for m, c in terms.items():
+        if not m:
+            continue
+        low = math.prod(a.lower for a in m)
+        high = None if any(a.upper is None for a in m) else math.prod(a.upper for a in m)
+        if c > 0:
+            least = None if least is None else least + c * low
+            greatest = None if greatest is None or high is None else greatest + c * high
+        else:
+            least = None if least is None or high is None else least + c * high
+            greatest = None if greatest is None else greatest + c * low
+    if least is None and _absorbed(terms):   # (n0 * n1 - n1 = n1 * (n0 - 1): still least at the lower bounds)
+        least = terms.get((), 0) + sum(c * math.prod(a.lower for a in m) for m, c in terms.items() if m)
+    return least, greatest
 
 
 def _absorbed(terms):
@@ -409,8 +481,9 @@ def shape_code(shape):
 
 # ---- slices and int indices of symbolic sizes (NumPy's rules, decided under the assumption) -------------------
 
-def _decided(question):
-    """True / False, or None when ``question()`` (a SymInt comparison) cannot be decided under the assumption."""
+def decided(question):
+    """True / False, or None when ``question()`` (a SymInt comparison) cannot be decided under the assumption
+    (a code writer then tests it at run time)."""
     try:
         return bool(question())
     except SymbolicError:
@@ -436,7 +509,7 @@ def index_position(k, dim, axis):
         if not -dim <= k < dim:
             raise IndexError(f"index {k} is out of bounds for axis {axis} with size {dim}")
         return k + dim if k < 0 else k
-    fits = _decided(lambda: dim > k) if k >= 0 else _decided(lambda: dim >= -k)
+    fits = decided(lambda: dim > k) if k >= 0 else decided(lambda: dim >= -k)
     if fits is False:
         raise IndexError(f"index {k} is out of bounds for axis {axis} with size {dim}")
     if fits is None:
@@ -444,19 +517,27 @@ def index_position(k, dim, axis):
     return dim + k if k < 0 else k
 
 
+def _is_clamp(dim):
+    """Whether ``dim`` is one clamp atom ``max(p, 0)``."""
+    return (isinstance(dim, SymInt) and len(dim.terms) == 1 and next(iter(dim.terms.values())) == 1
+            and len(next(iter(dim.terms))) == 1 and next(iter(dim.terms))[0].kind == "clamp")
+
+
 def raise_minimum(dim, least, what):
     """SymbolicError: ``what`` is valid only when the symbolic size ``dim`` is at least ``least``; with ``require``
     (the atom's least size) when ``dim`` is ``n + c``, so the tracer can raise n's minimum and trace again."""
     single = _single_atom(dim)
+    if single is None and least >= 1 and _is_clamp(dim):   # (max(n + c, 0) >= least > 0 exactly when n + c is)
+        single = _single_atom(next(iter(dim.terms))[0].inner)
     raise SymbolicError(f"{what} of unknown size {dim} is valid only when the size is at least {least}",
                         require=None if single is None else (single[0].name, least - single[1]))
 
 
 def slice_indices(start, stop, step, dim):
     """``(start, step, length)`` of ``slice(start, stop, step)`` over a dim of size ``dim`` (``slice.indices``
-    and ``len(range(...))`` for an int dim). A symbolic dim: each clamp NumPy applies must be decided under the
-    assumption (``x[1:]``, ``x[:-1]``, ``x[::2]``, ``x[::-1]`` are; ``x[5:]`` on ``n0``, which is ``max(n0 - 5, 0)``,
-    is not: SymbolicError, and the function traces per size)."""
+    and ``len(range(...))`` for an int dim). A symbolic dim: NumPy's clamps as ``size_min`` / ``size_max``, which
+    are plain polynomials where the clamp is decided for sizes >= MIN_SIZE (``x[1:]``, ``x[:-1]``, ``x[::2]``) and
+    clamp atoms where it is not (``x[5:]`` has ``max(n0 - 5, 0)`` rows, its start is ``5 - max(5 - n0, 0)``)."""
     if not isinstance(dim, SymInt):
         begin, end, stride = slice(start, stop, step).indices(dim)
         return begin, stride, len(range(begin, end, stride))
@@ -465,33 +546,22 @@ def slice_indices(start, stop, step, dim):
         raise ValueError("slice step cannot be zero")
     lower, upper = (0, dim) if step > 0 else (-1, dim - 1)
 
-    def bound(value, default, what):
+    def bound(value, default):
         if value is None:
             return default
-        shifted = value + dim if value < 0 else value
-        below, above = _decided(lambda: shifted < lower), _decided(lambda: shifted > upper)
-        if below is None or above is None:
-            raise SymbolicError(f"the slice {what} {value} of a dimension of unknown size {dim} is clamped to the size "
-                                f"in a way that depends on it (slices of unknown sizes are one trace when every clamp "
-                                f"is decided for sizes >= {MIN_SIZE})")
-        return lower if below else upper if above else shifted
+        return size_min(size_max(value + dim if value < 0 else value, lower), upper)
 
-    begin = bound(start, lower if step > 0 else upper, "start")
-    end = bound(stop, upper if step > 0 else lower, "stop")
-    span = end - begin if step > 0 else begin - end
-    if _decided(lambda: span >= 0):
-        return begin, step, (span + abs(step) - 1) // abs(step)
-    if _decided(lambda: span <= 0):
-        return begin, step, 0
-    raise SymbolicError(f"the length of the slice {start}:{stop}:{step} of a dimension of unknown size {dim} depends "
-                        f"on the size")
+    begin = bound(start, lower if step > 0 else upper)
+    end = bound(stop, upper if step > 0 else lower)
+    span = size_max(end - begin if step > 0 else begin - end, 0)
+    return begin, step, span if abs(step) == 1 else (span + abs(step) - 1) // abs(step)
 
 
 def basic_index(shape, key):
     """NumPy basic indexing (ints, slices, None, one Ellipsis) of ``shape``, symbolic sizes allowed: a list with,
     per item of the expanded key, ``None`` (a new axis), ``(d, position)`` (an int on input dim d) or
-    ``(d, start, step, length)`` (a slice of input dim d). IndexError as NumPy's; SymbolicError where a clamp or
-    a bound is undecided (see slice_indices, index_position)."""
+    ``(d, start, step, length)`` (a slice of input dim d). IndexError as NumPy's; SymbolicError where an int
+    index is in range only for some sizes (see index_position; slices clamp as size expressions)."""
     items = list(key)
     if sum(1 for k in items if k is Ellipsis) > 1:
         raise IndexError("an index can only have a single ellipsis ('...')")
@@ -522,9 +592,9 @@ _PARSE_OPS = {"Add": lambda a, b: a + b, "Sub": lambda a, b: a - b, "Mult": lamb
 
 
 def parse_size(text):
-    """The size that ``str(size)`` wrote (``n0 * 3 + 1``, ``(n0 + 1) // 2``): rebuilt with the same arithmetic, so
-    ``str(parse_size(str(s))) == str(s)``. Only integers, size atoms ``n<k>`` and ``+ - * // %`` are read (a
-    document's text is never evaluated as Python); anything else raises ValueError."""
+    """The size that ``str(size)`` wrote (``n0 * 3 + 1``, ``(n0 + 1) // 2``, ``max(n0 - 5, 0)``): rebuilt with the
+    same arithmetic, so ``str(parse_size(str(s))) == str(s)``. Only integers, size atoms ``n<k>``, ``+ - * // %``
+    and ``max(p, 0)`` are read (a document's text is never evaluated as Python); anything else raises ValueError."""
     import ast
 
     def build(node):
@@ -534,6 +604,9 @@ def parse_size(text):
             return -build(node.operand)
         if isinstance(node, ast.Constant) and type(node.value) is int:
             return node.value
+        if (isinstance(node, ast.Call) and isinstance(node.func, ast.Name) and node.func.id == "max"
+                and len(node.args) == 2 and not node.keywords):
+            return size_max(build(node.args[0]), build(node.args[1]))
         if isinstance(node, ast.Name) and node.id[:1] == "n" and node.id[1:].isdigit():
             return SymInt.atom(size_atom(int(node.id[1:])))
         raise ValueError(f"{ast.dump(node)[:60]} is not part of a size expression")

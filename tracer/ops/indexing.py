@@ -74,8 +74,8 @@ def _getitem_infer(x, *index_types, key):
 
 
 def _symbolic_getitem_shape(shape, index_types, key):
-    """The result shape of a basic key over symbolic sizes (tracer.symbolic.basic_index: NumPy's clamps where
-    they are decided for every size; a SymbolicError, and a per-size trace, where not)."""
+    """The result shape of a basic key over symbolic sizes (tracer.symbolic.basic_index: NumPy's clamps, as
+    clamp atoms where they depend on the size; a SymbolicError, and a per-size trace, for an undecided index)."""
     if index_types:
         return _symbolic_advanced_shape(shape, index_types, key)
     try:
