@@ -19,7 +19,7 @@ from graphjit.tracer.dtypes import from_numpy
 from graphjit.tracer.function import ConcreteFunction, _TensorSlot
 from graphjit.tracer.ir import Graph, Node, TensorType
 
-from . import _worker
+from ._worker import settle_thread, this_thread
 
 _programs = {}      # (document sha256, input types) -> ConcreteFunction, for this process's lifetime
 _documents = {}     # document sha256 -> Graph
@@ -28,8 +28,8 @@ _lock = threading.Lock()
 
 def run_graph(text, *arrays):
     """The graph's outputs on ``arrays`` (one array, or a tuple when the graph has several outputs)."""
-    if not getattr(_worker.this_thread, "settled", False):
-        _worker.settle_thread()
+    if not getattr(this_thread, "settled", False):
+        settle_thread()
     outputs = program(text, [np.asarray(a) for a in arrays])(*arrays)
     if isinstance(outputs, tuple):
         return tuple(np.asarray(o._value) for o in outputs)
