@@ -36,46 +36,18 @@ def install_backend_check(check):
     _backend_check = check
 
 
-class Polymorphism:
-    """The symbolic trace of one signature: ``specs`` are (shape with None dims, DType), in flatten order."""
+class AtomBounds:
+    """What a symbolic trace learns of its atoms: names merged into others (two sizes found equal) and least
+    sizes above MIN_SIZE (an int index needed them). Shared by ``Polymorphism`` and compat.v1's constructs."""
 
-    def __init__(self, specs):
-        self.specs = [(tuple(shape), dtype) for shape, dtype in specs]
-        self.names = []   # per spec, per dim: its atom name or None
-        count = 0
-        for shape, _ in self.specs:
-            names = []
-            for d in shape:
-                names.append(None if d is not None else f"n{count}")
-                count += d is None
-            self.names.append(names)
+    def __init__(self):
         self.merged = {}      # atom name -> the name it was merged into
         self.minimum = {}     # atom name -> its least size where above MIN_SIZE (an int index needed it)
-        self.concrete = None  # the ConcreteFunction, once traced
-        self.failure = None   # why it could not trace symbolically (then every call is traced per size)
-        self.check = self._compile_check()   # check(arrays) -> bool: sizes fit (the fast test of ``serves``)
 
     def representative(self, name):
         while name in self.merged:
             name = self.merged[name]
         return name
-
-    def input_types(self):
-        atoms = {}
-        types = []
-        for (shape, dtype), names in zip(self.specs, self.names):
-            dims = []
-            for d, name in zip(shape, names):
-                if name is None:
-                    dims.append(d)
-                else:
-                    rep = self.representative(name)
-                    atom = atoms.get(rep)
-                    if atom is None:
-                        atom = atoms[rep] = SymInt.atom(Atom(rep, self.least(rep)))
-                    dims.append(atom)
-            types.append(TensorType(tuple(dims), dtype))
-        return types
 
     def least(self, name):
         return self.minimum.get(self.representative(name), MIN_SIZE)
@@ -99,6 +71,42 @@ class Polymorphism:
             return False
         self.minimum[name] = least
         return True
+
+
+class Polymorphism(AtomBounds):
+    """The symbolic trace of one signature: ``specs`` are (shape with None dims, DType), in flatten order."""
+
+    def __init__(self, specs):
+        self.specs = [(tuple(shape), dtype) for shape, dtype in specs]
+        self.names = []   # per spec, per dim: its atom name or None
+        count = 0
+        for shape, _ in self.specs:
+            names = []
+            for d in shape:
+                names.append(None if d is not None else f"n{count}")
+                count += d is None
+            self.names.append(names)
+        super().__init__()
+        self.concrete = None  # the ConcreteFunction, once traced
+        self.failure = None   # why it could not trace symbolically (then every call is traced per size)
+        self.check = self._compile_check()   # check(arrays) -> bool: sizes fit (the fast test of ``serves``)
+
+    def input_types(self):
+        atoms = {}
+        types = []
+        for (shape, dtype), names in zip(self.specs, self.names):
+            dims = []
+            for d, name in zip(shape, names):
+                if name is None:
+                    dims.append(d)
+                else:
+                    rep = self.representative(name)
+                    atom = atoms.get(rep)
+                    if atom is None:
+                        atom = atoms[rep] = SymInt.atom(Atom(rep, self.least(rep)))
+                    dims.append(atom)
+            types.append(TensorType(tuple(dims), dtype))
+        return types
 
     def trace(self, trace_once, what):
         """``trace_once(input_types) -> ConcreteFunction``, retraced with merged atoms where a rule needed two sizes

@@ -10,24 +10,16 @@ stored subgraphs with those sizes: no user function runs again.
 """
 from graphjit.tracer import symbolic
 from graphjit.tracer.ir import Graph, Node, TensorType, TupleType, replay
-from graphjit.tracer.symbolic import MIN_SIZE, Atom, SymInt
+from graphjit.tracer.polymorphic import AtomBounds
+from graphjit.tracer.symbolic import Atom, SymInt
 
 
-class SizeAtoms:
+class SizeAtoms(AtomBounds):
     """The atoms of one construct's unknown dims: ``(op id, dim)`` -> atom name, merged names and least sizes."""
 
     def __init__(self):
+        super().__init__()
         self.names = {}     # (op id, dim) -> atom name
-        self.merged = {}    # atom name -> the name it was merged into
-        self.minimum = {}   # atom name -> its least size where above MIN_SIZE
-
-    def representative(self, name):
-        while name in self.merged:
-            name = self.merged[name]
-        return name
-
-    def least(self, name):
-        return self.minimum.get(self.representative(name), MIN_SIZE)
 
     def typed(self, op_id, static):
         """``static`` (a TensorType with None dims) with each None dim an atom's symbolic size (None: an unknown
@@ -44,24 +36,6 @@ class SizeAtoms:
             dims.append(SymInt.atom(Atom(rep, self.least(rep))))
         return TensorType(tuple(dims), static.dtype)
 
-    def merge(self, pair):
-        a, b = (self.representative(n) for n in pair)
-        if a == b:
-            return False
-        keep, drop = sorted((a, b), key=lambda n: (len(n), n))
-        least = max(self.least(keep), self.least(drop))
-        self.merged[drop] = keep
-        if least > MIN_SIZE:
-            self.minimum[keep] = least
-        return True
-
-    def require(self, requirement):
-        name, least = requirement
-        name = self.representative(name)
-        if least <= self.least(name):
-            return False
-        self.minimum[name] = least
-        return True
 
 
 def bind(symbolic_types, concrete_types):
