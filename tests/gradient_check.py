@@ -18,15 +18,16 @@ def weighted_sum(fn, weights):
     return lambda *xs: gj.reduce_sum(fn(*xs) * weights)
 
 
-def numeric_gradient(fn, arrays, k, h=H):
-    """Central differences of scalar ``fn`` (on NumPy float64 arrays) with respect to argument ``k``."""
+def numeric_gradient(fn, arrays, k, h=H, wrap=gj.constant):
+    """Central differences of scalar ``fn`` (on NumPy float64 arrays, each passed through ``wrap``: a tensor by
+    default, ``np.asarray`` for a NumPy reference) with respect to argument ``k``."""
     x = arrays[k]
     grad = np.zeros_like(x)
     for index in np.ndindex(x.shape):
         up, down = [a.copy() for a in arrays], [a.copy() for a in arrays]
         up[k][index] += h
         down[k][index] -= h
-        grad[index] = (float(fn(*[gj.constant(a) for a in up])) - float(fn(*[gj.constant(a) for a in down]))) / (2 * h)
+        grad[index] = (float(fn(*[wrap(a) for a in up])) - float(fn(*[wrap(a) for a in down]))) / (2 * h)
     return grad
 
 

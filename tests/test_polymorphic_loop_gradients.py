@@ -16,7 +16,7 @@ import pytest
 import graphjit as gj
 from graphjit.runtime.runtime import get_runtime
 
-from gradient_check import ATOL, H, RTOL
+from gradient_check import ATOL, RTOL, numeric_gradient
 from support import count_module_loads
 
 LOADS = []
@@ -35,13 +35,7 @@ def _compiled_now(monkeypatch):
 
 def _numeric_gradient(reference, arrays, k):
     """Central differences of the scalar NumPy function ``reference`` with respect to argument ``k``."""
-    grad = np.zeros_like(arrays[k])
-    for index in np.ndindex(arrays[k].shape):
-        up, down = [a.copy() for a in arrays], [a.copy() for a in arrays]
-        up[k][index] += H
-        down[k][index] -= H
-        grad[index] = (reference(*up) - reference(*down)) / (2 * H)
-    return grad
+    return numeric_gradient(reference, arrays, k, wrap=np.asarray)
 
 
 def _input(shape, seed):
