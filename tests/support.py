@@ -107,3 +107,34 @@ def batch_function(cases):
             outs.extend(flatten_results(case.fn(*args, **case.kwargs)))
         return outs
     return run_all, [a for case in cases for a in case.args if isinstance(a, np.ndarray)]
+
+
+_MATHLIB_LOOPS = {}
+
+
+def mathlib_loop(fname):
+    """A serial loop ``out[i] = fname(x[i])`` over a compiler.mathlib helper (``erf_f32``), compiled once per
+    session as generated kernels are (FMA contraction only)."""
+    if fname not in _MATHLIB_LOOPS:
+        import numba
+
+        from graphjit.compiler import mathlib
+        fn = getattr(mathlib, fname)
+        t = "float32" if fname.endswith("_f32") else "float64"
+
+        @numba.njit(f"void({t}[::1], {t}[::1])", error_model="numpy", fastmath={"contract"}, boundscheck=False)
+        def loop(x, out):
+            for i in range(x.size):
+                out[i] = fn(x[i])
+        _MATHLIB_LOOPS[fname] = loop
+    return _MATHLIB_LOOPS[fname]
+
+
+def run_on(backend, fn, *args):
+    """fn traced and run by ``backend`` ('cpu': compiled before the call returns; 'interpreter': the oracle)."""
+    saved = gj.config.backend, gj.config.compile_in_background
+    gj.config.backend, gj.config.compile_in_background = backend, False
+    try:
+        return np.asarray(gj.function(fn)(*args))
+    finally:
+        gj.config.backend, gj.config.compile_in_background = saved

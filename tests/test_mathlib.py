@@ -16,25 +16,13 @@ import pytest
 
 from graphjit.compiler import mathlib
 
+from support import mathlib_loop
+
 NAMES = ["exp", "expm1", "log", "log1p", "sin", "cos", "tan", "tanh", "sigmoid", "softplus"]
 MAX_ULP_F32 = 4   # the contract; measured once on all 2^32 inputs: 2 for sin and cos, 1 for the others
 MAX_ULP_F64 = 3   # against NumPy (itself within 1 ULP); tests/test_mathlib_f64.py has the 4 ULP contract
 
-_KERNELS = {}
-
-
-def compiled(fname):
-    """A serial loop ``out[i] = fname(x[i])``, compiled once per session."""
-    if fname not in _KERNELS:
-        fn = getattr(mathlib, fname)
-        t = "float32" if fname.endswith("_f32") else "float64"
-
-        @numba.njit(f"void({t}[::1], {t}[::1])", error_model="numpy", fastmath={"contract"}, boundscheck=False)
-        def loop(x, out):
-            for i in range(x.size):
-                out[i] = fn(x[i])
-        _KERNELS[fname] = loop
-    return _KERNELS[fname]
+compiled = mathlib_loop   # (tests/support.py)
 
 
 def run(fname, x):
@@ -305,6 +293,7 @@ def test_trig_mixed_vectors(name):
 _AVX2_CHILD = """
 import sys
 import numpy as np
+sys.path.insert(0, "tests")   # (tests/support.py, which test_mathlib imports as the suite does)
 from tests.test_mathlib import domain_f32, run
 for name in ("sin", "cos", "tan"):
     np.save(f"{sys.argv[1]}/{name}.npy", run(f"{name}_f32", domain_f32(name)))

@@ -19,24 +19,16 @@ import pytest
 import graphjit as gj
 from graphjit.compiler import mathlib
 
+from support import mathlib_loop, run_on
+
 MAX_ULP = {np.float64: 2.0, np.float32: 1.0}
 SWITCHES = [1.0, 2.0, 6.0, 0.5, 1.5, 3.0, 5.9]
-_LOOPS = {}
 _math_erf = np.frompyfunc(math.erf, 1, 1)
 
 
 def loop(dtype):
     """``out[i] = erf_<dtype>(x[i])`` in a serial loop compiled as generated kernels are."""
-    if dtype not in _LOOPS:
-        fn = mathlib.erf_f32 if dtype == np.float32 else mathlib.erf_f64
-        t = np.dtype(dtype).name
-
-        @numba.njit(f"void({t}[::1], {t}[::1])", error_model="numpy", fastmath={"contract"}, boundscheck=False)
-        def run(x, out):
-            for i in range(x.size):
-                out[i] = fn(x[i])
-        _LOOPS[dtype] = run
-    return _LOOPS[dtype]
+    return mathlib_loop("erf_f32" if dtype == np.float32 else "erf_f64")
 
 
 def compiled_erf(x):
@@ -126,13 +118,7 @@ def test_odd_and_monotone(dtype):
     assert (np.diff(pos) >= 0).all()
 
 
-def _run_on(backend, fn, *args):
-    saved = gj.config.backend, gj.config.compile_in_background
-    gj.config.backend, gj.config.compile_in_background = backend, False
-    try:
-        return np.asarray(gj.function(fn)(*args))
-    finally:
-        gj.config.backend, gj.config.compile_in_background = saved
+_run_on = run_on   # (tests/support.py)
 
 
 @pytest.mark.parametrize("dtype", [np.float64, np.float32])

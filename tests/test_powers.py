@@ -27,6 +27,8 @@ import graphjit as gj
 from graphjit.compiler import mathlib
 from graphjit.compiler.mathlib import power
 
+from support import run_on
+
 LD = np.longdouble
 N = 1_000_000
 INTEGERS = [n for n in range(-16, 17)]
@@ -390,14 +392,7 @@ def test_literal_exponent_gives_the_same_bits(dtype):
 
 # ---- graphs: traced == eager NumPy == interpreter, within the bounds -------------------------------------
 
-def _run_on(backend, fn, *args):
-    """fn traced and run by ``backend`` ('cpu': compiled before the call returns; 'interpreter': the oracle)."""
-    saved = gj.config.backend, gj.config.compile_in_background
-    gj.config.backend, gj.config.compile_in_background = backend, False
-    try:
-        return np.asarray(gj.function(fn)(*args))
-    finally:
-        gj.config.backend, gj.config.compile_in_background = saved
+_run_on = run_on   # (tests/support.py)
 
 
 def _compiled(fn, *args):
