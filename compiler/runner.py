@@ -176,7 +176,10 @@ def build_runner(graph, effects, steps, constants, tensors=False, read_locations
             emit(f"    r{k}._value = {name}")
         results = [f"r{k}" for k in range(len(results))]
     emit(f"    return [{', '.join(results)}]")
-    env["pools"] = _ThreadBuffers(2 * len(pooled), [allocated[owner] for owner in internal], allocate)
+    spares = []   # buffer sets made ahead of a thread's first call (``run.prefault``)
+    pool_types = [allocated[owner] for owner in pooled]
+    internal_types = [allocated[owner] for owner in internal]
+    env["pools"] = _ThreadBuffers(2 * len(pooled), internal_types, allocate, spares)
     env["run_node"] = run_node
     env["to_host"] = to_host
     if effects.variable_inputs or effects.variable_outputs:  # the whole call is one atomic update of the state
@@ -185,7 +188,37 @@ def build_runner(graph, effects, steps, constants, tensors=False, read_locations
     exec(compile(source, "<graphjit runner>", "exec"), env)  # noqa: S102 - our own generated code
     run = env["run"]
     run.source = source
+    run.prefault = lambda: _prefault(spares, pool_types, internal_types, allocate)
+    run.spares = spares   # (for inspection)
     return run
+
+
+PREFAULT_MAX_BYTES = 64 << 20   # (held until the graph dies if no thread ever calls it again)
+
+
+def _prefault(spares, pool_types, internal_types, allocate):
+    """Makes one thread's buffer set ahead of its first call, its pages already faulted in: a fresh 16 MB buffer
+    costs its first writer ~2 ms of page faults, so the first compiled calls of a graph (two pool entries per
+    result, then its intermediates) would run ~2x slower than later ones. Called by the background compile, off
+    the caller's thread (the memset releases the GIL); the first thread to call after it takes the set. Only
+    host buffers of static shapes, up to PREFAULT_MAX_BYTES in all; True when a set was made."""
+    import ctypes
+    static = [t for t in pool_types + internal_types if not shape_is_symbolic(t[0])]
+    total = 2 * sum(math.prod(shape) * np.dtype(dtype).itemsize for shape, dtype in static)
+    if (allocate is not np.empty or not static or total > PREFAULT_MAX_BYTES or spares
+            or any(shape_is_symbolic(shape) for shape, _ in internal_types)):
+        return False
+
+    def faulted(shape, dtype):
+        array = np.empty(shape, dtype)
+        ctypes.memset(array.ctypes.data, 0, array.nbytes)
+        return array
+    pool = []
+    for shape, dtype in pool_types:
+        pool += [None, None] if shape_is_symbolic(shape) else [faulted(shape, dtype), faulted(shape, dtype)]
+    internal = tuple(faulted(shape, dtype) for shape, dtype in internal_types)
+    spares.append((pool, internal))
+    return True
 
 
 def _held_shape(graph, shapes, i):
@@ -281,5 +314,8 @@ class _ThreadBuffers(threading.local):
     """Each thread's ``buffers``: (pool of escaping buffers, two slots each; its internal buffers, allocated
     when the thread first calls)."""
 
-    def __init__(self, pool_size, internal, allocate):
-        self.buffers = ([None] * pool_size, tuple(allocate(shape, dtype) for shape, dtype in internal))
+    def __init__(self, pool_size, internal, allocate, spares):
+        try:
+            self.buffers = spares.pop()   # (list.pop is atomic: one thread gets a prefaulted set)
+        except IndexError:
+            self.buffers = ([None] * pool_size, tuple(allocate(shape, dtype) for shape, dtype in internal))

@@ -199,3 +199,49 @@ def test_a_settings_change_drops_the_per_call_shortcuts(compiled):
         gj.config.backend = "cpu"
     assert concrete.uid not in runtime.fast_calls
     np.testing.assert_allclose(f(x).numpy(), x * np.float32(3), rtol=RTOL)
+
+
+def test_a_background_compile_prefaults_the_first_callers_buffers(compiled, monkeypatch):
+    """The background compile makes one thread's buffer set ahead (compiler.runner._prefault): the first compiled
+    call in another thread takes it, and its result lands in a prefaulted pool buffer; a third thread allocates
+    its own set."""
+    monkeypatch.setattr(gj.config, "compile_in_background", True)
+    x, w = RNG.standard_normal((64, 48), dtype=np.float32), RNG.standard_normal((48, 32), dtype=np.float32)
+    f = gj.function(_two_layer)
+    f(x, w)                      # the stand-in answers; the compile runs in the compile thread
+    gj.wait_for_compilation()
+    exe = _exe(f, x, w)
+    spares = exe.run_tensors.spares
+    assert len(spares) == 1
+    pool, internal = spares[0]
+    assert all(b is not None for b in pool) and any(b.shape == (64, 32) for b in internal)
+    results = []
+
+    def call():
+        results.append(f(x, w)._value)   # (the array itself: .numpy() copies)
+    for _ in range(2):           # each thread's first access to the pools runs _ThreadBuffers.__init__
+        thread = threading.Thread(target=call)
+        thread.start()
+        thread.join()
+    assert spares == []          # the first thread took the set; the second allocated its own
+    assert any(np.shares_memory(results[0], b) for b in pool)
+    assert not any(np.shares_memory(results[1], b) for b in pool)
+    for got in results:
+        np.testing.assert_allclose(got, _two_layer_numpy(x, w), rtol=RTOL, atol=1e-5)
+
+
+def test_no_prefault_for_symbolic_shapes_or_large_sets(compiled, monkeypatch):
+    from graphjit.compiler import runner
+    monkeypatch.setattr(gj.config, "compile_in_background", True)
+    f = gj.function(lambda x: gj.exp(x) * 2.0, input_signature=[gj.TensorSpec([None], gj.float32)])
+    x = RNG.standard_normal(100, dtype=np.float32)
+    np.testing.assert_allclose(f(x).numpy(), np.exp(x) * 2, rtol=RTOL)
+    gj.wait_for_compilation()
+    assert _exe(f, x).run_tensors.spares == []          # (no static buffer to make)
+    big = gj.function(lambda x: x * 3.0 + 1.0)
+    monkeypatch.setattr(runner, "PREFAULT_MAX_BYTES", 1000)
+    y = RNG.standard_normal(1000, dtype=np.float32)
+    big(y)
+    gj.wait_for_compilation()
+    assert _exe(big, y).run_tensors.spares == []        # 2 x 4000 bytes: over the cap
+    np.testing.assert_allclose(big(y).numpy(), y * 3 + 1, rtol=RTOL)
