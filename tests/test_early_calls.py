@@ -413,3 +413,26 @@ def test_a_callers_error_handler_gets_the_node_by_node_run():
 def test_small_graphs_have_no_block_runs():
     graph = _graph(lambda x, y: (x * y + 1.0) * x - y * 0.5, _arrays(N, N))
     assert StandInGraph(graph).runs == {}
+
+
+def test_block_run_outputs_recycle_dropped_results_and_never_held_ones():
+    """A block run's graph outputs come from two per-thread arrays recycled once the caller has dropped them
+    (compiler.stand_in's _output_array): a kept result is never written again, a dropped one is reused."""
+    fn = lambda x, y: (x * y + 1.0) * x - y * 0.5   # noqa: E731
+    inputs = [_arrays(BLOCKED, BLOCKED) for _ in range(4)]
+    stand_in = StandInGraph(_graph(fn, inputs[0]))
+    state = get_runtime().state
+    expected = [(x * y + np.float32(1)) * x - y * np.float32(0.5) for x, y in inputs]
+    kept = [stand_in.run(state, args)[0] for args in inputs]          # all held: four distinct arrays
+    assert len({id(a) for a in kept}) == 4
+    for got, want in zip(kept, expected):
+        np.testing.assert_array_equal(got, want)
+    first = stand_in.run(state, inputs[0])[0]
+    address = first.ctypes.data
+    del first, kept                                                   # dropped: its array may come back
+    again = stand_in.run(state, inputs[1])[0]
+    held = stand_in.run(state, inputs[2])[0]                          # `again` is held: another array
+    assert again.ctypes.data == address or held.ctypes.data == address
+    assert not np.shares_memory(again, held)
+    np.testing.assert_array_equal(again, expected[1])
+    np.testing.assert_array_equal(held, expected[2])
