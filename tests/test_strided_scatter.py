@@ -67,31 +67,63 @@ def _run(backend, fn, args, monkeypatch):
     return [np.asarray(v) for v in _flat(gj.function(fn)(*args))]
 
 
+def _key_cases(dtype):
+    """(tensor, updates) for every key of KEYS, drawn in dtype."""
+    cases = []
+    for shape, key in KEYS:
+        rng = np.random.default_rng(len(shape) * 10 + len(key))
+        tensor = _draw(rng, shape, dtype)
+        cases.append((tensor, _draw(rng, np.zeros(shape)[_numpy_key(key)].shape, dtype)))
+    return cases
+
+
+def _every_key(*args):
+    """Each key's two scatters (into an input, copied first, and into a value computed here, in place), all in one
+    graph: one compile per dtype rather than one per key. Each key's computed value has its own multiplier, so no
+    two keys share (and copy) one buffer."""
+    tensors, updates = args[:len(KEYS)], args[len(KEYS):]
+    results = []
+    for k, ((_, key), t, u) in enumerate(zip(KEYS, tensors, updates)):
+        results += [_scatter(t, u, key), _scatter(t * (k + 2), u, key) * 3]
+    return results
+
+
+@pytest.fixture(scope="module")
+def every_key_results():
+    """{dtype: (results by backend, the CPU executable)} for _every_key, computed on first use."""
+    table = {}
+
+    def results(dtype):
+        if dtype not in table:
+            cases = _key_cases(dtype)
+            args = [t for t, _ in cases] + [u for _, u in cases]
+            with pytest.MonkeyPatch.context() as patch:
+                patch.setattr(gj.config, "compile_in_background", False)
+                by_backend = {backend: _run(backend, _every_key, args, patch) for backend in ("interpreter", "cpu")}
+                patch.setattr(gj.config, "backend", "cpu")
+                table[dtype] = (cases, by_backend, _compiled_executable(gj.function(_every_key), *args))
+        return table[dtype]
+    return results
+
+
 @pytest.mark.parametrize("dtype", DTYPES, ids=lambda d: np.dtype(d).name)
-@pytest.mark.parametrize("shape, key", KEYS, ids=lambda v: repr(v))
-def test_a_basic_key_scatter_compiles_and_matches_the_interpreter_and_numpy(shape, key, dtype, monkeypatch):
-    monkeypatch.setattr(gj.config, "compile_in_background", False)
-    rng = np.random.default_rng(len(shape) * 10 + len(key))
-    tensor = _draw(rng, shape, dtype)
-    updates = _draw(rng, np.zeros(shape)[_numpy_key(key)].shape, dtype)
-
-    def fn(t, u):   # into an input (copied first), and into a value computed here (its buffer, in place)
-        return _scatter(t, u, key), _scatter(t * 2, u, key) * 3
-
-    results = {backend: _run(backend, fn, (tensor, updates), monkeypatch) for backend in ("interpreter", "cpu")}
+@pytest.mark.parametrize("index", range(len(KEYS)), ids=[repr(case) for case in KEYS])
+def test_a_basic_key_scatter_compiles_and_matches_the_interpreter_and_numpy(index, dtype, every_key_results):
+    cases, by_backend, executable = every_key_results(dtype)
+    (_, key), (tensor, updates) = KEYS[index], cases[index]
     with np.errstate(over="ignore"):
         first = tensor.copy()
         first[_numpy_key(key)] += updates
-        second = np.array(tensor * dtype(2))
+        second = np.array(tensor * dtype(index + 2))
         second[_numpy_key(key)] += updates
         second = second * dtype(3)
-    for backend, (got_first, got_second) in results.items():
+    for backend, results in by_backend.items():
+        got_first, got_second = results[2 * index], results[2 * index + 1]
         assert got_first.dtype == got_second.dtype == np.dtype(dtype), backend
         np.testing.assert_array_equal(got_first, first, err_msg=backend)
         np.testing.assert_array_equal(got_second, second, err_msg=backend)
-    executable = _compiled_executable(gj.function(fn), tensor, updates)
     assert [s.kind for s in executable.steps] == ["compiled"]
-    assert [info["kind"] for info in executable.kernels.values()].count("scatter_add") == 2
+    assert [info["kind"] for info in executable.kernels.values()].count("scatter_add") == 2 * len(KEYS)
 
 
 @pytest.mark.parametrize("dtype", DTYPES, ids=lambda d: np.dtype(d).name)
