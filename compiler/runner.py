@@ -294,6 +294,7 @@ def _emit_from_pool(emit, owner, slot, indent, sized=None):
     shape = f"shape{owner}" if sized is None else sized
     other = "" if sized is None else f" or v{owner}.shape != {sized}"
     emit(f"{indent}v{owner} = pool[{2 * slot}]")
+    # The same rule as graphjit.distributed._worker._unused, inlined (a shared helper would add a call per buffer).
     emit(f"{indent}if v{owner} is None or getrefcount(v{owner}) > 3{other}:  # busy: try the spare")
     emit(f"{indent}    v{owner}, pool[{2 * slot + 1}] = pool[{2 * slot + 1}], v{owner}")
     emit(f"{indent}    if v{owner} is None or getrefcount(v{owner}) > 2{other}:")

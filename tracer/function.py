@@ -4,6 +4,11 @@ Path of a call: arguments -> signature key (tensors by shape/dtype, Python value
 cached ``ConcreteFunction`` (or a new trace) -> ``context.context_for(tensors).call_function`` (the runtime runs
 the graph eagerly; an enclosing trace inlines it). A call with the previous call's signature skips all of that
 up to the runtime's shortcut (``tracer.last_signature``).
+
+This module is the decorator and ``Function``: its binding of arguments, its trace cache and retracing policy
+(LRU eviction, input_signature and reduce_retracing's symbolic traces). The parts it calls live beside it:
+``tracer.signature_keys`` (the key of a call, input_signature checks), ``tracer.function_trace`` (making one
+new trace) and ``tracer.concrete_function`` (``ConcreteFunction``, one trace, and its calls).
 """
 import collections
 import functools
@@ -13,32 +18,32 @@ import weakref
 
 import numpy as np
 
-from . import autograph, context, display, dtypes, last_signature, nest, polymorphic, retracing
-from .errors import InternalError, InvalidArgumentError, UnimplementedError
-from .ir import TensorType
-from .program import Program
-from .specs import TensorSpec, flatten_up_to_signature
-from .symbolic import SymInt
-from .tensor import EagerTensor, SymbolicTensor, Tensor, convert_to_tensor, is_gpu_array
-from .tracing import TraceContext, trace
+from . import autograph, concrete_function, display, last_signature, nest, polymorphic, retracing
+from .concrete_function import ConcreteFunction, _TensorSlot, _UNBUILT  # noqa: F401  (imported from here)
+from .errors import InvalidArgumentError, UnimplementedError
+from .function_trace import trace_concrete
+from .signature_keys import (_TENSOR_LEAVES, _call_with_lazy_arrays, _generalized_key, _is_input,  # noqa: F401
+                             _LazyArguments, _leaf_key, _leaf_spec, _skeleton, _tensor_leaves,
+                             apply_input_signature, install_lazy_array_handler)
+from .specs import TensorSpec
+from .tensor import EagerTensor
 
-_TENSOR_LEAVES = (EagerTensor, SymbolicTensor, np.ndarray, np.generic)
-_UNBUILT = object()
 _MISS = last_signature.MISS
-_thread = context._state
+_thread = concrete_function._thread
 # One lock for every trace: threads calling a function with a new signature at once trace it once, and no two
 # functions that call each other while tracing can deadlock on each other's locks. Traces are rare and short.
 _trace_lock = threading.RLock()
 # The runtime's per-call shortcuts for eager calls, by ConcreteFunction uid: ``shortcut(tensors) -> outputs``,
 # skipping context dispatch and backend lookup, or None once stale (the call then takes the ordinary path).
-# The table belongs to the runtime (``install_fast_calls``); the tracer only reads it.
-_fast_calls = {}
+# The table belongs to the runtime (``install_fast_calls``); the tracer only reads it, here and in
+# ConcreteFunction.call_flat, each as its module's global (the hot paths look up no attribute).
+_fast_calls = concrete_function._fast_calls
 
 
 def install_fast_calls(table):
     """Makes ``table`` (uid -> shortcut, owned and kept current by the runtime) the one calls consult."""
     global _fast_calls
-    _fast_calls = table
+    _fast_calls = concrete_function._fast_calls = table
 
 
 class _Options:
@@ -49,188 +54,6 @@ class _Options:
 
 
 OPTIONS = _Options()
-
-
-class _TensorSlot:
-    """Marks where a tensor sat in a structure (inputs to trace, outputs to fill)."""
-    __slots__ = ("index",)
-
-    def __init__(self, index):
-        self.index = index
-
-
-def _leaf_key(value, tensors, path):
-    """The part of the signature key for one argument; appends tensor leaves to ``tensors``."""
-    kind = type(value)
-    if kind is EagerTensor:
-        tensors.append(value)
-        v = value._value
-        return (v.shape, v.dtype)
-    if kind in (tuple, list) or isinstance(value, (tuple, list)):
-        return (kind, tuple(_leaf_key(v, tensors, f"{path}[{i}]") for i, v in enumerate(value)))
-    if isinstance(value, dict):
-        return (kind, tuple((k, _leaf_key(value[k], tensors, f"{path}[{k!r}]")) for k in nest._sorted_keys(value)))
-    if kind is float:
-        return (float, value.hex())
-    if kind in (int, bool, str) or value is None:
-        return (kind, value)
-    if isinstance(value, _TENSOR_LEAVES):
-        tensors.append(value)
-        if isinstance(value, EagerTensor):   # a DeviceTensor: keyed as its host twin (one trace, any device)
-            v = value._value
-            return (tuple(v.shape), v.dtype)
-        if isinstance(value, SymbolicTensor):  # the trace inlines into value's graph: keyed apart from eager
-            # (by its type's sizes: an enclosing trace's unknown ones are SymInts, which TensorShape shows as None)
-            return (type(value), tuple(value.type.shape), value.shape.rank, value.dtype.np)
-        if dtypes.from_numpy(value.dtype) is None:
-            raise InvalidArgumentError(f"argument {path} has dtype {value.dtype}, which graphjit does not support")
-        return (value.shape, value.dtype)
-    if getattr(value, "_is_variable", False):
-        return ("variable", value._ref.id)
-    if is_gpu_array(value):   # a GPU array (CuPy, PyTorch, numba.cuda): a DeviceTensor of its memory
-        return _leaf_key(convert_to_tensor(value, what=f"argument {path}"), tensors, path)   # no copy
-    if _lazy_array_handler(value) is not None:
-        raise _LazyArguments()
-    try:
-        hash(value)
-    except TypeError:
-        raise InvalidArgumentError(
-            f"argument {path} is a {kind.__name__}, which is unhashable: gj.function keys its traces by the "
-            f"values of non-tensor arguments. Pass a tuple, a tensor or a hashable object instead.") from None
-    return (kind, value)
-
-
-# Array types of other libraries whose calls are handed to an extension: {module prefix: handler(function, args,
-# kwargs)}. Dask arrays are lazy: converting one would compute it, so a call with one among its arguments goes to
-# graphjit.distributed (installed by the graphjit package; the core never imports Dask). Matched by the type's
-# module, so no such library is imported to recognise its arrays.
-_LAZY_ARRAY_HANDLERS = {}
-
-
-class _LazyArguments(Exception):
-    """Raised while keying a call that has an argument of a registered lazy array type."""
-
-
-def install_lazy_array_handler(module_prefix, handler):
-    _LAZY_ARRAY_HANDLERS[module_prefix] = handler
-
-
-def _lazy_array_handler(value):
-    module = type(value).__module__ or ""
-    for prefix, handler in _LAZY_ARRAY_HANDLERS.items():
-        if module.startswith(prefix):
-            return handler
-    return None
-
-
-def _call_with_lazy_arrays(function, args, kwargs):
-    for leaf in nest.flatten([list(args), kwargs]):
-        handler = _lazy_array_handler(leaf)
-        if handler is not None:
-            return handler(function, args, kwargs)
-    raise InternalError(f"{function.name}: a lazy array argument vanished while the call was keyed")
-
-
-class ConcreteFunction(Program):
-    """One trace of a function: its graph, and how to map arguments and results to and from it."""
-
-    def __init__(self, graph, input_types, output_template, function_name, *, jit_compile=None, debug_compare=None):
-        super().__init__(graph, function_name, jit_compile=jit_compile, debug_compare=debug_compare)
-        self.input_types = input_types
-        self.output_template = output_template
-        self.variables = ()  # variables created by this trace, kept alive with it
-        # Tensors of an enclosing trace that feed this graph's inputs after ``input_types`` (closed-over values of a
-        # function traced inside another one, as TF's ``captured_inputs``); call_flat passes them along.
-        self.captured_inputs = ()
-        self._signature_call = _UNBUILT   # tracer.last_signature's call, for the arguments it was cached for
-
-    @property
-    def structured_outputs(self):
-        """The outputs' structure with a gj.TensorSpec where each tensor is (as TF), not the internal slots."""
-        types = [self.graph.nodes[i].type for i in self.graph.outputs]
-        return nest.map_structure(lambda leaf: TensorSpec(types[leaf.index].shape, types[leaf.index].dtype)
-                                  if type(leaf) is _TensorSlot else leaf, self.output_template)
-
-    @property
-    def structured_input_signature(self):
-        """``(args, kwargs)`` of this trace: TensorSpecs where tensors were, Python values as they were."""
-        return display.input_signature(self)
-
-    def pretty_printed_signature(self):
-        """``f(x, y)``, its arguments and its results, one per line (TF's layout)."""
-        return display.signature_text(self)
-
-    def _repr_html_(self):
-        return display.concrete_html(self)
-
-    def _repr_svg_(self):
-        return self.graph._repr_svg_()
-
-    def __str__(self):
-        return str(self.graph)
-
-    def __repr__(self):
-        return f"<ConcreteFunction {self.name}({', '.join(map(str, self.input_types))})>"
-
-    def pretty_printed_graph(self):
-        return str(self.graph)
-
-    # -- inspection of the compiled form (the Numba CPU backend; compiles on first use) --
-
-    def _compiled(self):
-        return context.eager_context().compiled(self, "cpu")
-
-    @property
-    def optimized_graph(self):
-        """The graph after the optimization passes (constant folding, CSE, DCE, simplification)."""
-        return self._compiled().optimized
-
-    @property
-    def kernels(self):
-        """Generated Numba source of each compiled kernel, by function name."""
-        return {name: info["source"] for name, info in self._compiled().kernels.items()}
-
-    def to_dot(self, optimized=False):
-        """Graphviz DOT text of the traced (or optimized) graph."""
-        return (self.optimized_graph if optimized else self.graph).to_dot()
-
-    def call_flat(self, tensors):
-        """Runs the graph on a flat list of tensors (or arrays) and returns the structured result."""
-        if len(tensors) != len(self.input_types):
-            raise InvalidArgumentError(f"{self.name}: expected {len(self.input_types)} tensor inputs, "
-                                       f"got {len(tensors)}")
-        if self.captured_inputs:
-            tensors = list(tensors) + list(self.captured_inputs)
-        fast = _fast_calls.get(self.uid)
-        if fast is None or _thread.top is not None or (outputs := fast(tensors)) is None:
-            ctx = context.context_for(tensors)
-            if ctx is not context.eager_context():  # recorded (a trace, a TF1 graph): arrays become constants, as in TF
-                tensors = [convert_to_tensor(t) if isinstance(t, (np.ndarray, np.generic)) else t for t in tensors]
-            outputs = ctx.call_function(self, tensors)
-        return self._structured(outputs)
-
-    def _structured(self, outputs):
-        """The function's result from the graph's flat ``outputs``."""
-        template = self.output_template
-        if type(template) is _TensorSlot:
-            return outputs[template.index]
-        return nest.map_structure(
-            lambda leaf: outputs[leaf.index] if type(leaf) is _TensorSlot else leaf, template)
-
-    def __call__(self, *args):
-        tensors = []
-        sizes = {}   # symbolic sizes (an input_signature's None dims) bound so far: shared ones must agree
-        for i, arg in enumerate(nest.flatten(args)):
-            t = convert_to_tensor(arg, what=f"argument {i}")
-            expected = self.input_types[i] if i < len(self.input_types) else None
-            if expected is not None and (not _fits(tuple(t.shape), tuple(expected.shape), sizes)
-                                         or t.dtype is not expected.dtype):
-                raise InvalidArgumentError(f"{self.name}: argument {i} has type {t.type}, but this concrete "
-                                           f"function was traced for {expected}"
-                                           + (" (unknown sizes at least 2, equal where named alike)" if sizes or
-                                              any(isinstance(d, SymInt) for d in expected.shape) else ""))
-            tensors.append(t)
-        return self.call_flat(tensors)
 
 
 class Function:
@@ -378,7 +201,7 @@ class Function:
         key = []
         try:
             if self.input_signature is not None:
-                values = self._apply_signature(values)
+                values = apply_input_signature(self, values)
             for value, name in zip(values, self._param_names):
                 kind = type(value)
                 if kind is EagerTensor:  # the common cases, inlined: this is the per-call hot path
@@ -475,47 +298,6 @@ class Function:
                     self._last_call = None   # (it may be the evicted trace's)
             return concrete
 
-    def _apply_signature(self, values):
-        """``values`` with the tensors the input_signature describes converted and checked. The signature's
-        entries are the call's arguments in order, ``*args`` elements included, so a list given for a spec is one
-        tensor (as in TF), never several arguments."""
-        arguments = []
-        for param, value in zip(self._signature.parameters.values(), values):
-            if param.kind is param.VAR_POSITIONAL:
-                arguments.extend(value)
-            elif param.kind is not param.VAR_KEYWORD:
-                arguments.append(value)
-        count = len(self.input_signature)
-        if len(arguments) < count:
-            raise InvalidArgumentError(f"{self.name}: input_signature has {count} entries but the call passed "
-                                       f"{len(arguments)} argument(s)")
-        flat_values = flatten_up_to_signature(self.input_signature, arguments[:count], self.name)
-        converted = []
-        for i, (value, spec) in enumerate(zip(flat_values, nest.flatten(self.input_signature))):
-            if _lazy_array_handler(value) is not None:   # (converting it would compute it)
-                raise _LazyArguments()
-            t = value if isinstance(value, (EagerTensor, SymbolicTensor)) else convert_to_tensor(
-                value, spec.dtype if dtypes.is_python_scalar(value) else None, what=f"argument {i}")
-            if not spec.is_compatible_with(t):
-                raise InvalidArgumentError(
-                    f"{self.name}: argument {i} ({spec.name or self._param_names[min(i, len(self._param_names) - 1)]})"
-                    f" has shape {tuple(t.shape)} and dtype {t.dtype.name}, which does not match the "
-                    f"input_signature {spec}")
-            converted.append(t)
-        arguments[:count] = nest.pack_sequence_as(list(self.input_signature), converted)
-        # back into one value per parameter (the *args tuple rebuilt)
-        out, k = [], 0
-        for param, value in zip(self._signature.parameters.values(), values):
-            if param.kind is param.VAR_POSITIONAL:
-                out.append(tuple(arguments[k:k + len(value)]))
-                k += len(value)
-            elif param.kind is param.VAR_KEYWORD:
-                out.append(value)
-            else:
-                out.append(arguments[k])
-                k += 1
-        return tuple(out)
-
     def _trace(self, values, tensors, key):
         with _trace_lock:
             concrete = self._cache.get(key)  # traced by another thread while this one waited
@@ -528,70 +310,13 @@ class Function:
             return concrete
 
     def _trace_new(self, values, tensors, key, symbolic_types=None):
-        """A new trace for ``values``; with ``symbolic_types`` (the inputs' types over symbolic sizes) it is
-        the polymorphic trace, which the caller counts and keeps once it has succeeded."""
-        input_types = []
-
-        def input_leaf(leaf):   # the leaves that become graph inputs, in nest.flatten order
-            if isinstance(leaf, (np.ndarray, np.generic)):  # only its type matters here: no copy of the data
-                input_types.append(TensorType(leaf.shape, dtypes.from_numpy(leaf.dtype)))
-            elif isinstance(leaf, SymbolicTensor) and None not in tuple(leaf.type.shape):
-                input_types.append(TensorType(tuple(leaf.type.shape), leaf.dtype))   # (SymInts: traced over them)
-            elif isinstance(leaf, (EagerTensor, SymbolicTensor)):
-                if not leaf.shape.is_fully_defined():
-                    raise UnimplementedError(f"{self.name}: argument {leaf!r} has a partly unknown shape; a "
-                                             f"gj.function traces for full shapes (feed or give the placeholder "
-                                             f"a full shape)")
-                input_types.append(TensorType(tuple(leaf.shape), leaf.dtype))
-            elif is_gpu_array(leaf):   # (its DeviceTensor shares its memory: only the type is read)
-                input_types.append(convert_to_tensor(leaf).type)
-            return leaf
-        for v in values:
-            nest.map_structure(input_leaf, v)
-        if symbolic_types is not None:
-            input_types = list(symbolic_types)
-        template, created = None, []
-
-        def flat_function(*symbolic):
-            """The Python function over the flat symbolic inputs, returning its flat tensor results."""
-            nonlocal template
-            inputs = iter(symbolic)
-            args = [nest.map_structure(lambda leaf: next(inputs) if _is_input(leaf) else leaf, v) for v in values]
-            trace_ctx = context.current()   # (this trace's, while it runs: the variables it creates are ours)
-            result = self._call_python(args)
-            flat_outputs = []
-
-            def to_slot(leaf):
-                if isinstance(leaf, Tensor) or getattr(leaf, "_is_variable", False):
-                    flat_outputs.append(leaf)
-                    return _TensorSlot(len(flat_outputs) - 1)
-                if isinstance(leaf, (np.ndarray, np.generic)):
-                    flat_outputs.append(convert_to_tensor(leaf))
-                    return _TensorSlot(len(flat_outputs) - 1)
-                if leaf is not None and type(leaf) not in _CONSTANT_OUTPUTS:
-                    raise _bad_output(self, leaf)
-                return leaf
-            template = nest.map_structure(to_slot, result)
-            created.extend(trace_ctx.created_variables)
-            return flat_outputs
-
-        # Called while another function is traced, this trace runs inside that one (TF's nested tf.function):
-        # the outer trace's tensors it closes over become captures, fed when the outer graph inlines it.
-        top = context.innermost_graph()   # (past any gradient tape)
-        parent = top if type(top) is TraceContext else None
-        graph, captures = trace(flat_function, input_types, parent, name=self.name,
-                                allow_variable_creation=self._tracing_count == 0, function_name=self.name)
-        concrete = ConcreteFunction(graph, input_types, template, self.name, jit_compile=self.jit_compile,
-                                    debug_compare=self.debug_compare)
-        concrete.captured_inputs = captures
-        concrete._input_structure = display.input_structure(self._signature, values)  # specs: no tensor is kept
-        # Variables created while tracing belong to the function (their values live as long as it does, even when
-        # the trace that created them is evicted from the cache).
-        concrete.variables = tuple(created)
-        self._created_variables += concrete.variables
+        """A new trace for ``values`` (tracer.function_trace); with ``symbolic_types`` (the inputs' types over
+        symbolic sizes) it is the polymorphic trace, which the caller counts and keeps once it has succeeded."""
+        concrete = trace_concrete(self, values, symbolic_types)
+        self._created_variables += concrete.variables   # (the function's, even once that trace is evicted)
         self._tracing_count += symbolic_types is None   # (a symbolic trace counts once it is accepted)
-        if not captures and symbolic_types is None:   # a trace fed by an outer trace's tensors is of use only
-            self._cache[key] = concrete                # inside that one trace
+        if not concrete.captured_inputs and symbolic_types is None:   # a trace fed by an outer trace's tensors
+            self._cache[key] = concrete                # is of use only inside that one trace
         return concrete
 
     def get_concrete_function(self, *args, **kwargs):
@@ -607,7 +332,7 @@ class Function:
             lambda v: EagerTensor(np.zeros([2 if d is None else d for d in v.shape], v.dtype.np))
             if isinstance(v, TensorSpec) else v, values)
         if self.input_signature is not None:
-            values = self._apply_signature(values)
+            values = apply_input_signature(self, values)
         tensors = []
         key = tuple(_leaf_key(v, tensors, name) for v, name in zip(values, self._param_names))
         poly = self._polymorphism
@@ -641,85 +366,6 @@ class Function:
 
     def __repr__(self):
         return f"<gj.function {self.name} ({self._tracing_count} trace(s))>"
-
-
-def _leaf_spec(leaf):
-    """(shape, DType) of a TensorSpec (None dims kept) or of a tensor or array given to get_concrete_function."""
-    if isinstance(leaf, TensorSpec):
-        return tuple(leaf.shape), leaf.dtype
-    dtype = leaf.dtype if isinstance(leaf, (EagerTensor, SymbolicTensor)) else dtypes.from_numpy(leaf.dtype)
-    return tuple(leaf.shape), dtype
-
-
-def _fits(shape, expected, sizes):
-    """Whether a tensor of ``shape`` fits an input type's ``expected`` shape; a symbolic size binds in ``sizes``
-    (it must be at least the symbolic minimum, and the same wherever the symbol recurs)."""
-    if len(shape) != len(expected):
-        return False
-    for d, e in zip(shape, expected):
-        if isinstance(e, SymInt):
-            name = str(e)
-            least = next(iter(e.atoms())).lower   # (MIN_SIZE, or more where an int index needs it)
-            if d is None or d < least or sizes.setdefault(name, d) != d:
-                return False
-        elif d != e:
-            return False
-    return True
-
-
-def _is_tensor_key(part):
-    return type(part) is tuple and len(part) == 2 and type(part[0]) is tuple and isinstance(part[1], np.dtype)
-
-
-def _map_key(key, on_tensor):
-    """``key`` (a signature key, see _leaf_key) with each tensor part ``(shape, dtype)`` replaced by
-    ``on_tensor(part)``, in flatten order."""
-    def walk(part):
-        if _is_tensor_key(part):
-            return on_tensor(part)
-        if type(part) is tuple and len(part) == 2 and isinstance(part[0], type) and type(part[1]) is tuple:
-            if issubclass(part[0], dict):
-                return (part[0], tuple((k, walk(v)) for k, v in part[1]))
-            if issubclass(part[0], (list, tuple)):
-                return (part[0], tuple(walk(v) for v in part[1]))
-        return part
-    return tuple(walk(p) for p in key)
-
-
-def _tensor_leaves(key):
-    """The (shape, NumPy dtype) of each tensor of a signature key, in flatten order."""
-    found = []
-    _map_key(key, found.append)
-    return found
-
-
-def _generalized_key(key, specs):
-    """``key`` with each tensor's shape replaced by the next spec's (None dims)."""
-    return _map_key(key, lambda part: (next(specs)[0], part[1]))
-
-
-def _skeleton(key):
-    """``key`` with each tensor's sizes left out (its rank kept): the keys reduce_retracing generalises over."""
-    return _map_key(key, lambda part: ("tensor", len(part[0]), part[1]))
-
-
-def _is_input(leaf):
-    return isinstance(leaf, (np.ndarray, np.generic, EagerTensor, SymbolicTensor)) or is_gpu_array(leaf)
-
-
-# Python values a traced function may return as they are (every call returns the same value). Anything else
-# (a generator, a set, an arbitrary object) would be the object of the first trace, handed back on every
-# later call: refused, as TF does.
-_CONSTANT_OUTPUTS = (bool, int, float, str)
-
-
-def _bad_output(function, leaf):
-    from .errors import TracingError
-    from .source import Location
-    code = getattr(inspect.unwrap(function.python_function), "__code__", None)
-    where = "" if code is None else f"\n  at {Location(code.co_filename, code.co_firstlineno, code.co_name)}"
-    return TracingError(f"{function.name}: returned a {type(leaf).__name__} ({leaf!r:.60}): a gj.function must return "
-                        f"tensors, arrays, None, Python numbers or strings, or tuples/lists/dicts of them{where}")
 
 
 def _drop_first_parameter(signature):

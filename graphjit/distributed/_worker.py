@@ -115,5 +115,6 @@ class Recycler:
 
 
 def _unused(block):
+    # The runner's pool test (compiler.runner._emit_from_pool) is this rule inlined into generated code, not a call.
     # references: the blocks list, the caller's variable, this argument, getrefcount's own
     return sys.getrefcount(block) <= 4
