@@ -339,3 +339,22 @@ def test_the_checker_allows_a_log_row_of_zeros_and_denormals_one_ulp_apart():
     assert fuzz_check.check_outputs(prog, [compiled], [interpreted]) == []
     assert fuzz_check.check_outputs(prog, [compiled * (1 + 1e-12)], [interpreted]) != []
 
+
+
+def test_the_checker_allows_a_float64_softmax_column_whose_logit_and_result_perturbations_cancel():
+    # softmax over axis 0 of [-0.0, -0.14020217391928297] (float64, 4100 columns: the parallel row kernel) is
+    # 0.4650067585737159 compiled and ...158 from NumPy, 1 ULP apart within softmax's bound (test_differential_fuzz,
+    # hypothesis). The perturbed runs moved the logits and p with the same signs in every pattern, and the
+    # logit's move lowered p1 by what p1's own raised it: a spread of 0. Operands now take other signs than the
+    # result; p off by 1e-12 relative is still flagged.
+    fuzz_check, _, fuzz_graphs = _grad_checker()
+    x = np.repeat(np.array([[-0.0], [-0.14020217391928297]]), 4100, axis=1)
+    prog = fuzz_check.retyped([fuzz_graphs.Input(x), fuzz_graphs.Step("softmax", (0,), {"axis": 0})], [1])
+    compiled, interpreted = (r[0] for r in fuzz_check.run_backends([prog]))
+    e = np.exp(x - x.max(0))
+    np.testing.assert_array_max_ulp(compiled, e / e.sum(0), maxulp=2)
+    np.testing.assert_array_equal(interpreted, e / e.sum(0))
+    assert fuzz_check.check_outputs(prog, [compiled], [interpreted]) == []
+    wrong = compiled.copy()
+    wrong[1, 7] *= 1 + 1e-12
+    assert fuzz_check.check_outputs(prog, [wrong], [interpreted]) != []
