@@ -358,3 +358,21 @@ def test_the_checker_allows_a_float64_softmax_column_whose_logit_and_result_pert
     wrong = compiled.copy()
     wrong[1, 7] *= 1 + 1e-12
     assert fuzz_check.check_outputs(prog, [wrong], [interpreted]) != []
+
+
+@pytest.mark.xfail(strict=True, reason="reduce_prod reassociates like a sum (docs/numerics.md), but the checker "
+                                       "has no overflow/underflow rule for products (REASSOCIATED_SUMS is sum and "
+                                       "mean): where partial products may underflow to 0 in one order and meet inf, "
+                                       "NaN and inf are both right (benchmarks/fuzz.py seed 2510)")
+def test_the_checker_leaves_a_product_whose_partial_products_may_underflow_unchecked():
+    # a float64 row of ones with 1e-40, 1e-40, 1e-300, inf, 1.2e-38, 1e300, 1e300, 3.4e38: the exact product is
+    # inf; NumPy's order underflows a partial product to 0 before it meets inf (NaN), the compiled order gives inf
+    fuzz_check, _, fuzz_graphs = _grad_checker()
+    x = np.ones((2, 101))
+    x[:, [24, 30, 33, 46, 66, 69, 70, 88]] = [1e-40, 1e-40, 1e-300, np.inf, 1.1754944e-38, 1e300, 1e300, 3.4028235e38]
+    prog = fuzz_check.retyped([fuzz_graphs.Input(x), fuzz_graphs.Step("reduce_prod", (0,), {"axis": [1],
+                                                                                           "keepdims": False})], [1])
+    compiled, interpreted = (r[0] for r in fuzz_check.run_backends([prog]))
+    with np.errstate(all="ignore"):
+        assert np.isnan(np.prod(x, axis=1)).all()
+    assert fuzz_check.check_outputs(prog, [compiled], [interpreted]) == []
