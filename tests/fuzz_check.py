@@ -15,7 +15,11 @@ threshold is not checked), and finite floats must agree within ``SPREAD_FACTOR``
 deviation of a perturbed run. Where no op upstream may differ (all bounds 0: integer code, moves,
 comparisons, max/min, ...) that deviation is 0, so the backends must agree bit for bit (signed zeros too).
 Two things perturbation by ULPs cannot show are marked in the perturbed runs instead: periodic ops (sin, cos,
-tan) of an operand whose allowed error spans part of a period, and the order of -0.0 and +0.0 in a sort.
+tan, and remainders) of an operand whose allowed error spans part of a period, and the order of -0.0 and +0.0
+in a sort. The first leaves elements *unchecked*: each run carries a boolean mask beside its values, which every
+op after it propagates to the elements that depend on a lost one (tests/fuzz_unchecked.py), and no backend is
+compared with the reference where any run's mask is set (a NaN in the value would be read as a value downstream:
+logical_and(NaN, x) is True).
 ``cmp`` bounds drive compiled-vs-interpreter, ``ref`` bounds the comparisons with the float64 shadow.
 Two bounds are not ULPs of an operand: a sum or mean may move by its reassociation bound times sum|x_i|
 (REASSOCIATED_SUMS; unchecked where a partial sum may overflow), and a softmax row by its own arithmetic's ULPs
@@ -31,6 +35,7 @@ import graphjit as gj
 from graphjit.errors import GraphjitError
 from graphjit.tracer.ir import TensorType
 
+import fuzz_unchecked
 from fuzz_graphs import SPECS, Input, Program, Step, tolerance
 
 # The backend fuzzed against the interpreter; GRAPHJIT_FUZZ_BACKEND names another registered one.
@@ -53,7 +58,7 @@ PATTERNS = ("+", "-", *(f"bit{j}" for j in range(INDEX_BITS)), 1, 2)
 PRECISION_OPS = {"spacing", "nextafter"}
 # Periodic ops whose result says nothing once the operand's allowed error spans a good part of a period:
 # tan(expm1(383.7)) is tan(4.3e166), and expm1's 1-ULP latitude there moves the operand by 1e150 radians.
-# A perturbed run marks such elements NaN (unchecked) where its operand strayed from the unperturbed one by
+# A perturbed run marks such elements unchecked where its operand strayed from the unperturbed one by
 # more than PERIODIC_SLACK radians; exact huge operands (inputs) still get checked (found by benchmarks/fuzz.py,
 # seed 1: 11 perturbed samples of a chaotic tan gave a spread of 0.1 around 0.60, the compiled 6.98 was "wrong").
 PERIODIC_OPS = {"sin", "cos", "tan"}
@@ -67,9 +72,10 @@ MODULAR_OPS = {"fmod", "mod"}
 # not its float64 sort): perturbed runs flip their zeros' signs where both signs occur, so those zeros (and
 # what follows from them, 1 / x) are unchecked against the float64 shadow (benchmarks/fuzz.py seed 1).
 UNORDERED_ZERO_OPS = {"sort"}
-# Ops that move elements along an axis by their values: an element left unchecked above (NaN) sorts to the
-# end, shifting the others, while the backends place their (equally right) value anywhere in the line, so the
-# whole line is unchecked: sort(sin(expm1(x))) with expm1(88.5) ~ 2.7e38 (benchmarks/fuzz.py seed 4).
+# Ops that move elements along an axis by their values: the backends place an element left unchecked above
+# (their equally right value) anywhere in the line, so the whole line is unchecked: sort(sin(expm1(x))) with
+# expm1(88.5) ~ 2.7e38 (benchmarks/fuzz.py seed 4); fuzz_unchecked's row rule does that. So is a line where a
+# perturbed run made a NaN of a non-NaN: it sorts to the end and shifts the others.
 REORDERING_OPS = {"sort", "argsort"}
 
 
@@ -80,8 +86,7 @@ REORDERING_OPS = {"sort", "argsort"}
 # benchmarks/fuzz.py seed 20), and ints are not perturbed at all, so the perturbed runs add
 # +-2 * sum_bound(n) * sum|x_i| (divided by n for a mean) to the result. Where sum|finite x_i| exceeds the
 # accumulator's range, some order of the additions may overflow and another not (rows of +-1.8e308 gave 0,
-# inf or nan by order, seed 2020): the perturbed runs give those elements another class (NaN, or inf where the
-# unperturbed value is NaN), i.e. unchecked.
+# inf or nan by order, seed 2020): the perturbed runs leave those elements unchecked.
 REASSOCIATED_SUMS = {"reduce_sum", "reduce_mean"}
 
 
@@ -95,9 +100,10 @@ def sum_bound(n, accumulator):
 
 
 def _reassociated(y, true_dtype, node, args, operand_dtype, pattern, k):
-    """``y`` moved by the reassociation bound of a sum or mean (above), unchecked where a partial sum may overflow."""
+    """(``y`` moved by the reassociation bound of a sum or mean (above), the elements where a partial sum may
+    overflow: unchecked)."""
     if true_dtype.np.kind != "f" or y.size == 0:
-        return y
+        return y, np.zeros(y.shape, bool)
     x = args[0].numpy()
     n = x.size // y.size
     accumulator = np.float32 if operand_dtype == np.float32 else np.float64
@@ -106,9 +112,8 @@ def _reassociated(y, true_dtype, node, args, operand_dtype, pattern, k):
         total_abs = np.asarray(SPECS["reduce_sum"].apply([gj.convert_to_tensor(finite_abs)], node.params,
                                                          True).numpy())
         slack = 2 * sum_bound(n, accumulator) * total_abs / (n if SPECS[node.spec].op == "reduce_mean" else 1)
-        overflow = ~(total_abs <= np.finfo(accumulator).max)
-        unchecked = np.where(np.isnan(y), np.inf, np.nan)   # a class other than the unperturbed one's
-        return np.where(overflow, unchecked, y + _signs(pattern, y.shape, k) * slack)
+        overflow = np.broadcast_to(~(total_abs <= np.finfo(accumulator).max), y.shape)
+        return y + _signs(pattern, y.shape, k) * slack, overflow
 
 
 # Softmax rows: p_i = exp(x_i - max) / sum_j exp(x_j - max). A perturbation of the logits (their Tol is on "in")
@@ -198,12 +203,17 @@ def _clamp32(y):
     return np.where(normal | np.isnan(y), y, r.astype(np.float64))
 
 
-def _signs(pattern, shape, node):
+# An op perturbed on its operands and on its result (softmax rows, "operands" ops against float64) takes its
+# operands' signs apart from its result's: the complement of the index bits, another random draw. With the same
+# signs in every pattern the two cancelled: softmax over [-0.0, -0.14] (float64, axis 0) moved p1 by nothing in
+# every run, as the logit's +84 ULPs lowered p1 by what p1's own +6.5 ULPs raised it, and a correct 1-ULP
+# compiled row was flagged (test_differential_fuzz, hypothesis).
+def _signs(pattern, shape, node, operands=False):
     if pattern in ("+", "-"):
         return 1.0 if pattern == "+" else -1.0
     if isinstance(pattern, str) and pattern.startswith("bit"):
-        return 1.0 if node >> int(pattern[3:]) & 1 else -1.0
-    return np.random.default_rng((pattern, node)).choice([-1.0, 1.0], shape)
+        return 1.0 if (node >> int(pattern[3:]) & 1) != operands else -1.0
+    return np.random.default_rng((pattern, node, 1) if operands else (pattern, node)).choice([-1.0, 1.0], shape)
 
 
 def op_perturbation(op_name, kind, operand_sizes):
@@ -218,57 +228,66 @@ def op_perturbation(op_name, kind, operand_sizes):
     return 0, ulps
 
 
-def perturb(y, true_dtype, ulps, pattern, node):
+def perturb(y, true_dtype, ulps, pattern, node, operands=False):
     if not ulps or true_dtype.np.kind != "f" or y.size == 0:
         return y
     with np.errstate(all="ignore"):
-        signs = _signs(pattern, y.shape, node)
+        signs = _signs(pattern, y.shape, node, operands)
         return y * (1 + signs * (ulps * EPS[true_dtype.np])) + signs * (ulps * TINY[true_dtype.np])
 
 
 def _lost_phase(y, args, base_args):
-    """``y`` with NaN where a periodic op's operand strayed from its unperturbed value by PERIODIC_SLACK."""
+    """Where a periodic op's operand strayed from its unperturbed value by PERIODIC_SLACK (unchecked)."""
     lost = np.zeros(y.shape, bool)
     for a, b in zip(args, base_args):
         if a.dtype.kind == "f":
             with np.errstate(all="ignore"):
                 lost |= np.broadcast_to(np.abs(a - b) > PERIODIC_SLACK, y.shape)
-    return np.where(lost, np.nan, y)
+    return lost
 
 
 def _lost_period(y, args, base_args):
-    """``y`` with NaN where a remainder's quotient strayed from its unperturbed value by PERIODIC_SLACK."""
+    """Where a remainder's quotient strayed from its unperturbed value by PERIODIC_SLACK (unchecked)."""
     if y.dtype.kind != "f" or len(args) != 2:   # a divisor given as a parameter is exact; checked as is
-        return y
+        return np.zeros(y.shape, bool)
     with np.errstate(all="ignore"):
         quotient, base_quotient = (np.asarray(x, np.float64) / np.asarray(d, np.float64) for x, d in
                                    (args, base_args))
         lost = np.abs(quotient - base_quotient) > PERIODIC_SLACK
-    return np.where(np.broadcast_to(lost, y.shape), np.nan, y)
+    return np.broadcast_to(lost, y.shape)
 
 
 def _lost_lines(y, arg, base_arg, axis):
-    """``y`` unchecked (NaN, or -1 for indices) along every line of ``axis`` where ``arg`` lost an element."""
+    """Every line of ``axis`` where a perturbed run made a NaN of a non-NaN ``arg`` element (unchecked)."""
     if arg.dtype.kind != "f" or arg.size == 0:
-        return y
+        return np.zeros(y.shape, bool)
     lost = (np.isnan(arg) & ~np.isnan(base_arg)).any(axis=axis, keepdims=True)
-    return np.where(np.broadcast_to(lost, y.shape), np.nan if y.dtype.kind == "f" else -1, y).astype(y.dtype)
+    return np.broadcast_to(lost, y.shape)
+
+
+@dataclass
+class ShadowRun:
+    """One shadow run's outputs: ``values`` (float64 for float32) and ``unchecked`` (bool masks, same shapes)."""
+    values: list
+    unchecked: list
 
 
 def shadow(prog, kind=None, pattern=None, round32=False, base=None):
-    """The program's outputs in float64 (see the module docstring); ``kind`` "cmp"/"ref" perturbs.
+    """The program's outputs in float64 (see the module docstring) as a ShadowRun; ``kind`` "cmp"/"ref" perturbs.
     ``base``: every node's value in the unperturbed run (``shadow_nodes``), for PERIODIC_OPS."""
-    values = shadow_nodes(prog, kind, pattern, round32, base)
-    return [values[o] for o in prog.outputs]
+    values, unchecked = shadow_nodes(prog, kind, pattern, round32, base)
+    return ShadowRun([values[o] for o in prog.outputs], [unchecked[o] for o in prog.outputs])
 
 
 def shadow_nodes(prog, kind=None, pattern=None, round32=False, base=None):
-    """Every node's value (NumPy arrays) of one shadow run."""
-    values = []
+    """Every node's value (NumPy arrays) of one shadow run, and every node's unchecked mask (all False
+    without ``base``: only a perturbed run compared with the unperturbed one can lose elements)."""
+    values, unchecked = [], []
     for k, (node, t) in enumerate(zip(prog.nodes, prog.types)):
         if isinstance(node, Input):
             array = node.array.astype(np.float64) if node.array.dtype == np.float32 else node.array
             values.append(gj.convert_to_tensor(array))
+            unchecked.append(np.zeros(array.shape, bool))
             continue
         tol = tolerance(SPECS[node.spec].op)
         args = [values[a] for a in node.args]
@@ -277,16 +296,18 @@ def shadow_nodes(prog, kind=None, pattern=None, round32=False, base=None):
             args = [gj.convert_to_tensor(a.numpy().astype(prog.types[i].dtype.np)) for a, i in zip(args, node.args)]
         operand_ulps, ulps = op_perturbation(SPECS[node.spec].op, kind, [a.numpy().size for a in args])
         if operand_ulps:
-            args = [gj.convert_to_tensor(perturb(a.numpy(), prog.types[i].dtype, operand_ulps, pattern, k))
+            args = [gj.convert_to_tensor(perturb(a.numpy(), prog.types[i].dtype, operand_ulps, pattern, k, True))
                     for a, i in zip(args, node.args)]
         with np.errstate(all="ignore"):
             y = np.asarray(SPECS[node.spec].apply(args, node.params, True).numpy())
+        lost = fuzz_unchecked.propagate(node.spec, node.params, [a.numpy() for a in args],
+                                        [unchecked[i] for i in node.args], y.shape)
         if base is not None and SPECS[node.spec].op in PERIODIC_OPS:
-            y = _lost_phase(y, [a.numpy() for a in args], [base[i] for i in node.args])
+            lost = lost | _lost_phase(y, [a.numpy() for a in args], [base[i] for i in node.args])
         if base is not None and SPECS[node.spec].op in MODULAR_OPS:
-            y = _lost_period(y, [a.numpy() for a in args], [base[i] for i in node.args])
+            lost = lost | _lost_period(y, [a.numpy() for a in args], [base[i] for i in node.args])
         if base is not None and SPECS[node.spec].op in REORDERING_OPS:
-            y = _lost_lines(y, args[0].numpy(), base[node.args[0]], node.params["axis"])
+            lost = lost | _lost_lines(y, args[0].numpy(), base[node.args[0]], node.params["axis"])
         if base is not None and SPECS[node.spec].op in UNORDERED_ZERO_OPS and y.dtype.kind == "f":
             zeros = y[y == 0]
             if np.signbit(zeros).any() and not np.signbit(zeros).all():
@@ -299,9 +320,11 @@ def shadow_nodes(prog, kind=None, pattern=None, round32=False, base=None):
             ulps += softmax_row_ulps(y.shape[node.params["axis"]] if y.ndim else 1, t.dtype.np)
         y = perturb(y, t.dtype, ulps, pattern, k)
         if kind and SPECS[node.spec].op in REASSOCIATED_SUMS:
-            y = _reassociated(y, t.dtype, node, args, prog.types[node.args[0]].dtype.np, pattern, k)
+            y, overflow = _reassociated(y, t.dtype, node, args, prog.types[node.args[0]].dtype.np, pattern, k)
+            lost = lost | overflow
         values.append(gj.convert_to_tensor(y))
-    return [v.numpy() for v in values]
+        unchecked.append(np.asarray(lost, bool))
+    return [v.numpy() for v in values], unchecked
 
 
 # ---- comparing ---------------------------------------------------------------------------------------------
@@ -309,17 +332,19 @@ def _classes(v):
     return np.where(np.isnan(v), 1, np.where(v == np.inf, 2, np.where(v == -np.inf, 3, 0)))
 
 
-def compare(got, want, reference, runs, what):
-    """Where ``runs`` (perturbed references) agree with ``reference``, ``got`` must match ``want``."""
+def compare(got, want, reference, runs, what, unchecked=None):
+    """Where ``runs`` (perturbed references) agree with ``reference``, ``got`` must match ``want``; nowhere
+    ``unchecked`` (a bool mask: elements some run lost) is set."""
+    checked = np.ones(reference.shape, bool) if unchecked is None else ~np.asarray(unchecked, bool)
     if got.dtype.kind != "f":
-        stable = np.ones(reference.shape, bool)
+        stable = checked.copy()
         for run in runs:
             stable &= run == reference
         bad = stable & (got != want)
         tol = None
     else:
         ref_class = _classes(reference)
-        stable = np.ones(reference.shape, bool)
+        stable = checked.copy()
         spread = np.zeros(reference.shape)
         with np.errstate(all="ignore"):
             for run in runs:
@@ -340,14 +365,25 @@ def compare(got, want, reference, runs, what):
             f"got {got[idx]!r}, want {want[idx]!r}, float64 reference {reference[idx]!r}{detail}")
 
 
+def unchecked_in(runs, j):
+    """Output ``j``'s elements that any of ``runs`` lost."""
+    return np.logical_or.reduce([run.unchecked[j] for run in runs])
+
+
+def shadow_runs(prog):
+    """(the float64 reference outputs, the ShadowRuns perturbed by ``cmp`` bounds, those perturbed by ``ref``)."""
+    base, _ = shadow_nodes(prog)
+    reference = [base[o] for o in prog.outputs]
+    cmp_runs = [shadow(prog, "cmp", p, base=base) for p in PATTERNS] + [shadow(prog, round32=True, base=base)]
+    ref_runs = [shadow(prog, "ref", p, base=base) for p in PATTERNS] + [shadow(prog, round32=True, base=base)]
+    return reference, cmp_runs, ref_runs
+
+
 def check_outputs(prog, compiled, interpreted):
     """Problems (strings) of one program's outputs."""
     problems = []
     try:
-        base = shadow_nodes(prog)
-        reference = [base[o] for o in prog.outputs]
-        cmp_runs = [shadow(prog, "cmp", p, base=base) for p in PATTERNS] + [shadow(prog, round32=True, base=base)]
-        ref_runs = [shadow(prog, "ref", p, base=base) for p in PATTERNS] + [shadow(prog, round32=True, base=base)]
+        reference, cmp_runs, ref_runs = shadow_runs(prog)
     except GraphjitError as err:
         return [f"the float64 reference failed: {type(err).__name__}: {err}"]
     for j, o in enumerate(prog.outputs):
@@ -358,9 +394,11 @@ def check_outputs(prog, compiled, interpreted):
                             f"traced type {t}")
             continue
         r = reference[j]
-        for message in (compare(c, i, r, [run[j] for run in cmp_runs], f"{name} compiled vs interpreter"),
-                        compare(c, r, r, [run[j] for run in ref_runs], f"{name} compiled vs float64"),
-                        compare(i, r, r, [run[j] for run in ref_runs], f"{name} interpreter vs float64")):
+        cmp_values, cmp_lost = [run.values[j] for run in cmp_runs], unchecked_in(cmp_runs, j)
+        ref_values, ref_lost = [run.values[j] for run in ref_runs], unchecked_in(ref_runs, j)
+        for message in (compare(c, i, r, cmp_values, f"{name} compiled vs interpreter", cmp_lost),
+                        compare(c, r, r, ref_values, f"{name} compiled vs float64", ref_lost),
+                        compare(i, r, r, ref_values, f"{name} interpreter vs float64", ref_lost)):
             if message:
                 problems.append(message)
     return problems

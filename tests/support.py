@@ -138,3 +138,44 @@ def run_on(backend, fn, *args):
         return np.asarray(gj.function(fn)(*args))
     finally:
         gj.config.backend, gj.config.compile_in_background = saved
+
+
+def both_backends_lists(fn, *args):
+    """(compiled, interpreted) lists of arrays from one traced function returning a list."""
+    f = gj.function(fn)
+    saved = gj.config.backend, gj.config.compile_in_background
+    try:
+        gj.config.compile_in_background = False
+        out = {}
+        for backend in ("cpu", "interpreter"):
+            gj.config.backend = backend
+            out[backend] = [np.asarray(t.numpy()) for t in f(*args)]
+        return out["cpu"], out["interpreter"]
+    finally:
+        gj.config.backend, gj.config.compile_in_background = saved
+
+
+def both_backends(fn, *args):
+    """(compiled, interpreted) results of one traced function."""
+    f = gj.function(fn)
+    saved = gj.config.backend, gj.config.compile_in_background
+    try:
+        gj.config.compile_in_background = False
+        out = {}
+        for backend in ("cpu", "interpreter"):
+            gj.config.backend = backend
+            out[backend] = np.asarray(f(*args).numpy())
+        return out["cpu"], out["interpreter"]
+    finally:
+        gj.config.backend, gj.config.compile_in_background = saved
+
+
+def fuzz_modules():
+    """(fuzz_check, fuzz_grad, fuzz_graphs): the differential fuzzer's modules, which live beside the tests."""
+    import os
+    import sys
+    sys.path.insert(0, os.path.dirname(__file__))
+    import fuzz_check
+    import fuzz_grad
+    import fuzz_graphs
+    return fuzz_check, fuzz_grad, fuzz_graphs
