@@ -39,8 +39,8 @@ from numba.extending import intrinsic
 
 from .double_double import call as _call
 from .double_double import dd_mul as _dd_mul
-from .double_double import exp_dd, log_dd
 from .double_double import fma as _fma
+from .log_exp_tables import exp_table, log_table
 from .float32 import _LOG_OFFSET, _MANT_MASK, _SQRT_HALF_BITS, _exp_d
 from .llvm_values import _F, _SHIFT, SOURCE_SHA256, _U, _V, where
 
@@ -238,19 +238,20 @@ def _small_power_dd(x, y, integer, odd):
 
 
 def _general_power_dd(x, y, integer, odd):
-    """C99 pow(x, y) for float64 x, y: exp(y log|x|) with log|x| and y log|x| as double-doubles."""
+    """C99 pow(x, y) for float64 x, y: exp(y log|x|) with log|x| and y log|x| as double-doubles
+    (compiler/mathlib/log_exp_tables.py). Most special values come out of the arithmetic: log_table gives -inf,
+    +inf and NaN for |x| = 0, inf and NaN, so y log|x| is +-inf (exp: inf or 0) or NaN; |x| = 1 multiplies
+    log|x| = 0 by 0 instead of y, so that 1 ** inf, 1 ** NaN and (-1) ** inf are 1 (and (-1) ** NaN NaN below)."""
     a = x.abs()
-    finite = (a > 0.0) & (a < math.inf)
-    log_hi, log_lo = log_dd(where(finite, a, 1.0))
-    t_hi = y * log_hi
-    t_lo = _fma(y, log_hi, -t_hi) + y * log_lo
-    magnitude = exp_dd(t_hi, t_lo)             # y log|x| beyond +-745: inf or 0 (NaN for a NaN y)
-    positive, inf = y > 0.0, _const_like(a, math.inf)
-    magnitude = where(a == 0.0, where(positive, 0.0, inf), magnitude)
-    magnitude = where(a == math.inf, where(positive, inf, 0.0), magnitude)
-    magnitude = where(a == a, magnitude, a)
-    magnitude = where(y == y, magnitude, y)    # NaN exponent (1 ** NaN = 1: _c99_cases)
-    return _c99_cases(x, y, magnitude, integer, odd)
+    log_hi, log_lo = log_table(a)
+    y_eff = where(a == 1.0, 0.0, y)
+    t_hi = y_eff * log_hi
+    t_lo = _fma(y_eff, log_hi, -t_hi) + y_eff * log_lo
+    magnitude = exp_table(t_hi, t_lo)          # y log|x| beyond +-745 (or +-inf): inf or 0; NaN stays NaN
+    r = where(odd, _call("llvm.copysign", magnitude, x), magnitude)
+    negative_finite = (x < 0.0) & (a < math.inf)
+    r = where(negative_finite & _not(integer), math.nan, r)
+    return where(y == 0.0, 1.0, r)
 
 
 def _is_constant(v):
