@@ -39,8 +39,9 @@ from numba.extending import intrinsic
 
 from .double_double import call as _call
 from .double_double import dd_mul as _dd_mul
+from .double_double import exp_dd
 from .double_double import fma as _fma
-from .log_exp_tables import exp_table, log_table
+from .table_log import log_table
 from .float32 import _LOG_OFFSET, _MANT_MASK, _SQRT_HALF_BITS, _exp_d
 from .llvm_values import _F, _SHIFT, SOURCE_SHA256, _U, _V, where
 
@@ -239,7 +240,7 @@ def _small_power_dd(x, y, integer, odd):
 
 def _general_power_dd(x, y, integer, odd):
     """C99 pow(x, y) for float64 x, y: exp(y log|x|) with log|x| and y log|x| as double-doubles
-    (compiler/mathlib/log_exp_tables.py). Most special values come out of the arithmetic: log_table gives -inf,
+    (compiler/mathlib/table_log.py, double_double.exp_dd). Most special values come out of the arithmetic: log_table gives -inf,
     +inf and NaN for |x| = 0, inf and NaN, so y log|x| is +-inf (exp: inf or 0) or NaN; |x| = 1 multiplies
     log|x| = 0 by 0 instead of y, so that 1 ** inf, 1 ** NaN and (-1) ** inf are 1 (and (-1) ** NaN NaN below)."""
     a = x.abs()
@@ -247,7 +248,7 @@ def _general_power_dd(x, y, integer, odd):
     y_eff = where(a == 1.0, 0.0, y)
     t_hi = y_eff * log_hi
     t_lo = _fma(y_eff, log_hi, -t_hi) + y_eff * log_lo
-    magnitude = exp_table(t_hi, t_lo)          # y log|x| beyond +-745 (or +-inf): inf or 0; NaN stays NaN
+    magnitude = exp_dd(t_hi, t_lo)         # y log|x| beyond +-745 (or +-inf): inf or 0; NaN stays NaN
     r = where(odd, _call("llvm.copysign", magnitude, x), magnitude)
     negative_finite = (x < 0.0) & (a < math.inf)
     r = where(negative_finite & _not(integer), math.nan, r)
