@@ -44,8 +44,9 @@ def exp_dd(t_hi, t_lo):
     t = k ln2 + r with k = round(t_hi / ln2): r_hi = t_hi - k _LN2_HI is exact (Sterbenz; the head has 32 bits),
     r_lo = t_lo - k _LN2_LO small. exp(r) = 1 + r_hi + r_lo + r^2 P(r) (Taylor to r^13, truncation 2^-57, by
     Estrin: short dependency chains; only r^2 P(r), under 0.07, sees the rounding of r = r_hi + r_lo) is summed
-    onto 1 with 1 + r_hi's rounding error carried, so that it rounds once; 2^k is applied as two normal factors. No table: this sits after log's
-    table lookup on pow's dependency chain, and a second lookup there cost more than the longer polynomial."""
+    onto 1 with 1 + r_hi's rounding error carried, so that it rounds once; 2^k is applied as two normal factors.
+    No table: this sits after log's table lookup on pow's dependency chain, and a second lookup there (a
+    2^(i/128) table, tried) cost more than the longer polynomial."""
     in_range = (t_hi > -746.0) & (t_hi < 710.0)
     th = where(t_hi < -746.0, -746.0, where(t_hi > 710.0, 710.0, t_hi))   # NaN passes
     tl = where(in_range, t_lo, 0.0)              # (beyond the range t_lo may be inf or NaN: y log|x| overflowed)
