@@ -47,9 +47,8 @@ def exp_dd(t_hi, t_lo):
     onto 1 with 1 + r_hi's rounding error carried, so that it rounds once; 2^k is applied as two normal factors.
     No table: this sits after log's table lookup on pow's dependency chain, and a second lookup there (a
     2^(i/128) table, tried) cost more than the longer polynomial."""
-    in_range = (t_hi > -746.0) & (t_hi < 710.0)
     th = where(t_hi < -746.0, -746.0, where(t_hi > 710.0, 710.0, t_hi))   # NaN passes
-    tl = where(in_range, t_lo, 0.0)              # (beyond the range t_lo may be inf or NaN: y log|x| overflowed)
+    tl = where(th == t_hi, t_lo, 0.0)            # (beyond the range t_lo may be inf or NaN: y log|x| overflowed)
     z = th * _LOG2E + _SHIFT
     k = z - _SHIFT
     r_hi = th - k * _LN2_HI                      # exact
