@@ -367,25 +367,26 @@ def test_f64_log_table_reduction_is_exact():
     of log c_hi and r is exact (log c_hi = 0 or its exponent is at least r's), log c_hi + log c_lo is -ln(1/c) to
     2^-95 (decimal, 50 digits), the interval holding 1.0 has 1/c = 1, and the packed words give 1/c and log c_hi
     back."""
-    from decimal import Decimal, getcontext
+    from decimal import Decimal, localcontext
     from graphjit.compiler.mathlib import table_log as t
-    getcontext().prec = 50
-    assert len(t._INVC) == 128
-    one = 0x3FF0000000000000
-    for i, (invc, hi, lo, word) in enumerate(zip(t._INVC, t._LOGC_HI, t._LOGC_LO, t._LOG_WORDS)):
-        start = t._LOG_OFF + (i << 45)
-        for bits in (start, start + (1 << 45) - 1):
-            z = np.uint64(bits).view(np.float64).item()
-            r = Fraction(z) * Fraction(invc) - 1
-            assert r.denominator & (r.denominator - 1) == 0 and abs(r.numerator).bit_length() <= 53, (i, z)
-            assert abs(r) < Fraction(1, 2 ** 7), (i, z)
-            assert hi == 0 or math.frexp(hi)[1] >= math.frexp(float(r))[1], (i, z)
-        assert (Fraction(hi) * 2 ** 42).denominator == 1 and (Fraction(t._LN2_HI) * 2 ** 42).denominator == 1
-        assert abs(Decimal(hi) + Decimal(lo) + Decimal(invc).ln()) < Decimal(2) ** -95, i
-        if start <= one < start + (1 << 45):
-            assert invc == 1.0 and hi == 0.0 and lo == 0.0
-        assert word & 511 == invc * 256 and np.uint64(word & ~511).view(np.float64) == hi
-    assert abs(Decimal(t._LN2_HI) + Decimal(t._LN2_LO) - Decimal(2).ln()) < Decimal(2) ** -95
+    with localcontext() as digits:
+        digits.prec = 50
+        assert len(t._INVC) == 128
+        one = 0x3FF0000000000000
+        for i, (invc, hi, lo, word) in enumerate(zip(t._INVC, t._LOGC_HI, t._LOGC_LO, t._LOG_WORDS)):
+            start = t._LOG_OFF + (i << 45)
+            for bits in (start, start + (1 << 45) - 1):
+                z = np.uint64(bits).view(np.float64).item()
+                r = Fraction(z) * Fraction(invc) - 1
+                assert r.denominator & (r.denominator - 1) == 0 and abs(r.numerator).bit_length() <= 53, (i, z)
+                assert abs(r) < Fraction(1, 2 ** 7), (i, z)
+                assert hi == 0 or math.frexp(hi)[1] >= math.frexp(float(r))[1], (i, z)
+            assert (Fraction(hi) * 2 ** 42).denominator == 1 and (Fraction(t._LN2_HI) * 2 ** 42).denominator == 1
+            assert abs(Decimal(hi) + Decimal(lo) + Decimal(invc).ln()) < Decimal(2) ** -95, i
+            if start <= one < start + (1 << 45):
+                assert invc == 1.0 and hi == 0.0 and lo == 0.0
+            assert word & 511 == invc * 256 and np.uint64(word & ~511).view(np.float64) == hi
+        assert abs(Decimal(t._LN2_HI) + Decimal(t._LN2_LO) - Decimal(2).ln()) < Decimal(2) ** -95
 
 
 # ---- special values, exactly --------------------------------------------------------------------------

@@ -23,13 +23,13 @@ Table words: 1/c_i = j/256 with j < 2^9 sits in the 9 low bits of log c_i's head
 computed at import with Python's decimal module (40 digits, correctly rounded ln): 2 KiB of constants.
 """
 import math
-from decimal import Decimal, getcontext
+from decimal import Decimal, localcontext
 
 from llvmlite import ir
 
 from .double_double import fast_two_sum, fma
 from .float64 import _MIN_NORMAL, _TWO_54
-from .llvm_values import _F, _SHIFT, SOURCE_SHA256, _U, _V, where
+from .llvm_values import _F, SOURCE_SHA256, _U, _V, where
 
 _LOG_BITS = 7
 _LOG_N = 1 << _LOG_BITS
@@ -42,18 +42,15 @@ def _double(bits):
     return _U(bits).view(_F).item()
 
 
-def _split(d, quantum_exp=None):
-    """A Decimal as (hi, lo): hi the nearest float64 (or the nearest multiple of 2^-quantum_exp), lo the rest."""
-    if quantum_exp is None:
-        hi = float(d)
-    else:
-        hi = float(int((d * 2 ** quantum_exp).to_integral_value())) / 2.0 ** quantum_exp
+def _split(d, quantum_exp):
+    """A Decimal as (hi, lo): hi the nearest multiple of 2^-quantum_exp, lo the rest rounded to float64."""
+    hi = float(int((d * 2 ** quantum_exp).to_integral_value())) / 2.0 ** quantum_exp
     return hi, float(d - Decimal(hi))
 
 
 def _log_table():
-    """(1/c as a multiple of 2^-8, log c head, log c tail) for each interval."""
-    getcontext().prec = 40
+    """(1/c as a multiple of 2^-8, log c head, log c tail) for each interval (decimal at the caller's 40
+    digits)."""
     invc, logc_hi, logc_lo = [], [], []
     one = 0x3FF0000000000000
     for i in range(_LOG_N):
@@ -85,10 +82,11 @@ def _pack_log(invc, logc_hi):
 
 
 _INVC_BITS = 9
-_INVC, _LOGC_HI, _LOGC_LO = _log_table()
+with localcontext() as _digits:          # (the process's own decimal context stays as it is)
+    _digits.prec = 40
+    _INVC, _LOGC_HI, _LOGC_LO = _log_table()
+    _LN2_HI, _LN2_LO = (_F(v) for v in _split(Decimal(2).ln(), _HEAD_BITS))
 _LOG_WORDS = _pack_log(_INVC, _LOGC_HI)
-getcontext().prec = 40
-_LN2_HI, _LN2_LO = (_F(v) for v in _split(Decimal(2).ln(), _HEAD_BITS))
 # log1p(r) - r + r^2/2 = r^3 (1/3 - r/4 + r^2/5 - ... + r^6/9)
 _LOG_TAIL = tuple(_F((-1) ** n / (n + 3)) for n in range(7))
 
@@ -124,7 +122,7 @@ def _small_int(bits):
 
 def log_table(a):
     """log(a) as (hi, lo) for a float64 a >= 0 (subnormals included): hi + lo to about 2^-70 relative, with
-    |lo| < 2^-21 |hi| (not renormalised: hi is ready before the polynomial, and exp_table's table index needs only
+    |lo| < 2^-21 |hi| (not renormalised: hi is ready before the polynomial, and exp_dd's reduction needs only
     hi). hi is -inf for a = 0, inf for inf and NaN for NaN (lo is then some finite number)."""
     tiny = a < _MIN_NORMAL
     u = where(tiny, a * _TWO_54, a)
