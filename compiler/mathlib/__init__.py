@@ -37,9 +37,10 @@ against the 4 ULP contract). NaN -> NaN; infinities, overflow, underflow and sig
 
 pow_f32, pow_f64 (``power``): NumPy's power of two operands. Integer and half-integer exponents up to 16 take
 binary powering (float64 multiplies for float32, double-double for float64), which folds to its few multiplies
-for a literal exponent; others exp(y log|x|) in float64 for float32, in double-double for float64
-(``double_double``). <= 0.5 + 2^-28 ULP (float32 small exponents), <= 0.51 ULP (float32 others), <= 1 ULP
-(float64 small exponents; others: measured 0.62, 0.75 for subnormal results).
+for a literal exponent; others exp(y log|x|) in float64 for float32, for float64 with a table-driven log
+(``table_log``: 128 entries, two loads) and a double-double exp (``double_double``). <= 0.5 + 2^-28 ULP (float32
+small exponents), <= 0.51 ULP (float32 others), <= 1 ULP (float64 small exponents; others: measured 0.72, 0.81 for
+subnormal results).
 
 float64 (``*_f64``), straight-line IR like float32 (tan_f64 alone is libm); coefficients are Taylor series
 (1/n!, 2/(2n+1)) taken past 2^-56 of the result. Error against 80-bit long double, ~1.1M sampled arguments
@@ -66,8 +67,8 @@ changes: include ``SOURCE_SHA256`` in the cache key.
 The code is split by responsibility: ``llvm_values`` (LLVM IR written with Python operators, the typed
 constants), ``trig`` (sin/cos/tan range reductions), ``float32`` (the float32 functions and their float64
 cores), ``float64`` (the float64 exp/log family and the reduction accumulators), ``float64_trig`` (float64 sin,
-cos), ``erf`` (erf, both dtypes), ``power`` (pow, two operands) and ``double_double`` (float64 pow's log and
-exp).
+cos), ``erf`` (erf, both dtypes), ``power`` (pow, two operands), ``table_log`` (float64 pow's log, the one table
+lookup in mathlib) and ``double_double`` (float64 pow's exp and binary powering).
 """
 from .float32 import (cos_f32, exp_f32, expm1_f32, log1p_f32, log_f32, sigmoid_f32, sin_f32,  # noqa: F401
                       softplus_f32, tan_f32, tanh_f32)

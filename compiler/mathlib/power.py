@@ -6,9 +6,10 @@ reciprocal for a negative exponent. Every choice is a select on values computed 
 exponent (generated code inlines size-1 constants) LLVM folds the selects and deletes the unused paths: ``x**3``
 is two multiplies. (float32 classifies each element of a tensor y the same way, branch-free; float64 takes binary
 powering only for a literal y, ``llvm.is.constant``, as its double-double version costs more than the general
-path.) Other exponents take ``exp(y * log|x|)`` with C99's special cases, in float64 for float32, in
-double-double for float64 (compiler/mathlib/double_double.py: log|x| to ~2^-66, y log|x| with its FMA remainder,
-exp rounded once): no libm.
+path.) Other exponents take ``exp(y * log|x|)`` with C99's special cases, in float64 for float32; for float64
+log|x| comes from a 128-entry table (compiler/mathlib/table_log.py: two loads, ~2^-70 relative), y log|x| with its
+FMA remainder, and a table-free exp rounded once (double_double.exp_dd): no libm, no branches (the loads become
+gathers when the loop is vectorised).
 
 Accuracy against the exactly rounded result (tests/test_powers.py measures it on >= 10^6 points per case):
   pow_f32, small exponents: x^n by float64 multiplies, rounded once to float32. The float64 value is within
@@ -21,11 +22,11 @@ Accuracy against the exactly rounded result (tests/test_powers.py measures it on
       rounds a second time): error <= 0.5 + 2^-40 ULP for normal results (checked with exact fractions for
       the integers; the half-integers measured 0.5024 against long double, itself ~2^-8 ULP off), <= 1 ULP
       for subnormal ones (measured 0.751).
-  pow_f64, other exponents and tensor ones: t = y log|x| is right to about 2^-66 |t| + 2^-100 (|t| <= 745 where
-      the result is finite and non-zero, so 2^-56 absolute: 0.1 ULP of the result), exp(t) adds its 2^-57 and one
-      rounding:
-      <= 1 ULP (measured 0.62 on 10^6 points per exponent and 10^6 mixed pairs; 0.75 for subnormal results,
-      which round twice).
+  pow_f64, other exponents and tensor ones: t = y log|x| is right to about 2^-68 |t| (|t| <= 745 where the result
+      is finite and non-zero: 2^-58 absolute, under 0.05 ULP of the result); exp(t) adds ~2^-55.5 relative (its
+      reduced argument, polynomial and the small terms' sum each round once near 2^-57) and its one rounding:
+      <= 1 ULP (measured 0.72 on 10^6 points per exponent, 10^6 mixed pairs and 3 x 10^6 pairs at the edges of the
+      range; 0.81 for subnormal results, which round twice).
 Special values as C99 pow: x**0 = 1 and 1**y = 1 (NaN included), signed zeros and infinities by the parity of
 integer exponents, NaN for a negative finite base and a non-integer exponent, (-1)**inf = 1, |x| < 1 or > 1
 against +-inf. (NumPy's own shortcut for an exponent of 0.5 read with stride 0, sqrt, is the op's lowering
@@ -39,8 +40,9 @@ from numba.extending import intrinsic
 
 from .double_double import call as _call
 from .double_double import dd_mul as _dd_mul
-from .double_double import exp_dd, log_dd
+from .double_double import exp_dd
 from .double_double import fma as _fma
+from .table_log import log_table
 from .float32 import _LOG_OFFSET, _MANT_MASK, _SQRT_HALF_BITS, _exp_d
 from .llvm_values import _F, _SHIFT, SOURCE_SHA256, _U, _V, where
 
@@ -238,19 +240,21 @@ def _small_power_dd(x, y, integer, odd):
 
 
 def _general_power_dd(x, y, integer, odd):
-    """C99 pow(x, y) for float64 x, y: exp(y log|x|) with log|x| and y log|x| as double-doubles."""
+    """C99 pow(x, y) for float64 x, y: exp(y log|x|) with log|x| and y log|x| as double-doubles
+    (compiler/mathlib/table_log.py, double_double.exp_dd). Most special values come out of the arithmetic:
+    log_table gives -inf, +inf and NaN for |x| = 0, inf and NaN, so y log|x| is +-inf (exp: inf or 0) or NaN;
+    |x| = 1 multiplies log|x| = 0 by 0 instead of y, so that 1 ** inf, 1 ** NaN and (-1) ** inf are 1 (and
+    (-1) ** NaN NaN below). Every special case is a select: the loop stays branch-free."""
     a = x.abs()
-    finite = (a > 0.0) & (a < math.inf)
-    log_hi, log_lo = log_dd(where(finite, a, 1.0))
-    t_hi = y * log_hi
-    t_lo = _fma(y, log_hi, -t_hi) + y * log_lo
-    magnitude = exp_dd(t_hi, t_lo)             # y log|x| beyond +-745: inf or 0 (NaN for a NaN y)
-    positive, inf = y > 0.0, _const_like(a, math.inf)
-    magnitude = where(a == 0.0, where(positive, 0.0, inf), magnitude)
-    magnitude = where(a == math.inf, where(positive, inf, 0.0), magnitude)
-    magnitude = where(a == a, magnitude, a)
-    magnitude = where(y == y, magnitude, y)    # NaN exponent (1 ** NaN = 1: _c99_cases)
-    return _c99_cases(x, y, magnitude, integer, odd)
+    log_hi, log_lo = log_table(a)
+    y_eff = where(a == 1.0, 0.0, y)
+    t_hi = y_eff * log_hi
+    t_lo = _fma(y_eff, log_hi, -t_hi) + y_eff * log_lo
+    magnitude = exp_dd(t_hi, t_lo)         # y log|x| beyond +-745 (or +-inf): inf or 0; NaN stays NaN
+    r = where(odd, _call("llvm.copysign", magnitude, x), magnitude)
+    negative_finite = (x.bits() - _U(0x8000000000000001)) < _U(0xFFF0000000000000 - 0x8000000000000001)
+    r = where(negative_finite & _not(integer), math.nan, r)    # (-inf < x < 0: one unsigned compare)
+    return where(y == 0.0, 1.0, r)
 
 
 def _is_constant(v):
