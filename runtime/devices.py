@@ -31,8 +31,11 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from graphjit.tracer import tensor as _tensor
+from graphjit.tracer import context as _context, tensor as _tensor
+from graphjit.tracer.dtypes import from_numpy
 from graphjit.tracer.errors import DeviceError
+from graphjit.tracer.ir import TensorType
+from graphjit.tracer.source import with_location
 from graphjit.tracer.subgraphs import nodes_within
 from graphjit.tracer.tensor import DeviceTensor, EagerTensor
 
@@ -126,6 +129,7 @@ def current():
 
 
 _open = [0]   # non-CPU device blocks open in any thread: while one is, calls take the runtime's ordinary path
+OPEN_BLOCKS = _open   # (read by runtime.eager: an eager op looks at the device only while a block is open)
 _open_lock = threading.Lock()
 
 
@@ -155,13 +159,31 @@ def device(spec):
         for hook in _on_open:
             hook()
     stack.append(chosen)
+    scope = _context.pushed(_DeviceScope()) if counted else contextlib.nullcontext()
     try:
-        yield chosen
+        with scope:
+            yield chosen
     finally:
         stack.pop()
         if counted:
             with _open_lock:
                 _open[0] -= 1
+
+
+class _DeviceScope:
+    """Pushed by a CUDA device block: with a context pushed, the eager operators' NumPy shortcut
+    (tracer/ops/elementwise.py) stands aside, so every eager op in the block reaches the eager context, which runs
+    it on the GPU. It hands everything to the context below it, as a gradient tape does."""
+    traces = False   # (not a graph being built: gj.executing_eagerly() and variable creation look past it)
+
+    def below(self, tensors=()):
+        return _context.context_below(self, tensors)
+
+    def execute(self, op, inputs, attrs):
+        return self.below(inputs).execute(op, inputs, attrs)
+
+    def __getattr__(self, name):
+        return getattr(self.below(), name)
 
 
 # -- where values live (see the module's docstring) --
@@ -243,6 +265,31 @@ def gpu_call(executable, state, tensors):
     from graphjit.compiler.cuda import memory
     arrays = [t._value if isinstance(t, EagerTensor) else np.asarray(t) for t in tensors]
     return [DeviceTensor(memory.to_device(a)) for a in executable.run(state, arrays)]
+
+
+def eager_op_on_gpu(op, inputs, attrs, state, scoped):
+    """One eager op on cuda:0 (runtime.eager sends it here): a one-op graph compiled once per (op, attributes,
+    operand types) by the CUDA backend (compiler.cuda.eager), its result a DeviceTensor. ``scoped``: the op runs
+    under ``gj.device("cuda")``, whose block asks for host operands to be copied in; outside one (an operand is on
+    the GPU), only 0-d host operands are (Python numbers, as ``x * 2``, PyTorch's rule for CPU scalars): any other
+    host tensor raises DeviceError naming both devices. Each copy is counted (``cuda_transfer_stats``)."""
+    arrays = []
+    for k, t in enumerate(inputs):
+        value = t._value
+        if type(t) is not DeviceTensor and not scoped and value.ndim != 0:
+            device_operand = next(x for x in inputs if type(x) is DeviceTensor)
+            raise DeviceError(with_location(
+                f"{op.name}: an operand is on cuda:0 ({device_operand._describe()}) but operand {k} is on cpu:0 "
+                f"({t._describe()}); graphjit does not copy between devices implicitly: call .cuda() (or .cpu()) "
+                f"first, or run the op inside `with gj.device('cuda'):` (where host operands are copied in; a "
+                f"GradientTape's gradient of GPU tensors too: call tape.gradient there)"))
+        arrays.append(value)
+    from graphjit.compiler.cuda import eager, memory
+    types = [TensorType(tuple(a.shape), from_numpy(a.dtype)) for a in arrays]
+    op.check_attrs(attrs)
+    out_type = op.infer_checked(types, attrs)   # (the rule's errors, as on the CPU)
+    results = eager.executable(op, types, attrs, out_type).run(state, arrays)
+    return DeviceTensor(memory.to_device(results[0]))
 
 
 _tensor.DEVICE_HOOKS.update(to_cuda=_to_cuda, to_host=_to_host, wrap=_wrap, interface=_interface)
