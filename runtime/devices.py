@@ -272,7 +272,8 @@ def eager_op_on_gpu(op, inputs, attrs, state, scoped):
     operand types) by the CUDA backend (compiler.cuda.eager), its result a DeviceTensor. ``scoped``: the op runs
     under ``gj.device("cuda")``, whose block asks for host operands to be copied in; outside one (an operand is on
     the GPU), only 0-d host operands are (Python numbers, as ``x * 2``, PyTorch's rule for CPU scalars): any other
-    host tensor raises DeviceError naming both devices. Each copy is counted (``cuda_transfer_stats``)."""
+    host tensor raises DeviceError naming both devices. Each host operand is copied in once, counted
+(``cuda_transfer_stats``)."""
     arrays = []
     for k, t in enumerate(inputs):
         value = t._value
@@ -288,6 +289,12 @@ def eager_op_on_gpu(op, inputs, attrs, state, scoped):
     types = [TensorType(tuple(a.shape), from_numpy(a.dtype)) for a in arrays]
     op.check_attrs(attrs)
     out_type = op.infer_checked(types, attrs)   # (the rule's errors, as on the CPU)
+    copied = {}   # (a host value an op reads twice, as ``x + x``, is copied once; ids of operands alive here)
+    for k, a in enumerate(arrays):
+        if not memory.is_device_array(a):
+            if id(a) not in copied:
+                copied[id(a)] = memory.to_device(a)
+            arrays[k] = copied[id(a)]
     results = eager.executable(op, types, attrs, out_type).run(state, arrays)
     return DeviceTensor(memory.to_device(results[0]))
 
