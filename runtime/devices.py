@@ -15,11 +15,13 @@ exposing ``__cuda_array_interface__`` and GPU variables without copying, and ret
 whose inputs and variables are on the GPU makes no host <-> device copy (``cuda_transfer_stats()`` counts them).
 
 The rule for mixing devices (docs/architecture.md, "Devices"): graphjit copies between devices only where asked:
-the explicit calls above; the host values (NumPy arrays, Python numbers, CPU tensors and CPU variables) a call
-running under ``gj.device("cuda")`` reads, which the device block asks to bring to the GPU; and values assigned
-to a variable, which are stored on the variable's device. Anything else that meets two devices raises
-DeviceError naming both: an eager op (eager ops run on the host) given a CUDA tensor, a call running on the CPU
-given a CUDA tensor or touching a CUDA variable.
+the explicit calls above; the host values (NumPy arrays, Python numbers, CPU tensors and CPU variables) a call or
+an eager op running under ``gj.device("cuda")`` reads, which the device block asks to bring to the GPU; 0-d host
+operands of an eager op on the GPU (``x * 2``); and values assigned to a variable, which are stored on the
+variable's device. Anything else that meets two devices raises DeviceError naming both: an eager op given a CUDA
+tensor and a host tensor of rank >= 1 outside a cuda block, a call running on the CPU given a CUDA tensor or
+touching a CUDA variable. An eager op on a CUDA tensor, or under a cuda block, runs on the GPU
+(``eager_op_on_gpu``).
 """
 import contextlib
 import importlib

@@ -1,4 +1,5 @@
-"""The eager context: ops run immediately with their NumPy implementation; graphs run via a backend."""
+"""The eager context: ops run immediately with their NumPy implementation (on the GPU, when an operand lives there
+or a ``gj.device("cuda")`` block is open: ``devices.eager_op_on_gpu``); graphs run via a backend."""
 import numpy as np
 
 from graphjit.compiler.interpreter import bind_subgraphs
