@@ -244,3 +244,21 @@ def test_gradient_tape_outside_a_cuda_block_says_where_to_call_it():
     assert loss.device == "cuda:0"
     with pytest.raises(DeviceError, match=r"cuda:0.*cpu:0.*call tape.gradient there"):
         tape.gradient(loss, x)   # the seed is made on the host (the tape does not know the device)
+
+
+def test_control_flow_on_gpu_operands_runs_on_the_host_and_gives_gpu_tensors():
+    x = np.linspace(-1, 1, 6, dtype=np.float32)
+    f = gj.function(lambda x: gj.cond(gj.reduce_sum(x) > -1.0, lambda: x * 2.0, lambda: x - 1.0))
+    xd = gj.constant(x).cuda()
+    before = gj.cuda_transfer_stats()
+    with gj.GradientTape() as tape:   # (a traced call under a tape runs op by op: the cond op runs eagerly)
+        tape.watch(xd)
+        y = f(xd)
+        loss = gj.reduce_sum(y * y)
+    assert _copies(before)[1] >= 1   # the cond's operands copied back to the host, counted
+    assert type(y) is DeviceTensor
+    np.testing.assert_allclose(y.numpy(), 2 * x, rtol=F32_RTOL)
+    with gj.device("cuda"):
+        grad = tape.gradient(loss, xd)
+    assert grad.device == "cuda:0"
+    np.testing.assert_allclose(grad.numpy(), 8 * x, rtol=F32_RTOL, atol=F32_ATOL)
