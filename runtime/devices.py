@@ -15,11 +15,13 @@ exposing ``__cuda_array_interface__`` and GPU variables without copying, and ret
 whose inputs and variables are on the GPU makes no host <-> device copy (``cuda_transfer_stats()`` counts them).
 
 The rule for mixing devices (docs/architecture.md, "Devices"): graphjit copies between devices only where asked:
-the explicit calls above; the host values (NumPy arrays, Python numbers, CPU tensors and CPU variables) a call
-running under ``gj.device("cuda")`` reads, which the device block asks to bring to the GPU; and values assigned
-to a variable, which are stored on the variable's device. Anything else that meets two devices raises
-DeviceError naming both: an eager op (eager ops run on the host) given a CUDA tensor, a call running on the CPU
-given a CUDA tensor or touching a CUDA variable.
+the explicit calls above; the host values (NumPy arrays, Python numbers, CPU tensors and CPU variables) a call or
+an eager op running under ``gj.device("cuda")`` reads, which the device block asks to bring to the GPU; 0-d host
+operands of an eager op on the GPU (``x * 2``); and values assigned to a variable, which are stored on the
+variable's device. Anything else that meets two devices raises DeviceError naming both: an eager op given a CUDA
+tensor and a host tensor of rank >= 1 outside a cuda block, a call running on the CPU given a CUDA tensor or
+touching a CUDA variable. An eager op on a CUDA tensor, or under a cuda block, runs on the GPU
+(``eager_op_on_gpu``).
 """
 import contextlib
 import importlib
@@ -31,8 +33,11 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from graphjit.tracer import tensor as _tensor
+from graphjit.tracer import context as _context, tensor as _tensor
+from graphjit.tracer.dtypes import from_numpy
 from graphjit.tracer.errors import DeviceError
+from graphjit.tracer.ir import TensorType
+from graphjit.tracer.source import with_location
 from graphjit.tracer.subgraphs import nodes_within
 from graphjit.tracer.tensor import DeviceTensor, EagerTensor
 
@@ -126,6 +131,7 @@ def current():
 
 
 _open = [0]   # non-CPU device blocks open in any thread: while one is, calls take the runtime's ordinary path
+OPEN_BLOCKS = _open   # (read by runtime.eager: an eager op looks at the device only while a block is open)
 _open_lock = threading.Lock()
 
 
@@ -155,13 +161,31 @@ def device(spec):
         for hook in _on_open:
             hook()
     stack.append(chosen)
+    scope = _context.pushed(_DeviceScope()) if counted else contextlib.nullcontext()
     try:
-        yield chosen
+        with scope:
+            yield chosen
     finally:
         stack.pop()
         if counted:
             with _open_lock:
                 _open[0] -= 1
+
+
+class _DeviceScope:
+    """Pushed by a CUDA device block: with a context pushed, the eager operators' NumPy shortcut
+    (tracer/ops/elementwise.py) stands aside, so every eager op in the block reaches the eager context, which runs
+    it on the GPU. It hands everything to the context below it, as a gradient tape does."""
+    traces = False   # (not a graph being built: gj.executing_eagerly() and variable creation look past it)
+
+    def below(self, tensors=()):
+        return _context.context_below(self, tensors)
+
+    def execute(self, op, inputs, attrs):
+        return self.below(inputs).execute(op, inputs, attrs)
+
+    def __getattr__(self, name):
+        return getattr(self.below(), name)
 
 
 # -- where values live (see the module's docstring) --
@@ -243,6 +267,38 @@ def gpu_call(executable, state, tensors):
     from graphjit.compiler.cuda import memory
     arrays = [t._value if isinstance(t, EagerTensor) else np.asarray(t) for t in tensors]
     return [DeviceTensor(memory.to_device(a)) for a in executable.run(state, arrays)]
+
+
+def eager_op_on_gpu(op, inputs, attrs, state, scoped):
+    """One eager op on cuda:0 (runtime.eager sends it here): a one-op graph compiled once per (op, attributes,
+    operand types) by the CUDA backend (compiler.cuda.eager), its result a DeviceTensor. ``scoped``: the op runs
+    under ``gj.device("cuda")``, whose block asks for host operands to be copied in; outside one (an operand is on
+    the GPU), only 0-d host operands are (Python numbers, as ``x * 2``, PyTorch's rule for CPU scalars): any other
+    host tensor raises DeviceError naming both devices. Each host operand is copied in once, counted
+(``cuda_transfer_stats``)."""
+    arrays = []
+    for k, t in enumerate(inputs):
+        value = t._value
+        if type(t) is not DeviceTensor and not scoped and value.ndim != 0:
+            device_operand = next(x for x in inputs if type(x) is DeviceTensor)
+            raise DeviceError(with_location(
+                f"{op.name}: an operand is on cuda:0 ({device_operand._describe()}) but operand {k} is on cpu:0 "
+                f"({t._describe()}); graphjit does not copy between devices implicitly: call .cuda() (or .cpu()) "
+                f"first, or run the op inside `with gj.device('cuda'):` (where host operands are copied in; a "
+                f"GradientTape's gradient of GPU tensors too: call tape.gradient there)"))
+        arrays.append(value)
+    from graphjit.compiler.cuda import eager, memory
+    types = [TensorType(tuple(a.shape), from_numpy(a.dtype)) for a in arrays]
+    op.check_attrs(attrs)
+    out_type = op.infer_checked(types, attrs)   # (the rule's errors, as on the CPU)
+    copied = {}   # (a host value an op reads twice, as ``x + x``, is copied once; ids of operands alive here)
+    for k, a in enumerate(arrays):
+        if not memory.is_device_array(a):
+            if id(a) not in copied:
+                copied[id(a)] = memory.to_device(a)
+            arrays[k] = copied[id(a)]
+    results = eager.executable(op, types, attrs, out_type).run(state, arrays)
+    return DeviceTensor(memory.to_device(results[0]))
 
 
 _tensor.DEVICE_HOOKS.update(to_cuda=_to_cuda, to_host=_to_host, wrap=_wrap, interface=_interface)

@@ -1,15 +1,19 @@
-"""The eager context: ops run immediately with their NumPy implementation; graphs run via a backend."""
+"""The eager context: ops run immediately with their NumPy implementation (on the GPU, when an operand lives there
+or a ``gj.device("cuda")`` block is open: ``devices.eager_op_on_gpu``); graphs run via a backend."""
 import numpy as np
 
 from graphjit.compiler.interpreter import bind_subgraphs
 from graphjit.tracer.dtypes import ALL as ALL_DTYPES
-from graphjit.tracer.errors import DeviceError, InternalError, InvalidArgumentError, TracingError
+from graphjit.tracer.errors import InternalError, InvalidArgumentError, TracingError
 from graphjit.tracer.op_errors import run_eager
 from graphjit.tracer.source import with_location
 from graphjit.tracer.tensor import DeviceTensor, EagerTensor, SymbolicTensor
 
+from .devices import OPEN_BLOCKS, current as current_device, eager_op_on_gpu
+
 
 _SUPPORTED = frozenset(d.np for d in ALL_DTYPES)
+_CUDA_BLOCKS_OPEN = OPEN_BLOCKS   # [count]: one list read, all a CPU op pays for the GPU path
 
 
 class EagerContext:
@@ -17,12 +21,16 @@ class EagerContext:
         self.runtime = runtime
 
     def execute(self, op, inputs, attrs):
+        if _CUDA_BLOCKS_OPEN[0] and not op.stateful and current_device().kind == "cuda":
+            return self._on_gpu(op, inputs, attrs, scoped=True)
         arrays = []
         for t in inputs:
             if type(t) is EagerTensor:
                 arrays.append(t._value)
             elif type(t) is DeviceTensor:
-                arrays.append(_host_operand(t, op))
+                if not op.stateful:
+                    return self._on_gpu(op, inputs, attrs, scoped=False)
+                arrays.append(t.numpy())   # (a value assigned to a variable: stored on the variable's device)
             else:
                 arrays.append(_escaped(t, op))
         if op.check_eager:
@@ -45,6 +53,21 @@ class EagerContext:
             op.infer_checked([_type(a) for a in arrays], attrs)
             raise InternalError(f"{op.name} produced unsupported dtype {out.dtype}")
         return EagerTensor(out)
+
+    def _on_gpu(self, op, inputs, attrs, scoped):
+        """An eager op on cuda:0 (docs/architecture.md, "Devices"): a one-op graph on the CUDA backend; control
+        flow (whose branches are graphs) runs on the host, its operands copied back and its results copied in."""
+        for t in inputs:
+            if not isinstance(t, EagerTensor):
+                _escaped(t, op)
+        if op.subgraphs:
+            arrays = [t.cpu()._value for t in inputs]
+            op.infer_checked([_type(a) for a in arrays], attrs)
+            out = run_eager(op, None, arrays, bind_subgraphs(op, attrs, self.runtime.state), on_numpy_error=_rule_error)
+            if type(out) is tuple:
+                return [EagerTensor(np.asarray(a)).cuda() for a in out]
+            return EagerTensor(np.asarray(out)).cuda()
+        return eager_op_on_gpu(op, inputs, attrs, self.runtime.state, scoped)
 
     def call_function(self, concrete, tensors):
         return self.runtime.run(concrete, tensors)
@@ -72,17 +95,6 @@ def _type(array):
     if dtype is None:
         raise InvalidArgumentError(f"unsupported dtype {array.dtype}")
     return TensorType(array.shape, dtype)
-
-
-def _host_operand(tensor, op):
-    """Eager ops run on the host. A variable op takes a GPU value (copied back, counted: a value assigned to a
-    variable is stored on the variable's device); any other op refuses it, naming both devices."""
-    if op.stateful:
-        return tensor.numpy()
-    raise DeviceError(with_location(
-        f"{op.name}: an operand is on cuda:0 ({tensor._describe()}) but eager ops run on cpu:0; graphjit does not "
-        f"copy between devices implicitly: call .cpu() (or .numpy()) first, or run the op inside a gj.function "
-        f"called under `with gj.device('cuda'):`"))
 
 
 def _escaped(tensor, op):

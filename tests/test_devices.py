@@ -75,3 +75,50 @@ def test_asking_for_the_gpu_where_it_cannot_run_says_why():
         gj.Variable(np.ones(2, np.float32), device="cuda")
     with pytest.raises(DeviceError, match="unknown device"):
         gj.Variable(np.ones(2, np.float32), device="tpu")
+
+
+def _nvvm_problem(cuda):
+    def probe(x):
+        x[0] = 1.0
+    try:
+        cuda.compile_ptx(probe, "void(float32[::1])", cc=(7, 5))
+    except Exception as err:  # noqa: BLE001 - NVVM/NVRTC missing or unloadable: the reason is printed
+        return f"{type(err).__name__}: {str(err).splitlines()[0][:200]}"
+    return None
+
+
+def test_the_cuda_kernels_declared_signatures_compile_to_ptx():
+    """On a GPU each kernel compiles, for the device's compute capability, with the signature the module declares
+    when it executes (and numba.cuda's PTX/cubin then goes to the disk cache): here, with no GPU, the declared
+    signatures of a graph's elementwise, reduction, matmul and softmax kernels (float, int and bool
+    buffers) compile to PTX for 7.5 and 9.0 (numba.cuda.compile_ptx, where NVVM loads)."""
+    import re
+    cuda = pytest.importorskip("numba.cuda")
+    problem = _nvvm_problem(cuda)
+    if problem is not None:
+        pytest.skip(f"NVVM cannot compile here: {problem}")
+    from graphjit.compiler.backend import get_backend
+    from graphjit.compiler.cuda import backend  # noqa: F401  (registers it)
+    from graphjit.compiler.schedule import make_schedule
+
+    def f(x, w, k):
+        y = gj.nn.relu(gj.matmul(x, w) + 0.5)
+        counted = gj.reduce_sum(gj.cast(x > 0, gj.int32))
+        return y, gj.nn.softmax(x), gj.reduce_max(x, axis=0), counted, (k * 3) // 2, x > 0
+    args = (np.ones((4, 6), np.float32), np.ones((6, 3), np.float32), np.arange(5, dtype=np.int64))
+    graph = gj.function(f).get_concrete_function(*args).graph
+    cuda_backend = get_backend("cuda")
+    schedule = make_schedule(graph, cuda_backend.capabilities)
+    rendering = cuda_backend.render(schedule)
+    assert "simulated" not in rendering.source.splitlines()[0] and "import math as gm" in rendering.source
+    declared = rendering.signatures
+    kinds = {re.sub(r"\d+$", "", name.rsplit("_", 1)[-1]) for name in declared}
+    assert {"loop", "reduce", "matmul", "softmax"} <= kinds, kinds
+    buffer_types = set(re.findall(r"\w+\[::1\]", " ".join(declared.values())))
+    assert {"boolean[::1]", "int64[::1]", "float32[::1]"} <= buffer_types
+    assert f"SIGNATURES = {declared!r}" in rendering.source   # (what the module compiles on a GPU)
+    module = cuda_backend.load(rendering, schedule)   # (no GPU: the kernels stay lazy, as the module's footer says)
+    for name, signature in declared.items():
+        for cc in ((7, 5), (9, 0)):
+            ptx, _ = cuda.compile_ptx(getattr(module, name).py_func, signature, cc=cc)
+            assert f".target sm_{cc[0]}{cc[1]}" in ptx and ".entry" in ptx, name

@@ -3,25 +3,28 @@ runner (compiler.runner: the same plans, Python stages and variable updates) wit
 its buffers on the device (``memory.device_array``), constants are copied there once when the graph is assembled,
 and device tensors and variables are passed as they are, so a call whose inputs and variables live on the GPU makes
 no host <-> device copy (``memory.TRANSFERS``). Host inputs are copied in by the stage entry that reads them; ops with
-no CUDA kernel run on the host between stages (their operands copied back, counted). Kernels are compiled by
-numba.cuda on their first launch; the source of a graph is compiled once per graph (no disk cache yet). The block
+no CUDA kernel run on the host between stages (their operands copied back, counted). Each kernel has an
+explicit signature, so numba.cuda compiles it when its module executes; modules go through graphjit's disk cache
+(compiler.cache: the source under its content hash, numba.cuda's PTX/cubin files per compute capability beside it,
+all hashed in the entry's manifest), so a later process loads a graph's kernels instead of compiling them. The block
 size is 256 threads on a GPU and 32 under Numba's CUDA simulator, which runs each thread as a Python thread."""
-import math
 import os
-import types
 
 import numpy as np
 
+from graphjit.tracer.errors import CompilationError, GraphjitError
 from graphjit.tracer.symbolic import graph_symbols
 
 from ..backend import register_backend
+from .. import cache_store as store
+from ..cache import cache_dir, cache_key, load_module
+from ..cache import enabled as cache_enabled
 from ..cpu import CompiledGraph
 from ..interpreter import run_node
 from ..runner import build_runner
 from ..schedule import Capabilities, ScheduledBackend
 from . import memory
 from .memory import TRANSFERS  # noqa: F401  (the copy counters, read by tests and gj.cuda_transfer_stats)
-from .scalar import SIMULATED_MATH
 from .writer import SIMULATED_THREADS, CudaStageWriter
 
 def _threads():
@@ -52,13 +55,42 @@ class Rendering:
             self.args[stage.name] = writer.write()
             self.entry_shapes[stage.name] = writer.entry_shapes
             self.writers.append(writer)
-        header = ["import math", "import numba", "import numpy as np", "from numba import cuda", "", ""]
-        self.source = "\n".join(header + [line for w in self.writers for line in w.lines]) + "\n"
+        body = [line for w in self.writers for line in w.lines]
+        self.signatures = {name: sig for w in self.writers for name, sig in w.signatures.items()}
+        self.source = "\n".join(_header(threads == SIMULATED_THREADS) + body + _footer(self.signatures)) + "\n"
+
+
+def _header(simulated):
+    """The module's imports. Part of the cache key with the kernels: the numba-cuda version and the simulator's
+    math (Python functions there, CUDA's libdevice on a GPU) are named in it."""
+    import numba_cuda   # (the distribution's own package: its version is numba.cuda's)
+    math = ("from graphjit.compiler.cuda.scalar import SIMULATED_MATH as gm" if simulated else "import math as gm")
+    return [f"# graphjit CUDA kernels (numba-cuda {numba_cuda.__version__}{', simulated' if simulated else ''})",
+            "import math", "import numba", "import numpy as np", "from numba import cuda", math,
+            "from graphjit.compiler.cuda.memory import copy_back, on_a_gpu, output_buffer, to_device", "", ""]
+
+
+def _footer(signatures):
+    """On a GPU, every kernel compiles for its signature while the module executes, inside graphjit's cache lock:
+    numba.cuda's PTX/cubin files (``cache=GJ_CACHE``) are then written, or loaded, before the entry's manifest is.
+    Elsewhere (the simulator; a machine without a GPU inspecting the kernels) they stay lazy."""
+    return ["", f"SIGNATURES = {signatures!r}", "if on_a_gpu():", "    for _name, _signature in SIGNATURES.items():",
+            "        globals()[_name].compile(_signature)"]
 
 
 def _run_on_host(op, node, attrs, state, arrays):
     """A node with no CUDA kernel, run eagerly between stages: its GPU operands copied to the host (counted)."""
     return run_node(op, node, attrs, state, [memory.to_host(a) for a in arrays])
+
+
+def _vouch_for_new_kernels(source):
+    """numba.cuda compiled kernels of a stored entry (a GPU of another compute capability, or one the entry was
+    first made without): its files changed after the manifest was written, so the manifest is written again,
+    under the cache's exclusive lock, as compiler.cache does when Numba compiles part of a vouched-for entry."""
+    directory, key = cache_dir(), cache_key(source)
+    if cache_enabled() and os.path.exists(store.manifest_path(directory, key)) and store.writable(directory):
+        with store.flock(directory, exclusive=True):
+            store.write_manifest(directory, key)
 
 
 class CudaGraph(CompiledGraph):
@@ -91,11 +123,20 @@ class CudaBackend(ScheduledBackend):
         return Rendering(schedule)
 
     def load(self, rendering, schedule):
-        module = types.ModuleType(f"graphjit_cuda_{schedule.source.name}")
-        module.__dict__.update(to_device=memory.to_device, output_buffer=memory.output_buffer,
-                               copy_back=memory.copy_back,
-                               gm=SIMULATED_MATH if _threads() == SIMULATED_THREADS else math)
-        exec(compile(rendering.source, f"<graphjit cuda {schedule.source.name}>", "exec"), module.__dict__)
+        """The executed kernel module, through graphjit's disk cache (compiler.cache): its source stored under its
+        content hash, and numba.cuda's cached PTX/cubins for each kernel beside it (``cache=GJ_CACHE``, keyed by
+        signature, compute capability and CUDA runtime version), each file hashed in the entry's manifest and
+        checked before a later process loads it."""
+        try:
+            module = load_module(rendering.source, name_hint=f"cuda {schedule.source.name}")
+        except GraphjitError:
+            raise
+        except Exception as err:  # noqa: BLE001 - numba.cuda's errors are many; report them as one clear error
+            raise CompilationError(f"numba.cuda could not compile graph {schedule.source.name}: "
+                                   f"{type(err).__name__}: {str(err).splitlines()[0] if str(err) else ''}") from err
+        kernels = [getattr(module, name) for name in rendering.signatures]
+        if memory.on_a_gpu() and any(sum(kernel._cache_misses.values()) for kernel in kernels):
+            _vouch_for_new_kernels(rendering.source)
         return module
 
     def assemble(self, schedule, rendering, module):

@@ -27,6 +27,11 @@ else:
     from numba.cuda.cudadrv.devicearray import is_cuda_ndarray as _is_numba_device_array
 
 
+def on_a_gpu():
+    """A real GPU (not the simulator) that numba.cuda can use."""
+    return not SIMULATED and cuda.is_available()
+
+
 def _count(kind, nbytes):
     with _count_lock:
         TRANSFERS[kind] += 1

@@ -41,6 +41,7 @@ class CudaStageWriter(StageWriter):
         super().__init__(name, plan, graph)
         self.threads = threads
         self.launches = []   # (kernel name, [buffer ids], blocks, reads, writes) in order
+        self.signatures = {}   # kernel name -> its numba.cuda signature
 
     def _scalar_source(self, expr, names):
         return render_cuda(expr, names, simulated=self.threads == SIMULATED_THREADS)
@@ -48,11 +49,14 @@ class CudaStageWriter(StageWriter):
     def _kernel(self, kind, body, buffers, reads, writes, blocks, group, threads=None):
         fname = f"{self.name}_{kind}{len(self.launches)}"
         start = len(self.lines)
-        self.lines.append("@cuda.jit")
+        self.lines.append("@cuda.jit(cache=GJ_CACHE)")
         self.lines.append(f"def {fname}({', '.join(self._arg(b) for b in buffers)}):")
         self.lines.extend("    " + line for line in body)
         self.lines.append("")
         self.launches.append((fname, buffers, blocks, reads, writes, threads or self.threads))
+        # the buffers as the entry passes them (flat, C-contiguous): on a GPU the module compiles each kernel for
+        # its signature as it executes (backend._footer)
+        self.signatures[fname] = f"void({', '.join(f'{self._arg_type(b)}[::1]' for b in buffers)})"
         self.kernels[fname] = {"source": "\n".join(self.lines[start:]), "buffers": buffers, "kind": kind,
                                "ops": [self._node(m).op for m in group.members], "parallel": True, "flops": 0,
                                "inline": False}
