@@ -296,8 +296,9 @@ DEVICE_HOOKS = {}
 class DeviceTensor(EagerTensor):
     """An eager tensor whose value is a GPU array (a numba.cuda device array: the result of a traced call under
     ``gj.device("cuda")``, ``t.cuda()``, or an argument exposing ``__cuda_array_interface__``). Nothing reads it on
-    the host but ``numpy()``, ``cpu()`` and conversions to Python values, each one counted copy back. Eager ops run on
-    the host and refuse it (DeviceError naming both devices; see docs/architecture.md, "Devices")."""
+    the host but ``numpy()``, ``cpu()`` and conversions to Python values, each one counted copy back. An eager op with
+    a GPU operand runs on the GPU (a one-op graph on the CUDA backend); mixed with a host tensor of rank >= 1 outside
+    ``gj.device("cuda")`` it raises DeviceError naming both devices (docs/architecture.md, "Devices")."""
     __slots__ = ()
 
     device = property(lambda self: "cuda:0")
