@@ -190,8 +190,9 @@ def stages(graph, kinds):
 class StagePlan:
     """The groups of one compiled stage and which values they materialise."""
 
-    def __init__(self, graph, kinds, node_ids, needed_outside):
+    def __init__(self, graph, kinds, node_ids, needed_outside, row_kernels=True):
         self.graph = graph
+        self.row_kernels = row_kernels
         self.kinds = kinds
         self.in_stage = set(node_ids)
         self.users = graph.users()
@@ -351,7 +352,8 @@ class StagePlan:
             for m in group.members:
                 if any(u not in group.members for u in self.users[m]):
                     self.materialized.add(m)
-        merge_row_chains(self, Group)   # (compiler.row_fusion: reductions over rows and their elementwise work)
+        if self.row_kernels:   # (compiler.row_fusion: reductions over rows and their elementwise work)
+            merge_row_chains(self, Group)
         self._plan_inplace()
         self.groups = _topological(self.groups, self.graph, self.group_of, self.maps)
 

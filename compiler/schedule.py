@@ -29,9 +29,12 @@ class Capabilities:
     """What one backend can compile. ``kernel_supported(kernel name, node, input types)``: whether it has the
     hand-written kernel a KERNEL op asks for (gemm, softmax rows, gather, ...) for these operands; a node it
     cannot take runs eagerly in a Python stage. Elementwise loops, reductions and views every compiling backend
-    renders from the ops' backend-neutral descriptors (tracer.lowering)."""
+    renders from the ops' backend-neutral descriptors (tracer.lowering). ``row_kernels``: whether it renders the
+    ``rows`` groups of compiler.row_fusion (a row's reductions and their elementwise work in one kernel); without
+    them each reduction and elementwise loop stays a group of its own."""
     name: str
     kernel_supported: Callable
+    row_kernels: bool = True
 
 
 @dataclass(frozen=True)
@@ -80,7 +83,8 @@ def make_schedule(graph, capabilities):
             scheduled.append(PythonStage(tuple(stage.nodes)))
             continue
         needed = frozenset(i for i in stage.nodes if i in outputs or any(stage_of.get(u) != k for u in users[i]))
-        scheduled.append(FusedStage(f"stage{k}", tuple(stage.nodes), StagePlan(pure, kinds, stage.nodes, needed),
+        scheduled.append(FusedStage(f"stage{k}", tuple(stage.nodes), StagePlan(pure, kinds, stage.nodes, needed,
+                                                                          row_kernels=capabilities.row_kernels),
                                     needed))
     constants = {i: n.attr("value").value for i, n in enumerate(nodes) if kinds[i] == CONSTANT}
     reads = {}

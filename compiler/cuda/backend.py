@@ -112,7 +112,7 @@ class CudaGraph(CompiledGraph):
 class CudaBackend(ScheduledBackend):
     name = "cuda"
     foreground = True   # compiled before the first call returns: the host stand-in cannot read GPU values
-    capabilities = Capabilities("cuda", _kernel_supported)
+    capabilities = Capabilities("cuda", _kernel_supported, row_kernels=False)   # (no rows kernel writer yet)
 
     def symbolic_problem(self, graph):
         if graph_symbols(graph):

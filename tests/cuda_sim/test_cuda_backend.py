@@ -83,6 +83,28 @@ def test_fused_graphs_under_a_cuda_device_block():
         np.testing.assert_allclose(g, e, rtol=2e-6, atol=1e-6, equal_nan=True)
 
 
+def test_row_reductions_broadcast_back_compile_without_a_rows_kernel():
+    """Layer-norm and softmax-shaped rows (a reduction over rows broadcast back into elementwise work) are fused
+    into one ``rows`` kernel on the CPU; the CUDA backend has no such writer, so its schedule keeps them apart
+    (Capabilities.row_kernels) instead of failing to compile."""
+    x = np.random.default_rng(5).normal(size=(9, 40)).astype(np.float32)
+
+    def rows(x):
+        centred = x - gj.reduce_mean(x, axis=1, keepdims=True)
+        return gj.exp(x) + gj.reduce_sum(x, axis=1, keepdims=True), centred / gj.sqrt(
+            gj.reduce_mean(centred * centred, axis=1, keepdims=True) + 1e-5)
+    f = gj.function(rows)
+    gj.config.compile_in_background = False
+    with gj.device("cuda"):
+        got = [t.numpy() for t in f(x)]
+    x64 = x.astype(np.float64)
+    c = x64 - x64.mean(axis=1, keepdims=True)
+    expected = [np.exp(x64) + x64.sum(axis=1, keepdims=True), c / np.sqrt((c * c).mean(axis=1, keepdims=True) + 1e-5)]
+    for g, e in zip(got, expected):
+        assert g.dtype == np.float32 and g.shape == e.shape
+        np.testing.assert_allclose(g, e, rtol=1e-5, atol=1e-5)
+
+
 def test_reductions_are_deterministic_and_thread_order_free():
     x = np.random.default_rng(4).normal(size=(3, 5000)).astype(np.float32)
     f = gj.function(lambda x: gj.reduce_sum(x, axis=1))
