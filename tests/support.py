@@ -140,8 +140,8 @@ def run_on(backend, fn, *args):
         gj.config.backend, gj.config.compile_in_background = saved
 
 
-def both_backends_lists(fn, *args):
-    """(compiled, interpreted) lists of arrays from one traced function returning a list."""
+def _on_both_backends(fn, args, convert):
+    """(compiled, interpreted) ``convert(result)`` of one traced function, called once per backend."""
     f = gj.function(fn)
     saved = gj.config.backend, gj.config.compile_in_background
     try:
@@ -149,25 +149,20 @@ def both_backends_lists(fn, *args):
         out = {}
         for backend in ("cpu", "interpreter"):
             gj.config.backend = backend
-            out[backend] = [np.asarray(t.numpy()) for t in f(*args)]
+            out[backend] = convert(f(*args))
         return out["cpu"], out["interpreter"]
     finally:
         gj.config.backend, gj.config.compile_in_background = saved
+
+
+def both_backends_lists(fn, *args):
+    """(compiled, interpreted) lists of arrays from one traced function returning a list."""
+    return _on_both_backends(fn, args, lambda results: [np.asarray(t.numpy()) for t in results])
 
 
 def both_backends(fn, *args):
     """(compiled, interpreted) results of one traced function."""
-    f = gj.function(fn)
-    saved = gj.config.backend, gj.config.compile_in_background
-    try:
-        gj.config.compile_in_background = False
-        out = {}
-        for backend in ("cpu", "interpreter"):
-            gj.config.backend = backend
-            out[backend] = np.asarray(f(*args).numpy())
-        return out["cpu"], out["interpreter"]
-    finally:
-        gj.config.backend, gj.config.compile_in_background = saved
+    return _on_both_backends(fn, args, lambda result: np.asarray(result.numpy()))
 
 
 def fuzz_modules():
