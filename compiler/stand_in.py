@@ -185,6 +185,7 @@ class StandInGraph(InterpretedGraph):
         pair = table.get(i)
         if pair is None:
             pair = table[i] = [None, None]
+        # (the same getrefcount rule as compiler.runner's generated pool test and distributed._worker._unused)
         for array in pair:   # references: the pair, this loop's name, getrefcount's argument
             if array is not None and sys.getrefcount(array) <= 3:
                 return array
