@@ -243,7 +243,7 @@ def _load(source, graph):
 
 
 def _compiles_in_a_child(rendering):
-    """Whether this compile goes to a forked child process (compiler.compile_process): in the background compile
+    """Whether this compile goes to the compile server's child (compiler.compile_process): in the background compile
     thread, with a usable disk cache, for a module whose functions all go to that cache and that compiles no
     parfor eagerly (two-tier kernels' prange functions compile lazily, in this process)."""
     if not (compile_process.enabled() and compile_process.in_compile_thread() and cache_enabled()):

@@ -342,6 +342,7 @@ def _compile_pool():
     global _pool
     if _pool is None:
         import concurrent.futures  # here: not every process that imports graphjit compiles
+        _start_compile_server()
         _pool = concurrent.futures.ThreadPoolExecutor(max_workers=1, thread_name_prefix="graphjit-compile")
     return _pool
 
@@ -362,6 +363,12 @@ def _settings_changed():
         runtime.fast_calls.clear()   # the next call of each function takes the ordinary path (and reinstalls)
 
 
+def _start_compile_server():
+    from graphjit.compiler import compile_process
+    compile_process.start_server()   # (no wait: it warms up on another core)
+
+
+_function.install_on_first_function(_start_compile_server)
 _config_on_change(_settings_changed)
 on_block_open(_settings_changed)
 

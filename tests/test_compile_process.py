@@ -115,3 +115,39 @@ def test_a_typing_error_still_surfaces_from_the_parent(compiled_background, cach
     gj.wait_for_compilation()
     with pytest.raises(CompilationError):
         f(x, x)
+
+
+def test_background_compiles_never_fork_this_process(compiled_background, cache_dir, monkeypatch):
+    # A fork while another thread is inside OpenBLAS broke this process's BLAS pool: its next matmul waited for
+    # ever (the README's benchmark hung at its MLP step). So a thread keeps BLAS busy here while functions
+    # compile, and this process must not fork at all (the compile server is started with exec).
+    import os
+    import threading
+
+    forks = []
+    real_fork = os.fork
+    monkeypatch.setattr(os, "fork", lambda: forks.append(1) or real_fork())
+    a = np.random.default_rng(0).standard_normal((256, 256))
+    stop, products = threading.Event(), []
+
+    def busy_blas():
+        while not stop.is_set():
+            products.append(float((a @ a)[0, 0]))
+    worker = threading.Thread(target=busy_blas, daemon=True)
+    worker.start()
+    calls = []
+    real = compile_process.compile_into_cache
+    monkeypatch.setattr(compile_process, "compile_into_cache",
+                        lambda *args, **kwargs: calls.append(1) or real(*args, **kwargs))
+    x = np.arange(1 << 10, dtype=np.float32)
+    bodies = [lambda x, y: x * y - y, lambda x, y: (x - y) * (x + y), lambda x, y: x * x * y - x]   # 3 kernels
+    for body in bodies:
+        f = gj.function(body)
+        f(x, x + 1)
+        gj.wait_for_compilation()
+        np.testing.assert_allclose(f(x, x + 1).numpy(), body(x, x + 1), rtol=1e-6)
+    stop.set()
+    worker.join(timeout=30)
+    assert not worker.is_alive(), "a matmul in another thread hung while functions compiled"
+    assert products and all(p == products[0] for p in products)
+    assert len(calls) == 3 and forks == []

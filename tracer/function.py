@@ -46,6 +46,22 @@ def install_fast_calls(table):
     _fast_calls = concrete_function._fast_calls = table
 
 
+def install_on_first_function(callback):
+    """``callback()`` runs once, when the first gj.function of the process is made (the runtime starts its compile
+    server then: it warms up while the user's program goes on to its first call)."""
+    _first_function_hooks.append(callback)
+
+
+def _run_first_function_hooks():
+    hooks = list(_first_function_hooks)
+    _first_function_hooks.clear()
+    for hook in hooks:
+        hook()
+
+
+_first_function_hooks = []
+
+
 class _Options:
     """What gj.config sets for every gj.function (graphjit.runtime.config validates the values)."""
     run_eagerly = False   # gj.config.run_functions_eagerly(True): call the Python function, trace nothing
@@ -62,6 +78,8 @@ class Function:
     def __init__(self, python_function, *, input_signature=None, jit_compile=None, name=None, debug_compare=None,
                  max_traces=None, autograph=True, reduce_retracing=False):
         functools.update_wrapper(self, python_function)
+        if _first_function_hooks:
+            _run_first_function_hooks()
         self.python_function = python_function
         self.name = name or getattr(python_function, "__name__", "function")
         self.jit_compile = jit_compile
