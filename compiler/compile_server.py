@@ -1,9 +1,10 @@
 """The compile server: a separate Python process that fills the disk cache for compiler.compile_process.
 
-It is started with ``exec`` (never forked from the user's process), so it owns no thread of the user's and no
-lock, and its own BLAS runs single-threaded and idle. That makes forking *it* safe: each request is compiled in a
-child forked from the server, which has Numba imported and its target set up already, so a child starts
-compiling at once, and whatever one compile leaves behind (memory, a crash) dies with its child.
+It is forked from the user's process only while that process has a single thread, else started with exec
+(compiler.compile_process says why), so it owns no thread of the user's and no lock held by one, and its BLAS
+sits idle. That makes forking *it* safe: each request is compiled in a child forked from the server, which has
+Numba imported and its target set up already, so a child starts compiling at once, and whatever one compile
+leaves behind (memory, a crash) dies with its child.
 
 Protocol, over two pipes: the server writes ``READY`` once warmed up; then for each request (a pickled dict:
 source, name_hint, env, timeout) it replies one byte, ``OK`` or ``FAILED``. End of file on the request pipe (the
@@ -56,14 +57,22 @@ def read_message(fd):
     return None if data is None else pickle.loads(data)
 
 
-def main(request_fd, reply_fd):
+def main(request_fd, reply_fd, warm_up_now=True):
+    """Serves requests until the pipe closes. A server forked from the user's process warms up at its first
+    request instead (``warm_up_now=False``): then a process whose kernels all come from the disk cache pays
+    nothing for it, where a warm-up at start would take CPU from its first calls."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)   # Ctrl-C is for the user's process; it ends us by closing the pipe
-    _warm_up()
+    if warm_up_now:
+        _warm_up()
     _write_all(reply_fd, READY)
+    warm = warm_up_now
     while True:
         request = read_message(request_fd)
         if request is None:
             return
+        if not warm:
+            _warm_up()
+            warm = True
         _write_all(reply_fd, OK if _compile_in_child(request) else FAILED)
 
 

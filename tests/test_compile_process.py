@@ -151,3 +151,44 @@ def test_background_compiles_never_fork_this_process(compiled_background, cache_
     assert not worker.is_alive(), "a matmul in another thread hung while functions compiled"
     assert products and all(p == products[0] for p in products)
     assert len(calls) == 3 and forks == []
+
+
+_SINGLE_THREADED_PROGRAM = textwrap.dedent("""\
+    import os, select, sys
+    import numpy as np
+    import graphjit as gj
+    from graphjit.compiler import cache, compile_process
+    gj.config.compile_in_background = True   # (what users run)
+    read_end, write_end = os.pipe()
+    f = gj.function(lambda x: x * 3.0 - 1.0)   # the first gj.function: the server starts (forked: one thread)
+    server = compile_process._server
+    assert type(server.process).__name__ == "_ForkedServer", type(server.process)
+    os.close(write_end)   # the server's copy points at /dev/null, so this pipe ends here
+    assert select.select([read_end], [], [], 10)[0] and os.read(read_end, 1) == b""
+    x = np.arange(1000, dtype=np.float32)
+    f(x)
+    gj.wait_for_compilation()
+    np.testing.assert_array_equal(f(x).numpy(), x * np.float32(3.0) - np.float32(1.0))
+    assert cache.cache_info().entries >= 1 and cache.cache_info().hits >= 1   # filled there, loaded here
+    print(server.process.pid)
+""")
+
+
+def test_a_single_threaded_process_forks_its_server_which_holds_none_of_its_files(cache_dir, tmp_path):
+    import os
+    import subprocess
+    import time
+    env = {**os.environ, "GRAPHJIT_CACHE_DIR": str(cache_dir), "GRAPHJIT_BACKEND": "cpu"}
+    done = subprocess.run([sys.executable, "-c", _SINGLE_THREADED_PROGRAM], env=env, capture_output=True,
+                          text=True, timeout=300)
+    assert done.returncode == 0, done.stderr[-3000:]
+    server_pid = int(done.stdout.split()[-1])
+    deadline = time.monotonic() + 20
+    while time.monotonic() < deadline:   # the server ends with its process (the pipe to it closes)
+        try:
+            os.kill(server_pid, 0)
+        except ProcessLookupError:
+            break
+        time.sleep(0.05)
+    else:
+        pytest.fail(f"compile server {server_pid} outlived its process")
