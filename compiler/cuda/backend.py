@@ -32,14 +32,16 @@ def _threads():
 
 
 def _kernel_supported(name, node, in_types):
-    """The hand-written kernels it has: float matmul (one batch shape, or one side unbatched), softmax and
-    log_softmax over the last axis. The others (gathers, integer matmul, control flow, ...) run on the host between
-    stages for now."""
+    """The hand-written kernels it has: matmul, float or integer (one batch shape, or one side unbatched); softmax
+    and log_softmax over the last axis; gather and ``x[int tensor]`` (take), their indices checked. The others
+    (sorts, scans, concat, control flow, ...) run on the host between stages for now."""
     if name == "matmul":
         a, b = in_types
         batches = {tuple(a.shape[:-2]), tuple(b.shape[:-2])} - {()}
         return (len(a.shape) >= 2 and len(b.shape) >= 2 and len(batches) <= 1 and a.dtype is b.dtype is node.type.dtype
-                and a.dtype.is_floating)
+                and (a.dtype.is_floating or a.dtype.is_integer))
+    if name in ("gather", "take"):
+        return True
     if name in ("softmax", "log_softmax"):
         return (node.type.dtype.is_floating and len(node.type.shape) >= 1
                 and node.attr("axis") in (-1, len(node.type.shape) - 1))
@@ -105,7 +107,8 @@ class CudaGraph(CompiledGraph):
         self.constants = {i: memory.to_device(value) for i, value in self.constants.items()}
         self.run = build_runner(self.pure, self.effects, self.steps, self.constants,
                                 read_locations=sched.read_locations, allocate=memory.device_array,
-                                run_node=_run_on_host, variable_writes="state", to_host=memory.to_host)
+                                run_node=_run_on_host, variable_writes="state", to_host=memory.to_host,
+                                flag_set=memory.flag_set)
         self.run_tensors = None   # (no per-call shortcut: the runtime's path wraps device results)
 
 
