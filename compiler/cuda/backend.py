@@ -24,6 +24,7 @@ from ..interpreter import run_node
 from ..runner import build_runner
 from ..schedule import Capabilities, ScheduledBackend
 from . import memory
+from .sized import SizedCudaGraph
 from .memory import TRANSFERS  # noqa: F401  (the copy counters, read by tests and gj.cuda_transfer_stats)
 from .writer import SIMULATED_THREADS, CudaStageWriter
 
@@ -118,9 +119,14 @@ class CudaBackend(ScheduledBackend):
     capabilities = Capabilities("cuda", _kernel_supported, row_kernels=False)   # (no rows kernel writer yet)
 
     def symbolic_problem(self, graph):
+        return None   # (a graph over symbolic sizes is compiled per size it meets: compile, below)
+
+    def compile(self, graph, on_planned=None):
+        """A graph over symbolic sizes becomes a ``sized.SizedCudaGraph``: its kernels take sizes as numbers, so
+        each call's sizes get their own specialisation (compiled on first use, then kept)."""
         if graph_symbols(graph):
-            return "the CUDA backend compiles known sizes only (each size of a None dimension is traced apart)"
-        return None
+            return SizedCudaGraph(graph, super().compile)
+        return super().compile(graph, on_planned)
 
     def render(self, schedule):
         return Rendering(schedule)
