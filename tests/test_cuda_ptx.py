@@ -51,6 +51,8 @@ def _kernels(function, arrays):
     module = cuda_backend.load(rendering, make_schedule(concrete.graph, cuda_backend.capabilities))
     for writer in rendering.writers:
         for name, buffers, *_ in writer.launches:
+            if name not in writer.signatures:   # (a host call: cuBLAS through CuPy, where it is chosen)
+                continue
             types = ", ".join(f"{writer._arg_type(b)}[::1]" for b in buffers)
             info = writer.kernels[name]
             pairs = {(info["kind"], op) for op in info["ops"]}

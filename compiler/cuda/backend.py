@@ -23,7 +23,7 @@ from ..cpu import CompiledGraph
 from ..interpreter import run_node
 from ..runner import build_runner
 from ..schedule import Capabilities, ScheduledBackend
-from . import memory
+from . import blas, memory
 from .sized import SizedCudaGraph
 from .memory import TRANSFERS  # noqa: F401  (the copy counters, read by tests and gj.cuda_transfer_stats)
 from .writer import SIMULATED_THREADS, CudaStageWriter
@@ -52,9 +52,10 @@ def _kernel_supported(name, node, in_types):
 class Rendering:
     def __init__(self, schedule):
         threads = _threads()
+        cublas = blas.cublas_problem() is None
         self.writers, self.args, self.entry_shapes = [], {}, {}
         for stage in schedule.fused:
-            writer = CudaStageWriter(stage.name, stage.plan, schedule.pure, threads)
+            writer = CudaStageWriter(stage.name, stage.plan, schedule.pure, threads, cublas=cublas)
             self.args[stage.name] = writer.write()
             self.entry_shapes[stage.name] = writer.entry_shapes
             self.writers.append(writer)
@@ -70,7 +71,8 @@ def _header(simulated):
     math = ("from graphjit.compiler.cuda.scalar import SIMULATED_MATH as gm" if simulated else "import math as gm")
     return [f"# graphjit CUDA kernels (numba-cuda {numba_cuda.__version__}{', simulated' if simulated else ''})",
             "import math", "import numba", "import numpy as np", "from numba import cuda", math,
-            "from graphjit.compiler.cuda.memory import copy_back, on_a_gpu, output_buffer, to_device", "", ""]
+            "from graphjit.compiler.cuda.memory import copy_back, on_a_gpu, output_buffer, to_device",
+            "from graphjit.compiler.cuda.blas import cublas_gemm", "", ""]
 
 
 def _footer(signatures):

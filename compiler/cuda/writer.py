@@ -8,7 +8,8 @@ The stage's plan (compiler.fusion.StagePlan) is the CPU backend's: the same grou
   loads and member lines are the CPU writer's, ``StageWriter._element_lines``);
 - a matmul is a tiled kernel: a block of threads per tile of the result, the inner dimension staged through
   shared memory a tile at a time (its elementwise epilogue is the next group's loop); integer ones accumulate
-  in 64 bits and wrap as NumPy's do;
+  in 64 bits and wrap as NumPy's do; float ones are a host call of cuBLAS (``blas.cublas_gemm``) where the
+  backend chose it (``blas.cublas_problem``);
 - a gather or take (``x[int tensor]``) is a grid-stride copy whose threads check each index they read: one out
   of range sets the stage's flag for it, and the runner re-runs the node on the host to raise its error;
 - softmax and log_softmax rows: a block per row, its max and float64 sum of exponentials combined in shared memory;
@@ -43,10 +44,13 @@ SIMULATED_BLOCKS = 2     # and at most this many blocks: the threads loop over t
 class CudaStageWriter(StageWriter):
     """Emits the kernels and the host entry of one stage (``threads``: the block size of every kernel)."""
 
-    def __init__(self, name, plan, graph, threads):
+    def __init__(self, name, plan, graph, threads, cublas=False):
         super().__init__(name, plan, graph)
         self.threads = threads
-        self.launches = []   # (kernel name, [buffer ids], blocks, reads, writes) in order
+        self.cublas = cublas   # float matmuls through cuBLAS (blas.cublas_problem() is None), else tiled kernels
+        # (kernel name, [buffer ids], blocks, reads, writes, threads) in order; a host call (cuBLAS) has blocks None
+        # and its trailing arguments' text in place of threads
+        self.launches = []
         self.signatures = {}   # kernel name -> its numba.cuda signature
         self.index_flag = None   # the scratch buffer the stage's index checks set (_index_flag)
 
@@ -144,6 +148,8 @@ class CudaStageWriter(StageWriter):
         products in order in the output dtype (as sgemm/dgemm do); ``integer``: see int_matmul."""
         m = self._matmul_layout(group)
         r, rows, cols, inner, batch = m["r"], m["rows"], m["cols"], m["inner"], m["batch"]
+        if self.cublas and not integer:
+            return self._cublas_matmul(group, m)
         dtype = self._node(r).type.dtype
         tile = 4 if self.threads == SIMULATED_THREADS else 16
         t = f"np.{dtype.name}"
@@ -170,6 +176,19 @@ class CudaStageWriter(StageWriter):
         grid = f"({max(1, -(-cols // tile))}, {max(1, -(-rows // tile))}, {max(1, batch)})"
         self._kernel("int_matmul" if integer else "matmul", body, sorted({m["a"], m["b"], r}), [m["a"], m["b"]], [r], grid, group,
                      threads=f"({tile}, {tile})")
+
+    def _cublas_matmul(self, group, m):
+        """The matmul as a host call of ``blas.cublas_gemm`` on the stage's device buffers (no kernel of ours)."""
+        r = m["r"]
+        a_step, b_step = m["steps"]
+        extra = (f"{m['rows']}, {m['cols']}, {m['inner']}, {m['trans_a']}, {m['trans_b']}, "
+                 f"{m['batch'] if a_step else 1}, {m['batch'] if b_step else 1}, {max(1, m['batch'])}")
+        fname = f"{self.name}_cublas{len(self.launches)}"
+        buffers = [m["a"], m["b"], r]   # (in the call's order: A, B, C)
+        self.launches.append(("cublas_gemm", buffers, None, [m["a"], m["b"]], [r], extra))
+        self.kernels[fname] = {"source": f"cublas_gemm(A, B, C, {extra})", "buffers": buffers, "kind": "cublas_matmul",
+                               "ops": [self._node(x).op for x in group.members], "parallel": True, "flops": 0,
+                               "inline": False}
 
     def int_matmul(self, group):
         """Integer C = op(A) @ op(B): the float kernel's tiles, each product and sum in int64 (uint64 for int64,
@@ -293,7 +312,9 @@ class CudaStageWriter(StageWriter):
                 on_device.add(b)
                 arg = self._arg(b)
                 lines.append(f"    d{arg} = to_device({arg})" if b in reads else f"    d{arg} = output_buffer({arg})")
-            lines.append(f"    {fname}[{blocks}, {threads}]({', '.join('d' + self._arg(b) for b in buffers)})")
+            passed = ", ".join("d" + self._arg(b) for b in buffers)
+            lines.append(f"    {fname}({passed}, {threads})" if blocks is None else
+                         f"    {fname}[{blocks}, {threads}]({passed})")
             written += [b for b in writes if b not in written]
         lines += [f"    copy_back(d{self._arg(b)}, {self._arg(b)})" for b in written]
         if len(lines) == 1:
