@@ -30,14 +30,15 @@ from .interpreter import eager_attrs, run_node, run_sized
 
 
 def build_runner(graph, effects, steps, constants, tensors=False, read_locations=None, allocate=np.empty,
-                 run_node=run_node, variable_writes="direct", to_host=None):
+                 run_node=run_node, variable_writes="direct", to_host=None, flag_set=None):
     """Returns ``run(state, arrays) -> list of result arrays`` for a functionalized graph; with
     ``tensors=True``, ``run(state, tensors) -> list of EagerTensors`` (the runtime's per-call path).
     ``read_locations``: variable id -> the user's source line that reads it (for error messages).
     ``allocate(shape, dtype)``: the backend's allocator, for buffers the pool has no free one for.
     A backend whose buffers are not host arrays (CUDA) also passes ``run_node`` (runs a Python step's node on its
     buffers), ``variable_writes="state"`` (every variable write through ``State.write``, which keeps a variable on
-    its device) and ``to_host`` (an array prints can read)."""
+    its device), ``to_host`` (an array prints and raising checks can read) and ``flag_set`` (whether a kernel set
+    an index check's flag buffer: read from the device)."""
     env = {"np": np, "ndarray": np.ndarray, "allocate": allocate, "getrefcount": sys.getrefcount, "OPS": OPS,
            "EagerTensor": EagerTensor, "new": object.__new__, "entry_argument": _entry_argument}
     lines = ["def run(state, arrays):", None]  # None: where the buffers are taken, once known (below)
@@ -133,19 +134,24 @@ def build_runner(graph, effects, steps, constants, tensors=False, read_locations
         emit(f"{indent}except TypeError:  # a non-contiguous or read-only input (a view, a constant): copy it")
         emit(f"{indent}    entry{s}(*[entry_argument(a, shape) for a, shape in zip(({args},), {wanted_shapes})]"
              f"{sym_args})")
-        for flag, i, operands in step.checks:  # e.g. a gather index out of range: the op's own error
-            node = graph.nodes[i]
-            _bind_node(env, i, node)
-            # an operand buffer may be the base of a contiguous view starting at 0 (fusion's _kernel_operand):
-            # its first `size` elements are the operand (x[:2], or x[-1:-1] of size 0)
-            in_shapes = [graph.nodes[j].type.shape for j in node.inputs]
-            values = ", ".join(f"{names[b]}.reshape(-1)[:{math.prod(shape)}].reshape({shape_code(shape)})"
-                               for b, shape in zip(operands, in_shapes))
-            emit(f"    if {names[flag]}[0]:")
-            if symbols:
-                emit(f"        run_sized(op{i}, node{i}, attrs{i}, state, [{values}], {sizes})")
-            else:
-                emit(f"        run_node(op{i}, node{i}, attrs{i}, state, [{values}])")
+        checked = {}   # flag -> the checks it holds (the CUDA backend's stages share one flag: one read)
+        for flag, i, operands in step.checks:
+            checked.setdefault(flag, []).append((i, operands))
+        for flag, checks in checked.items():   # e.g. a gather index out of range: the op's own error
+            emit(f"    if {names[flag]}[0]:" if flag_set is None else f"    if flag_set({names[flag]}):")
+            for i, operands in checks:
+                node = graph.nodes[i]
+                _bind_node(env, i, node)
+                # an operand buffer may be the base of a contiguous view starting at 0 (fusion's _kernel_operand):
+                # its first `size` elements are the operand (x[:2], or x[-1:-1] of size 0)
+                in_shapes = [graph.nodes[j].type.shape for j in node.inputs]
+                held = "{}" if to_host is None else "to_host({})"   # (raising: the operands' values on the host)
+                values = ", ".join(f"{held.format(names[b])}.reshape(-1)[:{math.prod(shape)}]"
+                                   f".reshape({shape_code(shape)})" for b, shape in zip(operands, in_shapes))
+                if symbols:
+                    emit(f"        run_sized(op{i}, node{i}, attrs{i}, state, [{values}], {sizes})")
+                else:
+                    emit(f"        run_node(op{i}, node{i}, attrs{i}, state, [{values}])")
     outputs = [names[i] for i in graph.outputs]
     escaping = set(outputs) | eager_operands
     # A buffer of symbolic shape changes size between calls: pooled, with a shape check (see _emit_from_pool).
@@ -182,6 +188,7 @@ def build_runner(graph, effects, steps, constants, tensors=False, read_locations
     env["pools"] = _ThreadBuffers(2 * len(pooled), internal_types, allocate, spares)
     env["run_node"] = run_node
     env["to_host"] = to_host
+    env["flag_set"] = flag_set
     if effects.variable_inputs or effects.variable_outputs:  # the whole call is one atomic update of the state
         lines[1:] = ["    with state.lock:"] + ["    " + line for line in lines[1:]]
     source = "\n".join(lines) + "\n"

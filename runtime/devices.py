@@ -301,4 +301,4 @@ def eager_op_on_gpu(op, inputs, attrs, state, scoped):
     return DeviceTensor(memory.to_device(results[0]))
 
 
-_tensor.DEVICE_HOOKS.update(to_cuda=_to_cuda, to_host=_to_host, wrap=_wrap, interface=_interface)
+_tensor.DEVICE_HOOKS.update(to_cuda=_to_cuda, to_host=_to_host, wrap=_wrap, interface=_interface, scope=device)

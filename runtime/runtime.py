@@ -375,8 +375,12 @@ on_block_open(_settings_changed)
 
 def _installed(runtime):
     _function.install_fast_calls(runtime.fast_calls)
-    _polymorphic.install_backend_check(lambda graph, jit_compile: runtime.backend(jit_compile).symbolic_problem(graph))
     return runtime
+
+
+# (installed at import, not with the runtime: a process's first trace over symbolic sizes runs before its first call
+# creates the runtime, and was not checked against the backend that would compile it)
+_polymorphic.install_backend_check(lambda graph, jit_compile: get_runtime().backend(jit_compile).symbolic_problem(graph))
 
 
 def wait_for_compilation():

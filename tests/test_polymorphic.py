@@ -348,3 +348,26 @@ def test_reshape_with_minus_one_that_may_not_divide_traces_per_size(caplog):
         with pytest.raises(errors.InvalidArgumentError, match="cannot reshape"):
             f(np.arange(5, dtype=np.float32))
     assert any("traced per size" in r.getMessage() for r in caplog.records)
+
+
+_FIRST_TRACE_OF_A_PROCESS = """
+import numpy as np
+import graphjit as gj
+from graphjit.compiler.backend import get_backend
+gj.config.backend = "cpu"
+get_backend("cpu").symbolic_problem = lambda graph: "this backend wants known sizes"   # (no runtime exists yet)
+f = gj.function(lambda x: x * 2.0, input_signature=[gj.TensorSpec([None], gj.float32)])
+assert f(np.ones(3, np.float32)).numpy().tolist() == [2.0, 2.0, 2.0]
+print(f._polymorphism.failure)
+"""
+
+
+def test_the_first_symbolic_trace_of_a_process_asks_the_backend():
+    """The backend's verdict on a graph over symbolic sizes is asked before the process's first call has made the
+    runtime (it was skipped then: that trace was kept, and a backend that needs known sizes got it)."""
+    import subprocess
+    import sys
+    done = subprocess.run([sys.executable, "-c", _FIRST_TRACE_OF_A_PROCESS], capture_output=True, text=True,
+                          timeout=300)
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert done.stdout.strip() == "this backend wants known sizes"

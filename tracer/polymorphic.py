@@ -21,7 +21,7 @@ import numpy as np
 from . import dtypes
 from .ir import TensorType
 from .symbolic import MIN_SIZE, Atom, SymInt, SymbolicError, shape_is_symbolic
-from .tensor import EagerTensor
+from .tensor import DeviceTensor, EagerTensor
 
 log = logging.getLogger("graphjit")
 
@@ -162,13 +162,14 @@ class Polymorphism(AtomBounds):
         lines = ["def check(arrays):", "    try:"]
         first = {}
         tests = []
-        env = {"EagerTensor": EagerTensor, "ndarray": np.ndarray}
+        env = {"EagerTensor": EagerTensor, "DeviceTensor": DeviceTensor, "ndarray": np.ndarray}
         lines.append(f"        {', '.join(f'a{k}' for k in range(len(self.specs)))}{',' if len(self.specs) == 1 else ''}"
                      f" = arrays")
         for k, ((shape, dtype), names) in enumerate(zip(self.specs, self.names)):
             env[f"dt{k}"] = dtype.np
-            lines.append(f"        a{k} = a{k}._value if type(a{k}) is EagerTensor else a{k}")
-            lines.append(f"        if type(a{k}) is not ndarray:")
+            lines.append(f"        if type(a{k}) is EagerTensor or type(a{k}) is DeviceTensor:")
+            lines.append(f"            a{k} = a{k}._value   # (a GPU array's shape and dtype are as NumPy's)")
+            lines.append(f"        elif type(a{k}) is not ndarray:")
             lines.append("            return False")
             lines.append(f"        s{k} = a{k}.shape")
             tests.append(f"len(s{k}) == {len(shape)}")

@@ -4,6 +4,8 @@ names a node of a graph being traced.
 Arithmetic operators, indexing and NumPy functions are not defined here: each op's file declares the
 operators it implements (``registry.export``) and ``install_operators`` attaches them to ``Tensor``.
 """
+import contextlib
+
 import numpy as np
 
 from . import context, dtypes, registry
@@ -289,8 +291,17 @@ class EagerTensor(Tensor):
 
 # Installed by the runtime (graphjit.runtime.devices), which may import numba.cuda; the tracer never does:
 # "to_cuda"(host array) -> DeviceTensor, "to_host"(device array) -> ndarray, "wrap"(object with
-# __cuda_array_interface__) -> DeviceTensor (no copy).
+# __cuda_array_interface__) -> DeviceTensor (no copy), "scope"(device name) -> its ``gj.device`` block.
 DEVICE_HOOKS = {}
+
+
+def placed_like(tensor):
+    """The scope in which eager ops run on ``tensor``'s device: a creation op that reads only its operand's shape
+    (``zeros_like``, ``ones_like``, ``np.full_like``) makes its result where that operand lives, as TF and PyTorch
+    do. A host tensor, or a trace (where the function's device decides): no scope."""
+    if type(tensor) is DeviceTensor and context.executing_eagerly():
+        return DEVICE_HOOKS["scope"](tensor.device)
+    return contextlib.nullcontext()
 
 
 class DeviceTensor(EagerTensor):

@@ -23,7 +23,8 @@ from ..cpu import CompiledGraph
 from ..interpreter import run_node
 from ..runner import build_runner
 from ..schedule import Capabilities, ScheduledBackend
-from . import memory
+from . import blas, memory
+from .sized import SizedCudaGraph
 from .memory import TRANSFERS  # noqa: F401  (the copy counters, read by tests and gj.cuda_transfer_stats)
 from .writer import SIMULATED_THREADS, CudaStageWriter
 
@@ -32,14 +33,16 @@ def _threads():
 
 
 def _kernel_supported(name, node, in_types):
-    """The hand-written kernels it has: float matmul (one batch shape, or one side unbatched), softmax and
-    log_softmax over the last axis. The others (gathers, integer matmul, control flow, ...) run on the host between
-    stages for now."""
+    """The hand-written kernels it has: matmul, float or integer (one batch shape, or one side unbatched); softmax
+    and log_softmax over the last axis; gather and ``x[int tensor]`` (take), their indices checked. The others
+    (sorts, scans, concat, control flow, ...) run on the host between stages for now."""
     if name == "matmul":
         a, b = in_types
         batches = {tuple(a.shape[:-2]), tuple(b.shape[:-2])} - {()}
         return (len(a.shape) >= 2 and len(b.shape) >= 2 and len(batches) <= 1 and a.dtype is b.dtype is node.type.dtype
-                and a.dtype.is_floating)
+                and (a.dtype.is_floating or a.dtype.is_integer))
+    if name in ("gather", "take"):
+        return True
     if name in ("softmax", "log_softmax"):
         return (node.type.dtype.is_floating and len(node.type.shape) >= 1
                 and node.attr("axis") in (-1, len(node.type.shape) - 1))
@@ -49,9 +52,10 @@ def _kernel_supported(name, node, in_types):
 class Rendering:
     def __init__(self, schedule):
         threads = _threads()
+        cublas = blas.cublas_problem() is None
         self.writers, self.args, self.entry_shapes = [], {}, {}
         for stage in schedule.fused:
-            writer = CudaStageWriter(stage.name, stage.plan, schedule.pure, threads)
+            writer = CudaStageWriter(stage.name, stage.plan, schedule.pure, threads, cublas=cublas)
             self.args[stage.name] = writer.write()
             self.entry_shapes[stage.name] = writer.entry_shapes
             self.writers.append(writer)
@@ -67,7 +71,8 @@ def _header(simulated):
     math = ("from graphjit.compiler.cuda.scalar import SIMULATED_MATH as gm" if simulated else "import math as gm")
     return [f"# graphjit CUDA kernels (numba-cuda {numba_cuda.__version__}{', simulated' if simulated else ''})",
             "import math", "import numba", "import numpy as np", "from numba import cuda", math,
-            "from graphjit.compiler.cuda.memory import copy_back, on_a_gpu, output_buffer, to_device", "", ""]
+            "from graphjit.compiler.cuda.memory import copy_back, on_a_gpu, output_buffer, to_device",
+            "from graphjit.compiler.cuda.blas import cublas_gemm", "", ""]
 
 
 def _footer(signatures):
@@ -105,7 +110,8 @@ class CudaGraph(CompiledGraph):
         self.constants = {i: memory.to_device(value) for i, value in self.constants.items()}
         self.run = build_runner(self.pure, self.effects, self.steps, self.constants,
                                 read_locations=sched.read_locations, allocate=memory.device_array,
-                                run_node=_run_on_host, variable_writes="state", to_host=memory.to_host)
+                                run_node=_run_on_host, variable_writes="state", to_host=memory.to_host,
+                                flag_set=memory.flag_set)
         self.run_tensors = None   # (no per-call shortcut: the runtime's path wraps device results)
 
 
@@ -115,9 +121,14 @@ class CudaBackend(ScheduledBackend):
     capabilities = Capabilities("cuda", _kernel_supported, row_kernels=False)   # (no rows kernel writer yet)
 
     def symbolic_problem(self, graph):
+        return None   # (a graph over symbolic sizes is compiled per size it meets: compile, below)
+
+    def compile(self, graph, on_planned=None):
+        """A graph over symbolic sizes becomes a ``sized.SizedCudaGraph``: its kernels take sizes as numbers, so
+        each call's sizes get their own specialisation (compiled on first use, then kept)."""
         if graph_symbols(graph):
-            return "the CUDA backend compiles known sizes only (each size of a None dimension is traced apart)"
-        return None
+            return SizedCudaGraph(graph, super().compile)
+        return super().compile(graph, on_planned)
 
     def render(self, schedule):
         return Rendering(schedule)

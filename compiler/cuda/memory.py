@@ -90,6 +90,15 @@ def to_host(array):
     return array.copy_to_host()
 
 
+def flag_set(flag):
+    """Whether a kernel set the one-element flag buffer ``flag`` (an index out of range): read back, counted, so
+    a stage with an index check costs one 8-byte copy per call, the price of raising instead of answering wrong."""
+    if not _is_numba_device_array(flag):
+        return bool(flag[0])
+    _count("to_host", flag.nbytes)
+    return bool(flag.copy_to_host()[0])
+
+
 def from_interface(value, what="value"):
     """A device array sharing the memory of ``value`` (a numba device array, or an object exposing
     ``__cuda_array_interface__``): no copy. C-contiguous only (the kernels index flat buffers)."""

@@ -151,3 +151,42 @@ def test_softmax_rows(log):
     got = executable.run(get_runtime().state, [x])[0]
     want = get_backend("interpreter").compile(graph).run(get_runtime().state, [x])[0]
     np.testing.assert_allclose(got, want, rtol=2e-6, atol=1e-7, equal_nan=True)
+
+
+def test_matmul_takes_the_tiled_kernel_where_cublas_cannot_run(monkeypatch):
+    from graphjit.compiler.cuda import blas, memory
+    assert "simulator" in blas.cublas_problem()   # (here: the tiled kernel, as test_tiled_matmul checks)
+    monkeypatch.setattr(memory, "SIMULATED", False)   # the checks after the simulator's, in order
+    monkeypatch.setattr(blas.importlib.util, "find_spec", lambda name: None)
+    assert "CuPy is not installed" in blas._problem()
+    monkeypatch.setenv("GRAPHJIT_CUDA_MATMUL", "tiled")
+    assert "GRAPHJIT_CUDA_MATMUL=tiled" in blas._problem()
+
+
+class _HostArrays:
+    """NumPy in CuPy's place for ``blas.cublas_gemm``'s views: the simulator's device arrays hold host memory."""
+    asarray = staticmethod(lambda a: a._ary if hasattr(a, "_ary") else np.asarray(a))
+    matmul = staticmethod(np.matmul)
+
+
+@pytest.mark.parametrize("shapes, ta, tb", [(((5, 7), (7, 3)), False, False), (((7, 5), (3, 7)), True, True),
+                                            (((2, 5, 6), (6, 9)), False, False), (((4, 3), (2, 4, 5)), True, False)])
+def test_where_cublas_is_chosen_the_stage_calls_it_with_its_buffers_layout(monkeypatch, shapes, ta, tb):
+    """cuBLAS itself needs CuPy and a GPU (neither here): this checks the choice reaches the writer and that the
+    call's layout arguments (rows, cols, inner, transposes, batches) give op(A) @ op(B), NumPy doing the product."""
+    import functools
+    from graphjit.compiler.cuda import blas
+    monkeypatch.setattr(blas, "cublas_problem", lambda: None)
+    rng = np.random.default_rng(8)
+    a, b = (rng.normal(size=s).astype(np.float64) for s in shapes)
+    graph = gj.function(lambda a, b: gj.matmul(a, b, transpose_a=ta, transpose_b=tb) * 2.0).get_concrete_function(
+        a, b).graph
+    executable = get_backend("cuda").compile(graph)
+    kinds = [info["kind"] for info in executable.kernels.values()]
+    assert "cublas_matmul" in kinds and "matmul" not in kinds, kinds
+    for step in executable.steps:   # (the stage entries' module: the cache may hand the same one to a later test)
+        if step.kind == "compiled":
+            monkeypatch.setitem(step.entry.__globals__, "cublas_gemm", functools.partial(blas.cublas_gemm, xp=_HostArrays))
+    got = executable.run(get_runtime().state, [a, b])[0]
+    want = np.matmul(np.swapaxes(a, -1, -2) if ta else a, np.swapaxes(b, -1, -2) if tb else b) * 2.0
+    np.testing.assert_allclose(got, want, rtol=1e-12, atol=1e-12)

@@ -51,11 +51,9 @@ def _stateless(case):
                 or any(op.startswith("random") for op in case.ops))
 
 
-# zeros_like / ones_like see only a shape (their op has no operand: tracer/ops/creation.py), so outside a cuda block
-# they make host tensors, and a case mixing one with a GPU tensor runs inside a block instead (see
-# test_zeros_like_of_a_gpu_tensor_is_a_host_tensor_outside_a_cuda_block)
-_SHAPE_ONLY = {"zeros", "ones"}
-_MAKES_ZEROS_LIKE = {"while_loop"}   # (its loop state starts at gj.zeros_like(v))
+# an eager while_loop is a Python loop (as in TF): its counter starts as the Python 0 and stays a host tensor outside
+# a cuda block, so that case runs inside one
+_HOST_COUNTER = {"while_loop"}
 # gj.convert_to_tensor of a list of NumPy scalars builds its array without an op: a host tensor anywhere
 _NO_OP = {"stack-via-convert_to_tensor"}
 ARRAY_CASES = _sampled([c for c in ALL_CASES if _stateless(c)], with_arrays=True)
@@ -78,9 +76,7 @@ def _compare(got, want, what):
 def test_an_op_on_gpu_operands_equals_the_cpu_eager_op(case):
     want = flatten_results(case.fn(*[gj.constant(a) if isinstance(a, np.ndarray) else a for a in case.args],
                                    **case.kwargs))
-    in_a_block = _SHAPE_ONLY & set(case.ops) or case.id in _MAKES_ZEROS_LIKE
-    scope = gj.device("cuda") if in_a_block else contextlib.nullcontext()
-    with scope:
+    with gj.device("cuda") if case.id in _HOST_COUNTER else contextlib.nullcontext():
         got = flatten_results(case.fn(*[gj.constant(a).cuda() if isinstance(a, np.ndarray) else a
                                         for a in case.args], **case.kwargs))
     _compare(got, want, case.id)
@@ -94,13 +90,28 @@ def test_creation_ops_under_a_cuda_block_make_gpu_tensors(case):
     _compare(got, want, case.id)
 
 
-def test_zeros_like_of_a_gpu_tensor_is_a_host_tensor_outside_a_cuda_block():
-    dev = gj.constant(np.ones((2, 2), np.float32)).cuda()
-    assert type(gj.zeros_like(dev)) is EagerTensor   # (the op sees a shape, not the tensor's device)
-    with gj.device("cuda"):
-        inside = gj.ones_like(dev)
-    assert type(inside) is DeviceTensor
-    np.testing.assert_array_equal(inside.numpy(), np.ones((2, 2), np.float32))
+@pytest.mark.parametrize("make, value, fills", [
+    (gj.zeros_like, 0, False), (gj.ones_like, 1, False), (lambda t: gj.zeros_like(t, dtype=gj.int32), 0, False),
+    (np.zeros_like, 0, False), (np.ones_like, 1, False), (np.empty_like, 0, True),
+    (lambda t: np.full_like(t, 2.5), 2.5, True)],
+    ids=["zeros_like", "ones_like", "zeros_like-int32", "np.zeros_like", "np.ones_like", "np.empty_like",
+         "np.full_like"])
+def test_creation_like_ops_of_a_gpu_tensor_make_gpu_tensors_outside_a_cuda_block(make, value, fills):
+    """As in TF and PyTorch, ``zeros_like(t)`` is made on ``t``'s device (the op reads only t's shape); the second
+    call reuses the compiled op and copies nothing but a Python fill value."""
+    dev = gj.constant(np.arange(6, dtype=np.float32).reshape(2, 3)).cuda()
+    want = np.asarray(make(np.arange(6, dtype=np.float32).reshape(2, 3)))
+    make(dev)
+    before = gj.cuda_transfer_stats()
+    got = make(dev)
+    assert type(got) is DeviceTensor
+    assert _copies(before) == (int(fills), 0)   # (np.full_like's value, 0-d, is the one host operand)
+    assert got.dtype.np == want.dtype
+    np.testing.assert_array_equal(got.numpy(), np.full((2, 3), value, want.dtype))
+    host = make(gj.constant(np.ones((2, 3), np.float32)))
+    assert type(host) is EagerTensor   # (a host tensor's: on the host, as before)
+    added = gj.cast(got, gj.float32) + dev   # (so no DeviceError mixing it with its source)
+    np.testing.assert_array_equal(added.numpy(), np.float32(value) + np.arange(6, dtype=np.float32).reshape(2, 3))
 
 
 def test_the_tf_user_example_stays_on_the_gpu_with_one_copy_for_the_scalar():
@@ -266,10 +277,10 @@ def test_control_flow_on_gpu_operands_runs_on_the_host_and_gives_gpu_tensors():
 
 def test_an_op_without_a_cuda_kernel_runs_on_the_host_inside_its_graph_with_counted_copies():
     x = np.arange(12, dtype=np.float32).reshape(4, 3)
-    table, indices = gj.constant(x).cuda(), gj.constant(np.array([3, 0], np.int32)).cuda()
-    gj.gather(table, indices)   # (compiled here)
+    table = gj.constant(x).cuda()
+    gj.cumsum(table, axis=0)   # (compiled here)
     before = gj.cuda_transfer_stats()
-    rows = gj.gather(table, indices)
-    assert _copies(before) == (1, 2)   # both operands copied back, the result copied in
-    assert type(rows) is DeviceTensor
-    np.testing.assert_array_equal(rows.numpy(), x[[3, 0]])
+    sums = gj.cumsum(table, axis=0)
+    assert _copies(before) == (1, 1)   # the operand copied back, the result copied in
+    assert type(sums) is DeviceTensor
+    np.testing.assert_array_equal(sums.numpy(), np.cumsum(x, axis=0))

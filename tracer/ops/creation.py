@@ -14,7 +14,7 @@ from ..lowering import Scalar
 from ..registry import NOT_DIFFERENTIABLE, OPS, Op, export, numpy_adapter, register
 from ..shapes import broadcast_shapes, normalize_axis
 from ..symbolic import shape_is_symbolic
-from ..tensor import EagerTensor, SymbolicTensor, as_dtype_arg, convert_to_tensor
+from ..tensor import EagerTensor, SymbolicTensor, as_dtype_arg, convert_to_tensor, placed_like
 from .indexing import located
 from .shape_ops import cast, static_shape
 
@@ -98,14 +98,16 @@ def _bind_filled(op, where, shape, dtype):
 
 
 def _like(op, input, dtype, what):  # noqa: A002
-    # Shapes are static, so the result depends only on the input's type: no edge from the input's node.
+    # Shapes are static, so the result depends only on the input's type: no edge from the input's node. Eagerly,
+    # the result is made on the input's device (placed_like).
     t = convert_to_tensor(input, what=f"{what}(input)")
     dtype = as_dtype_arg(dtype, f"{what}(dtype)") or t.dtype
     shape = tuple(t.type.shape)
     if shape_is_symbolic(shape):   # an input_signature's unknown size: the value broadcast (broadcast_to takes it)
         value = (np.zeros if op is ZEROS else np.ones)((), dtype.np)
         return OPS["broadcast_to"].bind(convert_to_tensor(value), shape=shape)
-    return op.bind(shape=tuple(t.shape), dtype=dtype)
+    with placed_like(t):
+        return op.bind(shape=tuple(t.shape), dtype=dtype)
 
 
 @export("zeros_like")
@@ -137,7 +139,9 @@ def _np_ones_like(a, dtype=None, order="K", subok=True, shape=None, *, device=No
 def _np_like(op, a, dtype, shape, what):
     t = convert_to_tensor(a, what=f"{what}(a)")
     shape = tuple(t.shape) if shape is None else _shape_arg(shape, f"{what}(shape)")
-    return op.bind(shape=shape, dtype=as_dtype_arg(dtype, f"{what}(dtype)") or t.dtype)
+    dtype = as_dtype_arg(dtype, f"{what}(dtype)") or t.dtype
+    with placed_like(t):
+        return op.bind(shape=shape, dtype=dtype)
 
 
 def _fill_infer(value, *, shape):

@@ -13,7 +13,7 @@ from ..dtypes import float64, result_type
 from ..errors import InvalidArgumentError, UnimplementedError
 from ..registry import NUMPY, numpy_adapter
 from ..source import with_location
-from ..tensor import Tensor, as_dtype_arg, convert_to_tensor
+from ..tensor import Tensor, as_dtype_arg, convert_to_tensor, placed_like
 from .creation import constant
 from .elementwise import (abs as abs_, clip_by_value, equal, isfinite, isinf, isnan, logical_and, logical_not,
                           logical_or, maximum, minimum, multiply, not_equal, where)
@@ -184,12 +184,13 @@ def _np_full_like(a, fill_value, dtype=None, order="K", subok=True, shape=None, 
     x = _tensor(a, "full_like")
     target = x.dtype if dtype is None else as_dtype_arg(dtype, "numpy.full_like(dtype)")
     shape = tuple(x.shape) if shape is None else ((shape,) if isinstance(shape, int) else tuple(shape))
-    if isinstance(fill_value, Tensor):
-        value = cast(fill_value, target)
-    else:  # NumPy casts the fill value unsafely (2.5 -> 2 for ints)
-        with np.errstate(all="ignore"):
-            value = constant(np.asarray(fill_value).astype(target.np))
-    return broadcast_to(value, shape)
+    with placed_like(x):   # (eagerly, on x's device: a host fill value copied in there)
+        if isinstance(fill_value, Tensor):
+            value = cast(fill_value, target)
+        else:  # NumPy casts the fill value unsafely (2.5 -> 2 for ints)
+            with np.errstate(all="ignore"):
+                value = constant(np.asarray(fill_value).astype(target.np))
+        return broadcast_to(value, shape)
 
 
 @numpy_adapter(np.empty_like)
