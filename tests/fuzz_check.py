@@ -22,7 +22,8 @@ compared with the reference where any run's mask is set (a NaN in the value woul
 logical_and(NaN, x) is True).
 ``cmp`` bounds drive compiled-vs-interpreter, ``ref`` bounds the comparisons with the float64 shadow.
 Two bounds are not ULPs of an operand: a sum or mean may move by its reassociation bound times sum|x_i|
-(REASSOCIATED_SUMS; unchecked where a partial sum may overflow), and a softmax row by its own arithmetic's ULPs
+(REASSOCIATED_SUMS; unchecked where a partial sum may overflow; a product where a partial product may overflow or
+underflow, tests/fuzz_products.py, but still of a class some order gives), and a softmax row by its own arithmetic's ULPs
 of p (SOFTMAX_ROW_OPS); docs/numerics.md states both.
 """
 import math
@@ -35,6 +36,7 @@ import graphjit as gj
 from graphjit.errors import GraphjitError
 from graphjit.tracer.ir import TensorType
 
+import fuzz_products
 import fuzz_unchecked
 from fuzz_graphs import SPECS, Input, Program, Step, tolerance
 
@@ -228,12 +230,19 @@ def op_perturbation(op_name, kind, operand_sizes):
     return 0, ulps
 
 
-def perturb(y, true_dtype, ulps, pattern, node, operands=False):
+# Ops whose operands are factors: their own error is relative to the result, so their operands move by ULPs
+# relative only, never by the denormal gap: a zero factor stays exact. Moved to 5e-324 it made 0 * 1e300 a product
+# of 5e-24 in the perturbed runs (a spread that let any small result through) and 0 * inf an inf, not NaN.
+FACTOR_OPERAND_OPS = {"reduce_prod", "cumprod"}
+
+
+def perturb(y, true_dtype, ulps, pattern, node, operands=False, relative_only=False):
     if not ulps or true_dtype.np.kind != "f" or y.size == 0:
         return y
     with np.errstate(all="ignore"):
         signs = _signs(pattern, y.shape, node, operands)
-        return y * (1 + signs * (ulps * EPS[true_dtype.np])) + signs * (ulps * TINY[true_dtype.np])
+        gap = 0.0 if relative_only else signs * (ulps * TINY[true_dtype.np])
+        return y * (1 + signs * (ulps * EPS[true_dtype.np])) + gap
 
 
 def _lost_phase(y, args, base_args):
@@ -267,27 +276,32 @@ def _lost_lines(y, arg, base_arg, axis):
 
 @dataclass
 class ShadowRun:
-    """One shadow run's outputs: ``values`` (float64 for float32) and ``unchecked`` (bool masks, same shapes)."""
+    """One shadow run's outputs: ``values`` (float64 for float32), ``unchecked`` (bool masks, same shapes) and
+    ``classes`` (int class bits where a product's order left an element unchecked, fuzz_products; else 0)."""
     values: list
     unchecked: list
+    classes: list
 
 
 def shadow(prog, kind=None, pattern=None, round32=False, base=None):
     """The program's outputs in float64 (see the module docstring) as a ShadowRun; ``kind`` "cmp"/"ref" perturbs.
     ``base``: every node's value in the unperturbed run (``shadow_nodes``), for PERIODIC_OPS."""
-    values, unchecked = shadow_nodes(prog, kind, pattern, round32, base)
-    return ShadowRun([values[o] for o in prog.outputs], [unchecked[o] for o in prog.outputs])
+    values, unchecked, classes = shadow_nodes(prog, kind, pattern, round32, base)
+    return ShadowRun(*([per_node[o] for o in prog.outputs] for per_node in (values, unchecked, classes)))
 
 
 def shadow_nodes(prog, kind=None, pattern=None, round32=False, base=None):
-    """Every node's value (NumPy arrays) of one shadow run, and every node's unchecked mask (all False
-    without ``base``: only a perturbed run compared with the unperturbed one can lose elements)."""
-    values, unchecked = [], []
+    """Every node's value (NumPy arrays) of one shadow run, every node's unchecked mask (all False without
+    ``base``: only a perturbed run compared with the unperturbed one can lose elements), and every node's class
+    bits (fuzz_products): where a product's order alone left an element unchecked, the classes some order gives
+    (0 elsewhere)."""
+    values, unchecked, class_sets = [], [], []
     for k, (node, t) in enumerate(zip(prog.nodes, prog.types)):
         if isinstance(node, Input):
             array = node.array.astype(np.float64) if node.array.dtype == np.float32 else node.array
             values.append(gj.convert_to_tensor(array))
             unchecked.append(np.zeros(array.shape, bool))
+            class_sets.append(np.zeros(array.shape, np.int64))
             continue
         tol = tolerance(SPECS[node.spec].op)
         args = [values[a] for a in node.args]
@@ -295,9 +309,11 @@ def shadow_nodes(prog, kind=None, pattern=None, round32=False, base=None):
             # round32 sums float32 data in float32 as NumPy does (an intermediate may overflow to inf)
             args = [gj.convert_to_tensor(a.numpy().astype(prog.types[i].dtype.np)) for a, i in zip(args, node.args)]
         operand_ulps, ulps = op_perturbation(SPECS[node.spec].op, kind, [a.numpy().size for a in args])
+        upstream_args = args      # this run's operands, before the op's own error moves them
         if operand_ulps:
-            args = [gj.convert_to_tensor(perturb(a.numpy(), prog.types[i].dtype, operand_ulps, pattern, k, True))
-                    for a, i in zip(args, node.args)]
+            relative_only = SPECS[node.spec].op in FACTOR_OPERAND_OPS
+            args = [gj.convert_to_tensor(perturb(a.numpy(), prog.types[i].dtype, operand_ulps, pattern, k, True,
+                                                 relative_only)) for a, i in zip(args, node.args)]
         with np.errstate(all="ignore"):
             y = np.asarray(SPECS[node.spec].apply(args, node.params, True).numpy())
         lost = fuzz_unchecked.propagate(node.spec, node.params, [a.numpy() for a in args],
@@ -322,9 +338,16 @@ def shadow_nodes(prog, kind=None, pattern=None, round32=False, base=None):
         if kind and SPECS[node.spec].op in REASSOCIATED_SUMS:
             y, overflow = _reassociated(y, t.dtype, node, args, prog.types[node.args[0]].dtype.np, pattern, k)
             lost = lost | overflow
+        classes = np.zeros(y.shape, np.int64)
+        if kind and SPECS[node.spec].op in fuzz_products.REASSOCIATED_PRODUCTS:
+            reordered, some_order_gives = fuzz_products.order_dependent(
+                y.shape, node, upstream_args[0].numpy(), prog.types[node.args[0]].dtype.np)
+            classes = np.where(lost, 0, some_order_gives)
+            lost = lost | reordered
         values.append(gj.convert_to_tensor(y))
         unchecked.append(np.asarray(lost, bool))
-    return [v.numpy() for v in values], unchecked
+        class_sets.append(classes)
+    return [v.numpy() for v in values], unchecked, class_sets
 
 
 # ---- comparing ---------------------------------------------------------------------------------------------
@@ -332,9 +355,10 @@ def _classes(v):
     return np.where(np.isnan(v), 1, np.where(v == np.inf, 2, np.where(v == -np.inf, 3, 0)))
 
 
-def compare(got, want, reference, runs, what, unchecked=None):
+def compare(got, want, reference, runs, what, unchecked=None, classes=None):
     """Where ``runs`` (perturbed references) agree with ``reference``, ``got`` must match ``want``; nowhere
-    ``unchecked`` (a bool mask: elements some run lost) is set."""
+    ``unchecked`` (a bool mask: elements some run lost) is set, except that there both must be of a class in
+    ``classes``' bits where those are not 0 (``allowed_classes``)."""
     checked = np.ones(reference.shape, bool) if unchecked is None else ~np.asarray(unchecked, bool)
     if got.dtype.kind != "f":
         stable = checked.copy()
@@ -357,6 +381,9 @@ def compare(got, want, reference, runs, what, unchecked=None):
             bad |= finite & (np.abs(g - w) > tol)
             exact = finite & (spread == 0) & (w == 0)
             bad |= exact & (np.signbit(g) != np.signbit(w))
+            if classes is not None:
+                outside = (fuzz_products.class_bits(_classes(g)) | fuzz_products.class_bits(_classes(w))) & ~classes
+                bad |= ~checked & (classes != 0) & (outside != 0)
     if not bad.any():
         return None
     idx = tuple(int(i) for i in np.argwhere(bad)[0]) if bad.ndim else ()
@@ -370,9 +397,24 @@ def unchecked_in(runs, j):
     return np.logical_or.reduce([run.unchecked[j] for run in runs])
 
 
+def allowed_classes(runs, j, reference):
+    """Output ``j``'s class bits where ``runs`` left an element unchecked by a product's order alone: the classes
+    some order gives there in a run that lost it, each other run's own class, the reference's; 0 (anything goes)
+    where a run lost it otherwise."""
+    if reference.dtype.kind != "f":
+        return np.zeros(reference.shape, np.int64)
+    allowed = fuzz_products.class_bits(_classes(reference))
+    anything = np.zeros(reference.shape, bool)
+    for run in runs:
+        lost, classes = run.unchecked[j], run.classes[j]
+        allowed = allowed | np.where(lost, classes, fuzz_products.class_bits(_classes(run.values[j])))
+        anything |= lost & (classes == 0)
+    return np.where(anything, 0, allowed)
+
+
 def shadow_runs(prog):
     """(the float64 reference outputs, the ShadowRuns perturbed by ``cmp`` bounds, those perturbed by ``ref``)."""
-    base, _ = shadow_nodes(prog)
+    base, _, _ = shadow_nodes(prog)
     reference = [base[o] for o in prog.outputs]
     cmp_runs = [shadow(prog, "cmp", p, base=base) for p in PATTERNS] + [shadow(prog, round32=True, base=base)]
     ref_runs = [shadow(prog, "ref", p, base=base) for p in PATTERNS] + [shadow(prog, round32=True, base=base)]
@@ -396,9 +438,10 @@ def check_outputs(prog, compiled, interpreted):
         r = reference[j]
         cmp_values, cmp_lost = [run.values[j] for run in cmp_runs], unchecked_in(cmp_runs, j)
         ref_values, ref_lost = [run.values[j] for run in ref_runs], unchecked_in(ref_runs, j)
-        for message in (compare(c, i, r, cmp_values, f"{name} compiled vs interpreter", cmp_lost),
-                        compare(c, r, r, ref_values, f"{name} compiled vs float64", ref_lost),
-                        compare(i, r, r, ref_values, f"{name} interpreter vs float64", ref_lost)):
+        cmp_classes, ref_classes = allowed_classes(cmp_runs, j, r), allowed_classes(ref_runs, j, r)
+        for message in (compare(c, i, r, cmp_values, f"{name} compiled vs interpreter", cmp_lost, cmp_classes),
+                        compare(c, r, r, ref_values, f"{name} compiled vs float64", ref_lost, ref_classes),
+                        compare(i, r, r, ref_values, f"{name} interpreter vs float64", ref_lost, ref_classes)):
             if message:
                 problems.append(message)
     return problems

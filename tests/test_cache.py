@@ -6,6 +6,7 @@ per test (the in-process memory of loaded modules outlives a test, so keys must 
 import itertools
 import json
 import os
+import pathlib
 import random
 import subprocess
 import sys
@@ -14,7 +15,7 @@ import textwrap
 import numpy as np
 import pytest
 
-from graphjit.compiler import cache
+from graphjit.compiler import cache, cache_store
 
 _constants = itertools.count(random.randrange(10**6) * 1000)
 
@@ -73,8 +74,12 @@ def module_files(directory):
     return sorted(p.name for p in directory.glob("gj_*.py"))
 
 
-def numba_files(directory, suffix):
-    return sorted((directory / "__pycache__").glob(f"gj_*{suffix}"))
+def numba_files(directory, suffix, key=""):
+    """Numba's index/data files of the entries in ``directory``, wherever Numba keeps them: its ``__pycache__``,
+    or a folder under NUMBA_CACHE_DIR when that is set (cache_store.numba_dirs, which the cache's manifests and
+    eviction use); ``key``: one entry's."""
+    return sorted(path for folder in cache_store.numba_dirs(str(directory))
+                  for path in pathlib.Path(folder).glob(f"gj_{key}*{suffix}"))
 
 
 def test_same_source_twice_is_one_miss_then_a_memory_hit(cache_dir):
@@ -236,7 +241,8 @@ def test_lru_eviction_keeps_the_recently_used_entry(cache_dir, monkeypatch):
     assert cache.load_module(c).entry(3.0) == c_expected
     key = cache.cache_key
     assert module_files(cache_dir) == sorted(f"gj_{key(s)}.py" for s in (a, c))
-    assert not list((cache_dir / "__pycache__").glob(f"gj_{key(b)}.*"))
+    assert not numba_files(cache_dir, ".*", key(b))
+    assert all(numba_files(cache_dir, ".nbi", key(s)) and numba_files(cache_dir, ".nbc", key(s)) for s in (a, c))
     assert cache.cache_info().entries == 2
     assert module_a.entry(3.0) == a_expected
 
@@ -251,6 +257,7 @@ def test_command_line_info_and_clear(cache_dir):
         assert done.returncode == 0, done.stderr
         return done.stdout
 
+    assert numba_files(cache_dir, "")
     info = cli("info")
     assert f"directory: {cache_dir}" in info and "entries: 1" in info and "enabled: True" in info
     assert "safety: ok" in info and "writable: True" in info
@@ -258,7 +265,7 @@ def test_command_line_info_and_clear(cache_dir):
     cleared = cli("clear")
     assert "entries: 0" in cleared and "bytes: 0" in cleared
     assert module_files(cache_dir) == []
-    assert not list((cache_dir / "__pycache__").glob("gj_*"))
+    assert not numba_files(cache_dir, "")
     assert cache.cache_info().entries == 0
 
 

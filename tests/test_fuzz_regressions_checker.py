@@ -1,7 +1,7 @@
 """Correct results the differential fuzzer's checker (tests/fuzz_check.py) once flagged, and the wrong ones it must
 still flag: its condition-aware tolerances (math-library ULPs, reassociated sums, softmax and log rows, denormal
 gaps) and what it leaves unchecked (periodic ops and remainders of inexact huge operands, signed zeros in a sort,
-sums that may overflow)."""
+sums that may overflow, products whose partial products may overflow or underflow)."""
 import numpy as np
 import pytest
 
@@ -360,19 +360,50 @@ def test_the_checker_allows_a_float64_softmax_column_whose_logit_and_result_pert
     assert fuzz_check.check_outputs(prog, [wrong], [interpreted]) != []
 
 
-@pytest.mark.xfail(strict=True, reason="reduce_prod reassociates like a sum (docs/numerics.md), but the checker "
-                                       "has no overflow/underflow rule for products (REASSOCIATED_SUMS is sum and "
-                                       "mean): where partial products may underflow to 0 in one order and meet inf, "
-                                       "NaN and inf are both right (benchmarks/fuzz.py seed 2510)")
 def test_the_checker_leaves_a_product_whose_partial_products_may_underflow_unchecked():
     # a float64 row of ones with 1e-40, 1e-40, 1e-300, inf, 1.2e-38, 1e300, 1e300, 3.4e38: the exact product is
     # inf; NumPy's order underflows a partial product to 0 before it meets inf (NaN), the compiled order gives inf
+    # (benchmarks/fuzz.py seed 2510). Both are right: the element's value is unchecked (tests/fuzz_products.py),
+    # but with an inf factor no order gives a finite product or -inf. The rows next to it stay checked, a wrong product there is flagged: ordinary factors (no partial product can
+    # leave the range), an inf or a zero among them (inf, 0 in every order; a zero factor is not moved to a
+    # denormal, which made 0 * 1e290 a spread of 4e-24), a product that overflows whatever the order (1e300 *
+    # 1e300, nothing below 1), and a zero and an inf (NaN in every order).
     fuzz_check, _, fuzz_graphs = _grad_checker()
-    x = np.ones((2, 101))
-    x[:, [24, 30, 33, 46, 66, 69, 70, 88]] = [1e-40, 1e-40, 1e-300, np.inf, 1.1754944e-38, 1e300, 1e300, 3.4028235e38]
+    x = np.ones((6, 101))
+    x[0, [24, 30, 33, 46, 66, 69, 70, 88]] = [1e-40, 1e-40, 1e-300, np.inf, 1.1754944e-38, 1e300, 1e300, 3.4028235e38]
+    x[1:, :] = np.random.default_rng(0).uniform(0.5, 2.0, (5, 101))
+    x[2, 9], x[3, [50, 60]], x[4, [3, 4]], x[5, [0, 100]] = np.inf, [0.0, 1e290], 1e300, [0.0, -np.inf]
     prog = fuzz_check.retyped([fuzz_graphs.Input(x), fuzz_graphs.Step("reduce_prod", (0,), {"axis": [1],
                                                                                            "keepdims": False})], [1])
     compiled, interpreted = (r[0] for r in fuzz_check.run_backends([prog]))
     with np.errstate(all="ignore"):
-        assert np.isnan(np.prod(x, axis=1)).all()
+        want = np.prod(x, axis=1)
+    assert np.isnan(want[0]) and np.isinf(want[2]) and want[3] == 0 and np.isinf(want[4]) and np.isnan(want[5])
+    np.testing.assert_allclose(compiled[1], want[1], rtol=1e-13)
+    np.testing.assert_array_equal(compiled[2:], want[2:])
     assert fuzz_check.check_outputs(prog, [compiled], [interpreted]) == []
+    for row0 in (np.nan, np.inf):
+        assert fuzz_check.check_outputs(prog, [np.array([row0, *compiled[1:]])], [interpreted]) == [], row0
+    for row, wrong in ((0, 0.0), (0, 1.0), (0, -np.inf), (1, want[1] * (1 + 1e-9)), (1, np.inf), (2, np.nan), (3, np.nan), (3, 1e-300), (4, np.nan),
+                       (4, np.finfo(np.float64).max), (5, np.inf)):
+        off = compiled.copy()
+        off[row] = wrong
+        assert fuzz_check.check_outputs(prog, [off], [interpreted]) != [], (row, wrong)
+
+
+def test_the_checker_flags_a_product_of_zero_and_inf_that_is_not_nan():
+    # reduce_prod(exp2(v)) of float64 v = [-1409.3, -8, 0.5, 1e-300, 1339.6, -3]: exp2 underflows to 0 and
+    # overflows to inf, so the product is NaN in every order; the compiled kernel returned 7.18e-25, exp2 of the
+    # sum (benchmarks/fuzz.py seed 303; tests/test_fuzz_regressions.py). No order makes that right. The perturbed
+    # runs let exp2 return a denormal for 2^-1409 (within its ULPs), and then the product's order decides between
+    # inf and NaN, so its value is unchecked, but a finite product is in no order's classes.
+    fuzz_check, _, fuzz_graphs = _grad_checker()
+    v = np.array([[-1409.31182, -8.0], [0.5, 1e-300], [1339.60769, -3.0]])
+    prog = fuzz_check.retyped([fuzz_graphs.Input(v), fuzz_graphs.Step("exp2", (0,)),
+                               fuzz_graphs.Step("reduce_prod", (1,), {"axis": None, "keepdims": False})], [2])
+    with np.errstate(all="ignore"):
+        want = np.prod(np.exp2(v))
+    assert np.isnan(want)
+    assert fuzz_check.check_outputs(prog, [np.array(want)], [np.array(want)]) == []
+    problems = fuzz_check.check_outputs(prog, [np.array(7.180440600057648e-25)], [np.array(want)])
+    assert any("compiled vs interpreter" in p for p in problems), problems
