@@ -154,6 +154,9 @@ class _Server:
         if self.owner == os.getpid() and self.process.poll() is None:
             self.process.kill()
             self.process.wait()
+        self.close_pipes()
+
+    def close_pipes(self):
         for fd in (self.requests, self.replies):
             try:
                 os.close(fd)
@@ -239,11 +242,7 @@ def _forget_server_after_fork():
     server, _server = _server, None
     if server is not None:
         _parents_servers.append(server)   # (not collected: the parent's process is not ours to wait for)
-        for fd in (server.requests, server.replies):
-            try:
-                os.close(fd)
-            except OSError:
-                pass
+        server.close_pipes()
 
 
 _server = None

@@ -6,7 +6,8 @@ sits idle. That makes forking *it* safe: each request is compiled in a child for
 Numba imported and its target set up already, so a child starts compiling at once, and whatever one compile
 leaves behind (memory, a crash) dies with its child.
 
-Protocol, over two pipes: the server writes ``READY`` once warmed up; then for each request (a pickled dict:
+Protocol, over two pipes: the server writes ``READY`` once it serves (an exec'd one after its warm-up, a forked
+one at once: it warms up at its first request); then for each request (a pickled dict:
 source, name_hint, env, timeout) it replies one byte, ``OK`` or ``FAILED``. End of file on the request pipe (the
 user's process exited or dropped the server) ends the server.
 """
