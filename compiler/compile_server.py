@@ -81,7 +81,7 @@ def _warm_up():
     """Imports what generated modules use and sets up Numba's target once, so every child inherits it."""
     import numba
 
-    from . import blas, cache, flat_view, mathlib, random_numba, threads  # noqa: F401 - what generated sources import
+    from . import blas, cache, flat_view, mathlib, random_numba, row_tile, threads  # noqa: F401 - what generated sources import
     numba.njit("float64(float64)", cache=False)(lambda x: x + 1.0)
 
 

@@ -201,7 +201,7 @@ def _module_source(writers):
     names = sorted(set().union(*(w.mathlib for w in writers))) if writers else []
     random_names = [n for n in names if n.startswith("rng_") or n == "generator_at"]
     math_names = [n for n in names if not n.startswith("gj_")
-                  and n not in random_names + ["flat_view", "print_values", "TwoTierEntry"]]
+                  and n not in random_names + ["flat_view", "row_tile", "print_values", "TwoTierEntry"]]
     blas_names = [n for n in names if n.startswith("gj_")]
     header = ["import math", "import numba", "import numpy as np"]
     if math_names:
@@ -212,6 +212,9 @@ def _module_source(writers):
     if "flat_view" in names:
         from . import flat_view as views  # its code is inlined into the entries: its hash joins the cache key
         header.append(f"from graphjit.compiler.flat_view import flat_view  # flat_view {views.SOURCE_SHA256[:16]}")
+    if "row_tile" in names:
+        from . import row_tile as tiles  # inlined too
+        header.append(f"from graphjit.compiler.row_tile import row_tile  # row_tile {tiles.SOURCE_SHA256[:16]}")
     if "TwoTierEntry" in names:
         header.append("from graphjit.compiler.threads import TwoTierEntry")
     if random_names:

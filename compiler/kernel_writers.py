@@ -13,6 +13,7 @@ from .scalar_numba import cast_source as cast
 
 PARALLEL_MIN_ELEMENTS = 1 << 16        # cheap arithmetic: below this one thread is faster
 PARALLEL_MIN_TRANSCENDENTAL = 1 << 13  # exp/sin/... loops pay off sooner
+EXP_SUM_BLOCK = 2048                   # columns per row tile of _row_exp_sum (8 kB of float32: L1)
 
 
 class KernelWriters:
@@ -27,12 +28,20 @@ class KernelWriters:
         return self.allow_parallel and (rows is None or rows > 1) and total >= threshold
 
     def _row_exp_sum(self, dtype, n):
-        """Lines summing ``exp(xs[j] - m)`` over row ``xs`` into the float64 ``s`` (after ``_row_max``)."""
+        """Lines summing ``exp(xs[j] - m)`` over row ``xs`` into the float64 ``s`` (after ``_row_max``), a block of
+        columns at a time: the exps go to a row tile in one loop and are summed from it in another (summed where
+        computed, the float64 accumulation of a float32 exp vectorised badly: see row_writers)."""
         exp = f"exp_{dtype.short}"
-        self.mathlib.update((exp, "reassoc_add"))
+        self.mathlib.update((exp, "reassoc_add", "row_tile"))
+        block = max(1, min(n, EXP_SUM_BLOCK)) if isinstance(n, int) else EXP_SUM_BLOCK
         return ["    s = 0.0",
-                f"    for j in range({n}):",
-                f"        s = reassoc_add(s, {exp}(xs[j] - m))"]
+                f"    es = row_tile({block}, np.{dtype.name}(0))",
+                f"    for j0 in range(0, {n}, {block}):",
+                f"        width = min({block}, {n} - j0)",
+                "        for j in range(width):",
+                f"            es[j] = {exp}(xs[j0 + j] - m)",
+                "        for j in range(width):",
+                "            s = reassoc_add(s, es[j])"]
 
     def _matmul_layout(self, group):
         """The buffers and gemm-style layout of C = op(A) @ op(B): an operand may arrive as its untransposed
@@ -137,11 +146,11 @@ class KernelWriters:
                      f"    for j in range({n}):",
                      "        os[j] = (xs[j] - m) - lse"]
         else:
-            body += ["    s = 0.0",
+            body += [f"    for j in range({n}):",   # (two loops: see _row_exp_sum)
+                     f"        os[j] = {exp}(xs[j] - m)",
+                     "    s = 0.0",
                      f"    for j in range({n}):",
-                     f"        e = {exp}(xs[j] - m)",
-                     "        os[j] = e",
-                     "        s = reassoc_add(s, e)",
+                     "        s = reassoc_add(s, os[j])",
                      f"    inv = {t}(1.0 / s)",
                      f"    for j in range({n}):",
                      "        os[j] = os[j] * inv"]

@@ -3,8 +3,13 @@ above the size threshold) and runs the chain's passes over each row back to back
 memory once and the later passes find it in cache (a row of 4096 float32 is 16 kB: L1).
 
 Per row, in the members' order: the per-row values that are ready, then each reduction as one loop over the
-row that recomputes the elementwise members it needs (nothing is stored between passes), then the per-row
-values that reduction made ready; last, one loop computing and storing the full-shape values used outside.
+row that recomputes the elementwise members it needs, then the per-row values that reduction made ready; last,
+one loop computing and storing the full-shape values used outside. One value is stored between passes: a sum's
+element value that costs a transcendental call (softmax's exp(x - max)) goes to a row tile (compiler.row_tile,
+on the stack: the row stays in L1) in its own loop, is summed from there in a second loop, and later passes read
+it back. Summed in the loop that computes it, LLVM vectorised the float64 accumulation of a float32 exp badly
+(measured, 4096x4096 float32: that pass took 11.5 ms against 6.8 ms for the two loops), and the division pass
+computed the exp again (N3 softmax rows: 19.6 ms, 11.1 ms with the tile).
 Sums and means accumulate in float64 with ``reassoc_add``, the one instruction allowed to reassociate (docs/
 numerics.md): LLVM splits the row's sum into vector lanes and interleaved partial sums (measured: AVX-512,
 4 x 8 float64 lanes) and adds them in an order fixed at compile time. So the result does not depend on the
@@ -21,6 +26,9 @@ from graphjit.tracer.shapes import num_elements
 
 from .row_fusion import FULL, REDUCE_LEVEL, ROW, member_read, row_form, row_levels
 from .scalar_numba import cast_source as cast
+
+# A tile lives on a worker thread's stack (numba's workers have the default 8 MB): 16 kB for a 4096-float32 row.
+TILE_MAX_BYTES = 64 << 10
 
 
 class RowWriters:
@@ -69,18 +77,37 @@ class RowWriters:
                 return f"{name}s[j]"
             return f"b{buffer}[np.uint64({name}o + j * {column_stride})]"
 
-        def full_lines(targets):
-            """The full-level members that ``targets`` need, computed in a pass's loop body (member order)."""
+        tiled = set()   # members whose values a pass stored in the row tile t<m>
+
+        def needed_by(targets):
+            """The full-level members that ``targets`` need in a pass's loop body (a tiled one is read back)."""
             needed, stack = set(), list(targets)
             while stack:
                 m = stack.pop()
                 if m in needed or levels.get(m) != FULL:
                     continue
                 needed.add(m)
-                stack.extend(member_read(self.plan, inside, j)[1] for j in self._node(m).inputs
-                             if member_read(self.plan, inside, j)[0] == "member")
-            return [f"v{m} = {self._scalar_source(exprs[m], [read(m, j) for j in self._node(m).inputs])}"
+                if m not in tiled:
+                    stack.extend(member_read(self.plan, inside, j)[1] for j in self._node(m).inputs
+                                 if member_read(self.plan, inside, j)[0] == "member")
+            return needed
+
+        def full_lines(targets):
+            """The lines computing ``needed_by(targets)`` for column ``j`` (member order)."""
+            needed = needed_by(targets)
+            return [f"v{m} = t{m}[j]" if m in tiled else
+                    f"v{m} = {self._scalar_source(exprs[m], [read(m, j) for j in self._node(m).inputs])}"
                     for m in members if m in needed]
+
+        def tile_for(r):
+            """The member that reduction ``r``'s pass stores in a row tile, else None (see the module docstring)."""
+            source = member_read(self.plan, inside, self._node(r).inputs[0])
+            m = source[1] if source[0] == "member" else None
+            if (m is None or levels.get(m) != FULL or self._node(r).op not in ("reduce_sum", "reduce_mean")
+                    or n * self._node(m).type.dtype.np.itemsize > TILE_MAX_BYTES
+                    or not any(is_transcendental(exprs[k]) for k in needed_by([m]) - tiled)):
+                return None
+            return m
 
         body = []
         done = set()
@@ -100,7 +127,15 @@ class RowWriters:
         for r in members:
             if levels[r] != REDUCE_LEVEL:
                 continue
-            body += self._row_pass(r, full_lines([self._node(r).inputs[0]]), read(r, self._node(r).inputs[0]), n)
+            tile = tile_for(r)
+            lines = full_lines([self._node(r).inputs[0]])
+            if tile is not None:
+                self.mathlib.add("row_tile")
+                row_lines.append(f"t{tile} = row_tile({n}, np.{self._node(tile).type.dtype.name}(0))")
+                body += [f"for j in range({n}):", *("    " + line for line in lines), f"    t{tile}[j] = v{tile}"]
+                tiled.add(tile)
+                lines = []
+            body += self._row_pass(r, lines, f"t{tile}[j]" if tile is not None else read(r, self._node(r).inputs[0]), n)
             done.add(r)
             if r in self.plan.materialized:
                 buffers.add(self.plan.resolve(r))

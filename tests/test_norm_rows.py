@@ -203,3 +203,62 @@ def test_layer_norm_gradient_matches_the_interpreter(compiled, monkeypatch):
     want = [np.asarray(g) for g in gj.function(grads)(x, gamma, beta)]
     for g, w in zip(got, want):
         np.testing.assert_allclose(g, w, rtol=1e-4, atol=1e-4)
+
+
+def test_a_transcendental_summed_in_a_row_is_computed_once_and_kept_in_a_row_tile(compiled):
+    """softmax by hand: exp(x - max) goes to the row tile in its own loop, is summed from there, and the divide
+    reads it back (one exp per element). Checked with the tiled value also returned (stored from the tile), a mean
+    in place of the sum, a second sum over the tiled value, and with one thread against all of them."""
+    def f(x):
+        e = gj.exp(x - gj.reduce_max(x, axis=-1, keepdims=True))
+        total = gj.reduce_sum(e, axis=-1, keepdims=True)
+        return e / total, e / gj.reduce_mean(e, axis=-1, keepdims=True), gj.reduce_sum(e * e, axis=-1), e
+    fn = gj.function(f)
+    for shape in [(4, 1), (3, 1001), (16, 4096)]:
+        x = (RNG.standard_normal(shape) * 4).astype(np.float32)
+        x[0, 0] = np.nan if shape[1] > 1 else x[0, 0]
+        exe = fn.get_concrete_function(x)._compiled()
+        (kernel,) = [k for k in fn.get_concrete_function(x).kernels.values() if "row_tile(" in k]
+        assert kernel.count("exp_f32(") == 1, kernel
+        got = [np.asarray(v) for v in fn(x)]
+        assert [info["kind"] for info in exe.kernels.values()] == ["rows"]
+        x64 = x.astype(np.float64)
+        with np.errstate(all="ignore"):
+            e = np.exp(x64 - x64.max(-1, keepdims=True))
+        check(got[0], e / e.sum(-1, keepdims=True))
+        check(got[1], e / e.mean(-1, keepdims=True))
+        np.testing.assert_allclose(got[2], (e * e).sum(-1), rtol=1e-5, atol=0)
+        assert np.isnan(got[2][0]) == np.isnan(x[0]).any()
+        check(got[3], e)
+    threads = numba.get_num_threads()
+    numba.set_num_threads(1)
+    try:
+        alone = [np.asarray(v) for v in fn(x)]
+    finally:
+        numba.set_num_threads(threads)
+    for a, b in zip(alone, got):
+        np.testing.assert_array_equal(a, b)
+
+
+@pytest.mark.parametrize("n", [1, 2049, 5000])
+def test_log_softmax_logsumexp_and_cross_entropy_over_rows_of_several_tiles(compiled, n):
+    """Their exp sums run a tile of 2048 columns at a time (compiler.kernel_writers._row_exp_sum): rows of one
+    column, of one more than a tile, and of two tiles and a part."""
+    x = (RNG.standard_normal((3, n)) * 5).astype(np.float32)
+    x[1, -1] = np.inf
+    x[2, 0] = np.nan
+    labels = np.array([0, n - 1, n // 2])
+    fn = gj.function(lambda x, labels: (gj.nn.log_softmax(x, axis=-1), gj.reduce_logsumexp(x, axis=-1),
+                                        gj.nn.sparse_softmax_cross_entropy_with_logits(labels=labels, logits=x)))
+    log_sm, lse, xent = (np.asarray(v) for v in fn(x, labels))
+    x64 = x.astype(np.float64)
+    with np.errstate(all="ignore"):
+        m = x64.max(-1, keepdims=True)
+        want_lse = np.log(np.exp(x64 - m).sum(-1)) + m[:, 0]
+        want_log_sm = x64 - want_lse[:, None]
+    np.testing.assert_allclose(lse[:2][np.isfinite(want_lse[:2])], want_lse[:2][np.isfinite(want_lse[:2])], rtol=1e-5)
+    assert np.isnan(lse[2]) and np.isnan(log_sm[2]).all() and np.isnan(xent[2])
+    assert lse[1] == np.inf   # a row holding +inf
+    ok = np.isfinite(want_log_sm[0])
+    np.testing.assert_allclose(log_sm[0][ok], want_log_sm[0][ok], rtol=1e-5, atol=1e-5)
+    np.testing.assert_allclose(xent[0], -want_log_sm[0, 0], rtol=1e-5, atol=1e-5)
