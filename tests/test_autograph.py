@@ -301,3 +301,77 @@ def test_a_converted_scalar_loop_compiles_into_the_one_entry(monkeypatch):
     np.testing.assert_allclose(float(f(n)), sum(1.0 / k ** 2 for k in range(1, 100_001)), rtol=1e-12)
     compiled = gj.runtime.get_runtime().executables(f.get_concrete_function(n))["cpu"]
     assert compiled.entry_count == 1
+
+
+def _ends_in_pass(x):
+    if x > 0:
+        y = x * 2.0
+    else:
+        y = -x
+        pass
+    if x > 10:
+        y = y + 1.0
+    else:
+        pass
+    # a comment after the last statement
+
+
+def _decorated_with_a_trailing_helper(x):
+    def helper(v):
+        return v * 3.0
+    while x < 5.0:
+        x = x + 1.0
+    return helper(x)   # the last line with code is in the nested helper's call
+    ...
+
+
+def test_the_source_block_ends_where_the_code_ends_and_a_trailing_pass_falls_back(monkeypatch):
+    """The block of a function is cut at the last line holding code (``co_positions``); a block whose cut would
+    drop a statement without code (``else: pass``) is found by inspect's block finder instead. A function without
+    an if, while or for is returned without reading its source."""
+    ends_in_pass = gj.function(_ends_in_pass_returning)
+    for value in (-3.0, 4.0, 12.0):
+        want = (value * 2.0 if value > 0 else -value) + (1.0 if value > 10 else 0.0)
+        assert float(ends_in_pass(_t(value))) == want
+    for value in (1.5, 7.0):
+        want = (max(value, 5.0) if value >= 5.0 else value + np.ceil(5.0 - value)) * 3.0
+        assert float(gj.function(_decorated_with_a_trailing_helper)(_t(value))) == want
+    assert autograph.convert(_decorated_with_a_trailing_helper) is not _decorated_with_a_trailing_helper
+    assert autograph.convert(_ends_in_pass) is not _ends_in_pass
+    read = []
+    monkeypatch.setattr(autograph.linecache, "getlines", lambda *a: read.append(a) or [])
+
+    def straight(x):
+        return gj.exp(-x * x) * 2.0
+    assert autograph.convert(straight) is straight and not read
+    assert float(gj.function(straight)(_t(1.0))) == pytest.approx(np.exp(-1.0) * 2.0)
+
+
+def _ends_in_pass_returning(x):
+    if x > 0:
+        y = x * 2.0
+    else:
+        y = -x
+        pass
+    if x > 10:
+        y = y + 1.0
+    else:
+        pass
+    return y
+
+
+def _cut_mid_block(x):
+    if x > 0:
+        y = x + 1.0
+    else:
+        y = x - 1.0
+    return y
+
+
+def test_a_cut_that_does_not_parse_falls_back_to_the_whole_block(monkeypatch):
+    """Where the lines up to the last one with code do not parse (a trailing statement without code, such as an
+    ``else: pass``, may end the block), inspect's block finder gives the block."""
+    monkeypatch.setattr(autograph, "_last_line", lambda code: code.co_firstlineno + 3)   # ends at the else:
+    fn = gj.function(_cut_mid_block)
+    assert autograph.convert(_cut_mid_block) is not _cut_mid_block
+    assert float(fn(_t(2.0))) == 3.0 and float(fn(_t(-2.0))) == -3.0

@@ -24,6 +24,7 @@ and closure cells, so errors and tracebacks point at the user's code. Functions 
 import ast
 import inspect
 import linecache
+import opcode
 import textwrap
 import types
 import weakref
@@ -52,9 +53,14 @@ def _convert(fn):
     if not isinstance(fn, types.FunctionType) or code.co_name == "<lambda>" or code.co_filename.startswith(
             source._OWN_DIRS):   # graphjit's own functions (gj.transpose...) run as written
         return fn
+    if not _branches(code):   # no if, while or for of its own: nothing to convert, no source to read
+        return fn
     try:   # the code object's source: fn's own, never that of a function it wraps (__wrapped__)
         lines, first_line = _source_lines(fn, code)
-        tree = ast.parse(textwrap.dedent("".join(lines)))
+        try:
+            tree = ast.parse(textwrap.dedent("".join(lines[:_last_line(code) - first_line + 1])))
+        except (SyntaxError, TypeError):   # (a block ending in statements without code, such as ``pass``)
+            tree = ast.parse(textwrap.dedent("".join(inspect.getblock(lines))))
     except (OSError, TypeError, SyntaxError, IndexError):
         return fn
     definition = tree.body[0] if tree.body and isinstance(tree.body[0], ast.FunctionDef) else None
@@ -69,16 +75,38 @@ def _convert(fn):
     return _rebuild(fn, definition)
 
 
+_JUMPS = frozenset(opcode.hasjrel) | frozenset(opcode.hasjabs) | frozenset(getattr(opcode, "hasjump", ()))
+
+
+def _branches(code):
+    """Whether ``code`` itself (not the functions nested in it) holds a jump: every if, while and for does, so
+    a function without one has nothing to convert. (Reading its source instead costs the first trace in a
+    process ~45 ms: inspect's block finder compiles tokenize's regular expressions.)"""
+    ops = code.co_code
+    return any(ops[k] in _JUMPS for k in range(0, len(ops), 2))
+
+
+def _last_line(code):
+    """The last source line of ``code``'s instructions, nested code included (Python 3.11+), else a huge number
+    (then the caller's parse falls back to inspect's block finder on the lines to the end of the file)."""
+    positions = getattr(code, "co_positions", None)
+    if positions is None:
+        return 1 << 60
+    last = max((end for _, end, _, _ in positions() if end is not None), default=code.co_firstlineno)
+    nested = [_last_line(c) for c in code.co_consts if isinstance(c, types.CodeType)]
+    return max([last] + nested)
+
+
 def _source_lines(fn, code):
-    """(lines, first line number) of ``code``'s definition, as ``inspect.getsourcelines(code)`` finds them, but
-    read straight from ``linecache``: for a code object, inspect first looks for its module by scanning every
-    module in ``sys.modules`` (a realpath per module: 40-100 ms of a function's first call)."""
+    """(lines from ``code``'s definition to the end of its file, first line number), read straight from
+    ``linecache``: for a code object, inspect first looks for its module by scanning every module in
+    ``sys.modules`` (a realpath per module: 40-100 ms of a function's first call)."""
     linecache.checkcache(code.co_filename)
     lines = linecache.getlines(code.co_filename, fn.__globals__)
     start = code.co_firstlineno - 1
     if not lines or not 0 <= start < len(lines):
         raise OSError("could not get source code")
-    return inspect.getblock(lines[start:]), code.co_firstlineno
+    return lines[start:], code.co_firstlineno
 
 
 def _rebuild(fn, definition):
