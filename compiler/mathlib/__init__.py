@@ -9,7 +9,7 @@ into the caller's loop before vectorising it. As Numba Python inlined into Numba
 Numba's type inference and parfor passes, which take time per statement, twice as slow: W1's parallel
 kernel compiled in ~0.95 s instead of ~0.5 s. The instructions carry their own flags, so a kernel's
 fastmath flags could never reach the range reductions (generated kernels have none: a reduction reassociates
-only its accumulation, by ``reassoc_add``/``reassoc_mul`` at the end of this file). The one exception to
+only its accumulation, by ``reassoc_add``/``reassoc_mul`` of ``accumulators``). The one exception to
 "straight-line": sin, cos and tan send arguments of 2^20 and more through a call that the vectoriser
 widens and that tests a whole vector at once (see _define_big), so that their costly exact reduction runs
 only for the vectors that hold such an argument.
@@ -66,18 +66,38 @@ changes: include ``SOURCE_SHA256`` in the cache key.
 
 The code is split by responsibility: ``llvm_values`` (LLVM IR written with Python operators, the typed
 constants), ``trig`` (sin/cos/tan range reductions), ``float32`` (the float32 functions and their float64
-cores), ``float64`` (the float64 exp/log family and the reduction accumulators), ``float64_trig`` (float64 sin,
-cos), ``erf`` (erf, both dtypes), ``power`` (pow, two operands), ``table_log`` (float64 pow's log, the one table
-lookup in mathlib) and ``double_double`` (float64 pow's exp and binary powering).
+cores), ``float64`` (the float64 exp/log family), ``accumulators`` (the reductions' reassociating add and
+multiply), ``float64_trig`` (float64 sin, cos), ``erf`` (erf, both dtypes), ``power`` (pow, two operands),
+``table_log`` (float64 pow's log, the one table lookup in mathlib) and ``double_double`` (float64 pow's exp and
+binary powering). Each module is imported when generated code first names one of its helpers.
 """
-from .float32 import (cos_f32, exp_f32, expm1_f32, log1p_f32, log_f32, sigmoid_f32, sin_f32,  # noqa: F401
-                      softplus_f32, tan_f32, tanh_f32)
-from .float64 import (exp_f64, expm1_f64, log1p_f64, log_f64, reassoc_add, reassoc_mul,  # noqa: F401
-                      sigmoid_f64, softplus_f64, tan_f64, tanh_f64)
-from .float64_trig import cos_f64, sin_f64  # noqa: F401
-from .erf import erf_f32, erf_f64  # noqa: F401
+import importlib
+
 from .llvm_values import SOURCE_SHA256  # noqa: F401
-from .power import pow_f32, pow_f64  # noqa: F401
 from ..scalar_numba import mathlib_helpers
 
+# Each helper's module, imported on first use (PEP 562): creating a module's Numba intrinsics takes milliseconds
+# (all of mathlib: ~55 ms), and a warm-cache process's first call imports what its kernels name, nothing more.
+_HOMES = {"float32": ("cos_f32", "exp_f32", "expm1_f32", "log1p_f32", "log_f32", "sigmoid_f32", "sin_f32",
+                      "softplus_f32", "tan_f32", "tanh_f32"),
+          "float64": ("exp_f64", "expm1_f64", "log1p_f64", "log_f64", "sigmoid_f64", "softplus_f64", "tan_f64",
+                      "tanh_f64"),
+          "accumulators": ("reassoc_add", "reassoc_mul"),
+          "float64_trig": ("cos_f64", "sin_f64"),
+          "erf": ("erf_f32", "erf_f64"),
+          "power": ("pow_f32", "pow_f64")}
+_HOME_OF = {name: module for module, names in _HOMES.items() for name in names}
+
 __all__ = mathlib_helpers()  # the helpers that the CPU renderer's math table names
+
+
+def __getattr__(name):
+    home = _HOME_OF.get(name)
+    if home is None:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    value = globals()[name] = getattr(importlib.import_module(f".{home}", __name__), name)
+    return value
+
+
+def __dir__():
+    return sorted(set(globals()) | set(_HOME_OF))

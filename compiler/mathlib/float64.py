@@ -1,12 +1,10 @@
 """mathlib's float64 functions (exp, expm1, log, log1p, tanh, sigmoid, softplus: straight-line IR that vectorises;
-tan: libm) and the reduction accumulators. sin and cos are in float64_trig, erf in erf. The accuracy contract of each is
+tan: libm). sin and cos are in float64_trig, erf in erf. The accuracy contract of each is
 in the package docstring."""
 import math
 
 import numba
 import numpy as np
-from numba import types
-from numba.extending import intrinsic
 
 from .float32 import _EXP_BIAS, _LOG2E, _LOG_OFFSET, _MANT_MASK, _SQRT_HALF_BITS
 from .llvm_values import _F, _SHIFT, _U, _float64_function, where
@@ -153,30 +151,3 @@ def softplus_f64(x, context):
 # argument would compute in float32).
 _inline = numba.njit(inline="always", error_model="numpy")
 tan_f64 = _inline(lambda x: math.tan(np.float64(x)))
-
-
-
-# ---- reduction accumulators ----------------------------------------------------------------------
-# The one place generated code may reassociate: the accumulation of a reduction, whose order is unspecified
-# anyway (and reassociating it is what lets LLVM split a sum into vector lanes). The flag sits on this one
-# instruction; the kernel itself has no fastmath flags, so the elementwise producers fused into the loop
-# keep NumPy's order ((x * b) * b must not become x * (b * b): inf * 0 = NaN) and their own roundings.
-# LLVM's loop vectoriser reads the flag from the reduction's own instructions, so a sum still vectorises.
-# No 'contract': acc + x * y as one FMA would skip the product's rounding and overflow.
-
-def _accumulator(name, op):
-    def typer(typingctx, acc, v):
-        if not isinstance(acc, types.Float) or not isinstance(v, (types.Float, types.Integer, types.Boolean)):
-            return None
-
-        def codegen(context, builder, sig, args):
-            w = context.cast(builder, args[1], sig.args[1], sig.args[0])
-            return getattr(builder, op)(args[0], w, flags=("reassoc",))
-        return acc(acc, v), codegen
-    typer.__name__ = typer.__qualname__ = name
-    typer.__doc__ = f"``acc {'+' if op == 'fadd' else '*'} v`` in ``acc``'s type, the one instruction marked 'reassoc'."
-    return intrinsic(typer)
-
-
-reassoc_add = _accumulator("reassoc_add", "fadd")
-reassoc_mul = _accumulator("reassoc_mul", "fmul")   # imported by name by generated code, not in __all__
