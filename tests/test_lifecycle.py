@@ -232,20 +232,27 @@ def test_run_functions_eagerly_runs_the_python_body():
     assert seen[-1] == "SymbolicTensor" and f.experimental_get_tracing_count() == 1
 
 
-def test_compiles_of_functions_dropped_before_their_turn_never_run(compiled_background):
+def test_compiles_of_functions_dropped_before_their_turn_never_run(compiled_background, monkeypatch):
     """Queued compiles of dead functions are cancelled: 5000 functions called once grew RSS by ~100 MB before
-    (their futures, reports and graphs waited in the compile queue)."""
+    (their futures, reports and graphs waited in the compile queue, and each compile ran). Judged on the compile
+    jobs that ran, which a loaded machine does not move much, and on RSS with room for the allocator's noise
+    (a loaded CI machine measured 12.9 MiB once)."""
     import concurrent.futures
+    from graphjit.runtime import runtime as runtime_module
+    ran = []
+    compile_ahead = runtime_module._compile_ahead
+    monkeypatch.setattr(runtime_module, "_compile_ahead", lambda *a, **k: ran.append(1) or compile_ahead(*a, **k))
     x = np.ones(64, np.float32)
     for k in range(300):
         gj.function(lambda x, c=float(k % 5): x * c + 1.0)(x)
     gj.wait_for_compilation()
     gc.collect()
     assert not [o for o in gc.get_objects() if type(o) is concurrent.futures.Future and not o.done()]
-    base = _rss_bytes()
+    base, ran_before = _rss_bytes(), len(ran)
     for k in range(3000):
         gj.function(lambda x, c=float(k % 5): x * c + 1.0)(x)
     gj.wait_for_compilation()
     gc.collect()
     grown = _rss_bytes() - base
-    assert grown < 8 * 2**20, f"3000 dropped functions left {grown / 2**20:.1f} MiB behind"
+    assert len(ran) - ran_before < 300, f"{len(ran) - ran_before} of 3000 dropped functions' compiles ran"
+    assert grown < 24 * 2**20, f"3000 dropped functions left {grown / 2**20:.1f} MiB behind"
