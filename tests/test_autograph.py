@@ -303,19 +303,6 @@ def test_a_converted_scalar_loop_compiles_into_the_one_entry(monkeypatch):
     assert compiled.entry_count == 1
 
 
-def _ends_in_pass(x):
-    if x > 0:
-        y = x * 2.0
-    else:
-        y = -x
-        pass
-    if x > 10:
-        y = y + 1.0
-    else:
-        pass
-    # a comment after the last statement
-
-
 def _decorated_with_a_trailing_helper(x):
     def helper(v):
         return v * 3.0
@@ -337,7 +324,7 @@ def test_the_source_block_ends_where_the_code_ends_and_a_trailing_pass_falls_bac
         want = (max(value, 5.0) if value >= 5.0 else value + np.ceil(5.0 - value)) * 3.0
         assert float(gj.function(_decorated_with_a_trailing_helper)(_t(value))) == want
     assert autograph.convert(_decorated_with_a_trailing_helper) is not _decorated_with_a_trailing_helper
-    assert autograph.convert(_ends_in_pass) is not _ends_in_pass
+    assert autograph.convert(_ends_in_pass_returning) is not _ends_in_pass_returning
     read = []
     monkeypatch.setattr(autograph.linecache, "getlines", lambda *a: read.append(a) or [])
 
