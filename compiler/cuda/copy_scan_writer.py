@@ -14,6 +14,7 @@ import numpy as np
 from graphjit.tracer.shapes import num_elements
 
 from ..affine import AffineMap
+from ..kernel_writers import scan_identity
 from ..scalar_numba import cast_source as cast
 
 
@@ -95,13 +96,14 @@ class CopyScanKernels:
         combine = "+" if node.op == "cumsum" else "*"
         out = self._arg(r)
         steps = f"range({n} - 1, -1, -1)" if node.attr("reverse") else f"range({n})"
-        update = [f"    {out}[at] = acc", f"    acc = {t}(acc {combine} v)"] if node.attr("exclusive") \
+        init, excluded = scan_identity(node, t, n)
+        update = [f"    {out}[at] = {excluded}", f"    acc = {t}(acc {combine} v)"] if node.attr("exclusive") \
             else [f"    acc = {t}(acc {combine} v)", f"    {out}[at] = acc"]
         body = ["pass"]
         if outer * n * inner:
             body = self._per_line(outer * inner, [
                 f"o = line // {inner}", f"base = o * {n * inner} + (line - o * {inner})",
-                f"acc = {t}({0 if node.op == 'cumsum' else 1})", f"for k in {steps}:",
+                f"acc = {init}", f"for k in {steps}:",
                 f"    at = base + k * {inner}", f"    v = {t}({self._arg(x)}[at])", *update])
         buffers = sorted({x, r}) if outer * n * inner else [r]
         self._kernel("cumulative", body, buffers, [x] if len(buffers) > 1 else [], [r],
