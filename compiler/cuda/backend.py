@@ -38,7 +38,7 @@ def _kernel_supported(name, node, in_types):
     and log_softmax over the last axis; gather and ``x[int tensor]`` (take), their indices checked; concat, stack,
     tile, cumsum/cumprod and sort/stable argsort (copy_scan_writer) for the operands the CPU backend compiles them
     for, since they are its algorithms. The others (control flow, scatter_add, random draws, argmax/argmin,
-    logsumexp, sparse_xent, shape, print, unstable argsort, float16 scans and sorts) run on the host between stages
+    logsumexp, sparse_xent, shape, print, unstable argsort, sorts of bool tensors) run on the host between stages
     for now."""
     if name in ("concat", "stack", "tile", "cumulative", "sort"):
         return cpu_kernel_supported(name, node, in_types)
