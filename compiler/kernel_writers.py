@@ -289,11 +289,12 @@ class KernelWriters:
         t = f"np.{node.type.dtype.name}"
         combine = "+" if node.op == "cumsum" else "*"
         steps = f"range({n} - 1, -1, -1)" if node.attr("reverse") else f"range({n})"
-        update = [f"            b{r}[at] = acc", f"            acc = {t}(acc {combine} v)"] if node.attr("exclusive") \
+        init, excluded = scan_identity(node, t, n)
+        update = [f"            b{r}[at] = {excluded}", f"            acc = {t}(acc {combine} v)"] if node.attr("exclusive") \
             else [f"            acc = {t}(acc {combine} v)", f"            b{r}[at] = acc"]
         body = [f"for o in range({outer}):",
                 f"    for m in range({inner}):",
-                f"        acc = {t}({0 if node.op == 'cumsum' else 1})",
+                f"        acc = {init}",
                 f"        for k in {steps}:",
                 f"            at = (o * {n} + k) * {inner} + m",
                 f"            v = {t}(b{x}[at])",
@@ -464,6 +465,18 @@ class KernelWriters:
                 f"    b{r}[row] = -((xs[np.int64(b{labels}[row])] - m) - {t}(log_f64(s)))"]
         self._function("xent", [labels, x, r, flag_buffer], body, False, separate=True, group=group,
                        flops=4 * rows * n)
+
+
+def scan_identity(node, t, n):
+    """(the running value's start, the value an exclusive scan writes at ``k``) of cumsum / cumprod ``node`` in
+    result type ``t``. A float sum starts at -0.0, the one zero that adds exactly (-0.0 + x is x; 0.0 + -0.0 is
+    0.0), so a line's first sum is its first element's bits, as NumPy's add.accumulate copies it; an exclusive
+    scan's first value is still TF's identity, +0.0."""
+    if node.op == "cumprod" or not node.type.dtype.is_floating:
+        identity = f"{t}({0 if node.op == 'cumsum' else 1})"
+        return identity, "acc"
+    first = f"{n} - 1" if node.attr("reverse") else "0"
+    return f"{t}(-0.0)", f"(acc if k != {first} else {t}(0.0))"
 
 
 def _row_max(dtype, n):

@@ -4,7 +4,8 @@ suite (tests/cuda_sim) runs the kernels as Python; this checks that numba.cuda c
 
 A compile takes ~0.3 s and the op cases write ~1000 kernels, so the suite compiles a cover: kernels are taken in
 order while they hold an (op, kernel kind) pair no earlier one held (~90 pairs: every op's scalar rule, in an
-elementwise loop and in a reduction's producers). ``GRAPHJIT_PTX_ALL=1`` compiles every kernel of a distinct
+elementwise loop and in a reduction's producers), and every kernel of the copy and scan graph (one per dtype those
+kernels take: ``EVERY_SHAPE``). ``GRAPHJIT_PTX_ALL=1`` compiles every kernel of a distinct
 code shape (minutes)."""
 import os
 
@@ -59,17 +60,30 @@ def _kernels(function, arrays):
             yield _shape_of_code(info["source"]), pairs, getattr(module, name).py_func, f"void({types})"
 
 
+def _copies_and_scans(f, d, i, b):
+    """Every dtype each copy and scan kernel takes (the op cases' shape cases hold few), in one graph."""
+    return (gj.concat([f, f[:, :1]], 1), gj.concat([b, b], 0), gj.concat([b[0], gj.cast(b[1], gj.int32), f[0, :3]], 0),
+            gj.stack([i, i], -1), gj.tile(b, (2, 1)), gj.tile(d, (3,)),
+            gj.math.cumsum(f, 0), gj.math.cumprod(d, 0, exclusive=True, reverse=True), gj.math.cumsum(i, 1),
+            gj.math.cumsum(b, 1, exclusive=True), gj.sort(f), gj.argsort(d, direction="DESCENDING", stable=True),
+            gj.sort(i, 0), gj.argsort(i, stable=True))
+
+
 def _graphs():
     from support import batch_function, batched_cases
     for k, batch in enumerate(batched_cases(ALL_CASES, 150)):
         function, arrays = batch_function(batch)
         yield f"cases{k}", function, arrays
+    yield "copies_and_scans", _copies_and_scans, [np.ones((3, 4), np.float32), np.ones(5), np.ones((2, 3), np.int32),
+                                                  np.ones((2, 3), bool)]
 
 
 GRAPHS = list(_graphs())
 _COMPILED = set()   # code shapes compiled by an earlier graph's test
 _COVERED = set()    # (kind, op) pairs a compiled kernel held
 EVERY_KERNEL = os.environ.get("GRAPHJIT_PTX_ALL", "0") not in ("", "0")
+# graphs whose every kernel of a distinct code shape is compiled: one per dtype the kernel takes, not one per op
+EVERY_SHAPE = {"copies_and_scans"}
 
 
 @pytest.mark.skipif(PROBLEM is not None, reason=f"NVVM cannot compile here: {PROBLEM}")
@@ -78,7 +92,7 @@ def test_every_generated_kernel_compiles_to_ptx(name, function, arrays):
     seen, count = _COMPILED, 0
     for code, pairs, pyfunc, signature in _kernels(function, arrays):
         key = (code, signature)
-        if key in seen or not (EVERY_KERNEL or pairs - _COVERED):
+        if key in seen or not (EVERY_KERNEL or name in EVERY_SHAPE or pairs - _COVERED):
             continue
         seen.add(key)
         _COVERED.update(pairs)
@@ -86,11 +100,12 @@ def test_every_generated_kernel_compiles_to_ptx(name, function, arrays):
             ptx, _ = cuda.compile_ptx(pyfunc, signature, cc=cc)
             assert f".target sm_{cc[0]}{cc[1]}" in ptx, code
         count += 1
-    assert count > 0 or name != "cases0"
+    assert count > 0 or name not in {"cases0"} | EVERY_SHAPE
 
 
-# every kind of kernel the CUDA writer (compiler/cuda/writer.py) writes: the op cases must make each of them
-WRITER_KINDS = {"loop", "reduce", "matmul", "int_matmul", "softmax", "log_softmax", "gather", "take", "clear"}
+# every kind of kernel the CUDA writer (compiler/cuda/writer.py, copy_scan_writer.py) writes: the graphs must make each
+WRITER_KINDS = {"loop", "reduce", "matmul", "int_matmul", "softmax", "log_softmax", "gather", "take", "clear",
+                "concat", "tile", "cumulative", "sort"}
 
 
 @pytest.mark.skipif(PROBLEM is not None, reason=f"NVVM cannot compile here: {PROBLEM}")

@@ -76,6 +76,18 @@ def test_float32_cumsum_accumulates_in_float32_as_numpy():
     np.testing.assert_array_equal(got, np.cumsum(x))   # a float64 accumulation would differ in the last bits
 
 
+def test_a_cumsum_starting_with_minus_zero_keeps_its_sign_as_numpy():
+    x = np.array([[-0.0, -0.0, 1.0], [-0.0, 2.0, -0.0]], np.float32)
+    f = gj.function(lambda x: (gj.cumsum(x, axis=1), gj.cumsum(x, axis=1, reverse=True),
+                               gj.cumsum(x, axis=1, exclusive=True)))
+    got = [t.numpy() for t in f(x)]
+    want = [np.cumsum(x, 1), np.flip(np.cumsum(np.flip(x, 1), 1), 1),
+            np.concatenate([np.zeros((2, 1), np.float32), np.cumsum(x, 1)[:, :-1]], 1)]   # (TF's identity first: +0.0)
+    for g, w in zip(got, want):
+        np.testing.assert_array_equal(np.signbit(g), np.signbit(w))
+        np.testing.assert_array_equal(g, w)
+
+
 def test_int_cumsum_wraps_as_numpy():
     x = np.full(4, 2 ** 62, np.int64)
     with np.errstate(all="ignore"):

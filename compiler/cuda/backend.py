@@ -3,7 +3,7 @@ runner (compiler.runner: the same plans, Python stages and variable updates) wit
 its buffers on the device (``memory.device_array``), constants are copied there once when the graph is assembled,
 and device tensors and variables are passed as they are, so a call whose inputs and variables live on the GPU makes
 no host <-> device copy (``memory.TRANSFERS``). Host inputs are copied in by the stage entry that reads them; ops with
-no CUDA kernel run on the host between stages (their operands copied back, counted). Each kernel has an
+no CUDA kernel (``_kernel_supported`` names them) run on the host between stages (their operands copied back, counted). Each kernel has an
 explicit signature, so numba.cuda compiles it when its module executes; modules go through graphjit's disk cache
 (compiler.cache: the source under its content hash, numba.cuda's PTX/cubin files per compute capability beside it,
 all hashed in the entry's manifest), so a later process loads a graph's kernels instead of compiling them. The block
@@ -20,6 +20,7 @@ from .. import cache_store as store
 from ..cache import cache_dir, cache_key, load_module
 from ..cache import enabled as cache_enabled
 from ..cpu import CompiledGraph
+from ..cpu import _kernel_supported as cpu_kernel_supported
 from ..interpreter import run_node
 from ..runner import build_runner
 from ..schedule import Capabilities, ScheduledBackend
@@ -34,8 +35,13 @@ def _threads():
 
 def _kernel_supported(name, node, in_types):
     """The hand-written kernels it has: matmul, float or integer (one batch shape, or one side unbatched); softmax
-    and log_softmax over the last axis; gather and ``x[int tensor]`` (take), their indices checked. The others
-    (sorts, scans, concat, control flow, ...) run on the host between stages for now."""
+    and log_softmax over the last axis; gather and ``x[int tensor]`` (take), their indices checked; concat, stack,
+    tile, cumsum/cumprod and sort/stable argsort (copy_scan_writer) for the operands the CPU backend compiles them
+    for, since they are its algorithms. The others (control flow, scatter_add, random draws, argmax/argmin,
+    logsumexp, sparse_xent, shape, print, unstable argsort, sorts of bool tensors) run on the host between stages
+    for now."""
+    if name in ("concat", "stack", "tile", "cumulative", "sort"):
+        return cpu_kernel_supported(name, node, in_types)
     if name == "matmul":
         a, b = in_types
         batches = {tuple(a.shape[:-2]), tuple(b.shape[:-2])} - {()}

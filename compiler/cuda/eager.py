@@ -4,9 +4,9 @@ attributes, operand types), so an eager loop compiles each kind of step once and
 The compiled executables live in one bounded table keyed by that content (the attributes are the IR's hashable
 values, the types shapes and DTypes): never by an object's id(), so an entry cannot outlive what it names and be
 found again by a newcomer at the same address. The least recently used entry goes when the table is full.
-Ops without a CUDA kernel (sorts, scans, concat, ...) run on the host inside that graph, as the backend
-runs them between stages: their operands copied back and their results copied in, each copy counted
-(``memory.TRANSFERS``)."""
+Ops without a CUDA kernel (control flow, scatter_add, unstable argsort, ...: backend._kernel_supported) run on the
+host inside that graph, as the backend runs them between stages: their operands copied back and their results
+copied in, each copy counted (``memory.TRANSFERS``)."""
 import collections
 import threading
 

@@ -13,6 +13,7 @@ The stage's plan (compiler.fusion.StagePlan) is the CPU backend's: the same grou
 - a gather or take (``x[int tensor]``) is a grid-stride copy whose threads check each index they read: one out
   of range sets the stage's flag for it, and the runner re-runs the node on the host to raise its error;
 - softmax and log_softmax rows: a block per row, its max and float64 sum of exponentials combined in shared memory;
+- concat / stack / tile copies and cumsum / cumprod / sort / argsort lines (``copy_scan_writer``, a mixin);
 - a reduction is one kernel with one block per kept element (grid-stride over them): each of the block's THREADS
   threads accumulates a strided share of the reduced elements (the group's elementwise producers inline), then
   the block combines the partial results in shared memory in a fixed tree order, so a result never depends on
@@ -21,7 +22,7 @@ The stage's plan (compiler.fusion.StagePlan) is the CPU backend's: the same grou
 The entry is plain Python: it launches the kernels in order on device arrays. The runner's buffers are device
 arrays already (the backend allocates them on the GPU), so only host arguments are copied in and only host buffers
 receive copies back (``memory.TRANSFERS`` counts them): a stage whose data lives on the GPU makes no copy. Kinds of group this writer has
-no kernel for (sorts, scans, concat, control flow, ...) never reach it: the backend's capabilities leave them to
+no kernel for (control flow, unstable argsort, ...) never reach it: the backend's capabilities leave them to
 the host, between stages.
 """
 import numpy as np
@@ -34,6 +35,7 @@ from ..affine import AffineMap
 from ..codegen import StageWriter, _collapse, _index, _init, _wide
 from ..fusion import take_layout
 from ..scalar_numba import cast_source as cast
+from .copy_scan_writer import CopyScanKernels, split_index as _split_index
 from .scalar import render_cuda
 
 MAX_BLOCKS = 1024
@@ -41,7 +43,7 @@ SIMULATED_THREADS = 32   # the block size under the simulator (each thread is a 
 SIMULATED_BLOCKS = 2     # and at most this many blocks: the threads loop over the rest (grid-stride)
 
 
-class CudaStageWriter(StageWriter):
+class CudaStageWriter(CopyScanKernels, StageWriter):
     """Emits the kernels and the host entry of one stage (``threads``: the block size of every kernel)."""
 
     def __init__(self, name, plan, graph, threads, cublas=False):
@@ -297,7 +299,9 @@ class CudaStageWriter(StageWriter):
         for group in self.plan.groups:
             writer = {"elementwise": self.elementwise, "reduce": self.reduce, "matmul": self.matmul,
                       "int_matmul": self.int_matmul, "gather": self.gather, "take": self.take,
-                      "softmax": self.softmax, "log_softmax": lambda g: self.softmax(g, log=True)}.get(group.kind)
+                      "softmax": self.softmax, "log_softmax": lambda g: self.softmax(g, log=True),
+                      "concat": self.concatenate, "stack": self.concatenate, "tile": self.tile,
+                      "cumulative": self.cumulative, "sort": self.sort}.get(group.kind)
             if writer is None:
                 raise CompilationError(f"the CUDA backend has no {group.kind} kernel (stage {self.name})")
             writer(group)
@@ -321,15 +325,4 @@ class CudaStageWriter(StageWriter):
             lines.append("    pass")
         self.lines += lines + [""]
         return args
-
-
-def _split_index(flat, sizes, names):
-    """Lines that split the flat index ``flat`` into ``names`` over row-major ``sizes`` (last varies fastest)."""
-    if not sizes:
-        return []
-    lines = [f"r = {flat}"]
-    for size, name in zip(reversed(sizes[1:]), reversed(names[1:])):
-        lines += [f"{name} = r % {size}", f"r = r // {size}"]
-    lines.append(f"{names[0]} = r")
-    return lines
 
