@@ -9,7 +9,7 @@ from numba import types
 from numba.extending import intrinsic
 
 from .float32 import _EXP_BIAS, _LOG2E, _LOG_OFFSET, _MANT_MASK, _SQRT_HALF_BITS
-from .llvm_values import _F, _SHIFT, _U, _float64_function, where
+from .llvm_values import _F, _SHIFT, _U, _clamp, _float64_function, _horner, where
 
 # ---- cores (float64 _V in, float64 _V out) ----------------------------------------------------------
 # Every coefficient is a Taylor coefficient (1/n!, 2/(2n+1)), taken far enough that the truncation is under
@@ -26,13 +26,6 @@ _MIN_NORMAL = _F(2.2250738585072014e-308)
 _TWO_54 = _F(2.0 ** 54)
 
 
-def _horner(x, coefs):
-    p = coefs[-1]
-    for c in coefs[-2::-1]:
-        p = c + x * p
-    return p
-
-
 def _exp_parts(t):
     """(k1, k2, q) with exp(t) = 2^(k1 + k2) * (1 + q), 2^k1 and 2^k2 as normal floats, for t in
     [-746, 710] (callers clamp; NaN gives q = NaN). t = k ln2 + r with k = round(t / ln2): t - k * _LN2_HI
@@ -41,16 +34,16 @@ def _exp_parts(t):
     k = z - _SHIFT
     r = (t - k * _LN2_HI) - k * _LN2_LO
     q = r + r * r * _horner(r, _EXPM1_TAYLOR)
-    # k = k1 + k2 with k1 = round(k/2): both in [-538, 512] for |k| <= 1076, so 2^k1 and 2^k2 are normal
+    return (*_two_factors(z, k), q)
+
+
+def _two_factors(z, k):
+    """(2^k1, 2^k2), k1 + k2 = k, for k = z - _SHIFT (an integer) with |k| <= 1080: k1 = round(k/2), so both
+    are in [-540, 540] and normal, and ((y * 2^k1) * 2^k2) rounds a subnormal result once."""
     z1 = k * 0.5 + _SHIFT
     s1 = ((z1.bits() - _SHIFT_BITS + 1023) << 52).as_float()
     s2 = ((z.bits() - z1.bits() + 1023) << 52).as_float()
-    return s1, s2, q
-
-
-def _clamp(t, lo, hi):
-    """t limited to [lo, hi]; NaN passes (ordered comparisons are false for it)."""
-    return where(t < lo, lo, where(t > hi, hi, t))
+    return s1, s2
 
 
 def _exp(t):
