@@ -1,8 +1,8 @@
-"""mathlib's float32 functions (exp, expm1, log, log1p, sin, cos, tan, tanh, sigmoid, softplus) and the float64
+"""mathlib's float32 functions (exp, exp2, expm1, log, log1p, sin, cos, tan, tanh, sigmoid, softplus) and the float64
 cores they share; the accuracy contract of each is in the package docstring."""
 import math
 
-from .llvm_values import _F, _G, _SHIFT, _U, _U32, _float32_function, where
+from .llvm_values import _F, _G, _SHIFT, _U, _U32, _clamp, _float32_function, _horner, where
 from .trig import _big, _sin_cos_fast, _tan_fast
 
 _EXP_BIAS = _U(0x4338000000000000 - 1023)  # bits(t + _SHIFT) - _EXP_BIAS = round(t) + 1023
@@ -26,6 +26,8 @@ _LN2_HI_G = _G(0.693145751953125)          # 15 significant bits: k * _LN2_HI_G 
 _LN2_LO_G = _G(1.4286068202862268e-06)
 _P2, _P3, _P4 = _G(0.4999999341216021), _G(0.16666520103720223), _G(0.04166839427203451)
 _P5, _P6 = _G(0.008368780843549112), _G(0.0013814464955304267)
+# 2^f = sum (f ln2)^n / n! on |f| <= 1/2, to n = 8: truncation (ln2/2)^9 / 9! < 2^-31.7 of the result
+_EXP2_TAYLOR = tuple(_F(math.log(2.0) ** n / math.factorial(n)) for n in range(9))
 
 
 # ---- float64 cores shared by the float32 functions ------------------------------------------------
@@ -88,6 +90,16 @@ def exp_f32(x, context):
     s1 = ((z1.bits() - _SHIFT_G_BITS + 127) << 23).as_float()
     s2 = ((z.bits() - z1.bits() + 127) << 23).as_float()
     return ((1.0 + p) * s1) * s2
+
+
+@_float32_function
+def exp2_f32(x, context):
+    # float64: every float32 result, subnormals too, is 2^k * 2^f with 2^k a normal float64, rounded once
+    t = _clamp(x.f64(), -151.0, 129.0)     # 2^-151 rounds to 0, 2^129 overflows
+    z = t + _SHIFT
+    k = z - _SHIFT
+    scale = ((z.bits() - _EXP_BIAS) << 52).as_float()
+    return (_horner(t - k, _EXP2_TAYLOR) * scale).f32()
 
 
 @_float32_function

@@ -1,6 +1,6 @@
-"""mathlib's float64 functions (exp, expm1, log, log1p, tanh, sigmoid, softplus: straight-line IR that vectorises;
-tan: libm) and the reduction accumulators. sin and cos are in float64_trig, erf in erf. The accuracy contract of each is
-in the package docstring."""
+"""mathlib's float64 functions (exp, exp2, expm1, log, log1p, tanh, sigmoid, softplus: straight-line IR that
+vectorises; tan: libm) and the reduction accumulators. sin and cos are in float64_trig, erf in erf. The accuracy
+contract of each is in the package docstring."""
 import math
 
 import numba
@@ -18,6 +18,8 @@ from .llvm_values import _F, _SHIFT, _U, _clamp, _float64_function, _horner, whe
 _LN2_HI = _F(0.6931471803691238)          # ln2 to 32 significant bits: k * _LN2_HI is exact for |k| < 2^21
 _LN2_LO = _F(1.9082149292705877e-10)      # ln2 - _LN2_HI, to 2^-85 relative
 _SHIFT_BITS = _U(0x4338000000000000)      # bits of _SHIFT
+_SHIFT_2_20 = _F(1.5 * 2.0 ** 32)          # f + _SHIFT_2_20 rounds |f| <= 1/2 to a multiple of 2^-20
+_LN2 = _F(0.6931471805599453)
 # expm1(r) = r + r^2 * (1/2! + r/3! + ... + r^11/13!) on |r| <= ln2/2 + 2^-40: truncation r^14/14! < 2^-57 |r|
 _EXPM1_TAYLOR = tuple(_F(1.0 / math.factorial(n)) for n in range(2, 14))
 # log(1 + f) = 2 atanh(s), s = f/(2+f), |s| <= 0.1716: 2s + s^3 * sum 2 s^(2i)/(2i+3), ten terms (z^10 < 2^-50)
@@ -62,6 +64,28 @@ def _expm1(t):
     return where(t > 40.0, ((1.0 + q) * s1) * s2, s * q + (s - 1.0))
 
 
+def _exp2(t):
+    """2^t for any float64 t. t = k + f with k = round(t): f is exact (|f| <= 1/2), so integers give f = 0 and
+    exactly 2^k. 2^f = 1 + expm1(r), r = f ln2 = r_hi + r_lo to 2^-73: f_hi (f to 2^-20, 19 bits) times
+    _LN2_HI (32 bits) is exact, and r_lo's terms are under 2^-21 (no FMA needed). 1 + r_hi splits exactly
+    (Fast2Sum), so the only rounding of size 2^-53 left before the scaling is the last add: the polynomial's
+    argument r = r_hi + r_lo rounds, but it moves r^2 P(r) by under 2^-56."""
+    t = _clamp(t, -1080.0, 1025.0)         # 2^-1080 rounds to 0, 2^1025 overflows
+    z = t + _SHIFT
+    k = z - _SHIFT
+    f = t - k
+    f_hi = (f + _SHIFT_2_20) - _SHIFT_2_20
+    f_lo = f - f_hi
+    r_hi = f_hi * _LN2_HI
+    r_lo = f_hi * _LN2_LO + f_lo * _LN2
+    r = r_hi + r_lo
+    correction = r_lo + r * r * _horner(r, _EXPM1_TAYLOR)
+    one = 1.0 + r_hi
+    one_error = (1.0 - one) + r_hi
+    s1, s2 = _two_factors(z, k)
+    return ((one + (one_error + correction)) * s1) * s2
+
+
 def _log_parts(u, c, subnormals):
     """log(u) + c for positive u (normal, or subnormal when ``subnormals``), |c| below ulp(log u) or so; any
     other u gives garbage (callers select around it). u = 2^k (1 + f) with 1 + f in [sqrt(1/2), sqrt(2)) from
@@ -94,6 +118,11 @@ def _log1p(v):
 @_float64_function
 def exp_f64(x, context):
     return _exp(x)
+
+
+@_float64_function
+def exp2_f64(x, context):
+    return _exp2(x)
 
 
 @_float64_function
