@@ -18,8 +18,8 @@ float32 (np.float32 in and out), valid for every float32 input, denormals includ
 
   exp_f32       float32 throughout: Cody-Waite x = k*ln2 + r, |r| <= ln2/2, degree-6 minimax (2^-28);
                 2^k applied as two normal factors, so subnormal results round once and overflow gives inf.
-  exp2_f32      float64: x = k + f, k = round(x), f exact (integers give exactly 2^k), 2^f as Taylor in f to
-                f^8 (2^-31.7), times 2^k (a normal float64 for every float32 result), rounded once.
+  exp2_f32      float32 throughout: x = k + f, k = round(x), f exact (integers give exactly 2^k), 2^f = 1 + f Q(f)
+                with Q a degree-5 fit (2^-28.3, benchmarks/exp2_coefficients.py); 2^k as for exp_f32.
   expm1_f32     the same reduction in float64, degree-7 minimax for expm1(r) (2^-32): exact near 0.
   log_f32,      float64: u = 2^k * m, m in [sqrt(1/2), sqrt(2)) split from the bits, log(m) = 2s + s^3 Q(s^2)
   log1p_f32     with s = (m-1)/(m+1), degree-7 minimax (2^-30); log1p adds back the rounding error of 1+x.
