@@ -23,8 +23,8 @@ class Mathlib:
 @dataclass(frozen=True)
 class NumPyFunction:
     """Numba's ``np.<name>`` (libm underneath). ``in_float64``: always call the float64 version (Numba's float32
-    exp2/log2 cannot share a module with their float64 versions: "Type of #1 arg mismatch"); rounding the
-    float64 result is within 1 ULP."""
+    log2 cannot share a module with its float64 version: "Type of #1 arg mismatch"); rounding the float64 result
+    is within 1 ULP."""
     in_float64: bool = False
     # The identity on +-inf and NaN, written as such: Numba's float64 np.cbrt lets LLVM fold abs(cbrt(x)) == inf
     # to False, so a fused isinf(cbrt(x)) was False at x = inf (benchmarks/fuzz.py seed 21).
@@ -37,13 +37,14 @@ class Operator:
     template: str
 
 
-_MATHLIB = ("exp", "expm1", "log", "log1p", "sin", "cos", "tan", "tanh", "sigmoid", "softplus", "erf", "pow")
+_MATHLIB = ("exp", "exp2", "expm1", "log", "log1p", "sin", "cos", "tan", "tanh", "sigmoid", "softplus", "erf",
+            "pow")
 _NUMPY = ("sqrt", "floor", "ceil", "rint", "trunc", "arcsin", "arccos", "arctan", "sinh", "cosh", "arcsinh",
           "arccosh", "arctanh", "log10", "deg2rad", "rad2deg", "fabs", "arctan2", "hypot", "copysign", "fmod",
           "logaddexp", "nextafter", "signbit")
 # One entry per function of tracer.lowering.MATH.
 MATH = {**{name: Mathlib() for name in _MATHLIB}, **{name: NumPyFunction() for name in _NUMPY},
-        "exp2": NumPyFunction(in_float64=True), "log2": NumPyFunction(in_float64=True),
+        "log2": NumPyFunction(in_float64=True),
         "cbrt": NumPyFunction(nonfinite_identity=True)}
 
 

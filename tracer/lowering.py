@@ -35,10 +35,11 @@ def _library(*functions):
 # smaller sizes. The NumPy-only functions count as cheap, as they always have (not measured otherwise).
 MATH = _library(
     *(MathFunction(name, 1, TRANSCENDENTAL)
-      for name in ("exp", "expm1", "log", "log1p", "sin", "cos", "tan", "tanh", "sigmoid", "softplus", "erf")),
+      for name in ("exp", "exp2", "expm1", "log", "log1p", "sin", "cos", "tan", "tanh", "sigmoid", "softplus",
+                   "erf")),
     MathFunction("pow", 2, TRANSCENDENTAL),
     *(MathFunction(name, 1) for name in ("sqrt", "floor", "ceil", "rint", "trunc", "arcsin", "arccos", "arctan",
-                                          "sinh", "cosh", "arcsinh", "arccosh", "arctanh", "exp2", "log2", "log10",
+                                          "sinh", "cosh", "arcsinh", "arccosh", "arctanh", "log2", "log10",
                                           "cbrt", "deg2rad", "rad2deg", "fabs")),
     *(MathFunction(name, 2) for name in ("arctan2", "hypot", "copysign", "fmod", "logaddexp", "nextafter")),
     MathFunction("signbit", 1, predicate=True),

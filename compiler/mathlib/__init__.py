@@ -18,6 +18,8 @@ float32 (np.float32 in and out), valid for every float32 input, denormals includ
 
   exp_f32       float32 throughout: Cody-Waite x = k*ln2 + r, |r| <= ln2/2, degree-6 minimax (2^-28);
                 2^k applied as two normal factors, so subnormal results round once and overflow gives inf.
+  exp2_f32      float32 throughout: x = k + f, k = round(x), f exact (integers give exactly 2^k), 2^f = 1 + f Q(f)
+                with Q a degree-5 fit (2^-28.3, benchmarks/exp2_coefficients.py); 2^k as for exp_f32.
   expm1_f32     the same reduction in float64, degree-7 minimax for expm1(r) (2^-32): exact near 0.
   log_f32,      float64: u = 2^k * m, m in [sqrt(1/2), sqrt(2)) split from the bits, log(m) = 2s + s^3 Q(s^2)
   log1p_f32     with s = (m-1)/(m+1), degree-7 minimax (2^-30); log1p adds back the rounding error of 1+x.
@@ -47,6 +49,9 @@ float64 (``*_f64``), straight-line IR like float32 (tan_f64 alone is libm); coef
 each (tests/test_mathlib_f64.py checks the 4 ULP contract): measured max ULP in brackets.
 
   exp_f64       Cody-Waite with a 2-part ln2, |r| <= ln2/2, expm1(r) to r^13; 2^k as two normal factors (1.0).
+  exp2_f64      t = k + f, k = round(t), f exact; 1 + expm1(f ln2) with f ln2 as hi + lo to 2^-73 (f split at
+                2^-20: no FMA) and 1 + hi split exactly, so one rounding of 2^-53; 2^k as for exp. Integers give
+                exactly 2^k (0.78 subnormal, 0.68 normal results; tests/test_mathlib_f64.py asserts 1).
   expm1_f64     s*q + (s-1) with s = 2^k (exact q at k = 0), exp beyond 40 (1.8).
   log_f64,      u = 2^k (1+f) from the bits, log(1+f) = f - s(f - s^2 T(s^2)), s = f/(2+f), atanh series to
   log1p_f64     s^23 (subnormals prescaled); log1p adds the Fast2Sum error of 1+x divided by u (1.1, 1.5).
@@ -78,9 +83,9 @@ from ..scalar_numba import mathlib_helpers
 
 # Each helper's module, imported on first use (PEP 562): creating a module's Numba intrinsics takes milliseconds
 # (all of mathlib: ~55 ms), and a warm-cache process's first call imports what its kernels name, nothing more.
-_HOMES = {"float32": ("cos_f32", "exp_f32", "expm1_f32", "log1p_f32", "log_f32", "sigmoid_f32", "sin_f32",
+_HOMES = {"float32": ("cos_f32", "exp2_f32", "exp_f32", "expm1_f32", "log1p_f32", "log_f32", "sigmoid_f32", "sin_f32",
                       "softplus_f32", "tan_f32", "tanh_f32"),
-          "float64": ("exp_f64", "expm1_f64", "log1p_f64", "log_f64", "sigmoid_f64", "softplus_f64", "tan_f64",
+          "float64": ("exp2_f64", "exp_f64", "expm1_f64", "log1p_f64", "log_f64", "sigmoid_f64", "softplus_f64", "tan_f64",
                       "tanh_f64"),
           "accumulators": ("reassoc_add", "reassoc_mul"),
           "float64_trig": ("cos_f64", "sin_f64"),

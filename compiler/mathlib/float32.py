@@ -1,8 +1,8 @@
-"""mathlib's float32 functions (exp, expm1, log, log1p, sin, cos, tan, tanh, sigmoid, softplus) and the float64
+"""mathlib's float32 functions (exp, exp2, expm1, log, log1p, sin, cos, tan, tanh, sigmoid, softplus) and the float64
 cores they share; the accuracy contract of each is in the package docstring."""
 import math
 
-from .llvm_values import _F, _G, _SHIFT, _U, _U32, _float32_function, where
+from .llvm_values import _F, _G, _SHIFT, _U, _U32, _clamp, _float32_function, _horner, where
 from .trig import _big, _sin_cos_fast, _tan_fast
 
 _EXP_BIAS = _U(0x4338000000000000 - 1023)  # bits(t + _SHIFT) - _EXP_BIAS = round(t) + 1023
@@ -26,6 +26,10 @@ _LN2_HI_G = _G(0.693145751953125)          # 15 significant bits: k * _LN2_HI_G 
 _LN2_LO_G = _G(1.4286068202862268e-06)
 _P2, _P3, _P4 = _G(0.4999999341216021), _G(0.16666520103720223), _G(0.04166839427203451)
 _P5, _P6 = _G(0.008368780843549112), _G(0.0013814464955304267)
+# exp2_f32, all float32: 2^f = 1 + f * Q(f) on |f| <= 1/2, Q of degree 5 fitted in relative error with each
+# coefficient rounded to float32 before the next is fitted (benchmarks/exp2_coefficients.py): 2^-28.3
+_EXP2_Q = tuple(map(_G, (0.6931471824645996, 0.24022647738456726, 0.05550359562039375, 0.00961849931627512,
+                         0.0013390970416367054, 0.00015329307643696666)))
 
 
 # ---- float64 cores shared by the float32 functions ------------------------------------------------
@@ -82,12 +86,28 @@ def exp_f32(x, context):
     k = z - _SHIFT_G                       # round(t / ln2), |k| <= 159
     r = (t - k * _LN2_HI_G) - k * _LN2_LO_G
     p = r + r * r * (_P2 + r * (_P3 + r * (_P4 + r * (_P5 + r * _P6))))
-    # 2^k = 2^k1 * 2^(k - k1) with k1 = round(k/2): both factors are normal floats, so the last multiply
-    # rounds a subnormal result once, correctly, and overflows to inf where exp does
+    s1, s2 = _two_factors_g(z, k)
+    return ((1.0 + p) * s1) * s2
+
+
+def _two_factors_g(z, k):
+    """(2^k1, 2^k2), k1 + k2 = k = z - _SHIFT_G, |k| <= 160: k1 = round(k/2), so both factors are normal floats
+    and the last multiply rounds a subnormal result once, correctly, and overflows to inf where it should."""
     z1 = k * 0.5 + _SHIFT_G
     s1 = ((z1.bits() - _SHIFT_G_BITS + 127) << 23).as_float()
     s2 = ((z.bits() - z1.bits() + 127) << 23).as_float()
-    return ((1.0 + p) * s1) * s2
+    return s1, s2
+
+
+@_float32_function
+def exp2_f32(x, context):
+    # All in float32, as exp_f32: x = k + f with k = round(x) and f exact, so integers give exactly 2^k
+    t = _clamp(x, -151.0, 129.0)           # 2^-151 rounds to 0, 2^129 overflows
+    z = t + _SHIFT_G
+    k = z - _SHIFT_G
+    f = t - k
+    s1, s2 = _two_factors_g(z, k)
+    return ((1.0 + f * _horner(f, _EXP2_Q)) * s1) * s2
 
 
 @_float32_function

@@ -1,13 +1,13 @@
-"""mathlib's float64 functions (exp, expm1, log, log1p, tanh, sigmoid, softplus: straight-line IR that vectorises;
-tan: libm). sin and cos are in float64_trig, erf in erf. The accuracy contract of each is
-in the package docstring."""
+"""mathlib's float64 functions (exp, exp2, expm1, log, log1p, tanh, sigmoid, softplus: straight-line IR that
+vectorises; tan: libm). sin and cos are in float64_trig, erf in erf. The accuracy
+contract of each is in the package docstring."""
 import math
 
 import numba
 import numpy as np
 
 from .float32 import _EXP_BIAS, _LOG2E, _LOG_OFFSET, _MANT_MASK, _SQRT_HALF_BITS
-from .llvm_values import _F, _SHIFT, _U, _float64_function, where
+from .llvm_values import _F, _SHIFT, _U, _clamp, _float64_function, _horner, where
 
 # ---- cores (float64 _V in, float64 _V out) ----------------------------------------------------------
 # Every coefficient is a Taylor coefficient (1/n!, 2/(2n+1)), taken far enough that the truncation is under
@@ -16,19 +16,14 @@ from .llvm_values import _F, _SHIFT, _U, _float64_function, where
 _LN2_HI = _F(0.6931471803691238)          # ln2 to 32 significant bits: k * _LN2_HI is exact for |k| < 2^21
 _LN2_LO = _F(1.9082149292705877e-10)      # ln2 - _LN2_HI, to 2^-85 relative
 _SHIFT_BITS = _U(0x4338000000000000)      # bits of _SHIFT
+_SHIFT_2_20 = _F(1.5 * 2.0 ** 32)          # f + _SHIFT_2_20 rounds |f| <= 1/2 to a multiple of 2^-20
+_LN2 = _F(0.6931471805599453)
 # expm1(r) = r + r^2 * (1/2! + r/3! + ... + r^11/13!) on |r| <= ln2/2 + 2^-40: truncation r^14/14! < 2^-57 |r|
 _EXPM1_TAYLOR = tuple(_F(1.0 / math.factorial(n)) for n in range(2, 14))
 # log(1 + f) = 2 atanh(s), s = f/(2+f), |s| <= 0.1716: 2s + s^3 * sum 2 s^(2i)/(2i+3), ten terms (z^10 < 2^-50)
 _ATANH_TAYLOR = tuple(_F(2.0 / (2 * i + 3)) for i in range(10))
 _MIN_NORMAL = _F(2.2250738585072014e-308)
 _TWO_54 = _F(2.0 ** 54)
-
-
-def _horner(x, coefs):
-    p = coefs[-1]
-    for c in coefs[-2::-1]:
-        p = c + x * p
-    return p
 
 
 def _exp_parts(t):
@@ -39,16 +34,16 @@ def _exp_parts(t):
     k = z - _SHIFT
     r = (t - k * _LN2_HI) - k * _LN2_LO
     q = r + r * r * _horner(r, _EXPM1_TAYLOR)
-    # k = k1 + k2 with k1 = round(k/2): both in [-538, 512] for |k| <= 1076, so 2^k1 and 2^k2 are normal
+    return (*_two_factors(z, k), q)
+
+
+def _two_factors(z, k):
+    """(2^k1, 2^k2), k1 + k2 = k, for k = z - _SHIFT (an integer) with |k| <= 1080: k1 = round(k/2), so both
+    are in [-540, 540] and normal, and ((y * 2^k1) * 2^k2) rounds a subnormal result once."""
     z1 = k * 0.5 + _SHIFT
     s1 = ((z1.bits() - _SHIFT_BITS + 1023) << 52).as_float()
     s2 = ((z.bits() - z1.bits() + 1023) << 52).as_float()
-    return s1, s2, q
-
-
-def _clamp(t, lo, hi):
-    """t limited to [lo, hi]; NaN passes (ordered comparisons are false for it)."""
-    return where(t < lo, lo, where(t > hi, hi, t))
+    return s1, s2
 
 
 def _exp(t):
@@ -65,6 +60,28 @@ def _expm1(t):
     s1, s2, q = _exp_parts(t)
     s = s1 * s2                            # inf for k = 1024, but then t > 40 selects the other side
     return where(t > 40.0, ((1.0 + q) * s1) * s2, s * q + (s - 1.0))
+
+
+def _exp2(t):
+    """2^t for any float64 t. t = k + f with k = round(t): f is exact (|f| <= 1/2), so integers give f = 0 and
+    exactly 2^k. 2^f = 1 + expm1(r), r = f ln2 = r_hi + r_lo to 2^-73: f_hi (f to 2^-20, 19 bits) times
+    _LN2_HI (32 bits) is exact, and r_lo's terms are under 2^-21 (no FMA needed). 1 + r_hi splits exactly
+    (Fast2Sum), so the only rounding of size 2^-53 left before the scaling is the last add: the polynomial's
+    argument r = r_hi + r_lo rounds, but it moves r^2 P(r) by under 2^-56."""
+    t = _clamp(t, -1080.0, 1025.0)         # 2^-1080 rounds to 0, 2^1025 overflows
+    z = t + _SHIFT
+    k = z - _SHIFT
+    f = t - k
+    f_hi = (f + _SHIFT_2_20) - _SHIFT_2_20
+    f_lo = f - f_hi
+    r_hi = f_hi * _LN2_HI
+    r_lo = f_hi * _LN2_LO + f_lo * _LN2
+    r = r_hi + r_lo
+    correction = r_lo + r * r * _horner(r, _EXPM1_TAYLOR)
+    one = 1.0 + r_hi
+    one_error = (1.0 - one) + r_hi
+    s1, s2 = _two_factors(z, k)
+    return ((one + (one_error + correction)) * s1) * s2
 
 
 def _log_parts(u, c, subnormals):
@@ -99,6 +116,11 @@ def _log1p(v):
 @_float64_function
 def exp_f64(x, context):
     return _exp(x)
+
+
+@_float64_function
+def exp2_f64(x, context):
+    return _exp2(x)
 
 
 @_float64_function

@@ -114,6 +114,18 @@ def where(cond, a, b):
     return _V(ref.b, ref.b.select(cond.v, ref._operand(a), ref._operand(b)))
 
 
+def _clamp(t, lo, hi):
+    """t limited to [lo, hi]; NaN passes (ordered comparisons are false for it)."""
+    return where(t < lo, lo, where(t > hi, hi, t))
+
+
+def _horner(x, coefs):
+    p = coefs[-1]
+    for c in coefs[-2::-1]:
+        p = c + x * p
+    return p
+
+
 def _float32_function(body):
     """``body`` (float32 _V, context -> float32 _V) as a function for generated code: a Numba intrinsic of
     one number (converted to float32) that calls an alwaysinline IR function, defined once per module."""
