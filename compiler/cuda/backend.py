@@ -36,11 +36,12 @@ def _threads():
 def _kernel_supported(name, node, in_types):
     """The hand-written kernels it has: matmul, float or integer (one batch shape, or one side unbatched); softmax
     and log_softmax over the last axis; gather and ``x[int tensor]`` (take), their indices checked; concat, stack,
-    tile, cumsum/cumprod and sort/stable argsort (copy_scan_writer) for the operands the CPU backend compiles them
-    for, since they are its algorithms. The others (control flow, scatter_add, random draws, argmax/argmin,
-    logsumexp, sparse_xent, shape, print, unstable argsort, sorts of bool tensors) run on the host between stages
-    for now."""
-    if name in ("concat", "stack", "tile", "cumulative", "sort"):
+    tile, cumsum/cumprod and sort/stable argsort (copy_scan_writer), argmax/argmin, logsumexp over trailing axes
+    and sparse_xent (row_writer, its labels checked) for the operands the CPU backend compiles them for, since
+    they are its algorithms. The others (control flow, scatter_add, random draws, shape, print, unstable argsort,
+    sorts of bool tensors, argmax/argmin over a leading axis, logsumexp over leading axes or of ints) run on the
+    host between stages for now."""
+    if name in ("concat", "stack", "tile", "cumulative", "sort", "argmax", "argmin", "logsumexp", "sparse_xent"):
         return cpu_kernel_supported(name, node, in_types)
     if name == "matmul":
         a, b = in_types
@@ -124,7 +125,7 @@ class CudaGraph(CompiledGraph):
 class CudaBackend(ScheduledBackend):
     name = "cuda"
     foreground = True   # compiled before the first call returns: the host stand-in cannot read GPU values
-    capabilities = Capabilities("cuda", _kernel_supported, row_kernels=False)   # (no rows kernel writer yet)
+    capabilities = Capabilities("cuda", _kernel_supported, row_kernels=False)   # (no writer of row_fusion's rows yet)
 
     def symbolic_problem(self, graph):
         return None   # (a graph over symbolic sizes is compiled per size it meets: compile, below)

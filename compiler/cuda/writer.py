@@ -13,6 +13,7 @@ The stage's plan (compiler.fusion.StagePlan) is the CPU backend's: the same grou
 - a gather or take (``x[int tensor]``) is a grid-stride copy whose threads check each index they read: one out
   of range sets the stage's flag for it, and the runner re-runs the node on the host to raise its error;
 - softmax and log_softmax rows: a block per row, its max and float64 sum of exponentials combined in shared memory;
+- argmax / argmin, logsumexp and sparse softmax cross-entropy rows (``row_writer``, a mixin), as softmax's;
 - concat / stack / tile copies and cumsum / cumprod / sort / argsort lines (``copy_scan_writer``, a mixin);
 - a reduction is one kernel with one block per kept element (grid-stride over them): each of the block's THREADS
   threads accumulates a strided share of the reduced elements (the group's elementwise producers inline), then
@@ -36,6 +37,7 @@ from ..codegen import StageWriter, _collapse, _index, _init, _wide
 from ..fusion import take_layout
 from ..scalar_numba import cast_source as cast
 from .copy_scan_writer import CopyScanKernels, split_index as _split_index
+from .row_writer import RowKernels
 from .scalar import render_cuda
 
 MAX_BLOCKS = 1024
@@ -43,7 +45,7 @@ SIMULATED_THREADS = 32   # the block size under the simulator (each thread is a 
 SIMULATED_BLOCKS = 2     # and at most this many blocks: the threads loop over the rest (grid-stride)
 
 
-class CudaStageWriter(CopyScanKernels, StageWriter):
+class CudaStageWriter(RowKernels, CopyScanKernels, StageWriter):
     """Emits the kernels and the host entry of one stage (``threads``: the block size of every kernel)."""
 
     def __init__(self, name, plan, graph, threads, cublas=False):
@@ -301,7 +303,9 @@ class CudaStageWriter(CopyScanKernels, StageWriter):
                       "int_matmul": self.int_matmul, "gather": self.gather, "take": self.take,
                       "softmax": self.softmax, "log_softmax": lambda g: self.softmax(g, log=True),
                       "concat": self.concatenate, "stack": self.concatenate, "tile": self.tile,
-                      "cumulative": self.cumulative, "sort": self.sort}.get(group.kind)
+                      "cumulative": self.cumulative, "sort": self.sort, "logsumexp": self.logsumexp,
+                      "sparse_xent": self.sparse_xent, "argmax": lambda g: self.arg_reduce(g, largest=True),
+                      "argmin": lambda g: self.arg_reduce(g, largest=False)}.get(group.kind)
             if writer is None:
                 raise CompilationError(f"the CUDA backend has no {group.kind} kernel (stage {self.name})")
             writer(group)
