@@ -4,9 +4,9 @@ suite (tests/cuda_sim) runs the kernels as Python; this checks that numba.cuda c
 
 A compile takes ~0.3 s and the op cases write ~1000 kernels, so the suite compiles a cover: kernels are taken in
 order while they hold an (op, kernel kind) pair no earlier one held (~90 pairs: every op's scalar rule, in an
-elementwise loop and in a reduction's producers), and every kernel of the copy and scan graph (one per dtype those
-kernels take: ``EVERY_SHAPE``). ``GRAPHJIT_PTX_ALL=1`` compiles every kernel of a distinct
-code shape (minutes)."""
+elementwise loop and in a reduction's producers), and every kernel of the copy and scan graph and of the row
+reduction graph (one per dtype those kernels take: ``EVERY_SHAPE``). ``GRAPHJIT_PTX_ALL=1`` compiles every kernel
+of a distinct code shape (minutes)."""
 import os
 
 import numpy as np
@@ -69,6 +69,14 @@ def _copies_and_scans(f, d, i, b):
             gj.sort(i, 0), gj.argsort(i, stable=True))
 
 
+def _row_reductions(f, d, i, w, labels, wide):
+    """Every dtype the row reduction kernels take: float and int rows, int32 / int64 labels."""
+    xent = gj.nn.sparse_softmax_cross_entropy_with_logits
+    return (gj.argmax(f, -1), gj.argmin(d, -1, output_type=gj.int32), gj.argmax(i, -1), gj.argmin(w),
+            gj.reduce_logsumexp(f, -1), gj.reduce_logsumexp(d), xent(labels=labels, logits=f),
+            xent(labels=wide, logits=d))
+
+
 def _graphs():
     from support import batch_function, batched_cases
     for k, batch in enumerate(batched_cases(ALL_CASES, 150)):
@@ -76,6 +84,8 @@ def _graphs():
         yield f"cases{k}", function, arrays
     yield "copies_and_scans", _copies_and_scans, [np.ones((3, 4), np.float32), np.ones(5), np.ones((2, 3), np.int32),
                                                   np.ones((2, 3), bool)]
+    yield "row_reductions", _row_reductions, [np.ones((3, 4), np.float32), np.ones((2, 5)), np.ones((2, 3), np.int32),
+                                              np.ones(4, np.int64), np.zeros(3, np.int32), np.zeros(2, np.int64)]
 
 
 GRAPHS = list(_graphs())
@@ -83,7 +93,7 @@ _COMPILED = set()   # code shapes compiled by an earlier graph's test
 _COVERED = set()    # (kind, op) pairs a compiled kernel held
 EVERY_KERNEL = os.environ.get("GRAPHJIT_PTX_ALL", "0") not in ("", "0")
 # graphs whose every kernel of a distinct code shape is compiled: one per dtype the kernel takes, not one per op
-EVERY_SHAPE = {"copies_and_scans"}
+EVERY_SHAPE = {"copies_and_scans", "row_reductions"}
 
 
 @pytest.mark.skipif(PROBLEM is not None, reason=f"NVVM cannot compile here: {PROBLEM}")
@@ -103,9 +113,10 @@ def test_every_generated_kernel_compiles_to_ptx(name, function, arrays):
     assert count > 0 or name not in {"cases0"} | EVERY_SHAPE
 
 
-# every kind of kernel the CUDA writer (compiler/cuda/writer.py, copy_scan_writer.py) writes: the graphs must make each
+# every kind of kernel the CUDA writer (compiler/cuda/writer.py, copy_scan_writer.py, row_writer.py) writes: the
+# graphs must make each
 WRITER_KINDS = {"loop", "reduce", "matmul", "int_matmul", "softmax", "log_softmax", "gather", "take", "clear",
-                "concat", "tile", "cumulative", "sort"}
+                "concat", "tile", "cumulative", "sort", "argmax", "argmin", "logsumexp", "xent"}
 
 
 @pytest.mark.skipif(PROBLEM is not None, reason=f"NVVM cannot compile here: {PROBLEM}")
