@@ -39,8 +39,9 @@ def _kernel_supported(name, node, in_types):
     tile, cumsum/cumprod and sort/stable argsort (copy_scan_writer), argmax/argmin, logsumexp over trailing axes
     and sparse_xent (row_writer, its labels checked) for the operands the CPU backend compiles them for, since
     they are its algorithms. The others (control flow, scatter_add, random draws, shape, print, unstable argsort,
-    sorts of bool tensors, argmax/argmin over a leading axis, logsumexp over leading axes or of ints) run on the
-    host between stages for now."""
+    sorts of bool tensors, argmax/argmin of bool, logsumexp over no axis) run on the host between stages for now
+    (passes/decompose.py turns argmax/argmin over a leading axis and logsumexp over leading axes or of ints into
+    row kernels first)."""
     if name in ("concat", "stack", "tile", "cumulative", "sort", "argmax", "argmin", "logsumexp", "sparse_xent"):
         return cpu_kernel_supported(name, node, in_types)
     if name == "matmul":
