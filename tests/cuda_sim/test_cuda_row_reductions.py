@@ -48,9 +48,10 @@ def row_reductions(x, d, one, long, i, w, lx, ld, lone, ll):
         gj.argmax(x, -1), gj.argmin(x, 2, output_type=gj.int32), gj.argmax(d, 1), gj.argmin(d, -1),
         gj.argmax(one, -1), gj.argmin(one, 1), gj.argmax(long, -1), gj.argmin(long, -1),
         gj.argmax(i, -1), gj.argmin(i, -1), gj.argmax(w), gj.argmin(w), gj.argmax(x[0, 1]),
+        gj.argmin(d, 0),   # (a leading axis: passes/decompose moves it last for the row kernel)
         gj.reduce_logsumexp(x, -1), gj.reduce_logsumexp(x, (1, 2)), gj.reduce_logsumexp(x, -1, keepdims=True),
         gj.reduce_logsumexp(d, 1), gj.reduce_logsumexp(d), gj.reduce_logsumexp(one, -1),
-        gj.reduce_logsumexp(long, -1),
+        gj.reduce_logsumexp(long, -1), gj.reduce_logsumexp(i, -1),   # (ints: decompose casts them to float64)
         xent(labels=gj.reshape(lx, (2, 3)), logits=x), xent(labels=lx, logits=gj.reshape(x, (6, 5))),
         xent(labels=ld, logits=d), xent(labels=lone, logits=one), xent(labels=ll, logits=long),
     )
@@ -75,14 +76,14 @@ def _xent(labels, x):
 def _numpy(x, d, one, long, i, w, lx, ld, lone, ll):
     am, an = np.argmax, np.argmin
     return (am(x, -1), an(x, 2).astype(np.int32), am(d, 1), an(d, -1), am(one, -1), an(one, 1), am(long, -1),
-            an(long, -1), am(i, -1), an(i, -1), am(w), an(w), am(x[0, 1]),
+            an(long, -1), am(i, -1), an(i, -1), am(w), an(w), am(x[0, 1]), an(d, 0),
             _lse(x, -1), _lse(x, (1, 2)), _lse(x, -1, keepdims=True), _lse(d, 1), _lse(d, (0, 1)), _lse(one, -1),
-            _lse(long, -1),
+            _lse(long, -1), _lse(i.astype(np.float64), -1),
             _xent(lx.reshape(2, 3), x), _xent(lx, x.reshape(6, 5)), _xent(ld, d), _xent(lone, one), _xent(ll, long))
 
 
 ARGS = [X, D, ONE, LONG, I, W, LX, LD, LONE, LL]
-ARG_OUTPUTS = 13   # the first outputs are indices: exact
+ARG_OUTPUTS = 14   # the first outputs are indices: exact
 GRAPH = gj.function(row_reductions).get_concrete_function(*ARGS).graph
 _compiled = {}
 
