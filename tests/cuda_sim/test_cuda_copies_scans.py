@@ -8,10 +8,11 @@ import numpy as np
 import pytest
 
 import graphjit as gj
-from graphjit.compiler.backend import get_backend
 from graphjit.compiler.cuda import backend as cuda_backend  # noqa: F401  (registers it)
 from graphjit.runtime import get_runtime
 from graphjit.tracer.tensor import DeviceTensor
+
+from shared_graphs import CompiledOnce, host
 
 F = np.array([[3.0, np.nan, 1.0, -0.0, 2.0],
               [0.0, 2.0, 2.0, -np.inf, np.inf],
@@ -88,17 +89,7 @@ def _numpy(f, d, i, w, b, one, e03, e30):
 
 ARGS = [F, D, I, W, B, ONE, E03, E30]
 GRAPH = gj.function(copies_and_scans).get_concrete_function(*ARGS).graph
-_compiled = {}
-
-
-def _executable(backend):
-    if backend not in _compiled:
-        _compiled[backend] = get_backend(backend).compile(GRAPH)
-    return _compiled[backend]
-
-
-def _host(array):
-    return np.asarray(array.copy_to_host() if hasattr(array, "copy_to_host") else array)
+_executable = CompiledOnce(GRAPH)
 
 
 def _assert_bits(got, want, what):
@@ -118,8 +109,8 @@ def test_every_copy_and_scan_runs_as_a_cuda_kernel():
 
 def test_copies_and_scans_equal_the_cpu_backend_and_numpy_bit_for_bit():
     state = get_runtime().state
-    got = [_host(g) for g in _executable("cuda").run(state, ARGS)]
-    on_cpu = [_host(c) for c in _executable("cpu").run(state, ARGS)]
+    got = [host(g) for g in _executable("cuda").run(state, ARGS)]
+    on_cpu = [host(c) for c in _executable("cpu").run(state, ARGS)]
     want = _numpy(*ARGS)
     assert len(got) == len(on_cpu) == len(want)
     for k, (g, c, w) in enumerate(zip(got, on_cpu, want)):

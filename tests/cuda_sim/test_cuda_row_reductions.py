@@ -9,11 +9,12 @@ import numpy as np
 import pytest
 
 import graphjit as gj
-from graphjit.compiler.backend import get_backend
 from graphjit.compiler.cuda import backend as cuda_backend  # noqa: F401  (registers it)
 from graphjit.errors import InvalidArgumentError
 from graphjit.runtime import get_runtime
 from graphjit.tracer.tensor import DeviceTensor
+
+from shared_graphs import CompiledOnce, host
 
 # the simulator's kernels compute log(0) (a row of -inf) in NumPy, in threads of their own (np.errstate is per thread)
 pytestmark = pytest.mark.filterwarnings("ignore:divide by zero encountered in log:RuntimeWarning",
@@ -85,21 +86,11 @@ def _numpy(x, d, one, long, i, w, lx, ld, lone, ll):
 ARGS = [X, D, ONE, LONG, I, W, LX, LD, LONE, LL]
 ARG_OUTPUTS = 14   # the first outputs are indices: exact
 GRAPH = gj.function(row_reductions).get_concrete_function(*ARGS).graph
-_compiled = {}
-
-
-def _executable(backend):
-    if backend not in _compiled:
-        _compiled[backend] = get_backend(backend).compile(GRAPH)
-    return _compiled[backend]
-
-
-def _host(array):
-    return np.asarray(array.copy_to_host() if hasattr(array, "copy_to_host") else array)
+_executable = CompiledOnce(GRAPH)
 
 
 def _run(backend, args):
-    return [_host(a) for a in _executable(backend).run(get_runtime().state, args)]
+    return [host(a) for a in _executable(backend).run(get_runtime().state, args)]
 
 
 def test_every_row_reduction_runs_as_a_cuda_kernel():
