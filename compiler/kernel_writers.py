@@ -311,12 +311,7 @@ class KernelWriters:
         (x,) = (self.plan.resolve(b) for b, _ in group.operands)
         shape, axis = self._node(node.inputs[0]).type.shape, node.attr("axis")
         outer, n, inner = num_elements(shape[:axis]), shape[axis], num_elements(shape[axis + 1:])
-        floating = self._node(node.inputs[0]).type.dtype.is_floating
-        # before(p, q): element p goes strictly before q
-        if node.attr("descending"):
-            before = "(q < p or (p != p and q == q))" if floating else "q < p"
-        else:
-            before = "(p < q or (q != q and p == p))" if floating else "p < q"
+        before = merge_before(self._node(node.inputs[0]).type.dtype, node.attr("descending"))
         first, second = self._scratch(n, np.int64), self._scratch(n, np.int64)
         write = (f"b{r}[base + k * {inner}] = b{x}[base + idx[k] * {inner}]" if node.op == "sort"
                  else f"b{r}[base + k * {inner}] = np.{node.type.dtype.name}(idx[k])")
@@ -465,6 +460,14 @@ class KernelWriters:
                 f"    b{r}[row] = -((xs[np.int64(b{labels}[row])] - m) - {t}(log_f64(s)))"]
         self._function("xent", [labels, x, r, flag_buffer], body, False, separate=True, group=group,
                        flops=4 * rows * n)
+
+
+def merge_before(dtype, descending):
+    """The merge sort's test that element ``p`` goes strictly before ``q`` (NaN last ascending, first descending),
+    shared by the CPU and CUDA sort kernels so that both give one order."""
+    if dtype.is_floating:
+        return "(q < p or (p != p and q == q))" if descending else "(p < q or (q != q and p == p))"
+    return "q < p" if descending else "p < q"
 
 
 def scan_identity(node, t, n):

@@ -14,7 +14,7 @@ import numpy as np
 from graphjit.tracer.shapes import num_elements
 
 from ..affine import AffineMap
-from ..kernel_writers import scan_identity
+from ..kernel_writers import merge_before, scan_identity
 from ..scalar_numba import cast_source as cast
 
 
@@ -121,10 +121,7 @@ class CopyScanKernels:
         lines = outer * inner
         if not lines * n:
             return self._kernel("sort", ["pass"], [r], [], [r], 1, group)
-        if self._node(node.inputs[0]).type.dtype.is_floating:
-            before = "(q < p or (p != p and q == q))" if node.attr("descending") else "(p < q or (q != q and p == p))"
-        else:
-            before = "q < p" if node.attr("descending") else "p < q"
+        before = merge_before(self._node(node.inputs[0]).type.dtype, node.attr("descending"))
         order = self._scratch(2 * lines * n, np.int64)
         s, xs, out = self._arg(order), self._arg(x), self._arg(r)
         at = f"base + {s}[src + {{}}] * {inner}"
