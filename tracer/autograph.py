@@ -59,7 +59,7 @@ def _convert(fn):
         lines, first_line = _source_lines(fn, code)
         try:
             tree = ast.parse(textwrap.dedent("".join(lines[:_last_line(code) - first_line + 1])))
-        except (SyntaxError, TypeError):   # (a block ending in statements without code, such as ``pass``)
+        except SyntaxError:   # (a block ending in statements without code, such as ``pass``)
             tree = ast.parse(textwrap.dedent("".join(inspect.getblock(lines))))
     except (OSError, TypeError, SyntaxError, IndexError):
         return fn

@@ -3,10 +3,11 @@ runner (compiler.runner: the same plans, Python stages and variable updates) wit
 its buffers on the device (``memory.device_array``), constants are copied there once when the graph is assembled,
 and device tensors and variables are passed as they are, so a call whose inputs and variables live on the GPU makes
 no host <-> device copy (``memory.TRANSFERS``). Host inputs are copied in by the stage entry that reads them; ops with
-no CUDA kernel (``_kernel_supported`` names them) run on the host between stages (their operands copied back, counted). Each kernel has an
-explicit signature, so numba.cuda compiles it when its module executes; modules go through graphjit's disk cache
-(compiler.cache: the source under its content hash, numba.cuda's PTX/cubin files per compute capability beside it,
-all hashed in the entry's manifest), so a later process loads a graph's kernels instead of compiling them. The block
+no CUDA kernel (``_kernel_supported`` names them) run on the host between stages (their operands copied back,
+counted). Each kernel has an explicit signature, so numba.cuda compiles it when its module executes; modules go
+through graphjit's disk cache (compiler.cache: the source under its content hash, numba.cuda's PTX/cubin files per
+compute capability beside it, all hashed in the entry's manifest), so a later process loads a graph's kernels
+instead of compiling them. The block
 size is 256 threads on a GPU and 32 under Numba's CUDA simulator, which runs each thread as a Python thread."""
 import os
 

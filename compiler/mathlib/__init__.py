@@ -83,10 +83,10 @@ from ..scalar_numba import mathlib_helpers
 
 # Each helper's module, imported on first use (PEP 562): creating a module's Numba intrinsics takes milliseconds
 # (all of mathlib: ~55 ms), and a warm-cache process's first call imports what its kernels name, nothing more.
-_HOMES = {"float32": ("cos_f32", "exp2_f32", "exp_f32", "expm1_f32", "log1p_f32", "log_f32", "sigmoid_f32", "sin_f32",
-                      "softplus_f32", "tan_f32", "tanh_f32"),
-          "float64": ("exp2_f64", "exp_f64", "expm1_f64", "log1p_f64", "log_f64", "sigmoid_f64", "softplus_f64", "tan_f64",
-                      "tanh_f64"),
+_HOMES = {"float32": ("cos_f32", "exp2_f32", "exp_f32", "expm1_f32", "log1p_f32", "log_f32", "sigmoid_f32",
+                      "sin_f32", "softplus_f32", "tan_f32", "tanh_f32"),
+          "float64": ("exp2_f64", "exp_f64", "expm1_f64", "log1p_f64", "log_f64", "sigmoid_f64", "softplus_f64",
+                      "tan_f64", "tanh_f64"),
           "accumulators": ("reassoc_add", "reassoc_mul"),
           "float64_trig": ("cos_f64", "sin_f64"),
           "erf": ("erf_f32", "erf_f64"),

@@ -1,12 +1,12 @@
 """mathlib's float64 functions (exp, exp2, expm1, log, log1p, tanh, sigmoid, softplus: straight-line IR that
-vectorises; tan: libm). sin and cos are in float64_trig, erf in erf. The accuracy
-contract of each is in the package docstring."""
+vectorises; tan: libm). sin and cos are in float64_trig, erf in erf. The accuracy contract of each is in the
+package docstring."""
 import math
 
 import numba
 import numpy as np
 
-from .float32 import _EXP_BIAS, _LOG2E, _LOG_OFFSET, _MANT_MASK, _SQRT_HALF_BITS
+from .float32 import _EXP_BIAS, _LN2, _LOG2E, _LOG_OFFSET, _MANT_MASK, _SQRT_HALF_BITS
 from .llvm_values import _F, _SHIFT, _U, _clamp, _float64_function, _horner, where
 
 # ---- cores (float64 _V in, float64 _V out) ----------------------------------------------------------
@@ -17,7 +17,6 @@ _LN2_HI = _F(0.6931471803691238)          # ln2 to 32 significant bits: k * _LN2
 _LN2_LO = _F(1.9082149292705877e-10)      # ln2 - _LN2_HI, to 2^-85 relative
 _SHIFT_BITS = _U(0x4338000000000000)      # bits of _SHIFT
 _SHIFT_2_20 = _F(1.5 * 2.0 ** 32)          # f + _SHIFT_2_20 rounds |f| <= 1/2 to a multiple of 2^-20
-_LN2 = _F(0.6931471805599453)
 # expm1(r) = r + r^2 * (1/2! + r/3! + ... + r^11/13!) on |r| <= ln2/2 + 2^-40: truncation r^14/14! < 2^-57 |r|
 _EXPM1_TAYLOR = tuple(_F(1.0 / math.factorial(n)) for n in range(2, 14))
 # log(1 + f) = 2 atanh(s), s = f/(2+f), |s| <= 0.1716: 2s + s^3 * sum 2 s^(2i)/(2i+3), ten terms (z^10 < 2^-50)
